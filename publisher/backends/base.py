@@ -1,0 +1,130 @@
+"""The backend interface, its one event type, and the single-flight helper."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from publisher.envs.spec import EnvSpec
+
+PHASES = ("waiting", "building", "built", "launching", "ready", "failed")
+
+
+@dataclass(frozen=True)
+class BuildEvent:
+    """One progress event, in BinderHub's vocabulary (``phase`` + ``message``)."""
+
+    phase: str
+    message: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"phase": self.phase, "message": self.message, **self.extra}
+
+
+EventSink = Callable[[BuildEvent], None]
+
+
+def ignore(_: BuildEvent) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class EnvRef:
+    """A realised env: the image tag or the virtualenv folder."""
+
+    env_id: str
+    backend: str
+    location: str  # docker: image tag; local: venv path
+    python: str = ""  # local: the venv's python
+
+
+@dataclass(frozen=True)
+class ExecJob:
+    """Execute one notebook: *notebook* (JSON text) with the post's files beside it."""
+
+    name: str  # e.g. the post slug, for messages
+    notebook: str  # nbformat JSON
+    files_root: Path | None  # the post folder, copied next to the notebook
+    files: tuple[Path, ...]  # files under files_root to copy
+    notebook_name: str = "index.ipynb"
+    timeout: int = 120  # per cell, seconds
+    allow_errors: bool = False
+    network: bool = False
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    notebook: str  # executed notebook JSON (possibly partial when failed)
+    error: dict[str, Any] | None  # {"cell", "ename", "evalue", "traceback"} or None
+    seconds: float
+
+
+class Backend(Protocol):
+    name: str
+
+    def ensure_env(self, spec: EnvSpec, env_id: str, on_event: EventSink = ignore) -> EnvRef:
+        """Realise the env (build once per env id; concurrent callers share one build)."""
+        ...
+
+    def execute(self, env: EnvRef, job: ExecJob) -> ExecResult:
+        """Run a notebook inside the env and return the executed notebook."""
+        ...
+
+
+class _Flight:
+    def __init__(self) -> None:
+        self.events: list[BuildEvent] = []
+        self.sinks: list[EventSink] = []
+        self.done = threading.Event()
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.lock = threading.Lock()
+
+    def emit(self, event: BuildEvent) -> None:
+        with self.lock:
+            self.events.append(event)
+            sinks = list(self.sinks)
+        for sink in sinks:
+            sink(event)
+
+
+class SingleFlight:
+    """Run at most one build per key; later callers replay its log and share its result."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._flights: dict[str, _Flight] = {}
+        self.builds_started = 0  # observable for tests and metrics
+
+    def run(self, key: str, build: Callable[[EventSink], Any], on_event: EventSink) -> Any:
+        with self._lock:
+            flight = self._flights.get(key)
+            owner = flight is None
+            if flight is None:
+                flight = self._flights[key] = _Flight()
+                self.builds_started += 1
+            with flight.lock:
+                past = list(flight.events)
+                flight.sinks.append(on_event)
+        for event in past:
+            on_event(event)
+        if owner:
+            try:
+                flight.result = build(flight.emit)
+            except BaseException as exc:
+                flight.error = exc
+            finally:
+                with self._lock:
+                    self._flights.pop(key, None)
+                flight.done.set()
+        else:
+            if not past:
+                on_event(BuildEvent("waiting", "Waiting for a build of this environment"))
+            flight.done.wait()
+        if flight.error is not None:
+            raise flight.error
+        return flight.result

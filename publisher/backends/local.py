@@ -1,0 +1,180 @@
+"""The local backend: one virtualenv per env id, notebooks run as subprocesses.
+
+The embedded default where no Docker engine answers. Envs are built with ``uv`` (the
+``uv`` package ships its binary) and fall back to ``python -m venv`` + pip. There is no
+isolation: code runs as the author, on the author's machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from publisher.backends.base import (
+    BuildEvent,
+    EnvRef,
+    EventSink,
+    ExecJob,
+    ExecResult,
+    SingleFlight,
+    ignore,
+)
+from publisher.envs.spec import EnvSpec
+from publisher.errors import EnvBuildError, ExecutionError
+from publisher.proc import run_streaming
+
+MARKER = "publish-env.json"
+RUNNER = Path(__file__).resolve().parent.parent / "build" / "nbrunner.py"
+
+
+def cache_root() -> Path:
+    """``$PUBLISH_CACHE_DIR`` or ``$XDG_CACHE_HOME/publish`` (``~/.cache/publish``)."""
+    if os.environ.get("PUBLISH_CACHE_DIR"):
+        return Path(os.environ["PUBLISH_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "publish"
+
+
+def uv_binary() -> str | None:
+    try:
+        from uv import find_uv_bin
+
+        return str(find_uv_bin())
+    except (ImportError, FileNotFoundError):
+        return shutil.which("uv")
+
+
+def kernel_spec(python: Path) -> dict[str, object]:
+    return {
+        "argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Python 3",
+        "language": "python",
+        "metadata": {"debugger": True},
+    }
+
+
+class LocalBackend:
+    name = "local"
+
+    def __init__(self, base_image: str = "", cache_dir: Path | None = None) -> None:
+        self.base_image = base_image
+        self.envs_dir = (cache_dir or cache_root()) / "envs"
+        self.flights = SingleFlight()
+
+    def env_dir(self, env_id: str) -> Path:
+        return self.envs_dir / env_id
+
+    def ensure_env(self, spec: EnvSpec, env_id: str, on_event: EventSink = ignore) -> EnvRef:
+        folder = self.env_dir(env_id)
+        ref = EnvRef(env_id, self.name, str(folder), str(folder / "bin" / "python"))
+        if (folder / MARKER).is_file():
+            on_event(BuildEvent("built", f"Using the cached environment {env_id}"))
+            return ref
+
+        def build(emit: EventSink) -> EnvRef:
+            if not (folder / MARKER).is_file():  # another process may have finished it
+                self._build(spec, env_id, folder, emit)
+            emit(BuildEvent("built", f"Built the environment {env_id}"))
+            return ref
+
+        result: EnvRef = self.flights.run(env_id, build, on_event)
+        return result
+
+    def _build(self, spec: EnvSpec, env_id: str, folder: Path, emit: EventSink) -> None:
+        if spec.dockerfile:
+            raise EnvBuildError(
+                f"{spec.path('Dockerfile')}: a Dockerfile env needs the docker backend; "
+                "run with --backend docker (or remove the Dockerfile)."
+            )
+        emit(BuildEvent("building", f"Creating a virtualenv for env {env_id} ({spec.origin})"))
+        if spec.apt_packages():
+            emit(BuildEvent(
+                "building",
+                f"warning: {spec.path('apt.txt')} is ignored by the local backend "
+                "(Debian packages need the docker backend)",
+            ))
+        self.envs_dir.mkdir(parents=True, exist_ok=True)
+        tmp = folder.with_name(f"{folder.name}.tmp-{os.getpid()}-{threading.get_ident()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        lines: list[str] = []
+
+        def on_line(line: str) -> None:
+            lines.append(line)
+            emit(BuildEvent("building", line))
+
+        def step(cmd: list[str], what: str, cwd: Path | None = None,
+                 env: dict[str, str] | None = None) -> None:
+            res = run_streaming(cmd, on_line, cwd=cwd, env=env)
+            if res.returncode != 0:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise EnvBuildError(f"env {env_id} ({spec.origin}): {what} failed", res.tail)
+
+        uv = uv_binary()
+        python = spec.python or sys.executable
+        env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
+        packages = ["ipykernel"]
+        if "requirements.txt" in spec.files:
+            packages += ["-r", str(spec.path("requirements.txt"))]
+        if spec.package_dir is not None:
+            packages.append(str(spec.package_dir))
+        if uv:
+            step([uv, "venv", "--quiet", "--relocatable", "--python", python, str(tmp)],
+                 "creating the virtualenv", env=env)
+            step([uv, "pip", "install", "--python", str(tmp / "bin" / "python"), *packages],
+                 "installing packages", cwd=spec.root, env=env)
+        else:
+            step([python, "-m", "venv", str(tmp)], "creating the virtualenv")
+            step([str(tmp / "bin" / "python"), "-m", "pip", "install", *packages],
+                 "installing packages", cwd=spec.root)
+        if "postBuild" in spec.files:
+            path = f"{tmp / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
+            step(["bash", str(spec.path("postBuild"))], "postBuild",
+                 cwd=spec.root, env={**os.environ, "PATH": path, "VIRTUAL_ENV": str(tmp)})
+        kdir = tmp / "share" / "jupyter" / "kernels" / "python3"
+        kdir.mkdir(parents=True, exist_ok=True)
+        # uv hard-links installed files from its cache: replace the file, never write
+        # through it (that would change every venv sharing the link, and the cache)
+        (kdir / "kernel.json").unlink(missing_ok=True)
+        (kdir / "kernel.json").write_text(json.dumps(kernel_spec(folder / "bin" / "python")))
+        (tmp / MARKER).write_text(json.dumps({
+            "env_id": env_id, "files": list(spec.files), "origin": spec.origin,
+            "created": time.time(),
+        }))
+        try:
+            tmp.rename(folder)
+        except OSError:  # a concurrent process won the race: theirs is as good as ours
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def execute(self, env: EnvRef, job: ExecJob) -> ExecResult:
+        with tempfile.TemporaryDirectory(prefix="publish-exec-") as tmpname:
+            tmp = Path(tmpname)
+            work = tmp / "work"
+            work.mkdir()
+            if job.files_root is not None:
+                for f in job.files:
+                    dest = work / f.relative_to(job.files_root)
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(f, dest)
+            src = work / job.notebook_name
+            src.write_text(job.notebook, encoding="utf-8")
+            out, result = tmp / "out.ipynb", tmp / "result.json"
+            cmd = [sys.executable, str(RUNNER), str(src), str(out), str(result),
+                   "--cwd", str(work), "--timeout", str(job.timeout)]
+            if job.allow_errors:
+                cmd.append("--allow-errors")
+            env = {**os.environ,
+                   "JUPYTER_PATH": str(Path(env.location) / "share" / "jupyter"),
+                   "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+            res = run_streaming(cmd, None, cwd=work, env=env)
+            if res.returncode != 0 or not result.is_file():
+                raise ExecutionError(
+                    f"{job.name}: the notebook runner failed:\n" + "\n".join(res.tail[-10:])
+                )
+            data = json.loads(result.read_text())
+            return ExecResult(out.read_text(encoding="utf-8"), data["error"], data["seconds"])

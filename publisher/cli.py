@@ -1,0 +1,100 @@
+"""The command line: one thin function per command; the work happens elsewhere."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from publisher import __version__
+
+SITE = click.argument("site", type=click.Path(path_type=Path), default=".", required=False)
+BACKEND = click.option(
+    "--backend", type=click.Choice(["auto", "docker", "local"]), default=None,
+    help="Where envs are realised: docker images or local virtualenvs (default: [execute] "
+    "backend in publish.toml, else auto = docker when an engine answers).",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="publish")
+@click.option("--debug", is_flag=True, help="Show Python tracebacks for errors.")
+@click.pass_context
+def main(ctx: click.Context, debug: bool) -> None:
+    """Turn a folder of notebook posts into a research blog with live, per-post environments."""
+    ctx.obj = {"debug": debug}
+    if debug:
+        sys.excepthook = sys.__excepthook__
+
+
+@main.command()
+@click.argument("directory", type=click.Path(path_type=Path))
+def new(directory: Path) -> None:
+    """Create a new site in DIRECTORY with one example post."""
+    from publisher.scaffold import create_site
+
+    create_site(directory)
+    click.echo(f"Created a site in {directory}. Next: publish build {directory}")
+
+
+@main.command()
+@SITE
+@click.option("--out", type=click.Path(path_type=Path), help="Output folder (default SITE/_site).")
+@click.option("-j", "--jobs", type=int, default=1, show_default=True, help="Posts executed in parallel.")
+@click.option("--execute", type=click.Choice(["off", "cache", "force"]), default=None,
+              help="Execution mode (default: [execute] mode, else cache).")
+@BACKEND
+@click.option("--keep-going", is_flag=True, help="Build the other posts when one fails (exit 1).")
+@click.option("--strict", is_flag=True, help="Treat rendering warnings as errors.")
+@click.option("--drafts", is_flag=True, help="Include posts marked draft: true.")
+def build(site: Path, out: Path | None, jobs: int, execute: str | None, backend: str | None,
+          keep_going: bool, strict: bool, drafts: bool) -> None:
+    """Build the static site of SITE (default: the current folder)."""
+    from publisher.build.pipeline import BuildOptions
+    from publisher.build.pipeline import build as run_build
+
+    opts = BuildOptions(out, jobs, execute, backend, keep_going, strict, drafts)
+    report = run_build(site, opts)
+    problems = report.problems + list(report.failures.values())
+    status = "with problems" if problems else "ok"
+    click.echo(f"Built {len(report.posts)} posts into {report.out} in {report.seconds:.1f} s ({status}).")
+    if problems:
+        click.echo("Problems:\n" + "\n".join(f"- {p}" for p in problems), err=True)
+        raise SystemExit(1)
+
+
+@main.command()
+@SITE
+def check(site: Path) -> None:
+    """Validate config, front matter and env specs without building."""
+    from publisher.build.pipeline import resolve_envs
+    from publisher.content.site import discover
+    from publisher.errors import BuildFailed
+
+    s = discover(site, include_drafts=True)
+    items, env_problems = resolve_envs(s)
+    problems = s.problems + env_problems
+    if problems:
+        raise BuildFailed(problems, f"{site}: {len(problems)} problem(s):")
+    if not s.config.site.base_url:
+        click.echo("note: [site] base_url is not set; the Atom feed will use http://127.0.0.1:8000/")
+    for pe in items:
+        files = ", ".join(pe.spec.describe(s.root)) or "no env files"
+        click.echo(f"ok  {pe.post.slug:<28} env {pe.env_id}  ({files})")
+    click.echo(f"{len(items)} posts, {len({pe.env_id for pe in items})} envs: no problems.")
+
+
+@main.group()
+def env() -> None:
+    """Inspect and build the posts' environments."""
+
+
+@env.command("show")
+@click.argument("slug")
+@click.option("--site", "site", type=click.Path(path_type=Path), default=Path("."))
+def env_show(slug: str, site: Path) -> None:
+    """Print the env spec, env id and Dockerfile of the post SLUG."""
+    from publisher.envs.commands import show
+
+    click.echo(show(site, slug))

@@ -1,0 +1,1 @@
+"""Site and post discovery: the first stage of the build."""

@@ -1,0 +1,176 @@
+"""One post: its source document read into a notebook, plus its front matter."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from nbformat import NotebookNode
+
+from publisher.content.frontmatter import (
+    FrontMatter,
+    first_heading,
+    first_paragraph,
+    parse_yaml,
+    split_header,
+    validate,
+)
+from publisher.errors import ContentError
+
+SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+SOURCE_NAMES = ("index.ipynb", "index.md")
+
+
+@dataclass
+class Post:
+    """A post: ``posts/<slug>/index.(ipynb|md)`` or ``posts/<slug>.(ipynb|md)``."""
+
+    slug: str
+    source: Path  # absolute path of the source document
+    site_root: Path
+    meta: FrontMatter
+    notebook: NotebookNode  # front matter removed; code cells as written
+    source_lines: list[int] = field(default_factory=list)  # 1-based file line per cell
+    cell_offset: int = 0  # cells removed before cell 0 (a front matter cell)
+
+    @property
+    def folder(self) -> Path | None:
+        """The post folder (data files, env files), or None for a single-file post."""
+        return self.source.parent if self.source.name in SOURCE_NAMES else None
+
+    @property
+    def kind(self) -> str:
+        return self.source.suffix.lstrip(".")
+
+    @property
+    def rel_source(self) -> str:
+        return self.source.relative_to(self.site_root).as_posix()
+
+    @property
+    def title(self) -> str:
+        return self.meta.title
+
+    @property
+    def date(self) -> dt.date:
+        assert self.meta.date is not None
+        return self.meta.date
+
+    @property
+    def notebook_name(self) -> str:
+        """File name of the notebook in a session and in downloads."""
+        return self.source.stem + ".ipynb"
+
+    def data_files(self) -> list[Path]:
+        """Every file in the post folder except the source document (sorted)."""
+        if self.folder is None:
+            return []
+        skip = {".ipynb_checkpoints", "__pycache__", ".git"}
+        return sorted(
+            p
+            for p in self.folder.rglob("*")
+            if p.is_file() and p != self.source and not (skip & set(p.relative_to(self.folder).parts))
+        )
+
+    def where(self, cell: int | None = None) -> str:
+        """``posts/x/index.md:12`` for the cell's line, or the cell number for notebooks."""
+        if cell is None:
+            return self.rel_source
+        if self.kind == "md" and cell < len(self.source_lines):
+            return f"{self.rel_source}:{self.source_lines[cell]}"
+        return f"{self.rel_source} cell {cell + 1 + self.cell_offset}"
+
+
+def _read_ipynb(path: Path, where: str) -> NotebookNode:
+    text = path.read_text(encoding="utf-8")
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ContentError(
+            f"{where}:{exc.lineno}:{exc.colno}: not valid notebook JSON ({exc.msg}). "
+            "Open it in Jupyter and save it again, or fix the JSON by hand."
+        ) from exc
+    try:
+        nb = nbformat.reads(text, as_version=4)
+        nbformat.validate(nb)
+    except Exception as exc:  # nbformat raises several kinds
+        raise ContentError(
+            f"{where}: not a valid Jupyter notebook ({str(exc).splitlines()[0]}). "
+            "Open it in Jupyter and save it again."
+        ) from exc
+    return nb
+
+
+def _notebook_front_matter(nb: NotebookNode, where: str) -> dict[str, Any]:
+    """Front matter of a notebook: a fenced YAML first cell, else metadata ``publish``."""
+    if nb.cells and nb.cells[0].cell_type in ("raw", "markdown"):
+        text = nb.cells[0].source
+        yaml_text, body, _ = split_header(text)
+        if yaml_text is not None:
+            data = parse_yaml(yaml_text, f"{where} cell 1", 2)
+            if body.strip():
+                nb.cells[0].source = body
+            else:
+                nb.cells.pop(0)
+            return data
+    meta = nb.metadata.get("publish", {})
+    if not isinstance(meta, dict):
+        raise ContentError(f"{where}: notebook metadata 'publish' must be a mapping.")
+    return dict(meta)
+
+
+def _read_md(path: Path, where: str) -> tuple[dict[str, Any], NotebookNode, list[int]]:
+    from myst_nb.core.read import read_myst_markdown_notebook
+
+    text = path.read_text(encoding="utf-8")
+    yaml_text, body, header_lines = split_header(text)
+    data = parse_yaml(yaml_text, where, 2) if yaml_text is not None else {}
+    try:
+        nb = read_myst_markdown_notebook(body, add_source_map=True, path=path)
+    except Exception as exc:
+        raise ContentError(f"{where}: cannot read the MyST notebook: {exc}") from exc
+    lines = [header_lines + n + 1 for n in nb.metadata.pop("source_map", [])]
+    nb.metadata.setdefault(
+        "kernelspec", {"name": "python3", "display_name": "Python 3", "language": "python"}
+    )
+    nb.metadata.setdefault("language_info", {"name": "python"})
+    return data, nb, lines
+
+
+def read_post(slug: str, source: Path, site_root: Path) -> Post:
+    """Read one post, raising :class:`ContentError` naming the file and line."""
+    where = source.relative_to(site_root).as_posix()
+    if not SLUG.match(slug):
+        raise ContentError(
+            f"{where}: '{slug}' is not a usable slug (the folder or file name is the URL); "
+            "use letters, digits, '-', '_' and '.' only."
+        )
+    lines: list[int] = []
+    offset = 0
+    if source.suffix == ".ipynb":
+        nb = _read_ipynb(source, where)
+        cells_before = len(nb.cells)
+        data = _notebook_front_matter(nb, where)
+        offset = cells_before - len(nb.cells)
+    else:
+        data, nb, lines = _read_md(source, where)
+    meta = validate(data, where)
+    markdown = "\n\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    title = meta.title or first_heading(markdown)
+    if not title:
+        raise ContentError(
+            f"{where}: the post has no title; add 'title:' to the front matter "
+            "or start the post with a '# Heading'."
+        )
+    if meta.date is None:
+        raise ContentError(
+            f"{where}: the front matter has no date; add e.g. 'date: 2024-05-01' "
+            "(posts are listed newest first)."
+        )
+    summary = meta.summary or first_paragraph(markdown)
+    meta = replace(meta, title=title, summary=summary)
+    return Post(slug, source.resolve(), site_root, meta, nb, lines, offset)

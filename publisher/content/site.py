@@ -1,0 +1,84 @@
+"""Site discovery: the config, every post and page, with all problems collected."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from publisher.config import Config, load_config
+from publisher.content.post import SOURCE_NAMES, Post, read_post
+from publisher.errors import ContentError
+
+POST_SUFFIXES = (".ipynb", ".md")
+
+
+@dataclass
+class Site:
+    config: Config
+    posts: list[Post]  # published posts (drafts only with include_drafts), newest first
+    pages: list[Path]
+    problems: list[str] = field(default_factory=list)  # one message per broken post
+    drafts: list[Post] = field(default_factory=list)
+
+    @property
+    def root(self) -> Path:
+        return self.config.root
+
+    def post(self, slug: str) -> Post | None:
+        return next((p for p in self.posts if p.slug == slug), None)
+
+
+def find_sources(root: Path) -> tuple[list[tuple[str, Path]], list[str]]:
+    """(slug, source) for every post under ``posts/``, plus problems found on the way."""
+    posts_dir = root / "posts"
+    found: dict[str, list[Path]] = {}
+    problems: list[str] = []
+    if not posts_dir.is_dir():
+        return [], []
+    for entry in sorted(posts_dir.iterdir()):
+        if entry.name.startswith((".", "_")):
+            continue
+        if entry.is_dir():
+            sources = [entry / n for n in SOURCE_NAMES if (entry / n).is_file()]
+            rel = entry.relative_to(root).as_posix()
+            if not sources:
+                problems.append(
+                    f"{rel}/: a post folder without a source document; "
+                    "add index.ipynb or index.md (or remove the folder)."
+                )
+                continue
+            if len(sources) > 1:
+                problems.append(
+                    f"{rel}/: has both index.ipynb and index.md; keep one source document."
+                )
+                continue
+            found.setdefault(entry.name, []).append(sources[0])
+        elif entry.suffix in POST_SUFFIXES:
+            found.setdefault(entry.stem, []).append(entry)
+    result: list[tuple[str, Path]] = []
+    for slug, sources in found.items():
+        if len(sources) > 1:
+            names = " and ".join(s.relative_to(root).as_posix() for s in sources)
+            problems.append(f"{names}: two posts with the same slug '{slug}'; rename one.")
+            continue
+        result.append((slug, sources[0]))
+    return result, problems
+
+
+def discover(root: Path, include_drafts: bool = False) -> Site:
+    """Read the config and every post; broken posts become ``problems``, not exceptions."""
+    config = load_config(root)
+    sources, problems = find_sources(config.root)
+    posts: list[Post] = []
+    drafts: list[Post] = []
+    for slug, source in sources:
+        try:
+            post = read_post(slug, source, config.root)
+        except ContentError as exc:
+            problems.append(exc.message)
+            continue
+        (posts if include_drafts or not post.meta.draft else drafts).append(post)
+    posts.sort(key=lambda p: (p.date, p.slug), reverse=True)
+    pages_dir = config.root / "pages"
+    pages = sorted(pages_dir.glob("*.md")) if pages_dir.is_dir() else []
+    return Site(config, posts, pages, problems, drafts)

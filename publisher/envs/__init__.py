@@ -1,0 +1,1 @@
+"""Environment specs, env ids and Dockerfile rendering: pure functions, no Docker."""

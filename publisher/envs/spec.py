@@ -1,0 +1,175 @@
+"""Find a post's env spec with repo2docker's conventions and compute its env id.
+
+Where: ``binder/`` or ``.binder/`` in the post folder (both is an error); otherwise the
+env files in the post folder itself; otherwise the site's default (the same rules at the
+site root). A ``Dockerfile`` means full control: the other files are ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from publisher.errors import EnvSpecError
+from publisher.hashing import digest, file_parts
+
+BUILDER_VERSION = "1"
+
+SUPPORTED = (
+    "requirements.txt",
+    "pyproject.toml",
+    "setup.py",
+    "apt.txt",
+    "postBuild",
+    "start",
+    "runtime.txt",
+    "Dockerfile",
+)
+UNSUPPORTED = {
+    "environment.yml": "conda environments",
+    "environment.yaml": "conda environments",
+    "Pipfile": "Pipenv",
+    "Pipfile.lock": "Pipenv",
+    "install.R": "R packages",
+    "DESCRIPTION": "R packages",
+    "Project.toml": "Julia projects",
+    "REQUIRE": "Julia projects",
+}
+RUNTIME = re.compile(r"^python-(\d+\.\d+)$")
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    """The environment files that apply to a post, and where they were found."""
+
+    root: Path | None  # folder holding the files; None: no env files at all
+    files: tuple[str, ...]  # names present in root (sorted), SUPPORTED only
+    origin: str  # "post binder/", "post folder", "site default", "none"
+    python: str | None = None  # from runtime.txt
+    package_dir: Path | None = None  # install this folder (pyproject.toml/setup.py)
+
+    @property
+    def dockerfile(self) -> bool:
+        return "Dockerfile" in self.files
+
+    def path(self, name: str) -> Path:
+        assert self.root is not None
+        return self.root / name
+
+    def read(self, name: str) -> str:
+        return self.path(name).read_text(encoding="utf-8") if name in self.files else ""
+
+    def apt_packages(self) -> list[str]:
+        lines = (line.split("#", 1)[0].strip() for line in self.read("apt.txt").splitlines())
+        return [line for line in lines if line]
+
+    def describe(self, site_root: Path) -> list[str]:
+        """Spec file paths relative to the site, for the Environment box and site.json."""
+        if self.root is None:
+            return []
+        return [(self.root / f).relative_to(site_root).as_posix() for f in self.files]
+
+
+def _env_files(folder: Path) -> tuple[list[str], list[str]]:
+    supported = [n for n in SUPPORTED if (folder / n).is_file()]
+    unsupported = [n for n in UNSUPPORTED if (folder / n).is_file()]
+    return supported, unsupported
+
+
+def _spec_in(folder: Path, origin: str, site_root: Path) -> EnvSpec | None:
+    """The env spec in *folder* (binder/ first), or None if it holds no env files."""
+    binder, dot_binder = folder / "binder", folder / ".binder"
+    if binder.is_dir() and dot_binder.is_dir():
+        rel = folder.relative_to(site_root).as_posix() or "."
+        raise EnvSpecError(
+            f"{rel}: has both binder/ and .binder/; keep one of them (repo2docker's rule)."
+        )
+    for candidate, label in ((binder, f"{origin} binder/"), (dot_binder, f"{origin} .binder/")):
+        if candidate.is_dir():
+            return _make_spec(candidate, label, site_root)
+    supported, unsupported = _env_files(folder)
+    if supported or unsupported:
+        return _make_spec(folder, origin, site_root)
+    return None
+
+
+def _make_spec(folder: Path, origin: str, site_root: Path) -> EnvSpec:
+    supported, unsupported = _env_files(folder)
+    if unsupported:
+        rel = (folder / unsupported[0]).relative_to(site_root).as_posix()
+        raise EnvSpecError(
+            f"{rel}: {UNSUPPORTED[unsupported[0]]} are not supported yet; "
+            "list the Python packages in a requirements.txt instead."
+        )
+    if "Dockerfile" in supported:
+        supported = ["Dockerfile"]
+    python = None
+    if "runtime.txt" in supported:
+        text = (folder / "runtime.txt").read_text(encoding="utf-8").strip()
+        m = RUNTIME.match(text)
+        if not m:
+            rel = (folder / "runtime.txt").relative_to(site_root).as_posix()
+            raise EnvSpecError(
+                f"{rel}: expected a line like 'python-3.12', got {text!r}."
+            )
+        python = m.group(1)
+    # pyproject.toml / setup.py: install the folder that holds them as a package
+    pkg = folder if {"pyproject.toml", "setup.py"} & set(supported) else None
+    return EnvSpec(folder, tuple(sorted(supported)), origin, python, pkg)
+
+
+def find_env_spec(site_root: Path, post_folder: Path | None) -> EnvSpec:
+    """The env spec for a post (folder or single-file post) in *site_root*."""
+    if post_folder is not None:
+        spec = _spec_in(post_folder, "post", site_root)
+        if spec is not None:
+            return spec
+    return _site_default(site_root)
+
+
+def _site_default(site_root: Path) -> EnvSpec:
+    binder, dot_binder = site_root / "binder", site_root / ".binder"
+    if binder.is_dir() and dot_binder.is_dir():
+        raise EnvSpecError("the site has both binder/ and .binder/; keep one of them.")
+    for candidate in (binder, dot_binder):
+        if candidate.is_dir():
+            return _make_spec(candidate, "site default", site_root)
+    supported, unsupported = _env_files(site_root)
+    # pyproject.toml / setup.py at the site root describe the site's tooling, not an env
+    supported = [n for n in supported if n not in ("pyproject.toml", "setup.py")]
+    if supported or unsupported:
+        spec = _make_spec(site_root, "site default", site_root)
+        files = tuple(f for f in spec.files if f not in ("pyproject.toml", "setup.py"))
+        return EnvSpec(spec.root, files, spec.origin, spec.python, None)
+    return EnvSpec(None, (), "none")
+
+
+def env_id(spec: EnvSpec, base_image: str) -> str:
+    """Stable hash of the spec files' contents + base image + builder version.
+
+    For a spec that installs its folder as a package, the package's ``.py`` files count
+    too (they are part of what gets installed); data files and notebooks never do.
+    """
+    parts: list[bytes | str] = [BUILDER_VERSION, base_image]
+    if spec.root is not None:
+        files = [spec.root / f for f in spec.files]
+        if spec.package_dir is not None:
+            files += [
+                p
+                for p in spec.package_dir.rglob("*.py")
+                if p.is_file() and p.name != "setup.py" and ".ipynb_checkpoints" not in p.parts
+            ]
+        parts += file_parts(spec.root, files)
+    return digest(parts)
+
+
+def base_image_for(spec: EnvSpec, base_image: str, base_images: dict[str, str]) -> str:
+    """The base image for *spec*: ``runtime.txt`` picks one from ``[launcher] base_images``.
+
+    A Python version with no image configured keeps a marker in the reference, so the env
+    id still differs per version; the docker backend refuses to build it with a clear error.
+    """
+    if spec.python is None:
+        return base_image
+    return base_images.get(spec.python, f"{base_image}#python-{spec.python}")
