@@ -1,0 +1,1 @@
+"""The heavy stages of the build: execute notebooks, render the site."""

@@ -1,0 +1,250 @@
+"""Stage 4: execute each post's notebook in its own env, cached by content hash.
+
+Cache key: backend + env id + every code cell's source + every other file in the post
+folder (+ allow_errors). Markdown edits never re-execute: outputs are stored per code
+cell and merged back into the current notebook.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from nbformat import NotebookNode
+
+from publisher.backends.base import Backend, BuildEvent, EnvRef, ExecJob
+from publisher.content.post import Post
+from publisher.envs.spec import EnvSpec
+from publisher.errors import PublishError
+from publisher.hashing import digest, file_parts
+from publisher.build.progress import Reporter
+
+CACHE_VERSION = "exec-1"
+
+
+@dataclass
+class PostEnv:
+    post: Post
+    spec: EnvSpec
+    env_id: str
+
+
+@dataclass
+class Executed:
+    post: Post
+    notebook: NotebookNode
+    status: str  # "cached" | "executed" | "stored"
+    seconds: float = 0.0
+
+
+def code_cells(nb: NotebookNode) -> list[NotebookNode]:
+    return [c for c in nb.cells if c.cell_type == "code"]
+
+
+def cache_key(pe: PostEnv, backend: str, allow_errors: bool) -> str:
+    post = pe.post
+    parts: list[bytes | str] = [CACHE_VERSION, backend, pe.env_id, str(allow_errors)]
+    parts += [c.source for c in code_cells(post.notebook)]
+    if post.folder is not None:
+        parts += file_parts(post.folder, post.data_files())
+    return digest(parts, 32)
+
+
+class ExecCache:
+    """Outputs per code cell, one JSON file per post, under the site's build dir."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _path(self, slug: str) -> Path:
+        return self.root / f"{slug}.json"
+
+    def key_of(self, slug: str) -> str | None:
+        try:
+            data: dict[str, Any] = json.loads(self._path(slug).read_text())
+            return str(data["key"])
+        except (OSError, ValueError, KeyError):
+            return None
+
+    def get(self, slug: str, key: str, nb: NotebookNode) -> NotebookNode | None:
+        try:
+            data = json.loads(self._path(slug).read_text())
+        except (OSError, ValueError):
+            return None
+        cells = code_cells(nb)
+        if data.get("key") != key or len(data.get("cells", [])) != len(cells):
+            return None
+        merged = copy.deepcopy(nb)
+        for cell, stored in zip(code_cells(merged), data["cells"], strict=True):
+            cell.outputs = [nbformat.from_dict(o) for o in stored["outputs"]]
+            cell.execution_count = stored["execution_count"]
+        merged.metadata.update(data.get("metadata", {}))
+        return merged
+
+    def put(self, slug: str, key: str, executed: NotebookNode) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        data = {
+            "key": key,
+            "cells": [
+                {"outputs": c.get("outputs", []), "execution_count": c.get("execution_count")}
+                for c in code_cells(executed)
+            ],
+            "metadata": {k: v for k, v in executed.metadata.items() if k == "language_info"},
+        }
+        tmp = self._path(slug).with_suffix(".tmp")
+        tmp.write_text(json.dumps(data))
+        tmp.replace(self._path(slug))
+
+
+def failure_message(post: Post, error: dict[str, Any], timeout: int) -> str:
+    cell = error.get("cell")
+    where = post.where(cell) if cell is not None else post.rel_source
+    lines = [f"{where}: {error['ename']}: {error['evalue']}"]
+    tb = error.get("traceback") or []
+    if tb:
+        lines.append("  " + "\n  ".join(tb[-6:]))
+    if error["ename"] == "CellTimeoutError":
+        lines.append(
+            f"Make the cell faster, or raise [execute] timeout in publish.toml (now {timeout} s)."
+        )
+    else:
+        lines.append(
+            "Fix the cell (or tag it 'raises-exception', or set [execute] allow_errors = true)."
+        )
+    return "\n".join(lines)
+
+
+@dataclass
+class ExecOptions:
+    mode: str = "cache"  # off | cache | force
+    jobs: int = 1
+    timeout: int = 120
+    allow_errors: bool = False
+    keep_going: bool = False
+
+
+def execute_posts(
+    items: list[PostEnv],
+    backend: Backend,
+    cache: ExecCache,
+    opts: ExecOptions,
+    reporter: Reporter,
+) -> tuple[list[Executed], dict[str, str]]:
+    """Execute what needs it; returns (executed posts, {slug: failure message})."""
+    done: list[Executed] = []
+    failures: dict[str, str] = {}
+    todo: list[tuple[PostEnv, str]] = []
+    for pe in items:
+        slug = pe.post.slug
+        if opts.mode == "off":
+            done.append(Executed(pe.post, pe.post.notebook, "stored"))
+            reporter.line("stored", slug, "execution off")
+            continue
+        key = cache_key(pe, backend.name, opts.allow_errors)
+        hit = cache.get(slug, key, pe.post.notebook) if opts.mode == "cache" else None
+        if hit is not None:
+            done.append(Executed(pe.post, hit, "cached"))
+            reporter.line("cached", slug)
+        else:
+            todo.append((pe, key))
+    if not todo:
+        return done, failures
+
+    envs = _realise_envs([pe for pe, _ in todo], backend, reporter, failures)
+    if failures and not opts.keep_going:
+        return done, failures
+    runnable = [(pe, key) for pe, key in todo if pe.env_id in envs]
+    stop = threading.Event()
+    reporter.start("executing", len(runnable))
+
+    def run(pe: PostEnv, key: str) -> Executed | None:
+        if stop.is_set():
+            return None
+        post = pe.post
+        reporter.line("executing", post.slug, f"env {pe.env_id}")
+        job = ExecJob(
+            name=post.slug,
+            notebook=nbformat.writes(_strip_outputs(post.notebook)),
+            files_root=post.folder,
+            files=tuple(post.data_files()),
+            notebook_name=post.notebook_name,
+            timeout=opts.timeout,
+            allow_errors=opts.allow_errors,
+            network=post.meta.network,
+        )
+        result = backend.execute(envs[pe.env_id], job)
+        if result.error is not None and not opts.allow_errors:
+            failures[post.slug] = failure_message(post, result.error, opts.timeout)
+            reporter.line("failed", post.slug, f"after {result.seconds:.1f} s")
+            if not opts.keep_going:
+                stop.set()
+            return None
+        executed = nbformat.reads(result.notebook, as_version=4)
+        cache.put(post.slug, key, executed)
+        reporter.line("done", post.slug, f"in {result.seconds:.1f} s")
+        return Executed(post, executed, "executed", result.seconds)
+
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, opts.jobs)) as pool:
+            futures = {pool.submit(run, pe, key): pe for pe, key in runnable}
+            for fut in as_completed(futures):
+                reporter.advance()
+                pe = futures[fut]
+                try:
+                    ex = fut.result()
+                except PublishError as exc:
+                    failures[pe.post.slug] = f"{pe.post.rel_source}: {exc.message}"
+                    reporter.line("failed", pe.post.slug)
+                    if not opts.keep_going:
+                        stop.set()
+                    continue
+                if ex is not None:
+                    done.append(ex)
+    finally:
+        reporter.stop()
+    return done, failures
+
+
+def _strip_outputs(nb: NotebookNode) -> NotebookNode:
+    clean = copy.deepcopy(nb)
+    for cell in code_cells(clean):
+        cell.outputs = []
+        cell.execution_count = None
+    return clean
+
+
+def _realise_envs(
+    items: list[PostEnv], backend: Backend, reporter: Reporter, failures: dict[str, str]
+) -> dict[str, EnvRef]:
+    """Realise each distinct env once; a failed env fails only the posts using it."""
+    by_env: dict[str, list[PostEnv]] = {}
+    for pe in items:
+        by_env.setdefault(pe.env_id, []).append(pe)
+    refs: dict[str, EnvRef] = {}
+    for env_id, users in by_env.items():
+        spec = users[0].spec
+        slugs = ", ".join(pe.post.slug for pe in users)
+
+        def on_event(ev: BuildEvent, env_id: str = env_id) -> None:
+            if ev.phase == "building":
+                reporter.log(f"  [{env_id[:8]}] {ev.message}")
+
+        reporter.line("building", f"env {env_id}", f"{spec.origin}; used by {slugs}")
+        try:
+            refs[env_id] = backend.ensure_env(spec, env_id, on_event)
+        except PublishError as exc:
+            for pe in users:
+                failures[pe.post.slug] = (
+                    f"{pe.post.rel_source}: its environment ({', '.join(spec.files) or 'none'}, "
+                    f"{spec.origin}) could not be built: {exc.message}"
+                )
+            reporter.line("failed", f"env {env_id}")
+            continue
+        reporter.line("built", f"env {env_id}")
+    return refs

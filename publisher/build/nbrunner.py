@@ -1,0 +1,97 @@
+"""Execute one notebook with nbclient and report the first failing cell.
+
+Standalone on purpose (stdlib + nbformat + nbclient only): the local backend runs it
+with the publish interpreter, the docker backend copies this file into the post's image
+and runs it there with the runtime's Python. Usage::
+
+    python nbrunner.py IN.ipynb OUT.ipynb RESULT.json --cwd DIR --timeout 120 [--allow-errors]
+
+It always writes OUT (partially executed on failure) and RESULT, then exits 0; a
+non-zero exit means the runner itself could not run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from typing import Any
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+
+def _error_of(nb: Any, exc: BaseException, timeout: int) -> dict[str, Any]:
+    cell_index, code_index = None, 0
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        code_index += 1
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                cell_index = i
+                break
+        if cell_index is not None:
+            break
+    if isinstance(exc, CellTimeoutError):
+        # the cell that timed out is the last one that started executing
+        started = [
+            i for i, c in enumerate(nb.cells)
+            if c.cell_type == "code" and c.get("metadata", {}).get("execution", {}).get(
+                "iopub.execute_input"
+            )
+        ]
+        cell_index = started[-1] if started else None
+        return {
+            "cell": cell_index,
+            "ename": "CellTimeoutError",
+            "evalue": f"the cell ran longer than the {timeout} s timeout",
+            "traceback": [],
+        }
+    if isinstance(exc, CellExecutionError):
+        return {
+            "cell": cell_index,
+            "ename": exc.ename,
+            "evalue": exc.evalue,
+            "traceback": [line for line in str(exc).splitlines() if line.strip()][-8:],
+        }
+    if isinstance(exc, DeadKernelError):
+        return {"cell": cell_index, "ename": "DeadKernelError",
+                "evalue": "the kernel died (out of memory?)", "traceback": []}
+    return {"cell": cell_index, "ename": type(exc).__name__, "evalue": str(exc), "traceback": []}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("src")
+    ap.add_argument("dst")
+    ap.add_argument("result")
+    ap.add_argument("--cwd", default=".")
+    ap.add_argument("--timeout", type=int, default=120)
+    ap.add_argument("--allow-errors", action="store_true")
+    ap.add_argument("--kernel", default="python3")
+    args = ap.parse_args()
+
+    nb = nbformat.read(args.src, as_version=4)
+    client = NotebookClient(
+        nb,
+        timeout=args.timeout,
+        kernel_name=args.kernel,
+        allow_errors=args.allow_errors,
+        resources={"metadata": {"path": args.cwd}},
+        record_timing=True,
+    )
+    start = time.monotonic()
+    error = None
+    try:
+        client.execute()
+    except BaseException as exc:  # report, never crash: the caller reads RESULT
+        error = _error_of(nb, exc, args.timeout)
+    nbformat.write(nb, args.dst)
+    with open(args.result, "w", encoding="utf-8") as fh:
+        json.dump({"error": error, "seconds": time.monotonic() - start}, fh)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,169 @@
+"""``publish build``: discover → resolve envs → realise + execute → render → emit."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from publisher.backends import Backend, get_backend
+from publisher.build.execute import ExecCache, Executed, ExecOptions, PostEnv, execute_posts
+from publisher.build.progress import Reporter
+from publisher.build.render import RenderPost, run_sphinx, write_project
+from publisher.content.site import Site, discover
+from publisher.errors import BuildFailed, EnvSpecError
+from publisher.envs.spec import base_image_for, env_id, find_env_spec
+
+
+@dataclass
+class BuildOptions:
+    out: Path | None = None
+    jobs: int = 1
+    execute: str | None = None  # None: [execute] mode from publish.toml
+    backend: str | None = None  # None: [execute] backend from publish.toml
+    keep_going: bool = False
+    strict: bool = False
+    drafts: bool = False
+
+
+@dataclass
+class BuildReport:
+    out: Path
+    posts: list[Executed]
+    failures: dict[str, str] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures and not self.problems
+
+
+def resolve_envs(site: Site) -> tuple[list[PostEnv], list[str]]:
+    """Stage 2 (pure): the env spec and env id of every post."""
+    items: list[PostEnv] = []
+    problems: list[str] = []
+    cfg = site.config
+    for post in site.posts:
+        try:
+            spec = find_env_spec(site.root, post.folder)
+        except EnvSpecError as exc:
+            problems.append(exc.message)
+            continue
+        base = base_image_for(spec, cfg.base_image, cfg.launcher.base_images)
+        items.append(PostEnv(post, spec, env_id(spec, base)))
+    return items, problems
+
+
+def build_dir(site: Site) -> Path:
+    return site.root / "_build"
+
+
+def build(root: Path, opts: BuildOptions, reporter: Reporter | None = None,
+          backend: Backend | None = None) -> BuildReport:
+    start = time.monotonic()
+    reporter = reporter or Reporter()
+    site = discover(root, include_drafts=opts.drafts)
+    cfg = site.config
+    items, env_problems = resolve_envs(site)
+    problems = site.problems + env_problems
+    if problems and not opts.keep_going:
+        raise BuildFailed(problems, "The site has problems (nothing was built):")
+    for p in problems:
+        reporter.line("failed", p.split(":", 1)[0])
+    mode = opts.execute or cfg.execute.mode
+    backend = backend or get_backend(
+        opts.backend or cfg.execute.backend, cfg.base_image, cfg.launcher.base_images
+    )
+    cache = ExecCache(build_dir(site) / "exec" / backend.name)
+    eopts = ExecOptions(mode, opts.jobs, cfg.execute.timeout, cfg.execute.allow_errors,
+                        opts.keep_going)
+    executed, failures = execute_posts(items, backend, cache, eopts, reporter)
+    if failures and not opts.keep_going:
+        raise BuildFailed(list(failures.values()), "The build failed (the site was not changed):")
+
+    by_slug = {pe.post.slug: pe for pe in items}
+    render = [
+        RenderPost(ex, by_slug[ex.post.slug].spec, by_slug[ex.post.slug].env_id, backend.name)
+        for ex in sorted(executed, key=lambda e: (e.post.date, e.post.slug), reverse=True)
+    ]
+    out = (opts.out or site.root / "_site").resolve()
+    warnings = render_and_emit(site, render, out, opts.strict, reporter)
+    return BuildReport(out, executed, failures, problems, warnings, time.monotonic() - start)
+
+
+def render_and_emit(site: Site, items: list[RenderPost], out: Path, strict: bool,
+                    reporter: Reporter) -> list[str]:
+    """Stages 5 and 6: render with Sphinx, then swap the finished site into *out*."""
+    bdir = build_dir(site)
+    t0 = time.monotonic()
+    write_project(site.config, bdir / "src", items, site.pages)
+    warnings = run_sphinx(bdir / "src", bdir / "html", bdir / "doctrees", strict)
+    for w in warnings:
+        reporter.log(f"warning: {w}")
+    reporter.line("rendered", f"{len(items)} posts", f"in {time.monotonic() - t0:.1f} s")
+    staging = out.with_name(f".{out.name}.new")
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(bdir / "html", staging, ignore=shutil.ignore_patterns(".buildinfo*", ".doctrees"))
+    emit(site, items, staging)
+    swap(staging, out)
+    return warnings
+
+
+def site_json(site: Site, items: list[RenderPost]) -> dict[str, object]:
+    cfg = site.config
+    return {
+        "title": cfg.site.title,
+        "base_url": cfg.site.base_url,
+        "launch_url": cfg.launch.url,
+        "posts": [
+            {
+                "slug": rp.post.slug,
+                "title": rp.post.title,
+                "date": rp.post.date.isoformat(),
+                "tags": rp.post.meta.tags,
+                "authors": rp.post.meta.authors or cfg.all_authors,
+                "summary": rp.post.meta.summary,
+                "url": f"posts/{rp.post.slug}/index.html",
+                "source": rp.post.rel_source,
+                "notebook": f"_publish/notebooks/{rp.post.slug}/{rp.post.notebook_name}",
+                "env_id": rp.env_id,
+                "env_files": rp.spec.describe(site.root),
+                "network": rp.post.meta.network,
+            }
+            for rp in items
+        ],
+    }
+
+
+def emit(site: Site, items: list[RenderPost], dest: Path) -> None:
+    """Stage 6: site.json, downloadable notebooks and sources, static files."""
+    pub = dest / "_publish"
+    pub.mkdir(parents=True, exist_ok=True)
+    (pub / "site.json").write_text(json.dumps(site_json(site, items), indent=2))
+    for rp in items:
+        post = rp.post
+        nb_dir = pub / "notebooks" / post.slug
+        nb_dir.mkdir(parents=True, exist_ok=True)
+        nbformat.write(rp.executed.notebook, nb_dir / post.notebook_name)
+        src_dir = pub / "sources" / post.slug
+        src_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(post.source, src_dir / post.source.name)
+    static = site.root / "static"
+    if static.is_dir():
+        shutil.copytree(static, dest / "static", dirs_exist_ok=True)
+
+
+def swap(staging: Path, out: Path) -> None:
+    """Replace *out* by *staging* so that a reader never sees a half-written site."""
+    old = out.with_name(f".{out.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if out.exists():
+        out.rename(old)
+    staging.rename(out)
+    shutil.rmtree(old, ignore_errors=True)

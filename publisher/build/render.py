@@ -1,0 +1,261 @@
+"""Stage 5: write a Sphinx project from the executed posts and render it.
+
+The Sphinx source folder lives in the site's build dir and is only rewritten where
+content changed, so Sphinx re-reads only the posts that changed (and ABlog's listings).
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import nbformat
+from nbformat import NotebookNode
+
+from publisher.build.execute import Executed
+from publisher.config import Config
+from publisher.content.post import Post
+from publisher.envs.spec import EnvSpec
+from publisher.errors import PublishError
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp"}
+H1 = re.compile(r"^#\s+.*$", re.M)
+
+
+@dataclass
+class RenderPost:
+    executed: Executed
+    spec: EnvSpec
+    env_id: str
+    backend: str
+
+    @property
+    def post(self) -> Post:
+        return self.executed.post
+
+
+def write_if_changed(path: Path, content: str | bytes) -> bool:
+    data = content.encode() if isinstance(content, str) else content
+    if path.is_file() and path.read_bytes() == data:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return True
+
+
+def launch_url(config: Config, post: Post) -> str:
+    base = config.launch.url.rstrip("/")
+    return f"{base}/launch/{quote(post.slug)}?labpath={quote(post.notebook_name)}"
+
+
+def _github(repo: str) -> str | None:
+    m = re.match(r"^(?:https?://github\.com/|git@github\.com:)([^/]+)/([^/]+?)(?:\.git)?/?$", repo)
+    return f"{m.group(1)}/{m.group(2)}" if m else None
+
+
+def repository_links(config: Config, post: Post) -> tuple[str, str]:
+    """(binder url, colab url) for the post, or empty strings without a repository."""
+    repo = config.launch.repository
+    if not repo:
+        return "", ""
+    prefix = config.launch.path_in_repository.strip("/")
+    path = f"{prefix}/{post.rel_source}" if prefix else post.rel_source
+    branch = config.launch.branch
+    hub = config.launch.binderhub_url.rstrip("/")
+    gh = _github(repo)
+    if gh:
+        binder = f"{hub}/v2/gh/{gh}/{quote(branch)}?labpath={quote(path)}"
+        colab = (
+            f"https://colab.research.google.com/github/{gh}/blob/{quote(branch)}/{quote(path)}"
+            if post.kind == "ipynb" else ""
+        )
+        return binder, colab
+    return f"{hub}/v2/git/{quote(repo, safe='')}/{quote(branch)}?labpath={quote(path)}", ""
+
+
+def post_box_data(config: Config, rp: RenderPost) -> dict[str, Any]:
+    post = rp.post
+    binder, colab = repository_links(config, post)
+    downloads = [("notebook (.ipynb)", f"../../_publish/notebooks/{post.slug}/{post.notebook_name}")]
+    if post.kind == "md":
+        downloads.append(("source (.md)", f"../../_publish/sources/{post.slug}/{post.source.name}"))
+    packages = [
+        line.strip() for line in rp.spec.read("requirements.txt").splitlines()
+        if line.strip() and not line.strip().startswith("#")
+    ]
+    status = {"cached": "outputs from the execution cache", "executed": "outputs computed now",
+              "stored": "outputs as stored in the notebook (not executed)"}
+    return {
+        "slug": post.slug,
+        "env_id": rp.env_id,
+        "env_files": rp.spec.describe(config.root),
+        "env_origin": rp.spec.origin,
+        "packages": packages,
+        "launch_url": launch_url(config, post),
+        "binder_url": binder,
+        "colab_url": colab,
+        "downloads": downloads,
+        "computed": f"{status[rp.executed.status]} ({rp.backend} backend)",
+    }
+
+
+def header_cell(config: Config, rp: RenderPost) -> str:
+    post = rp.post
+    meta = post.meta
+    opts = []
+    if meta.tags:
+        opts.append(":tags: " + ", ".join(meta.tags))
+    authors = meta.authors or config.all_authors
+    if authors:
+        opts.append(":author: " + ", ".join(authors))
+    summary = meta.summary.replace("\n", " ")
+    post_directive = "\n".join(["```{post} " + post.date.isoformat(), *opts, "", summary, "```"])
+    box = json.dumps(post_box_data(config, rp), indent=1)
+    return f"# {meta.title}\n\n{post_directive}\n\n```{{publish-post}}\n{box}\n```\n"
+
+
+def sphinx_notebook(config: Config, rp: RenderPost) -> NotebookNode:
+    """The executed notebook, with our header (title, post directive, badges) first."""
+    nb = copy.deepcopy(rp.executed.notebook)
+    for cell in nb.cells:
+        if cell.cell_type == "markdown" and H1.search(cell.source):
+            cell.source = H1.sub("", cell.source, count=1).lstrip("\n")
+            break
+    nb.cells.insert(0, nbformat.v4.new_markdown_cell(header_cell(config, rp)))
+    for cell in nb.cells:
+        cell.pop("id", None)  # ids churn between saves; not needed for rendering
+    nb.nbformat_minor = 4
+    return nb
+
+
+CONF = '''\
+# Generated by publish; edit publish.toml instead.
+project = {title!r}
+author = {author!r}
+language = {language!r}
+extensions = ["myst_nb", "ablog", "sphinx.ext.mathjax", "publisher.build.sphinx_ext"]
+exclude_patterns = ["_build", "**.ipynb_checkpoints"]
+html_theme = "sphinx_book_theme"
+html_title = {title!r}
+html_static_path = []
+html_theme_options = {{
+    "home_page_in_toc": True,
+    "show_toc_level": 2,
+    "use_download_button": False,
+    "use_fullscreen_button": False,
+}}
+html_sidebars = {{
+    "**": ["navbar-logo.html", "search-field.html", "ablog/postcard.html",
+           "sbt-sidebar-nav.html", "ablog/tagcloud.html", "ablog/archives.html"],
+}}
+nb_execution_mode = "off"
+nb_merge_streams = True
+myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist", "substitution"]
+myst_heading_anchors = 3
+suppress_warnings = ["mystnb.unknown_mime_type", "myst.header"]
+blog_title = {title!r}
+blog_path = "blog"
+blog_baseurl = {base_url!r}
+blog_feed_fulltext = False
+blog_feed_length = 50
+blog_feed_subtitle = {description!r}
+post_date_format = "%d %B %Y"
+post_date_format_short = "%d %b %Y"
+post_auto_image = 1
+post_auto_excerpt = 1
+fontawesome_included = True  # keeps the config stable: no full re-read on every build
+'''
+
+
+def conf_py(config: Config) -> str:
+    base_url = config.site.base_url or "http://127.0.0.1:8000/"
+    return CONF.format(
+        title=config.site.title,
+        author=", ".join(config.all_authors),
+        language=config.site.language,
+        base_url=base_url,
+        description=config.site.description,
+    )
+
+
+def index_md(config: Config, posts: list[Post], pages: list[Path]) -> str:
+    desc = f"\n{config.site.description}\n" if config.site.description else ""
+    post_docs = "\n".join(f"posts/{p.slug}/index" for p in posts)
+    page_docs = "\n".join(f"pages/{p.stem}" for p in pages)
+    return (
+        f"# {config.site.title}\n{desc}\n"
+        "```{postlist}\n:date: %d %B %Y\n:format: {title}\n:excerpts:\n:expand: Read more\n"
+        ":list-style: none\n```\n\n"
+        '<p class="publish-site-links"><a href="blog.html">All posts</a> · '
+        '<a href="blog/tag.html">Tags</a> · <a href="blog/archive.html">Archive</a> · '
+        '<a href="blog/atom.xml">Atom feed</a></p>\n\n'
+        f"```{{toctree}}\n:hidden:\n:caption: Posts\n:maxdepth: 1\n\n{post_docs}\n```\n\n"
+        + (f"```{{toctree}}\n:hidden:\n:caption: Pages\n:maxdepth: 1\n\n{page_docs}\n```\n"
+           if pages else "")
+    )
+
+
+def write_project(config: Config, src: Path, items: list[RenderPost], pages: list[Path]) -> None:
+    """Write (only what changed of) the Sphinx source folder."""
+    src.mkdir(parents=True, exist_ok=True)
+    keep: set[Path] = set()
+
+    def put(rel: str, content: str | bytes) -> None:
+        path = src / rel
+        keep.add(path)
+        write_if_changed(path, content)
+
+    put("conf.py", conf_py(config))
+    posts = [rp.post for rp in items]
+    put("index.md", index_md(config, posts, pages))
+    for rp in items:
+        post = rp.post
+        put(f"posts/{post.slug}/index.ipynb", nbformat.writes(sphinx_notebook(config, rp)))
+        for f in post.data_files():
+            if f.suffix.lower() in IMAGE_SUFFIXES:
+                put(f"posts/{post.slug}/{f.relative_to(post.folder).as_posix()}", f.read_bytes())
+    for page in pages:
+        put(f"pages/{page.name}", page.read_bytes())
+        for img in page.parent.iterdir():
+            if img.suffix.lower() in IMAGE_SUFFIXES:
+                put(f"pages/{img.name}", img.read_bytes())
+    for path in sorted(src.rglob("*"), reverse=True):  # remove what no longer exists
+        if path.is_file() and path not in keep:
+            path.unlink()
+        elif path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
+
+
+def run_sphinx(src: Path, out: Path, doctrees: Path, strict: bool) -> list[str]:
+    """Render *src* into *out*; returns Sphinx's warnings (raises on errors)."""
+    from sphinx.application import Sphinx
+    from sphinx.errors import SphinxError
+    from sphinx.util.console import nocolor
+
+    nocolor()
+
+    warnings = io.StringIO()
+    try:
+        app = Sphinx(
+            str(src), str(src), str(out), str(doctrees), "html",
+            status=None, warning=warnings, freshenv=False, warningiserror=strict,
+            keep_going=True, verbosity=0,
+        )
+        app.build()
+    except (SphinxError, Exception) as exc:
+        text = warnings.getvalue().strip()
+        raise PublishError(
+            f"rendering failed: {exc}" + (f"\nSphinx said:\n{text}" if text else "")
+        ) from exc
+    lines = [line for line in warnings.getvalue().splitlines() if line.strip()]
+    if strict and app.statuscode:
+        raise PublishError("rendering produced warnings (--strict):\n" + "\n".join(lines))
+    return lines
+
+

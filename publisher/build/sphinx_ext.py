@@ -1,0 +1,91 @@
+"""Our Sphinx extension: the launch badges and the Environment box on each post page.
+
+The generated notebook of a post carries a ``publish-post`` directive whose content is
+JSON (slug, env id, env files, links). Keeping that data *in the document* means a
+change to one post's environment re-reads only that post.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+from docutils import nodes
+from docutils.parsers.rst import Directive
+from sphinx.application import Sphinx
+
+STATIC = Path(__file__).resolve().parent.parent / "templates" / "static"
+
+
+def _badge(href: str, label: str, value: str, cls: str, title: str) -> str:
+    return (
+        f'<a class="publish-badge {cls}" href="{html.escape(href)}" title="{html.escape(title)}">'
+        f'<span class="publish-badge-label">{html.escape(label)}</span>'
+        f'<span class="publish-badge-value">{html.escape(value)}</span></a>'
+    )
+
+
+def render_post_box(data: dict[str, Any]) -> str:
+    """HTML for the badges row and the Environment box (pure; unit-tested)."""
+    badges = [
+        _badge(data["launch_url"], "launch", "live notebook", "publish-launch",
+               "Start a live Jupyter session of this post, in its own environment")
+    ]
+    if data.get("binder_url"):
+        badges.append(_badge(data["binder_url"], "launch", "binder", "publish-binder",
+                             "Open this post on a BinderHub"))
+    if data.get("colab_url"):
+        badges.append(_badge(data["colab_url"], "open in", "colab", "publish-colab",
+                             "Open this notebook in Google Colab"))
+    for label, href in data.get("downloads", []):
+        badges.append(_badge(href, "download", label, "publish-download",
+                             f"Download the {label}"))
+    files = data.get("env_files") or []
+    files_html = (
+        ", ".join(f"<code>{html.escape(f)}</code>" for f in files)
+        if files else "no environment files (the runtime only)"
+    )
+    packages = data.get("packages") or []
+    pkg_html = ""
+    if packages:
+        items = "".join(f"<li><code>{html.escape(p)}</code></li>" for p in packages[:12])
+        more = f"<li>… {len(packages) - 12} more</li>" if len(packages) > 12 else ""
+        pkg_html = f'<ul class="publish-env-packages">{items}{more}</ul>'
+    computed = html.escape(data.get("computed", ""))
+    return (
+        f'<div class="publish-badges" role="group" aria-label="Launch and download">'
+        f'{"".join(badges)}</div>'
+        f'<aside class="publish-env" aria-label="Environment">'
+        f'<p class="publish-env-title">Environment</p>'
+        f"<p>Files: {files_html} <span class=\"publish-env-origin\">"
+        f"({html.escape(data.get('env_origin', ''))})</span></p>"
+        f"{pkg_html}"
+        f'<p>Env id <code class="publish-env-id">{html.escape(data["env_id"])}</code>'
+        f"{' · ' + computed if computed else ''}</p></aside>"
+    )
+
+
+class PublishPostDirective(Directive):
+    has_content = True
+
+    def run(self) -> list[nodes.Node]:
+        try:
+            data = json.loads("\n".join(self.content))
+        except ValueError as exc:
+            raise self.error(f"publish-post: invalid JSON: {exc}") from exc
+        return [nodes.raw("", render_post_box(data), format="html")]
+
+
+def _add_static(app: Sphinx) -> None:
+    static = getattr(app.config, "html_static_path", [])
+    if str(STATIC) not in static:
+        static.append(str(STATIC))
+
+
+def setup(app: Sphinx) -> dict[str, Any]:
+    app.add_directive("publish-post", PublishPostDirective)
+    app.connect("builder-inited", _add_static)
+    app.add_css_file("publish.css")
+    return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
