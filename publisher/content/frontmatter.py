@@ -44,7 +44,7 @@ def parse_yaml(source: str, where: str, first_line: int) -> dict[str, Any]:
     try:
         data = yaml.safe_load(source) or {}
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
+        mark = exc.context_mark or exc.problem_mark  # where the broken construct starts
         line = f":{first_line + mark.line}" if mark is not None else ""
         problem = exc.problem or str(exc)
         raise ContentError(

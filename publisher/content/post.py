@@ -11,6 +11,7 @@ from typing import Any
 
 import nbformat
 from nbformat import NotebookNode
+from nbformat.corpus.words import generate_corpus_id as random_cell_id
 
 from publisher.content.frontmatter import (
     FrontMatter,
@@ -96,6 +97,8 @@ def _read_ipynb(path: Path, where: str) -> NotebookNode:
         ) from exc
     try:
         nb = nbformat.reads(text, as_version=4)
+        for cell in nb.cells:  # notebooks from older tools lack cell ids (nbformat 4.5)
+            cell.setdefault("id", random_cell_id())
         nbformat.validate(nb)
     except Exception as exc:  # nbformat raises several kinds
         raise ContentError(
@@ -129,6 +132,9 @@ def _read_md(path: Path, where: str) -> tuple[dict[str, Any], NotebookNode, list
     text = path.read_text(encoding="utf-8")
     yaml_text, body, header_lines = split_header(text)
     data = parse_yaml(yaml_text, where, 2) if yaml_text is not None else {}
+    validate(data, where)  # front matter problems first: they are the likelier mistake
+    if not body.strip():
+        return data, nbformat.v4.new_notebook(), []
     try:
         nb = read_myst_markdown_notebook(body, add_source_map=True, path=path)
     except Exception as exc:

@@ -1,0 +1,39 @@
+# Everything creates what it needs: `make demo` and `make test` work on a fresh clone.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PORT ?= 8000
+
+.PHONY: venv demo test test-fast lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+## demo: build the sample site and serve it with the launcher on 127.0.0.1:$(PORT)
+demo: venv
+	$(BIN)/publish serve sample_site --port $(PORT)
+
+## test: the whole suite (unit, real builds, real Docker, real browser)
+test: venv
+	$(BIN)/python -m pytest
+
+## test-fast: unit tests and local builds only (no Docker, no browser)
+test-fast: venv
+	$(BIN)/python -m pytest -m "not docker and not browser"
+
+lint: venv
+	$(BIN)/ruff check publisher tests bench
+	$(BIN)/mypy
+
+## bench: benchmarks (never part of `make test`); writes bench/results/latest.{json,md}
+bench: venv
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf sample_site/_build sample_site/_site .pytest_cache

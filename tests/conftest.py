@@ -1,0 +1,89 @@
+"""Shared fixtures: temp sites written from dicts, a shared env cache, the Docker gate."""
+
+from __future__ import annotations
+
+import json
+import os
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_SITE = ROOT / "sample_site"
+
+SiteFactory = Callable[[dict[str, str]], Path]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _shared_env_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """One local-env cache for the whole run: envs are built once, like on a laptop."""
+    if "PUBLISH_CACHE_DIR" not in os.environ:
+        os.environ["PUBLISH_CACHE_DIR"] = str(tmp_path_factory.mktemp("publish-cache"))
+
+
+CONFIG = """\
+[site]
+title = "Test blog"
+author = "Tester"
+base_url = "http://example.org/"
+"""
+
+
+def write_files(root: Path, files: dict[str, str]) -> None:
+    for rel, content in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(content) if not rel.endswith(".ipynb") else content)
+
+
+@pytest.fixture
+def make_site(tmp_path: Path) -> SiteFactory:
+    """Write a site (publish.toml defaulted) and return its folder."""
+
+    def make(files: dict[str, str]) -> Path:
+        root = tmp_path / "site"
+        write_files(root, {"publish.toml": CONFIG, **files})
+        return root
+
+    return make
+
+
+def notebook(*cells: tuple[str, str], front: str | None = None, meta: dict | None = None) -> str:
+    """An nbformat-4 notebook as JSON: cells are (type, source)."""
+    out = []
+    if front is not None:
+        out.append({"cell_type": "raw", "metadata": {}, "source": f"---\n{front}\n---"})
+    for kind, src in cells:
+        cell = {"cell_type": kind, "metadata": {}, "source": src}
+        if kind == "code":
+            cell.update(outputs=[], execution_count=None)
+        out.append(cell)
+    return json.dumps({
+        "cells": out,
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                    "language": "python"}, **(meta or {})},
+        "nbformat": 4, "nbformat_minor": 5,
+    })
+
+
+def md_post(title: str, date: str, body: str, extra: str = "") -> str:
+    return f"---\ntitle: {title}\ndate: {date}\n{extra}---\n\n{textwrap.dedent(body)}"
+
+
+def docker_problem() -> str | None:
+    from publisher.backends.docker import engine_error
+
+    return engine_error()
+
+
+@pytest.fixture(scope="session")
+def docker_engine() -> None:
+    """Skip (locally) or fail (CI: PUBLISH_REQUIRE_DOCKER=1) without a Docker engine."""
+    problem = docker_problem()
+    if problem is None:
+        return
+    if os.environ.get("PUBLISH_REQUIRE_DOCKER") == "1":
+        pytest.fail(f"PUBLISH_REQUIRE_DOCKER=1 but {problem}; run scripts/provision.sh")
+    pytest.skip(f"no Docker engine: {problem} (set PUBLISH_REQUIRE_DOCKER=1 to fail instead)")

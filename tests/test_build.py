@@ -1,0 +1,183 @@
+"""Real builds of small sites with the local backend: execution really runs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from publisher.build.pipeline import BuildOptions, build
+from publisher.build.progress import Reporter
+from publisher.errors import BuildFailed
+from tests.conftest import SiteFactory, md_post, notebook
+
+pytestmark = pytest.mark.slow
+
+NB_POST = notebook(
+    ("markdown", "# Squares\n\nWe square numbers, with $x^2$ math."),
+    ("code", "import pathlib\nprint('rows:', len(pathlib.Path('data.csv').read_text().splitlines()))"),
+    ("code", "print(sum(i * i for i in range(10)))"),
+    front="date: 2024-05-01\ntags: [math, demo]\nsummary: Squares of small numbers.",
+)
+MD_POST = md_post("Cubes in MyST", "2024-06-01", """\
+    # Cubes in MyST
+
+    Cubes are squares' older siblings.
+
+    ```{code-cell} python
+    print([i ** 3 for i in range(4)])
+    ```
+    """, "tags: [math]\n")
+SITE = {
+    "posts/squares/index.ipynb": NB_POST,
+    "posts/squares/data.csv": "a\n1\n2\n",
+    "posts/cubes/index.md": MD_POST,
+    "posts/single.md": md_post("Single file", "2023-01-01", "# Single\n\nJust text.\n"),
+    "posts/wip.md": md_post("Draft", "2024-07-01", "# Draft\n", "draft: true\n"),
+    "pages/about.md": "# About\n\nThis blog.\n",
+}
+
+
+def run(root: Path, **kw: object) -> object:
+    opts = BuildOptions(backend="local", **kw)  # type: ignore[arg-type]
+    return build(root, opts, Reporter(quiet=True))
+
+
+def statuses(report: object) -> dict[str, str]:
+    return {e.post.slug: e.status for e in report.posts}  # type: ignore[attr-defined]
+
+
+def test_build_renders_a_blog(make_site: SiteFactory) -> None:
+    root = make_site(SITE)
+    report = run(root, jobs=2)
+    assert statuses(report) == {"squares": "executed", "cubes": "executed", "single": "executed"}
+    out = root / "_site"
+    index = (out / "index.html").read_text()
+    assert index.index("Cubes in MyST") < index.index("Squares") < index.index("Single file")
+    assert "Draft" not in index
+    page = (out / "posts/squares/index.html").read_text()
+    assert "rows: 3" in page and "285" in page  # outputs computed from the data file
+    assert 'href="/launch/squares?labpath=index.ipynb"' in page
+    assert "publish-env" in page and "Env id" in page
+    assert 'class="math' in page
+    cubes = (out / "posts/cubes/index.html").read_text()
+    assert "[0, 1, 8, 27]" in cubes
+    assert (out / "blog/tag/math.html").is_file() and (out / "blog/archive.html").is_file()
+    feed = (out / "blog/atom.xml").read_text()
+    assert feed.count("<entry>") == 3
+    assert (out / "pages/about.html").is_file()
+    data = json.loads((out / "_publish/site.json").read_text())
+    assert data["title"] == "Test blog"
+    by_slug = {p["slug"]: p for p in data["posts"]}
+    assert set(by_slug) == {"squares", "cubes", "single"}
+    sq = by_slug["squares"]
+    assert sq["source"] == "posts/squares/index.ipynb" and sq["url"] == "posts/squares/index.html"
+    assert sq["tags"] == ["math", "demo"] and sq["date"] == "2024-05-01"
+    assert len(sq["env_id"]) == 16 and sq["env_files"] == []
+    nb = json.loads((out / sq["notebook"]).read_text())
+    assert any(c.get("outputs") for c in nb["cells"] if c["cell_type"] == "code")
+
+
+def test_second_build_executes_nothing_and_edits_execute_one(make_site: SiteFactory) -> None:
+    root = make_site(SITE)
+    run(root)
+    assert set(statuses(run(root)).values()) == {"cached"}
+    src = root / "posts/cubes/index.md"
+    src.write_text(src.read_text().replace("older siblings", "bigger siblings"))
+    assert set(statuses(run(root)).values()) == {"cached"}, "markdown edits reuse outputs"
+    assert "bigger siblings" in (root / "_site/posts/cubes/index.html").read_text()
+    src.write_text(src.read_text().replace("range(4)", "range(5)"))
+    assert statuses(run(root)) == {"squares": "cached", "cubes": "executed", "single": "cached"}
+    assert "[0, 1, 8, 27, 64]" in (root / "_site/posts/cubes/index.html").read_text()
+    assert statuses(run(root, execute="force"))["squares"] == "executed"
+
+
+def test_failing_cell_names_post_cell_and_exception(make_site: SiteFactory) -> None:
+    bad = notebook(("markdown", "# Bad"), ("code", "x = 1"), ("code", "1 / 0"),
+                   front="date: 2024-01-01")
+    root = make_site({**SITE, "posts/bad/index.ipynb": bad})
+    with pytest.raises(BuildFailed) as err:
+        run(root)
+    msg = err.value.message
+    assert "posts/bad/index.ipynb cell 4: ZeroDivisionError: division by zero" in msg
+    assert not (root / "_site").exists(), "a failed build must not write a half site"
+    report = run(root, keep_going=True)
+    assert "bad" in report.failures and set(statuses(report)) == {"squares", "cubes", "single"}
+    assert (root / "_site/posts/squares/index.html").is_file()
+    assert not (root / "_site/posts/bad").exists()
+
+
+def test_md_failing_cell_names_the_line(make_site: SiteFactory) -> None:
+    root = make_site({"posts/m.md": md_post("M", "2024-01-01", """\
+        # M
+
+        ```{code-cell} python
+        raise ValueError("no data for 2031")
+        ```
+        """)})
+    with pytest.raises(BuildFailed, match=r"posts/m.md:9: ValueError: no data for 2031"):
+        run(root)
+
+
+def test_cell_timeout(make_site: SiteFactory) -> None:
+    slow = notebook(("code", "import time\ntime.sleep(60)"), front="title: Slow\ndate: 2024-01-01")
+    root = make_site({"posts/slow/index.ipynb": slow})
+    cfg = root / "publish.toml"
+    cfg.write_text(cfg.read_text() + "\n[execute]\ntimeout = 2\n")
+    with pytest.raises(BuildFailed) as err:
+        run(root)
+    msg = err.value.message
+    assert "posts/slow/index.ipynb cell 2: CellTimeoutError" in msg
+    assert "raise [execute] timeout" in msg
+
+
+def test_missing_package_fails_only_its_posts(make_site: SiteFactory) -> None:
+    root = make_site({
+        **SITE,
+        "posts/broken/index.md": md_post("Broken env", "2024-01-01", "# B\n"),
+        "posts/broken/requirements.txt": "publish-no-such-package-xyzzy==1.0\n",
+    })
+    with pytest.raises(BuildFailed) as err:
+        run(root)
+    msg = err.value.message
+    assert "posts/broken/index.md: its environment (requirements.txt, post) could not be built" in msg
+    assert "publish-no-such-package-xyzzy" in msg and "Last lines of the build log" in msg
+    report = run(root, keep_going=True)
+    assert "broken" in report.failures and "squares" in statuses(report)
+
+
+def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "publisher", *args], capture_output=True,
+                          text=True, cwd=cwd, timeout=600)
+
+
+@pytest.mark.parametrize("files, expected", [
+    ({"posts/a/index.ipynb": '{"cells": ['}, "posts/a/index.ipynb:1:"),
+    ({"posts/a/index.md": "---\ntitle: [x\n---\n"}, "posts/a/index.md:2: invalid YAML"),
+    ({"posts/a/index.md": "---\ntitle: x\ndate: 31/31/2020\n---\n"}, "does not parse"),
+    ({"posts/a/notes.txt": "x"}, "posts/a/: a post folder without a source document"),
+])
+def test_cli_bad_input_is_one_clear_message(make_site: SiteFactory, files: dict[str, str],
+                                            expected: str) -> None:
+    root = make_site(files)
+    res = cli("build", str(root), "--backend", "local")
+    assert res.returncode == 1
+    assert expected in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_cli_missing_config(tmp_path: Path) -> None:
+    res = cli("build", str(tmp_path))
+    assert res.returncode == 1 and "publish.toml: not found" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_cli_new_then_check(tmp_path: Path) -> None:
+    res = cli("new", str(tmp_path / "blog"))
+    assert res.returncode == 0, res.stderr
+    res = cli("check", str(tmp_path / "blog"))
+    assert res.returncode == 0, res.stderr
+    assert "first-post" in res.stdout and "no problems" in res.stdout
