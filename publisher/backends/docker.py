@@ -1,6 +1,45 @@
-"""The docker backend (placeholder until the environment images land)."""
+"""The docker backend: one image per env id, notebooks executed in containers.
+
+Images: ``publish-runtime:<hash>`` (shared) and ``publish-env:<env id>`` (one per env).
+An image whose tag exists is reused without a build; concurrent requests for one env id
+share one build (:class:`SingleFlight`) and all see its log.
+"""
 
 from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from publisher.backends.base import (
+    BuildEvent,
+    EnvRef,
+    EventSink,
+    ExecJob,
+    ExecResult,
+    SingleFlight,
+    ignore,
+)
+from publisher.backends.usage import record_use
+from publisher.envs.dockerfile import RUNTIME, env_dockerfile, runtime_dockerfile
+from publisher.envs.spec import BUILDER_VERSION, EnvSpec, base_image_for
+from publisher.errors import EnvBuildError, ExecutionError
+from publisher.hashing import digest
+
+ENV_REPO = "publish-env"
+RUNTIME_REPO = "publish-runtime"
+LABEL = "org.publish"
+RUNNER = Path(__file__).resolve().parent.parent / "build" / "nbrunner.py"
+HOME = "/home/reader"
+CA_VARS = ("PIP_CERT", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
+INDEX_VARS = ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "UV_INDEX_URL", "UV_EXTRA_INDEX_URL",
+              "UV_DEFAULT_INDEX")
 
 
 def engine_error() -> str | None:
@@ -14,3 +53,273 @@ def engine_error() -> str | None:
     except Exception as exc:
         return f"no Docker engine answers ({str(exc).splitlines()[0][:200]})"
     return None
+
+
+def host_build_settings(environ: dict[str, str] | None = None) -> tuple[bytes | None, str]:
+    """(CA bundle bytes, env.sh text) from the host's TLS and index settings.
+
+    Used in the build stage only: never in the final image's environment or layers.
+    """
+    environ = dict(os.environ if environ is None else environ)
+    ca: bytes | None = None
+    for var in CA_VARS:
+        path = environ.get(var)
+        if path and Path(path).is_file():
+            ca = Path(path).read_bytes()
+            break
+    lines = ["# build-time settings from the host (build stage only)"]
+    if ca is not None:
+        for var in (*CA_VARS, "UV_NATIVE_TLS_CERT"):
+            lines.append(f"export {var}=/tmp/publish-build/ca.pem")
+    index = {v: environ[v] for v in INDEX_VARS if environ.get(v)}
+    if "PIP_INDEX_URL" in index and "UV_INDEX_URL" not in index:
+        index["UV_INDEX_URL"] = index["PIP_INDEX_URL"]
+    for var, value in index.items():
+        lines.append(f"export {var}='{value}'")
+    return ca, "\n".join(lines) + "\n"
+
+
+def _tar(files: dict[str, bytes], mode: int = 0o644) -> bytes:
+    """A tar of {relative path: content} owned by reader (uid 1000)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        dirs: set[str] = set()
+        for name, data in sorted(files.items()):
+            parts = name.split("/")
+            for i in range(1, len(parts)):
+                d = "/".join(parts[:i])
+                if d not in dirs:
+                    dirs.add(d)
+                    info = tarfile.TarInfo(d)
+                    info.type, info.mode, info.uid, info.gid = tarfile.DIRTYPE, 0o755, 1000, 1000
+                    tar.addfile(info)
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.uid, info.gid = len(data), mode, 1000, 1000
+            info.mtime = int(time.time())
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+class DockerBackend:
+    name = "docker"
+
+    def __init__(self, base_image: str, base_images: dict[str, str] | None = None,
+                 memory: str = "2g", cpus: float = 1.0, pids: int = 512) -> None:
+        import docker
+
+        self.base_image = base_image
+        self.base_images = base_images or {}
+        self.client = docker.from_env(timeout=600)
+        self.flights = SingleFlight()
+        self.memory, self.cpus, self.pids = memory, cpus, pids
+
+    # images -------------------------------------------------------------------------
+    def image_exists(self, tag: str) -> bool:
+        import docker.errors
+
+        try:
+            self.client.images.get(tag)
+            return True
+        except docker.errors.ImageNotFound:
+            return False
+
+    def _ensure_base(self, base: str, emit: EventSink) -> None:
+        if self.image_exists(base):
+            return
+        if "#python-" in base:
+            version = base.split("#python-")[1]
+            raise EnvBuildError(
+                f"runtime.txt asks for Python {version}, but no base image is configured for "
+                f"it; add it to publish.toml: [launcher] base_images = {{ \"{version}\" = "
+                f"\"python:{version}-slim\" }}."
+            )
+        emit(BuildEvent("building", f"Pulling base image {base}"))
+        try:
+            self.client.images.pull(base)
+        except Exception as exc:
+            raise EnvBuildError(
+                f"the base image {base} is not on this machine and cannot be pulled "
+                f"({str(exc).splitlines()[0][:160]}). Pull it (docker pull {base}), set "
+                "PUBLISH_BASE_IMAGE or [launcher] base_image to an image you have, or run "
+                "scripts/provision.sh, which builds a local Debian base image."
+            ) from exc
+
+    def runtime_tag(self, base: str) -> str:
+        return f"{RUNTIME_REPO}:{digest([BUILDER_VERSION, base, runtime_dockerfile(base)])}"
+
+    def ensure_runtime(self, base: str, on_event: EventSink = ignore) -> str:
+        tag = self.runtime_tag(base)
+        if self.image_exists(tag):
+            return tag
+
+        def build(emit: EventSink) -> str:
+            if not self.image_exists(tag):
+                self._ensure_base(base, emit)
+                emit(BuildEvent("building", f"Building the runtime image {tag} (once per base)"))
+                with tempfile.TemporaryDirectory(prefix="publish-ctx-") as ctx:
+                    self._write_build_settings(Path(ctx))
+                    (Path(ctx) / "Dockerfile").write_text(runtime_dockerfile(base))
+                    self._build(Path(ctx), tag, emit, {f"{LABEL}.runtime": base}, "runtime image")
+            return tag
+
+        result: str = self.flights.run(tag, build, on_event)
+        return result
+
+    def env_tag(self, env_id: str) -> str:
+        return f"{ENV_REPO}:{env_id}"
+
+    def labels(self, spec: EnvSpec, env_id: str) -> dict[str, str]:
+        return {
+            f"{LABEL}.env_id": env_id,
+            f"{LABEL}.builder_version": BUILDER_VERSION,
+            f"{LABEL}.spec_files": json.dumps(list(spec.files)),
+            f"{LABEL}.origin": spec.origin,
+        }
+
+    def dockerfile_for(self, spec: EnvSpec, env_id: str) -> str:
+        """The Dockerfile that builds this env (what `publish env show` prints)."""
+        if spec.dockerfile:
+            return spec.read("Dockerfile")
+        base = base_image_for(spec, self.base_image, self.base_images)
+        return env_dockerfile(spec, self.runtime_tag(base), self.labels(spec, env_id))
+
+    def ensure_env(self, spec: EnvSpec, env_id: str, on_event: EventSink = ignore) -> EnvRef:
+        tag = self.env_tag(env_id)
+        ref = EnvRef(env_id, self.name, tag)
+        if self.image_exists(tag):
+            on_event(BuildEvent("built", f"Found the image {tag}"))
+            record_use(env_id)
+            return ref
+
+        def build(emit: EventSink) -> EnvRef:
+            if not self.image_exists(tag):
+                self._build_env(spec, env_id, tag, emit)
+            emit(BuildEvent("built", f"Built the image {tag}"))
+            return ref
+
+        result: EnvRef = self.flights.run(f"env:{env_id}", build, on_event)
+        record_use(env_id)
+        return result
+
+    def _build_env(self, spec: EnvSpec, env_id: str, tag: str, emit: EventSink) -> None:
+        base = base_image_for(spec, self.base_image, self.base_images)
+        with tempfile.TemporaryDirectory(prefix="publish-ctx-") as ctxname:
+            ctx = Path(ctxname)
+            if spec.dockerfile:
+                assert spec.root is not None
+                shutil.copytree(spec.root, ctx, dirs_exist_ok=True)
+                runtime = self.ensure_runtime(base, emit)
+                self._build(ctx, tag, emit, self.labels(spec, env_id), f"env {env_id}",
+                            buildargs={"PUBLISH_RUNTIME_IMAGE": runtime})
+                return
+            runtime = self.ensure_runtime(base, emit)
+            emit(BuildEvent("building", f"Building env {env_id} ({spec.origin}) FROM {runtime}"))
+            self._write_build_settings(ctx)
+            spec_dir = ctx / "spec"
+            if spec.package_dir is not None:
+                shutil.copytree(spec.package_dir, spec_dir, ignore=shutil.ignore_patterns(
+                    "*.ipynb", ".ipynb_checkpoints", "__pycache__", "binder", ".binder"))
+            spec_dir.mkdir(exist_ok=True)
+            for name in spec.files:
+                shutil.copy2(spec.path(name), spec_dir / name)
+            (ctx / "Dockerfile").write_text(
+                env_dockerfile(spec, runtime, self.labels(spec, env_id)))
+            self._build(ctx, tag, emit, {}, f"env {env_id} ({spec.origin})")
+
+    def _write_build_settings(self, ctx: Path) -> None:
+        ca, env_sh = host_build_settings()
+        d = ctx / "_publish_build"
+        d.mkdir(parents=True, exist_ok=True)
+        if ca is not None:
+            (d / "ca.pem").write_bytes(ca)
+        (d / "env.sh").write_text(env_sh)
+
+    def _build(self, ctx: Path, tag: str, emit: EventSink, labels: dict[str, str], what: str,
+               buildargs: dict[str, str] | None = None) -> None:
+        tail: list[str] = []
+        error = None
+        try:
+            for chunk in self.client.api.build(
+                path=str(ctx), tag=tag, rm=True, forcerm=True, decode=True, labels=labels,
+                buildargs=buildargs or {},
+            ):
+                text = chunk.get("stream") or chunk.get("status") or ""
+                if "error" in chunk:
+                    error = str(chunk["error"]).strip()
+                    text = error
+                for line in text.splitlines():
+                    if line.strip():
+                        tail = [*tail[-29:], line]
+                        emit(BuildEvent("building", line))
+        except Exception as exc:
+            error = str(exc)
+        if error is not None:
+            raise EnvBuildError(f"building the {what} failed: {error}", tail[-20:])
+
+    # execution ----------------------------------------------------------------------
+    def execute(self, env: EnvRef, job: ExecJob) -> ExecResult:
+        files: dict[str, bytes] = {"nbrunner.py": RUNNER.read_bytes()}
+        if job.files_root is not None:
+            for f in job.files:
+                files[f"work/{f.relative_to(job.files_root).as_posix()}"] = f.read_bytes()
+        files[f"work/{job.notebook_name}"] = job.notebook.encode()
+        files["out/.keep"] = b""
+        n_code = max(1, job.notebook.count('"cell_type": "code"'))
+        cmd = [
+            "sh", "-c",
+            f'if [ -x {RUNTIME}/bin/python ]; then exec {RUNTIME}/bin/python "$@"; '
+            'else exec python3 "$@"; fi', "runner",
+            f"{HOME}/nbrunner.py", f"{HOME}/work/{job.notebook_name}", f"{HOME}/out/out.ipynb",
+            f"{HOME}/out/result.json", "--cwd", f"{HOME}/work", "--timeout", str(job.timeout),
+        ]
+        if job.allow_errors:
+            cmd.append("--allow-errors")
+        container = self.client.containers.create(
+            env.location, command=cmd, working_dir=f"{HOME}/work",
+            network_mode="bridge" if job.network else "none",
+            mem_limit=self.memory, nano_cpus=int(self.cpus * 1e9), pids_limit=self.pids,
+            cap_drop=["ALL"], security_opt=["no-new-privileges"],
+            labels={f"{LABEL}.role": "execute", f"{LABEL}.env_id": env.env_id},
+            environment={"HOME": HOME},
+        )
+        start = time.monotonic()
+        try:
+            container.put_archive(HOME, _tar(files))
+            container.start()
+            try:
+                status = container.wait(timeout=job.timeout * n_code + 120)
+            except Exception as exc:
+                raise ExecutionError(
+                    f"{job.name}: execution did not finish in time ({exc}); "
+                    "raise [execute] timeout."
+                ) from exc
+            try:
+                out = self._read_out(container)
+            except Exception as exc:
+                logs = container.logs(tail=15).decode(errors="replace")
+                raise ExecutionError(
+                    f"{job.name}: the notebook runner in {env.location} failed "
+                    f"(exit {status.get('StatusCode')}); its last lines:\n{logs}"
+                ) from exc
+        finally:
+            container.remove(force=True)
+        data = json.loads(out["result.json"])
+        return ExecResult(out["out.ipynb"].decode(), data["error"], time.monotonic() - start)
+
+    def _read_out(self, container: Any) -> dict[str, bytes]:
+        stream, _ = container.get_archive(f"{HOME}/out")
+        buf = io.BytesIO(b"".join(stream))
+        result: dict[str, bytes] = {}
+        with tarfile.open(fileobj=buf) as tar:
+            for member in tar.getmembers():
+                fh = tar.extractfile(member)
+                if fh is not None:
+                    result[Path(member.name).name] = fh.read()
+        for name in ("out.ipynb", "result.json"):
+            if name not in result:
+                raise FileNotFoundError(name)
+        return result
+
+    def close(self) -> None:
+        self.client.close()
+

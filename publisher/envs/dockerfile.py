@@ -1,0 +1,117 @@
+"""Render Dockerfiles for the shared runtime image and for each env image (pure).
+
+Layering: ``publish-runtime`` = base image + user ``reader`` (uid 1000) + a venv at
+``/opt/publish/runtime`` with Jupyter Server, JupyterLab, ipykernel, nbclient and uv.
+Each env image starts ``FROM`` it and adds a second venv at ``/opt/publish/env`` holding
+only the post's packages; a ``.pth`` file chains the runtime's site-packages behind it,
+so the kernel sees the post's packages first and the server keeps its own versions.
+
+Build-time settings (CA bundle, index URL) are copied into the *build stage only* and
+used there; the final stage copies the finished venv, so they are in no layer of the
+image that readers get.
+"""
+
+from __future__ import annotations
+
+import json
+
+from publisher.envs.spec import EnvSpec
+
+RUNTIME_PACKAGES = (
+    "jupyter-server>=2.14,<3",
+    "jupyterlab>=4.2,<5",
+    "ipykernel>=6.29,<8",
+    "nbclient>=0.10,<0.12",
+    "nbformat>=5.10,<6",
+)
+RUNTIME = "/opt/publish/runtime"
+ENV = "/opt/publish/env"
+BUILD_DIR = "/tmp/publish-build"  # build stage only: ca.pem, env.sh
+SPEC_DIR = "/tmp/publish-spec"
+KERNEL = {
+    "argv": [f"{ENV}/bin/python", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+    "display_name": "Python 3",
+    "language": "python",
+    "metadata": {"debugger": True},
+}
+# `. env.sh` exports PIP_CERT/SSL_CERT_FILE/index URLs of the host, when it has them
+SOURCE_BUILD_ENV = f". {BUILD_DIR}/env.sh"
+
+
+def runtime_dockerfile(base_image: str) -> str:
+    packages = " ".join(f'"{p}"' for p in RUNTIME_PACKAGES)
+    return f"""\
+# publish runtime image: base + reader user + Jupyter (shared by every env image)
+FROM {base_image} AS build
+COPY _publish_build/ {BUILD_DIR}/
+RUN {SOURCE_BUILD_ENV} \\
+ && python3 -m venv {RUNTIME} \\
+ && {RUNTIME}/bin/python -m pip install --no-cache-dir --disable-pip-version-check -q uv \\
+ && {RUNTIME}/bin/uv pip install --no-cache --python {RUNTIME}/bin/python --compile-bytecode \\
+      {packages}
+
+FROM {base_image}
+RUN (id -u reader >/dev/null 2>&1 || useradd --create-home --uid 1000 --shell /bin/bash reader) \\
+ && mkdir -p /home/reader/work && chown -R reader:reader /home/reader
+COPY --from=build {RUNTIME} {RUNTIME}
+ENV PATH={RUNTIME}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \\
+    LANG=C.UTF-8 \\
+    PYTHONDONTWRITEBYTECODE=1
+USER reader
+WORKDIR /home/reader/work
+"""
+
+
+def env_dockerfile(spec: EnvSpec, runtime_image: str, labels: dict[str, str]) -> str:
+    """The Dockerfile of an env image (not for a Dockerfile spec, which is used as is)."""
+    steps = [
+        f"# publish env image ({spec.origin}: {', '.join(spec.files) or 'no env files'})",
+        f"FROM {runtime_image} AS build",
+        "USER root",
+        f"COPY _publish_build/ {BUILD_DIR}/",
+        f"COPY spec/ {SPEC_DIR}/",
+        f"RUN {SOURCE_BUILD_ENV} \\",
+        f" && {RUNTIME}/bin/uv venv --quiet --python {RUNTIME}/bin/python {ENV} \\",
+        f" && {ENV}/bin/python -c \"import sysconfig,pathlib; pathlib.Path(sysconfig.get_path"
+        f"('purelib'), 'publish-runtime.pth').write_text(sysconfig.get_path('purelib')"
+        f".replace('{ENV}', '{RUNTIME}') + '\\\\n')\"",
+    ]
+    installs = []
+    if "requirements.txt" in spec.files:
+        installs.append(f"-r {SPEC_DIR}/requirements.txt")
+    if spec.package_dir is not None:
+        installs.append(f"{SPEC_DIR}/")
+    if installs:
+        steps[-1] += " \\"
+        steps.append(
+            f" && cd {SPEC_DIR} && {RUNTIME}/bin/uv pip install --no-cache --python "
+            f"{ENV}/bin/python --compile-bytecode {' '.join(installs)}"
+        )
+    steps += ["", f"FROM {runtime_image}", "USER root"]
+    apt = spec.apt_packages()
+    if apt:
+        steps.append(
+            "RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "
+            f"--no-install-recommends {' '.join(apt)} && rm -rf /var/lib/apt/lists/*"
+        )
+    kernel = json.dumps(KERNEL).replace("'", "'\\''")
+    steps += [
+        f"COPY --from=build {ENV} {ENV}",
+        f"RUN mkdir -p {ENV}/share/jupyter/kernels/python3 \\",
+        f" && printf '%s' '{kernel}' > {ENV}/share/jupyter/kernels/python3/kernel.json",
+        f"ENV PATH={ENV}/bin:{RUNTIME}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:"
+        "/sbin:/bin \\",
+        f"    JUPYTER_PATH={ENV}/share/jupyter \\",
+        f"    VIRTUAL_ENV={ENV}",
+    ]
+    if "start" in spec.files:
+        steps += ["COPY spec/start /opt/publish/start", "RUN chmod 755 /opt/publish/start"]
+    steps += ["USER reader", "WORKDIR /home/reader/work"]
+    if "postBuild" in spec.files:
+        steps += [
+            "COPY --chown=reader:reader spec/postBuild /tmp/publish-postBuild",
+            "RUN chmod +x /tmp/publish-postBuild && cd /home/reader/work "
+            "&& /tmp/publish-postBuild && rm -f /tmp/publish-postBuild",
+        ]
+    steps += [f"LABEL {k}={json.dumps(v)}" for k, v in sorted(labels.items())]
+    return "\n".join(steps) + "\n"
