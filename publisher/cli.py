@@ -98,3 +98,33 @@ def env_show(slug: str, site: Path) -> None:
     from publisher.envs.commands import show
 
     click.echo(show(site, slug))
+
+
+@env.command("build")
+@SITE
+@click.option("--post", "slug", default=None, help="Only the env of this post.")
+@BACKEND
+def env_build(site: Path, slug: str | None, backend: str | None) -> None:
+    """Build the env of every post of SITE (nothing is rebuilt while its env id holds)."""
+    from publisher.build.progress import Reporter
+    from publisher.envs.commands import build_envs
+
+    click.echo(build_envs(site, slug, backend, Reporter()))
+
+
+@env.command("list")
+@SITE
+def env_list(site: Path) -> None:
+    """List built envs: env id, image or venv, size, last use, posts of SITE using it."""
+    from publisher.envs.commands import list_envs
+
+    click.echo(list_envs(site))
+
+
+@env.command("prune")
+@SITE
+def env_prune(site: Path) -> None:
+    """Remove env images and venvs that no post of SITE references."""
+    from publisher.envs.commands import prune_envs
+
+    click.echo(prune_envs(site))

@@ -78,11 +78,31 @@ def docker_problem() -> str | None:
     return engine_error()
 
 
+LOCAL_BASE = "publish-base:bookworm"  # what scripts/provision.sh builds without a registry
+
+
+def _default_base_image() -> None:
+    """Use the provisioned local base image when PUBLISH_BASE_IMAGE is unset and the
+    default image is absent (what `eval "$(scripts/provision.sh)"` would have exported)."""
+    if os.environ.get("PUBLISH_BASE_IMAGE"):
+        return
+    import docker
+
+    from publisher.config import DEFAULT_BASE_IMAGE
+
+    client = docker.from_env()
+    names = {t for image in client.images.list() for t in image.tags}
+    client.close()
+    if DEFAULT_BASE_IMAGE not in names and LOCAL_BASE in names:
+        os.environ["PUBLISH_BASE_IMAGE"] = LOCAL_BASE
+
+
 @pytest.fixture(scope="session")
 def docker_engine() -> None:
     """Skip (locally) or fail (CI: PUBLISH_REQUIRE_DOCKER=1) without a Docker engine."""
     problem = docker_problem()
     if problem is None:
+        _default_base_image()
         return
     if os.environ.get("PUBLISH_REQUIRE_DOCKER") == "1":
         pytest.fail(f"PUBLISH_REQUIRE_DOCKER=1 but {problem}; run scripts/provision.sh")

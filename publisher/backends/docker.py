@@ -37,6 +37,7 @@ RUNTIME_REPO = "publish-runtime"
 LABEL = "org.publish"
 RUNNER = Path(__file__).resolve().parent.parent / "build" / "nbrunner.py"
 HOME = "/home/reader"
+START = "/opt/publish/start"
 CA_VARS = ("PIP_CERT", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
 INDEX_VARS = ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "UV_INDEX_URL", "UV_EXTRA_INDEX_URL",
               "UV_DEFAULT_INDEX")
@@ -77,6 +78,11 @@ def host_build_settings(environ: dict[str, str] | None = None) -> tuple[bytes | 
     for var, value in index.items():
         lines.append(f"export {var}='{value}'")
     return ca, "\n".join(lines) + "\n"
+
+
+def runtime_tag(base: str) -> str:
+    """The runtime image's tag: a hash of its Dockerfile, base and builder version."""
+    return f"{RUNTIME_REPO}:{digest([BUILDER_VERSION, base, runtime_dockerfile(base)])}"
 
 
 def _tar(files: dict[str, bytes], mode: int = 0o644) -> bytes:
@@ -144,11 +150,8 @@ class DockerBackend:
                 "scripts/provision.sh, which builds a local Debian base image."
             ) from exc
 
-    def runtime_tag(self, base: str) -> str:
-        return f"{RUNTIME_REPO}:{digest([BUILDER_VERSION, base, runtime_dockerfile(base)])}"
-
     def ensure_runtime(self, base: str, on_event: EventSink = ignore) -> str:
-        tag = self.runtime_tag(base)
+        tag = runtime_tag(base)
         if self.image_exists(tag):
             return tag
 
@@ -181,7 +184,7 @@ class DockerBackend:
         if spec.dockerfile:
             return spec.read("Dockerfile")
         base = base_image_for(spec, self.base_image, self.base_images)
-        return env_dockerfile(spec, self.runtime_tag(base), self.labels(spec, env_id))
+        return env_dockerfile(spec, runtime_tag(base), self.labels(spec, env_id))
 
     def ensure_env(self, spec: EnvSpec, env_id: str, on_event: EventSink = ignore) -> EnvRef:
         tag = self.env_tag(env_id)
@@ -265,10 +268,12 @@ class DockerBackend:
         files[f"work/{job.notebook_name}"] = job.notebook.encode()
         files["out/.keep"] = b""
         n_code = max(1, job.notebook.count('"cell_type": "code"'))
+        # through the env's `start` wrapper when it has one; the runtime's Python when the
+        # image has it (a Dockerfile env may not)
         cmd = [
             "sh", "-c",
-            f'if [ -x {RUNTIME}/bin/python ]; then exec {RUNTIME}/bin/python "$@"; '
-            'else exec python3 "$@"; fi', "runner",
+            f'py=python3; [ -x {RUNTIME}/bin/python ] && py={RUNTIME}/bin/python; '
+            f'if [ -x {START} ]; then exec {START} "$py" "$@"; else exec "$py" "$@"; fi', "runner",
             f"{HOME}/nbrunner.py", f"{HOME}/work/{job.notebook_name}", f"{HOME}/out/out.ipynb",
             f"{HOME}/out/result.json", "--cwd", f"{HOME}/work", "--timeout", str(job.timeout),
         ]

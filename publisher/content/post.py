@@ -140,6 +140,8 @@ def _read_md(path: Path, where: str) -> tuple[dict[str, Any], NotebookNode, list
     except Exception as exc:
         raise ContentError(f"{where}: cannot read the MyST notebook: {exc}") from exc
     lines = [header_lines + n + 1 for n in nb.metadata.pop("source_map", [])]
+    for cell in nb.cells:
+        cell.setdefault("id", random_cell_id())
     nb.metadata.setdefault(
         "kernelspec", {"name": "python3", "display_name": "Python 3", "language": "python"}
     )

@@ -1,27 +1,158 @@
-"""``publish env …``: what the env commands print (the CLI only echoes it)."""
+"""``publish env …``: show, build, list and prune the posts' environments."""
 
 from __future__ import annotations
 
+import datetime as dt
+import shutil
+import time
 from pathlib import Path
 
-from publisher.content.site import discover
+from publisher.backends import get_backend
+from publisher.backends.base import BuildEvent
+from publisher.build.pipeline import resolve_envs
+from publisher.build.progress import Reporter
+from publisher.content.site import Site, discover
+from publisher.envs.dockerfile import env_dockerfile
 from publisher.envs.spec import base_image_for, env_id, find_env_spec
-from publisher.errors import ContentError
+from publisher.errors import BuildFailed, ContentError
+
+
+def _site(root: Path) -> Site:
+    return discover(root, include_drafts=True)
 
 
 def show(site_root: Path, slug: str) -> str:
-    site = discover(site_root, include_drafts=True)
-    post = site.post(slug) or next((d for d in site.drafts if d.slug == slug), None)
+    """The env spec, env id and Dockerfile of one post."""
+    site = _site(site_root)
+    post = site.post(slug)
     if post is None:
         known = ", ".join(p.slug for p in site.posts) or "none"
         raise ContentError(f"no post '{slug}' in {site_root} (posts: {known}).")
     spec = find_env_spec(site.root, post.folder)
     cfg = site.config
     base = base_image_for(spec, cfg.base_image, cfg.launcher.base_images)
-    lines = [
+    eid = env_id(spec, base)
+    if spec.dockerfile:
+        dockerfile = spec.read("Dockerfile")
+    else:
+        from publisher.backends.docker import runtime_tag
+
+        dockerfile = env_dockerfile(spec, runtime_tag(base), {})
+    return "\n".join([
         f"post      {post.slug} ({post.rel_source})",
         f"env spec  {', '.join(spec.describe(site.root)) or 'none'} ({spec.origin})",
-        f"env id    {env_id(spec, base)}",
+        f"env id    {eid}",
         f"base      {base}",
-    ]
-    return "\n".join(lines)
+        "",
+        dockerfile,
+    ])
+
+
+def build_envs(site_root: Path, slug: str | None, backend_name: str | None,
+               reporter: Reporter) -> str:
+    """Realise the env of every post (or one): nothing is rebuilt while its id holds."""
+    start = time.monotonic()
+    site = _site(site_root)
+    items, problems = resolve_envs(site)
+    if slug is not None:
+        items = [pe for pe in items if pe.post.slug == slug]
+        if not items:
+            raise ContentError(f"no post '{slug}' in {site_root}.")
+    if problems:
+        raise BuildFailed(problems, "The site has problems:")
+    cfg = site.config
+    backend = get_backend(backend_name or cfg.execute.backend, cfg.base_image,
+                          cfg.launcher.base_images)
+    failures = []
+    seen: dict[str, list[str]] = {}
+    for pe in items:
+        seen.setdefault(pe.env_id, []).append(pe.post.slug)
+    specs = {pe.env_id: pe.spec for pe in items}
+    for eid, slugs in seen.items():
+        def on_event(ev: BuildEvent, eid: str = eid) -> None:
+            if ev.phase == "building":
+                reporter.log(f"  [{eid[:8]}] {ev.message}")
+        try:
+            ref = backend.ensure_env(specs[eid], eid, on_event)
+            reporter.line("ready", f"env {eid}", f"{ref.location} ({', '.join(slugs)})")
+        except Exception as exc:
+            failures.append(f"env {eid} ({', '.join(slugs)}): {getattr(exc, 'message', exc)}")
+            reporter.line("failed", f"env {eid}")
+    if failures:
+        raise BuildFailed(failures, "Some environments could not be built:")
+    return (f"{len(seen)} envs ready ({backend.name} backend) "
+            f"in {time.monotonic() - start:.2f} s")
+
+
+def _fmt_time(ts: float | None) -> str:
+    return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M") if ts else "never"
+
+
+def list_envs(site_root: Path) -> str:
+    from publisher.backends.local import MARKER, LocalBackend
+    from publisher.backends.usage import load_usage
+
+    users: dict[str, list[str]] = {}
+    if (site_root / "publish.toml").is_file():
+        items, _ = resolve_envs(_site(site_root))
+        for pe in items:
+            users.setdefault(pe.env_id, []).append(pe.post.slug)
+    usage = load_usage()
+    rows = [f"{'ENV ID':<18}{'BACKEND':<9}{'LOCATION':<36}{'SIZE':>9}  {'LAST USED':<17}POSTS"]
+    for eid, location, size in _docker_envs():
+        rows.append(f"{eid:<18}{'docker':<9}{location:<36}{size / 1e6:>7.0f}MB  "
+                    f"{_fmt_time(usage.get(eid)):<17}{', '.join(users.get(eid, [])) or '-'}")
+    local = LocalBackend()
+    if local.envs_dir.is_dir():
+        for d in sorted(local.envs_dir.iterdir()):
+            if (d / MARKER).is_file():
+                size = sum(f.stat().st_size for f in d.rglob("*") if f.is_file())
+                rows.append(f"{d.name:<18}{'local':<9}{str(d)[-35:]:<36}{size / 1e6:>7.0f}MB  "
+                            f"{_fmt_time(usage.get(d.name)):<17}"
+                            f"{', '.join(users.get(d.name, [])) or '-'}")
+    return "\n".join(rows)
+
+
+def _docker_envs() -> list[tuple[str, str, int]]:
+    from publisher.backends.docker import ENV_REPO, LABEL, engine_error
+
+    if engine_error() is not None:
+        return []
+    import docker
+
+    client = docker.from_env()
+    found = []
+    for image in client.images.list(filters={"label": f"{LABEL}.env_id"}):
+        tags = [t for t in image.tags if t.startswith(ENV_REPO + ":")]
+        if tags:
+            found.append((image.labels[f"{LABEL}.env_id"], tags[0], int(image.attrs["Size"])))
+    client.close()
+    return sorted(found)
+
+
+def prune_envs(site_root: Path) -> str:
+    """Remove env images and venvs that no post of the site references."""
+    from publisher.backends.local import MARKER, LocalBackend
+
+    items, problems = resolve_envs(_site(site_root))
+    if problems:
+        raise BuildFailed(problems, "Not pruning: the site has problems (their envs are unknown):")
+    keep = {pe.env_id for pe in items}
+    removed = []
+    envs = _docker_envs()
+    if envs:
+        import docker
+
+        client = docker.from_env()
+        for eid, tag, _ in envs:
+            if eid not in keep:
+                client.images.remove(tag)
+                removed.append(tag)
+        client.close()
+    local = LocalBackend()
+    if local.envs_dir.is_dir():
+        for d in sorted(local.envs_dir.iterdir()):
+            if (d / MARKER).is_file() and d.name not in keep:
+                shutil.rmtree(d)
+                removed.append(str(d))
+    return "\n".join(f"removed {r}" for r in removed) or "nothing to remove"

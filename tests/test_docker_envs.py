@@ -1,0 +1,179 @@
+"""Real Docker: env images built from env specs, and notebooks executed inside them."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from publisher.backends.base import BuildEvent
+from publisher.build.pipeline import BuildOptions, build
+from publisher.build.progress import Reporter
+from publisher.config import load_config
+from publisher.envs.spec import env_id, find_env_spec
+from publisher.errors import BuildFailed, EnvBuildError
+from tests.conftest import SiteFactory, md_post, notebook, write_files
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.usefixtures("docker_engine")]
+
+
+@pytest.fixture(scope="module")
+def backend() -> Iterator[object]:
+    from publisher.backends.docker import DockerBackend
+
+    b = DockerBackend(load_config_base())
+    created: list[str] = []
+    b.created = created  # type: ignore[attr-defined]
+    yield b
+    for tag in created:  # images made only for this run (unique env ids)
+        try:
+            b.client.images.remove(tag, force=True)
+        except Exception:
+            pass
+    b.close()
+
+
+def load_config_base() -> str:
+    import os
+
+    from publisher.config import DEFAULT_BASE_IMAGE
+
+    return os.environ.get("PUBLISH_BASE_IMAGE", DEFAULT_BASE_IMAGE)
+
+
+def spec_and_id(root: Path, post: str = "posts/p"):  # type: ignore[no-untyped-def]
+    spec = find_env_spec(root, root / post)
+    return spec, env_id(spec, load_config_base())
+
+
+def run_in(backend: object, image: str, cmd: str) -> str:
+    out: bytes = backend.client.containers.run(  # type: ignore[attr-defined]
+        image, ["sh", "-c", cmd], remove=True, network_mode="none")
+    return out.decode().strip()
+
+
+def test_image_with_requirements_apt_postbuild_start(tmp_path: Path, backend: object) -> None:
+    write_files(tmp_path, {
+        "posts/p/requirements.txt": "tabulate==0.9.0\n",
+        "posts/p/apt.txt": "# small tools\njq\n",
+        "posts/p/postBuild": "#!/bin/bash\nset -e\npython -c 'import tabulate' && "
+                             "echo built-by-$(id -un) > ~/postbuild.txt\n",
+        "posts/p/start": "#!/bin/bash\nexport PUBLISH_TEST_START=started\nexec \"$@\"\n",
+    })
+    spec, eid = spec_and_id(tmp_path)
+    events: list[BuildEvent] = []
+    ref = backend.ensure_env(spec, eid, events.append)  # type: ignore[attr-defined]
+    assert ref.location == f"publish-env:{eid}"
+    assert any(e.phase == "building" for e in events) or events[-1].phase == "built"
+    out = run_in(backend, ref.location,
+                 "python -c 'import tabulate; print(tabulate.__version__)'; jq --version; "
+                 "cat ~/postbuild.txt; id -u; /opt/publish/start sh -c 'echo $PUBLISH_TEST_START'")
+    assert out.splitlines() == ["0.9.0", out.splitlines()[1], "built-by-reader", "1000", "started"]
+    assert out.splitlines()[1].startswith("jq-")
+    attrs = backend.client.images.get(ref.location).attrs  # type: ignore[attr-defined]
+    env = " ".join(attrs["Config"]["Env"])
+    assert "PIP_CERT" not in env and "SSL_CERT_FILE" not in env, "no build settings in the image"
+    assert attrs["Config"]["User"] == "reader"
+    labels = attrs["Config"]["Labels"]
+    assert labels["org.publish.env_id"] == eid
+    assert json.loads(labels["org.publish.spec_files"]) == ["apt.txt", "postBuild",
+                                                            "requirements.txt", "start"]
+    assert run_in(backend, ref.location, "ls /tmp/publish-build 2>&1 || true").endswith(
+        "No such file or directory")
+
+
+def test_failing_postbuild_and_missing_package(tmp_path: Path, backend: object) -> None:
+    write_files(tmp_path, {"posts/p/postBuild": "#!/bin/bash\necho preparing data\nexit 3\n",
+                           "posts/q/requirements.txt": "publish-no-such-package-xyzzy==1.0\n"})
+    spec, eid = spec_and_id(tmp_path)
+    with pytest.raises(EnvBuildError) as err:
+        backend.ensure_env(spec, eid)  # type: ignore[attr-defined]
+    assert "returned a non-zero code: 3" in err.value.message
+    assert "preparing data" in "\n".join(err.value.log_tail)
+    spec, eid = spec_and_id(tmp_path, "posts/q")
+    with pytest.raises(EnvBuildError) as err:
+        backend.ensure_env(spec, eid)  # type: ignore[attr-defined]
+    assert "publish-no-such-package-xyzzy" in err.value.message
+
+
+def test_binder_precedence_reuse_and_single_flight(tmp_path: Path, backend: object) -> None:
+    marker = uuid.uuid4().hex  # a fresh env id, so this run really builds
+    write_files(tmp_path, {
+        "posts/p/binder/requirements.txt": f"# {marker}\ntabulate==0.9.0\n",
+        "posts/p/requirements.txt": "publish-no-such-package-xyzzy==1.0\n",  # must be ignored
+        "posts/p/index.md": "x",
+    })
+    spec, eid = spec_and_id(tmp_path)
+    assert spec.origin == "post binder/"
+    before = backend.flights.builds_started  # type: ignore[attr-defined]
+    logs: dict[int, list[BuildEvent]] = {i: [] for i in range(4)}
+    refs: list[object] = []
+
+    def click(i: int) -> None:
+        refs.append(backend.ensure_env(spec, eid, logs[i].append))  # type: ignore[attr-defined]
+
+    threads = [threading.Thread(target=click, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(600)
+    backend.created.append(f"publish-env:{eid}")  # type: ignore[attr-defined]
+    assert len(refs) == 4 and len({r.location for r in refs}) == 1  # type: ignore[attr-defined]
+    assert backend.flights.builds_started - before == 1, "four requests, one build"  # type: ignore[attr-defined]
+    for events in logs.values():  # every waiter saw the build's log and its end
+        assert any("tabulate" in e.message for e in events)
+        assert events[-1].phase == "built"
+    # content edits keep the env id: the image is reused, nothing is built
+    (tmp_path / "posts/p/index.md").write_text("new words")
+    (tmp_path / "posts/p/data.csv").write_text("1,2\n")
+    assert spec_and_id(tmp_path)[1] == eid
+    backend.ensure_env(spec, eid)  # type: ignore[attr-defined]
+    assert backend.flights.builds_started - before == 1
+
+
+DOCKERFILE = """\
+ARG PUBLISH_RUNTIME_IMAGE
+FROM ${PUBLISH_RUNTIME_IMAGE}
+RUN echo "made by a Dockerfile" > /home/reader/dockerfile.txt
+"""
+
+
+def test_build_site_in_images(make_site: SiteFactory) -> None:
+    probe = ("import socket\ntry:\n    socket.create_connection(('pypi.org', 443), timeout=3)\n"
+             "    print('network: yes')\nexcept OSError:\n    print('network: none')")
+    root = make_site({
+        "posts/a/index.ipynb": notebook(
+            ("code", "import tabulate\nprint(tabulate.tabulate([[1, 2]], tablefmt='plain'))"),
+            ("code", "print(open('data.txt').read())"), ("code", probe),
+            front="title: A\ndate: 2024-01-01"),
+        "posts/a/data.txt": "data beside the notebook",
+        "posts/a/requirements.txt": "tabulate==0.9.0\n",
+        "posts/d/index.md": md_post("D", "2024-02-01", """\
+            # D
+            ```{code-cell} python
+            print(open('/home/reader/dockerfile.txt').read())
+            ```
+            """),
+        "posts/d/Dockerfile": DOCKERFILE,
+        "posts/u/index.md": md_post("U", "2024-03-01", "# U\n"),
+        "posts/u/environment.yml": "dependencies: [numpy]\n",
+    })
+    opts = BuildOptions(backend="docker", jobs=2)
+    with pytest.raises(BuildFailed, match=r"posts/u/environment.yml: conda .* not supported yet"):
+        build(root, opts, Reporter(quiet=True))
+    (root / "posts/u/environment.yml").unlink()
+    report = build(root, opts, Reporter(quiet=True))
+    assert {e.post.slug: e.status for e in report.posts} == {
+        "a": "executed", "d": "executed", "u": "executed"}
+    page = (root / "_site/posts/a/index.html").read_text()
+    assert "1  2" in page and "data beside the notebook" in page
+    assert "network: none" in page, "execution containers have no network"
+    assert "(docker backend)" in page
+    assert "made by a Dockerfile" in (root / "_site/posts/d/index.html").read_text()
+    report = build(root, opts, Reporter(quiet=True))
+    assert {e.status for e in report.posts} == {"cached"}
+    assert load_config(root).base_image == load_config_base()
