@@ -128,3 +128,34 @@ def env_prune(site: Path) -> None:
     from publisher.envs.commands import prune_envs
 
     click.echo(prune_envs(site))
+
+
+@main.command()
+@SITE
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8080, show_default=True)
+@BACKEND
+@click.option("--base-url", default="/", show_default=True, help="Path prefix of every route.")
+@click.option("--unsafe-local", is_flag=True,
+              help="Allow a non-loopback --host with the local backend (no isolation!).")
+@click.option("--memory", default=None, help="Memory per session, e.g. 1g.")
+@click.option("--cpus", type=float, default=None, help="CPUs per session.")
+@click.option("--max-sessions", type=int, default=None, help="Capacity (then: busy).")
+@click.option("--pool", type=int, default=None, help="Pre-started sessions per env.")
+@click.option("--idle-timeout", type=float, default=None, help="Seconds before idle culling.")
+@click.option("--max-age", type=float, default=None, help="Seconds a session may live.")
+@click.option("--admin-token", default=None, help="Token for /api/sessions.")
+def launcher(site: Path, host: str, port: int, backend: str | None, base_url: str,
+             unsafe_local: bool, memory: str | None, cpus: float | None,
+             max_sessions: int | None, pool: int | None, idle_timeout: float | None,
+             max_age: float | None, admin_token: str | None) -> None:
+    """Serve launch badges: build envs on demand and proxy live Jupyter sessions."""
+    from publisher.backends.sessions import Limits
+    from publisher.config import load_config
+    from publisher.launcher.main import run_launcher
+
+    lc = load_config(site).launcher
+    limits = Limits(memory or lc.memory, cpus or lc.cpus, lc.pids)
+    run_launcher(site, host, port, backend, unsafe_local, base_url=base_url, limits=limits,
+                 max_sessions=max_sessions, pool=pool, idle_timeout=idle_timeout,
+                 max_age=max_age, admin_token=admin_token)

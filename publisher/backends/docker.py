@@ -26,6 +26,14 @@ from publisher.backends.base import (
     SingleFlight,
     ignore,
 )
+from publisher.backends.docker_sessions import (
+    WORK,
+    container_alive,
+    remove_container,
+    session_containers,
+    start_container,
+)
+from publisher.backends.sessions import SessionHandle, SessionRequest
 from publisher.backends.usage import record_use
 from publisher.envs.dockerfile import RUNTIME, env_dockerfile, runtime_dockerfile
 from publisher.envs.spec import BUILDER_VERSION, EnvSpec, base_image_for
@@ -324,6 +332,31 @@ class DockerBackend:
             if name not in result:
                 raise FileNotFoundError(name)
         return result
+
+    # sessions -----------------------------------------------------------------------
+    def start_session(self, env: EnvRef, req: SessionRequest) -> SessionHandle:
+        record_use(env.env_id)
+        return start_container(self.client, env.location, req,
+                               _tar(req.files) if req.files else None)
+
+    def add_files(self, handle: SessionHandle, files: dict[str, bytes]) -> None:
+        self.client.containers.get(handle.ref).put_archive(WORK, _tar(files))
+
+    def stop_session(self, handle: SessionHandle) -> None:
+        remove_container(self.client, handle.ref)
+        shutil.rmtree(handle.socket.parent, ignore_errors=True)
+
+    def session_alive(self, handle: SessionHandle) -> bool:
+        return container_alive(self.client, handle.ref)
+
+    def find_sessions(self) -> list[tuple[str, dict[str, str], bool]]:
+        return session_containers(self.client)
+
+    def ping(self) -> bool:
+        try:
+            return bool(self.client.ping())
+        except Exception:
+            return False
 
     def close(self) -> None:
         self.client.close()

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -24,6 +26,13 @@ from publisher.backends.base import (
     ExecResult,
     SingleFlight,
     ignore,
+)
+from publisher.backends.sessions import (
+    SOCKET_NAME,
+    SessionHandle,
+    SessionRequest,
+    jupyter_args,
+    wait_for_jupyter,
 )
 from publisher.envs.spec import EnvSpec
 from publisher.errors import EnvBuildError, ExecutionError
@@ -66,6 +75,7 @@ class LocalBackend:
         self.base_image = base_image
         self.envs_dir = (cache_dir or cache_root()) / "envs"
         self.flights = SingleFlight()
+        self._procs: dict[str, subprocess.Popen[bytes]] = {}
 
     def env_dir(self, env_id: str) -> Path:
         return self.envs_dir / env_id
@@ -178,3 +188,65 @@ class LocalBackend:
                 )
             data = json.loads(result.read_text())
             return ExecResult(out.read_text(encoding="utf-8"), data["error"], data["seconds"])
+
+    # sessions: Jupyter Server subprocesses on unix sockets, in a temp copy of the post ---
+    def start_session(self, env: EnvRef, req: SessionRequest) -> SessionHandle:
+        req.socket_dir.mkdir(parents=True, exist_ok=True)
+        req.socket_dir.chmod(0o700)
+        work = req.socket_dir / "work"
+        work.mkdir(exist_ok=True)
+        self._write_files(work, req.files)
+        socket = req.socket_dir / SOCKET_NAME
+        log = open(req.socket_dir / "jupyter.log", "wb")  # noqa: SIM115 (lives with the process)
+        env_vars = {**os.environ, "JUPYTER_PATH": str(Path(env.location) / "share" / "jupyter"),
+                    "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "jupyter_server", *jupyter_args(req, str(socket), str(work))],
+            cwd=work, env=env_vars, stdout=log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+        log.close()
+        handle = SessionHandle(req.session_id, socket, str(proc.pid))
+        self._procs[req.session_id] = proc
+        try:
+            wait_for_jupyter(socket, req.base_url, req.token, time.monotonic() + 60,
+                             lambda: proc.poll() is None)
+        except BaseException as exc:
+            tail = (req.socket_dir / "jupyter.log").read_text(errors="replace")[-2000:]
+            self.stop_session(handle)
+            raise RuntimeError(f"{exc}\n{tail}") from exc
+        return handle
+
+    @staticmethod
+    def _write_files(work: Path, files: dict[str, bytes]) -> None:
+        for rel, data in files.items():
+            dest = work / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(data)
+
+    def add_files(self, handle: SessionHandle, files: dict[str, bytes]) -> None:
+        self._write_files(handle.socket.parent / "work", files)
+
+    def stop_session(self, handle: SessionHandle) -> None:
+        proc = self._procs.pop(handle.session_id, None)
+        if proc is not None and proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(5)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                proc.wait()
+        shutil.rmtree(handle.socket.parent, ignore_errors=True)
+
+    def session_alive(self, handle: SessionHandle) -> bool:
+        proc = self._procs.get(handle.session_id)
+        return proc is not None and proc.poll() is None
+
+    def find_sessions(self) -> list[tuple[str, dict[str, str], bool]]:
+        return []  # local sessions are the launcher's children: they end with it
+
+    def ping(self) -> bool:
+        return True

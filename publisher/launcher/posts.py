@@ -1,0 +1,74 @@
+"""The launcher's view of the site: posts by slug with their env, re-read when files change."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+from publisher.build.execute import ExecCache, PostEnv, cache_key
+from publisher.build.pipeline import build_dir, resolve_envs
+from publisher.content.site import Site, discover
+
+
+@dataclass(frozen=True)
+class PostIndex:
+    site: Site
+    by_slug: dict[str, PostEnv]
+
+
+def _signature(root: Path) -> tuple[int, float]:
+    """(file count, newest mtime) of the config and posts: cheap, no parsing."""
+    count, newest = 0, 0.0
+    paths = [root / "publish.toml"]
+    posts = root / "posts"
+    if posts.is_dir():
+        paths += list(posts.rglob("*"))
+    for p in paths:
+        try:
+            st = p.stat()
+        except OSError:
+            continue
+        count += 1
+        newest = max(newest, st.st_mtime)
+    return count, newest
+
+
+class SiteIndex:
+    """Posts of the site, re-discovered only when a file under posts/ changes."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._lock = threading.Lock()
+        self._sig: tuple[int, float] | None = None
+        self._index: PostIndex | None = None
+
+    def get(self) -> PostIndex:
+        sig = _signature(self.root)
+        with self._lock:
+            if self._index is None or sig != self._sig:
+                site = discover(self.root)
+                items, _ = resolve_envs(site)
+                self._index = PostIndex(site, {pe.post.slug: pe for pe in items})
+                self._sig = sig
+            return self._index
+
+    def session_files(self, pe: PostEnv, backend: str) -> dict[str, bytes]:
+        """The post's files for a reader: data files + the notebook, with the outputs of
+        the last build when they match the current code (else as stored)."""
+        post = pe.post
+        files: dict[str, bytes] = {}
+        if post.folder is not None:
+            for f in post.data_files():
+                rel = f.relative_to(post.folder)
+                if rel.parts[0] in ("binder", ".binder"):
+                    continue
+                files[rel.as_posix()] = f.read_bytes()
+        cfg = self.get().site.config
+        nb = post.notebook
+        cached = ExecCache(build_dir(self.get().site) / "exec" / backend).get(
+            post.slug, cache_key(pe, backend, cfg.execute.allow_errors), nb)
+        files[post.notebook_name] = nbformat.writes(cached if cached is not None else nb).encode()
+        return files

@@ -1,0 +1,219 @@
+"""The launcher as users meet it: a real process, real Docker containers, real Jupyter."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import CONFIG, md_post, write_files
+from tests.helpers import execute, launch, remove_sessions_under, running_launcher
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.usefixtures("docker_engine")]
+
+MARKER = uuid.uuid4().hex
+
+
+def make_site(root: Path) -> Path:
+    write_files(root, {
+        "publish.toml": CONFIG + "\n[launcher]\npids = 128\n",
+        "posts/hello/index.md": md_post("Hello", "2024-01-01", """\
+            # Hello
+            ```{code-cell} python
+            print("hello from the post")
+            ```
+            """),
+        "posts/hello/data.csv": "x\n1\n",
+        "posts/broken/index.md": md_post("Broken", "2024-01-02", "# Broken\n"),
+        "posts/broken/requirements.txt": "publish-no-such-package-xyzzy==1.0\n",
+        "posts/fresh/index.md": md_post("Fresh", "2024-01-03", "# Fresh\n"),
+        "posts/fresh/requirements.txt": f"# {MARKER}\ntabulate==0.9.0\n",
+    })
+    return root
+
+
+@pytest.fixture(scope="module")
+def runtime_dir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="pl-", dir="/tmp"))  # short: socket paths are limited
+    yield path
+    remove_sessions_under(path)  # docker sessions outlive a launcher by design
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_site(tmp_path_factory.mktemp("launcher-site"))
+
+
+@pytest.fixture(scope="module")
+def launcher(site: Path, runtime_dir: Path) -> Iterator[str]:
+    with running_launcher(site, runtime_dir / "a", "--backend", "docker",
+                          "--memory", "512m", "--admin-token", "admin-secret") as base:
+        yield base
+    _remove_fresh_image(site)
+
+
+def _remove_fresh_image(site: Path) -> None:
+    import docker
+
+    from publisher.envs.spec import env_id, find_env_spec
+    from publisher.config import load_config
+
+    spec = find_env_spec(site, site / "posts/fresh")
+    tag = f"publish-env:{env_id(spec, load_config(site).base_image)}"
+    client = docker.from_env()
+    try:
+        client.images.remove(tag, force=True)
+    except docker.errors.ImageNotFound:
+        pass
+    client.close()
+
+
+def ready(base: str, slug: str) -> dict[str, str]:
+    events = launch(base, slug)
+    assert events[-1]["phase"] == "ready", events
+    return events[-1]
+
+
+def test_launch_execute_and_files(launcher: str) -> None:
+    ev = ready(launcher, "hello")
+    assert ev["url"].startswith(launcher + "sessions/") and ev["url"].endswith("/")
+    assert ev["image"].startswith("publish-env:")
+    assert execute(ev["url"], ev["token"], "print(6*7)") == "42\n"
+    files = httpx.get(ev["url"] + "api/contents", params={"token": ev["token"]}).json()
+    assert {"index.ipynb", "data.csv"} <= {f["name"] for f in files["content"]}
+    nb = httpx.get(ev["url"] + "api/contents/index.ipynb", params={"token": ev["token"]}).json()
+    assert "hello from the post" in str(nb["content"]), "the reader gets the computed outputs"
+    lab = httpx.get(ev["url"] + "lab/tree/index.ipynb", params={"token": ev["token"]})
+    assert lab.status_code == 200 and "JupyterLab" in lab.text
+    assert "publish-session-" in lab.headers.get("set-cookie", "")
+    cookie = {f"publish-session-{ev['url'].rstrip('/').rsplit('/', 1)[1]}": ev["token"]}
+    assert httpx.get(ev["url"] + "api/status", cookies=cookie).status_code == 200
+
+
+def test_tokens_are_per_session(launcher: str) -> None:
+    a, b = ready(launcher, "hello"), ready(launcher, "hello")
+    assert httpx.get(a["url"] + "api/contents").status_code == 403
+    assert httpx.get(a["url"] + "api/contents", params={"token": b["token"]}).status_code == 403
+    assert httpx.get(a["url"] + "api/contents",
+                     headers={"Authorization": f"token {a['token']}"}).status_code == 200
+    assert httpx.get(launcher + "sessions/ffffffffffff/api/contents").status_code == 404
+
+
+@pytest.mark.parametrize("path", [
+    "launch/nope", "launch/..%2F..%2Fetc%2Fpasswd", "launch/hello?urlpath=../../etc/passwd",
+    "launch/hello?labpath=/etc/passwd", "v2/post/..", "launch/hello?urlpath=lab/tree/..%2F..",
+])
+def test_unknown_and_hostile_paths_are_404(launcher: str, path: str) -> None:
+    r = httpx.get(launcher + path)
+    assert r.status_code == 404, (path, r.text[:200])
+
+
+def test_launch_page_and_events_route(launcher: str) -> None:
+    page = httpx.get(launcher + "launch/hello?labpath=index.ipynb")
+    assert page.status_code == 200 and 'lang="en"' in page.text and "EventSource" in page.text
+    assert httpx.get(launcher + "build/post/nope").status_code == 404
+    r = httpx.get(launcher + "build/post/nope", headers={"Origin": "http://blog.example"})
+    assert r.headers["access-control-allow-origin"] == "*"
+    assert httpx.get(launcher + "health").json()["backend"] == "docker"
+    assert httpx.get(launcher + "versions").json()["backend"] == "docker"
+    assert httpx.get(launcher + "api/sessions").status_code == 403
+    sessions = httpx.get(launcher + "api/sessions",
+                         headers={"Authorization": "token admin-secret"}).json()
+    assert all("token" not in s for s in sessions)
+
+
+def test_failed_build_reports_log_lines(launcher: str) -> None:
+    events = launch(launcher, "broken")
+    assert events[-1]["phase"] == "failed"
+    assert "publish-no-such-package-xyzzy" in events[-1]["message"]
+    assert any(e["phase"] == "building" for e in events)
+    metrics = httpx.get(launcher + "metrics").text
+    assert "publish_launch_failures_total" in metrics
+
+
+def test_memory_hog_and_fork_bomb_are_contained(launcher: str) -> None:
+    ev = ready(launcher, "hello")
+    hog = execute(ev["url"], ev["token"],
+                  "x = bytearray(3 * 1024**3)\nprint('allocated')", timeout=60)
+    assert "allocated" not in hog
+    bomb = execute(ev["url"], ev["token"], """\
+import os, time
+n = 0
+try:
+    for _ in range(1000):
+        if os.fork() == 0:
+            time.sleep(30); os._exit(0)
+        n += 1
+except OSError as e:
+    print('contained after', n, type(e).__name__)
+""", timeout=60)
+    assert "contained after" in bomb, bomb
+    assert httpx.get(launcher + "health").status_code == 200
+    other = ready(launcher, "hello")
+    assert execute(other["url"], other["token"], "print(1+1)") == "2\n"
+
+
+def test_concurrent_launches_share_one_build(launcher: str) -> None:
+    def builds() -> float:
+        for line in httpx.get(launcher + "metrics").text.splitlines():
+            if line.startswith("publish_env_builds_started "):
+                return float(line.split()[1])
+        return 0.0
+
+    before = builds()
+    results: list[list[dict[str, str]]] = []
+    threads = [threading.Thread(target=lambda: results.append(launch(launcher, "fresh")))
+               for _ in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(900)
+    assert len(results) == 10
+    assert all(r[-1]["phase"] == "ready" for r in results), [r[-1] for r in results]
+    assert builds() - before == 1, "ten readers, one build"
+    assert sum(1 for r in results if any(e["phase"] == "building" for e in r)) >= 1
+    urls = {r[-1]["url"] for r in results}
+    assert len(urls) == 10
+    for r in results[:3]:
+        assert execute(r[-1]["url"], r[-1]["token"], "import tabulate; print('ok')") == "ok\n"
+
+
+def test_idle_culling_and_restart_adoption(site: Path, runtime_dir: Path) -> None:
+    import docker
+
+    client = docker.from_env()
+    rdir = runtime_dir / "b"
+    with running_launcher(site, rdir, "--backend", "docker", "--idle-timeout", "4") as base:
+        ev = ready(base, "hello")
+        sid = ev["url"].rstrip("/").rsplit("/", 1)[1]
+        assert client.containers.list(filters={"label": f"org.publish.session={sid}"})
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline and client.containers.list(
+                filters={"label": f"org.publish.session={sid}"}):
+            time.sleep(1)
+        assert not client.containers.list(all=True,
+                                          filters={"label": f"org.publish.session={sid}"})
+        assert not (rdir / "s" / sid).exists(), "the socket folder is removed too"
+        assert "publish_culled_total 1" in httpx.get(base + "metrics").text
+
+    with running_launcher(site, rdir, "--backend", "docker") as base:
+        ev = ready(base, "hello")
+        assert execute(ev["url"], ev["token"], "x = 21") == ""
+    # the first launcher is gone; a new one adopts the session and it still runs code
+    with running_launcher(site, rdir, "--backend", "docker") as base2:
+        url = ev["url"].replace(base, base2)
+        assert execute(url, ev["token"], "print(2 * 21)") == "42\n"
+        sid = url.rstrip("/").rsplit("/", 1)[1]
+        assert httpx.delete(base2 + f"api/sessions/{sid}").status_code == 403
+    for c in client.containers.list(all=True, filters={"label": "org.publish.session"}):
+        if c.labels.get("org.publish.session") == sid:
+            c.remove(force=True)
+    client.close()
