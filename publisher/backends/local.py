@@ -200,8 +200,11 @@ class LocalBackend:
         log = open(req.socket_dir / "jupyter.log", "wb")  # noqa: SIM115 (lives with the process)
         env_vars = {**os.environ, "JUPYTER_PATH": str(Path(env.location) / "share" / "jupyter"),
                     "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+        args = jupyter_args(req, str(socket), str(work))
+        if os.geteuid() == 0:  # the author works as root (CI, containers): their choice
+            args.append("--ServerApp.allow_root=True")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "jupyter_server", *jupyter_args(req, str(socket), str(work))],
+            [sys.executable, "-m", "jupyter_server", *args],
             cwd=work, env=env_vars, stdout=log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, start_new_session=True,
         )

@@ -1,0 +1,57 @@
+"""The launcher with the local backend: Jupyter subprocesses on unix sockets, loopback only."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import CONFIG, md_post, write_files
+from tests.helpers import execute, launch, running_launcher
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("local-site")
+    write_files(root, {
+        "publish.toml": CONFIG,
+        "posts/hello/index.md": md_post("Hello", "2024-01-01", "# Hello\n\nHi.\n"),
+        "posts/hello/notes.txt": "beside the notebook",
+    })
+    return root
+
+
+@pytest.fixture(scope="module")
+def launcher(site: Path) -> Iterator[str]:
+    rdir = Path(tempfile.mkdtemp(prefix="pl-", dir="/tmp"))
+    with running_launcher(site, rdir / "l", "--backend", "local") as base:
+        yield base
+    shutil.rmtree(rdir, ignore_errors=True)
+
+
+def test_local_session_runs_code_in_the_post_folder(launcher: str) -> None:
+    events = launch(launcher, "hello")
+    ev = events[-1]
+    assert ev["phase"] == "ready", events
+    assert execute(ev["url"], ev["token"], "print(open('notes.txt').read())") == (
+        "beside the notebook\n")
+    assert httpx.get(ev["url"] + "api/contents").status_code == 403
+    assert httpx.get(launcher + "launch/nope").status_code == 404
+    assert httpx.get(launcher + "health").json()["backend"] == "local"
+
+
+def test_local_backend_refuses_public_address(site: Path) -> None:
+    res = subprocess.run(
+        [sys.executable, "-m", "publisher", "launcher", str(site), "--backend", "local",
+         "--host", "0.0.0.0", "--port", "1"], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 1
+    assert "refusing to listen on 0.0.0.0 with the local backend" in res.stderr
+    assert "--unsafe-local" in res.stderr
