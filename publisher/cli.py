@@ -159,3 +159,22 @@ def launcher(site: Path, host: str, port: int, backend: str | None, base_url: st
     run_launcher(site, host, port, backend, unsafe_local, base_url=base_url, limits=limits,
                  max_sessions=max_sessions, pool=pool, idle_timeout=idle_timeout,
                  max_age=max_age, admin_token=admin_token)
+
+
+@main.command()
+@SITE
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8000, show_default=True)
+@click.option("--no-launcher", is_flag=True, help="Do not mount the launcher.")
+@BACKEND
+@click.option("--open", "open_browser", is_flag=True, help="Open the site in a browser.")
+def serve(site: Path, host: str, port: int, no_launcher: bool, backend: str | None,
+          open_browser: bool) -> None:
+    """Build SITE, serve it with live reload, rebuild on change; launch badges work."""
+    from publisher.launcher.main import is_loopback
+    from publisher.serve import serve as run_serve
+
+    if not is_loopback(host):
+        click.echo(f"warning: serving on {host}: the dev server is meant for your machine.",
+                   err=True)
+    run_serve(site, host, port, backend, not no_launcher, open_browser)

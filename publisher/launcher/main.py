@@ -41,7 +41,8 @@ def run_launcher(site: Path, host: str, port: int, backend_name: str | None,
 
     click.echo(f"publish launcher for {cfg.root} on http://{host}:{port}{settings.base_url} "
                f"({backend.name} backend; sessions in {settings.runtime_dir})", err=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning", ws="websockets-sansio"
+    uvicorn.run(app, host=host, port=port, log_level="warning",
+                timeout_graceful_shutdown=3, ws="websockets-sansio"
                 if _has_sansio() else "auto")
 
 

@@ -1,0 +1,272 @@
+"""``publish serve``: build, serve, watch, rebuild; live reload; the launcher mounted.
+
+One process keeps everything warm: imported Sphinx, the execution cache, the backend.
+Rebuilds run in one background thread, debounced; a rebuild writes into a staging folder
+that is swapped in whole, so the server never serves a half-written site.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import threading
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from starlette.responses import StreamingResponse
+from starlette.routing import Route
+
+from publisher.build.pipeline import BuildOptions, build
+from publisher.build.progress import Reporter
+from publisher.errors import PublishError
+from publisher.launcher.events import KEEPALIVE, sse
+
+LIVERELOAD = Path(__file__).resolve().parent / "templates" / "livereload.js"
+IGNORED_PARTS = {"_build", "_site", ".git", "__pycache__", ".ipynb_checkpoints", "node_modules"}
+DEBOUNCE = 0.3
+WATCHED = ("posts", "pages", "static", "binder", ".binder")
+
+
+def ignored(path: Path, root: Path) -> bool:
+    try:
+        parts = path.relative_to(root).parts
+    except ValueError:
+        return True
+    return not parts or any(p in IGNORED_PARTS or p.startswith(".") and p not in (
+        ".binder",) for p in parts) or parts[-1].endswith(("~", ".swp", ".tmp"))
+
+
+@dataclass
+class BuildState:
+    number: int = 0
+    error: str = ""
+    hashes: dict[str, str] = field(default_factory=dict)  # url path -> content hash
+    seconds: float = 0.0
+
+
+class Rebuilder:
+    """Runs builds in one thread; tells listeners what changed."""
+
+    def __init__(self, site: Path, out: Path, backend: Any, reporter: Reporter) -> None:
+        self.site, self.out, self.backend, self.reporter = site, out, backend, reporter
+        self.state = BuildState()
+        self.listeners: list[tuple[asyncio.AbstractEventLoop, asyncio.Queue[dict[str, Any]]]] = []
+        self._changes: set[Path] = set()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self.thread = threading.Thread(target=self._loop, name="publish-rebuild", daemon=True)
+
+    def notify(self, path: Path) -> None:
+        if ignored(path, self.site):
+            return
+        with self._lock:
+            self._changes.add(path)
+        self._wake.set()
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    def _loop(self) -> None:
+        self.build_once(set())
+        while not self._stop.is_set():
+            self._wake.wait()
+            if self._stop.is_set():
+                return
+            # debounce: an editor's save is several events; wait for a quiet moment
+            while self._wake.wait(DEBOUNCE) and not self._stop.is_set():
+                self._wake.clear()
+            with self._lock:
+                changes, self._changes = self._changes, set()
+            if changes:
+                self.build_once(changes)
+
+    def build_once(self, changes: set[Path]) -> None:
+        t0 = time.monotonic()
+        files = sorted(p.relative_to(self.site).as_posix() for p in changes if p.is_file())
+        what = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
+        error = ""
+        try:
+            report = build(self.site, BuildOptions(out=self.out, keep_going=True),
+                           self.reporter, backend=self.backend)
+            problems = report.problems + list(report.failures.values())
+            error = "\n\n".join(problems)
+        except PublishError as exc:
+            error = exc.message
+        except Exception as exc:  # keep serving whatever happens in a build
+            error = f"internal error during the build: {type(exc).__name__}: {exc}"
+        seconds = time.monotonic() - t0
+        changed = self._changed_pages()
+        self.state = BuildState(self.state.number + 1, error, self.state.hashes, seconds)
+        label = f"rebuilt {what}" if what else "built the site"
+        self.reporter.log(f"{label} in {seconds:.1f} s" + (" (with problems)" if error else ""))
+        if error:
+            self.reporter.log(error)
+        self._broadcast({"type": "built", "build": self.state.number, "error": error,
+                         "changed": changed, "seconds": round(seconds, 3)})
+
+    def _changed_pages(self) -> list[str]:
+        new: dict[str, str] = {}
+        if self.out.is_dir():
+            for f in self.out.rglob("*.html"):
+                new["/" + f.relative_to(self.out).as_posix()] = hashlib.sha1(
+                    f.read_bytes()).hexdigest()
+        old = self.state.hashes
+        changed = [p for p in set(new) | set(old) if new.get(p) != old.get(p)]
+        self.state.hashes = new
+        return sorted(changed)
+
+    def _broadcast(self, event: dict[str, Any]) -> None:
+        for loop, queue in list(self.listeners):
+            loop.call_soon_threadsafe(queue.put_nowait, event)
+
+
+def inject(html: bytes) -> bytes:
+    tag = b'<script src="/_publish/livereload.js"></script>'
+    i = html.rfind(b"</body>")
+    return html[:i] + tag + html[i:] if i >= 0 else html + tag
+
+
+def site_routes(rebuilder: Rebuilder) -> list[Route]:
+    out = rebuilder.out
+
+    async def events(request: Request) -> Response:
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        entry = (asyncio.get_running_loop(), queue)
+        rebuilder.listeners.append(entry)
+
+        async def stream() -> AsyncIterator[bytes]:
+            try:
+                while True:
+                    try:
+                        ev = await asyncio.wait_for(queue.get(), 15)
+                    except TimeoutError:
+                        yield KEEPALIVE
+                        continue
+                    yield sse(ev)
+            finally:
+                rebuilder.listeners.remove(entry)
+
+        return StreamingResponse(stream(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache"})
+
+    async def status(request: Request) -> Response:
+        s = rebuilder.state
+        return JSONResponse({"build": s.number, "error": s.error, "seconds": s.seconds})
+
+    async def livereload(request: Request) -> Response:
+        return FileResponse(LIVERELOAD, media_type="text/javascript")
+
+    async def static(request: Request) -> Response:
+        rel = request.path_params.get("path", "")
+        target = (out / rel).resolve()
+        if not target.is_relative_to(out.resolve()):
+            return HTMLResponse("Not found", 404)
+        if target.is_dir():
+            target = target / "index.html"
+        if not target.is_file():
+            body = (b"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>Not "
+                    b"found</title></head><body><h1>Not found</h1><p>No page at this address "
+                    b"(yet). If you are editing it, the build may have a problem.</p></body>"
+                    b"</html>")
+            return HTMLResponse(inject(body), 404)
+        if target.suffix == ".html":
+            return HTMLResponse(inject(target.read_bytes()),
+                                headers={"Cache-Control": "no-store"})
+        return FileResponse(target, headers={"Cache-Control": "no-cache"})
+
+    return [
+        Route("/_publish/events", events),
+        Route("/_publish/status", status),
+        Route("/_publish/livereload.js", livereload),
+        Route("/{path:path}", static),
+    ]
+
+
+def create_serve_app(site: Path, out: Path, backend: Any, reporter: Reporter,
+                     with_launcher: bool) -> tuple[Starlette, Rebuilder]:
+    from watchdog.events import FileSystemEvent, FileSystemEventHandler
+    from watchdog.observers import Observer
+
+    rebuilder = Rebuilder(site, out, backend, reporter)
+    routes: list[Any] = []
+    manager = None
+    if with_launcher:
+        from publisher.config import load_config
+        from publisher.launcher.app import create_manager, launcher_routes, running
+        from publisher.launcher.proxy import Upstreams
+        from publisher.launcher.settings import LauncherSettings
+
+        manager = create_manager(site, backend, LauncherSettings.from_config(load_config(site)))
+        upstreams = Upstreams()
+        routes += launcher_routes(manager, upstreams)
+    routes += site_routes(rebuilder)
+
+    class Handler(FileSystemEventHandler):
+        def on_any_event(self, event: FileSystemEvent) -> None:
+            if event.event_type in ("opened", "closed_no_write"):
+                return
+            for p in (event.src_path, getattr(event, "dest_path", "")):
+                if p:
+                    rebuilder.notify(Path(str(p)))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        observer = Observer()
+        handler = Handler()
+        # the root alone (publish.toml, default env files); the content folders deeply,
+        # never the build output (thousands of folders, all written by us)
+        observer.schedule(handler, str(site), recursive=False)
+        for name in WATCHED:
+            if (site / name).is_dir():
+                observer.schedule(handler, str(site / name), recursive=True)
+        observer.start()
+        rebuilder.start()
+        try:
+            if manager is not None:
+                async with running(manager, upstreams, keep_sessions=False):
+                    yield
+            else:
+                yield
+        finally:
+            observer.stop()
+            rebuilder.stop()
+            observer.join(5)
+
+    app = Starlette(routes=routes, lifespan=lifespan)
+    return app, rebuilder
+
+
+def serve(site: Path, host: str, port: int, backend_name: str | None, with_launcher: bool,
+          open_browser: bool) -> None:
+    import uvicorn
+
+    from publisher.backends import get_backend
+    from publisher.config import load_config
+
+    cfg = load_config(site)
+    backend = get_backend(backend_name or cfg.execute.backend, cfg.base_image,
+                          cfg.launcher.base_images)
+    out = cfg.root / "_site"
+    reporter = Reporter()
+    app, _ = create_serve_app(cfg.root, out, backend, reporter, with_launcher)
+    url = f"http://{host}:{port}/"
+    reporter.log(f"publish serve: {url} (site {cfg.root}, {backend.name} backend"
+                 f"{', launcher on' if with_launcher else ''}); Ctrl-C stops everything")
+    if open_browser:
+        import webbrowser
+
+        threading.Timer(1.5, lambda: webbrowser.open(url)).start()
+    uvicorn.run(app, host=host, port=port, log_level="warning",
+                timeout_graceful_shutdown=3)

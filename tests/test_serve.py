@@ -1,0 +1,164 @@
+"""`publish serve` as an author uses it: a real server process, real files, real edits."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import CONFIG, md_post, write_files
+from tests.helpers import free_port, launch, wait_http
+
+pytestmark = pytest.mark.slow
+
+ALPHA = md_post("Alpha", "2024-02-01", """\
+    # Alpha
+
+    The first words of alpha.
+
+    ```{code-cell} python
+    print("alpha computed", 40 + 2)
+    ```
+    """)
+BETA = md_post("Beta", "2024-01-01", """\
+    # Beta
+
+    Beta text.
+
+    ```{code-cell} python
+    print("beta computed")
+    ```
+    """)
+
+
+class Events:
+    """Collects the live-reload events of a running server in a thread."""
+
+    def __init__(self, base: str) -> None:
+        self.items: list[dict[str, Any]] = []
+        self._stop = False
+        threading.Thread(target=self._run, args=(base,), daemon=True).start()
+
+    def _run(self, base: str) -> None:
+        with httpx.stream("GET", base + "_publish/events", timeout=None) as r:
+            for line in r.iter_lines():
+                if self._stop:
+                    return
+                if line.startswith("data: "):
+                    self.items.append(json.loads(line[6:]))
+
+    def mark(self) -> int:
+        return len(self.items)
+
+    def wait(self, pred: Any, since: int = 0, timeout: float = 60) -> dict[str, Any]:
+        """The first event after index *since* that satisfies *pred*."""
+        deadline = time.monotonic() + timeout
+        seen = since
+        while time.monotonic() < deadline:
+            for ev in self.items[seen:]:
+                if pred(ev):
+                    return ev
+            seen = len(self.items)
+            time.sleep(0.05)
+        raise TimeoutError(f"no matching event; got {self.items}")
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path, Path]]:
+    site = tmp_path_factory.mktemp("serve-site")
+    write_files(site, {"publish.toml": CONFIG, "posts/alpha/index.md": ALPHA,
+                       "posts/beta/index.md": BETA})
+    port = free_port()
+    rdir = Path(tempfile.mkdtemp(prefix="ps-", dir="/tmp"))
+    log_path = site.parent / "serve.log"
+    log = open(log_path, "wb")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "publisher", "serve", str(site), "--port", str(port),
+         "--backend", "local"],
+        env={**os.environ, "PUBLISH_RUNTIME_DIR": str(rdir)}, stdout=log,
+        stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}/"
+    try:
+        wait_http(base + "_publish/status", proc)
+        deadline = time.monotonic() + 300
+        while httpx.get(base + "_publish/status").json()["build"] < 1:
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.2)
+        yield base, site, log_path
+    finally:
+        proc.terminate()  # Ctrl-C equivalent: uvicorn shuts down, sessions are stopped
+        proc.wait(30)
+        log.close()
+        shutil.rmtree(rdir, ignore_errors=True)
+
+
+def test_edit_rebuilds_and_signals_reload(served: tuple[str, Path, Path]) -> None:
+    base, site, log_path = served
+    page = httpx.get(base + "posts/alpha/index.html")
+    assert page.status_code == 200 and "alpha computed 42" in page.text
+    assert "/_publish/livereload.js" in page.text
+    events = Events(base)
+    time.sleep(0.5)
+    src = site / "posts/alpha/index.md"
+    t0 = time.monotonic()
+    src.write_text(src.read_text().replace("first words of alpha", "revised words of alpha"))
+    ev = events.wait(lambda e: "/posts/alpha/index.html" in e.get("changed", []))
+    assert ev["error"] == ""
+    assert "revised words of alpha" in httpx.get(base + "posts/alpha/index.html").text
+    assert time.monotonic() - t0 < 20
+    # a text edit reuses the outputs; editing beta's code executes beta only
+    executed_before = log_path.read_text().count("executing alpha")
+    beta = site / "posts/beta/index.md"
+    mark = events.mark()
+    beta.write_text(beta.read_text().replace('"beta computed"', '"beta recomputed"'))
+    events.wait(lambda e: "/posts/beta/index.html" in e.get("changed", []), mark)
+    assert "beta recomputed" in httpx.get(base + "posts/beta/index.html").text
+    assert log_path.read_text().count("executing alpha") == executed_before
+    assert "executing beta" in log_path.read_text()
+
+
+def test_broken_front_matter_shows_error_and_recovers(served: tuple[str, Path, Path]) -> None:
+    base, site, _ = served
+    events = Events(base)
+    time.sleep(0.5)
+    src = site / "posts/alpha/index.md"
+    good = src.read_text()
+    src.write_text(good.replace("date: 2024-02-01", "date: [2024"))
+    ev = events.wait(lambda e: e.get("error"))
+    assert "posts/alpha/index.md" in ev["error"] and "invalid YAML" in ev["error"]
+    status = httpx.get(base + "_publish/status").json()
+    assert "posts/alpha/index.md" in status["error"]
+    missing = httpx.get(base + "posts/alpha/index.html")
+    assert missing.status_code == 404 and "/_publish/livereload.js" in missing.text
+    assert httpx.get(base + "posts/beta/index.html").status_code == 200, "the rest stays up"
+    mark = events.mark()
+    src.write_text(good)
+    events.wait(lambda e: not e.get("error") and "/posts/alpha/index.html" in e["changed"], mark)
+    assert httpx.get(base + "posts/alpha/index.html").status_code == 200
+
+
+def test_launch_badge_works_on_the_dev_server(served: tuple[str, Path, Path]) -> None:
+    base, _, _ = served
+    page = httpx.get(base + "posts/beta/index.html").text
+    assert 'href="/launch/beta?labpath=index.ipynb"' in page
+    assert httpx.get(base + "launch/beta?labpath=index.ipynb").status_code == 200
+    events = launch(base, "beta")
+    assert events[-1]["phase"] == "ready", events
+    assert events[-1]["url"].startswith(base + "sessions/")
+
+
+def test_no_path_escape(served: tuple[str, Path, Path]) -> None:
+    base, _, _ = served
+    assert httpx.get(base + "..%2F..%2Fpublish.toml").status_code == 404
+    assert httpx.get(base + "_publish/site.json").status_code == 200
