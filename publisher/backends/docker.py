@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shutil
 import tarfile
 import tempfile
@@ -40,6 +41,7 @@ from publisher.envs.spec import BUILDER_VERSION, EnvSpec, base_image_for
 from publisher.errors import EnvBuildError, ExecutionError
 from publisher.hashing import digest
 
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # colours in build output: noise in a log view
 ENV_REPO = "publish-env"
 RUNTIME_REPO = "publish-runtime"
 LABEL = "org.publish"
@@ -258,7 +260,7 @@ class DockerBackend:
                 if "error" in chunk:
                     error = str(chunk["error"]).strip()
                     text = error
-                for line in text.splitlines():
+                for line in ANSI.sub("", text).splitlines():
                     if line.strip():
                         tail = [*tail[-29:], line]
                         emit(BuildEvent("building", line))

@@ -241,8 +241,9 @@ def _realise_envs(
         except PublishError as exc:
             for pe in users:
                 failures[pe.post.slug] = (
-                    f"{pe.post.rel_source}: its environment ({', '.join(spec.files) or 'none'}, "
-                    f"{spec.origin}) could not be built: {exc.message}"
+                    f"{pe.post.rel_source}: its environment "
+                    f"({', '.join(spec.files) or 'no env files'}, {spec.origin}) "
+                    f"could not be built: {exc.message}"
                 )
             reporter.line("failed", f"env {env_id}")
             continue

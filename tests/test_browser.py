@@ -1,0 +1,219 @@
+"""The reader's journey in a real Chromium: listing → post → Launch → JupyterLab → run a cell.
+
+Two shapes: `publish serve sample_site` (one origin), and the production shape: the built
+site served statically on one origin and `publish launcher` on another.
+"""
+
+from __future__ import annotations
+
+import http.server
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import ROOT, SAMPLE_SITE, write_files
+from tests.helpers import free_port, remove_sessions_under, running_launcher, wait_http
+
+pytestmark = [pytest.mark.browser, pytest.mark.docker, pytest.mark.slow,
+              pytest.mark.usefixtures("docker_engine")]
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = ROOT / "test-artifacts" / "browser"
+PUBLISHED = ["Random walks and the square-root law",
+             "How sure are we? Bootstrap intervals in a dozen lines",
+             "A year of temperatures at one station", "Estimating π by throwing darts"]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("PUBLISH_REQUIRE_BROWSER") == "1":
+            pytest.fail("PUBLISH_REQUIRE_BROWSER=1 but Chromium is missing; run "
+                        "scripts/provision.sh")
+        pytest.skip("Chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run"])
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the sample site, plus a post whose env cannot be built."""
+    root = tmp_path_factory.mktemp("journey") / "site"
+    shutil.copytree(SAMPLE_SITE, root, ignore=shutil.ignore_patterns("_build", "_site"))
+    write_files(root, {
+        "posts/broken-env/index.md": "---\ntitle: Broken env\ndate: 2020-01-01\n---\n# B\n",
+        "posts/broken-env/requirements.txt": "publish-no-such-package-xyzzy==1.0\n",
+    })
+    return root
+
+
+@pytest.fixture(scope="module")
+def runtime_dir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="pb-", dir="/tmp"))
+    yield path
+    if shutil.which("docker"):
+        try:
+            remove_sessions_under(path)
+        except Exception:
+            pass
+    shutil.rmtree(path, ignore_errors=True)
+
+
+class Journey:
+    def __init__(self, page: Any, name: str) -> None:
+        self.page, self.name, self.step = page, name, 0
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+
+    def shot(self, label: str) -> None:
+        self.step += 1
+        self.page.screenshot(path=str(ARTIFACTS / f"{self.name}-{self.step:02d}-{label}.png"))
+
+
+def check_accessibility(page: Any) -> None:
+    problems = page.evaluate("""() => {
+        const out = [];
+        if (!document.documentElement.getAttribute('lang')) out.push('no lang on <html>');
+        for (const img of document.querySelectorAll('img')) {
+            if (!img.hasAttribute('alt')) out.push('img without alt: ' + img.src);
+        }
+        for (const b of document.querySelectorAll('button, [role=button]')) {
+            const name = (b.getAttribute('aria-label') || b.getAttribute('title') ||
+                          b.textContent || '').trim();
+            if (!name && b.offsetParent !== null) out.push('button without name: ' + b.outerHTML.slice(0, 120));
+        }
+        return out;
+    }""")
+    assert problems == [], problems
+
+
+def reader_journey(browser: Any, home: str, name: str) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    j = Journey(page, name)
+    try:
+        page.goto(home)
+        j.shot("home")
+        listing = page.locator("main").inner_text()
+        for title in PUBLISHED:
+            assert title in listing
+        assert "Notes for a post on Markov chains" not in listing, "drafts stay out"
+        page.get_by_role("link", name=PUBLISHED[0]).first.click()
+        page.wait_for_url(re.compile(r".*/posts/random-walks/(index\.html)?$"))
+        j.shot("post")
+        main = page.locator("main")
+        assert main.locator(".cell_output img").count() >= 2, "matplotlib figures"
+        assert main.locator(".math").count() >= 2, "math"
+        assert main.locator("div.highlight").count() >= 3, "highlighted code"
+        env_box = page.locator("aside.publish-env").inner_text()
+        assert "posts/random-walks/requirements.txt" in env_box and "Env id" in env_box
+        check_accessibility(page)
+        page.get_by_role("link", name=re.compile("launch.*live notebook")).click()
+        page.wait_for_url(re.compile(r".*/launch/random-walks.*"))
+        j.shot("launch-page")
+        check_accessibility(page)
+        page.wait_for_url(re.compile(r".*/sessions/[0-9a-f]+/lab/tree/index\.ipynb.*"),
+                          timeout=600_000)
+        page.locator(".jp-NotebookPanel .jp-Cell.jp-CodeCell").first.wait_for(timeout=120_000)
+        # the kernel is started and connected through the proxy's WebSocket
+        page.locator(".jp-StatusBar-TextItem", has_text=re.compile(r"Python 3.*Idle")).first\
+            .wait_for(timeout=120_000)
+        j.shot("jupyterlab")
+        first = page.locator(".jp-NotebookPanel .jp-CodeCell").first
+        first.locator(".jp-InputArea-editor").click()
+        page.keyboard.press("Shift+Enter")  # run the first cell, move to the next
+        page.wait_for_function(
+            """() => { const p = document.querySelector('.jp-NotebookPanel .jp-CodeCell .jp-InputPrompt');
+                       return p && p.textContent.trim() === '[1]:'; }""", timeout=120_000)
+        assert "walkers" in first.locator(".jp-OutputArea").inner_text(timeout=60_000)
+        page.keyboard.press("Escape")
+        page.keyboard.press("b")  # a new cell below: its prompt proves one live kernel
+        page.keyboard.press("Enter")
+        page.keyboard.type("print(6 * 7)")
+        page.keyboard.press("Shift+Enter")
+        page.wait_for_function(
+            """() => [...document.querySelectorAll('.jp-NotebookPanel .jp-OutputArea-output')]
+                      .some(e => e.textContent.trim() === '42')""", timeout=120_000)
+        j.shot("ran-cells")
+    except Exception:
+        j.shot("failure")
+        raise
+    finally:
+        context.close()
+
+
+def failed_launch_journey(browser: Any, url: str, name: str) -> None:
+    context = browser.new_context()
+    page = context.new_page()
+    j = Journey(page, name)
+    try:
+        page.goto(url)
+        page.locator("body.failed").wait_for(timeout=600_000)
+        j.shot("failed-launch")
+        assert "publish-no-such-package-xyzzy" in page.locator("#log").inner_text()
+        assert page.get_by_role("button", name="Try again").is_visible()
+        check_accessibility(page)
+    except Exception:
+        j.shot("failure")
+        raise
+    finally:
+        context.close()
+
+
+def test_journey_on_the_dev_server(browser: Any, site: Path, runtime_dir: Path) -> None:
+    port = free_port()
+    log = open(runtime_dir / "serve.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "publisher", "serve", str(site), "--port", str(port)],
+        env={**os.environ, "PUBLISH_RUNTIME_DIR": str(runtime_dir / "serve")},
+        stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}/"
+    try:
+        wait_http(base + "_publish/status", proc)
+        import time
+
+        deadline = time.monotonic() + 900
+        while httpx.get(base + "_publish/status").json()["build"] < 1:
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.5)
+        reader_journey(browser, base, "serve")
+        failed_launch_journey(browser, base + "launch/broken-env", "serve")
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        log.close()
+
+
+def test_journey_static_site_and_separate_launcher(browser: Any, site: Path,
+                                                   runtime_dir: Path) -> None:
+    launcher_port = free_port()
+    cfg = site / "publish.toml"
+    cfg.write_text(cfg.read_text().replace('url = ""', f'url = "http://127.0.0.1:{launcher_port}"'))
+    out = site.parent / "static-site"
+    res = subprocess.run([sys.executable, "-m", "publisher", "build", str(site), "--out",
+                          str(out), "--keep-going"], capture_output=True, text=True, timeout=1800)
+    assert "broken-env" in res.stderr and (out / "index.html").is_file(), res.stderr[-3000:]
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(out))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with running_launcher(site, runtime_dir / "launcher", port=launcher_port):
+            reader_journey(browser, f"http://127.0.0.1:{server.server_port}/", "static")
+    finally:
+        server.shutdown()
