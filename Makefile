@@ -16,8 +16,11 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 ## demo: build the sample site and serve it with the launcher on 127.0.0.1:$(PORT)
+# the base image scripts/provision.sh builds where no registry is reachable, if present
+LOCAL_BASE := $(shell docker image inspect publish-base:bookworm >/dev/null 2>&1 && echo publish-base:bookworm)
+
 demo: venv
-	$(BIN)/publish serve sample_site --port $(PORT)
+	PUBLISH_BASE_IMAGE=$${PUBLISH_BASE_IMAGE:-$(LOCAL_BASE)} $(BIN)/publish serve sample_site --port $(PORT)
 
 ## test: the whole suite (unit, real builds, real Docker, real browser)
 test: venv

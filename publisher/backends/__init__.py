@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from publisher.backends.base import Backend, BuildEvent, EnvRef, ExecJob, ExecResult
 from publisher.errors import BackendUnavailable
 
@@ -14,6 +16,8 @@ def get_backend(name: str, base_image: str, base_images: dict[str, str] | None =
         from publisher.backends.docker import DockerBackend, engine_error
 
         problem = engine_error()
+        if problem is None and name == "auto":
+            problem = _base_image_problem(base_image)
         if problem is None:
             return DockerBackend(base_image, base_images or {})
         if name == "docker":
@@ -25,4 +29,27 @@ def get_backend(name: str, base_image: str, base_images: dict[str, str] | None =
         raise BackendUnavailable(f"unknown backend {name!r}; use docker, local or auto.")
     from publisher.backends.local import LocalBackend
 
+    if name == "auto" and problem:
+        print(f"publish: using the local backend ({problem})", file=sys.stderr)
     return LocalBackend(base_image)
+
+
+def _base_image_problem(base_image: str) -> str | None:
+    """Why the docker backend could not build right now (no base image), or None."""
+    import docker
+
+    client = docker.from_env(timeout=120)
+    try:
+        try:
+            client.images.get(base_image)
+            return None
+        except docker.errors.ImageNotFound:
+            pass
+        try:
+            client.images.pull(base_image)
+            return None
+        except Exception:
+            return (f"a Docker engine answers but the base image {base_image} is absent and "
+                    "cannot be pulled; set PUBLISH_BASE_IMAGE or run scripts/provision.sh")
+    finally:
+        client.close()
