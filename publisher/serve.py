@@ -19,8 +19,13 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
-from starlette.responses import StreamingResponse
+from starlette.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    Response,
+    StreamingResponse,
+)
 from starlette.routing import Route
 
 from publisher.build.pipeline import BuildOptions, build
@@ -39,8 +44,8 @@ def ignored(path: Path, root: Path) -> bool:
         parts = path.relative_to(root).parts
     except ValueError:
         return True
-    return not parts or any(p in IGNORED_PARTS or p.startswith(".") and p not in (
-        ".binder",) for p in parts) or parts[-1].endswith(("~", ".swp", ".tmp"))
+    return not parts or any(p in IGNORED_PARTS or (p.startswith(".") and p not in (
+        ".binder",)) for p in parts) or parts[-1].endswith(("~", ".swp", ".tmp"))
 
 
 @dataclass

@@ -19,6 +19,8 @@ from typing import Any
 
 import httpx
 
+PIDS: dict[str, int] = {}  # base URL -> launcher PID (for memory measurements)
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -37,6 +39,7 @@ def running_launcher(site: Path, runtime_dir: Path, *args: str,
         [sys.executable, "-m", "publisher", "launcher", str(site), "--port", str(port), *args],
         env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}/"
+    PIDS[base] = proc.pid
     try:
         wait_http(base + "health", proc)
         yield base

@@ -6,6 +6,7 @@ site served statically on one origin and `publish launcher` on another.
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import os
 import re
@@ -69,10 +70,8 @@ def runtime_dir() -> Iterator[Path]:
     path = Path(tempfile.mkdtemp(prefix="pb-", dir="/tmp"))
     yield path
     if shutil.which("docker"):
-        try:
+        with contextlib.suppress(Exception):
             remove_sessions_under(path)
-        except Exception:
-            pass
     shutil.rmtree(path, ignore_errors=True)
 
 
@@ -96,7 +95,8 @@ def check_accessibility(page: Any) -> None:
         for (const b of document.querySelectorAll('button, [role=button]')) {
             const name = (b.getAttribute('aria-label') || b.getAttribute('title') ||
                           b.textContent || '').trim();
-            if (!name && b.offsetParent !== null) out.push('button without name: ' + b.outerHTML.slice(0, 120));
+            if (!name && b.offsetParent !== null)
+                out.push('button without name: ' + b.outerHTML.slice(0, 120));
         }
         return out;
     }""")

@@ -80,7 +80,7 @@ def test_md_cells_carry_file_lines(tmp_path: Path) -> None:
     src = tmp_path / "posts" / "m.md"
     src.write_text(md_post("M", "2024-01-01", "# M\n\ntext\n\n```{code-cell} python\n1/0\n```\n"))
     post = read_post("m", src, tmp_path)
-    code = [i for i, c in enumerate(post.notebook.cells) if c.cell_type == "code"][0]
+    code = next(i for i, c in enumerate(post.notebook.cells) if c.cell_type == "code")
     assert post.where(code) == "posts/m.md:11"  # the cell's first line of code
     assert src.read_text().splitlines()[10] == "1/0"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import uuid
@@ -30,10 +31,8 @@ def backend() -> Iterator[object]:
     b.created = created  # type: ignore[attr-defined]
     yield b
     for tag in created:  # images made only for this run (unique env ids)
-        try:
+        with contextlib.suppress(Exception):
             b.client.images.remove(tag, force=True)
-        except Exception:
-            pass
     b.close()
 
 

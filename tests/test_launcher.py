@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 import threading
@@ -63,16 +64,14 @@ def launcher(site: Path, runtime_dir: Path) -> Iterator[str]:
 def _remove_fresh_image(site: Path) -> None:
     import docker
 
-    from publisher.envs.spec import env_id, find_env_spec
     from publisher.config import load_config
+    from publisher.envs.spec import env_id, find_env_spec
 
     spec = find_env_spec(site, site / "posts/fresh")
     tag = f"publish-env:{env_id(spec, load_config(site).base_image)}"
     client = docker.from_env()
-    try:
+    with contextlib.suppress(docker.errors.ImageNotFound):
         client.images.remove(tag, force=True)
-    except docker.errors.ImageNotFound:
-        pass
     client.close()
 
 

@@ -47,16 +47,16 @@ class Events:
 
     def __init__(self, base: str) -> None:
         self.items: list[dict[str, Any]] = []
-        self._stop = False
         threading.Thread(target=self._run, args=(base,), daemon=True).start()
 
     def _run(self, base: str) -> None:
-        with httpx.stream("GET", base + "_publish/events", timeout=None) as r:
-            for line in r.iter_lines():
-                if self._stop:
-                    return
-                if line.startswith("data: "):
-                    self.items.append(json.loads(line[6:]))
+        try:
+            with httpx.stream("GET", base + "_publish/events", timeout=None) as r:
+                for line in r.iter_lines():
+                    if line.startswith("data: "):
+                        self.items.append(json.loads(line[6:]))
+        except httpx.HTTPError:
+            pass  # the server stopped at the end of the module
 
     def mark(self) -> int:
         return len(self.items)

@@ -8,6 +8,7 @@ launcher find and adopt its sessions.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
@@ -28,7 +29,8 @@ SESSION_LABEL = "org.publish.session"
 def start_container(client: Any, image: str, req: SessionRequest, tar: bytes | None,
                     timeout: float = 60) -> SessionHandle:
     make_socket_dir(req.socket_dir)
-    from publisher.backends.docker import RUNTIME, START
+    from publisher.backends.docker import START
+    from publisher.envs.dockerfile import RUNTIME
 
     jupyter = f"{RUNTIME}/bin/jupyter-server"
     args = jupyter_args(req, f"{MOUNT}/{SOCKET_NAME}", WORK)
@@ -65,10 +67,8 @@ def start_container(client: Any, image: str, req: SessionRequest, tar: bytes | N
                          alive)
     except BaseException as exc:
         logs = ""
-        try:
+        with contextlib.suppress(Exception):
             logs = container.logs(tail=20).decode(errors="replace")
-        except Exception:
-            pass
         remove_container(client, container.id)
         raise RuntimeError(f"{exc}\n{logs}".strip()) from exc
     return handle
@@ -77,10 +77,8 @@ def start_container(client: Any, image: str, req: SessionRequest, tar: bytes | N
 def remove_container(client: Any, ref: str) -> None:
     import docker.errors
 
-    try:
+    with contextlib.suppress(docker.errors.NotFound):
         client.containers.get(ref).remove(force=True)
-    except docker.errors.NotFound:
-        pass
 
 
 def container_alive(client: Any, ref: str) -> bool:

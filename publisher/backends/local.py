@@ -7,6 +7,7 @@ isolation: code runs as the author, on the author's machine.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -178,10 +179,10 @@ class LocalBackend:
                    "--cwd", str(work), "--timeout", str(job.timeout)]
             if job.allow_errors:
                 cmd.append("--allow-errors")
-            env = {**os.environ,
-                   "JUPYTER_PATH": str(Path(env.location) / "share" / "jupyter"),
-                   "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
-            res = run_streaming(cmd, None, cwd=work, env=env)
+            env_vars = {**os.environ,
+                        "JUPYTER_PATH": str(Path(env.location) / "share" / "jupyter"),
+                        "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+            res = run_streaming(cmd, None, cwd=work, env=env_vars)
             if res.returncode != 0 or not result.is_file():
                 raise ExecutionError(
                     f"{job.name}: the notebook runner failed:\n" + "\n".join(res.tail[-10:])
@@ -237,10 +238,8 @@ class LocalBackend:
                 os.killpg(proc.pid, signal.SIGTERM)
                 proc.wait(5)
             except (ProcessLookupError, subprocess.TimeoutExpired):
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
                 proc.wait()
         shutil.rmtree(handle.socket.parent, ignore_errors=True)
 

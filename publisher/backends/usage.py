@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import threading
 import time
+from pathlib import Path
 
 from publisher.backends.local import cache_root
 
 _lock = threading.Lock()
 
 
-def _path():  # type: ignore[no-untyped-def]
+def _path() -> Path:
     return cache_root() / "env-usage.json"
 
 

@@ -19,11 +19,11 @@ import nbformat
 from nbformat import NotebookNode
 
 from publisher.backends.base import Backend, BuildEvent, EnvRef, ExecJob
+from publisher.build.progress import Reporter
 from publisher.content.post import Post
 from publisher.envs.spec import EnvSpec
 from publisher.errors import PublishError
 from publisher.hashing import digest, file_parts
-from publisher.build.progress import Reporter
 
 CACHE_VERSION = "exec-1"
 

@@ -11,12 +11,12 @@ from pathlib import Path
 import nbformat
 
 from publisher.backends import Backend, get_backend
-from publisher.build.execute import ExecCache, Executed, ExecOptions, PostEnv, execute_posts
+from publisher.build.execute import ExecCache, ExecOptions, Executed, PostEnv, execute_posts
 from publisher.build.progress import Reporter
 from publisher.build.render import RenderPost, run_sphinx, write_project
 from publisher.content.site import Site, discover
-from publisher.errors import BuildFailed, EnvSpecError
 from publisher.envs.spec import base_image_for, env_id, find_env_spec
+from publisher.errors import BuildFailed, EnvSpecError
 
 
 @dataclass

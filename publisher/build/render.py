@@ -218,7 +218,7 @@ def write_project(config: Config, src: Path, items: list[RenderPost], pages: lis
         post = rp.post
         put(f"posts/{post.slug}/index.ipynb", nbformat.writes(sphinx_notebook(config, rp)))
         for f in post.data_files():
-            if f.suffix.lower() in IMAGE_SUFFIXES:
+            if post.folder is not None and f.suffix.lower() in IMAGE_SUFFIXES:
                 put(f"posts/{post.slug}/{f.relative_to(post.folder).as_posix()}", f.read_bytes())
     for page in pages:
         put(f"pages/{page.name}", page.read_bytes())

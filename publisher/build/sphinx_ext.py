@@ -67,7 +67,7 @@ def render_post_box(data: dict[str, Any]) -> str:
     )
 
 
-class PublishPostDirective(Directive):
+class PublishPostDirective(Directive):  # type: ignore[misc]
     has_content = True
 
     def run(self) -> list[nodes.Node]:

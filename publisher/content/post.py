@@ -5,12 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import nbformat
 from nbformat import NotebookNode
+from nbformat.warnings import MissingIDFieldWarning
 from nbformat.corpus.words import generate_corpus_id as random_cell_id
 
 from publisher.content.frontmatter import (
@@ -96,7 +98,9 @@ def _read_ipynb(path: Path, where: str) -> NotebookNode:
             "Open it in Jupyter and save it again, or fix the JSON by hand."
         ) from exc
     try:
-        nb = nbformat.reads(text, as_version=4)
+        with warnings.catch_warnings():  # missing cell ids are added just below
+            warnings.simplefilter("ignore", MissingIDFieldWarning)
+            nb: NotebookNode = nbformat.reads(text, as_version=4)
         for cell in nb.cells:  # notebooks from older tools lack cell ids (nbformat 4.5)
             cell.setdefault("id", random_cell_id())
         nbformat.validate(nb)

@@ -7,6 +7,7 @@ Responses stream through (no buffering of large bodies). Jupyter refuses a non-l
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from typing import Any
 
@@ -53,11 +54,12 @@ def request_token(scope_headers: Any, query: Any, cookies: dict[str, str], sid: 
     """The session token from the query, the Authorization header or our cookie."""
     if query.get("token"):
         return str(query["token"])
-    auth = scope_headers.get("authorization", "")
+    auth = str(scope_headers.get("authorization", ""))
     scheme, _, value = auth.partition(" ")
     if scheme.lower() in ("token", "bearer") and value:
         return value.strip()
-    return cookies.get(f"{COOKIE}-{sid}")
+    cookie = cookies.get(f"{COOKIE}-{sid}")
+    return str(cookie) if cookie else None
 
 
 def _upstream_headers(headers: Any, token: str) -> list[tuple[str, str]]:
@@ -152,7 +154,5 @@ async def proxy_websocket(ws: WebSocket, session: Session) -> None:
         for t in tasks:
             t.cancel()
         await upstream.close()
-        try:
+        with contextlib.suppress(RuntimeError):
             await ws.close()
-        except RuntimeError:
-            pass

@@ -76,6 +76,7 @@ class SessionManager:
         self.owner = digest([str(index.root.resolve()), str(settings.runtime_dir.resolve())])
         self.state_dir = settings.runtime_dir / "state"
         self._starting = 0
+        self._tasks: set[asyncio.Future[None]] = set()
 
     # --- launching -----------------------------------------------------------------
     def check_launch(self, slug: str, client: str) -> None:
@@ -150,7 +151,9 @@ class SessionManager:
             session.slug, session.pooled = slug, False
             session.last_activity = time.time()
             self._save_state(session)
-            asyncio.ensure_future(self.fill_pool(ref))
+            task = asyncio.ensure_future(self.fill_pool(ref))
+            self._tasks.add(task)  # keep a reference until it is done
+            task.add_done_callback(self._tasks.discard)
             return session
         return await self._start(ref, slug, files, network, pooled=False)
 

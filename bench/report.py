@@ -1,0 +1,99 @@
+"""The Markdown table of bench/results/latest.md."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def fmt(s: dict[str, Any] | None, unit: str = "s") -> str:
+    if not s or not s.get("n"):
+        return "–"
+    if s["n"] == 1:
+        return f"{s['median']:.2f} {unit}"
+    return f"{s['median']:.2f} {unit} ({s['min']:.2f}–{s['max']:.2f}, n={s['n']})"
+
+
+def markdown(r: dict[str, Any]) -> str:
+    m = r.get("machine", {})
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Run {r.get('date', '?')} on {m.get('os', '?')}, {m.get('cores')} cores "
+        f"({m.get('cpu', '?')}), {m.get('memory_gib')} GiB, Docker {m.get('docker')}, "
+        f"Python {m.get('python')}. Figures: median (min–max, runs). Produced by `make bench`.",
+        "",
+    ]
+    b = r.get("build", {})
+    if b and "error" not in b:
+        lines += ["## Site builds: publish vs Jupyter Book 1", "",
+                  "Same generated posts (markdown, math, numpy code, a matplotlib figure each); "
+                  "both execute every notebook (publish: `-j 2`, local backend, env venv "
+                  "pre-built; Jupyter Book: `execute_notebooks: cache`, its venv pre-built).", "",
+                  "| posts | measure | publish | Jupyter Book 1 | ratio |",
+                  "| --- | --- | --- | --- | --- |"]
+        for key in sorted(k for k in b if k.startswith("vs_jupyter_book_")):
+            n = key.rsplit("_", 1)[1]
+            c = b[key]
+            for measure, label in (("cold", "cold build"), ("noop", "no-op rebuild"),
+                                   ("edit_one", "one-post code edit")):
+                lines.append(f"| {n} | {label} | {fmt(c['publish'][measure])} | "
+                             f"{fmt(c['jupyter_book'][measure])} | "
+                             f"{c['ratio'][measure]:.2f}× |")
+        s = b.get("sample_site", {})
+        lines += ["", "sample_site (`publish build sample_site -j 2`, default backend): "
+                  f"cold (execute + render) {fmt(s.get('cold_execute_render'))}; "
+                  f"warm no-op {fmt(s.get('warm_noop'))}.", ""]
+    launch = r.get("launch", {})
+    if launch and "error" not in launch:
+        c, p, base = launch["cached"], launch["pooled"], launch["baseline"]
+        px = launch["proxy"]
+        lines += ["## Launches (docker backend, image cached)", "",
+                  "| measure | median | p95 | runs |", "| --- | --- | --- | --- |"]
+        for label, s in (("badge → ready (cached image)", c["click_to_ready"]),
+                         ("badge → first kernel execute (cached)", c["click_to_first_execute"]),
+                         ("badge → ready (pool = 2)", p["click_to_ready"]),
+                         ("badge → first kernel execute (pool = 2)", p["click_to_first_execute"]),
+                         ("baseline: `docker run` → Jupyter answers", base["docker_run_to_answer"]),
+                         ("kernel execute round trip via proxy", px["execute_round_trip_proxied"]),
+                         ("kernel execute round trip direct (socket)",
+                          px["execute_round_trip_direct"])):
+            lines.append(f"| {label} | {s['median']:.3f} s | {s['p95']:.3f} s | {s['n']} |")
+        lines += ["", f"Proxy overhead: ratio of medians {px['ratio_of_medians']:.2f}× "
+                  "(target ≤ 1.2×)."]
+        sa = px.get("static_asset")
+        if sa:
+            lines.append(f"Static JupyterLab asset ({sa['bytes'] // 1000} kB): "
+                         f"{sa['proxied_req_per_s']:.0f} req/s through the proxy "
+                         f"({sa['proxied_mb_per_s']:.0f} MB/s) vs {sa['direct_req_per_s']:.0f} "
+                         "req/s direct.")
+        cc = launch.get("concurrency", {})
+        if cc:
+            lines += ["", f"Concurrency: {cc['launches']} simultaneous launches of a post whose "
+                      f"image did not exist → {cc['builds']:.0f} build(s), {cc['ready']} ready, "
+                      f"all ready after {cc['seconds_until_all_ready']:.1f} s. With "
+                      f"{cc['live_sessions']} live sessions: launcher RSS "
+                      f"{cc['launcher_rss_mb']:.0f} MB, containers "
+                      f"{cc['containers_memory_mb']:.0f} MB in total."]
+        lines.append("")
+    envs = r.get("envs", {})
+    if envs and "error" not in envs:
+        lines += ["## Environment images", "",
+                  f"- runtime image, no cache: {fmt(envs['runtime_cold'])}",
+                  f"- small requirements.txt env, runtime cached: "
+                  f"{fmt(envs['small_requirements_env'])}",
+                  f"- `publish env build sample_site`, nothing changed: "
+                  f"{fmt(envs['noop_env_build_sample_site'])}",
+                  "- image sizes: " + ", ".join(f"{k} {v} MB"
+                                                for k, v in envs["image_sizes_mb"].items()), ""]
+    serve = r.get("serve", {})
+    if serve and "error" not in serve:
+        lines += ["## publish serve (sample_site)", "",
+                  f"- save → reload signal, text edit: "
+                  f"{fmt(serve['save_to_reload_signal_text_edit'])}",
+                  f"- save → reload signal, code edit (re-executes the post): "
+                  f"{fmt(serve['save_to_reload_signal_code_edit'])}",
+                  f"- no-op rebuild: {fmt(serve['noop_rebuild'])}", ""]
+    for part in ("build", "launch", "envs", "serve"):
+        if isinstance(r.get(part), dict) and "error" in r[part]:
+            lines.append(f"- {part}: failed to run: {r[part]['error']}")
+    return "\n".join(lines) + "\n"
