@@ -35,11 +35,17 @@ from publisher.backends.sessions import (
     jupyter_args,
     wait_for_jupyter,
 )
+from publisher.envs.dockerfile import LAB_OVERRIDES
 from publisher.envs.spec import EnvSpec
 from publisher.errors import EnvBuildError, ExecutionError
 from publisher.proc import run_streaming
 
 MARKER = "publish-env.json"
+# Jupyter Server, minus a 1.4 s grammar compile at import that no Jupyter schema needs
+# (see publisher/__init__.py and the runtime image, which drops the same package)
+LOCAL_SERVER = ("import sys; sys.modules['rfc3987_syntax'] = None; "
+                "from jupyter_server.serverapp import main; sys.argv[0] = 'jupyter-server'; "
+                "main()")
 RUNNER = Path(__file__).resolve().parent.parent / "build" / "nbrunner.py"
 
 
@@ -201,11 +207,15 @@ class LocalBackend:
         log = open(req.socket_dir / "jupyter.log", "wb")  # noqa: SIM115 (lives with the process)
         env_vars = {**os.environ, "JUPYTER_PATH": str(Path(env.location) / "share" / "jupyter"),
                     "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
-        args = jupyter_args(req, str(socket), str(work))
+        settings = req.socket_dir / "lab-settings"
+        settings.mkdir(exist_ok=True)
+        (settings / "overrides.json").write_text(json.dumps(LAB_OVERRIDES))
+        args = [*jupyter_args(req, str(socket), str(work)),
+                f"--LabApp.app_settings_dir={settings}"]
         if os.geteuid() == 0:  # the author works as root (CI, containers): their choice
             args.append("--ServerApp.allow_root=True")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "jupyter_server", *args],
+            [sys.executable, "-c", LOCAL_SERVER, *args],
             cwd=work, env=env_vars, stdout=log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, start_new_session=True,
         )

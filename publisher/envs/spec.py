@@ -151,7 +151,10 @@ def env_id(spec: EnvSpec, base_image: str) -> str:
     For a spec that installs its folder as a package, the package's ``.py`` files count
     too (they are part of what gets installed); data files and notebooks never do.
     """
-    parts: list[bytes | str] = [BUILDER_VERSION, base_image]
+    from publisher.envs.dockerfile import recipe_fingerprint
+
+    # the recipe stands for the builder: a change to how images are made changes every id
+    parts: list[bytes | str] = [BUILDER_VERSION, recipe_fingerprint(), base_image]
     if spec.root is not None:
         files = [spec.root / f for f in spec.files]
         if spec.package_dir is not None:
