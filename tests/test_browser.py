@@ -195,9 +195,10 @@ def test_journey_on_the_dev_server(browser: Any, site: Path, runtime_dir: Path) 
         reader_journey(browser, base, "serve")
         failed_launch_journey(browser, base + "launch/broken-env", "serve")
     finally:
-        proc.terminate()
+        proc.terminate()  # what Ctrl-C does: the server stops its sessions on the way out
         proc.wait(30)
         log.close()
+    assert remove_sessions_under(runtime_dir / "serve") == 0, "serve left containers behind"
 
 
 def test_journey_static_site_and_separate_launcher(browser: Any, site: Path,

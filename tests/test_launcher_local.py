@@ -55,3 +55,18 @@ def test_local_backend_refuses_public_address(site: Path) -> None:
     assert res.returncode == 1
     assert "refusing to listen on 0.0.0.0 with the local backend" in res.stderr
     assert "--unsafe-local" in res.stderr
+
+
+def test_capacity_answers_busy(site: Path) -> None:
+    rdir = Path(tempfile.mkdtemp(prefix="pl-", dir="/tmp"))
+    try:
+        with running_launcher(site, rdir / "l", "--backend", "local",
+                              "--max-sessions", "1") as base:
+            assert launch(base, "hello")[-1]["phase"] == "ready"
+            busy = httpx.get(base + "build/post/hello")
+            assert busy.status_code == 503 and busy.headers["retry-after"] == "60"
+            assert "in use" in busy.json()["message"]
+            page = httpx.get(base + "launch/hello")
+            assert page.status_code == 503 and "Try again" in page.text
+    finally:
+        shutil.rmtree(rdir, ignore_errors=True)
