@@ -27,10 +27,13 @@ class Signals:
         threading.Thread(target=self._run, args=(base,), daemon=True).start()
 
     def _run(self, base: str) -> None:
-        with httpx.stream("GET", base + "_publish/events", timeout=None) as r:
-            for line in r.iter_lines():
-                if line.startswith("data: "):
-                    self.events.append((time.perf_counter(), json.loads(line[6:])))
+        try:
+            with httpx.stream("GET", base + "_publish/events", timeout=None) as r:
+                for line in r.iter_lines():
+                    if line.startswith("data: "):
+                        self.events.append((time.perf_counter(), json.loads(line[6:])))
+        except httpx.HTTPError:
+            pass  # the server stopped
 
     def after(self, since: int, timeout: float = 300) -> tuple[float, dict[str, Any]]:
         deadline = time.monotonic() + timeout

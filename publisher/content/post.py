@@ -12,8 +12,8 @@ from typing import Any
 
 import nbformat
 from nbformat import NotebookNode
-from nbformat.warnings import MissingIDFieldWarning
 from nbformat.corpus.words import generate_corpus_id as random_cell_id
+from nbformat.warnings import MissingIDFieldWarning
 
 from publisher.content.frontmatter import (
     FrontMatter,

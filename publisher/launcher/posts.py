@@ -66,9 +66,9 @@ class SiteIndex:
                 if rel.parts[0] in ("binder", ".binder"):
                     continue
                 files[rel.as_posix()] = f.read_bytes()
-        cfg = self.get().site.config
+        site = self.get().site
         nb = post.notebook
-        cached = ExecCache(build_dir(self.get().site) / "exec" / backend).get(
-            post.slug, cache_key(pe, backend, cfg.execute.allow_errors), nb)
+        cached = ExecCache(build_dir(site) / "exec" / backend).get(
+            post.slug, cache_key(pe, backend, site.config.execute.allow_errors), nb)
         files[post.notebook_name] = nbformat.writes(cached if cached is not None else nb).encode()
         return files

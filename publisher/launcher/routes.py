@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import platform
 import re
 from collections.abc import AsyncIterator
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from anyio import to_thread
 from starlette.requests import Request
 from starlette.responses import (
     HTMLResponse,
@@ -91,9 +93,6 @@ class Routes:
             headers = dict(CORS)
             if refused.retry_after:
                 headers["Retry-After"] = str(refused.retry_after)
-            if refused.status == 404:
-                return JSONResponse({"phase": "failed", "message": refused.message}, 404,
-                                    headers=headers)
             return JSONResponse({"phase": "failed", "message": refused.message},
                                 refused.status, headers=headers)
         base = str(request.base_url)
@@ -148,8 +147,6 @@ class Routes:
         await proxy_websocket(ws, session)
 
     async def health(self, request: Request) -> Response:
-        from anyio import to_thread
-
         ok = await to_thread.run_sync(self.manager.backend.ping)
         body = {"status": "ok" if ok else "backend unreachable",
                 "backend": self.manager.backend.name,
@@ -171,8 +168,6 @@ class Routes:
     def _admin(self, request: Request) -> bool:
         want = self.manager.settings.admin_token
         got = request_token(request.headers, request.query_params, {}, "")
-        import hmac
-
         return bool(want) and got is not None and hmac.compare_digest(want, got)
 
     async def api_sessions(self, request: Request) -> Response:

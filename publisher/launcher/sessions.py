@@ -8,7 +8,6 @@ import hmac
 import json
 import os
 import secrets
-import shutil
 import time
 from collections import deque
 from collections.abc import AsyncIterator
@@ -318,7 +317,3 @@ def _message(exc: BaseException) -> str:
     if isinstance(exc, PublishError):
         return exc.message
     return str(exc) or type(exc).__name__
-
-
-def remove_socket_dir(path: Any) -> None:
-    shutil.rmtree(path, ignore_errors=True)
