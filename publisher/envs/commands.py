@@ -9,12 +9,13 @@ from pathlib import Path
 
 from publisher.backends import get_backend
 from publisher.backends.base import BuildEvent
-from publisher.build.pipeline import resolve_envs
 from publisher.build.progress import Reporter
-from publisher.content.site import Site, discover
+from publisher.config import Config, load_config
+from publisher.content.post import SOURCE_NAMES
+from publisher.content.site import Site, discover, find_sources
 from publisher.envs.dockerfile import env_dockerfile
-from publisher.envs.spec import base_image_for, env_id, find_env_spec
-from publisher.errors import BuildFailed, ContentError
+from publisher.envs.spec import EnvSpec, base_image_for, env_id, find_env_spec
+from publisher.errors import BuildFailed, ContentError, PublishError
 
 
 def _site(root: Path) -> Site:
@@ -48,39 +49,47 @@ def show(site_root: Path, slug: str) -> str:
     ])
 
 
+def _light_envs(site_root: Path) -> tuple[Config, dict[str, tuple[EnvSpec, list[str]]]]:
+    """{env id: (spec, slugs)} from the post files alone: no notebook is parsed, so a
+    no-change `publish env build` stays well under a second."""
+    cfg = load_config(site_root)
+    sources, problems = find_sources(cfg.root)
+    if problems:
+        raise BuildFailed(problems, "The site has problems:")
+    envs: dict[str, tuple[EnvSpec, list[str]]] = {}
+    for slug, source in sources:
+        folder = source.parent if source.name in SOURCE_NAMES else None
+        spec = find_env_spec(cfg.root, folder)
+        eid = env_id(spec, base_image_for(spec, cfg.base_image, cfg.launcher.base_images))
+        envs.setdefault(eid, (spec, []))[1].append(slug)
+    return cfg, envs
+
+
 def build_envs(site_root: Path, slug: str | None, backend_name: str | None,
                reporter: Reporter) -> str:
     """Realise the env of every post (or one): nothing is rebuilt while its id holds."""
     start = time.monotonic()
-    site = _site(site_root)
-    items, problems = resolve_envs(site)
+    cfg, envs = _light_envs(site_root)
     if slug is not None:
-        items = [pe for pe in items if pe.post.slug == slug]
-        if not items:
+        envs = {eid: (spec, [slug]) for eid, (spec, slugs) in envs.items() if slug in slugs}
+        if not envs:
             raise ContentError(f"no post '{slug}' in {site_root}.")
-    if problems:
-        raise BuildFailed(problems, "The site has problems:")
-    cfg = site.config
     backend = get_backend(backend_name or cfg.execute.backend, cfg.base_image,
                           cfg.launcher.base_images)
     failures = []
-    seen: dict[str, list[str]] = {}
-    for pe in items:
-        seen.setdefault(pe.env_id, []).append(pe.post.slug)
-    specs = {pe.env_id: pe.spec for pe in items}
-    for eid, slugs in seen.items():
+    for eid, (spec, slugs) in envs.items():
         def on_event(ev: BuildEvent, eid: str = eid) -> None:
             if ev.phase == "building":
                 reporter.log(f"  [{eid[:8]}] {ev.message}")
         try:
-            ref = backend.ensure_env(specs[eid], eid, on_event)
+            ref = backend.ensure_env(spec, eid, on_event)
             reporter.line("ready", f"env {eid}", f"{ref.location} ({', '.join(slugs)})")
-        except Exception as exc:
-            failures.append(f"env {eid} ({', '.join(slugs)}): {getattr(exc, 'message', exc)}")
+        except PublishError as exc:
+            failures.append(f"env {eid} ({', '.join(slugs)}): {exc.message}")
             reporter.line("failed", f"env {eid}")
     if failures:
         raise BuildFailed(failures, "Some environments could not be built:")
-    return (f"{len(seen)} envs ready ({backend.name} backend) "
+    return (f"{len(envs)} envs ready ({backend.name} backend) "
             f"in {time.monotonic() - start:.2f} s")
 
 
@@ -94,9 +103,7 @@ def list_envs(site_root: Path) -> str:
 
     users: dict[str, list[str]] = {}
     if (site_root / "publish.toml").is_file():
-        items, _ = resolve_envs(_site(site_root))
-        for pe in items:
-            users.setdefault(pe.env_id, []).append(pe.post.slug)
+        users = {eid: slugs for eid, (_, slugs) in _light_envs(site_root)[1].items()}
     usage = load_usage()
     rows = [f"{'ENV ID':<18}{'BACKEND':<9}{'LOCATION':<36}{'SIZE':>9}  {'LAST USED':<17}POSTS"]
     for eid, location, size in _docker_envs():
@@ -134,10 +141,7 @@ def prune_envs(site_root: Path) -> str:
     """Remove env images and venvs that no post of the site references."""
     from publisher.backends.local import MARKER, LocalBackend
 
-    items, problems = resolve_envs(_site(site_root))
-    if problems:
-        raise BuildFailed(problems, "Not pruning: the site has problems (their envs are unknown):")
-    keep = {pe.env_id for pe in items}
+    keep = set(_light_envs(site_root)[1])
     removed = []
     envs = _docker_envs()
     if envs:
