@@ -143,7 +143,10 @@ class LocalBackend:
         if uv:
             step([uv, "venv", "--quiet", "--relocatable", "--python", python, str(tmp)],
                  "creating the virtualenv", env=env)
-            step([uv, "pip", "install", "--python", str(tmp / "bin" / "python"), *packages],
+            # byte-compiled now, so no kernel pays for compiling numpy & co on every start
+            # (and PYTHONDONTWRITEBYTECODE environments never cache it at all)
+            step([uv, "pip", "install", "--compile-bytecode", "--python",
+                  str(tmp / "bin" / "python"), *packages],
                  "installing packages", cwd=spec.root, env=env)
         else:
             step([python, "-m", "venv", str(tmp)], "creating the virtualenv")

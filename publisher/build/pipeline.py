@@ -17,6 +17,7 @@ from publisher.build.render import RenderPost, run_sphinx, write_project
 from publisher.content.site import Site, discover
 from publisher.envs.spec import base_image_for, env_id, find_env_spec
 from publisher.errors import BuildFailed, EnvSpecError
+from publisher.hashing import digest
 
 
 @dataclass
@@ -99,20 +100,47 @@ def build(root: Path, opts: BuildOptions, reporter: Reporter | None = None,
 
 def render_and_emit(site: Site, items: list[RenderPost], out: Path, strict: bool,
                     reporter: Reporter) -> list[str]:
-    """Stages 5 and 6: render with Sphinx, then swap the finished site into *out*."""
+    """Stages 5 and 6: render with Sphinx, then swap the finished site into *out*.
+
+    Nothing is redone that has not changed: Sphinx runs only when its source folder
+    changed (or never finished), and the output is replaced only when what it would
+    receive differs from what it holds.
+    """
     bdir = build_dir(site)
     t0 = time.monotonic()
-    write_project(site.config, bdir / "src", items, site.pages)
-    warnings = run_sphinx(bdir / "src", bdir / "html", bdir / "doctrees", strict)
-    for w in warnings:
-        reporter.log(f"warning: {w}")
-    reporter.line("rendered", f"{len(items)} posts", f"in {time.monotonic() - t0:.1f} s")
+    stamp = bdir / "html" / ".publish-rendered"
+    warnings: list[str] = []
+    changed = write_project(site.config, bdir / "src", items, site.pages)
+    mode = f"strict={strict} "  # a --strict build must see the warnings again
+    if changed or not stamp.is_file() or not stamp.read_text().startswith(mode):
+        stamp.unlink(missing_ok=True)
+        warnings = run_sphinx(bdir / "src", bdir / "html", bdir / "doctrees", strict)
+        stamp.write_text(f"{mode}{time.time()}")
+        for w in warnings:
+            reporter.log(f"warning: {w}")
+        reporter.line("rendered", f"{len(items)} posts", f"in {time.monotonic() - t0:.1f} s")
+    else:
+        reporter.line("rendered", f"{len(items)} posts", "nothing changed")
+    manifest = json.dumps(site_json(site, items), sort_keys=True)
+    key = digest([stamp.read_text(), manifest, str(out), *_static_listing(site.root / "static")])
+    key_file = out / "_publish" / ".emitted"
+    if key_file.is_file() and key_file.read_text() == key:
+        return warnings
     staging = out.with_name(f".{out.name}.new")
     shutil.rmtree(staging, ignore_errors=True)
-    shutil.copytree(bdir / "html", staging, ignore=shutil.ignore_patterns(".buildinfo*", ".doctrees"))
+    shutil.copytree(bdir / "html", staging,
+                    ignore=shutil.ignore_patterns(".buildinfo*", ".doctrees", ".publish-*"))
     emit(site, items, staging)
+    (staging / "_publish" / ".emitted").write_text(key)
     swap(staging, out)
     return warnings
+
+
+def _static_listing(static: Path) -> list[str]:
+    if not static.is_dir():
+        return []
+    return [f"{p.relative_to(static)}:{p.stat().st_size}:{p.stat().st_mtime_ns}"
+            for p in sorted(static.rglob("*")) if p.is_file()]
 
 
 def site_json(site: Site, items: list[RenderPost]) -> dict[str, object]:

@@ -139,17 +139,26 @@ CONF = '''\
 project = {title!r}
 author = {author!r}
 language = {language!r}
-extensions = ["myst_nb", "ablog", "sphinx.ext.mathjax", "publisher.build.sphinx_ext"]
+extensions = ["myst_nb", "ablog", "sphinx.ext.mathjax", "pydata_sphinx_theme", "sphinx_book_theme",
+              "publisher.build.sphinx_ext"]
 exclude_patterns = ["_build", "**.ipynb_checkpoints"]
 html_theme = "sphinx_book_theme"
 html_title = {title!r}
 html_static_path = []
+# Values the themes and myst-parser would set while building, set here already: a config
+# that changes during a build makes Sphinx rewrite every page on the next one.
 html_theme_options = {{
     "home_page_in_toc": True,
     "show_toc_level": 2,
     "use_download_button": False,
     "use_fullscreen_button": False,
+    "navbar_persistent": ["search-button-field"],
+    "icon_links": [],
+    "logo": {{}},
 }}
+html_permalinks_icon = "#"
+html_sourcelink_suffix = ""
+mathjax4_config = {{"options": {{"processHtmlClass": "tex2jax_process|mathjax_process|math|output_area"}}}}
 html_sidebars = {{
     "**": ["navbar-logo.html", "search-field.html", "ablog/postcard.html",
            "sbt-sidebar-nav.html", "ablog/tagcloud.html", "ablog/archives.html"],
@@ -201,15 +210,17 @@ def index_md(config: Config, posts: list[Post], pages: list[Path]) -> str:
     )
 
 
-def write_project(config: Config, src: Path, items: list[RenderPost], pages: list[Path]) -> None:
-    """Write (only what changed of) the Sphinx source folder."""
+def write_project(config: Config, src: Path, items: list[RenderPost], pages: list[Path]) -> bool:
+    """Write (only what changed of) the Sphinx source folder; True if anything changed."""
     src.mkdir(parents=True, exist_ok=True)
     keep: set[Path] = set()
+    changed = False
 
     def put(rel: str, content: str | bytes) -> None:
+        nonlocal changed
         path = src / rel
         keep.add(path)
-        write_if_changed(path, content)
+        changed = write_if_changed(path, content) or changed
 
     put("conf.py", conf_py(config))
     posts = [rp.post for rp in items]
@@ -228,8 +239,10 @@ def write_project(config: Config, src: Path, items: list[RenderPost], pages: lis
     for path in sorted(src.rglob("*"), reverse=True):  # remove what no longer exists
         if path.is_file() and path not in keep:
             path.unlink()
+            changed = True
         elif path.is_dir() and not any(path.iterdir()):
             path.rmdir()
+    return changed
 
 
 def prune_removed_docs(src: Path, out: Path) -> None:

@@ -78,14 +78,36 @@ class PublishPostDirective(Directive):  # type: ignore[misc]
         return [nodes.raw("", render_post_box(data), format="html")]
 
 
-def _add_static(app: Sphinx) -> None:
-    static = getattr(app.config, "html_static_path", [])
-    if str(STATIC) not in static:
-        static.append(str(STATIC))
+def _pydata_components() -> str:
+    import pydata_sphinx_theme
+
+    return str(Path(pydata_sphinx_theme.__file__).parent / "theme" / "pydata_sphinx_theme"
+               / "components")
+
+
+def _stable_config(app: Sphinx, config: Any) -> None:
+    """Give the fresh config, at config-inited, the values the build adds later.
+
+    Sphinx compares the pickled config (as it was at the end of the last build) with a
+    fresh one; a difference makes it rewrite every page. Our static folder and the pydata
+    theme's components folder (appended by the theme when the builder starts) are added
+    here already, so the two agree and a no-op build writes nothing.
+    """
+    if str(STATIC) not in config.html_static_path:
+        config.html_static_path.append(str(STATIC))
+    if _pydata_components() not in config.templates_path:
+        config.templates_path.append(_pydata_components())
+    config.templates_path[:] = list(dict.fromkeys(config.templates_path))
+
+
+def _dedupe_templates(app: Sphinx) -> None:
+    # the theme appends its components folder once more when the builder starts
+    app.config.templates_path[:] = list(dict.fromkeys(app.config.templates_path))
 
 
 def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("publish-post", PublishPostDirective)
-    app.connect("builder-inited", _add_static)
+    app.connect("config-inited", _stable_config, priority=900)
+    app.connect("builder-inited", _dedupe_templates)
     app.add_css_file("publish.css")
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
