@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import sys
+import logging
 
 from publisher.backends.base import Backend, BuildEvent, EnvRef, ExecJob, ExecResult
 from publisher.errors import BackendUnavailable
@@ -30,7 +30,7 @@ def get_backend(name: str, base_image: str, base_images: dict[str, str] | None =
     from publisher.backends.local import LocalBackend
 
     if name == "auto" and problem:
-        print(f"publish: using the local backend ({problem})", file=sys.stderr)
+        logging.getLogger("publish").warning("publish: using the local backend (%s)", problem)
     return LocalBackend(base_image)
 
 
