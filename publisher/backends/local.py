@@ -41,6 +41,7 @@ from publisher.errors import EnvBuildError, ExecutionError
 from publisher.proc import run_streaming
 
 MARKER = "publish-env.json"
+LOCAL_RECIPE = "venv-2: uv, byte-compiled, ipykernel"  # change it when venvs are made differently
 # Jupyter Server, minus a 1.4 s grammar compile at import that no Jupyter schema needs
 # (see publisher/__init__.py and the runtime image, which drops the same package)
 LOCAL_SERVER = ("import sys; sys.modules['rfc3987_syntax'] = None; "

@@ -89,7 +89,9 @@ def post_box_data(config: Config, rp: RenderPost) -> dict[str, Any]:
         line.strip() for line in rp.spec.read("requirements.txt").splitlines()
         if line.strip() and not line.strip().startswith("#")
     ]
-    status = {"cached": "outputs from the execution cache", "executed": "outputs computed now",
+    # the same words whether the outputs are fresh or from the cache: the page must not
+    # change (and be rewritten) just because a build reused the outputs
+    status = {"cached": "outputs computed in this env", "executed": "outputs computed in this env",
               "stored": "outputs as stored in the notebook (not executed)"}
     return {
         "slug": post.slug,

@@ -53,8 +53,11 @@ def recipe_fingerprint() -> str:
     """A hash of how images are made (part of every env id)."""
     from publisher.hashing import digest
 
+    from publisher.backends.local import LOCAL_RECIPE
+
     sample = EnvSpec(None, (), "none")
-    return digest([runtime_dockerfile("BASE"), env_dockerfile(sample, "RUNTIME", {})])
+    return digest([runtime_dockerfile("BASE"), env_dockerfile(sample, "RUNTIME", {}),
+                   LOCAL_RECIPE])
 
 
 def runtime_dockerfile(base_image: str) -> str:
