@@ -51,9 +51,8 @@ LAB_OVERRIDES = {
 
 def recipe_fingerprint() -> str:
     """A hash of how images are made (part of every env id)."""
-    from publisher.hashing import digest
-
     from publisher.backends.local import LOCAL_RECIPE
+    from publisher.hashing import digest
 
     sample = EnvSpec(None, (), "none")
     return digest([runtime_dockerfile("BASE"), env_dockerfile(sample, "RUNTIME", {}),
