@@ -187,8 +187,11 @@ def execute_posts(
             return None
         executed = nbformat.reads(result.notebook, as_version=4)
         cache.put(post.slug, key, executed)
+        # render what a cached build will render (source + stored outputs): the pages of
+        # the next no-change build are then identical and nothing is rewritten
+        merged = cache.get(post.slug, key, post.notebook) or executed
         reporter.line("done", post.slug, f"in {result.seconds:.1f} s")
-        return Executed(post, executed, "executed", result.seconds)
+        return Executed(post, merged, "executed", result.seconds)
 
     try:
         with ThreadPoolExecutor(max_workers=max(1, opts.jobs)) as pool:
