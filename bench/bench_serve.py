@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
 import subprocess
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -16,32 +14,9 @@ from typing import Any
 import httpx
 
 from bench.common import PY, QUICK, ROOT, summary
-from tests.helpers import free_port, wait_http
+from tests.helpers import ReloadEvents, free_port, wait_http
 
 PAGE = "/posts/bootstrap-intervals/index.html"
-
-
-class Signals:
-    def __init__(self, base: str) -> None:
-        self.events: list[tuple[float, dict[str, Any]]] = []
-        threading.Thread(target=self._run, args=(base,), daemon=True).start()
-
-    def _run(self, base: str) -> None:
-        try:
-            with httpx.stream("GET", base + "_publish/events", timeout=None) as r:
-                for line in r.iter_lines():
-                    if line.startswith("data: "):
-                        self.events.append((time.perf_counter(), json.loads(line[6:])))
-        except httpx.HTTPError:
-            pass  # the server stopped
-
-    def after(self, since: int, timeout: float = 300) -> tuple[float, dict[str, Any]]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if len(self.events) > since:
-                return self.events[since]
-            time.sleep(0.01)
-        raise TimeoutError("no rebuild signal")
 
 
 def main(work: Path) -> dict[str, Any]:
@@ -60,27 +35,27 @@ def main(work: Path) -> dict[str, Any]:
         wait_http(base + "_publish/status", proc)
         while httpx.get(base + "_publish/status").json()["build"] < 1:
             time.sleep(0.2)
-        signals = Signals(base)
+        signals = ReloadEvents(base)
         time.sleep(1)
         runs = 3 if QUICK else 5
         for i in range(runs):
-            n = len(signals.events)
+            n = signals.mark()
             t0 = time.perf_counter()
             src.write_text(re.sub(r"interesting part\d*", f"interesting part{i}",
                                   src.read_text()))
-            t, ev = signals.after(n)
+            t, ev = signals.wait(since=n, timeout=300)
             assert PAGE in ev["changed"], ev
             text_edit.append(t - t0)
         for i in range(runs):
-            n = len(signals.events)
+            n = signals.mark()
             t0 = time.perf_counter()
             src.write_text(re.sub(r"default_rng\(\d+\)", f"default_rng({8 + i})", src.read_text()))
-            t, ev = signals.after(n)
+            t, ev = signals.wait(since=n, timeout=300)
             code_edit.append(t - t0)
         for _ in range(runs):
-            n = len(signals.events)
+            n = signals.mark()
             src.write_text(src.read_text())  # saved, unchanged
-            _, ev = signals.after(n)
+            _, ev = signals.wait(since=n, timeout=300)
             noop.append(ev["seconds"])
     finally:
         proc.terminate()

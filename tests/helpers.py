@@ -10,9 +10,10 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -133,3 +134,38 @@ def remove_sessions_under(runtime_dir: Path) -> int:
             n += 1
     client.close()
     return n
+
+
+class ReloadEvents:
+    """The live-reload events of a running `publish serve`, collected in a thread.
+
+    Each event is kept with the perf_counter time it arrived (benchmarks use it)."""
+
+    def __init__(self, base: str) -> None:
+        self.items: list[tuple[float, dict[str, Any]]] = []
+        threading.Thread(target=self._run, args=(base,), daemon=True).start()
+
+    def _run(self, base: str) -> None:
+        try:
+            with httpx.stream("GET", base + "_publish/events", timeout=None) as r:
+                for line in r.iter_lines():
+                    if line.startswith("data: "):
+                        self.items.append((time.perf_counter(), json.loads(line[6:])))
+        except httpx.HTTPError:
+            pass  # the server stopped
+
+    def mark(self) -> int:
+        return len(self.items)
+
+    def wait(self, pred: Callable[[dict[str, Any]], Any] = lambda ev: True, since: int = 0,
+             timeout: float = 60) -> tuple[float, dict[str, Any]]:
+        """The first event after index *since* that satisfies *pred*, with its time."""
+        deadline = time.monotonic() + timeout
+        seen = since
+        while time.monotonic() < deadline:
+            for item in self.items[seen:]:
+                if pred(item[1]):
+                    return item
+            seen = len(self.items)
+            time.sleep(0.01)
+        raise TimeoutError(f"no matching event; got {[ev for _, ev in self.items]}")

@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from tests.conftest import CONFIG, md_post, write_files
-from tests.helpers import free_port, launch, wait_http
+from tests.helpers import ReloadEvents, free_port, launch, wait_http
 
 pytestmark = pytest.mark.slow
 
@@ -40,38 +37,6 @@ BETA = md_post("Beta", "2024-01-01", """\
     print("beta computed")
     ```
     """)
-
-
-class Events:
-    """Collects the live-reload events of a running server in a thread."""
-
-    def __init__(self, base: str) -> None:
-        self.items: list[dict[str, Any]] = []
-        threading.Thread(target=self._run, args=(base,), daemon=True).start()
-
-    def _run(self, base: str) -> None:
-        try:
-            with httpx.stream("GET", base + "_publish/events", timeout=None) as r:
-                for line in r.iter_lines():
-                    if line.startswith("data: "):
-                        self.items.append(json.loads(line[6:]))
-        except httpx.HTTPError:
-            pass  # the server stopped at the end of the module
-
-    def mark(self) -> int:
-        return len(self.items)
-
-    def wait(self, pred: Any, since: int = 0, timeout: float = 60) -> dict[str, Any]:
-        """The first event after index *since* that satisfies *pred*."""
-        deadline = time.monotonic() + timeout
-        seen = since
-        while time.monotonic() < deadline:
-            for ev in self.items[seen:]:
-                if pred(ev):
-                    return ev
-            seen = len(self.items)
-            time.sleep(0.05)
-        raise TimeoutError(f"no matching event; got {self.items}")
 
 
 @pytest.fixture(scope="module")
@@ -108,12 +73,12 @@ def test_edit_rebuilds_and_signals_reload(served: tuple[str, Path, Path]) -> Non
     page = httpx.get(base + "posts/alpha/index.html")
     assert page.status_code == 200 and "alpha computed 42" in page.text
     assert "/_publish/livereload.js" in page.text
-    events = Events(base)
+    events = ReloadEvents(base)
     time.sleep(0.5)
     src = site / "posts/alpha/index.md"
     t0 = time.monotonic()
     src.write_text(src.read_text().replace("first words of alpha", "revised words of alpha"))
-    ev = events.wait(lambda e: "/posts/alpha/index.html" in e.get("changed", []))
+    _, ev = events.wait(lambda e: "/posts/alpha/index.html" in e.get("changed", []))
     assert ev["error"] == ""
     assert "revised words of alpha" in httpx.get(base + "posts/alpha/index.html").text
     assert time.monotonic() - t0 < 20
@@ -130,12 +95,12 @@ def test_edit_rebuilds_and_signals_reload(served: tuple[str, Path, Path]) -> Non
 
 def test_broken_front_matter_shows_error_and_recovers(served: tuple[str, Path, Path]) -> None:
     base, site, _ = served
-    events = Events(base)
+    events = ReloadEvents(base)
     time.sleep(0.5)
     src = site / "posts/alpha/index.md"
     good = src.read_text()
     src.write_text(good.replace("date: 2024-02-01", "date: [2024"))
-    ev = events.wait(lambda e: e.get("error"))
+    _, ev = events.wait(lambda e: e.get("error"))
     assert "posts/alpha/index.md" in ev["error"] and "invalid YAML" in ev["error"]
     status = httpx.get(base + "_publish/status").json()
     assert "posts/alpha/index.md" in status["error"]

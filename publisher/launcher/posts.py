@@ -55,7 +55,7 @@ class SiteIndex:
                 self._sig = sig
             return self._index
 
-    def session_files(self, pe: PostEnv, backend: str) -> dict[str, bytes]:
+    def session_files(self, pe: PostEnv, backend: str, site: Site) -> dict[str, bytes]:
         """The post's files for a reader: data files + the notebook, with the outputs of
         the last build when they match the current code (else as stored)."""
         post = pe.post
@@ -66,7 +66,6 @@ class SiteIndex:
                 if rel.parts[0] in ("binder", ".binder"):
                     continue
                 files[rel.as_posix()] = f.read_bytes()
-        site = self.get().site
         nb = post.notebook
         cached = ExecCache(build_dir(site) / "exec" / backend).get(
             post.slug, cache_key(pe, backend, site.config.execute.allow_errors), nb)

@@ -98,7 +98,8 @@ class SessionManager:
         t0 = time.monotonic()
         self._starting += 1
         try:
-            pe = self.index.get().by_slug[slug]
+            index = self.index.get()
+            pe = index.by_slug[slug]
             queue: asyncio.Queue[BuildEvent | None] = asyncio.Queue()
             loop = asyncio.get_running_loop()
 
@@ -124,7 +125,7 @@ class SessionManager:
                 return
             yield BuildEvent("launching", "Starting a Jupyter server for you")
             files = await anyio.to_thread.run_sync(
-                self.index.session_files, pe, self.backend.name)
+                self.index.session_files, pe, self.backend.name, index.site)
             try:
                 session = await self._claim_or_start(ref, slug, files, pe.post.meta.network)
             except Exception as exc:
