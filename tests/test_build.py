@@ -11,7 +11,7 @@ import pytest
 
 from publisher.build.pipeline import BuildOptions, build
 from publisher.build.progress import Reporter
-from publisher.errors import BuildFailed
+from publisher.errors import BuildFailed, PublishError
 from tests.conftest import SiteFactory, md_post, notebook
 
 pytestmark = pytest.mark.slow
@@ -181,3 +181,133 @@ def test_cli_new_then_check(tmp_path: Path) -> None:
     res = cli("check", str(tmp_path / "blog"))
     assert res.returncode == 0, res.stderr
     assert "first-post" in res.stdout and "no problems" in res.stdout
+
+
+# --out: every build replaces the output folder whole, so where it may be is checked first
+
+SMALL = {
+    "posts/single.md": md_post("Single file", "2023-01-01", "# Single\n\nJust text.\n"),
+    "pages/about.md": "# About\n\nThis blog.\n",
+    "static/style.css": "body { color: black }\n",
+}
+
+
+def snapshot(folder: Path) -> dict[str, bytes | None]:
+    """Every file (with its bytes) and folder under *folder*."""
+    return {p.relative_to(folder).as_posix(): p.read_bytes() if p.is_file() else None
+            for p in sorted(folder.rglob("*"))}
+
+
+@pytest.mark.parametrize("where, files", [
+    (".", {}),  # the site itself
+    ("..", {}),  # a folder that contains the site
+    ("posts", {}),
+    ("posts/new-output", {}),
+    ("pages/out", {}),
+    ("static", {}),
+    ("../mine", {"../mine/notes.txt": "my notes\n"}),  # not empty, not made by publish
+    ("../mine.txt", {"../mine.txt": "a file\n"}),
+])
+def test_out_that_would_delete_files_is_refused(make_site: SiteFactory, tmp_path: Path,
+                                                where: str, files: dict[str, str]) -> None:
+    root = make_site({**SITE, **SMALL, **files})
+    before = snapshot(tmp_path)
+    out = root / where
+    with pytest.raises(PublishError) as err:
+        run(root, out=out)
+    msg = err.value.message
+    assert f"The output folder {out.resolve()} " in msg and "--out" in msg
+    assert snapshot(tmp_path) == before, "nothing was deleted, written or executed"
+
+
+def test_cli_out_site_folder_is_one_clear_message(make_site: SiteFactory, tmp_path: Path) -> None:
+    root = make_site(SMALL)
+    before = snapshot(tmp_path)
+    res = cli("build", str(root), "--out", str(root), "--backend", "local")
+    assert res.returncode == 1
+    assert f"The output folder {root} is the site folder itself" in res.stderr
+    assert "Traceback" not in res.stderr
+    assert snapshot(tmp_path) == before
+
+
+def test_out_new_or_empty_then_rebuilt(make_site: SiteFactory, tmp_path: Path) -> None:
+    root = make_site(SMALL)
+    out = tmp_path / "public"
+    out.mkdir()  # an existing empty folder is fine
+    assert run(root, out=out).out == out  # type: ignore[attr-defined]
+    assert (out / "posts/single/index.html").is_file() and (out / ".publish-output").is_file()
+    run(root, out=out)  # a folder made by publish: replaced again
+    src = root / "posts/single.md"
+    src.write_text(src.read_text().replace("Just text.", "Other text."))
+    run(root, out=out)
+    assert "Other text." in (out / "posts/single/index.html").read_text()
+    assert (out / ".publish-output").is_file()
+    assert not (root / "_site").exists()
+
+
+def test_default_out_and_an_output_of_an_older_publish(make_site: SiteFactory) -> None:
+    root = make_site(SMALL)
+    out = root / "_site"
+    run(root)
+    assert (out / ".publish-output").is_file()
+    run(root)
+    # an older publish wrote no marker; its output is known by _publish/site.json
+    (out / ".publish-output").unlink()
+    run(root)
+    assert (out / ".publish-output").is_file(), "nothing changed, but the marker is written"
+    (out / ".publish-output").unlink()
+    src = root / "posts/single.md"
+    src.write_text(src.read_text().replace("Just text.", "Other text."))
+    run(root)
+    assert "Other text." in (out / "posts/single/index.html").read_text()
+    assert (out / ".publish-output").is_file()
+    # neither a marker nor site.json: not ours
+    (out / ".publish-output").unlink()
+    (out / "_publish/site.json").unlink()
+    with pytest.raises(PublishError, match="not made by publish"):
+        run(root)
+    assert (out / "posts/single/index.html").is_file()
+
+
+# --debug: the traceback of an error, on top of its one-paragraph message
+
+BAD_FRONT = {"posts/a/index.md": "---\ntitle: [x\n---\n"}
+
+
+def test_debug_shows_the_traceback_of_a_publish_error(make_site: SiteFactory) -> None:
+    root = make_site(BAD_FRONT)
+    res = cli("--debug", "build", str(root), "--backend", "local")
+    assert res.returncode == 1
+    assert "Traceback (most recent call last)" in res.stderr
+    assert "publisher.errors.BuildFailed: The site has problems" in res.stderr
+    assert 'raise BuildFailed(problems, "The site has problems' in res.stderr  # where it came from
+    assert "Error: The site has problems (nothing was built):" in res.stderr  # the message too
+
+
+def test_without_debug_an_error_is_one_paragraph(make_site: SiteFactory) -> None:
+    root = make_site(BAD_FRONT)
+    res = cli("build", str(root), "--backend", "local")
+    assert res.returncode == 1
+    assert res.stderr.startswith("Error: The site has problems (nothing was built):")
+    assert "Traceback" not in res.stderr
+
+
+BOOM = """\
+import sys
+from publisher.cli import main
+
+@main.command()
+def boom() -> None:
+    raise RuntimeError("an unexpected bug")
+
+main(sys.argv[1:], prog_name="publish")
+"""
+
+
+@pytest.mark.parametrize("debug", [["--debug"], []])
+def test_an_unexpected_exception_keeps_its_traceback(debug: list[str]) -> None:
+    res = subprocess.run([sys.executable, "-c", BOOM, *debug, "boom"], capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode == 1
+    assert res.stderr.count("Traceback (most recent call last)") == 1
+    assert "RuntimeError: an unexpected bug" in res.stderr

@@ -12,6 +12,7 @@ import nbformat
 
 from publisher.backends import Backend, get_backend
 from publisher.build.execute import ExecCache, ExecOptions, Executed, PostEnv, execute_posts
+from publisher.build.output import MARKER, check_out, mark, swap
 from publisher.build.progress import Reporter
 from publisher.build.render import RenderPost, run_sphinx, write_project
 from publisher.content.site import Site, discover
@@ -71,6 +72,8 @@ def build(root: Path, opts: BuildOptions, reporter: Reporter | None = None,
     reporter = reporter or Reporter()
     site = discover(root, include_drafts=opts.drafts)
     cfg = site.config
+    out = (opts.out or site.root / "_site").resolve()
+    check_out(site.root, out)  # before anything runs: the output folder is replaced whole
     items, env_problems = resolve_envs(site)
     problems = site.problems + env_problems
     if problems and not opts.keep_going:
@@ -93,7 +96,6 @@ def build(root: Path, opts: BuildOptions, reporter: Reporter | None = None,
         RenderPost(ex, by_slug[ex.post.slug].spec, by_slug[ex.post.slug].env_id, backend.name)
         for ex in sorted(executed, key=lambda e: (e.post.date, e.post.slug), reverse=True)
     ]
-    out = (opts.out or site.root / "_site").resolve()
     warnings = render_and_emit(site, render, out, opts.strict, reporter)
     return BuildReport(out, executed, failures, problems, warnings, time.monotonic() - start)
 
@@ -124,7 +126,7 @@ def render_and_emit(site: Site, items: list[RenderPost], out: Path, strict: bool
     manifest = json.dumps(site_json(site, items), sort_keys=True)
     key = digest([stamp.read_text(), manifest, str(out), *_static_listing(site.root / "static")])
     key_file = out / "_publish" / ".emitted"
-    if key_file.is_file() and key_file.read_text() == key:
+    if key_file.is_file() and key_file.read_text() == key and (out / MARKER).is_file():
         return warnings
     staging = out.with_name(f".{out.name}.new")
     shutil.rmtree(staging, ignore_errors=True)
@@ -132,6 +134,7 @@ def render_and_emit(site: Site, items: list[RenderPost], out: Path, strict: bool
                     ignore=shutil.ignore_patterns(".buildinfo*", ".doctrees", ".publish-*"))
     emit(site, items, staging)
     (staging / "_publish" / ".emitted").write_text(key)
+    mark(staging)
     swap(staging, out)
     return warnings
 
@@ -186,12 +189,3 @@ def emit(site: Site, items: list[RenderPost], dest: Path) -> None:
     if static.is_dir():
         shutil.copytree(static, dest / "static", dirs_exist_ok=True)
 
-
-def swap(staging: Path, out: Path) -> None:
-    """Replace *out* by *staging* so that a reader never sees a half-written site."""
-    old = out.with_name(f".{out.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if out.exists():
-        out.rename(old)
-    staging.rename(out)
-    shutil.rmtree(old, ignore_errors=True)

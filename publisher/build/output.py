@@ -1,0 +1,70 @@
+"""The output folder: where it may be, how publish marks it, how a new site replaces it.
+
+Every build replaces the output folder whole (so that a reader never sees a half-written
+site), which deletes whatever it held. So a folder is only ever replaced when publish made
+it (its root holds ``MARKER``) or it is new or empty; and never when it is, holds, or lies
+inside what the author wrote.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from publisher.errors import PublishError
+
+MARKER = ".publish-output"
+MARKER_TEXT = ("This folder is the output of `publish build`; every build replaces it whole.\n"
+               "Keep no files of your own in it.\n")
+# what the output of a publish without the marker always held
+LEGACY = Path("_publish") / "site.json"
+# the author's folders (and publish's work folder) inside a site
+SOURCES = ("posts", "pages", "static", "binder", ".binder", "_build")
+
+
+def check_out(root: Path, out: Path) -> None:
+    """Raise a ``PublishError`` unless replacing *out* can only delete a previous output.
+
+    *root* is the site folder; both paths are absolute and resolved.
+    """
+    default = root / "_site"
+    elsewhere = f"Choose a folder of its own for the output, e.g. --out {default} (the default)."
+    if out == root:
+        problem = ("is the site folder itself; building there would delete publish.toml, "
+                   f"posts/ and everything else in it. {elsewhere}")
+    elif root.is_relative_to(out):
+        problem = (f"contains the site folder {root}; building there would delete the site. "
+                   f"{elsewhere}")
+    elif inside := next((n for n in SOURCES if out.is_relative_to(root / n)), None):
+        whose = "publish's work folder" if inside == "_build" else "the site's"
+        problem = (f"lies inside {whose} {inside}/ folder; building there would delete files "
+                   f"of {inside}/. {elsewhere}")
+    elif out.exists() and not out.is_dir():
+        problem = ("is a file, not a folder. Remove the file, or choose another folder for "
+                   "the output with --out.")
+    elif out.is_dir() and not made_by_publish(out) and any(out.iterdir()):
+        problem = (f"is not empty and was not made by publish (it has no {MARKER} file); "
+                   "every build replaces the output folder whole, which would delete what it "
+                   "holds. Choose a new or empty folder with --out, or empty this one yourself.")
+    else:
+        return
+    raise PublishError(f"The output folder {out} {problem}")
+
+
+def made_by_publish(out: Path) -> bool:
+    return (out / MARKER).is_file() or (out / LEGACY).is_file()
+
+
+def mark(folder: Path) -> None:
+    """Mark *folder* as an output of publish (before it is swapped in: always marked)."""
+    (folder / MARKER).write_text(MARKER_TEXT)
+
+
+def swap(staging: Path, out: Path) -> None:
+    """Replace *out* by *staging* so that a reader never sees a half-written site."""
+    old = out.with_name(f".{out.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if out.exists():
+        out.rename(old)
+    staging.rename(out)
+    shutil.rmtree(old, ignore_errors=True)
