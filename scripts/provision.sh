@@ -5,6 +5,7 @@
 #   2. the base image named by $PUBLISH_BASE_IMAGE (else pulled, else built locally with
 #      debootstrap and `docker import`)
 #   3. Chromium for the browser tests (Debian's package)
+#   4. nginx and openssl for the deploy test (tests/test_deploy.py; Debian's packages)
 # Logs go to stderr; the last line on stdout is `export PUBLISH_BASE_IMAGE=...`, so
 #   eval "$(bash scripts/provision.sh)"
 # leaves the variable set for the tests.
@@ -78,6 +79,21 @@ if [ "${PUBLISH_SKIP_CHROMIUM:-0}" != 1 ]; then
     log "chromium is present"
   else
     apt_install chromium fonts-dejavu-core
+  fi
+fi
+
+# 4. nginx and openssl for the deploy test ------------------------------------------------
+# The test runs its own nginx (foreground, loopback ports, config in a temp folder). Where
+# policy-rc.d allows it, Debian's package also starts its own service on port 80; the
+# tests never use that one.
+if [ "${PUBLISH_SKIP_NGINX:-0}" != 1 ]; then
+  missing=()
+  command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+  command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+  if [ "${#missing[@]}" = 0 ]; then
+    log "nginx and openssl are present"
+  else
+    apt_install "${missing[@]}"
   fi
 fi
 

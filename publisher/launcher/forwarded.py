@@ -1,0 +1,92 @@
+"""Trust ``X-Forwarded-Proto/Host/For`` from a reverse proxy (nginx in ``deploy/``).
+
+A pure ASGI middleware. For HTTP and WebSocket scopes whose ``client`` address is trusted,
+``X-Forwarded-Proto`` sets the scheme (http/https; ws/wss for WebSockets),
+``X-Forwarded-Host`` replaces the ``Host`` header, and the first address of
+``X-Forwarded-For`` becomes the client. From any other client the three headers are
+ignored, and so is any malformed value: a request is never refused for them.
+
+The trust check looks at ``scope["client"]`` as the server set it, so the server must not
+rewrite it first: run uvicorn with ``proxy_headers=False`` under this middleware.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+SCHEMES = {"http": {"http": "http", "https": "https"}, "websocket": {"http": "ws", "https": "wss"}}
+HOST = re.compile(r"(?:[A-Za-z0-9._-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(?::([0-9]{1,5}))?")
+
+
+def parse_trusted(value: str | Iterable[str]) -> list[Network] | None:
+    """Networks from IPs/CIDRs (an iterable, or one comma-separated string); None for
+    ``*`` (trust every client). Raises ValueError naming a malformed entry."""
+    items = value.split(",") if isinstance(value, str) else value
+    out: list[Network] = []
+    for item in (i.strip() for i in items):
+        if item == "*":
+            return None
+        if item:
+            try:
+                out.append(ipaddress.ip_network(item, strict=False))
+            except ValueError:
+                raise ValueError(f"not an IP address or network: {item!r}") from None
+    return out
+
+
+def _ip(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        ip = ipaddress.ip_address(value.strip().removeprefix("[").removesuffix("]"))
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
+
+
+class ForwardedHeaders:
+    def __init__(self, app: ASGIApp, trusted: str | Iterable[str] = ("127.0.0.1",)) -> None:
+        self.app = app
+        self.trusted = parse_trusted(trusted)
+
+    def is_trusted(self, host: str) -> bool:
+        if self.trusted is None:
+            return True
+        ip = _ip(host)
+        return ip is not None and any(ip in net for net in self.trusted)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        client = scope.get("client")
+        if (scope["type"] in SCHEMES and client and isinstance(client[0], str)
+                and self.is_trusted(client[0])):
+            scope = self._apply(scope)
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    def _apply(scope: Scope) -> Scope:
+        values: dict[bytes, list[str]] = {}
+        for name, value in scope.get("headers", []):
+            if name in (b"x-forwarded-proto", b"x-forwarded-host", b"x-forwarded-for"):
+                values.setdefault(name, []).append(value.decode("latin-1"))
+
+        def first(name: bytes) -> str:
+            return ",".join(values.get(name, [])).split(",")[0].strip()
+
+        scope = dict(scope)
+        scheme = SCHEMES[scope["type"]].get(first(b"x-forwarded-proto").lower())
+        if scheme:
+            scope["scheme"] = scheme
+        host = first(b"x-forwarded-host")
+        m = HOST.fullmatch(host)
+        if m and int(m.group(1) or 0) <= 65535:
+            scope["headers"] = [(k, v) for k, v in scope.get("headers", []) if k != b"host"]
+            scope["headers"].append((b"host", host.encode("latin-1")))
+        ip = _ip(first(b"x-forwarded-for"))
+        if ip is not None:
+            scope["client"] = (str(ip), 0)
+        return scope
