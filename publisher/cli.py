@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sys
+import traceback
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -17,15 +19,29 @@ BACKEND = click.option(
 )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class PublishGroup(click.Group):
+    """The top-level group: with --debug, a user-facing error also shows its traceback.
+
+    Errors are ``click.ClickException``s, which click prints as one paragraph; any other
+    exception is a bug and keeps Python's traceback with or without --debug.
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.ClickException as exc:
+            if ctx.params.get("debug") and not isinstance(exc, click.UsageError):
+                traceback.print_exception(exc, file=sys.stderr)
+            raise
+
+
+@click.group(cls=PublishGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="publish")
 @click.option("--debug", is_flag=True, help="Show Python tracebacks for errors.")
 @click.pass_context
 def main(ctx: click.Context, debug: bool) -> None:
     """Turn a folder of notebook posts into a research blog with live, per-post environments."""
     ctx.obj = {"debug": debug}
-    if debug:
-        sys.excepthook = sys.__excepthook__
 
 
 @main.command()
@@ -140,25 +156,38 @@ def env_prune(site: Path) -> None:
               help="Allow a non-loopback --host with the local backend (no isolation!).")
 @click.option("--memory", default=None, help="Memory per session, e.g. 1g.")
 @click.option("--cpus", type=float, default=None, help="CPUs per session.")
+@click.option("--disk", default=None, help="Writable space per session ($HOME, /tmp), e.g. 512m.")
 @click.option("--max-sessions", type=int, default=None, help="Capacity (then: busy).")
 @click.option("--pool", type=int, default=None, help="Pre-started sessions per env.")
 @click.option("--idle-timeout", type=float, default=None, help="Seconds before idle culling.")
 @click.option("--max-age", type=float, default=None, help="Seconds a session may live.")
 @click.option("--admin-token", default=None, help="Token for /api/sessions.")
-def launcher(site: Path, host: str, port: int, backend: str | None, base_url: str,
-             unsafe_local: bool, memory: str | None, cpus: float | None,
-             max_sessions: int | None, pool: int | None, idle_timeout: float | None,
-             max_age: float | None, admin_token: str | None) -> None:
+@click.option("--session-host", default=None,
+              help="A host name per session, e.g. '{id}.live.example.org' (wildcard DNS).")
+@click.option("--forwarded-allow-ips", default=None, show_default="127.0.0.1",
+              help="Comma-separated proxy addresses whose X-Forwarded-* headers are believed.")
+@click.option("--stop-sessions", is_flag=True,
+              help="Stop every session on exit (default: docker sessions are kept and "
+              "adopted by the next launcher run).")
+@click.pass_context
+def launcher(ctx: click.Context, site: Path, host: str, port: int, backend: str | None,
+             base_url: str, unsafe_local: bool, memory: str | None, cpus: float | None,
+             disk: str | None, max_sessions: int | None, pool: int | None,
+             idle_timeout: float | None, max_age: float | None, admin_token: str | None,
+             session_host: str | None, forwarded_allow_ips: str | None,
+             stop_sessions: bool) -> None:
     """Serve launch badges: build envs on demand and proxy live Jupyter sessions."""
     from publisher.backends.sessions import Limits
     from publisher.config import load_config
     from publisher.launcher.main import run_launcher
 
     lc = load_config(site).launcher
-    limits = Limits(memory or lc.memory, cpus or lc.cpus, lc.pids)
-    run_launcher(site, host, port, backend, unsafe_local, base_url=base_url, limits=limits,
+    limits = Limits(memory or lc.memory, cpus or lc.cpus, lc.pids, disk or lc.disk)
+    run_launcher(site, host, port, backend, unsafe_local, stop_sessions,
+                 bool((ctx.obj or {}).get("debug")), base_url=base_url, limits=limits,
                  max_sessions=max_sessions, pool=pool, idle_timeout=idle_timeout,
-                 max_age=max_age, admin_token=admin_token)
+                 max_age=max_age, admin_token=admin_token, session_host=session_host,
+                 forwarded_allow_ips=forwarded_allow_ips)
 
 
 @main.command()
@@ -167,14 +196,13 @@ def launcher(site: Path, host: str, port: int, backend: str | None, base_url: st
 @click.option("--port", type=int, default=8000, show_default=True)
 @click.option("--no-launcher", is_flag=True, help="Do not mount the launcher.")
 @BACKEND
+@click.option("--unsafe-local", is_flag=True,
+              help="Allow a non-loopback --host with the launcher on the local backend "
+              "(no isolation!).")
 @click.option("--open", "open_browser", is_flag=True, help="Open the site in a browser.")
 def serve(site: Path, host: str, port: int, no_launcher: bool, backend: str | None,
-          open_browser: bool) -> None:
+          unsafe_local: bool, open_browser: bool) -> None:
     """Build SITE, serve it with live reload, rebuild on change; launch badges work."""
-    from publisher.launcher.main import is_loopback
     from publisher.serve import serve as run_serve
 
-    if not is_loopback(host):
-        click.echo(f"warning: serving on {host}: the dev server is meant for your machine.",
-                   err=True)
-    run_serve(site, host, port, backend, not no_launcher, open_browser)
+    run_serve(site, host, port, backend, not no_launcher, open_browser, unsafe_local)

@@ -61,6 +61,9 @@ class LauncherSection:
     pool: int = 0
     network: bool = False
     admin_token: str = ""
+    disk: str = "512m"  # writable space of a session ($HOME, /tmp), memory-backed
+    launches_per_minute: int = 30  # per client address
+    session_host: str = ""  # e.g. "{id}.live.example.org": each session on its own host
 
 
 @dataclass(frozen=True)

@@ -210,12 +210,10 @@ def create_serve_app(site: Path, out: Path, backend: Any, reporter: Reporter,
     if with_launcher:
         from publisher.config import load_config
         from publisher.launcher.app import create_manager, launcher_routes, running
-        from publisher.launcher.proxy import Upstreams
         from publisher.launcher.settings import LauncherSettings
 
         manager = create_manager(site, backend, LauncherSettings.from_config(load_config(site)))
-        upstreams = Upstreams()
-        routes += launcher_routes(manager, upstreams)
+        routes += launcher_routes(manager)
     routes += site_routes(rebuilder)
 
     class Handler(FileSystemEventHandler):
@@ -240,7 +238,7 @@ def create_serve_app(site: Path, out: Path, backend: Any, reporter: Reporter,
         rebuilder.start()
         try:
             if manager is not None:
-                async with running(manager, upstreams, keep_sessions=False):
+                async with running(manager, keep_sessions=False):
                     yield
             else:
                 yield
@@ -253,18 +251,44 @@ def create_serve_app(site: Path, out: Path, backend: Any, reporter: Reporter,
     return app, rebuilder
 
 
-def serve(site: Path, host: str, port: int, backend_name: str | None, with_launcher: bool,
-          open_browser: bool) -> None:
-    import uvicorn
+def check_host(host: str, backend_name: str, with_launcher: bool, unsafe_local: bool) -> str:
+    """Refuse to expose unsandboxed sessions; return a warning for a non-loopback host.
 
+    The launcher runs readers' code: with the local backend, as the author, with no
+    isolation. So, like ``publish launcher``, it listens beyond this machine only when
+    asked in so many words.
+    """
+    from publisher.launcher.main import is_loopback
+
+    if is_loopback(host):
+        return ""
+    if with_launcher and backend_name == "local":
+        if not unsafe_local:
+            raise PublishError(
+                f"refusing to serve on {host} with the launcher and the local backend: anyone "
+                "who can reach this address could start a session, and local sessions run "
+                "code as you, with no isolation. Use --host 127.0.0.1 (the default), "
+                "--no-launcher to serve the site without launch badges, --backend docker, or "
+                "--unsafe-local if you really mean it."
+            )
+        return (f"warning: --unsafe-local: anyone who can reach {host} can run code as you, "
+                "with no isolation.")
+    return f"warning: serving on {host}: the dev server is meant for your machine."
+
+
+def serve(site: Path, host: str, port: int, backend_name: str | None, with_launcher: bool,
+          open_browser: bool, unsafe_local: bool = False) -> None:
     from publisher.backends import get_backend
     from publisher.config import load_config
 
     cfg = load_config(site)
     backend = get_backend(backend_name or cfg.execute.backend, cfg.base_image,
                           cfg.launcher.base_images)
+    warning = check_host(host, backend.name, with_launcher, unsafe_local)  # before listening
     out = cfg.root / "_site"
     reporter = Reporter()
+    if warning:
+        reporter.log(warning)
     app, _ = create_serve_app(cfg.root, out, backend, reporter, with_launcher)
     url = f"http://{host}:{port}/"
     reporter.log(f"publish serve: {url} (site {cfg.root}, {backend.name} backend"
@@ -273,5 +297,7 @@ def serve(site: Path, host: str, port: int, backend_name: str | None, with_launc
         import webbrowser
 
         threading.Timer(1.5, lambda: webbrowser.open(url)).start()
-    uvicorn.run(app, host=host, port=port, log_level="warning",
-                timeout_graceful_shutdown=3)
+    from publisher.launcher.server import configure_logging, run
+
+    configure_logging()  # launcher events, one line each; no per-request lines
+    run(app, host, port)

@@ -5,9 +5,11 @@ Shared by the tests and the benchmarks.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -67,11 +69,15 @@ def wait_http(url: str, proc: subprocess.Popen[bytes] | None = None, timeout: fl
     raise TimeoutError(url)
 
 
-def launch(base: str, slug: str, timeout: float = 600) -> list[dict[str, Any]]:
-    """Follow /build/post/<slug> until ready or failed; return every event."""
+def launch(base: str, slug: str, timeout: float = 600,
+           ssl_context: ssl.SSLContext | None = None) -> list[dict[str, Any]]:
+    """Follow /build/post/<slug> until ready or failed; return every event.
+
+    *ssl_context*: what verifies an https *base* (default: the system's CAs)."""
     events: list[dict[str, Any]] = []
     with httpx.stream("GET", f"{base}build/post/{slug}", timeout=timeout,
-                      headers={"Accept": "text/event-stream"}) as r:
+                      headers={"Accept": "text/event-stream"},
+                      verify=ssl_context or True) as r:
         if r.status_code != 200:
             r.read()
             return [{"phase": "refused", "status": r.status_code, **r.json()}]
@@ -84,17 +90,23 @@ def launch(base: str, slug: str, timeout: float = 600) -> list[dict[str, Any]]:
     return events
 
 
-def execute(url: str, token: str, code: str, timeout: float = 60) -> str:
-    """Start a kernel through the proxy, run *code* over its WebSocket, return stdout."""
+def execute(url: str, token: str, code: str, timeout: float = 60,
+            ssl_context: ssl.SSLContext | None = None) -> str:
+    """Start a kernel through the proxy, run *code* over its WebSocket, return stdout.
+
+    An https *url* gives a wss WebSocket; *ssl_context* verifies both (default: the
+    system's CAs)."""
     from websockets.sync.client import connect
 
     r = httpx.post(f"{url}api/kernels", params={"token": token}, json={"name": "python3"},
-                   timeout=30)
+                   timeout=30, verify=ssl_context or True)
     r.raise_for_status()
     kid = r.json()["id"]
-    ws_url = url.replace("http://", "ws://") + f"api/kernels/{kid}/channels?token={token}"
+    scheme, rest = url.split("://", 1)
+    ws_url = f"{'wss' if scheme == 'https' else 'ws'}://{rest}api/kernels/{kid}/channels?token={token}"
     out: list[str] = []
-    with connect(ws_url, open_timeout=30, max_size=None) as ws:
+    with connect(ws_url, open_timeout=30, max_size=None,
+                 ssl=ssl_context if scheme == "https" else None) as ws:
         mid = uuid.uuid4().hex
         ws.send(json.dumps({
             "header": {"msg_id": mid, "msg_type": "execute_request", "username": "",
@@ -122,7 +134,8 @@ def execute(url: str, token: str, code: str, timeout: float = 60) -> str:
 
 
 def remove_sessions_under(runtime_dir: Path) -> int:
-    """Remove the session containers whose socket folder lies under *runtime_dir*."""
+    """Remove the session containers (and their socket volumes) whose session folder lies
+    under *runtime_dir*."""
     import docker
 
     client = docker.from_env()
@@ -130,7 +143,10 @@ def remove_sessions_under(runtime_dir: Path) -> int:
     for c in client.containers.list(all=True, filters={"label": "org.publish.session"}):
         mounts = c.attrs.get("Mounts", [])
         if any(str(m.get("Source", "")).startswith(str(runtime_dir)) for m in mounts):
+            sid = c.labels.get("org.publish.session", "")
             c.remove(force=True)
+            with contextlib.suppress(docker.errors.NotFound):
+                client.volumes.get(f"publish-sock-{sid}").remove(force=True)
             n += 1
     client.close()
     return n

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -14,6 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from publisher.errors import PublishError
+from publisher.serve import check_host
 from tests.conftest import CONFIG, md_post, write_files
 from tests.helpers import ReloadEvents, free_port, launch, wait_http
 
@@ -127,3 +130,59 @@ def test_no_path_escape(served: tuple[str, Path, Path]) -> None:
     base, _, _ = served
     assert httpx.get(base + "..%2F..%2Fpublish.toml").status_code == 404
     assert httpx.get(base + "_publish/site.json").status_code == 200
+
+
+def listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+def test_local_launcher_on_a_network_host_is_refused(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    write_files(site, {"publish.toml": CONFIG, "posts/alpha/index.md": ALPHA})
+    port = free_port()
+    log_path = tmp_path / "serve.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "publisher", "serve", str(site), "--host", "0.0.0.0",
+             "--backend", "local", "--port", str(port)],
+            env={**os.environ, "PUBLISH_RUNTIME_DIR": str(tmp_path / "rt")}, stdout=log,
+            stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        heard = False
+        while proc.poll() is None and time.monotonic() < deadline and not heard:
+            heard = listening(port)
+            time.sleep(0.1)
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(30)
+    output = log_path.read_text()
+    assert not heard and not listening(port), "nothing may listen on a network address"
+    assert proc.returncode == 1, output
+    assert "refusing to serve on 0.0.0.0" in output and "--unsafe-local" in output
+    assert "Traceback" not in output
+    assert not (site / "_site").exists() and not (site / "_build").exists(), "nothing ran"
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1"])
+def test_loopback_is_always_allowed(host: str) -> None:
+    assert check_host(host, "local", True, False) == ""
+
+
+@pytest.mark.parametrize("host, backend, with_launcher, unsafe_local", [
+    ("0.0.0.0", "local", False, False),  # the static site only: no code runs for readers
+    ("0.0.0.0", "docker", True, False),  # sandboxed sessions
+    ("192.168.1.10", "local", True, True),  # the author asked for it
+])
+def test_network_host_allowed_with_a_warning(host: str, backend: str, with_launcher: bool,
+                                             unsafe_local: bool) -> None:
+    assert check_host(host, backend, with_launcher, unsafe_local).startswith("warning:")
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.10", "example.org"])
+def test_network_host_with_local_launcher_refused(host: str) -> None:
+    with pytest.raises(PublishError, match="--unsafe-local"):
+        check_host(host, "local", True, False)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from publisher.backends.sessions import SessionHandle, SessionRequest
 from publisher.envs.spec import EnvSpec
 
 PHASES = ("waiting", "building", "built", "launching", "ready", "failed")
@@ -64,7 +65,10 @@ class ExecResult:
 
 
 class Backend(Protocol):
+    """Everything the build and the launcher ask of a backend (docker, local, …)."""
+
     name: str
+    flights: SingleFlight  # the single-flight registry of env builds (for metrics)
 
     def ensure_env(self, spec: EnvSpec, env_id: str, on_event: EventSink = ignore) -> EnvRef:
         """Realise the env (build once per env id; concurrent callers share one build)."""
@@ -72,6 +76,25 @@ class Backend(Protocol):
 
     def execute(self, env: EnvRef, job: ExecJob) -> ExecResult:
         """Run a notebook inside the env and return the executed notebook."""
+        ...
+
+    def start_session(self, env: EnvRef, req: SessionRequest) -> SessionHandle:
+        """Start a Jupyter Server for a reader; return once it answers on its socket."""
+        ...
+
+    def stop_session(self, handle: SessionHandle) -> None:
+        """Stop the session and remove what the backend made for it (idempotent)."""
+        ...
+
+    def session_alive(self, handle: SessionHandle) -> bool:
+        ...
+
+    def find_sessions(self) -> list[tuple[str, dict[str, str], bool]]:
+        """(ref, labels, running) of sessions that may outlive a launcher (adoption)."""
+        ...
+
+    def ping(self) -> bool:
+        """Whether the backend can start sessions right now."""
         ...
 
 

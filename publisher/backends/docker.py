@@ -28,9 +28,9 @@ from publisher.backends.base import (
     ignore,
 )
 from publisher.backends.docker_sessions import (
-    WORK,
+    START,
     container_alive,
-    remove_container,
+    remove_session,
     session_containers,
     start_container,
 )
@@ -47,7 +47,6 @@ RUNTIME_REPO = "publish-runtime"
 LABEL = "org.publish"
 RUNNER = Path(__file__).resolve().parent.parent / "build" / "nbrunner.py"
 HOME = "/home/reader"
-START = "/opt/publish/start"
 CA_VARS = ("PIP_CERT", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
 INDEX_VARS = ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "UV_INDEX_URL", "UV_EXTRA_INDEX_URL",
               "UV_DEFAULT_INDEX")
@@ -338,15 +337,10 @@ class DockerBackend:
     # sessions -----------------------------------------------------------------------
     def start_session(self, env: EnvRef, req: SessionRequest) -> SessionHandle:
         record_use(env.env_id)
-        return start_container(self.client, env.location, req,
-                               _tar(req.files) if req.files else None)
-
-    def add_files(self, handle: SessionHandle, files: dict[str, bytes]) -> None:
-        self.client.containers.get(handle.ref).put_archive(WORK, _tar(files))
+        return start_container(self.client, env.location, req)
 
     def stop_session(self, handle: SessionHandle) -> None:
-        remove_container(self.client, handle.ref)
-        shutil.rmtree(handle.socket.parent, ignore_errors=True)
+        remove_session(self.client, handle)
 
     def session_alive(self, handle: SessionHandle) -> bool:
         return container_alive(self.client, handle.ref)

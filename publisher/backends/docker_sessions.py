@@ -1,15 +1,28 @@
 """Docker sessions: one locked-down container per reader, Jupyter on a unix socket.
 
-The socket lives in a per-session host folder mounted at /run/publish: the launcher never
-dials a container address. No network unless asked, memory/CPU/pids limits, the image's
-non-root user, all capabilities dropped, no-new-privileges. Labels let a restarted
-launcher find and adopt its sessions.
+What a session's container can touch on the host, and nothing more:
+
+- ``/run/publish/sock``: a 1 MiB tmpfs Docker volume of its own, where Jupyter puts its
+  socket; the launcher reads it at the volume's mount point and connects without
+  following links (:mod:`publisher.backends.sockets`).
+- ``/run/publish/secret``: the session token, read-only (never on a command line, nor in
+  the container's environment, so neither ``ps`` nor ``docker inspect`` shows it).
+- ``$HOME`` and ``/tmp``: size-limited tmpfs (memory of the container's own cgroup); the
+  root filesystem is read-only, so the host's disk never grows with what a reader writes.
+- a json-file log of at most 1 MiB.
+
+No network unless asked, memory/CPU/pids limits, uid 1000, all capabilities dropped,
+no-new-privileges. ``timeout`` is PID 1: the container ends at its deadline whatever
+happens to the launcher. Labels let a restarted launcher find and adopt its sessions.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
+import os
 import time
+from pathlib import Path
 from typing import Any
 
 from publisher.backends.sessions import (
@@ -17,28 +30,85 @@ from publisher.backends.sessions import (
     SessionHandle,
     SessionRequest,
     jupyter_args,
-    make_socket_dir,
     wait_for_jupyter,
 )
 
 MOUNT = "/run/publish"
-WORK = "/home/reader/work"
+SOCK_DIR = f"{MOUNT}/sock"
+SECRET_DIR = f"{MOUNT}/secret"
+HOME = "/home/reader"
+WORK = f"{HOME}/work"
+SKELETON = "/opt/publish/home"  # the image's $HOME, copied into the session's tmpfs
+START = "/opt/publish/start"
+READER = 1000
 SESSION_LABEL = "org.publish.session"
+SOCKET_VOLUME_OPTS = f"size=1m,uid={READER},gid={READER},mode=0700"
+LOG_LIMIT = {"max-size": "1m", "max-file": "1"}
+log = logging.getLogger("publish.launcher")
 
 
-def start_container(client: Any, image: str, req: SessionRequest, tar: bytes | None,
+def socket_volume(session_id: str) -> str:
+    return f"publish-sock-{session_id}"
+
+
+def write_secret(folder: Path, token: str) -> None:
+    """The token file, readable by the container's user and root only."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "token"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o400)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(token)
+    if os.geteuid() == 0:
+        os.chown(folder, READER, READER)
+        os.chown(path, READER, READER)
+        folder.chmod(0o500)
+    else:  # the launcher's runtime folder (0700, ours) keeps other host users out
+        path.chmod(0o444)
+        folder.chmod(0o755)
+
+
+def _socket_area(client: Any, req: SessionRequest) -> tuple[list[Any], Path, str]:
+    """(mounts, host folder of the socket, volume name) for the session's socket."""
+    from docker.types import Mount
+
+    name = socket_volume(req.session_id)
+    volume = client.volumes.create(
+        name=name, driver="local", labels={SESSION_LABEL: req.session_id, **req.labels},
+        driver_opts={"type": "tmpfs", "device": "tmpfs", "o": SOCKET_VOLUME_OPTS})
+    mountpoint = Path(volume.attrs["Mountpoint"])
+    if os.access(mountpoint.parent, os.X_OK):
+        return [Mount(SOCK_DIR, name, type="volume")], mountpoint, name
+    # a launcher that cannot reach Docker's volume folder (not root): a plain folder of
+    # ours, which bounds nothing: deploy/ runs the launcher as root for this reason
+    volume.remove(force=True)
+    folder = req.session_dir / "sock"
+    folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o777)
+    log.warning("session %s: socket folder %s is not size-limited (run the launcher as "
+                "root to use a tmpfs volume)", req.session_id, folder)
+    return [Mount(SOCK_DIR, str(folder), type="bind")], folder, ""
+
+
+def start_container(client: Any, image: str, req: SessionRequest,
                     timeout: float = 60) -> SessionHandle:
-    make_socket_dir(req.socket_dir)
-    from publisher.backends.docker import START
+    from docker.types import LogConfig, Mount
+
+    write_secret(req.session_dir / "secret", req.token)
+    mounts, sock_dir, volume = _socket_area(client, req)
+    mounts.append(Mount(SECRET_DIR, str(req.session_dir / "secret"), type="bind",
+                        read_only=True))
     from publisher.envs.dockerfile import RUNTIME
 
     jupyter = f"{RUNTIME}/bin/jupyter-server"
-    args = jupyter_args(req, f"{MOUNT}/{SOCKET_NAME}", WORK)
-    script = (f'if [ -x {START} ]; then exec {START} {jupyter} "$@"; '
+    args = jupyter_args(req, f"{SOCK_DIR}/{SOCKET_NAME}", WORK)
+    script = (f'[ -d {SKELETON} ] && cp -a {SKELETON}/. "$HOME"/; mkdir -p {WORK} && '
+              f'cd {WORK} && if [ -x {START} ]; then exec {START} {jupyter} "$@"; '
               f'else exec {jupyter} "$@"; fi')
+    disk = req.limits.disk
     container = client.containers.create(
         image,
-        command=["sh", "-c", script, "session", *args],
+        command=["timeout", "-s", "TERM", "-k", "10", str(max(1, int(req.deadline))),
+                 "sh", "-c", script, "session", *args],
         labels={SESSION_LABEL: req.session_id, **req.labels},
         network_mode="bridge" if req.network else "none",
         mem_limit=req.limits.memory,
@@ -47,38 +117,45 @@ def start_container(client: Any, image: str, req: SessionRequest, tar: bytes | N
         pids_limit=req.limits.pids,
         cap_drop=["ALL"],
         security_opt=["no-new-privileges"],
-        user="1000:1000",
-        working_dir=WORK,
-        environment={"HOME": "/home/reader"},
-        volumes={str(req.socket_dir): {"bind": MOUNT, "mode": "rw"}},
+        user=f"{READER}:{READER}",
+        working_dir=HOME,
+        environment={"HOME": HOME, "JUPYTER_TOKEN_FILE": f"{SECRET_DIR}/token"},
+        read_only=True,
+        tmpfs={HOME: f"size={disk},uid={READER},gid={READER},mode=0755",
+               "/tmp": f"size={disk},mode=1777"},
+        mounts=mounts,
+        log_config=LogConfig(type="json-file", config=LOG_LIMIT),
         detach=True,
     )
-    handle = SessionHandle(req.session_id, req.socket_dir / SOCKET_NAME, container.id)
+    handle = SessionHandle(req.session_id, sock_dir / SOCKET_NAME, container.id, None, volume)
     try:
-        if tar is not None:
-            container.put_archive(WORK, tar)
         container.start()
 
         def alive() -> bool:
             container.reload()
             return bool(container.status in ("created", "running"))
 
-        wait_for_jupyter(handle.socket, req.base_url, req.token, time.monotonic() + timeout,
-                         alive)
+        wait_for_jupyter(handle, req.base_url, req.token, time.monotonic() + timeout, alive)
     except BaseException as exc:
         logs = ""
         with contextlib.suppress(Exception):
             logs = container.logs(tail=20).decode(errors="replace")
-        remove_container(client, container.id)
+        remove_session(client, handle)
         raise RuntimeError(f"{exc}\n{logs}".strip()) from exc
     return handle
 
 
-def remove_container(client: Any, ref: str) -> None:
+def remove_session(client: Any, handle: SessionHandle) -> None:
+    """Remove the container and its socket volume (each may be gone already)."""
     import docker.errors
 
+    if handle.ref:
+        with contextlib.suppress(docker.errors.NotFound):
+            client.containers.get(handle.ref).remove(force=True)
+    # a session known only by its container (no state file) has the usual volume name
+    volume = handle.volume or socket_volume(handle.session_id)
     with contextlib.suppress(docker.errors.NotFound):
-        client.containers.get(ref).remove(force=True)
+        client.volumes.get(volume).remove(force=True)
 
 
 def container_alive(client: Any, ref: str) -> bool:

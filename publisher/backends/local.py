@@ -200,50 +200,42 @@ class LocalBackend:
             data = json.loads(result.read_text())
             return ExecResult(out.read_text(encoding="utf-8"), data["error"], data["seconds"])
 
-    # sessions: Jupyter Server subprocesses on unix sockets, in a temp copy of the post ---
+    # sessions: Jupyter Server subprocesses on unix sockets, in the session's folder ---
     def start_session(self, env: EnvRef, req: SessionRequest) -> SessionHandle:
-        req.socket_dir.mkdir(parents=True, exist_ok=True)
-        req.socket_dir.chmod(0o700)
-        work = req.socket_dir / "work"
+        req.session_dir.mkdir(parents=True, exist_ok=True)
+        req.session_dir.chmod(0o700)
+        work = req.session_dir / "work"
         work.mkdir(exist_ok=True)
-        self._write_files(work, req.files)
-        socket = req.socket_dir / SOCKET_NAME
-        log = open(req.socket_dir / "jupyter.log", "wb")  # noqa: SIM115 (lives with the process)
+        socket = req.session_dir / SOCKET_NAME
+        log = open(req.session_dir / "jupyter.log", "wb")  # noqa: SIM115 (lives with the process)
         env_vars = {**os.environ, "JUPYTER_PATH": str(Path(env.location) / "share" / "jupyter"),
-                    "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
-        settings = req.socket_dir / "lab-settings"
+                    "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+                    "JUPYTER_TOKEN": req.token}  # not on the command line: ps shows those
+        settings = req.session_dir / "lab-settings"
         settings.mkdir(exist_ok=True)
         (settings / "overrides.json").write_text(json.dumps(LAB_OVERRIDES))
         args = [*jupyter_args(req, str(socket), str(work)),
                 f"--LabApp.app_settings_dir={settings}"]
         if os.geteuid() == 0:  # the author works as root (CI, containers): their choice
             args.append("--ServerApp.allow_root=True")
+        # `timeout`: the session ends at its deadline even if the launcher is killed
         proc = subprocess.Popen(
-            [sys.executable, "-c", LOCAL_SERVER, *args],
+            ["timeout", "-s", "TERM", "-k", "10", str(max(1, int(req.deadline))),
+             sys.executable, "-c", LOCAL_SERVER, *args],
             cwd=work, env=env_vars, stdout=log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, start_new_session=True,
         )
         log.close()
-        handle = SessionHandle(req.session_id, socket, str(proc.pid))
+        handle = SessionHandle(req.session_id, socket, str(proc.pid), os.getuid())
         self._procs[req.session_id] = proc
         try:
-            wait_for_jupyter(socket, req.base_url, req.token, time.monotonic() + 60,
+            wait_for_jupyter(handle, req.base_url, req.token, time.monotonic() + 60,
                              lambda: proc.poll() is None)
         except BaseException as exc:
-            tail = (req.socket_dir / "jupyter.log").read_text(errors="replace")[-2000:]
+            tail = (req.session_dir / "jupyter.log").read_text(errors="replace")[-2000:]
             self.stop_session(handle)
             raise RuntimeError(f"{exc}\n{tail}") from exc
         return handle
-
-    @staticmethod
-    def _write_files(work: Path, files: dict[str, bytes]) -> None:
-        for rel, data in files.items():
-            dest = work / rel
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            dest.write_bytes(data)
-
-    def add_files(self, handle: SessionHandle, files: dict[str, bytes]) -> None:
-        self._write_files(handle.socket.parent / "work", files)
 
     def stop_session(self, handle: SessionHandle) -> None:
         proc = self._procs.pop(handle.session_id, None)
@@ -255,7 +247,6 @@ class LocalBackend:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
-        shutil.rmtree(handle.socket.parent, ignore_errors=True)
 
     def session_alive(self, handle: SessionHandle) -> bool:
         proc = self._procs.get(handle.session_id)

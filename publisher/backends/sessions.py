@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
+
+from publisher.backends.sockets import SocketPolicy, sync_transport
 
 SOCKET_NAME = "j.sock"  # short: unix socket paths are limited to ~107 bytes
 
@@ -18,6 +20,7 @@ class Limits:
     memory: str = "1g"
     cpus: float = 1.0
     pids: int = 256
+    disk: str = "512m"  # the session's writable space ($HOME, /tmp): memory-backed
 
 
 @dataclass(frozen=True)
@@ -27,29 +30,51 @@ class SessionRequest:
     slug: str  # "" for a pooled session not yet claimed
     env_id: str
     base_url: str  # the Jupyter base URL, e.g. /sessions/<id>/
-    socket_dir: Path
-    files: dict[str, bytes] = field(default_factory=dict)  # relative path -> content
+    session_dir: Path  # a host folder of the launcher's own for this session
     limits: Limits = Limits()
     network: bool = False
     labels: dict[str, str] = field(default_factory=dict)
+    deadline: float = 6 * 3600  # seconds: the session ends by then, launcher or not
 
 
 @dataclass
 class SessionHandle:
+    """How to reach and stop a session; saved in the launcher's state files."""
+
     session_id: str
     socket: Path
     ref: str  # container id (docker) or pid (local)
+    owner_uid: int | None = None  # see SocketPolicy: None = the socket's owner, not root
+    volume: str = ""  # docker: the socket volume
     started: float = field(default_factory=time.time)
+
+    @property
+    def policy(self) -> SocketPolicy:
+        return SocketPolicy(self.owner_uid)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"session_id": self.session_id, "socket": str(self.socket), "ref": self.ref,
+                "owner_uid": self.owner_uid, "volume": self.volume, "started": self.started}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SessionHandle:
+        uid = data.get("owner_uid")
+        return cls(str(data["session_id"]), Path(str(data["socket"])), str(data["ref"]),
+                   int(uid) if uid is not None else None, str(data.get("volume", "")),
+                   float(data.get("started", 0)))
 
 
 def jupyter_args(req: SessionRequest, socket: str, root_dir: str) -> list[str]:
-    """Jupyter Server's options for a session: unix socket, token, base URL, no browser."""
+    """Jupyter Server's options for a session: unix socket, base URL, no browser.
+
+    The token is not among them (command lines are public on a host): backends pass it
+    through a file or the environment.
+    """
     return [
         f"--ServerApp.sock={socket}",
-        "--ServerApp.sock_mode=0o666",
+        "--ServerApp.sock_mode=0o666",  # the folder above guards it
         f"--ServerApp.base_url={req.base_url}",
         f"--ServerApp.root_dir={root_dir}",
-        f"--IdentityProvider.token={req.token}",
         "--ServerApp.open_browser=False",
         # the token guards every request; '*' lets a static site's page (thebe) use the kernel
         "--ServerApp.allow_origin=*",
@@ -60,23 +85,13 @@ def jupyter_args(req: SessionRequest, socket: str, root_dir: str) -> list[str]:
     ]
 
 
-def make_socket_dir(path: Path) -> None:
-    """A per-session folder the container's uid 1000 can write its socket into."""
-    path.mkdir(parents=True, exist_ok=True)
-    if os.geteuid() == 0:
-        os.chown(path, 1000, 1000)
-        path.chmod(0o700)  # root (the launcher) and the container user only
-    else:
-        path.chmod(0o777)  # the token still guards the server
-
-
-def wait_for_jupyter(socket: Path, base_url: str, token: str, deadline: float,
+def wait_for_jupyter(handle: SessionHandle, base_url: str, token: str, deadline: float,
                      alive: Callable[[], bool] | None = None) -> None:
     """Poll the server on its socket until it answers; raise TimeoutError or RuntimeError."""
-    transport = httpx.HTTPTransport(uds=str(socket))
-    with httpx.Client(transport=transport, timeout=2) as client:
+    with httpx.Client(transport=sync_transport(handle.socket, handle.policy),
+                      timeout=2) as client:
         while time.monotonic() < deadline:
-            if socket.exists():
+            if handle.socket.exists():
                 try:
                     r = client.get(f"http://localhost{base_url}api/status",
                                    headers={"Authorization": f"token {token}"})

@@ -137,5 +137,10 @@ def env_dockerfile(spec: EnvSpec, runtime_image: str, labels: dict[str, str]) ->
             "RUN chmod +x /tmp/publish-postBuild && cd /home/reader/work "
             "&& /tmp/publish-postBuild && rm -f /tmp/publish-postBuild",
         ]
+    # sessions mount an empty tmpfs on $HOME (the root filesystem is read-only): keep what
+    # the image put there (postBuild's dotfiles, the work folder) for them to copy back
+    steps += ["USER root",
+              "RUN rm -rf /opt/publish/home && cp -a /home/reader /opt/publish/home",
+              "USER reader"]
     steps += [f"LABEL {k}={json.dumps(v)}" for k, v in sorted(labels.items())]
     return "\n".join(steps) + "\n"

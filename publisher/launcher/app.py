@@ -4,25 +4,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from publisher.backends.base import Backend
 from publisher.launcher.metrics import Metrics
 from publisher.launcher.posts import SiteIndex
-from publisher.launcher.proxy import Upstreams
 from publisher.launcher.routes import Routes
 from publisher.launcher.sessions import SessionManager
 from publisher.launcher.settings import LauncherSettings
 
 ALL = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+log = logging.getLogger("publish.launcher")
 
 
-def launcher_routes(manager: SessionManager, upstreams: Upstreams) -> list[Any]:
-    r = Routes(manager, upstreams)
+def launcher_routes(manager: SessionManager) -> list[Any]:
+    r = Routes(manager)
     return [
         Route("/launch/{slug}", r.launch_page),
         Route("/v2/post/{slug}", r.launch_page),
@@ -38,8 +43,7 @@ def launcher_routes(manager: SessionManager, upstreams: Upstreams) -> list[Any]:
 
 
 @contextlib.asynccontextmanager
-async def running(manager: SessionManager, upstreams: Upstreams,
-                  keep_sessions: bool) -> AsyncIterator[None]:
+async def running(manager: SessionManager, keep_sessions: bool) -> AsyncIterator[None]:
     """Adopt earlier sessions, cull, fill the pool; on exit stop sessions unless kept."""
     await manager.adopt()
     tasks = [asyncio.ensure_future(manager.cull_forever()),
@@ -49,27 +53,72 @@ async def running(manager: SessionManager, upstreams: Upstreams,
     finally:
         for t in tasks:
             t.cancel()
-        await upstreams.close()
+        await manager.upstreams.close()
         if not keep_sessions:
             await manager.stop_all()
 
 
-def create_manager(site_root: Path, backend: Any, settings: LauncherSettings) -> SessionManager:
+def create_manager(site_root: Path, backend: Backend, settings: LauncherSettings) -> SessionManager:
     return SessionManager(SiteIndex(site_root), backend, settings, Metrics())
 
 
-def create_app(manager: SessionManager, keep_sessions: bool) -> Starlette:
-    upstreams = Upstreams()
-    routes = launcher_routes(manager, upstreams)
+class SessionHosts:
+    """Per-session host names: ``{id}.live.example.org`` serves session *id* only, and
+    only there; every other host serves the launcher and no session.
+
+    Each session is then an origin of its own, so what one reader plants in their
+    session cannot run with another reader's cookies or reach another session.
+    """
+
+    def __init__(self, app: ASGIApp, template: str, base_url: str) -> None:
+        self.app, self.base = app, base_url
+        self.with_port = ":" in template
+        pattern = re.escape(template.lower()).replace(re.escape("{id}"), "([0-9a-f]{12})")
+        self.host = re.compile(pattern + r"\Z")
+
+    def session_of(self, host: str) -> str | None:
+        host = host.lower()
+        if not self.with_port and not host.startswith("[") and host.count(":") == 1:
+            host = host.split(":")[0]
+        m = self.host.match(host)
+        return m.group(1) if m else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            headers = dict(scope.get("headers") or [])
+            sid = self.session_of(headers.get(b"host", b"").decode("latin-1"))
+            path: str = scope.get("path", "")
+            in_sessions = path.startswith(f"{self.base}sessions/")
+            ok = path.startswith(f"{self.base}sessions/{sid}/") if sid else not in_sessions
+            if not ok:
+                if scope["type"] == "websocket":
+                    await send({"type": "websocket.close", "code": 1008})
+                    return
+                await PlainTextResponse(
+                    "404: sessions are served on their own host names only, and nothing "
+                    "else is served there.", 404)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def create_app(manager: SessionManager, keep_sessions: bool) -> ASGIApp:
+    routes = launcher_routes(manager)
     base = manager.settings.base_url.rstrip("/")
     if base:
         routes = [Mount(base, routes=routes)]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with running(manager, upstreams, keep_sessions):
+        async with running(manager, keep_sessions):
             yield
 
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.manager = manager
-    return app
+    outer: ASGIApp = app
+    if manager.settings.session_host:
+        outer = SessionHosts(outer, manager.settings.session_host, manager.settings.base_url)
+    if manager.settings.forwarded_allow_ips:
+        from publisher.launcher.forwarded import ForwardedHeaders
+
+        outer = ForwardedHeaders(outer, manager.settings.forwarded_allow_ips.split(","))
+    return outer

@@ -1,4 +1,4 @@
-"""``publish launcher``: run the launcher for a site with uvicorn."""
+"""``publish launcher``: run the launcher for a site."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from publisher.backends import get_backend
 from publisher.config import load_config
 from publisher.errors import PublishError
 from publisher.launcher.app import create_app, create_manager
+from publisher.launcher.server import configure_logging, run
 from publisher.launcher.settings import LauncherSettings
 
 
@@ -23,32 +24,27 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def refuse_public_local(host: str, what: str) -> None:
+    raise PublishError(
+        f"refusing to listen on {host} with the local backend: {what} run as you, with no "
+        "isolation, so anyone who reaches this address could run code on your machine. "
+        "Use --host 127.0.0.1, the docker backend, or --unsafe-local if you really mean it."
+    )
+
+
 def run_launcher(site: Path, host: str, port: int, backend_name: str | None,
-                 unsafe_local: bool, **overrides: object) -> None:
+                 unsafe_local: bool, stop_sessions: bool = False, debug: bool = False,
+                 **overrides: object) -> None:
     cfg = load_config(site)
     backend = get_backend(backend_name or cfg.execute.backend, cfg.base_image,
                           cfg.launcher.base_images)
     if backend.name == "local" and not is_loopback(host) and not unsafe_local:
-        raise PublishError(
-            f"refusing to listen on {host} with the local backend: its sessions run as you, "
-            "with no isolation. Use --host 127.0.0.1, the docker backend, or --unsafe-local "
-            "if you really mean it."
-        )
+        refuse_public_local(host, "its sessions")
     settings = LauncherSettings.from_config(cfg, **overrides)
+    configure_logging(debug)
     manager = create_manager(cfg.root, backend, settings)
-    app = create_app(manager, keep_sessions=backend.name == "docker")
-    import uvicorn
-
+    # docker sessions outlive a launcher restart (it adopts them) unless asked otherwise
+    app = create_app(manager, keep_sessions=backend.name == "docker" and not stop_sessions)
     click.echo(f"publish launcher for {cfg.root} on http://{host}:{port}{settings.base_url} "
                f"({backend.name} backend; sessions in {settings.runtime_dir})", err=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning",
-                timeout_graceful_shutdown=3, ws="websockets-sansio"
-                if _has_sansio() else "auto")
-
-
-def _has_sansio() -> bool:
-    try:
-        import uvicorn.protocols.websockets.websockets_sansio_impl  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    run(app, host, port)

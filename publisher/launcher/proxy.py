@@ -1,7 +1,10 @@
 """Reverse proxy to a session's Jupyter Server over its unix socket (HTTP + WebSocket).
 
-Responses stream through (no buffering of large bodies). Jupyter refuses a non-local
-``Host``, so upstream requests say ``Host: localhost``.
+Every session is treated as hostile. Requests go out only inside the session's prefix
+(no dot segment, encoded or not), carry only what Jupyter needs (never the origin's other
+cookies, never the reader's Authorization header: the session's own token is added), and
+responses come back with an allow-list of headers, their cookies pinned to the session's
+path. Jupyter refuses a non-local ``Host``, so upstream requests say ``Host: localhost``.
 """
 
 from __future__ import annotations
@@ -9,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import httpx
 from starlette.background import BackgroundTask
@@ -17,27 +22,129 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from publisher.launcher.sessions import Session
+from publisher.backends.sessions import SessionHandle
+from publisher.backends.sockets import async_transport
+from publisher.launcher import jupyter
 
-HOP_BY_HOP = {
-    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers",
-    "transfer-encoding", "upgrade", "host", "content-length",
-}
-COOKIE = "publish-session"
+COOKIE = "publish-session"  # + "-<session id>", path-scoped; "__Host-" + it on session hosts
+REQUEST_HEADERS = frozenset({
+    "accept", "accept-encoding", "accept-language", "cache-control", "content-type",
+    "content-encoding", "if-match", "if-none-match", "if-modified-since",
+    "if-unmodified-since", "range", "user-agent", "x-requested-with", "x-xsrftoken",
+    "origin", "access-control-request-method", "access-control-request-headers",
+})
+RESPONSE_HEADERS = frozenset({
+    "content-type", "content-length", "content-encoding", "content-disposition",
+    "content-range", "accept-ranges", "cache-control", "etag", "last-modified", "expires",
+    "vary", "content-security-policy", "x-content-type-options", "access-control-allow-origin",
+    "access-control-allow-headers", "access-control-allow-methods",
+    "access-control-expose-headers", "access-control-max-age",
+})
+UPSTREAM_COOKIES = ("_xsrf",)  # Jupyter's own, already scoped to the session's path
+SAFETY = [(b"referrer-policy", b"no-referrer"), (b"x-content-type-options", b"nosniff")]
+SESSION_ENDED = 4410  # WebSocket close code: the session is gone (container ended)
+
+
+def proxy_target(raw_path: bytes, prefix: str) -> bytes | None:
+    """*raw_path* when it stays inside *prefix*, else None (a 400).
+
+    Refuses dot segments, backslashes and control characters in the path as sent and in
+    each percent-decoding of it, so no upstream can be led out of the session's prefix.
+    """
+    try:
+        current = raw_path.decode("ascii")
+    except UnicodeDecodeError:
+        return None
+    if not current.startswith(prefix):
+        return None
+    for _ in range(4):
+        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in current) or "\\" in current:
+            return None
+        if any(seg in (".", "..") for seg in current.split("/")):
+            return None
+        decoded = unquote(current)
+        if decoded == current:
+            return raw_path
+        current = decoded
+    return None  # still percent-encoded after four rounds: nobody needs that
+
+
+def request_token(headers: Mapping[str, str], query: Mapping[str, str],
+                  cookies: Mapping[str, str], sid: str) -> str | None:
+    """The session token from the query, the Authorization header or our cookie."""
+    if query.get("token"):
+        return str(query["token"])
+    scheme, _, value = str(headers.get("authorization", "")).partition(" ")
+    if scheme.lower() in ("token", "bearer") and value:
+        return value.strip()
+    cookie = cookies.get(f"{COOKIE}-{sid}") or cookies.get(f"__Host-{COOKIE}")
+    return str(cookie) if cookie else None
+
+
+def upstream_headers(headers: Mapping[str, str], token: str) -> list[tuple[str, str]]:
+    """What Jupyter gets: the allow-listed headers, its own cookies, our token, Host."""
+    out = [(k, v) for k, v in headers.items() if k.lower() in REQUEST_HEADERS]
+    cookies = [part.strip() for part in headers.get("cookie", "").split(";")]
+    kept = [c for c in cookies if c.split("=", 1)[0].strip() in UPSTREAM_COOKIES]
+    if kept:
+        out.append(("cookie", "; ".join(kept)))
+    out += [("host", "localhost"), ("authorization", f"token {token}")]
+    return out
+
+
+def scoped_cookie(value: str, path: str, secure: bool) -> str | None:
+    """A session's Set-Cookie pinned to its own *path* (no Domain), or None to drop it."""
+    parts = [p.strip() for p in value.split(";")]
+    name = parts[0].split("=", 1)[0].strip()
+    if not name or "=" not in parts[0] or name.lower().startswith(
+            (COOKIE, "__host-", "__secure-")):
+        return None
+    keep = [a for a in parts[1:]
+            if a.split("=", 1)[0].strip().lower() in ("expires", "max-age", "httponly")]
+    return "; ".join([parts[0], *keep, f"Path={path}", "SameSite=Lax",
+                      *(["Secure"] if secure else [])])
+
+
+def safe_location(value: str, path: str, host: str) -> bool:
+    """A redirect that stays inside the session (same host, under its *path*)."""
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc:
+        return parts.scheme in ("http", "https") and parts.netloc == host and \
+            parts.path.startswith(path) and ".." not in parts.path.split("/")
+    if value.startswith("/"):
+        return value.startswith(path) and ".." not in parts.path.split("/")
+    return ".." not in parts.path.split("/")
+
+
+def response_headers(upstream: httpx.Response, path: str, host: str,
+                     secure: bool) -> list[tuple[bytes, bytes]]:
+    out: list[tuple[bytes, bytes]] = []
+    for key, value in upstream.headers.multi_items():
+        k = key.lower()
+        if k == "set-cookie":
+            cookie = scoped_cookie(value, path, secure)
+            if cookie is not None:
+                out.append((b"set-cookie", cookie.encode("latin-1")))
+        elif k == "location":
+            if safe_location(value, path, host):
+                out.append((b"location", value.encode("latin-1")))
+        elif k in RESPONSE_HEADERS:
+            out.append((k.encode("latin-1"), value.encode("latin-1")))
+    return out + SAFETY
 
 
 class Upstreams:
-    """One pooled httpx client per session socket."""
+    """One pooled httpx client per session socket (closed when the session stops)."""
 
     def __init__(self) -> None:
         self._clients: dict[str, httpx.AsyncClient] = {}
 
-    def client(self, session: Session) -> httpx.AsyncClient:
-        c = self._clients.get(session.id)
+    def client(self, sid: str, handle: SessionHandle) -> httpx.AsyncClient:
+        c = self._clients.get(sid)
         if c is None:
-            transport = httpx.AsyncHTTPTransport(uds=session.socket)
-            c = httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(60, read=None))
-            self._clients[session.id] = c
+            c = httpx.AsyncClient(transport=async_transport(handle.socket, handle.policy),
+                                  timeout=httpx.Timeout(60, read=None))
+            self._clients[sid] = c
         return c
 
     async def forget(self, sid: str) -> None:
@@ -49,110 +156,106 @@ class Upstreams:
         for sid in list(self._clients):
             await self.forget(sid)
 
-
-def request_token(scope_headers: Any, query: Any, cookies: dict[str, str], sid: str) -> str | None:
-    """The session token from the query, the Authorization header or our cookie."""
-    if query.get("token"):
-        return str(query["token"])
-    auth = str(scope_headers.get("authorization", ""))
-    scheme, _, value = auth.partition(" ")
-    if scheme.lower() in ("token", "bearer") and value:
-        return value.strip()
-    cookie = cookies.get(f"{COOKIE}-{sid}")
-    return str(cookie) if cookie else None
+    def __len__(self) -> int:
+        return len(self._clients)
 
 
-def _upstream_headers(headers: Any, token: str) -> list[tuple[str, str]]:
-    """Headers for Jupyter: Host localhost, and the session token (the reader proved it to
-    us by query, header or our SameSite cookie, which cross-site requests do not carry)."""
-    out = [(k, v) for k, v in headers.items() if k.lower() not in HOP_BY_HOP]
-    out.append(("host", "localhost"))
-    if "authorization" not in headers:
-        out.append(("authorization", f"token {token}"))
-    return out
+async def proxy_http(request: Request, client: httpx.AsyncClient, target: bytes, token: str,
+                     path: str, cookie: tuple[str, str] | None) -> Response:
+    """Forward *request* to *target* (raw path); raise httpx.TransportError if it fails.
 
-
-async def proxy_http(request: Request, session: Session, upstreams: Upstreams,
-                     cookie_path: str | None) -> Response:
-    """Forward *request*; with *cookie_path*, also set the session cookie (first visit)."""
-    session.last_activity = time.time()
-    url = httpx.URL(f"http://localhost{request.url.path}", query=request.url.query.encode())
-    client = upstreams.client(session)
+    *path* is the session's URL path (cookies are pinned to it); *cookie* = (name, path)
+    sets our session cookie too (the first visit, with the token in the query).
+    """
+    secure = request.url.scheme == "https"
+    url = httpx.URL("http://localhost", raw_path=target + (
+        b"?" + request.url.query.encode("latin-1") if request.url.query else b""))
     upstream_req = client.build_request(
-        request.method, url, headers=_upstream_headers(request.headers, session.token),
+        request.method, url, headers=upstream_headers(request.headers, token),
         content=request.stream() if request.method not in ("GET", "HEAD") else None,
     )
-    try:
-        upstream = await client.send(upstream_req, stream=True)
-    except httpx.TransportError as exc:
-        return Response(f"The session's Jupyter server does not answer ({exc}).", 502)
-    headers = [(k, v) for k, v in upstream.headers.multi_items()
-               if k.lower() not in HOP_BY_HOP - {"content-length"}]
-    response = StreamingResponse(
-        upstream.aiter_raw(), status_code=upstream.status_code,
-        background=BackgroundTask(upstream.aclose),
-    )
-    response.raw_headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
-    if cookie_path is not None:
-        response.set_cookie(f"{COOKIE}-{session.id}", session.token, path=cookie_path,
-                            httponly=True, samesite="lax")
+    upstream = await client.send(upstream_req, stream=True)
+    response = StreamingResponse(upstream.aiter_raw(), status_code=upstream.status_code,
+                                 background=BackgroundTask(upstream.aclose))
+    response.raw_headers = response_headers(upstream, path, request.headers.get("host", ""),
+                                             secure)
+    if cookie is not None:
+        name, cookie_path = cookie
+        response.set_cookie(name, token, path=cookie_path, httponly=True, samesite="lax",
+                            secure=secure)
     return response
 
 
-async def proxy_websocket(ws: WebSocket, session: Session) -> None:
-    from websockets.asyncio.client import unix_connect
-    from websockets.exceptions import ConnectionClosed
-
-    path = ws.url.path + (f"?{ws.url.query}" if ws.url.query else "")
+async def proxy_websocket(ws: WebSocket, handle: SessionHandle, token: str, target: str,
+                          alive: Callable[[], Awaitable[bool]],
+                          touch: Callable[[], None]) -> None:
+    """Relay *ws* to the session; close with :data:`SESSION_ENDED` when it is gone."""
     protocols = [p.strip() for p in ws.headers.get("sec-websocket-protocol", "").split(",")
                  if p.strip()]
-    forward = {k: v for k, v in ws.headers.items()
-               if k.lower() in ("cookie", "origin", "user-agent")}
-    forward["authorization"] = f"token {session.token}"
+    forward = {"Authorization": f"token {token}"}
+    if ws.headers.get("user-agent"):
+        forward["User-Agent"] = ws.headers["user-agent"]
     try:
-        upstream = await unix_connect(
-            session.socket, f"ws://localhost{path}", additional_headers=forward,
-            subprotocols=protocols or None, max_size=None, open_timeout=20,
-            ping_interval=None, compression=None,
-        )
+        upstream = await jupyter.open_websocket(handle, target, forward, protocols or None)
     except Exception:
-        await ws.close(code=1011)
+        await ws.accept()
+        await _close(ws, *(await _ending(alive, 1011)))
         return
     await ws.accept(subprotocol=upstream.subprotocol)
-    session.last_activity = time.time()
+    touch()
 
     async def client_to_upstream() -> None:
-        try:
+        from websockets.exceptions import ConnectionClosed
+
+        with contextlib.suppress(WebSocketDisconnect, ConnectionClosed):
             while True:
                 msg = await ws.receive()
                 if msg["type"] == "websocket.disconnect":
                     break
-                session.last_activity = time.time()
+                touch()
                 if msg.get("text") is not None:
                     await upstream.send(msg["text"])
                 elif msg.get("bytes") is not None:
                     await upstream.send(msg["bytes"])
-        except (WebSocketDisconnect, ConnectionClosed):
-            pass
 
     async def upstream_to_client() -> None:
-        try:
+        from websockets.exceptions import ConnectionClosed
+
+        with contextlib.suppress(WebSocketDisconnect, ConnectionClosed, RuntimeError):
             async for data in upstream:
-                session.last_activity = time.time()
+                touch()
                 if isinstance(data, bytes):
                     await ws.send_bytes(data)
                 else:
                     await ws.send_text(data)
-        except (WebSocketDisconnect, ConnectionClosed, RuntimeError):
-            pass
 
-    tasks = [asyncio.ensure_future(client_to_upstream()),
-             asyncio.ensure_future(upstream_to_client())]
+    tasks = {"client": asyncio.ensure_future(client_to_upstream()),
+             "upstream": asyncio.ensure_future(upstream_to_client())}
+    upstream_ended = False
     try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(tasks.values(), return_when=asyncio.FIRST_COMPLETED)
+        upstream_ended = tasks["upstream"].done() and not tasks["client"].done()
     finally:
-        for t in tasks:
+        for t in tasks.values():
             t.cancel()
         await upstream.close()
-        with contextlib.suppress(RuntimeError):
-            await ws.close()
+    if upstream_ended:
+        code = upstream.close_code or 1000
+        await _close(ws, *(await _ending(alive, code if code != 1006 else 1011)))
+
+
+async def _ending(alive: Callable[[], Awaitable[bool]], code: int) -> tuple[int, str]:
+    if not await alive():
+        return SESSION_ENDED, "The session ended. Launch the post again for a new one."
+    return code, ""
+
+
+async def _close(ws: WebSocket, code: int, reason: str) -> None:
+    with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+        await ws.close(code=code, reason=reason)
+
+
+def touch_session(session: Any) -> Callable[[], None]:
+    def touch() -> None:
+        session.last_activity = time.time()
+    return touch

@@ -6,12 +6,15 @@ import asyncio
 import hmac
 import platform
 import re
+import secrets
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import anyio
+import httpx
 import jinja2
-from anyio import to_thread
 from starlette.requests import Request
 from starlette.responses import (
     HTMLResponse,
@@ -23,10 +26,19 @@ from starlette.responses import (
 from starlette.websockets import WebSocket
 
 from publisher import __version__
+from publisher.build.execute import PostEnv
 from publisher.content.post import SLUG
 from publisher.launcher.events import KEEPALIVE, sse
-from publisher.launcher.proxy import Upstreams, proxy_http, proxy_websocket, request_token
-from publisher.launcher.sessions import LaunchRefused, SessionManager
+from publisher.launcher.launches import Launch
+from publisher.launcher.proxy import (
+    COOKIE,
+    proxy_http,
+    proxy_target,
+    proxy_websocket,
+    request_token,
+    touch_session,
+)
+from publisher.launcher.sessions import LaunchRefused, Session, SessionManager
 
 TEMPLATES = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).resolve().parent.parent / "templates"),
@@ -47,11 +59,29 @@ def safe_relpath(value: str | None) -> str | None:
     return value
 
 
+def page_headers(nonce: str) -> dict[str, str]:
+    """The launcher's own pages: nothing but their own inline code, no referrer."""
+    return {
+        "Content-Security-Policy": (
+            f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; "
+            "connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; "
+            "frame-ancestors 'none'"),
+        "Referrer-Policy": "no-referrer",
+        "X-Content-Type-Options": "nosniff",
+    }
+
+
 def message(heading: str, text: str, status: int, retry: bool = False,
-            headers: dict[str, str] | None = None) -> HTMLResponse:
+            headers: dict[str, str] | None = None, link: tuple[str, str] | None = None
+            ) -> HTMLResponse:
+    nonce = secrets.token_urlsafe(12)
     html = TEMPLATES.get_template("launcher/message.html").render(
-        heading=heading, message=text, retry=retry)
-    return HTMLResponse(html, status, headers=headers)
+        heading=heading, message=text, retry=retry, nonce=nonce, link=link)
+    return HTMLResponse(html, status, headers={**page_headers(nonce), **(headers or {})})
+
+
+def bad_request(what: str) -> PlainTextResponse:
+    return PlainTextResponse(f"400: {what}", 400, headers={"Referrer-Policy": "no-referrer"})
 
 
 def client_of(request: Request | WebSocket) -> str:
@@ -59,49 +89,66 @@ def client_of(request: Request | WebSocket) -> str:
 
 
 class Routes:
-    def __init__(self, manager: SessionManager, upstreams: Upstreams) -> None:
-        self.manager, self.upstreams = manager, upstreams
+    def __init__(self, manager: SessionManager) -> None:
+        self.manager = manager
 
-    def _post_or_none(self, slug: str) -> Any:
+    @property
+    def base(self) -> str:
+        return self.manager.settings.base_url
+
+    async def _post_or_none(self, slug: str) -> PostEnv | None:
         if not SLUG.match(slug):
             return None
-        return self.manager.index.get().by_slug.get(slug)
+        return await self.manager.post(slug)
 
     async def launch_page(self, request: Request) -> Response:
         slug = request.path_params["slug"]
-        pe = self._post_or_none(slug)
+        pe = await self._post_or_none(slug)
         labpath = safe_relpath(request.query_params.get("labpath"))
         urlpath = safe_relpath(request.query_params.get("urlpath"))
         if pe is None or labpath is None or urlpath is None:
             return message("Not found", f"There is no post '{slug}' to launch here, or the "
                            "link is malformed. Check the address, or go back to the blog.", 404)
         target = urlpath or f"lab/tree/{labpath or pe.post.notebook_name}"
-        live = sum(1 for s in self.manager.sessions.values() if not s.pooled)
-        if live >= self.manager.settings.max_sessions:
+        if self.manager.used >= self.manager.settings.max_sessions and not \
+                self.manager.pool.get(pe.env_id):
             return message("Busy", "All sessions are in use right now; this page will work "
                            "again in a minute.", 503, retry=True, headers={"Retry-After": "60"})
+        nonce = secrets.token_urlsafe(12)
         html = TEMPLATES.get_template("launcher/launch.html").render(
             title=pe.post.title, events_url=str(request.url_for("build", slug=slug)),
-            target=target, back_url=request.headers.get("referer", "/"))
-        return HTMLResponse(html)
+            target=target, back_url=_same_site(request.headers.get("referer", "/")),
+            nonce=nonce)
+        return HTMLResponse(html, headers=page_headers(nonce))
 
     async def build(self, request: Request) -> Response:
         slug = request.path_params["slug"]
         try:
-            self.manager.check_launch(slug, client_of(request))
+            pe = await self._post_or_none(slug)
+            if pe is None:
+                raise LaunchRefused(404, f"There is no post '{slug}' on this site.")
+            launch = self.manager.begin(pe, client_of(request))
         except LaunchRefused as refused:
             headers = dict(CORS)
             if refused.retry_after:
                 headers["Retry-After"] = str(refused.retry_after)
             return JSONResponse({"phase": "failed", "message": refused.message},
                                 refused.status, headers=headers)
-        base = str(request.base_url)
         return StreamingResponse(
-            self._events(slug, base), media_type="text/event-stream",
+            self._events(launch, self._session_url(request)), media_type="text/event-stream",
             headers={**CORS, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
-    async def _events(self, slug: str, base: str) -> AsyncIterator[bytes]:
-        events = self.manager.launch(slug).__aiter__()
+    def _session_url(self, request: Request) -> str:
+        """The session URL with ``{sid}`` left to fill: on its own host when configured."""
+        host = self.manager.settings.session_host
+        if host:
+            return f"{request.url.scheme}://{host.replace('{id}', '{sid}')}" \
+                   f"{self.base}sessions/{{sid}}/"
+        # request.base_url is the app's root, not where the launcher is mounted
+        return f"{str(request.base_url).rstrip('/')}{self.base}sessions/{{sid}}/"
+
+    async def _events(self, launch: Launch, url: str) -> AsyncIterator[bytes]:
+        events = launch.follow().__aiter__()
         pending: asyncio.Future[Any] | None = None
         try:
             while True:
@@ -118,36 +165,89 @@ class Routes:
                 pending = None
                 data = ev.as_dict()
                 if ev.phase == "ready":
-                    data["url"] = f"{base}sessions/{data.pop('session_id')}/"
+                    data["url"] = url.format(sid=data.pop("session_id"))
                 yield sse(data)
         finally:
+            launch.listeners -= 1
             if pending is not None and not pending.done():
                 pending.cancel()
 
+    # --- the proxy -------------------------------------------------------------------
+    def _session(self, sid: str) -> Session | None:
+        return self.manager.get(sid)
+
+    async def _alive(self, session: Session) -> bool:
+        if session.handle is None or self.manager.get(session.id) is None:
+            return False
+        return await anyio.to_thread.run_sync(self.manager.backend.session_alive,
+                                              session.handle)
+
+    def _ended(self, slug: str) -> HTMLResponse:
+        link = (f"{self.base}launch/{slug}", "Start a new session") if slug else None
+        return message("This session has ended",
+                       "Sessions end after a while without activity, after their maximum "
+                       "age, or when their server stops. Your changes in it are gone; start "
+                       "a new session from the post.", 410, link=link)
+
     async def proxy(self, request: Request) -> Response:
         sid = request.path_params["sid"]
-        session = self.manager.get(sid)
+        prefix = f"{self.base}sessions/{sid}/"
+        target = proxy_target(request.scope.get("raw_path") or b"", prefix)
+        if target is None:
+            return bad_request("this address leaves the session or has characters that no "
+                               "session path has.")
+        session = self._session(sid)
         if session is None:
             return message("No such session", "This session has ended (sessions stop after "
                            "a while without activity). Launch the post again.", 404)
         token = request_token(request.headers, request.query_params, request.cookies, sid)
         if not session.token_ok(token):
             return PlainTextResponse("403: this session needs its token.", 403)
-        first = request.query_params.get("token") is not None
-        cookie_path = f"{self.manager.settings.base_url}sessions/{sid}/" if first else None
-        return await proxy_http(request, session, self.upstreams, cookie_path)
+        if session.handle is None:
+            return message("Starting", "This session is still starting; try again in a "
+                           "moment.", 503, retry=True, headers={"Retry-After": "2"})
+        session.last_activity = time.time()
+        cookie = None
+        if request.query_params.get("token") is not None:
+            if self.manager.settings.session_host and request.url.scheme == "https":
+                cookie = (f"__Host-{COOKIE}", "/")
+            else:
+                cookie = (f"{COOKIE}-{sid}", prefix)
+        client = self.manager.upstreams.client(sid, session.handle)
+        try:
+            return await proxy_http(request, client, target, session.token, prefix, cookie)
+        except httpx.TransportError:
+            if not await self._alive(session):
+                self.manager.stop_later(sid, "dead")
+                return self._ended(session.slug)
+            return message("The session does not answer", "Its Jupyter server did not "
+                           "answer; try again in a moment.", 502, retry=True)
 
     async def proxy_ws(self, ws: WebSocket) -> None:
         sid = ws.path_params["sid"]
-        session = self.manager.get(sid)
+        prefix = f"{self.base}sessions/{sid}/"
+        target = proxy_target(ws.scope.get("raw_path") or b"", prefix)
+        session = self._session(sid)
         token = request_token(ws.headers, ws.query_params, ws.cookies, sid)
-        if session is None or not session.token_ok(token):
+        if target is None or session is None or not session.token_ok(token) \
+                or session.handle is None:
             await ws.close(code=1008)
             return
-        await proxy_websocket(ws, session)
+        query = ws.url.query
+        full = target.decode("ascii") + (f"?{query}" if query else "")
 
+        async def alive() -> bool:
+            ok = await self._alive(session)
+            if not ok:
+                self.manager.stop_later(sid, "dead")
+            return ok
+
+        await proxy_websocket(ws, session.handle, session.token, full, alive,
+                              touch_session(session))
+
+    # --- operations ----------------------------------------------------------------------
     async def health(self, request: Request) -> Response:
-        ok = await to_thread.run_sync(self.manager.backend.ping)
+        ok = await anyio.to_thread.run_sync(self.manager.backend.ping)
         body = {"status": "ok" if ok else "backend unreachable",
                 "backend": self.manager.backend.name,
                 "sessions": len(self.manager.sessions)}
@@ -158,17 +258,22 @@ class Routes:
                              "python": platform.python_version()})
 
     async def metrics(self, request: Request) -> Response:
-        sessions = self.manager.sessions.values()
-        gauges = {"sessions_live": sum(1 for s in sessions if not s.pooled),
-                  "sessions_pooled": sum(1 for s in sessions if s.pooled),
-                  "env_builds_started": self.manager.backend.flights.builds_started}
-        return PlainTextResponse(self.manager.metrics.render(gauges),
+        m = self.manager
+        gauges: dict[str, float] = {"sessions_live": m.live_count(),
+                  "sessions_pooled": sum(len(p) for p in m.pool.values()),
+                  "sessions_starting": sum(1 for s in m.sessions.values() if s.handle is None),
+                  "places_taken": m.used,
+                  "proxy_clients": len(m.upstreams),
+                  "env_builds_started": m.backend.flights.builds_started}
+        return PlainTextResponse(m.metrics.render(gauges),
                                  media_type="text/plain; version=0.0.4")
 
     def _admin(self, request: Request) -> bool:
-        want = self.manager.settings.admin_token
+        want = self.manager.settings.admin_token.encode("utf-8")
         got = request_token(request.headers, request.query_params, {}, "")
-        return bool(want) and got is not None and hmac.compare_digest(want, got)
+        if not want or got is None:
+            return False
+        return hmac.compare_digest(want, got.encode("utf-8", "surrogateescape"))
 
     async def api_sessions(self, request: Request) -> Response:
         if not self._admin(request):
@@ -177,3 +282,8 @@ class Routes:
             await self.manager.stop(request.path_params.get("sid", ""), "admin")
             return Response(status_code=204)
         return JSONResponse([s.public() for s in self.manager.sessions.values()])
+
+
+def _same_site(url: str) -> str:
+    """A back link that is a plain http(s) URL or path (never javascript:)."""
+    return url if url.startswith(("http://", "https://", "/")) else "/"

@@ -1,31 +1,43 @@
-"""Sessions: launch (build if needed, then start), pool, cull, adopt after a restart."""
+"""Sessions: launch (build if needed, then start), pool, cull, adopt after a restart.
+
+Capacity is one count, changed only in synchronous steps of the event loop (so two
+launches cannot both take the last place): every session the manager tracks (starting,
+running or pooled) plus every launch that holds a reservation.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
+import logging
 import os
 import secrets
+import shutil
 import time
 from collections import deque
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import anyio
-import httpx
 
-from publisher.backends.base import BuildEvent, EnvRef
-from publisher.backends.sessions import SOCKET_NAME, SessionHandle, SessionRequest
+from publisher.backends.base import Backend, BuildEvent, EnvRef
+from publisher.backends.sessions import SessionHandle, SessionRequest
+from publisher.build.execute import PostEnv
 from publisher.errors import PublishError
 from publisher.hashing import digest
+from publisher.launcher import jupyter
+from publisher.launcher.launches import Launch, Reservation
 from publisher.launcher.metrics import Metrics
 from publisher.launcher.posts import SiteIndex
+from publisher.launcher.proxy import Upstreams
 from publisher.launcher.settings import LauncherSettings
 
 LABEL = "org.publish"
+log = logging.getLogger("publish.launcher")
 
 
 class LaunchRefused(Exception):
@@ -37,7 +49,7 @@ class LaunchRefused(Exception):
 
 
 def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+    return hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 @dataclass
@@ -47,14 +59,16 @@ class Session:
     env_id: str
     token: str
     image: str
-    handle: SessionHandle
+    folder: Path  # the launcher's own folder for this session (secret, local work dir)
+    handle: SessionHandle | None = None  # None while starting
     started: float = field(default_factory=time.time)
     last_activity: float = field(default_factory=time.time)
     pooled: bool = False
+    kernel_id: str = ""  # a pooled session's pre-started kernel
 
     @property
-    def socket(self) -> str:
-        return str(self.handle.socket)
+    def prefix(self) -> str:
+        return f"sessions/{self.id}/"
 
     def token_ok(self, token: str | None) -> bool:
         return bool(token) and hmac.compare_digest(hash_token(token or ""), hash_token(self.token))
@@ -62,146 +76,232 @@ class Session:
     def public(self) -> dict[str, Any]:
         return {"id": self.id, "slug": self.slug, "env_id": self.env_id, "image": self.image,
                 "started": self.started, "last_activity": self.last_activity,
-                "pooled": self.pooled}
+                "pooled": self.pooled, "state": "running" if self.handle else "starting"}
 
 
 class SessionManager:
-    def __init__(self, index: SiteIndex, backend: Any, settings: LauncherSettings,
+    def __init__(self, index: SiteIndex, backend: Backend, settings: LauncherSettings,
                  metrics: Metrics) -> None:
         self.index, self.backend, self.settings, self.metrics = index, backend, settings, metrics
         self.sessions: dict[str, Session] = {}
         self.pool: dict[str, list[Session]] = {}
-        self.launches: dict[str, deque[float]] = {}
+        self.upstreams = Upstreams()
+        self.launch_times: dict[str, deque[float]] = {}
         self.owner = digest([str(index.root.resolve()), str(settings.runtime_dir.resolve())])
         self.state_dir = settings.runtime_dir / "state"
-        self._starting = 0
+        self.folders = settings.runtime_dir / "s"
+        self._reserved = 0
         self._tasks: set[asyncio.Future[None]] = set()
+        for folder in (settings.runtime_dir, self.state_dir, self.folders):
+            folder.mkdir(parents=True, exist_ok=True)
+            folder.chmod(0o700)
+
+    @property
+    def used(self) -> int:
+        """Places taken: tracked sessions (pool included) + launches holding a place."""
+        return len(self.sessions) + self._reserved
+
+    def live_count(self) -> int:
+        return sum(1 for s in self.sessions.values() if not s.pooled)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)  # keep a reference until it is done
+        task.add_done_callback(self._tasks.discard)
 
     # --- launching -----------------------------------------------------------------
-    def check_launch(self, slug: str, client: str) -> None:
-        """Raise :class:`LaunchRefused` before any work when the launch cannot happen."""
-        if slug not in self.index.get().by_slug:
-            raise LaunchRefused(404, f"There is no post '{slug}' on this site.")
-        live = sum(1 for s in self.sessions.values() if not s.pooled) + self._starting
-        if live >= self.settings.max_sessions:
-            raise LaunchRefused(503, "All sessions are in use; try again in a minute.", 60)
+    async def post(self, slug: str) -> PostEnv | None:
+        """The post *slug* (site discovery runs off the event loop)."""
+        index = await anyio.to_thread.run_sync(self.index.get)
+        return index.by_slug.get(slug)
+
+    def begin(self, pe: PostEnv, client: str) -> Launch:
+        """Start a launch of *pe* or raise :class:`LaunchRefused`; no await: atomic."""
         now = time.monotonic()
-        window = self.launches.setdefault(client, deque())
+        if len(self.launch_times) > 10_000:  # forget quiet clients
+            self.launch_times = {k: v for k, v in self.launch_times.items()
+                                 if v and now - v[-1] < 60}
+        window = self.launch_times.setdefault(client, deque())
         while window and now - window[0] > 60:
             window.popleft()
         if len(window) >= self.settings.launches_per_minute:
+            log.info("refused launch slug=%s client=%s: rate limit", pe.post.slug, client)
             raise LaunchRefused(429, "Too many launches from your address; wait a minute.", 60)
+        pooled = None
+        if not pe.post.meta.network and self.pool.get(pe.env_id):
+            pooled = self.pool[pe.env_id].pop()
+        reservation = None
+        if pooled is None:
+            if self.used >= self.settings.max_sessions:
+                log.info("refused launch slug=%s client=%s: busy (%d places taken)",
+                         pe.post.slug, client, self.used)
+                raise LaunchRefused(503, "All sessions are in use; try again in a minute.", 60)
+            reservation = Reservation()
+            self._reserved += 1
         window.append(now)
+        launch = Launch(pe.post.slug)
+        log.info("launch slug=%s env=%s client=%s%s", pe.post.slug, pe.env_id, client,
+                 " (from the pool)" if pooled else "")
+        self._spawn(self._run(launch, pe, pooled, reservation))
+        return launch
 
-    async def launch(self, slug: str) -> AsyncIterator[BuildEvent]:
-        """Events until ``ready`` (extra: session id, token, image) or ``failed``."""
+    async def _run(self, launch: Launch, pe: PostEnv, pooled: Session | None,
+                   reservation: Reservation | None) -> None:
         t0 = time.monotonic()
-        self._starting += 1
+        loop = asyncio.get_running_loop()
+        session: Session | None = None
         try:
-            index = self.index.get()
-            pe = index.by_slug[slug]
-            queue: asyncio.Queue[BuildEvent | None] = asyncio.Queue()
-            loop = asyncio.get_running_loop()
-
             def on_event(ev: BuildEvent) -> None:
-                loop.call_soon_threadsafe(queue.put_nowait, ev)
+                loop.call_soon_threadsafe(launch.emit, ev)
 
-            async def realise() -> EnvRef | BaseException:
-                try:
-                    return await anyio.to_thread.run_sync(
-                        self.backend.ensure_env, pe.spec, pe.env_id, on_event)
-                except BaseException as exc:
-                    return exc
-                finally:
-                    loop.call_soon_threadsafe(queue.put_nowait, None)
-
-            task = asyncio.ensure_future(realise())
-            while (ev := await queue.get()) is not None:
-                yield ev
-            ref = await task
-            if isinstance(ref, BaseException):
-                self.metrics.inc("launch_failures")
-                yield BuildEvent("failed", _message(ref), {"log": getattr(ref, "log_tail", [])})
-                return
-            yield BuildEvent("launching", "Starting a Jupyter server for you")
+            ref: EnvRef = await anyio.to_thread.run_sync(
+                self.backend.ensure_env, pe.spec, pe.env_id, on_event)
+            launch.emit(BuildEvent("launching", "Starting a Jupyter server for you"))
+            index = await anyio.to_thread.run_sync(self.index.get)
             files = await anyio.to_thread.run_sync(
                 self.index.session_files, pe, self.backend.name, index.site)
-            try:
-                session = await self._claim_or_start(ref, slug, files, pe.post.meta.network)
-            except Exception as exc:
-                self.metrics.inc("launch_failures")
-                yield BuildEvent("failed", f"The session did not start: {_message(exc)}")
-                return
+            if pooled is not None and not await self._claim(pooled, pe, files):
+                reservation = Reservation()  # the dead pooled session's place, now free
+                self._reserved += 1
+                pooled = None
+            if pooled is not None:
+                session = pooled
+            else:
+                assert reservation is not None
+                session = await self._start(ref, pe.post.slug, pe.post.meta.network,
+                                            reservation)
+                await self._prepare(session, files, pe.post.notebook_name)
             self.metrics.inc("launches")
             self.metrics.observe("launch", time.monotonic() - t0)
-            yield BuildEvent("ready", "Your session is ready", {
-                "session_id": session.id, "token": session.token, "image": session.image})
+            log.info("ready session=%s slug=%s env=%s in %.1f s", session.id, pe.post.slug,
+                     pe.env_id, time.monotonic() - t0)
+            launch.emit(BuildEvent("ready", "Your session is ready", {
+                "session_id": session.id, "token": session.token, "image": session.image}))
+            if launch.listeners <= 0:  # the reader left while it started
+                await self.stop(session.id, "abandoned")
+        except Exception as exc:
+            self.metrics.inc("launch_failures")
+            log.info("failed launch slug=%s env=%s: %s", pe.post.slug, pe.env_id,
+                     _message(exc).splitlines()[0])
+            if session is not None:
+                await self.stop(session.id, "failed")
+            prefix = "" if isinstance(exc, PublishError) else "The session did not start: "
+            launch.emit(BuildEvent("failed", prefix + _message(exc),
+                                   {"log": getattr(exc, "log_tail", [])}))
         finally:
-            self._starting -= 1
+            if reservation is not None and reservation.held:
+                reservation.held = False
+                self._reserved -= 1
+            launch.finish()
 
-    async def _claim_or_start(self, ref: EnvRef, slug: str, files: dict[str, bytes],
-                              network: bool) -> Session:
-        pooled = self.pool.get(ref.env_id) or []
-        while pooled and not network:
-            session = pooled.pop()
-            if not await anyio.to_thread.run_sync(self.backend.session_alive, session.handle):
-                await self.stop(session.id, "dead")
-                continue
-            await anyio.to_thread.run_sync(self.backend.add_files, session.handle, files)
-            session.slug, session.pooled = slug, False
-            session.last_activity = time.time()
-            self._save_state(session)
-            task = asyncio.ensure_future(self.fill_pool(ref))
-            self._tasks.add(task)  # keep a reference until it is done
-            task.add_done_callback(self._tasks.discard)
-            return session
-        return await self._start(ref, slug, files, network, pooled=False)
+    def _base(self, session: Session) -> str:
+        return f"{self.settings.base_url}{session.prefix}"
 
-    async def _start(self, ref: EnvRef, slug: str, files: dict[str, bytes], network: bool,
-                     pooled: bool) -> Session:
+    async def _prepare(self, session: Session, files: dict[str, bytes], notebook: str) -> None:
+        """The post's files in place and the notebook's kernel answering."""
+        assert session.handle is not None
+        base = self._base(session)
+        await jupyter.upload_files(session.handle, base, session.token, files)
+        kid = await jupyter.start_kernel(session.handle, base, session.token, notebook,
+                                         session.kernel_id or None)
+        session.kernel_id = kid
+
+    async def _claim(self, session: Session, pe: PostEnv, files: dict[str, bytes]) -> bool:
+        """Give a pooled session to a reader; False (and stopped) when it is dead."""
+        assert session.handle is not None
+        if not await anyio.to_thread.run_sync(self.backend.session_alive, session.handle):
+            await self.stop(session.id, "dead")
+            return False
+        session.slug, session.pooled = pe.post.slug, False
+        session.started = session.last_activity = time.time()  # its max age starts now
+        try:
+            await self._prepare(session, files, pe.post.notebook_name)
+        except Exception:
+            await self.stop(session.id, "failed")
+            raise
+        self._save_state(session)
+        self._spawn(self.fill_pools())
+        return True
+
+    async def _start(self, ref: EnvRef, slug: str, network: bool,
+                     reservation: Reservation | None) -> Session:
         sid = secrets.token_hex(6)
         token = secrets.token_urlsafe(24)
+        pooled = reservation is None
+        session = Session(sid, slug, ref.env_id, token, ref.location, self.folders / sid,
+                          pooled=pooled)
+        # tracked from now on: capacity, culling and adoption all see it
+        self.sessions[sid] = session
+        if reservation is not None:
+            reservation.held = False
+            self._reserved -= 1
+        session.folder.mkdir(mode=0o700)
+        self._save_state(session)
+        max_age = self.settings.max_age
         req = SessionRequest(
             session_id=sid, token=token, slug=slug, env_id=ref.env_id,
-            base_url=f"{self.settings.base_url}sessions/{sid}/",
-            socket_dir=self.settings.runtime_dir / "s" / sid, files=files,
+            base_url=self._base(session), session_dir=session.folder,
             limits=self.settings.limits, network=network or self.settings.network,
             labels={f"{LABEL}.owner": self.owner, f"{LABEL}.token_hash": hash_token(token),
                     f"{LABEL}.slug": slug, f"{LABEL}.env_id": ref.env_id,
                     f"{LABEL}.started": f"{time.time():.0f}"},
+            # a pooled session waits up to max_age, then serves a reader up to max_age
+            deadline=max_age * (2 if pooled else 1) + 60,
         )
-        handle = await anyio.to_thread.run_sync(self.backend.start_session, ref, req)
-        session = Session(sid, slug, ref.env_id, token, ref.location, handle, pooled=pooled)
-        self.sessions[sid] = session
+        t0 = time.monotonic()
+        try:
+            handle = await anyio.to_thread.run_sync(self.backend.start_session, ref, req)
+        except BaseException:
+            await self.stop(sid, "failed")
+            raise
+        if sid not in self.sessions:  # stopped while it started
+            await anyio.to_thread.run_sync(self.backend.stop_session, handle)
+            raise RuntimeError("the session was stopped while it started")
+        session.handle = handle
+        session.started = session.last_activity = time.time()
         self._save_state(session)
+        log.info("start session=%s slug=%s env=%s%s in %.1f s", sid, slug or "-", ref.env_id,
+                 " (pool)" if pooled else "", time.monotonic() - t0)
         return session
 
     # --- pool ----------------------------------------------------------------------
     async def fill_pool(self, ref: EnvRef) -> None:
-        want = self.settings.pool
         have = self.pool.setdefault(ref.env_id, [])
-        while len(have) < want:
+        while len(have) < self.settings.pool and self.used < self.settings.max_sessions:
+            session = None
             try:
-                have.append(await self._start(ref, "", {}, False, pooled=True))
-            except Exception:
+                session = await self._start(ref, "", False, None)
+                assert session.handle is not None
+                session.kernel_id = await jupyter.start_kernel(
+                    session.handle, self._base(session), session.token)
+                self._save_state(session)
+            except Exception as exc:
                 self.metrics.inc("pool_failures")
+                log.warning("pool env=%s: a session did not start: %s", ref.env_id,
+                            _message(exc).splitlines()[0])
+                if session is not None:
+                    await self.stop(session.id, "failed")
                 return
+            have.append(session)
 
     async def fill_pools(self) -> None:
         if self.settings.pool <= 0:
             return
+        index = await anyio.to_thread.run_sync(self.index.get)
         seen: set[str] = set()
-        for pe in self.index.get().by_slug.values():
+        for pe in index.by_slug.values():
             if pe.env_id in seen:
                 continue
             seen.add(pe.env_id)
+            if len(self.pool.get(pe.env_id, [])) >= self.settings.pool:
+                continue
             try:
                 ref = await anyio.to_thread.run_sync(self.backend.ensure_env, pe.spec, pe.env_id)
             except Exception:
                 continue
             await self.fill_pool(ref)
 
-    # --- lookup, activity, stopping ---------------------------------------------------
+    # --- lookup, stopping, culling ----------------------------------------------------
     def get(self, sid: str) -> Session | None:
         return self.sessions.get(sid)
 
@@ -212,42 +312,40 @@ class SessionManager:
         for pooled in self.pool.values():
             if session in pooled:
                 pooled.remove(session)
-        await anyio.to_thread.run_sync(self.backend.stop_session, session.handle)
+        await self.upstreams.forget(sid)
+        if session.handle is not None:
+            with contextlib.suppress(Exception):
+                await anyio.to_thread.run_sync(self.backend.stop_session, session.handle)
+        await anyio.to_thread.run_sync(_remove_folder, session.folder)
         (self.state_dir / f"{sid}.json").unlink(missing_ok=True)
+        log.info("stop session=%s slug=%s env=%s reason=%s", sid, session.slug or "-",
+                 session.env_id, reason)
         if reason in ("idle", "max_age"):
             self.metrics.inc("culled")
 
+    def stop_later(self, sid: str, reason: str) -> None:
+        """Stop *sid* in the background (from a request that must answer now)."""
+        if sid in self.sessions:
+            self._spawn(self.stop(sid, reason))
+
     async def stop_all(self) -> None:
+        if self._tasks:  # launches under way: let them reach a tracked state first
+            await asyncio.wait(list(self._tasks), timeout=30)
         for sid in list(self.sessions):
             await self.stop(sid, "shutdown")
-
-    async def _jupyter_activity(self, session: Session) -> float:
-        """Jupyter's own last activity (kernels, terminals), 0 when it does not answer."""
-        transport = httpx.AsyncHTTPTransport(uds=session.socket)
-        try:
-            async with httpx.AsyncClient(transport=transport, timeout=3) as client:
-                r = await client.get(
-                    f"http://localhost{self.settings.base_url}sessions/{session.id}/api/status",
-                    headers={"Authorization": f"token {session.token}"})
-                value = r.json().get("last_activity", "")
-        except (httpx.HTTPError, ValueError):
-            return 0.0
-        from datetime import datetime
-
-        try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-        except ValueError:
-            return 0.0
 
     async def cull_once(self) -> list[str]:
         now = time.time()
         culled = []
         for session in list(self.sessions.values()):
+            if session.handle is None:
+                continue  # starting
             reason = None
             if now - session.started > self.settings.max_age:
                 reason = "max_age"
             elif not session.pooled:
-                last = max(session.last_activity, await self._jupyter_activity(session))
+                last = max(session.last_activity, await jupyter.last_activity(
+                    session.handle, self._base(session), session.token))
                 session.last_activity = last
                 if now - last > self.settings.idle_timeout:
                     reason = "idle"
@@ -264,49 +362,76 @@ class SessionManager:
             await asyncio.sleep(self.settings.cull_interval)
             try:
                 await self.cull_once()
+                await self.fill_pools()  # culls and claims leave the pool short
             except Exception:
                 self.metrics.inc("cull_errors")
+                log.exception("culling failed")
 
     # --- restart safety ----------------------------------------------------------------
     def _save_state(self, s: Session) -> None:
-        self.state_dir.mkdir(parents=True, exist_ok=True)
         path = self.state_dir / f"{s.id}.json"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
             json.dump({"id": s.id, "slug": s.slug, "env_id": s.env_id, "token": s.token,
-                       "image": s.image, "ref": s.handle.ref, "started": s.started,
-                       "pooled": s.pooled}, fh)
+                       "image": s.image, "started": s.started, "pooled": s.pooled,
+                       "kernel_id": s.kernel_id,
+                       "handle": s.handle.to_json() if s.handle else None}, fh)
+        tmp.replace(path)
 
     async def adopt(self) -> tuple[int, int]:
-        """Adopt live sessions of a previous launcher run; remove dead ones."""
+        """Adopt live sessions of a previous launcher run; remove everything else it left."""
         adopted = removed = 0
+        states = {p.stem: _read_json(p) for p in self.state_dir.glob("*.json")}
         found = await anyio.to_thread.run_sync(self.backend.find_sessions)
         for ref, labels, running in found:
             if labels.get(f"{LABEL}.owner") != self.owner:
                 continue
             sid = labels.get(f"{LABEL}.session", "")
-            state_path = self.state_dir / f"{sid}.json"
-            socket = self.settings.runtime_dir / "s" / sid / SOCKET_NAME
-            state = _read_json(state_path)
-            ok = (running and state is not None and socket.exists()
-                  and hash_token(state.get("token", "")) == labels.get(f"{LABEL}.token_hash"))
-            handle = SessionHandle(sid, socket, ref, float((state or {}).get("started", 0)))
-            if not ok or state is None:
+            state: dict[str, Any] = states.pop(sid, None) or {}
+            handle_data = state.get("handle")
+            ok = (running and isinstance(handle_data, dict)
+                  and hash_token(str(state.get("token", ""))) == labels.get(
+                      f"{LABEL}.token_hash"))
+            if not ok or not isinstance(handle_data, dict):
+                handle = SessionHandle(sid, Path(), ref)
+                if isinstance(handle_data, dict):
+                    handle = SessionHandle.from_json(handle_data)
                 await anyio.to_thread.run_sync(self.backend.stop_session, handle)
-                state_path.unlink(missing_ok=True)
                 removed += 1
                 continue
-            session = Session(sid, state["slug"], state["env_id"], state["token"],
-                              state["image"], handle, started=float(state["started"]),
-                              pooled=bool(state.get("pooled")))
+            session = Session(sid, str(state["slug"]), str(state["env_id"]),
+                              str(state["token"]), str(state["image"]), self.folders / sid,
+                              SessionHandle.from_json(handle_data),
+                              started=float(state["started"]), pooled=bool(state["pooled"]),
+                              kernel_id=str(state.get("kernel_id", "")))
             self.sessions[sid] = session
             if session.pooled:
                 self.pool.setdefault(session.env_id, []).append(session)
             adopted += 1
+            log.info("adopt session=%s slug=%s env=%s", sid, session.slug or "-",
+                     session.env_id)
+        for sid, leftover in states.items():  # their containers are gone: clean up
+            handle_data = (leftover or {}).get("handle")
+            if isinstance(handle_data, dict):
+                with contextlib.suppress(Exception):
+                    await anyio.to_thread.run_sync(
+                        self.backend.stop_session, SessionHandle.from_json(handle_data))
+            (self.state_dir / f"{sid}.json").unlink(missing_ok=True)
+            removed += 1
+        for folder in self.folders.iterdir():
+            if folder.name not in self.sessions:
+                await anyio.to_thread.run_sync(_remove_folder, folder)
+        if adopted or removed:
+            log.info("adopted %d sessions, removed %d left over", adopted, removed)
         return adopted, removed
 
 
-def _read_json(path: Any) -> dict[str, Any] | None:
+def _remove_folder(folder: Path) -> None:
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
     try:
         data = json.loads(path.read_text())
         return data if isinstance(data, dict) else None

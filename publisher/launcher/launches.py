@@ -1,0 +1,50 @@
+"""One launch's events, produced by a task of its own and followed by any number of streams.
+
+A launch does not belong to the HTTP stream that asked for it: a reader who closes the
+stream does not cancel it half-way (which would leave a container nobody tracks). The
+launch runs to its end; the manager then removes a session nobody is waiting for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from publisher.backends.base import BuildEvent
+
+
+class Launch:
+    def __init__(self, slug: str) -> None:
+        self.slug = slug
+        self.events: list[BuildEvent] = []
+        self.done = False
+        self.listeners = 1  # the request that started it
+        self._changed = asyncio.Event()
+
+    def emit(self, event: BuildEvent) -> None:
+        self.events.append(event)
+        self._changed.set()
+
+    def finish(self) -> None:
+        self.done = True
+        self._changed.set()
+
+    async def follow(self) -> AsyncIterator[BuildEvent]:
+        """Every event from the first, then new ones as they come, until the end."""
+        i = 0
+        while True:
+            while i < len(self.events):
+                yield self.events[i]
+                i += 1
+            if self.done:
+                return
+            self._changed.clear()
+            if i == len(self.events) and not self.done:
+                await self._changed.wait()
+
+
+class Reservation:
+    """A capacity slot held by a launch until it becomes a session (or ends)."""
+
+    def __init__(self) -> None:
+        self.held = True
