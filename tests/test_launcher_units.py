@@ -1,0 +1,238 @@
+"""The launcher's pure parts, in-process and fast: paths, headers, cookies, hosts, sockets,
+capacity, the header timeout. The same trust boundaries are attacked against real
+containers in tests/test_attacks.py."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from publisher.backends.sockets import SocketPolicy, UnsafeSocket, connect_unix
+from publisher.launcher.app import SessionHosts
+from publisher.launcher.proxy import (
+    proxy_target,
+    request_token,
+    safe_location,
+    scoped_cookie,
+    upstream_headers,
+)
+from publisher.launcher.settings import LauncherSettings
+
+PREFIX = "/sessions/0123456789ab/"
+
+
+@pytest.mark.parametrize("path", [
+    "api/status", "lab/tree/index.ipynb", "api/contents/a%20b.csv", "api/contents/dir%2Ffile",
+    "static/lab/main.js", "a/.hidden/b", "..a/b", "a../b",
+])
+def test_paths_inside_the_session_pass(path: str) -> None:
+    raw = (PREFIX + path).encode()
+    assert proxy_target(raw, PREFIX) == raw
+
+
+@pytest.mark.parametrize("path", [
+    "../../version", "%2e%2e/%2e%2e/version", "%2E%2E/version", "..%2F..%2Fversion",
+    "a/./b", "a/%2e/b", "..%5C..%5Cversion", "a\\..\\b", "a%00b", "a\x01b", "%252e%252e/x",
+    "%25252e%25252e/x", "caf\xe9",
+])
+def test_paths_leaving_the_session_are_refused(path: str) -> None:
+    assert proxy_target((PREFIX + path).encode("latin-1"), PREFIX) is None
+
+
+def test_paths_outside_the_prefix_are_refused() -> None:
+    assert proxy_target(b"/sessions/ffffffffffff/api", PREFIX) is None
+    assert proxy_target(b"/version", PREFIX) is None
+
+
+def test_upstream_gets_only_what_jupyter_needs() -> None:
+    headers = {"accept": "*/*", "cookie": "other=secret; publish-session-x=t; _xsrf=abc",
+               "authorization": "token admin-secret", "x-forwarded-for": "1.2.3.4",
+               "content-type": "application/json", "host": "evil.example"}
+    out = dict(upstream_headers(headers, "SESSION"))
+    assert out["authorization"] == "token SESSION"
+    assert out["cookie"] == "_xsrf=abc"
+    assert out["host"] == "localhost"
+    assert "x-forwarded-for" not in out and out["content-type"] == "application/json"
+    assert "secret" not in str(out) and "admin-secret" not in str(out)
+
+
+@pytest.mark.parametrize(("cookie", "expected"), [
+    ("a=1; Path=/", "a=1; Path=/p/; SameSite=Lax"),
+    ("b=1; Domain=example.org; Path=/sessions/; HttpOnly", "b=1; HttpOnly; Path=/p/; SameSite=Lax"),
+    ("_xsrf=2|x; expires=Wed, 01 Jan 2031 00:00:00 GMT; Path=/p/",
+     "_xsrf=2|x; expires=Wed, 01 Jan 2031 00:00:00 GMT; Path=/p/; SameSite=Lax"),
+    ("publish-session-abc=stolen; Path=/", None),
+    ("__Host-publish-session=x; Path=/; Secure", None),
+    ("__Secure-x=1", None),
+    ("novalue", None),
+])
+def test_session_cookies_are_pinned_to_the_session(cookie: str, expected: str | None) -> None:
+    assert scoped_cookie(cookie, "/p/", secure=False) == expected
+
+
+def test_cookies_are_secure_over_https() -> None:
+    assert (scoped_cookie("a=1", "/p/", secure=True) or "").endswith("; Secure")
+
+
+@pytest.mark.parametrize(("location", "ok"), [
+    ("/p/lab", True), ("lab/tree", True), ("http://h/p/lab", True), ("/other", False),
+    ("https://evil.example/", False), ("//evil.example/p/", False), ("../../launch/x", False),
+    ("/p/../x", False), ("javascript:alert(1)", False),
+])
+def test_redirects_stay_in_the_session(location: str, ok: bool) -> None:
+    assert safe_location(location, "/p/", "h") is ok
+
+
+def test_token_sources() -> None:
+    assert request_token({}, {"token": "q"}, {}, "s") == "q"
+    assert request_token({"authorization": "token h"}, {}, {}, "s") == "h"
+    assert request_token({"authorization": "Bearer b"}, {}, {}, "s") == "b"
+    assert request_token({}, {}, {"publish-session-s": "c"}, "s") == "c"
+    assert request_token({}, {}, {"publish-session-other": "c"}, "s") is None
+    assert request_token({}, {}, {"__Host-publish-session": "h"}, "s") == "h"
+
+
+def _asgi_call(app: Any, host: str, path: str, kind: str = "http") -> int:
+    """Status of one request through *app* (0 when it reached the inner app)."""
+    status: list[int] = []
+
+    async def inner(scope: Any, receive: Any, send: Any) -> None:
+        status.append(0)
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            status.append(message["status"])
+        elif message["type"] == "websocket.close":
+            status.append(message["code"])
+
+    scope = {"type": kind, "path": path, "headers": [(b"host", host.encode())],
+             "method": "GET", "query_string": b"", "root_path": ""}
+    asyncio.run(SessionHosts(inner, app, "/")(scope, receive, send))
+    return status[0]
+
+
+@pytest.mark.parametrize(("host", "path", "status"), [
+    ("0123456789ab.live.example.org", PREFIX + "api/status", 0),
+    ("0123456789ab.live.example.org:443", PREFIX + "lab", 0),
+    ("0123456789ab.LIVE.example.org", PREFIX + "lab", 0),
+    ("ffffffffffff.live.example.org", PREFIX + "api/status", 404),
+    ("0123456789ab.live.example.org", "/build/post/x", 404),
+    ("0123456789ab.live.example.org", "/api/sessions", 404),
+    ("blog.example.org", PREFIX + "api/status", 404),
+    ("blog.example.org", "/build/post/x", 0),
+    ("x.0123456789ab.live.example.org", PREFIX + "lab", 404),
+])
+def test_session_hosts_serve_one_session_each(host: str, path: str, status: int) -> None:
+    assert _asgi_call("{id}.live.example.org", host, path) == status
+
+
+def test_session_hosts_close_foreign_websockets() -> None:
+    assert _asgi_call("{id}.live.example.org", "blog.example.org", PREFIX + "api/k",
+                      "websocket") == 1008
+
+
+def test_settings_follow_the_command_line(tmp_path: Path) -> None:
+    from publisher.config import parse_config
+    from publisher.errors import ConfigError
+
+    cfg = parse_config({"launcher": {"idle_timeout": 600}}, tmp_path)
+    s = LauncherSettings.from_config(cfg, idle_timeout=8.0, base_url="live")
+    assert s.idle_timeout == 8 and s.cull_interval == 2 and s.base_url == "/live/"
+    bad = parse_config({"launcher": {"session_host": "live.example.org"}}, tmp_path)
+    with pytest.raises(ConfigError, match="session_host"):
+        LauncherSettings.from_config(bad)
+
+
+# --- the socket checks, against real unix sockets -----------------------------------------
+@pytest.fixture
+def listener(tmp_path: Path) -> Iterator[Path]:
+    path = tmp_path / "j.sock"
+    srv = socket.socket(socket.AF_UNIX)
+    srv.bind(str(path))
+    srv.listen(8)
+    yield path
+    srv.close()
+
+
+def test_a_real_socket_of_ours_connects(listener: Path) -> None:
+    connect_unix(listener, SocketPolicy(os.getuid())).close()
+
+
+def test_a_symlinked_socket_is_never_followed(listener: Path, tmp_path: Path) -> None:
+    link = tmp_path / "link.sock"
+    link.symlink_to(listener)
+    with pytest.raises(UnsafeSocket, match="not a socket"):
+        connect_unix(link, SocketPolicy(os.getuid()))
+
+
+def test_a_file_is_not_a_socket(tmp_path: Path) -> None:
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(UnsafeSocket):
+        connect_unix(tmp_path / "f", SocketPolicy(os.getuid()))
+    with pytest.raises(UnsafeSocket, match="not there"):
+        connect_unix(tmp_path / "missing", SocketPolicy(os.getuid()))
+
+
+def test_a_socket_served_by_another_user_is_refused(listener: Path) -> None:
+    with pytest.raises(UnsafeSocket, match="served by uid"):
+        connect_unix(listener, SocketPolicy(os.getuid() + 1))
+    if os.getuid() == 0:  # containers: the socket's owner, never root
+        with pytest.raises(UnsafeSocket):
+            connect_unix(listener, SocketPolicy(None))
+
+
+# --- the header timeout, against a real uvicorn server --------------------------------------
+def test_slow_request_headers_are_cut_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    import uvicorn
+
+    from publisher.launcher import server
+    from tests.helpers import free_port
+
+    monkeypatch.setattr(server, "HEADER_TIMEOUT", 0.5)
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"ok"})
+
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, http=server.GuardedH11,
+                            log_level="warning", lifespan="off")
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not srv.started and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert httpx.get(f"http://127.0.0.1:{port}/").text == "ok"
+        for first in (b"", b"GET / HTTP/1.1\r\nHost: x\r\n"):
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+                if first:
+                    s.sendall(first)
+                t0 = time.monotonic()
+                assert s.recv(100) == b""  # closed by the server
+                assert time.monotonic() - t0 < 3
+        # a client that trickles its headers is cut off too
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            t0 = time.monotonic()
+            with pytest.raises((BrokenPipeError, ConnectionResetError)):
+                for _ in range(40):
+                    s.sendall(b"X-A: b\r\n")
+                    time.sleep(0.1)
+            assert time.monotonic() - t0 < 3
+    finally:
+        srv.should_exit = True
+        thread.join(10)
