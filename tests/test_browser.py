@@ -103,6 +103,17 @@ def check_accessibility(page: Any) -> None:
     assert problems == [], problems
 
 
+def save_session_logs(name: str) -> None:
+    """On a failure: every session container's log (Jupyter's own) next to the screenshots."""
+    import docker
+
+    client = docker.from_env()
+    for c in client.containers.list(all=True, filters={"label": "org.publish.session"}):
+        sid = c.labels.get("org.publish.session", "x")
+        (ARTIFACTS / f"{name}-session-{sid}.log").write_bytes(c.logs(tail=300))
+    client.close()
+
+
 def reader_journey(browser: Any, home: str, name: str) -> None:
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
@@ -131,9 +142,10 @@ def reader_journey(browser: Any, home: str, name: str) -> None:
         page.wait_for_url(re.compile(r".*/sessions/[0-9a-f]+/lab/tree/index\.ipynb.*"),
                           timeout=600_000)
         page.locator(".jp-NotebookPanel .jp-Cell.jp-CodeCell").first.wait_for(timeout=120_000)
-        # no wait for the kernel: a reader presses Shift+Enter as soon as the notebook shows
-        # (JupyterLab drops executions asked for while the kernel is starting; the launcher
-        # starts it before sending the reader in)
+        # no wait for the kernel to be idle (test_first_shift_enter_reaches_the_kernel does
+        # not even wait for JupyterLab to name it)
+        page.locator(".jp-NotebookPanel-toolbar .jp-KernelName",
+                     has_text="Python 3").first.wait_for(timeout=120_000)
         j.shot("jupyterlab")
         first = page.locator(".jp-NotebookPanel .jp-CodeCell").first
         first.locator(".jp-InputArea-editor").click()
@@ -153,6 +165,8 @@ def reader_journey(browser: Any, home: str, name: str) -> None:
         j.shot("ran-cells")
     except Exception:
         j.shot("failure")
+        with contextlib.suppress(Exception):
+            save_session_logs(name)
         raise
     finally:
         context.close()
@@ -198,6 +212,7 @@ def test_journey_on_the_dev_server(browser: Any, site: Path, runtime_dir: Path) 
         proc.terminate()  # what Ctrl-C does: the server stops its sessions on the way out
         proc.wait(30)
         log.close()
+        shutil.copy(runtime_dir / "serve.log", ARTIFACTS / "serve.log")
     assert remove_sessions_under(runtime_dir / "serve") == 0, "serve left containers behind"
 
 
@@ -218,3 +233,35 @@ def test_journey_static_site_and_separate_launcher(browser: Any, site: Path,
             reader_journey(browser, f"http://127.0.0.1:{server.server_port}/", "static")
     finally:
         server.shutdown()
+
+
+def test_first_shift_enter_reaches_the_kernel(browser: Any, site: Path, runtime_dir: Path) -> None:
+    """A reader adds a cell and presses Shift+Enter the moment the notebook shows:
+    the output arrives (JupyterLab drops executions asked for while a kernel starts, so the
+    launcher starts the notebook's kernel before it sends the reader in)."""
+    with running_launcher(site, runtime_dir / "first") as base:
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        j = Journey(page, "first-shift-enter")
+        try:
+            page.goto(base + "launch/random-walks")
+            page.wait_for_url(re.compile(r".*/sessions/[0-9a-f]+/lab/tree/index\.ipynb.*"),
+                              timeout=600_000)
+            first = page.locator(".jp-NotebookPanel .jp-CodeCell").first
+            first.wait_for(timeout=120_000)
+            first.locator(".jp-InputPrompt").click()  # command mode on the first cell
+            page.keyboard.press("b")
+            page.keyboard.press("Enter")
+            page.keyboard.type("print(6 * 7)")
+            page.keyboard.press("Shift+Enter")
+            page.wait_for_function(
+                """() => [...document.querySelectorAll('.jp-NotebookPanel .jp-OutputArea-output')]
+                          .some(e => e.textContent.trim() === '42')""", timeout=60_000)
+            j.shot("output")
+        except Exception:
+            j.shot("failure")
+            with contextlib.suppress(Exception):
+                save_session_logs("first-shift-enter")
+            raise
+        finally:
+            context.close()

@@ -32,7 +32,11 @@ def test_requirements(tmp_path: Path) -> None:
     assert 'LABEL org.publish.env_id="e1"' in text
     final = text.split("\nFROM publish-runtime:abc\n")[1]
     assert "publish-build" not in final, "build-time settings must stay in the build stage"
-    assert final.rstrip().splitlines()[-3:-1] == ["USER reader", "WORKDIR /home/reader/work"]
+    steps = [line for line in final.splitlines() if line and not line.startswith("LABEL")]
+    assert steps[-3:] == ["USER root", "RUN rm -rf /opt/publish/home && cp -a /home/reader "
+                          "/opt/publish/home", "USER reader"], \
+        "the image's $HOME is kept for sessions (their $HOME is a tmpfs), then back to reader"
+    assert "WORKDIR /home/reader/work" in steps
 
 
 def test_apt_postbuild_start(tmp_path: Path) -> None:
