@@ -41,7 +41,8 @@ async def open_websocket(handle: SessionHandle, target: str, headers: Mapping[st
     return await connect(
         f"ws://localhost{target}", sock=sock, additional_headers=dict(headers),
         subprotocols=[Subprotocol(p) for p in subprotocols] if subprotocols else None,
-        max_size=WS_MAX, open_timeout=20, ping_interval=None, compression=None)
+        max_size=WS_MAX, open_timeout=20, close_timeout=2, ping_interval=None,
+        compression=None)
 
 
 async def upload_files(handle: SessionHandle, base_url: str, token: str,

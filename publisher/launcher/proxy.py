@@ -199,7 +199,7 @@ async def proxy_websocket(ws: WebSocket, handle: SessionHandle, token: str, targ
         upstream = await jupyter.open_websocket(handle, target, forward, protocols or None)
     except Exception:
         await ws.accept()
-        await _close(ws, *(await _ending(alive, 1011)))
+        await _close(ws, *(await _ending(alive, 1006)))
         return
     await ws.accept(subprotocol=upstream.subprotocol)
     touch()
@@ -229,25 +229,44 @@ async def proxy_websocket(ws: WebSocket, handle: SessionHandle, token: str, targ
                 else:
                     await ws.send_text(data)
 
+    async def watch_upstream() -> None:
+        # a session that breaks the protocol (say, a message over the size limit) gets a
+        # close frame; websockets then waits for it to close the connection, which a
+        # hostile session never does: close from our side, which aborts after a timeout
+        from websockets.protocol import State
+
+        while upstream.protocol.state is not State.CLOSING:
+            if upstream.protocol.state is State.CLOSED:
+                return
+            await asyncio.sleep(1)
+        await upstream.close()
+
     tasks = {"client": asyncio.ensure_future(client_to_upstream()),
-             "upstream": asyncio.ensure_future(upstream_to_client())}
+             "upstream": asyncio.ensure_future(upstream_to_client()),
+             "watch": asyncio.ensure_future(watch_upstream())}
     upstream_ended = False
     try:
         await asyncio.wait(tasks.values(), return_when=asyncio.FIRST_COMPLETED)
-        upstream_ended = tasks["upstream"].done() and not tasks["client"].done()
+        upstream_ended = not tasks["client"].done()
     finally:
         for t in tasks.values():
             t.cancel()
         await upstream.close()
     if upstream_ended:
-        code = upstream.close_code or 1000
-        await _close(ws, *(await _ending(alive, code if code != 1006 else 1011)))
+        await _close(ws, *(await _ending(alive, upstream.close_code or 1006)))
 
 
 async def _ending(alive: Callable[[], Awaitable[bool]], code: int) -> tuple[int, str]:
-    if not await alive():
-        return SESSION_ENDED, "The session ended. Launch the post again for a new one."
-    return code, ""
+    """The close code for the reader: :data:`SESSION_ENDED` when the session is gone."""
+    # a connection that broke (1006) may be a container that is dying: the engine takes
+    # a moment to report it
+    for _ in range(10 if code in (1006, 1011) else 1):
+        if not await alive():
+            return SESSION_ENDED, "The session ended. Launch the post again for a new one."
+        if code not in (1006, 1011):
+            break
+        await asyncio.sleep(0.2)
+    return (1011 if code == 1006 else code), ""
 
 
 async def _close(ws: WebSocket, code: int, reason: str) -> None:

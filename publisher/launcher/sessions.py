@@ -246,7 +246,7 @@ class SessionManager:
                     f"{LABEL}.slug": slug, f"{LABEL}.env_id": ref.env_id,
                     f"{LABEL}.started": f"{time.time():.0f}"},
             # a pooled session waits up to max_age, then serves a reader up to max_age
-            deadline=max_age * (2 if pooled else 1) + 60,
+            deadline=max_age * (2 if pooled else 1) + 5,
         )
         t0 = time.monotonic()
         try:
