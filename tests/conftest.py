@@ -1,4 +1,5 @@
-"""Shared fixtures: temp sites written from dicts, a shared env cache, the Docker gate."""
+"""Shared fixtures: temp sites written from dicts, a shared env cache, the Docker gate, the
+attack tests' site and launcher (one per module)."""
 
 from __future__ import annotations
 

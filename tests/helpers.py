@@ -187,7 +187,7 @@ class ReloadEvents:
         raise TimeoutError(f"no matching event; got {[ev for _, ev in self.items]}")
 
 
-# --- adversarial clients (tests/test_attacks.py): raw HTTP, the reader's container --------
+# --- adversarial clients (tests/attacks/): raw HTTP, the reader's container ------
 
 def session_id(url: str) -> str:
     """The session id: the last path segment of a ``ready`` url."""

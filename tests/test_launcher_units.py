@@ -1,6 +1,6 @@
 """The launcher's pure parts, in-process and fast: paths, headers, cookies, hosts, sockets,
 capacity, the header timeout. The same trust boundaries are attacked against real
-containers in tests/test_attacks.py."""
+containers in tests/attacks/."""
 
 from __future__ import annotations
 

@@ -1,0 +1,263 @@
+"""A hostile reader inside their own container (issue 10's holes 1, 5, 6, 11 and 12).
+
+The reader fills every place they can write, prints to the container's log, looks for
+the session token on the host, has the container die under an open session, and uses
+another session's hostname. Every test names the hole it attacks in its docstring.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.attacks.kit import (
+    ADMIN,
+    ADMIN_HEADERS,
+    SLUG,
+    MiB,
+    container_of,
+    drain_until_closed,
+    make_attack_site,
+    ready,
+    start_kernel,
+    ws_url,
+)
+from tests.helpers import (
+    container_exec,
+    container_socket,
+    free_port,
+    running_launcher,
+    wait_until,
+)
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.usefixtures("docker_engine")]
+
+
+def run_in(container: Any, script: str, *args: str, timeout: float = 120) -> str:
+    """Run a Python *script* in the reader's container as the reader; its stdout."""
+    r = container_exec(container.id, "python3", "-c", script, *args, timeout=timeout)
+    assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
+    return r.stdout
+
+
+# --- holes 1, 5 and 6: what the reader can write and read ------------------------------
+
+WRITE = """\
+import errno, os, sys
+path, limit = sys.argv[1], int(sys.argv[2])
+written, error = 0, "none"
+chunk = b"x" * (1 << 20)
+try:
+    with open(path, "wb", buffering=0) as f:
+        while written < limit:
+            n = f.write(chunk)
+            written += n
+            if not n:
+                break
+except OSError as e:
+    error = errno.errorcode.get(e.errno, str(e.errno))
+print(written, error)
+"""
+
+
+def write_as_reader(container: Any, path: str, limit: int) -> tuple[int | None, str]:
+    """Write up to *limit* bytes to *path* as the reader: (bytes written, errno name), or
+    (None, "killed") when the writer did not survive."""
+    r = container_exec(container.id, "python3", "-c", WRITE, path, str(limit), timeout=180)
+    if r.returncode != 0:
+        return None, f"killed ({r.returncode}: {r.stderr.strip()[-200:]})"
+    n, err = r.stdout.split()
+    return int(n), err
+
+
+def size_rw(container: Any) -> int:
+    """Bytes in the container's writable layer (on the host's disk)."""
+    out = subprocess.run(["docker", "inspect", "--size", "-f", "{{.SizeRw}}", container.id],
+                         capture_output=True, text=True, timeout=120, check=True).stdout
+    return int(out.strip() or 0)
+
+
+@pytest.fixture(scope="module")
+def writer(launcher: str) -> dict[str, Any]:
+    """A session whose reader writes where it can (module-scoped: reused by several tests)."""
+    return ready(launcher)
+
+
+def test_socket_folder_is_bounded(writer: dict[str, Any]) -> None:
+    """Hole 1/5: the socket folder is the host's only writable area the container sees;
+    the reader filling it gets ENOSPC after about 1 MiB (it was unbounded: 300 MB)."""
+    c = container_of(writer)
+    folder = container_socket(c.id).rsplit("/", 1)[0]
+    written, err = write_as_reader(c, f"{folder}/fill", 64 * MiB)
+    container_exec(c.id, "rm", "-f", f"{folder}/fill")
+    assert written is not None and err == "ENOSPC", (written, err)
+    assert written <= 2 * MiB, f"{written} bytes written to the socket folder"
+
+
+def test_root_filesystem_is_read_only(writer: dict[str, Any]) -> None:
+    """Hole 1/5: outside its size-limited tmpfs areas the container cannot write (read-only
+    root filesystem), so the host's disk (the container's writable layer) does not grow."""
+    c = container_of(writer)
+    for path in ("/var/tmp/fill", "/opt/fill"):
+        written, err = write_as_reader(c, path, 100 * MiB)
+        container_exec(c.id, "rm", "-f", path)
+        assert (written, err) == (0, "EROFS"), (path, written, err)
+    assert size_rw(c) < 20 * MiB
+
+
+def test_container_log_is_bounded(writer: dict[str, Any]) -> None:
+    """Hole 5: the reader printing 50 MB to the container's stdout leaves a log file (on
+    the host's disk) under ~2 MB."""
+    c = container_of(writer)
+    run_in(c, """\
+import os
+fd = os.open("/proc/1/fd/1", os.O_WRONLY)
+chunk = (b"x" * 1023 + b"\\n") * 1024
+for _ in range(50):
+    os.write(fd, chunk)
+""")
+    time.sleep(1)  # the engine drains the pipe
+    c.reload()
+    size = Path(c.attrs["LogPath"]).stat().st_size
+    assert size < 2 * 10**6, f"container log is {size} bytes"
+
+
+def test_token_is_not_on_command_lines_or_in_inspect(writer: dict[str, Any]) -> None:
+    """Hole 6: the session token is neither in `docker inspect` (Cmd, Args, Env, …) nor on
+    any host process's command line (/proc/*/cmdline is public)."""
+    c = container_of(writer)
+    token = writer["token"]
+    c.reload()
+    assert token not in json.dumps(c.attrs), "the token is in docker inspect"
+    for key in ("Cmd", "Env", "Entrypoint"):
+        assert token not in json.dumps(c.attrs["Config"].get(key)), key
+    assert token not in json.dumps(c.attrs.get("Args")), "Args"
+    seen = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if token.encode() in cmdline:
+            seen.append(cmdline.replace(b"\0", b" ")[:200])
+    assert not seen, f"the token is on command lines: {seen}"
+
+
+@pytest.fixture(scope="module")
+def disk_launcher(tmp_path_factory: pytest.TempPathFactory, site: Path,
+                  runtime_dir: Path) -> Iterator[str]:
+    """A launcher whose sessions get 64 MiB of writable space ([launcher] disk)."""
+    small = make_attack_site(tmp_path_factory.mktemp("disk-site"), 'disk = "64m"\n')
+    with running_launcher(small, runtime_dir / "disk", "--backend", "docker",
+                          "--memory", "512m") as base:
+        yield base
+
+
+def test_home_and_tmp_are_bounded_and_off_the_host_disk(disk_launcher: str) -> None:
+    """Hole 5: writing 300 MB to $HOME or /tmp fails well before 300 MB ([launcher] disk
+    = 64m), and none of it lands on the host's disk (writable layer stays small)."""
+    ev = ready(disk_launcher)
+    c = container_of(ev)
+    for path in ("/home/reader/fill", "/tmp/fill"):
+        written, err = write_as_reader(c, path, 300 * MiB)
+        container_exec(c.id, "rm", "-f", path)
+        assert written is None or (err == "ENOSPC" and written <= 80 * MiB), \
+            (path, written, err)
+    assert size_rw(c) < 20 * MiB
+
+
+# --- hole 11: a session's container dies ------------------------------------------------
+
+def test_dead_session_closes_websocket_with_4410(launcher: str) -> None:
+    """Hole 11: when the container dies, an open kernel WebSocket closes with code 4410
+    and a reason saying the session ended (it was 1000, "normal")."""
+    from websockets.sync.client import connect
+
+    ev = ready(launcher)
+    kid = start_kernel(ev)
+    with connect(ws_url(ev, f"api/kernels/{kid}/channels"), open_timeout=30,
+                 max_size=None) as ws:
+        container_of(ev).kill()
+        closed = drain_until_closed(ws, 30)
+    assert closed.rcvd is not None and closed.rcvd.code == 4410, closed
+    assert "end" in closed.rcvd.reason.lower(), closed.rcvd.reason
+
+
+def test_dead_session_answers_410_with_a_relaunch_link(launcher: str) -> None:
+    """Hole 11: after the container dies, a request to the session answers 410 with a page
+    saying the session ended and linking to /launch/<slug>."""
+    ev = ready(launcher)
+    assert httpx.get(ev["url"] + "api/status", params={"token": ev["token"]},
+                     timeout=30).status_code == 200
+    container_of(ev).kill()
+    seen: list[int] = []
+
+    def gone() -> httpx.Response | None:
+        r = httpx.get(ev["url"] + "api/status", params={"token": ev["token"]}, timeout=30)
+        seen.append(r.status_code)
+        return r if r.status_code == 410 else None
+
+    try:
+        r = wait_until(gone, 15, interval=0.5, what="410")
+    except TimeoutError:
+        raise AssertionError(f"no 410 within 15 s; statuses seen: {sorted(set(seen))}") from None
+    assert "ended" in r.text.lower(), r.text[:500]
+    assert f"/launch/{SLUG}" in r.text, r.text[:500]
+    assert 500 not in seen, seen
+
+
+# --- hole 12: origin isolation -----------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def host_launcher(tmp_path_factory: pytest.TempPathFactory, site: Path,
+                  runtime_dir: Path) -> Iterator[tuple[str, int]]:
+    """A launcher with per-session hostnames: session_host = "{id}.live.localhost:<port>"."""
+    port = free_port()
+    hosted = make_attack_site(tmp_path_factory.mktemp("host-site"),
+                              f'session_host = "{{id}}.live.localhost:{port}"\n')
+    with running_launcher(hosted, runtime_dir / "hosts", "--backend", "docker",
+                          "--admin-token", ADMIN, port=port) as base:
+        yield base, port
+
+
+def _get(port: int, path: str, host: str, params: dict[str, str] | None = None,
+         headers: dict[str, str] | None = None) -> httpx.Response:
+    """GET 127.0.0.1:<port><path> with the Host header *host*."""
+    return httpx.get(f"http://127.0.0.1:{port}{path}", params=params,
+                     headers={"Host": host, **(headers or {})}, timeout=30)
+
+
+def test_session_host_only_serves_its_own_session(host_launcher: tuple[str, int]) -> None:
+    """Hole 12: with session_host, a session is served only on its own hostname: not on
+    the launcher's host, not on another session's host."""
+    base, port = host_launcher
+    a, b = ready(base), ready(base)
+    assert a["url"] == f"http://{a['sid']}.live.localhost:{port}/sessions/{a['sid']}/", a
+    path, params = f"/sessions/{a['sid']}/api/status", {"token": a["token"]}
+    own = _get(port, path, f"{a['sid']}.live.localhost:{port}", params=params)
+    assert own.status_code == 200, own.text[:300]
+    launcher_host = _get(port, path, f"127.0.0.1:{port}", params=params)
+    assert launcher_host.status_code == 404, launcher_host.status_code
+    other = _get(port, path, f"{b['sid']}.live.localhost:{port}", params=params)
+    assert other.status_code in (400, 403, 404, 421), other.status_code
+
+
+def test_launcher_routes_refused_on_session_hosts(host_launcher: tuple[str, int]) -> None:
+    """Hole 12: the launcher's own routes (launch stream, launch page, admin API) are not
+    served on a session's hostname."""
+    base, port = host_launcher
+    a = ready(base)
+    host = f"{a['sid']}.live.localhost:{port}"
+    for path in ("/build/post/hello", "/launch/hello", "/api/sessions"):
+        r = _get(port, path, host, headers=ADMIN_HEADERS)
+        assert 400 <= r.status_code < 500, (path, r.status_code)
