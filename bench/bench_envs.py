@@ -13,7 +13,8 @@ from bench.common import PY, QUICK, ROOT, run, summary, timed
 from publisher.backends.docker import DockerBackend, runtime_tag
 from publisher.config import load_config
 from publisher.envs.dockerfile import runtime_dockerfile
-from publisher.envs.spec import env_id, find_env_spec
+from publisher.envs.ids import env_id
+from publisher.envs.spec import find_env_spec
 
 
 def runtime_cold(backend: DockerBackend, base: str) -> float:

@@ -192,7 +192,8 @@ def concurrency(site: Path, rdir: Path) -> dict[str, Any]:
         result["launcher_rss_mb"] = psutil.Process(PIDS[base]).memory_info().rss / 1e6
         result["containers_memory_mb"] = mem / 1e6
         from publisher.config import load_config
-        from publisher.envs.spec import env_id, find_env_spec
+        from publisher.envs.ids import env_id
+        from publisher.envs.spec import find_env_spec
 
         tag = f"publish-env:{env_id(find_env_spec(site, post), load_config(site).base_image)}"
         remove_sessions_under(rdir / "c")

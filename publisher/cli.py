@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -67,8 +69,8 @@ def new(directory: Path) -> None:
 def build(site: Path, out: Path | None, jobs: int, execute: str | None, backend: str | None,
           keep_going: bool, strict: bool, drafts: bool) -> None:
     """Build the static site of SITE (default: the current folder)."""
-    from publisher.build.pipeline import BuildOptions
-    from publisher.build.pipeline import build as run_build
+    from publisher.pipeline.pipeline import BuildOptions
+    from publisher.pipeline.pipeline import build as run_build
 
     opts = BuildOptions(out, jobs, execute, backend, keep_going, strict, drafts)
     report = run_build(site, opts)
@@ -84,8 +86,8 @@ def build(site: Path, out: Path | None, jobs: int, execute: str | None, backend:
 @SITE
 def check(site: Path) -> None:
     """Validate config, front matter and env specs without building."""
-    from publisher.build.pipeline import resolve_envs
     from publisher.content.site import discover
+    from publisher.envs.resolve import resolve_envs
     from publisher.errors import BuildFailed
 
     s = discover(site, include_drafts=True)
@@ -107,11 +109,11 @@ def env() -> None:
 
 
 @env.command("show")
-@click.argument("slug")
-@click.option("--site", "site", type=click.Path(path_type=Path), default=Path("."))
-def env_show(slug: str, site: Path) -> None:
-    """Print the env spec, env id and Dockerfile of the post SLUG."""
-    from publisher.envs.commands import show
+@SITE
+@click.option("--post", "slug", required=True, help="The post whose env to show.")
+def env_show(site: Path, slug: str) -> None:
+    """Print the env spec, env id and Dockerfile of one post of SITE."""
+    from publisher.backends.commands import show
 
     click.echo(show(site, slug))
 
@@ -122,8 +124,8 @@ def env_show(slug: str, site: Path) -> None:
 @BACKEND
 def env_build(site: Path, slug: str | None, backend: str | None) -> None:
     """Build the env of every post of SITE (nothing is rebuilt while its env id holds)."""
-    from publisher.build.progress import Reporter
-    from publisher.envs.commands import build_envs
+    from publisher.backends.commands import build_envs
+    from publisher.progress import Reporter
 
     click.echo(build_envs(site, slug, backend, Reporter()))
 
@@ -132,7 +134,7 @@ def env_build(site: Path, slug: str | None, backend: str | None) -> None:
 @SITE
 def env_list(site: Path) -> None:
     """List built envs: env id, image or venv, size, last use, posts of SITE using it."""
-    from publisher.envs.commands import list_envs
+    from publisher.backends.commands import list_envs
 
     click.echo(list_envs(site))
 
@@ -141,9 +143,31 @@ def env_list(site: Path) -> None:
 @SITE
 def env_prune(site: Path) -> None:
     """Remove env images and venvs that no post of SITE references."""
-    from publisher.envs.commands import prune_envs
+    from publisher.backends.commands import prune_envs
 
     click.echo(prune_envs(site))
+
+
+def launcher_options(command: Callable[..., None]) -> Callable[..., None]:
+    """An option per ``[launcher]`` setting marked as a flag (declared in config.py)."""
+    from typing import get_type_hints
+
+    from publisher.config import LauncherSection
+
+    hints = get_type_hints(LauncherSection)
+    for f in reversed(dataclasses.fields(LauncherSection)):
+        if not f.metadata.get("flag"):
+            continue
+        name = f.name.replace("_", "-")
+        default = "" if f.default in ("", None) else f", default {f.default}"
+        help_text = f"{f.metadata['help']} ([launcher] {f.name}{default})"
+        if hints[f.name] is bool:
+            option = click.option(f"--{name}/--no-{name}", f.name, default=None, help=help_text)
+        else:
+            option = click.option(f"--{name}", f.name, type=hints[f.name], default=None,
+                                  help=help_text)
+        command = option(command)
+    return command
 
 
 @main.command()
@@ -151,43 +175,23 @@ def env_prune(site: Path) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=8080, show_default=True)
 @BACKEND
-@click.option("--base-url", default="/", show_default=True, help="Path prefix of every route.")
 @click.option("--unsafe-local", is_flag=True,
               help="Allow a non-loopback --host with the local backend (no isolation!).")
-@click.option("--memory", default=None, help="Memory per session, e.g. 1g.")
-@click.option("--cpus", type=float, default=None, help="CPUs per session.")
-@click.option("--disk", default=None, help="Writable space per session ($HOME, /tmp), e.g. 512m.")
-@click.option("--max-sessions", type=int, default=None, help="Capacity (then: busy).")
-@click.option("--pool", type=int, default=None, help="Pre-started sessions per env.")
-@click.option("--idle-timeout", type=float, default=None, help="Seconds before idle culling.")
-@click.option("--max-age", type=float, default=None, help="Seconds a session may live.")
-@click.option("--admin-token", default=None, help="Token for /api/sessions.")
-@click.option("--session-host", default=None,
-              help="A host name per session, e.g. '{id}.live.example.org' (wildcard DNS).")
-@click.option("--forwarded-allow-ips", default=None, show_default="127.0.0.1",
-              help="Comma-separated proxy addresses whose X-Forwarded-* headers are believed.")
 @click.option("--stop-sessions", is_flag=True,
               help="Stop every session on exit (default: docker sessions are kept and "
               "adopted by the next launcher run).")
+@launcher_options
 @click.pass_context
-def launcher(ctx: click.Context, site: Path, host: str, port: int, backend: str | None,
-             base_url: str, unsafe_local: bool, memory: str | None, cpus: float | None,
-             disk: str | None, max_sessions: int | None, pool: int | None,
-             idle_timeout: float | None, max_age: float | None, admin_token: str | None,
-             session_host: str | None, forwarded_allow_ips: str | None,
-             stop_sessions: bool) -> None:
-    """Serve launch badges: build envs on demand and proxy live Jupyter sessions."""
-    from publisher.backends.sessions import Limits
-    from publisher.config import load_config
+def launcher(ctx: click.Context, /, site: Path, host: str, port: int, backend: str | None,
+             unsafe_local: bool, stop_sessions: bool, **settings: object) -> None:
+    """Serve launch badges: build envs on demand and proxy live Jupyter sessions.
+
+    Every option below --stop-sessions overrides the same key of [launcher] in publish.toml.
+    """
     from publisher.launcher.main import run_launcher
 
-    lc = load_config(site).launcher
-    limits = Limits(memory or lc.memory, cpus or lc.cpus, lc.pids, disk or lc.disk)
     run_launcher(site, host, port, backend, unsafe_local, stop_sessions,
-                 bool((ctx.obj or {}).get("debug")), base_url=base_url, limits=limits,
-                 max_sessions=max_sessions, pool=pool, idle_timeout=idle_timeout,
-                 max_age=max_age, admin_token=admin_token, session_host=session_host,
-                 forwarded_allow_ips=forwarded_allow_ips)
+                 bool((ctx.obj or {}).get("debug")), **settings)
 
 
 @main.command()

@@ -48,22 +48,92 @@ class ExecuteSection:
     backend: str = "auto"
 
 
+def setting(default: Any, help: str, flag: bool = True, normalize: Any = None,
+            check: Any = None) -> Any:
+    """A field of a section, declared once: its type (the annotation), default and help.
+
+    ``flag``: also a command-line option (``--name-with-dashes``) that overrides the file;
+    ``normalize``: value -> value; ``check``: value -> problem text or None.
+    """
+    meta = {"help": help, "flag": flag, "normalize": normalize, "check": check}
+    if isinstance(default, dict):
+        return field(default_factory=lambda: dict(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def _url_path(value: str) -> str:
+    return "/" + value.strip("/") + "/" if value.strip("/") else "/"
+
+
+def _one_id(value: str) -> str | None:
+    if value and value.count("{id}") != 1:
+        return 'must contain {id} once, e.g. "{id}.live.example.org"'
+    return None
+
+
 @dataclass(frozen=True)
-class LauncherSection:
-    base_image: str = ""
-    base_images: dict[str, str] = field(default_factory=dict)  # "3.12" -> image
+class Limits:
+    """What one session may use."""
+
     memory: str = "1g"
     cpus: float = 1.0
     pids: int = 256
-    idle_timeout: int = 600
-    max_age: int = 6 * 3600
-    max_sessions: int = 20
-    pool: int = 0
-    network: bool = False
-    admin_token: str = ""
-    disk: str = "512m"  # writable space of a session ($HOME, /tmp), memory-backed
-    launches_per_minute: int = 30  # per client address
-    session_host: str = ""  # e.g. "{id}.live.example.org": each session on its own host
+    disk: str = "512m"  # the session's writable space ($HOME, /tmp): memory-backed
+
+
+@dataclass(frozen=True)
+class LauncherSection:
+    """``[launcher]``: every launcher setting, declared once. ``publish launcher`` derives
+    its options from the fields marked ``flag`` (a flag wins over the file)."""
+
+    base_image: str = setting("", "Base image of env images (PUBLISH_BASE_IMAGE wins).",
+                              flag=False)
+    base_images: dict[str, str] = setting(
+        {}, 'Base images by runtime.txt version, e.g. { "3.12" = "python:3.12-slim" }.',
+        flag=False)
+    memory: str = setting("1g", "Memory per session, e.g. 1g.")
+    cpus: float = setting(1.0, "CPUs per session.")
+    pids: int = setting(256, "Processes per session.")
+    disk: str = setting("512m", "Writable space per session ($HOME, /tmp; counts as memory).")
+    idle_timeout: float = setting(600.0, "Seconds without activity before a session is culled.")
+    max_age: float = setting(6 * 3600.0, "Seconds a session may live.")
+    max_sessions: int = setting(20, "Sessions at once, pool included (then: busy).")
+    pool: int = setting(0, "Pre-started sessions per env.")
+    network: bool = setting(False, "Let every session reach the network (else only posts "
+                            "with network: true).")
+    admin_token: str = setting("", "Token for /api/sessions (or PUBLISH_ADMIN_TOKEN).")
+    launches_per_minute: int = setting(30, "Launches per client address per minute.")
+    session_host: str = setting("", "A host name per session, e.g. '{id}.live.example.org' "
+                                "(wildcard DNS and certificate).", check=_one_id)
+    base_url: str = setting("/", "Path prefix of every route, e.g. /live/.",
+                            normalize=_url_path)
+    forwarded_allow_ips: str = setting(
+        "127.0.0.1", "Comma-separated proxy addresses whose X-Forwarded-* headers count.")
+    runtime_dir: str = setting("", "Folder for session state (default: PUBLISH_RUNTIME_DIR, "
+                               "else the cache folder).")
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(self.memory, self.cpus, self.pids, self.disk)
+
+    @property
+    def cull_interval(self) -> float:
+        """Culling looks often enough for the timeouts in force."""
+        return max(1.0, min(30.0, self.idle_timeout / 4, self.max_age / 4))
+
+    @property
+    def admin_secret(self) -> str:
+        return self.admin_token or os.environ.get("PUBLISH_ADMIN_TOKEN", "")
+
+    @property
+    def runtime_path(self) -> Path:
+        if self.runtime_dir:
+            return Path(self.runtime_dir)
+        if os.environ.get("PUBLISH_RUNTIME_DIR"):
+            return Path(os.environ["PUBLISH_RUNTIME_DIR"])
+        from publisher.paths import cache_root
+
+        return cache_root() / "launcher"
 
 
 @dataclass(frozen=True)
@@ -145,6 +215,27 @@ def _suggest(key: str, known: list[str]) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
+def _value(cls: type[Any], section: str, key: str, raw: Any) -> tuple[Any, str | None]:
+    """(the value of *key* in *section* for *raw*, or a problem text)."""
+    hints = get_type_hints(cls)
+    if key not in hints:
+        known = [f.name for f in dataclasses.fields(cls)]
+        return None, f"unknown key{_suggest(key, known)}"
+    try:
+        value = _check(raw, hints[key])
+    except TypeError:
+        return None, f"expected {_type_name(hints[key])}, got {raw!r}"
+    choices = CHOICES.get((section, key))
+    if choices and value not in choices:
+        return None, f"must be one of {', '.join(choices)}, got {value!r}"
+    meta = {f.name: f.metadata for f in dataclasses.fields(cls)}[key]
+    if meta.get("check") and (problem := meta["check"](value)):
+        return None, str(problem)
+    if meta.get("normalize"):
+        value = meta["normalize"](value)
+    return value, None
+
+
 def parse_config(data: dict[str, Any], root: Path, source: str = CONFIG_NAME) -> Config:
     """Validate *data* (a parsed TOML document) against the schema."""
     problems: list[str] = []
@@ -157,27 +248,13 @@ def parse_config(data: dict[str, Any], root: Path, source: str = CONFIG_NAME) ->
             problems.append(f"{name}: expected a table [{name}]")
             continue
         cls = SECTIONS[name]
-        hints = get_type_hints(cls)
-        known = [f.name for f in dataclasses.fields(cls)]
         kwargs: dict[str, Any] = {}
         for key, raw in value.items():
-            if key not in hints:
-                problems.append(f"[{name}] {key}: unknown key{_suggest(key, known)}")
-                continue
-            try:
-                coerced = _check(raw, hints[key])
-            except TypeError:
-                problems.append(
-                    f"[{name}] {key}: expected {_type_name(hints[key])}, got {raw!r}"
-                )
-                continue
-            choices = CHOICES.get((name, key))
-            if choices and coerced not in choices:
-                problems.append(
-                    f"[{name}] {key}: must be one of {', '.join(choices)}, got {coerced!r}"
-                )
-                continue
-            kwargs[key] = coerced
+            coerced, problem = _value(cls, name, key, raw)
+            if problem:
+                problems.append(f"[{name}] {key}: {problem}")
+            else:
+                kwargs[key] = coerced
         sections[name] = cls(**kwargs)
     if problems:
         raise ConfigError(
@@ -186,6 +263,25 @@ def parse_config(data: dict[str, Any], root: Path, source: str = CONFIG_NAME) ->
             + "\nFix them and run the command again."
         )
     return Config(root=root, **sections)
+
+
+def with_overrides(cfg: Config, section: str, overrides: dict[str, Any]) -> Config:
+    """*cfg* with command-line values (None: not given) over the file's, checked alike."""
+    cls = SECTIONS[section]
+    changes: dict[str, Any] = {}
+    problems: list[str] = []
+    for key, raw in overrides.items():
+        if raw is None:
+            continue
+        value, problem = _value(cls, section, key, raw)
+        if problem:
+            problems.append(f"--{key.replace('_', '-')}: {problem}")
+        else:
+            changes[key] = value
+    if problems:
+        raise ConfigError("\n".join(problems))
+    return dataclasses.replace(cfg, **{section: dataclasses.replace(getattr(cfg, section),
+                                                                     **changes)})
 
 
 def load_config(root: Path) -> Config:

@@ -28,10 +28,11 @@ from starlette.responses import (
 )
 from starlette.routing import Route
 
-from publisher.build.pipeline import BuildOptions, build
-from publisher.build.progress import Reporter
+from publisher.backends.base import Backend
 from publisher.errors import PublishError
 from publisher.launcher.events import KEEPALIVE, sse
+from publisher.pipeline.pipeline import BuildOptions, build
+from publisher.progress import Reporter
 
 LIVERELOAD = Path(__file__).resolve().parent / "templates" / "livereload.js"
 IGNORED_PARTS = {"_build", "_site", ".git", "__pycache__", ".ipynb_checkpoints", "node_modules"}
@@ -59,7 +60,7 @@ class BuildState:
 class Rebuilder:
     """Runs builds in one thread; tells listeners what changed."""
 
-    def __init__(self, site: Path, out: Path, backend: Any, reporter: Reporter) -> None:
+    def __init__(self, site: Path, out: Path, backend: Backend, reporter: Reporter) -> None:
         self.site, self.out, self.backend, self.reporter = site, out, backend, reporter
         self.state = BuildState()
         self.listeners: list[tuple[asyncio.AbstractEventLoop, asyncio.Queue[dict[str, Any]]]] = []
@@ -199,7 +200,7 @@ def site_routes(rebuilder: Rebuilder) -> list[Route]:
     ]
 
 
-def create_serve_app(site: Path, out: Path, backend: Any, reporter: Reporter,
+def create_serve_app(site: Path, out: Path, backend: Backend, reporter: Reporter,
                      with_launcher: bool) -> tuple[Starlette, Rebuilder]:
     from watchdog.events import FileSystemEvent, FileSystemEventHandler
     from watchdog.observers import Observer
@@ -210,9 +211,8 @@ def create_serve_app(site: Path, out: Path, backend: Any, reporter: Reporter,
     if with_launcher:
         from publisher.config import load_config
         from publisher.launcher.app import create_manager, launcher_routes, running
-        from publisher.launcher.settings import LauncherSettings
 
-        manager = create_manager(site, backend, LauncherSettings.from_config(load_config(site)))
+        manager = create_manager(site, backend, load_config(site).launcher)
         routes += launcher_routes(manager)
     routes += site_routes(rebuilder)
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from publisher.build.pipeline import BuildOptions, build
-from publisher.build.progress import Reporter
 from publisher.errors import BuildFailed, PublishError
+from publisher.pipeline.pipeline import BuildOptions, build
+from publisher.progress import Reporter
 from tests.conftest import SiteFactory, md_post, notebook
 
 pytestmark = pytest.mark.slow

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import threading
 import uuid
 from collections.abc import Iterator
@@ -11,12 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from publisher.backends.base import BuildEvent
-from publisher.build.pipeline import BuildOptions, build
-from publisher.build.progress import Reporter
+from publisher.backends.base import BuildEvent, EnvRef
 from publisher.config import load_config
-from publisher.envs.spec import env_id, find_env_spec
+from publisher.envs.ids import env_id
+from publisher.envs.spec import EnvSpec, find_env_spec
 from publisher.errors import BuildFailed, EnvBuildError
+from publisher.pipeline.pipeline import BuildOptions, build
+from publisher.progress import Reporter
 from tests.conftest import SiteFactory, md_post, notebook, write_files
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.usefixtures("docker_engine")]
@@ -57,7 +59,8 @@ def run_in(backend: object, image: str, cmd: str) -> str:
 
 def test_image_with_requirements_apt_postbuild_start(tmp_path: Path, backend: object) -> None:
     write_files(tmp_path, {
-        "posts/p/requirements.txt": "tabulate==0.9.0\n",
+        # a fresh env id every run: the image is really built here, not found
+        "posts/p/requirements.txt": f"# {uuid.uuid4().hex}\ntabulate==0.9.0\n",
         "posts/p/apt.txt": "# small tools\njq\n",
         "posts/p/postBuild": "#!/bin/bash\nset -e\npython -c 'import tabulate' && "
                              "echo built-by-$(id -un) > ~/postbuild.txt\n",
@@ -67,12 +70,28 @@ def test_image_with_requirements_apt_postbuild_start(tmp_path: Path, backend: ob
     events: list[BuildEvent] = []
     ref = backend.ensure_env(spec, eid, events.append)  # type: ignore[attr-defined]
     assert ref.location == f"publish-env:{eid}"
-    assert any(e.phase == "building" for e in events) or events[-1].phase == "built"
+    try:
+        _check_image(backend, spec, eid, ref.location, events)
+    finally:
+        backend.client.images.remove(ref.location, force=True)  # type: ignore[attr-defined]
+
+
+def _check_image(backend: object, spec: EnvSpec, eid: str, image: str,
+                 events: list[BuildEvent]) -> None:
+    assert any(e.phase == "building" for e in events), "a new env id is built"
+    assert events[-1].phase == "built"
+    again: list[BuildEvent] = []
+    backend.ensure_env(spec, eid, again.append)  # type: ignore[attr-defined]
+    assert [e.phase for e in again] == ["built"], "an existing image is never rebuilt"
+    ref = EnvRef(eid, "docker", image)
     out = run_in(backend, ref.location,
                  "python -c 'import tabulate; print(tabulate.__version__)'; jq --version; "
-                 "cat ~/postbuild.txt; id -u; /opt/publish/start sh -c 'echo $PUBLISH_TEST_START'")
-    assert out.splitlines() == ["0.9.0", out.splitlines()[1], "built-by-reader", "1000", "started"]
-    assert out.splitlines()[1].startswith("jq-")
+                 "cat ~/postbuild.txt; id -u; /opt/publish/start sh -c 'echo $PUBLISH_TEST_START';"
+                 " cat /opt/publish/home/postbuild.txt")
+    lines = out.splitlines()
+    assert lines[0] == "0.9.0" and re.fullmatch(r"jq-\d+\.\d+.*", lines[1]), lines
+    assert lines[2:] == ["built-by-reader", "1000", "started", "built-by-reader"], \
+        "postBuild ran as the reader; sessions get its $HOME back from /opt/publish/home"
     attrs = backend.client.images.get(ref.location).attrs  # type: ignore[attr-defined]
     env = " ".join(attrs["Config"]["Env"])
     assert "PIP_CERT" not in env and "SSL_CERT_FILE" not in env, "no build settings in the image"

@@ -6,10 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from publisher.build.execute import PostEnv, cache_key
 from publisher.content.post import read_post
-from publisher.envs.spec import base_image_for, env_id, find_env_spec
+from publisher.envs.ids import env_id
+from publisher.envs.resolve import PostEnv
+from publisher.envs.spec import base_image_for, find_env_spec
 from publisher.errors import EnvSpecError
+from publisher.pipeline.execute import cache_key
 from tests.conftest import md_post, write_files
 
 

@@ -65,7 +65,8 @@ def _remove_fresh_image(site: Path) -> None:
     import docker
 
     from publisher.config import load_config
-    from publisher.envs.spec import env_id, find_env_spec
+    from publisher.envs.ids import env_id
+    from publisher.envs.spec import find_env_spec
 
     spec = find_env_spec(site, site / "posts/fresh")
     tag = f"publish-env:{env_id(spec, load_config(site).base_image)}"
@@ -124,9 +125,11 @@ def test_launch_page_and_events_route(launcher: str) -> None:
     assert httpx.get(launcher + "health").json()["backend"] == "docker"
     assert httpx.get(launcher + "versions").json()["backend"] == "docker"
     assert httpx.get(launcher + "api/sessions").status_code == 403
+    ready(launcher, "hello")
     sessions = httpx.get(launcher + "api/sessions",
                          headers={"Authorization": "token admin-secret"}).json()
-    assert all("token" not in s for s in sessions)
+    assert sessions and all("token" not in s and s["slug"] for s in sessions), \
+        "the admin listing shows sessions, never their tokens"
 
 
 def test_failed_build_reports_log_lines(launcher: str) -> None:

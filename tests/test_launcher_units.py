@@ -25,7 +25,6 @@ from publisher.launcher.proxy import (
     scoped_cookie,
     upstream_headers,
 )
-from publisher.launcher.settings import LauncherSettings
 
 PREFIX = "/sessions/0123456789ab/"
 
@@ -144,15 +143,34 @@ def test_session_hosts_close_foreign_websockets() -> None:
 
 
 def test_settings_follow_the_command_line(tmp_path: Path) -> None:
-    from publisher.config import parse_config
+    from publisher.config import parse_config, with_overrides
     from publisher.errors import ConfigError
 
-    cfg = parse_config({"launcher": {"idle_timeout": 600}}, tmp_path)
-    s = LauncherSettings.from_config(cfg, idle_timeout=8.0, base_url="live")
+    cfg = parse_config({"launcher": {"idle_timeout": 600, "base_url": "live"}}, tmp_path)
+    assert cfg.launcher.base_url == "/live/" and cfg.launcher.cull_interval == 30
+    s = with_overrides(cfg, "launcher", {"idle_timeout": 8.0, "pool": None}).launcher
     assert s.idle_timeout == 8 and s.cull_interval == 2 and s.base_url == "/live/"
-    bad = parse_config({"launcher": {"session_host": "live.example.org"}}, tmp_path)
     with pytest.raises(ConfigError, match="session_host"):
-        LauncherSettings.from_config(bad)
+        parse_config({"launcher": {"session_host": "live.example.org"}}, tmp_path)
+    with pytest.raises(ConfigError, match="--session-host: must contain"):
+        with_overrides(cfg, "launcher", {"session_host": "x.example.org"})
+    with pytest.raises(ConfigError, match="--max-sessions: expected an integer"):
+        with_overrides(cfg, "launcher", {"max_sessions": "many"})
+
+
+def test_every_launcher_setting_is_an_option_unless_it_is_file_only() -> None:
+    import dataclasses
+
+    from click.testing import CliRunner
+
+    from publisher.cli import main
+    from publisher.config import LauncherSection
+
+    text = CliRunner().invoke(main, ["launcher", "--help"], terminal_width=200).output
+    for f in dataclasses.fields(LauncherSection):
+        option = "--" + f.name.replace("_", "-")
+        assert (option in text) == bool(f.metadata["flag"]), option
+        assert f.metadata["help"], f.name
 
 
 # --- the socket checks, against real unix sockets -----------------------------------------

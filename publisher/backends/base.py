@@ -6,10 +6,15 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar, cast
 
 from publisher.backends.sessions import SessionHandle, SessionRequest
 from publisher.envs.spec import EnvSpec
+
+RUNNER = Path(__file__).with_name("nbrunner.py")  # standalone: runs inside every env
+LABEL = "org.publish"  # prefix of every Docker label publish sets
+
+T = TypeVar("T")
 
 PHASES = ("waiting", "building", "built", "launching", "ready", "failed")
 
@@ -123,7 +128,7 @@ class SingleFlight:
         self._flights: dict[str, _Flight] = {}
         self.builds_started = 0  # observable for tests and metrics
 
-    def run(self, key: str, build: Callable[[EventSink], Any], on_event: EventSink) -> Any:
+    def run(self, key: str, build: Callable[[EventSink], T], on_event: EventSink) -> T:
         with self._lock:
             flight = self._flights.get(key)
             owner = flight is None
@@ -150,4 +155,4 @@ class SingleFlight:
             flight.done.wait()
         if flight.error is not None:
             raise flight.error
-        return flight.result
+        return cast(T, flight.result)  # set by build(), which returned a T

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from publisher.backends.base import (
+    LABEL,
+    RUNNER,
     BuildEvent,
     EnvRef,
     EventSink,
@@ -44,8 +46,6 @@ from publisher.hashing import digest
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # colours in build output: noise in a log view
 ENV_REPO = "publish-env"
 RUNTIME_REPO = "publish-runtime"
-LABEL = "org.publish"
-RUNNER = Path(__file__).resolve().parent.parent / "build" / "nbrunner.py"
 HOME = "/home/reader"
 CA_VARS = ("PIP_CERT", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
 INDEX_VARS = ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "UV_INDEX_URL", "UV_EXTRA_INDEX_URL",

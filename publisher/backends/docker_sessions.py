@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from publisher.backends.base import LABEL
 from publisher.backends.sessions import (
     SOCKET_NAME,
     SessionHandle,
@@ -41,7 +42,7 @@ WORK = f"{HOME}/work"
 SKELETON = "/opt/publish/home"  # the image's $HOME, copied into the session's tmpfs
 START = "/opt/publish/start"
 READER = 1000
-SESSION_LABEL = "org.publish.session"
+SESSION_LABEL = f"{LABEL}.session"
 SOCKET_VOLUME_OPTS = f"size=1m,uid={READER},gid={READER},mode=0700"
 LOG_LIMIT = {"max-size": "1m", "max-file": "1"}
 log = logging.getLogger("publish.launcher")

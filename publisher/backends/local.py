@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from publisher.backends.base import (
+    RUNNER,
     BuildEvent,
     EnvRef,
     EventSink,
@@ -36,26 +37,16 @@ from publisher.backends.sessions import (
     wait_for_jupyter,
 )
 from publisher.envs.dockerfile import LAB_OVERRIDES
+from publisher.envs.recipe import HIDE_SLOW_MODULE, kernel_spec
 from publisher.envs.spec import EnvSpec
 from publisher.errors import EnvBuildError, ExecutionError
+from publisher.paths import cache_root
 from publisher.proc import run_streaming
 
 MARKER = "publish-env.json"
-LOCAL_RECIPE = "venv-2: uv, byte-compiled, ipykernel"  # change it when venvs are made differently
-# Jupyter Server, minus a 1.4 s grammar compile at import that no Jupyter schema needs
-# (see publisher/__init__.py and the runtime image, which drops the same package)
-LOCAL_SERVER = ("import sys; sys.modules['rfc3987_syntax'] = None; "
-                "from jupyter_server.serverapp import main; sys.argv[0] = 'jupyter-server'; "
-                "main()")
-RUNNER = Path(__file__).resolve().parent.parent / "build" / "nbrunner.py"
-
-
-def cache_root() -> Path:
-    """``$PUBLISH_CACHE_DIR`` or ``$XDG_CACHE_HOME/publish`` (``~/.cache/publish``)."""
-    if os.environ.get("PUBLISH_CACHE_DIR"):
-        return Path(os.environ["PUBLISH_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "publish"
+# Jupyter Server, minus the slow import (see publisher.envs.recipe)
+LOCAL_SERVER = (f"{HIDE_SLOW_MODULE}; from jupyter_server.serverapp import main; "
+                "sys.argv[0] = 'jupyter-server'; main()")
 
 
 def uv_binary() -> str | None:
@@ -65,15 +56,6 @@ def uv_binary() -> str | None:
         return str(find_uv_bin())
     except (ImportError, FileNotFoundError):
         return shutil.which("uv")
-
-
-def kernel_spec(python: Path) -> dict[str, object]:
-    return {
-        "argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "Python 3",
-        "language": "python",
-        "metadata": {"debugger": True},
-    }
 
 
 class LocalBackend:
@@ -162,7 +144,7 @@ class LocalBackend:
         # uv hard-links installed files from its cache: replace the file, never write
         # through it (that would change every venv sharing the link, and the cache)
         (kdir / "kernel.json").unlink(missing_ok=True)
-        (kdir / "kernel.json").write_text(json.dumps(kernel_spec(folder / "bin" / "python")))
+        (kdir / "kernel.json").write_text(json.dumps(kernel_spec(str(folder / "bin" / "python"))))
         (tmp / MARKER).write_text(json.dumps({
             "env_id": env_id, "files": list(spec.files), "origin": spec.origin,
             "created": time.time(),

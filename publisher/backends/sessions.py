@@ -11,16 +11,9 @@ from typing import Any
 import httpx
 
 from publisher.backends.sockets import SocketPolicy, sync_transport
+from publisher.config import Limits
 
 SOCKET_NAME = "j.sock"  # short: unix socket paths are limited to ~107 bytes
-
-
-@dataclass(frozen=True)
-class Limits:
-    memory: str = "1g"
-    cpus: float = 1.0
-    pids: int = 256
-    disk: str = "512m"  # the session's writable space ($HOME, /tmp): memory-backed
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import threading
 import time
 from pathlib import Path
 
-from publisher.backends.local import cache_root
+from publisher.paths import cache_root
 
 _lock = threading.Lock()
 

@@ -24,6 +24,11 @@ class Site:
     def root(self) -> Path:
         return self.config.root
 
+    @property
+    def build_dir(self) -> Path:
+        """Where builds keep what they reuse (rendering, execution records)."""
+        return self.root / "_build"
+
     def post(self, slug: str) -> Post | None:
         return next((p for p in self.posts if p.slug == slug), None)
 

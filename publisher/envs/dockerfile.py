@@ -6,9 +6,8 @@ Each env image starts ``FROM`` it and adds a second venv at ``/opt/publish/env``
 only the post's packages; a ``.pth`` file chains the runtime's site-packages behind it,
 so the kernel sees the post's packages first and the server keeps its own versions.
 
-rfc3987-syntax (pulled in by jupyter-events for IRI checks no Jupyter schema uses) compiles
-a grammar on import: 1.4 s of every session start. The runtime drops it; jsonschema
-then skips those two formats.
+The runtime drops the package whose import is slow (see :mod:`publisher.envs.recipe`);
+jsonschema then skips the two IRI formats it served.
 
 Build-time settings (CA bundle, index URL) are copied into the *build stage only* and
 used there; the final stage copies the finished venv, so they are in no layer of the
@@ -19,6 +18,7 @@ from __future__ import annotations
 
 import json
 
+from publisher.envs.recipe import SLOW_PACKAGE, kernel_spec
 from publisher.envs.spec import EnvSpec
 
 RUNTIME_PACKAGES = (
@@ -32,12 +32,7 @@ RUNTIME = "/opt/publish/runtime"
 ENV = "/opt/publish/env"
 BUILD_DIR = "/tmp/publish-build"  # build stage only: ca.pem, env.sh
 SPEC_DIR = "/tmp/publish-spec"
-KERNEL = {
-    "argv": [f"{ENV}/bin/python", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-    "display_name": "Python 3",
-    "language": "python",
-    "metadata": {"debugger": True},
-}
+KERNEL = kernel_spec(f"{ENV}/bin/python")
 # `. env.sh` exports PIP_CERT/SSL_CERT_FILE/index URLs of the host, when it has them
 SOURCE_BUILD_ENV = f". {BUILD_DIR}/env.sh"
 
@@ -47,16 +42,6 @@ LAB_OVERRIDES = {
     "@jupyterlab/apputils-extension:notification": {
         "checkForUpdates": False, "doNotDisturbMode": False, "fetchNews": "false"},
 }
-
-
-def recipe_fingerprint() -> str:
-    """A hash of how images are made (part of every env id)."""
-    from publisher.backends.local import LOCAL_RECIPE
-    from publisher.hashing import digest
-
-    sample = EnvSpec(None, (), "none")
-    return digest([runtime_dockerfile("BASE"), env_dockerfile(sample, "RUNTIME", {}),
-                   LOCAL_RECIPE])
 
 
 def runtime_dockerfile(base_image: str) -> str:
@@ -70,7 +55,7 @@ RUN {SOURCE_BUILD_ENV} \\
  && {RUNTIME}/bin/python -m pip install --no-cache-dir --disable-pip-version-check -q uv \\
  && {RUNTIME}/bin/uv pip install --no-cache --python {RUNTIME}/bin/python --compile-bytecode \\
       {packages} \\
- && {RUNTIME}/bin/uv pip uninstall --python {RUNTIME}/bin/python rfc3987-syntax \\
+ && {RUNTIME}/bin/uv pip uninstall --python {RUNTIME}/bin/python {SLOW_PACKAGE} \\
  && mkdir -p {RUNTIME}/share/jupyter/lab/settings \\
  && printf '%s' '{json.dumps(LAB_OVERRIDES)}' > {RUNTIME}/share/jupyter/lab/settings/overrides.json
 

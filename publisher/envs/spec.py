@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from publisher.errors import EnvSpecError
-from publisher.hashing import digest, file_parts
 
 BUILDER_VERSION = "1"
 
@@ -143,28 +142,6 @@ def _site_default(site_root: Path) -> EnvSpec:
         files = tuple(f for f in spec.files if f not in ("pyproject.toml", "setup.py"))
         return EnvSpec(spec.root, files, spec.origin, spec.python, None)
     return EnvSpec(None, (), "none")
-
-
-def env_id(spec: EnvSpec, base_image: str) -> str:
-    """Stable hash of the spec files' contents + base image + builder version.
-
-    For a spec that installs its folder as a package, the package's ``.py`` files count
-    too (they are part of what gets installed); data files and notebooks never do.
-    """
-    from publisher.envs.dockerfile import recipe_fingerprint
-
-    # the recipe stands for the builder: a change to how images are made changes every id
-    parts: list[bytes | str] = [BUILDER_VERSION, recipe_fingerprint(), base_image]
-    if spec.root is not None:
-        files = [spec.root / f for f in spec.files]
-        if spec.package_dir is not None:
-            files += [
-                p
-                for p in spec.package_dir.rglob("*.py")
-                if p.is_file() and p.name != "setup.py" and ".ipynb_checkpoints" not in p.parts
-            ]
-        parts += file_parts(spec.root, files)
-    return digest(parts)
 
 
 def base_image_for(spec: EnvSpec, base_image: str, base_images: dict[str, str]) -> str:

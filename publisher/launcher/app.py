@@ -16,11 +16,11 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from publisher.backends.base import Backend
+from publisher.config import LauncherSection
 from publisher.launcher.metrics import Metrics
 from publisher.launcher.posts import SiteIndex
 from publisher.launcher.routes import Routes
 from publisher.launcher.sessions import SessionManager
-from publisher.launcher.settings import LauncherSettings
 
 ALL = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 log = logging.getLogger("publish.launcher")
@@ -58,7 +58,7 @@ async def running(manager: SessionManager, keep_sessions: bool) -> AsyncIterator
             await manager.stop_all()
 
 
-def create_manager(site_root: Path, backend: Backend, settings: LauncherSettings) -> SessionManager:
+def create_manager(site_root: Path, backend: Backend, settings: LauncherSection) -> SessionManager:
     return SessionManager(SiteIndex(site_root), backend, settings, Metrics())
 
 

@@ -8,11 +8,10 @@ from pathlib import Path
 import click
 
 from publisher.backends import get_backend
-from publisher.config import load_config
+from publisher.config import load_config, with_overrides
 from publisher.errors import PublishError
 from publisher.launcher.app import create_app, create_manager
 from publisher.launcher.server import configure_logging, run
-from publisher.launcher.settings import LauncherSettings
 
 
 def is_loopback(host: str) -> bool:
@@ -35,16 +34,17 @@ def refuse_public_local(host: str, what: str) -> None:
 def run_launcher(site: Path, host: str, port: int, backend_name: str | None,
                  unsafe_local: bool, stop_sessions: bool = False, debug: bool = False,
                  **overrides: object) -> None:
-    cfg = load_config(site)
+    """Serve the launcher; *overrides* are ``[launcher]`` settings from the command line."""
+    cfg = with_overrides(load_config(site), "launcher", overrides)
     backend = get_backend(backend_name or cfg.execute.backend, cfg.base_image,
                           cfg.launcher.base_images)
     if backend.name == "local" and not is_loopback(host) and not unsafe_local:
         refuse_public_local(host, "its sessions")
-    settings = LauncherSettings.from_config(cfg, **overrides)
+    settings = cfg.launcher
     configure_logging(debug)
     manager = create_manager(cfg.root, backend, settings)
     # docker sessions outlive a launcher restart (it adopts them) unless asked otherwise
     app = create_app(manager, keep_sessions=backend.name == "docker" and not stop_sessions)
     click.echo(f"publish launcher for {cfg.root} on http://{host}:{port}{settings.base_url} "
-               f"({backend.name} backend; sessions in {settings.runtime_dir})", err=True)
+               f"({backend.name} backend; sessions in {settings.runtime_path})", err=True)
     run(app, host, port)

@@ -1,4 +1,8 @@
-"""The launcher's view of the site: posts by slug with their env, re-read when files change."""
+"""The launcher's view of the site: posts by slug with their env, re-read when files change.
+
+It uses the build's public parts only: env resolution (:mod:`publisher.envs.resolve`) and
+the last build's outputs (:func:`publisher.pipeline.execute.last_outputs`).
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,9 @@ from pathlib import Path
 
 import nbformat
 
-from publisher.build.execute import ExecCache, PostEnv, cache_key
-from publisher.build.pipeline import build_dir, resolve_envs
 from publisher.content.site import Site, discover
+from publisher.envs.resolve import PostEnv, resolve_envs
+from publisher.pipeline.execute import last_outputs
 
 
 @dataclass(frozen=True)
@@ -66,8 +70,6 @@ class SiteIndex:
                 if rel.parts[0] in ("binder", ".binder"):
                     continue
                 files[rel.as_posix()] = f.read_bytes()
-        nb = post.notebook
-        cached = ExecCache(build_dir(site) / "exec" / backend).get(
-            post.slug, cache_key(pe, backend, site.config.execute.allow_errors), nb)
-        files[post.notebook_name] = nbformat.writes(cached if cached is not None else nb).encode()
+        nb = last_outputs(site, pe, backend) or post.notebook
+        files[post.notebook_name] = nbformat.writes(nb).encode()
         return files

@@ -26,8 +26,8 @@ from starlette.responses import (
 from starlette.websockets import WebSocket
 
 from publisher import __version__
-from publisher.build.execute import PostEnv
 from publisher.content.post import SLUG
+from publisher.envs.resolve import PostEnv
 from publisher.launcher.events import KEEPALIVE, sse
 from publisher.launcher.launches import Launch
 from publisher.launcher.proxy import (
@@ -269,7 +269,7 @@ class Routes:
                                  media_type="text/plain; version=0.0.4")
 
     def _admin(self, request: Request) -> bool:
-        want = self.manager.settings.admin_token.encode("utf-8")
+        want = self.manager.settings.admin_secret.encode("utf-8")
         got = request_token(request.headers, request.query_params, {}, "")
         if not want or got is None:
             return False

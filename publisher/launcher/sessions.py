@@ -24,9 +24,10 @@ from typing import Any
 
 import anyio
 
-from publisher.backends.base import Backend, BuildEvent, EnvRef
+from publisher.backends.base import LABEL, Backend, BuildEvent, EnvRef
 from publisher.backends.sessions import SessionHandle, SessionRequest
-from publisher.build.execute import PostEnv
+from publisher.config import LauncherSection
+from publisher.envs.resolve import PostEnv
 from publisher.errors import PublishError
 from publisher.hashing import digest
 from publisher.launcher import jupyter
@@ -34,9 +35,7 @@ from publisher.launcher.launches import Launch, Reservation
 from publisher.launcher.metrics import Metrics
 from publisher.launcher.posts import SiteIndex
 from publisher.launcher.proxy import Upstreams
-from publisher.launcher.settings import LauncherSettings
 
-LABEL = "org.publish"
 log = logging.getLogger("publish.launcher")
 
 
@@ -80,19 +79,19 @@ class Session:
 
 
 class SessionManager:
-    def __init__(self, index: SiteIndex, backend: Backend, settings: LauncherSettings,
+    def __init__(self, index: SiteIndex, backend: Backend, settings: LauncherSection,
                  metrics: Metrics) -> None:
         self.index, self.backend, self.settings, self.metrics = index, backend, settings, metrics
         self.sessions: dict[str, Session] = {}
         self.pool: dict[str, list[Session]] = {}
         self.upstreams = Upstreams()
         self.launch_times: dict[str, deque[float]] = {}
-        self.owner = digest([str(index.root.resolve()), str(settings.runtime_dir.resolve())])
-        self.state_dir = settings.runtime_dir / "state"
-        self.folders = settings.runtime_dir / "s"
+        self.owner = digest([str(index.root.resolve()), str(settings.runtime_path.resolve())])
+        self.state_dir = settings.runtime_path / "state"
+        self.folders = settings.runtime_path / "s"
         self._reserved = 0
         self._tasks: set[asyncio.Future[None]] = set()
-        for folder in (settings.runtime_dir, self.state_dir, self.folders):
+        for folder in (settings.runtime_path, self.state_dir, self.folders):
             folder.mkdir(parents=True, exist_ok=True)
             folder.chmod(0o700)
 

@@ -19,20 +19,14 @@ import nbformat
 from nbformat import NotebookNode
 
 from publisher.backends.base import Backend, BuildEvent, EnvRef, ExecJob
-from publisher.build.progress import Reporter
 from publisher.content.post import Post
-from publisher.envs.spec import EnvSpec
+from publisher.content.site import Site
+from publisher.envs.resolve import PostEnv
 from publisher.errors import PublishError
 from publisher.hashing import digest, file_parts
+from publisher.progress import Reporter
 
 CACHE_VERSION = "exec-1"
-
-
-@dataclass
-class PostEnv:
-    post: Post
-    spec: EnvSpec
-    env_id: str
 
 
 @dataclass
@@ -54,6 +48,13 @@ def cache_key(pe: PostEnv, backend: str, allow_errors: bool) -> str:
     if post.folder is not None:
         parts += file_parts(post.folder, post.data_files())
     return digest(parts, 32)
+
+
+def last_outputs(site: Site, pe: PostEnv, backend: str) -> NotebookNode | None:
+    """The post's notebook with the outputs of the last build, when they were computed from
+    its current code, files and env (else None). Public: the launcher gives it to readers."""
+    key = cache_key(pe, backend, site.config.execute.allow_errors)
+    return ExecCache(site.build_dir / "exec" / backend).get(pe.post.slug, key, pe.post.notebook)
 
 
 class ExecCache:

@@ -9,13 +9,12 @@ from pathlib import Path
 
 from publisher.backends import get_backend
 from publisher.backends.base import BuildEvent
-from publisher.build.progress import Reporter
-from publisher.config import Config, load_config
-from publisher.content.post import SOURCE_NAMES
-from publisher.content.site import Site, discover, find_sources
+from publisher.content.site import Site, discover
 from publisher.envs.dockerfile import env_dockerfile
-from publisher.envs.spec import EnvSpec, base_image_for, env_id, find_env_spec
+from publisher.envs.resolve import envs_by_id, spec_and_id
+from publisher.envs.spec import base_image_for
 from publisher.errors import BuildFailed, ContentError, PublishError
+from publisher.progress import Reporter
 
 
 def _site(root: Path) -> Site:
@@ -29,10 +28,9 @@ def show(site_root: Path, slug: str) -> str:
     if post is None:
         known = ", ".join(p.slug for p in site.posts) or "none"
         raise ContentError(f"no post '{slug}' in {site_root} (posts: {known}).")
-    spec = find_env_spec(site.root, post.folder)
     cfg = site.config
+    spec, eid = spec_and_id(cfg, post.folder)
     base = base_image_for(spec, cfg.base_image, cfg.launcher.base_images)
-    eid = env_id(spec, base)
     if spec.dockerfile:
         dockerfile = spec.read("Dockerfile")
     else:
@@ -49,27 +47,11 @@ def show(site_root: Path, slug: str) -> str:
     ])
 
 
-def _light_envs(site_root: Path) -> tuple[Config, dict[str, tuple[EnvSpec, list[str]]]]:
-    """{env id: (spec, slugs)} from the post files alone: no notebook is parsed, so a
-    no-change `publish env build` stays well under a second."""
-    cfg = load_config(site_root)
-    sources, problems = find_sources(cfg.root)
-    if problems:
-        raise BuildFailed(problems, "The site has problems:")
-    envs: dict[str, tuple[EnvSpec, list[str]]] = {}
-    for slug, source in sources:
-        folder = source.parent if source.name in SOURCE_NAMES else None
-        spec = find_env_spec(cfg.root, folder)
-        eid = env_id(spec, base_image_for(spec, cfg.base_image, cfg.launcher.base_images))
-        envs.setdefault(eid, (spec, []))[1].append(slug)
-    return cfg, envs
-
-
 def build_envs(site_root: Path, slug: str | None, backend_name: str | None,
                reporter: Reporter) -> str:
     """Realise the env of every post (or one): nothing is rebuilt while its id holds."""
     start = time.monotonic()
-    cfg, envs = _light_envs(site_root)
+    cfg, envs = envs_by_id(site_root)
     if slug is not None:
         envs = {eid: (spec, [slug]) for eid, (spec, slugs) in envs.items() if slug in slugs}
         if not envs:
@@ -103,7 +85,7 @@ def list_envs(site_root: Path) -> str:
 
     users: dict[str, list[str]] = {}
     if (site_root / "publish.toml").is_file():
-        users = {eid: slugs for eid, (_, slugs) in _light_envs(site_root)[1].items()}
+        users = {eid: slugs for eid, (_, slugs) in envs_by_id(site_root)[1].items()}
     usage = load_usage()
     rows = [f"{'ENV ID':<18}{'BACKEND':<9}{'LOCATION':<36}{'SIZE':>9}  {'LAST USED':<17}POSTS"]
     for eid, location, size in _docker_envs():
@@ -121,7 +103,8 @@ def list_envs(site_root: Path) -> str:
 
 
 def _docker_envs() -> list[tuple[str, str, int]]:
-    from publisher.backends.docker import ENV_REPO, LABEL, engine_error
+    from publisher.backends.base import LABEL
+    from publisher.backends.docker import ENV_REPO, engine_error
 
     if engine_error() is not None:
         return []
@@ -141,7 +124,7 @@ def prune_envs(site_root: Path) -> str:
     """Remove env images and venvs that no post of the site references."""
     from publisher.backends.local import MARKER, LocalBackend
 
-    keep = set(_light_envs(site_root)[1])
+    keep = set(envs_by_id(site_root)[1])
     removed = []
     envs = _docker_envs()
     if envs:

@@ -18,11 +18,11 @@ from urllib.parse import quote
 import nbformat
 from nbformat import NotebookNode
 
-from publisher.build.execute import Executed
 from publisher.config import Config
 from publisher.content.post import Post
 from publisher.envs.spec import EnvSpec
 from publisher.errors import PublishError
+from publisher.pipeline.execute import Executed
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp"}
 H1 = re.compile(r"^#\s+.*$", re.M)
@@ -142,7 +142,7 @@ project = {title!r}
 author = {author!r}
 language = {language!r}
 extensions = ["myst_nb", "ablog", "sphinx.ext.mathjax", "pydata_sphinx_theme", "sphinx_book_theme",
-              "publisher.build.sphinx_ext"]
+              "publisher.pipeline.sphinx_ext"]
 exclude_patterns = ["_build", "**.ipynb_checkpoints"]
 html_theme = "sphinx_book_theme"
 html_title = {title!r}

@@ -11,14 +11,14 @@ from pathlib import Path
 import nbformat
 
 from publisher.backends import Backend, get_backend
-from publisher.build.execute import ExecCache, ExecOptions, Executed, PostEnv, execute_posts
-from publisher.build.output import MARKER, check_out, mark, swap
-from publisher.build.progress import Reporter
-from publisher.build.render import RenderPost, run_sphinx, write_project
 from publisher.content.site import Site, discover
-from publisher.envs.spec import base_image_for, env_id, find_env_spec
-from publisher.errors import BuildFailed, EnvSpecError
+from publisher.envs.resolve import resolve_envs
+from publisher.errors import BuildFailed
 from publisher.hashing import digest
+from publisher.pipeline.execute import ExecCache, ExecOptions, Executed, execute_posts
+from publisher.pipeline.output import MARKER, check_out, mark, swap
+from publisher.pipeline.render import RenderPost, run_sphinx, write_project
+from publisher.progress import Reporter
 
 
 @dataclass
@@ -46,26 +46,6 @@ class BuildReport:
         return not self.failures and not self.problems
 
 
-def resolve_envs(site: Site) -> tuple[list[PostEnv], list[str]]:
-    """Stage 2 (pure): the env spec and env id of every post."""
-    items: list[PostEnv] = []
-    problems: list[str] = []
-    cfg = site.config
-    for post in site.posts:
-        try:
-            spec = find_env_spec(site.root, post.folder)
-        except EnvSpecError as exc:
-            problems.append(exc.message)
-            continue
-        base = base_image_for(spec, cfg.base_image, cfg.launcher.base_images)
-        items.append(PostEnv(post, spec, env_id(spec, base)))
-    return items, problems
-
-
-def build_dir(site: Site) -> Path:
-    return site.root / "_build"
-
-
 def build(root: Path, opts: BuildOptions, reporter: Reporter | None = None,
           backend: Backend | None = None) -> BuildReport:
     start = time.monotonic()
@@ -84,7 +64,7 @@ def build(root: Path, opts: BuildOptions, reporter: Reporter | None = None,
     backend = backend or get_backend(
         opts.backend or cfg.execute.backend, cfg.base_image, cfg.launcher.base_images
     )
-    cache = ExecCache(build_dir(site) / "exec" / backend.name)
+    cache = ExecCache(site.build_dir / "exec" / backend.name)
     eopts = ExecOptions(mode, opts.jobs, cfg.execute.timeout, cfg.execute.allow_errors,
                         opts.keep_going)
     executed, failures = execute_posts(items, backend, cache, eopts, reporter)
@@ -108,7 +88,7 @@ def render_and_emit(site: Site, items: list[RenderPost], out: Path, strict: bool
     changed (or never finished), and the output is replaced only when what it would
     receive differs from what it holds.
     """
-    bdir = build_dir(site)
+    bdir = site.build_dir
     t0 = time.monotonic()
     stamp = bdir / "html" / ".publish-rendered"
     warnings: list[str] = []

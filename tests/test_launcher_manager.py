@@ -1,0 +1,197 @@
+"""The session manager's decisions, in-process: capacity, reservations, the pool, culling.
+
+The backend here is an in-process stand-in written against the Backend protocol (no
+Docker, no Jupyter): what it proves is the manager's bookkeeping. The same behaviours are
+attacked with real containers in the tests/test_attacks_*.py modules.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from publisher.backends.base import (
+    Backend,
+    BuildEvent,
+    EnvRef,
+    EventSink,
+    ExecJob,
+    ExecResult,
+    SingleFlight,
+    ignore,
+)
+from publisher.backends.sessions import SessionHandle, SessionRequest
+from publisher.config import load_config, with_overrides
+from publisher.envs.spec import EnvSpec
+from publisher.launcher.app import create_manager
+from publisher.launcher.sessions import LaunchRefused, Session, SessionManager
+from tests.conftest import CONFIG, md_post, write_files
+
+
+class StandIn:
+    """A backend whose envs are ready when :attr:`gate` opens and whose sessions are
+    records (nothing listens on their sockets)."""
+
+    name = "standin"
+
+    def __init__(self) -> None:
+        self.flights = SingleFlight()
+        self.gate = threading.Event()
+        self.started: list[str] = []
+        self.stopped: list[str] = []
+        self.dead: set[str] = set()
+
+    def ensure_env(self, spec: EnvSpec, env_id: str, on_event: EventSink = ignore) -> EnvRef:
+        self.gate.wait(10)
+        return EnvRef(env_id, self.name, f"image-{env_id}")
+
+    def execute(self, env: EnvRef, job: ExecJob) -> ExecResult:
+        raise NotImplementedError
+
+    def start_session(self, env: EnvRef, req: SessionRequest) -> SessionHandle:
+        self.started.append(req.session_id)
+        return SessionHandle(req.session_id, req.session_dir / "none.sock", req.session_id)
+
+    def stop_session(self, handle: SessionHandle) -> None:
+        self.stopped.append(handle.session_id)
+
+    def session_alive(self, handle: SessionHandle) -> bool:
+        return handle.session_id not in self.dead
+
+    def find_sessions(self) -> list[tuple[str, dict[str, str], bool]]:
+        return []
+
+    def ping(self) -> bool:
+        return True
+
+
+def manager(tmp_path: Path, **launcher: object) -> tuple[SessionManager, StandIn]:
+    write_files(tmp_path / "site", {
+        "publish.toml": CONFIG,
+        "posts/a/index.md": md_post("A", "2024-01-01", "# A\n"),
+        "posts/b/index.md": md_post("B", "2024-01-02", "# B\n"),
+    })
+    cfg = with_overrides(load_config(tmp_path / "site"), "launcher",
+                         {"runtime_dir": str(tmp_path / "rt"), **launcher})
+    backend = StandIn()
+    typed: Backend = backend  # the stand-in satisfies the protocol (mypy checks it here)
+    return create_manager(cfg.root, typed, cfg.launcher), backend
+
+
+async def _post(m: SessionManager, slug: str):  # type: ignore[no-untyped-def]
+    pe = await m.post(slug)
+    assert pe is not None
+    return pe
+
+
+def test_capacity_counts_launches_from_the_moment_they_are_asked_for(tmp_path: Path) -> None:
+    m, backend = manager(tmp_path, max_sessions=2)
+
+    async def go() -> None:
+        a, b = await _post(m, "a"), await _post(m, "b")
+        first, second = m.begin(a, "r1"), m.begin(b, "r2")
+        assert m.used == 2 and not m.sessions, "two places held before any container"
+        with pytest.raises(LaunchRefused) as refused:
+            m.begin(a, "r3")
+        assert refused.value.status == 503
+        backend.gate.set()
+        for launch in (first, second):  # no Jupyter answers: both fail, places come back
+            events = [ev async for ev in launch.follow()]
+            assert events[-1].phase == "failed", events
+        assert m.used == 0 and not m.sessions
+        assert sorted(backend.stopped) == sorted(backend.started), "nothing left running"
+
+    asyncio.run(go())
+
+
+def test_rate_limit_per_client(tmp_path: Path) -> None:
+    m, backend = manager(tmp_path, launches_per_minute=2)
+    backend.gate.set()
+
+    async def go() -> None:
+        a = await _post(m, "a")
+        m.begin(a, "r1")
+        m.begin(a, "r1")
+        with pytest.raises(LaunchRefused) as refused:
+            m.begin(a, "r1")
+        assert refused.value.status == 429
+        m.begin(a, "r2")  # another address is not limited by r1's launches
+        await asyncio.sleep(0.5)
+
+    asyncio.run(go())
+
+
+def _session(m: SessionManager, sid: str, env_id: str, *, pooled: bool = False,
+             started: float = 0, active: float = 0, running: bool = True) -> Session:
+    folder = m.folders / sid
+    folder.mkdir()
+    handle = SessionHandle(sid, folder / "none.sock", sid) if running else None
+    now = time.time()
+    s = Session(sid, "" if pooled else "a", env_id, "t", "img", folder, handle,
+                started=now - started, last_activity=now - active, pooled=pooled)
+    m.sessions[sid] = s
+    if pooled:
+        m.pool.setdefault(env_id, []).append(s)
+    return s
+
+
+def test_a_pooled_session_is_a_place_and_can_be_claimed_when_full(tmp_path: Path) -> None:
+    m, backend = manager(tmp_path, max_sessions=1)
+
+    async def go() -> None:
+        a = await _post(m, "a")
+        _session(m, "p1", a.env_id, pooled=True)
+        assert m.used == 1
+        m.begin(a, "r1")  # full, but the pooled session is this env's: it is claimed
+        assert not m.pool[a.env_id]
+        with pytest.raises(LaunchRefused):
+            m.begin(a, "r2")
+        backend.gate.set()
+        await asyncio.sleep(0.5)
+
+    asyncio.run(go())
+
+
+def test_culling_decisions(tmp_path: Path) -> None:
+    m, backend = manager(tmp_path, idle_timeout=60, max_age=3600)
+
+    async def go() -> None:
+        _session(m, "fresh", "e")
+        _session(m, "idle", "e", active=120)
+        _session(m, "old", "e", started=4000)
+        _session(m, "pooled", "e", pooled=True, active=3000)  # pooled: never idle
+        _session(m, "starting", "e", started=9999, running=False)  # not culled mid-start
+        _session(m, "dead", "e")
+        backend.dead.add("dead")
+        culled = await m.cull_once()
+        assert sorted(culled) == ["dead", "idle", "old"]
+        assert sorted(m.sessions) == ["fresh", "pooled", "starting"]
+        assert not (m.folders / "idle").exists(), "a culled session's folder goes with it"
+        assert "publish_culled_total 2.0" in m.metrics.render({})
+
+    asyncio.run(go())
+
+
+def test_build_events_reach_every_follower(tmp_path: Path) -> None:
+    from publisher.launcher.launches import Launch
+
+    async def go() -> None:
+        launch = Launch("a")
+        launch.emit(BuildEvent("building", "one"))
+        late: list[str] = []
+
+        async def follow() -> None:
+            late.extend([ev.message async for ev in launch.follow()])
+
+        task = asyncio.ensure_future(follow())
+        await asyncio.sleep(0)
+        launch.emit(BuildEvent("building", "two"))
+        launch.finish()
+        await task
+        assert late == ["one", "two"]
+
+    asyncio.run(go())
