@@ -2,7 +2,7 @@
 
 The backend here is an in-process stand-in written against the Backend protocol (no
 Docker, no Jupyter): what it proves is the manager's bookkeeping. The same behaviours are
-attacked with real containers in the tests/test_attacks_*.py modules.
+attacked with real containers in tests/attacks/.
 """
 
 from __future__ import annotations
