@@ -47,13 +47,35 @@ def running_launcher(site: Path, runtime_dir: Path, *args: str,
         wait_http(base + "health", proc)
         yield base
     finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
         log.close()
+
+
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL after 20 s: a server we started, by its PID."""
+    proc.terminate()
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@contextmanager
+def session_runtime(prefix: str) -> Iterator[Path]:
+    """A launcher runtime folder (short: socket paths are limited), and on the way out the
+    removal of every session container and volume made under it (docker sessions outlive
+    a launcher by design)."""
+    import shutil
+    import tempfile
+
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    try:
+        yield path
+    finally:
+        with contextlib.suppress(Exception):  # no engine: nothing to remove
+            cleanup_sessions_under(path)
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def wait_http(url: str, proc: subprocess.Popen[bytes] | None = None, timeout: float = 60) -> None:

@@ -13,7 +13,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 from collections.abc import Iterator
 from functools import partial
@@ -24,7 +23,7 @@ import httpx
 import pytest
 
 from tests.conftest import ROOT, SAMPLE_SITE, write_files
-from tests.helpers import free_port, remove_sessions_under, running_launcher, wait_http
+from tests.helpers import free_port, remove_sessions_under, running_launcher, session_runtime, wait_http
 
 pytestmark = [pytest.mark.browser, pytest.mark.docker, pytest.mark.slow,
               pytest.mark.usefixtures("docker_engine")]
@@ -67,12 +66,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def runtime_dir() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="pb-", dir="/tmp"))
-    yield path
-    if shutil.which("docker"):
-        with contextlib.suppress(Exception):
-            remove_sessions_under(path)
-    shutil.rmtree(path, ignore_errors=True)
+    with session_runtime("pb-") as path:
+        yield path
 
 
 class Journey:
@@ -114,11 +109,25 @@ def save_session_logs(name: str) -> None:
     client.close()
 
 
-def reader_journey(browser: Any, home: str, name: str) -> None:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
+@contextlib.contextmanager
+def journey(browser: Any, name: str, **context: Any) -> Iterator[tuple[Any, Journey]]:
+    """A fresh browser context's page; on a failure, a screenshot and the sessions' logs."""
+    ctx = browser.new_context(**context)
+    page = ctx.new_page()
     j = Journey(page, name)
     try:
+        yield page, j
+    except Exception:
+        j.shot("failure")
+        with contextlib.suppress(Exception):
+            save_session_logs(name)
+        raise
+    finally:
+        ctx.close()
+
+
+def reader_journey(browser: Any, home: str, name: str) -> None:
+    with journey(browser, name, viewport={"width": 1280, "height": 900}) as (page, j):
         page.goto(home)
         j.shot("home")
         listing = page.locator("main").inner_text()
@@ -163,31 +172,16 @@ def reader_journey(browser: Any, home: str, name: str) -> None:
             """() => [...document.querySelectorAll('.jp-NotebookPanel .jp-OutputArea-output')]
                       .some(e => e.textContent.trim() === '42')""", timeout=120_000)
         j.shot("ran-cells")
-    except Exception:
-        j.shot("failure")
-        with contextlib.suppress(Exception):
-            save_session_logs(name)
-        raise
-    finally:
-        context.close()
 
 
 def failed_launch_journey(browser: Any, url: str, name: str) -> None:
-    context = browser.new_context()
-    page = context.new_page()
-    j = Journey(page, name)
-    try:
+    with journey(browser, name) as (page, j):
         page.goto(url)
         page.locator("body.failed").wait_for(timeout=600_000)
         j.shot("failed-launch")
         assert "publish-no-such-package-xyzzy" in page.locator("#log").inner_text()
         assert page.get_by_role("button", name="Try again").is_visible()
         check_accessibility(page)
-    except Exception:
-        j.shot("failure")
-        raise
-    finally:
-        context.close()
 
 
 def test_journey_on_the_dev_server(browser: Any, site: Path, runtime_dir: Path) -> None:
@@ -239,29 +233,20 @@ def test_first_shift_enter_reaches_the_kernel(browser: Any, site: Path, runtime_
     """A reader adds a cell and presses Shift+Enter the moment the notebook shows:
     the output arrives (JupyterLab drops executions asked for while a kernel starts, so the
     launcher starts the notebook's kernel before it sends the reader in)."""
-    with running_launcher(site, runtime_dir / "first") as base:
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
-        page = context.new_page()
-        j = Journey(page, "first-shift-enter")
-        try:
-            page.goto(base + "launch/random-walks")
-            page.wait_for_url(re.compile(r".*/sessions/[0-9a-f]+/lab/tree/index\.ipynb.*"),
-                              timeout=600_000)
-            first = page.locator(".jp-NotebookPanel .jp-CodeCell").first
-            first.wait_for(timeout=120_000)
-            first.locator(".jp-InputPrompt").click()  # command mode on the first cell
-            page.keyboard.press("b")
-            page.keyboard.press("Enter")
-            page.keyboard.type("print(6 * 7)")
-            page.keyboard.press("Shift+Enter")
-            page.wait_for_function(
-                """() => [...document.querySelectorAll('.jp-NotebookPanel .jp-OutputArea-output')]
-                          .some(e => e.textContent.trim() === '42')""", timeout=60_000)
-            j.shot("output")
-        except Exception:
-            j.shot("failure")
-            with contextlib.suppress(Exception):
-                save_session_logs("first-shift-enter")
-            raise
-        finally:
-            context.close()
+    with running_launcher(site, runtime_dir / "first") as base, \
+            journey(browser, "first-shift-enter", viewport={"width": 1280, "height": 900}) \
+            as (page, j):
+        page.goto(base + "launch/random-walks")
+        page.wait_for_url(re.compile(r".*/sessions/[0-9a-f]+/lab/tree/index\.ipynb.*"),
+                          timeout=600_000)
+        first = page.locator(".jp-NotebookPanel .jp-CodeCell").first
+        first.wait_for(timeout=120_000)
+        first.locator(".jp-InputPrompt").click()  # command mode on the first cell
+        page.keyboard.press("b")
+        page.keyboard.press("Enter")
+        page.keyboard.type("print(6 * 7)")
+        page.keyboard.press("Shift+Enter")
+        page.wait_for_function(
+            """() => [...document.querySelectorAll('.jp-NotebookPanel .jp-OutputArea-output')]
+                      .some(e => e.textContent.trim() === '42')""", timeout=60_000)
+        j.shot("output")

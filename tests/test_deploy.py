@@ -12,7 +12,6 @@ import os
 import shutil
 import ssl
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,7 +23,14 @@ import httpx
 import pytest
 
 from tests.conftest import CONFIG, md_post, write_files
-from tests.helpers import execute, free_port, launch, remove_sessions_under, running_launcher
+from tests.helpers import (
+    execute,
+    free_port,
+    launch,
+    running_launcher,
+    session_runtime,
+    stop_process,
+)
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 SESSION_HOST = "abc123.live.example.org"
@@ -175,21 +181,14 @@ def running_nginx(prefix: Path, site_conf: str, http_port: int) -> Iterator[None
                 time.sleep(0.1)
         yield
     finally:
-        proc.terminate()  # SIGTERM: fast shutdown; the workers go with the master
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)  # SIGTERM: fast shutdown; the workers go with the master
         log.close()
 
 
 @pytest.fixture(scope="module")
 def runtime_dir() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="pd-", dir="/tmp"))  # short: socket paths are limited
-    yield path
-    remove_sessions_under(path)  # docker sessions outlive a launcher by design
-    shutil.rmtree(path, ignore_errors=True)
+    with session_runtime("pd-") as path:
+        yield path
 
 
 @pytest.fixture(scope="module")

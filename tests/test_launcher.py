@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import shutil
-import tempfile
 import threading
 import time
 import uuid
@@ -15,7 +13,7 @@ import httpx
 import pytest
 
 from tests.conftest import CONFIG, md_post, write_files
-from tests.helpers import execute, launch, remove_sessions_under, running_launcher
+from tests.helpers import execute, launch, running_launcher, session_runtime
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.usefixtures("docker_engine")]
 
@@ -42,10 +40,8 @@ def make_site(root: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def runtime_dir() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="pl-", dir="/tmp"))  # short: socket paths are limited
-    yield path
-    remove_sessions_under(path)  # docker sessions outlive a launcher by design
-    shutil.rmtree(path, ignore_errors=True)
+    with session_runtime("pl-") as path:
+        yield path
 
 
 @pytest.fixture(scope="module")

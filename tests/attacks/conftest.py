@@ -3,25 +3,21 @@ containers). Fixtures here serve tests/attacks/ only."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.attacks.kit import ADMIN, make_attack_site
-from tests.helpers import cleanup_sessions_under, running_launcher
+from tests.helpers import running_launcher, session_runtime
 
 
 @pytest.fixture(scope="module")
 def runtime_dir() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="pa-", dir="/tmp"))  # short: socket paths are limited
-    yield path
-    cleanup_sessions_under(path)  # docker sessions outlive a launcher by design
-    shutil.rmtree(path, ignore_errors=True)
+    with session_runtime("pa-") as path:
+        yield path
 
 
 @pytest.fixture(scope="module")
