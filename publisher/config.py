@@ -103,6 +103,9 @@ class LauncherSection:
                             "with network: true).")
     admin_token: str = setting("", "Token for /api/sessions (or PUBLISH_ADMIN_TOKEN).")
     launches_per_minute: int = setting(30, "Launches per client address per minute.")
+    sessions_per_client: int = setting(
+        4, "Sessions one client address may hold at once (0: no limit; raise it for "
+        "classrooms behind one address).")
     session_host: str = setting("", "A host name per session, e.g. '{id}.live.example.org' "
                                 "(wildcard DNS and certificate).", check=_one_id)
     base_url: str = setting("/", "Path prefix of every route, e.g. /live/.",

@@ -310,11 +310,13 @@ def session_container(sid: str) -> Any | None:
         client.close()
 
 
-def container_exec(container_id: str, *argv: str, user: str = "1000:1000",
+def container_exec(container_id: str, *argv: str, user: str | None = None,
                    detach: bool = False, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """Run *argv* in a session's container as its reader (uid 1000 by default): what a
-    hostile reader can do from a terminal or a kernel. Bounded by *timeout*."""
-    cmd = ["docker", "exec", *(["-d"] if detach else []), "--user", user, container_id, *argv]
+    """Run *argv* in a session's container as its reader (the container's own user unless
+    *user* says otherwise): what a hostile reader can do from a terminal or a kernel.
+    Bounded by *timeout*."""
+    cmd = ["docker", "exec", *(["-d"] if detach else []), *(["--user", user] if user else []),
+           container_id, *argv]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
 
 

@@ -34,7 +34,7 @@ async def echo_ws(ws: WebSocket) -> None:
 
 ECHO = Starlette(routes=[Route("/live/{path:path}", echo), WebSocketRoute("/ws", echo_ws)])
 PROXY = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "blog.example.org:8443",
-         "X-Forwarded-For": "203.0.113.7, 10.0.0.1"}
+         "X-Forwarded-For": "203.0.113.7"}
 
 
 Headers = dict[str, str] | list[tuple[str, str]]
@@ -115,11 +115,23 @@ def test_each_header_applies_alone() -> None:
     assert (got["url"], got["client"]) == ("http://testserver/live/", "2001:db8::5")
 
 
+@pytest.mark.parametrize(("chain", "trusted", "client"), [
+    ("198.51.100.1, 203.0.113.7", "127.0.0.1", "203.0.113.7"),  # a spoofed first entry
+    ("203.0.113.7, 10.0.0.1", "127.0.0.1", "10.0.0.1"),  # 10.0.0.1 is no proxy of ours
+    ("203.0.113.7, 10.0.0.1", "127.0.0.1, 10.0.0.0/8", "203.0.113.7"),  # it is one
+    ("203.0.113.7, fe80::1%eth0", "127.0.0.1", "127.0.0.1"),  # a zone id: not an address
+])
+def test_the_client_is_the_rightmost_address_no_trusted_proxy_added(
+        chain: str, trusted: str, client: str) -> None:
+    assert call("/live/", {"X-Forwarded-For": chain}, trusted)["client"] == client
+
+
 def test_repeated_headers_use_the_first_value() -> None:
     headers = [("X-Forwarded-For", "203.0.113.1"), ("X-Forwarded-For", "203.0.113.2"),
                ("X-Forwarded-Proto", "https,http")]
     got = call("/live/", headers)
-    assert (got["client"], got["url"]) == ("203.0.113.1", "https://testserver/live/")
+    # one header's values: the first Proto; the client from the joined For list
+    assert (got["client"], got["url"]) == ("203.0.113.2", "https://testserver/live/")
 
 
 @pytest.mark.parametrize(("name", "value"), [
@@ -129,7 +141,7 @@ def test_repeated_headers_use_the_first_value() -> None:
     ("X-Forwarded-Host", "example.org:"), ("X-Forwarded-Host", "[::1"),
     ("X-Forwarded-Host", "x" * 300), ("X-Forwarded-Host", "caf\u00e9.example"),
     ("X-Forwarded-Host", ""), ("X-Forwarded-For", "unknown"), ("X-Forwarded-For", "1.2.3.4:80"),
-    ("X-Forwarded-For", "999.1.1.1"), ("X-Forwarded-For", ", 203.0.113.7"),
+    ("X-Forwarded-For", "999.1.1.1"), ("X-Forwarded-For", "fe80::1%eth0"),
     ("X-Forwarded-For", ""),
 ])
 def test_malformed_values_are_ignored(name: str, value: str) -> None:

@@ -52,7 +52,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def launcher(site: Path, runtime_dir: Path) -> Iterator[str]:
     with running_launcher(site, runtime_dir / "a", "--backend", "docker",
-                          "--memory", "512m", "--admin-token", "admin-secret") as base:
+                          "--memory", "512m", "--admin-token", "admin-secret",
+                          "--sessions-per-client", "0") as base:
         yield base
     _remove_fresh_image(site)
 
@@ -116,8 +117,11 @@ def test_launch_page_and_events_route(launcher: str) -> None:
     page = httpx.get(launcher + "launch/hello?labpath=index.ipynb")
     assert page.status_code == 200 and 'lang="en"' in page.text and "EventSource" in page.text
     assert httpx.get(launcher + "build/post/nope").status_code == 404
-    r = httpx.get(launcher + "build/post/nope", headers={"Origin": "http://blog.example"})
-    assert r.headers["access-control-allow-origin"] == "*"
+    # cross-origin reads of the launch stream: the blog's own pages only ([site] base_url)
+    r = httpx.get(launcher + "build/post/nope", headers={"Origin": "http://example.org"})
+    assert r.headers["access-control-allow-origin"] == "http://example.org"
+    r = httpx.get(launcher + "build/post/nope", headers={"Origin": "http://evil.example"})
+    assert "access-control-allow-origin" not in r.headers
     assert httpx.get(launcher + "health").json()["backend"] == "docker"
     assert httpx.get(launcher + "versions").json()["backend"] == "docker"
     assert httpx.get(launcher + "api/sessions").status_code == 403

@@ -125,6 +125,22 @@ def test_rate_limit_per_client(tmp_path: Path) -> None:
     asyncio.run(go())
 
 
+def test_one_address_holds_a_bounded_number_of_sessions(tmp_path: Path) -> None:
+    m, backend = manager(tmp_path, sessions_per_client=1)
+
+    async def go() -> None:
+        a = await _post(m, "a")
+        m.begin(a, "2001:db8::1")
+        with pytest.raises(LaunchRefused) as refused:
+            m.begin(a, "2001:db8::2")  # the same /64: the same subscriber
+        assert refused.value.status == 429 and "holds 1" in refused.value.message
+        m.begin(a, "203.0.113.5")
+        backend.gate.set()
+        await asyncio.sleep(0.5)
+
+    asyncio.run(go())
+
+
 def _session(m: SessionManager, sid: str, env_id: str, *, pooled: bool = False,
              started: float = 0, active: float = 0, running: bool = True) -> Session:
     folder = m.folders / sid

@@ -19,14 +19,18 @@ import pytest
 from publisher.backends.sockets import SocketPolicy, UnsafeSocket, connect_unix
 from publisher.launcher.app import SessionHosts
 from publisher.launcher.proxy import (
+    clean_path,
+    cross_site,
     proxy_target,
     request_token,
     safe_location,
     scoped_cookie,
     upstream_headers,
 )
+from publisher.launcher.sessions import client_key
 
-PREFIX = "/sessions/0123456789ab/"
+SID = "0123456789abcdef0123456789abcdef"
+PREFIX = f"/sessions/{SID}/"
 
 
 @pytest.mark.parametrize("path", [
@@ -85,19 +89,48 @@ def test_cookies_are_secure_over_https() -> None:
 @pytest.mark.parametrize(("location", "ok"), [
     ("/p/lab", True), ("lab/tree", True), ("http://h/p/lab", True), ("/other", False),
     ("https://evil.example/", False), ("//evil.example/p/", False), ("../../launch/x", False),
-    ("/p/../x", False), ("javascript:alert(1)", False),
+    ("/p/../x", False), ("javascript:alert(1)", False), ("\\\\evil.example/x", False),
+    ("%2e%2e/%2e%2e/launch/x", False), ("/p/%2e%2e/x", False), ("/p/\tx", False),
 ])
 def test_redirects_stay_in_the_session(location: str, ok: bool) -> None:
     assert safe_location(location, "/p/", "h") is ok
 
 
 def test_token_sources() -> None:
-    assert request_token({}, {"token": "q"}, {}, "s") == "q"
-    assert request_token({"authorization": "token h"}, {}, {}, "s") == "h"
-    assert request_token({"authorization": "Bearer b"}, {}, {}, "s") == "b"
-    assert request_token({}, {}, {"publish-session-s": "c"}, "s") == "c"
-    assert request_token({}, {}, {"publish-session-other": "c"}, "s") is None
-    assert request_token({}, {}, {"__Host-publish-session": "h"}, "s") == "h"
+    assert request_token({}, {"token": "q"}, {}, "s") == ("q", False)
+    assert request_token({"authorization": "token h"}, {}, {}, "s") == ("h", False)
+    assert request_token({"authorization": "Bearer b"}, {}, {}, "s") == ("b", False)
+    assert request_token({}, {}, {"publish-session-s": "c"}, "s") == ("c", True)
+    assert request_token({}, {}, {"publish-session-other": "c"}, "s") == (None, False)
+    assert request_token({}, {}, {"__Host-publish-session": "h"}, "s") == ("h", True)
+
+
+@pytest.mark.parametrize(("origin", "method", "refused"), [
+    ("https://live.example.org", "POST", False), ("https://live.example.org", "WEBSOCKET", False),
+    ("https://other.example.org", "POST", True), ("https://other.example.org", "GET", False),
+    ("", "PUT", True), ("null", "WEBSOCKET", True), ("http://live.example.org", "DELETE", True),
+])
+def test_cookie_requests_from_other_pages_are_refused(origin: str, method: str,
+                                                      refused: bool) -> None:
+    headers = {"origin": origin} if origin else {}
+    assert cross_site(headers, "https://live.example.org", method) is refused
+
+
+@pytest.mark.parametrize(("value", "ok"), [
+    ("lab/tree/index.ipynb", True), ("%2e%2e/x", False), ("%252e%252e/%252e%252e/x", False),
+    ("a/../b", False), ("a\\b", False),
+])
+def test_clean_paths(value: str, ok: bool) -> None:
+    assert clean_path(value) is ok
+
+
+@pytest.mark.parametrize(("host", "key"), [
+    ("203.0.113.9", "203.0.113.9"), ("2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"),
+    ("2001:db8:1:2:ffff::1", "2001:db8:1:2::/64"), ("::ffff:203.0.113.9", "203.0.113.9"),
+    ("testclient", "testclient"),
+])
+def test_clients_are_counted_by_address_or_ipv6_subnet(host: str, key: str) -> None:
+    assert client_key(host) == key
 
 
 def _asgi_call(app: Any, host: str, path: str, kind: str = "http") -> int:
@@ -123,15 +156,15 @@ def _asgi_call(app: Any, host: str, path: str, kind: str = "http") -> int:
 
 
 @pytest.mark.parametrize(("host", "path", "status"), [
-    ("0123456789ab.live.example.org", PREFIX + "api/status", 0),
-    ("0123456789ab.live.example.org:443", PREFIX + "lab", 0),
-    ("0123456789ab.LIVE.example.org", PREFIX + "lab", 0),
-    ("ffffffffffff.live.example.org", PREFIX + "api/status", 404),
-    ("0123456789ab.live.example.org", "/build/post/x", 404),
-    ("0123456789ab.live.example.org", "/api/sessions", 404),
+    (f"{SID}.live.example.org", PREFIX + "api/status", 0),
+    (f"{SID}.live.example.org:443", PREFIX + "lab", 0),
+    (f"{SID}.LIVE.example.org", PREFIX + "lab", 0),
+    ("f" * 32 + ".live.example.org", PREFIX + "api/status", 404),
+    (f"{SID}.live.example.org", "/build/post/x", 404),
+    (f"{SID}.live.example.org", "/api/sessions", 404),
     ("blog.example.org", PREFIX + "api/status", 404),
     ("blog.example.org", "/build/post/x", 0),
-    ("x.0123456789ab.live.example.org", PREFIX + "lab", 404),
+    (f"x.{SID}.live.example.org", PREFIX + "lab", 404),
 ])
 def test_session_hosts_serve_one_session_each(host: str, path: str, status: int) -> None:
     assert _asgi_call("{id}.live.example.org", host, path) == status

@@ -11,9 +11,10 @@ What a session's container can touch on the host, and nothing more:
   root filesystem is read-only, so the host's disk never grows with what a reader writes.
 - a json-file log of at most 1 MiB.
 
-No network unless asked, memory/CPU/pids limits, uid 1000, all capabilities dropped,
-no-new-privileges. ``timeout`` is PID 1: the container ends at its deadline whatever
-happens to the launcher. Labels let a restarted launcher find and adopt its sessions.
+No network unless asked, memory/CPU/pids limits, a uid of its own (no host account has
+it), all capabilities dropped, no-new-privileges. ``timeout`` is PID 1: the container ends
+at its deadline whatever happens to the launcher. Labels let a restarted launcher find and
+adopt its sessions.
 """
 
 from __future__ import annotations
@@ -41,9 +42,9 @@ HOME = "/home/reader"
 WORK = f"{HOME}/work"
 SKELETON = "/opt/publish/home"  # the image's $HOME, copied into the session's tmpfs
 START = "/opt/publish/start"
-READER = 1000
+READER = 1000  # the image's reader (owns its $HOME); sessions run as a uid of their own
+SESSION_UIDS = 200_000  # + 16 bits of the session id: no host account, no other session
 SESSION_LABEL = f"{LABEL}.session"
-SOCKET_VOLUME_OPTS = f"size=1m,uid={READER},gid={READER},mode=0700"
 LOG_LIMIT = {"max-size": "1m", "max-file": "1"}
 log = logging.getLogger("publish.launcher")
 
@@ -52,30 +53,38 @@ def socket_volume(session_id: str) -> str:
     return f"publish-sock-{session_id}"
 
 
-def write_secret(folder: Path, token: str) -> None:
-    """The token file, readable by the container's user and root only."""
+def session_uid(session_id: str) -> int:
+    """The uid a session runs as: one no host account has (so no host user can read its
+    token or signal it) and that other sessions almost never share (per-uid kernel limits
+    such as inotify instances are then per session)."""
+    return SESSION_UIDS + int(session_id[:4], 16)
+
+
+def write_secret(folder: Path, token: str, uid: int) -> None:
+    """The token file, readable by the session's uid and root only."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "token"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o400)
     with os.fdopen(fd, "w") as fh:
         fh.write(token)
     if os.geteuid() == 0:
-        os.chown(folder, READER, READER)
-        os.chown(path, READER, READER)
+        os.chown(folder, uid, uid)
+        os.chown(path, uid, uid)
         folder.chmod(0o500)
     else:  # the launcher's runtime folder (0700, ours) keeps other host users out
         path.chmod(0o444)
         folder.chmod(0o755)
 
 
-def _socket_area(client: Any, req: SessionRequest) -> tuple[list[Any], Path, str]:
+def _socket_area(client: Any, req: SessionRequest, uid: int) -> tuple[list[Any], Path, str]:
     """(mounts, host folder of the socket, volume name) for the session's socket."""
     from docker.types import Mount
 
     name = socket_volume(req.session_id)
     volume = client.volumes.create(
         name=name, driver="local", labels={SESSION_LABEL: req.session_id, **req.labels},
-        driver_opts={"type": "tmpfs", "device": "tmpfs", "o": SOCKET_VOLUME_OPTS})
+        driver_opts={"type": "tmpfs", "device": "tmpfs",
+                     "o": f"size=1m,uid={uid},gid={uid},mode=0700"})
     mountpoint = Path(volume.attrs["Mountpoint"])
     if os.access(mountpoint.parent, os.X_OK):
         return [Mount(SOCK_DIR, name, type="volume")], mountpoint, name
@@ -94,8 +103,9 @@ def start_container(client: Any, image: str, req: SessionRequest,
                     timeout: float = 60) -> SessionHandle:
     from docker.types import LogConfig, Mount
 
-    write_secret(req.session_dir / "secret", req.token)
-    mounts, sock_dir, volume = _socket_area(client, req)
+    uid = session_uid(req.session_id)
+    write_secret(req.session_dir / "secret", req.token, uid)
+    mounts, sock_dir, volume = _socket_area(client, req, uid)
     mounts.append(Mount(SECRET_DIR, str(req.session_dir / "secret"), type="bind",
                         read_only=True))
     from publisher.envs.dockerfile import RUNTIME
@@ -118,17 +128,18 @@ def start_container(client: Any, image: str, req: SessionRequest,
         pids_limit=req.limits.pids,
         cap_drop=["ALL"],
         security_opt=["no-new-privileges"],
-        user=f"{READER}:{READER}",
+        user=f"{uid}:{uid}",
         working_dir=HOME,
-        environment={"HOME": HOME, "JUPYTER_TOKEN_FILE": f"{SECRET_DIR}/token"},
+        environment={"HOME": HOME, "USER": "reader", "LOGNAME": "reader",
+                     "JUPYTER_TOKEN_FILE": f"{SECRET_DIR}/token"},
         read_only=True,
-        tmpfs={HOME: f"size={disk},uid={READER},gid={READER},mode=0755",
+        tmpfs={HOME: f"size={disk},uid={uid},gid={uid},mode=0700",
                "/tmp": f"size={disk},mode=1777"},
         mounts=mounts,
         log_config=LogConfig(type="json-file", config=LOG_LIMIT),
         detach=True,
     )
-    handle = SessionHandle(req.session_id, sock_dir / SOCKET_NAME, container.id, None, volume)
+    handle = SessionHandle(req.session_id, sock_dir / SOCKET_NAME, container.id, uid, volume)
     try:
         container.start()
 

@@ -73,7 +73,7 @@ class SessionHosts:
     def __init__(self, app: ASGIApp, template: str, base_url: str) -> None:
         self.app, self.base = app, base_url
         self.with_port = ":" in template
-        pattern = re.escape(template.lower()).replace(re.escape("{id}"), "([0-9a-f]{12})")
+        pattern = re.escape(template.lower()).replace(re.escape("{id}"), "([0-9a-f]{32})")
         self.host = re.compile(pattern + r"\Z")
 
     def session_of(self, host: str) -> str | None:

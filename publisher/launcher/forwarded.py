@@ -44,8 +44,11 @@ def _ip(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         ip = ipaddress.ip_address(value.strip().removeprefix("[").removesuffix("]"))
     except ValueError:
         return None
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.scope_id is not None:  # "fe80::1%anything": free text, not an address
+            return None
+        if ip.ipv4_mapped is not None:
+            return ip.ipv4_mapped
     return ip
 
 
@@ -67,8 +70,17 @@ class ForwardedHeaders:
             scope = self._apply(scope)
         await self.app(scope, receive, send)
 
-    @staticmethod
-    def _apply(scope: Scope) -> Scope:
+    def _client(self, forwarded_for: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+        """The rightmost address a trusted proxy did not add: the entries left of it are the
+        client's own words (a proxy that appends keeps them), so they count for nothing."""
+        ip = None
+        for item in reversed([i.strip() for i in forwarded_for.split(",") if i.strip()]):
+            ip = _ip(item)
+            if ip is None or not self.is_trusted(str(ip)):
+                return ip
+        return ip
+
+    def _apply(self, scope: Scope) -> Scope:
         values: dict[bytes, list[str]] = {}
         for name, value in scope.get("headers", []):
             if name in (b"x-forwarded-proto", b"x-forwarded-host", b"x-forwarded-for"):
@@ -86,7 +98,7 @@ class ForwardedHeaders:
         if m and int(m.group(1) or 0) <= 65535:
             scope["headers"] = [(k, v) for k, v in scope.get("headers", []) if k != b"host"]
             scope["headers"].append((b"host", host.encode("latin-1")))
-        ip = _ip(first(b"x-forwarded-for"))
+        ip = self._client(",".join(values.get(b"x-forwarded-for", [])))
         if ip is not None:
             scope["client"] = (str(ip), 0)
         return scope

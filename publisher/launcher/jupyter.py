@@ -22,7 +22,7 @@ import httpx
 from publisher.backends.sessions import SessionHandle
 from publisher.backends.sockets import async_transport, connect_unix
 
-WS_MAX = 16 * 2**20  # bytes in one WebSocket message, either way
+WS_MAX = 8 * 2**20  # bytes in one WebSocket message, either way
 
 
 def _client(handle: SessionHandle, token: str, timeout: float = 30) -> httpx.AsyncClient:
@@ -42,6 +42,7 @@ async def open_websocket(handle: SessionHandle, target: str, headers: Mapping[st
         f"ws://localhost{target}", sock=sock, additional_headers=dict(headers),
         subprotocols=[Subprotocol(p) for p in subprotocols] if subprotocols else None,
         max_size=WS_MAX, open_timeout=20, close_timeout=2, ping_interval=None,
+        max_queue=1,  # a reader who does not read holds one message here, not sixteen
         compression=None)
 
 

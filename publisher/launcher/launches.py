@@ -44,7 +44,8 @@ class Launch:
 
 
 class Reservation:
-    """A capacity slot held by a launch until it becomes a session (or ends)."""
+    """A capacity slot held by a launch for *client* until it becomes a session (or ends)."""
 
-    def __init__(self) -> None:
+    def __init__(self, client: str) -> None:
+        self.client = client
         self.held = True

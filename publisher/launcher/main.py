@@ -47,4 +47,4 @@ def run_launcher(site: Path, host: str, port: int, backend_name: str | None,
     app = create_app(manager, keep_sessions=backend.name == "docker" and not stop_sessions)
     click.echo(f"publish launcher for {cfg.root} on http://{host}:{port}{settings.base_url} "
                f"({backend.name} backend; sessions in {settings.runtime_path})", err=True)
-    run(app, host, port)
+    run(app, host, port, settings.forwarded_allow_ips)

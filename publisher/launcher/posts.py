@@ -59,6 +59,10 @@ class SiteIndex:
                 self._sig = sig
             return self._index
 
+    def cached(self) -> PostIndex | None:
+        """The index as last read (no look at the files: for the event loop)."""
+        return self._index
+
     def session_files(self, pe: PostEnv, backend: str, site: Site) -> dict[str, bytes]:
         """The post's files for a reader: data files + the notebook, with the outputs of
         the last build when they match the current code (else as stored)."""

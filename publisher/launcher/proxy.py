@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -34,7 +34,9 @@ REQUEST_HEADERS = frozenset({
     "origin", "access-control-request-method", "access-control-request-headers",
 })
 RESPONSE_HEADERS = frozenset({
-    "content-type", "content-length", "content-encoding", "content-disposition",
+    # no content-length: what a session announces may not be what it sends; streamed
+    # chunked, a short body just ends
+    "content-type", "content-encoding", "content-disposition",
     "content-range", "accept-ranges", "cache-control", "etag", "last-modified", "expires",
     "vary", "content-security-policy", "x-content-type-options", "access-control-allow-origin",
     "access-control-allow-headers", "access-control-allow-methods",
@@ -45,40 +47,54 @@ SAFETY = [(b"referrer-policy", b"no-referrer"), (b"x-content-type-options", b"no
 SESSION_ENDED = 4410  # WebSocket close code: the session is gone (container ended)
 
 
-def proxy_target(raw_path: bytes, prefix: str) -> bytes | None:
-    """*raw_path* when it stays inside *prefix*, else None (a 400).
+def clean_path(path: str) -> bool:
+    """No dot segment, backslash or control character in *path* as given nor in any
+    percent-decoding of it (four rounds; deeper encodings are refused)."""
+    current = path
+    for _ in range(4):
+        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in current) or "\\" in current:
+            return False
+        if any(seg in (".", "..") for seg in current.split("/")):
+            return False
+        decoded = unquote(current)
+        if decoded == current:
+            return True
+        current = decoded
+    return False
 
-    Refuses dot segments, backslashes and control characters in the path as sent and in
-    each percent-decoding of it, so no upstream can be led out of the session's prefix.
-    """
+
+def proxy_target(raw_path: bytes, prefix: str) -> bytes | None:
+    """*raw_path* when it stays inside *prefix*, else None (a 400): no upstream can be led
+    out of the session's prefix (see :func:`clean_path`)."""
     try:
         current = raw_path.decode("ascii")
     except UnicodeDecodeError:
         return None
-    if not current.startswith(prefix):
-        return None
-    for _ in range(4):
-        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in current) or "\\" in current:
-            return None
-        if any(seg in (".", "..") for seg in current.split("/")):
-            return None
-        decoded = unquote(current)
-        if decoded == current:
-            return raw_path
-        current = decoded
-    return None  # still percent-encoded after four rounds: nobody needs that
+    return raw_path if current.startswith(prefix) and clean_path(current) else None
 
 
 def request_token(headers: Mapping[str, str], query: Mapping[str, str],
-                  cookies: Mapping[str, str], sid: str) -> str | None:
-    """The session token from the query, the Authorization header or our cookie."""
+                  cookies: Mapping[str, str], sid: str) -> tuple[str | None, bool]:
+    """(the session token from the query, the Authorization header or our cookie, whether
+    it came from the cookie: a browser sends that one by itself, so it proves nothing about
+    the page that made the request)."""
     if query.get("token"):
-        return str(query["token"])
+        return str(query["token"]), False
     scheme, _, value = str(headers.get("authorization", "")).partition(" ")
     if scheme.lower() in ("token", "bearer") and value:
-        return value.strip()
+        return value.strip(), False
     cookie = cookies.get(f"{COOKIE}-{sid}") or cookies.get(f"__Host-{COOKIE}")
-    return str(cookie) if cookie else None
+    return (str(cookie), True) if cookie else (None, False)
+
+
+def cross_site(headers: Mapping[str, str], own_origin: str, method: str) -> bool:
+    """A cookie-authenticated request that may change the session (a WebSocket or any
+    method but GET/HEAD/OPTIONS) from a page that is not the session's own: refused.
+    Browsers send ``Origin`` on every such request; Jupyter's own checks are off behind
+    the proxy (it sees a token), so this is where cross-site requests stop."""
+    if method in ("GET", "HEAD", "OPTIONS"):
+        return False
+    return headers.get("origin", "") != own_origin
 
 
 def upstream_headers(headers: Mapping[str, str], token: str) -> list[tuple[str, str]]:
@@ -108,29 +124,41 @@ def scoped_cookie(value: str, path: str, secure: bool) -> str | None:
 def safe_location(value: str, path: str, host: str) -> bool:
     """A redirect that stays inside the session (same host, under its *path*)."""
     parts = urlsplit(value)
+    if not clean_path(parts.path) or any(ord(c) < 0x21 or c == "\\" for c in value):
+        return False
     if parts.scheme or parts.netloc:
         return parts.scheme in ("http", "https") and parts.netloc == host and \
-            parts.path.startswith(path) and ".." not in parts.path.split("/")
-    if value.startswith("/"):
-        return value.startswith(path) and ".." not in parts.path.split("/")
-    return ".." not in parts.path.split("/")
+            parts.path.startswith(path)
+    return parts.path.startswith(path) if value.startswith("/") else True
 
 
 def response_headers(upstream: httpx.Response, path: str, host: str,
                      secure: bool) -> list[tuple[bytes, bytes]]:
+    """The allow-listed headers of a session's response (raw bytes: a session may send
+    anything, and nothing it sends may break the response)."""
     out: list[tuple[bytes, bytes]] = []
-    for key, value in upstream.headers.multi_items():
-        k = key.lower()
+    for raw_key, raw_value in upstream.headers.raw:
+        k = raw_key.decode("latin-1").lower()
+        value = raw_value.decode("latin-1")
         if k == "set-cookie":
             cookie = scoped_cookie(value, path, secure)
             if cookie is not None:
                 out.append((b"set-cookie", cookie.encode("latin-1")))
         elif k == "location":
             if safe_location(value, path, host):
-                out.append((b"location", value.encode("latin-1")))
+                out.append((b"location", raw_value))
         elif k in RESPONSE_HEADERS:
-            out.append((k.encode("latin-1"), value.encode("latin-1")))
+            out.append((k.encode("latin-1"), raw_value))
     return out + SAFETY
+
+
+async def _body(upstream: httpx.Response) -> AsyncIterator[bytes]:
+    """The session's body; a broken one (wrong length, reset) just ends the response."""
+    try:
+        async for chunk in upstream.aiter_raw():
+            yield chunk
+    except httpx.HTTPError:
+        return
 
 
 class Upstreams:
@@ -175,13 +203,14 @@ async def proxy_http(request: Request, client: httpx.AsyncClient, target: bytes,
         content=request.stream() if request.method not in ("GET", "HEAD") else None,
     )
     upstream = await client.send(upstream_req, stream=True)
-    response = StreamingResponse(upstream.aiter_raw(), status_code=upstream.status_code,
+    response = StreamingResponse(_body(upstream), status_code=upstream.status_code,
                                  background=BackgroundTask(upstream.aclose))
     response.raw_headers = response_headers(upstream, path, request.headers.get("host", ""),
                                              secure)
     if cookie is not None:
         name, cookie_path = cookie
-        response.set_cookie(name, token, path=cookie_path, httponly=True, samesite="lax",
+        # Strict: no other site's page (a sibling session host included) sends it along
+        response.set_cookie(name, token, path=cookie_path, httponly=True, samesite="strict",
                             secure=secure)
     return response
 
@@ -260,13 +289,15 @@ async def _ending(alive: Callable[[], Awaitable[bool]], code: int) -> tuple[int,
     """The close code for the reader: :data:`SESSION_ENDED` when the session is gone."""
     # a connection that broke (1006) may be a container that is dying: the engine takes
     # a moment to report it
-    for _ in range(10 if code in (1006, 1011) else 1):
+    broken = code in (1005, 1006, 1011, 1015) or not 1000 <= code <= 4999
+    for _ in range(10 if broken else 1):
         if not await alive():
             return SESSION_ENDED, "The session ended. Launch the post again for a new one."
-        if code not in (1006, 1011):
+        if not broken:
             break
         await asyncio.sleep(0.2)
-    return (1011 if code == 1006 else code), ""
+    # 1005, 1006 and 1015 are never sent, and a session's own codes mean nothing to readers
+    return (1011 if broken or code in (1004,) else code), ""
 
 
 async def _close(ws: WebSocket, code: int, reason: str) -> None:

@@ -11,6 +11,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
 import httpx
@@ -32,6 +33,8 @@ from publisher.launcher.events import KEEPALIVE, sse
 from publisher.launcher.launches import Launch
 from publisher.launcher.proxy import (
     COOKIE,
+    clean_path,
+    cross_site,
     proxy_http,
     proxy_target,
     proxy_websocket,
@@ -47,14 +50,15 @@ TEMPLATES = jinja2.Environment(
 SAFE_PATH = re.compile(r"^[A-Za-z0-9._\-/ %+=@~]*$")
 CORS = {"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Headers": "*"}
 KEEPALIVE_SECONDS = 15.0
+MAX_WEBSOCKETS = 8  # per session: JupyterLab opens one per kernel, one per terminal
 
 
 def safe_relpath(value: str | None) -> str | None:
     """A relative path without traversal, or None when *value* is hostile."""
     if value is None:
         return ""
-    if (not SAFE_PATH.match(value) or value.startswith("/") or "//" in value
-            or any(part in ("..", ".") for part in value.split("/"))):
+    if not SAFE_PATH.match(value) or value.startswith("/") or "//" in value \
+            or not clean_path(value):
         return None
     return value
 
@@ -117,9 +121,38 @@ class Routes:
         nonce = secrets.token_urlsafe(12)
         html = TEMPLATES.get_template("launcher/launch.html").render(
             title=pe.post.title, events_url=str(request.url_for("build", slug=slug)),
-            target=target, back_url=_same_site(request.headers.get("referer", "/")),
+            target=target, back_url=self._back_link(request, pe),
             nonce=nonce)
         return HTMLResponse(html, headers=page_headers(nonce))
+
+    def _back_link(self, request: Request, pe: PostEnv) -> str | None:
+        """Back to the post: the page the reader came from when it is the blog's (or this
+        origin's), else the post's address on the blog, else nothing."""
+        blog = self._blog_origin()
+        referer = request.headers.get("referer", "")
+        if referer and _origin_of(referer) in {blog, _origin(request)}:
+            return referer
+        base = self._blog_base()
+        return f"{base.rstrip('/')}/posts/{pe.post.slug}/" if base else None
+
+    def _blog_base(self) -> str:
+        """``[site] base_url`` as last read (the handlers read the site first)."""
+        index = self.manager.index.cached()
+        return index.site.config.site.base_url if index else ""
+
+    def _blog_origin(self) -> str:
+        return _origin_of(self._blog_base())
+
+    def _cors(self, request: Request) -> dict[str, str]:
+        """Cross-origin reads of the launch stream: the blog's own pages only (thebe on
+        the blog); any origin when the site does not say where the blog lives."""
+        blog = self._blog_origin()
+        origin = request.headers.get("origin", "")
+        if not blog:
+            return dict(CORS)
+        if origin == blog:
+            return {**CORS, "Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+        return {"Vary": "Origin"}
 
     async def build(self, request: Request) -> Response:
         slug = request.path_params["slug"]
@@ -129,14 +162,15 @@ class Routes:
                 raise LaunchRefused(404, f"There is no post '{slug}' on this site.")
             launch = self.manager.begin(pe, client_of(request))
         except LaunchRefused as refused:
-            headers = dict(CORS)
+            headers = self._cors(request)
             if refused.retry_after:
                 headers["Retry-After"] = str(refused.retry_after)
             return JSONResponse({"phase": "failed", "message": refused.message},
                                 refused.status, headers=headers)
         return StreamingResponse(
             self._events(launch, self._session_url(request)), media_type="text/event-stream",
-            headers={**CORS, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+            headers={**self._cors(request), "Cache-Control": "no-cache",
+                     "X-Accel-Buffering": "no"})
 
     def _session_url(self, request: Request) -> str:
         """The session URL with ``{sid}`` left to fill: on its own host when configured."""
@@ -200,9 +234,12 @@ class Routes:
         if session is None:
             return message("No such session", "This session has ended (sessions stop after "
                            "a while without activity). Launch the post again.", 404)
-        token = request_token(request.headers, request.query_params, request.cookies, sid)
+        token, by_cookie = request_token(request.headers, request.query_params,
+                                         request.cookies, sid)
         if not session.token_ok(token):
             return PlainTextResponse("403: this session needs its token.", 403)
+        if by_cookie and cross_site(request.headers, _origin(request), request.method):
+            return PlainTextResponse("403: a request from another site's page.", 403)
         if session.handle is None:
             return message("Starting", "This session is still starting; try again in a "
                            "moment.", 503, retry=True, headers={"Retry-After": "2"})
@@ -228,10 +265,15 @@ class Routes:
         prefix = f"{self.base}sessions/{sid}/"
         target = proxy_target(ws.scope.get("raw_path") or b"", prefix)
         session = self._session(sid)
-        token = request_token(ws.headers, ws.query_params, ws.cookies, sid)
+        token, by_cookie = request_token(ws.headers, ws.query_params, ws.cookies, sid)
         if target is None or session is None or not session.token_ok(token) \
-                or session.handle is None:
+                or session.handle is None \
+                or (by_cookie and cross_site(ws.headers, _origin(ws), "WEBSOCKET")):
             await ws.close(code=1008)
+            return
+        if session.websockets >= MAX_WEBSOCKETS:
+            await ws.accept()  # a close code reaches the reader only after the handshake
+            await ws.close(code=1013, reason="Too many connections to this session.")
             return
         query = ws.url.query
         full = target.decode("ascii") + (f"?{query}" if query else "")
@@ -242,8 +284,12 @@ class Routes:
                 self.manager.stop_later(sid, "dead")
             return ok
 
-        await proxy_websocket(ws, session.handle, session.token, full, alive,
-                              touch_session(session))
+        session.websockets += 1
+        try:
+            await proxy_websocket(ws, session.handle, session.token, full, alive,
+                                  touch_session(session))
+        finally:
+            session.websockets -= 1
 
     # --- operations ----------------------------------------------------------------------
     async def health(self, request: Request) -> Response:
@@ -269,8 +315,9 @@ class Routes:
                                  media_type="text/plain; version=0.0.4")
 
     def _admin(self, request: Request) -> bool:
+        """The admin token, in the Authorization header only (URLs end up in logs)."""
         want = self.manager.settings.admin_secret.encode("utf-8")
-        got = request_token(request.headers, request.query_params, {}, "")
+        got, _ = request_token(request.headers, {}, {}, "")
         if not want or got is None:
             return False
         return hmac.compare_digest(want, got.encode("utf-8", "surrogateescape"))
@@ -284,6 +331,14 @@ class Routes:
         return JSONResponse([s.public() for s in self.manager.sessions.values()])
 
 
-def _same_site(url: str) -> str:
-    """A back link that is a plain http(s) URL or path (never javascript:)."""
-    return url if url.startswith(("http://", "https://", "/")) else "/"
+def _origin(conn: Request | WebSocket) -> str:
+    """The origin this request was addressed to (after trusted forwarded headers)."""
+    scheme = {"ws": "http", "wss": "https"}.get(conn.url.scheme, conn.url.scheme)
+    return f"{scheme}://{conn.headers.get('host', '')}"
+
+
+def _origin_of(url: str) -> str:
+    """scheme://host[:port] of *url*, or "" when it has none."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme in ("http", "https") \
+        and parts.netloc else ""

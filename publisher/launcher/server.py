@@ -1,66 +1,114 @@
 """Running the launcher's ASGI app with uvicorn, hardened for the open internet.
 
 uvicorn times out idle keep-alive connections but not a client that opens a connection
-and sends its request headers slowly (or never): a few hundred of those hold the server.
-:class:`GuardedH11` closes a connection whose request headers are not complete within
-:data:`HEADER_TIMEOUT` seconds.
+and sends its request headers or body slowly (or never): a few hundred of those hold the
+server. :class:`GuardedH11` gives headers and bodies deadlines and caps the connections
+of one address.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from typing import Any
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-HEADER_TIMEOUT = 10.0
-WS_MAX_SIZE = 16 * 2**20  # one WebSocket message from a client (as to Jupyter)
+from publisher.launcher.jupyter import WS_MAX
+
+HEADER_TIMEOUT = 10.0  # seconds to send the request line and headers
+BODY_TIMEOUT = 60.0  # seconds to send a request body (JupyterLab uploads in 1 MB chunks)
+PER_CLIENT = 128  # open HTTP connections per client address (trusted proxies exempt)
 MAX_CONNECTIONS = 1000
 
 
 class GuardedH11(H11Protocol):
-    _header_timer: asyncio.TimerHandle | None = None
+    """uvicorn's HTTP/1.1 protocol with deadlines on what the client owes us (headers,
+    then a body) and a cap on connections per address."""
+
+    trusted: frozenset[str] = frozenset({"127.0.0.1", "::1"})  # set by :func:`run`
+    by_client: Counter[str] = Counter()
+    _timer: asyncio.TimerHandle | None = None
+    _timer_for: object = None
+    _counted = ""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        ip = self.client[0] if self.client else ""
+        if ip not in self.trusted:
+            if self.by_client[ip] >= PER_CLIENT:
+                transport.close()
+                return
+            self.by_client[ip] += 1
+            self._counted = ip
         self._arm()
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
         self._arm()
 
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._arm()
+
+    def handle_websocket_upgrade(self, event: h11.Request) -> None:
+        self._disarm()
+        self._uncount()  # a WebSocket is counted per session by the launcher instead
+        super().handle_websocket_upgrade(event)
+
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        self._uncount()
         super().connection_lost(exc)
 
+    def _uncount(self) -> None:
+        if self._counted:
+            self.by_client[self._counted] -= 1
+            if self.by_client[self._counted] <= 0:
+                del self.by_client[self._counted]
+            self._counted = ""
+
     def _arm(self) -> None:
-        """A deadline while the client owes us request headers, none otherwise."""
-        waiting = self.conn.their_state is h11.IDLE and not self.transport.is_closing()
-        if waiting and self._header_timer is None:
-            self._header_timer = self.loop.call_later(HEADER_TIMEOUT, self._too_slow)
-        elif not waiting:
+        """A deadline while the client owes us headers or a body, none otherwise."""
+        if self.transport.is_closing():
+            return
+        state = self.conn.their_state
+        answered = self.cycle is not None and self.cycle.response_complete
+        if state is h11.SEND_BODY and answered:
+            self.transport.close()  # answered already: the rest of the body is not needed
+        elif state in (h11.IDLE, h11.SEND_BODY):
+            if self._timer_for is not state:
+                self._disarm()
+                seconds = HEADER_TIMEOUT if state is h11.IDLE else BODY_TIMEOUT
+                self._timer = self.loop.call_later(seconds, self._too_slow)
+                self._timer_for = state
+        else:
             self._disarm()
 
     def _disarm(self) -> None:
-        if self._header_timer is not None:
-            self._header_timer.cancel()
-            self._header_timer = None
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer, self._timer_for = None, None
 
     def _too_slow(self) -> None:
-        self._header_timer = None
-        idle = self.cycle is None or self.cycle.response_complete
-        if self.conn.their_state is h11.IDLE and idle and not self.transport.is_closing():
+        self._timer, self._timer_for = None, None
+        if self.transport.get_protocol() is self and not self.transport.is_closing() and \
+                self.conn.their_state in (h11.IDLE, h11.SEND_BODY):
             self.transport.close()
 
 
-def run(app: Any, host: str, port: int, **kwargs: Any) -> None:
+def run(app: Any, host: str, port: int, trusted: str = "127.0.0.1", **kwargs: Any) -> None:
+    """Serve *app*; *trusted*: proxy addresses (comma-separated) exempt from the
+    per-address connection cap (their clients are counted by the proxy)."""
     import uvicorn
+
+    GuardedH11.trusted = frozenset(ip.strip() for ip in trusted.split(",") if ip.strip())
 
     uvicorn.run(app, host=host, port=port, log_level="warning", http=GuardedH11,
                 ws="websockets-sansio" if _has_sansio() else "auto",
-                ws_max_size=WS_MAX_SIZE, limit_concurrency=MAX_CONNECTIONS,
+                ws_max_size=WS_MAX, limit_concurrency=MAX_CONNECTIONS,
                 proxy_headers=False,  # ForwardedHeaders decides whom to believe
                 timeout_keep_alive=5, timeout_graceful_shutdown=3, **kwargs)
 

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import os
@@ -47,6 +48,17 @@ class LaunchRefused(Exception):
         self.status, self.message, self.retry_after = status, message, retry_after
 
 
+def client_key(host: str) -> str:
+    """Whom per-client limits count: the address, or its /64 for IPv6 (one subscriber)."""
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is None:
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip.ipv4_mapped or ip) if isinstance(ip, ipaddress.IPv6Address) else str(ip)
+
+
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()
 
@@ -64,6 +76,8 @@ class Session:
     last_activity: float = field(default_factory=time.time)
     pooled: bool = False
     kernel_id: str = ""  # a pooled session's pre-started kernel
+    websockets: int = 0  # open through the proxy
+    client: str = ""  # who launched it (per-client limits)
 
     @property
     def prefix(self) -> str:
@@ -90,6 +104,7 @@ class SessionManager:
         self.state_dir = settings.runtime_path / "state"
         self.folders = settings.runtime_path / "s"
         self._reserved = 0
+        self._client_reserved: dict[str, int] = {}
         self._tasks: set[asyncio.Future[None]] = set()
         for folder in (settings.runtime_path, self.state_dir, self.folders):
             folder.mkdir(parents=True, exist_ok=True)
@@ -99,6 +114,21 @@ class SessionManager:
     def used(self) -> int:
         """Places taken: tracked sessions (pool included) + launches holding a place."""
         return len(self.sessions) + self._reserved
+
+    def _reserve(self, client: str) -> Reservation:
+        self._reserved += 1
+        self._client_reserved[client] = self._client_reserved.get(client, 0) + 1
+        return Reservation(client)
+
+    def _release(self, reservation: Reservation) -> None:
+        """Give the place back (once); the session that took it, if any, holds it now."""
+        if not reservation.held:
+            return
+        reservation.held = False
+        self._reserved -= 1
+        left = self._client_reserved.pop(reservation.client, 1) - 1
+        if left:
+            self._client_reserved[reservation.client] = left
 
     def live_count(self) -> int:
         return sum(1 for s in self.sessions.values() if not s.pooled)
@@ -116,6 +146,7 @@ class SessionManager:
 
     def begin(self, pe: PostEnv, client: str) -> Launch:
         """Start a launch of *pe* or raise :class:`LaunchRefused`; no await: atomic."""
+        client = client_key(client)
         now = time.monotonic()
         if len(self.launch_times) > 10_000:  # forget quiet clients
             self.launch_times = {k: v for k, v in self.launch_times.items()
@@ -126,6 +157,14 @@ class SessionManager:
         if len(window) >= self.settings.launches_per_minute:
             log.info("refused launch slug=%s client=%s: rate limit", pe.post.slug, client)
             raise LaunchRefused(429, "Too many launches from your address; wait a minute.", 60)
+        cap = self.settings.sessions_per_client
+        held = sum(1 for s in self.sessions.values() if s.client == client) + \
+            self._client_reserved.get(client, 0)
+        if cap and held >= cap:
+            log.info("refused launch slug=%s client=%s: holds %d sessions", pe.post.slug,
+                     client, held)
+            raise LaunchRefused(429, f"Your address already holds {held} sessions; close one "
+                                "(or wait until it ends) and try again.", 60)
         pooled = None
         if not pe.post.meta.network and self.pool.get(pe.env_id):
             pooled = self.pool[pe.env_id].pop()
@@ -135,17 +174,18 @@ class SessionManager:
                 log.info("refused launch slug=%s client=%s: busy (%d places taken)",
                          pe.post.slug, client, self.used)
                 raise LaunchRefused(503, "All sessions are in use; try again in a minute.", 60)
-            reservation = Reservation()
-            self._reserved += 1
+            reservation = self._reserve(client)
+        else:
+            pooled.client = client
         window.append(now)
         launch = Launch(pe.post.slug)
         log.info("launch slug=%s env=%s client=%s%s", pe.post.slug, pe.env_id, client,
                  " (from the pool)" if pooled else "")
-        self._spawn(self._run(launch, pe, pooled, reservation))
+        self._spawn(self._run(launch, pe, pooled, reservation, client))
         return launch
 
     async def _run(self, launch: Launch, pe: PostEnv, pooled: Session | None,
-                   reservation: Reservation | None) -> None:
+                   reservation: Reservation | None, client: str) -> None:
         t0 = time.monotonic()
         loop = asyncio.get_running_loop()
         session: Session | None = None
@@ -160,8 +200,7 @@ class SessionManager:
             files = await anyio.to_thread.run_sync(
                 self.index.session_files, pe, self.backend.name, index.site)
             if pooled is not None and not await self._claim(pooled, pe, files):
-                reservation = Reservation()  # the dead pooled session's place, now free
-                self._reserved += 1
+                reservation = self._reserve(client)  # the dead pooled session's place
                 pooled = None
             if pooled is not None:
                 session = pooled
@@ -188,9 +227,8 @@ class SessionManager:
             launch.emit(BuildEvent("failed", prefix + _message(exc),
                                    {"log": getattr(exc, "log_tail", [])}))
         finally:
-            if reservation is not None and reservation.held:
-                reservation.held = False
-                self._reserved -= 1
+            if reservation is not None:
+                self._release(reservation)
             launch.finish()
 
     def _base(self, session: Session) -> str:
@@ -224,7 +262,7 @@ class SessionManager:
 
     async def _start(self, ref: EnvRef, slug: str, network: bool,
                      reservation: Reservation | None) -> Session:
-        sid = secrets.token_hex(6)
+        sid = secrets.token_hex(16)  # 128 bits: nobody guesses a session's address
         token = secrets.token_urlsafe(24)
         pooled = reservation is None
         session = Session(sid, slug, ref.env_id, token, ref.location, self.folders / sid,
@@ -232,8 +270,8 @@ class SessionManager:
         # tracked from now on: capacity, culling and adoption all see it
         self.sessions[sid] = session
         if reservation is not None:
-            reservation.held = False
-            self._reserved -= 1
+            session.client = reservation.client
+            self._release(reservation)
         session.folder.mkdir(mode=0o700)
         self._save_state(session)
         max_age = self.settings.max_age
@@ -264,9 +302,15 @@ class SessionManager:
         return session
 
     # --- pool ----------------------------------------------------------------------
+    def _pooled(self, env_id: str) -> int:
+        """Pooled sessions of *env_id*, those still starting included (they are tracked
+        from their first step, so two fillers never both start the last one)."""
+        return sum(1 for s in self.sessions.values() if s.pooled and s.env_id == env_id)
+
     async def fill_pool(self, ref: EnvRef) -> None:
         have = self.pool.setdefault(ref.env_id, [])
-        while len(have) < self.settings.pool and self.used < self.settings.max_sessions:
+        while self._pooled(ref.env_id) < self.settings.pool and \
+                self.used < self.settings.max_sessions:
             session = None
             try:
                 session = await self._start(ref, "", False, None)
@@ -292,7 +336,7 @@ class SessionManager:
             if pe.env_id in seen:
                 continue
             seen.add(pe.env_id)
-            if len(self.pool.get(pe.env_id, [])) >= self.settings.pool:
+            if self._pooled(pe.env_id) >= self.settings.pool:
                 continue
             try:
                 ref = await anyio.to_thread.run_sync(self.backend.ensure_env, pe.spec, pe.env_id)
@@ -389,7 +433,10 @@ class SessionManager:
             sid = labels.get(f"{LABEL}.session", "")
             state: dict[str, Any] = states.pop(sid, None) or {}
             handle_data = state.get("handle")
-            ok = (running and isinstance(handle_data, dict)
+            # past its deadline: a reader may have kept PID 1 from ending it (ptrace)
+            age = time.time() - float(labels.get(f"{LABEL}.started") or 0)
+            overdue = age > self.settings.max_age * (2 if state.get("pooled") else 1) + 60
+            ok = (running and isinstance(handle_data, dict) and not overdue
                   and hash_token(str(state.get("token", ""))) == labels.get(
                       f"{LABEL}.token_hash"))
             if not ok or not isinstance(handle_data, dict):

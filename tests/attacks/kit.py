@@ -123,6 +123,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.rfile.read(n)
         if self.headers.get("Upgrade", "").lower() == "websocket":
             return self.websocket()
+        if "/badframing" in self.path:  # a non-latin-1 header, then a body too short
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Bad: \xe2\x82\xac\r\nLocation: "
+                             b"\\\\evil.example/x\r\nContent-Length: 100\r\n\r\n0123456789")
+            self.close_connection = True
+            return
         body = json.dumps({"requestline": self.requestline, "path": self.path,
                            "headers": [[k, v] for k, v in self.headers.items()]}).encode()
         redirect = "/redirect" in self.path
@@ -139,7 +144,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
 
     def websocket(self):
-        """Accept, then send one 60 MiB text message."""
+        """Accept, then send one 60 MiB text message (or, on .../flood, many of 7 MiB)."""
         key = self.headers["Sec-WebSocket-Key"]
         accept = base64.b64encode(hashlib.sha1(
             (key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()).decode()
@@ -152,6 +157,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Sec-WebSocket-Protocol", protocol.split(",")[0].strip())
         self.end_headers()
         self.close_connection = True
+        if "/flood" in self.path:  # 7 MiB binary messages, as fast as they are taken
+            frame = b"\x82\x7f" + (7 << 20).to_bytes(8, "big") + b"x" * (7 << 20)
+            try:
+                for _ in range(200):
+                    self.wfile.write(frame)
+            except OSError:
+                pass
+            return
         try:
             self.wfile.write(b"\x81\x7f" + (60 << 20).to_bytes(8, "big"))
             chunk = b"x" * (1 << 20)

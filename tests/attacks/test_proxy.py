@@ -24,7 +24,6 @@ import pytest
 from tests.attacks.kit import (
     ADMIN,
     DOCKER_MARKERS,
-    FAKE_UPSTREAM,
     MiB,
     container_of,
     delete_session,
@@ -34,7 +33,7 @@ from tests.attacks.kit import (
     start_kernel,
     ws_url,
 )
-from tests.helpers import PIDS, PeakRss, container_exec, container_socket, raw_request, wait_until
+from tests.helpers import PIDS, PeakRss, container_exec, container_socket, raw_request
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.usefixtures("docker_engine")]
 
@@ -212,23 +211,6 @@ def test_socket_symlinked_to_a_host_socket_is_not_followed(launcher: str,
 
 
 # --- hole 4: the proxy trusts its upstream -----------------------------------------------
-
-@pytest.fixture(scope="module")
-def fake_upstream(launcher: str) -> dict[str, Any]:
-    """A session whose reader replaced Jupyter by their own server on the same socket path
-    (before any proxied request): it echoes what it receives and answers with hostile
-    headers; on a WebSocket it sends one 60 MiB message."""
-    ev = ready(launcher)
-    c = container_of(ev)
-    path = container_socket(c.id)
-    flag = f"/tmp/fake-{uuid.uuid4().hex[:8]}"
-    prefix = f"/sessions/{ev['sid']}/"
-    r = container_exec(c.id, "python3", "-c", FAKE_UPSTREAM, path, flag, prefix, detach=True)
-    assert r.returncode == 0, r.stderr
-    wait_until(lambda: container_exec(c.id, "test", "-e", flag).returncode == 0, 30,
-               what="the fake upstream")
-    return ev
-
 
 def test_proxy_forwards_only_what_jupyter_needs(fake_upstream: dict[str, Any]) -> None:
     """Hole 4: the session gets neither the origin's other cookies, nor another session's

@@ -1,0 +1,95 @@
+"""Second look, across sites: what a page of another site (or a sibling session) can make
+a reader's browser do with that reader's session, and where the launcher's own pages send
+readers. Real launcher, real containers."""
+
+from __future__ import annotations
+
+import subprocess
+
+import httpx
+import pytest
+
+from tests.attacks.kit import ADMIN, SLUG, container_of, ready
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.usefixtures("docker_engine")]
+
+
+def _first_visit(ev: dict[str, str]) -> tuple[str, str]:
+    """(cookie name, value) the launcher sets on the first visit with the token."""
+    r = httpx.get(ev["url"] + "api/status", params={"token": ev["token"]}, timeout=30)
+    ours = [c for c in r.headers.get_list("set-cookie") if c.startswith("publish-session-")]
+    assert len(ours) == 1, r.headers.get_list("set-cookie")
+    assert "samesite=strict" in ours[0].lower() and "httponly" in ours[0].lower(), ours
+    name, _, rest = ours[0].partition("=")
+    return name, rest.split(";", 1)[0]
+
+
+def test_cookie_requests_from_another_site_are_refused(launcher: str) -> None:
+    """Red-team finding 4: with only the session cookie, a page of another origin opened a
+    terminal (POST api/terminals, then its WebSocket) in the reader's session."""
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    ev = ready(launcher, SLUG)
+    cookie = _first_visit(ev)
+    own = launcher.rstrip("/")
+    evil = "https://other.example.org"
+    with httpx.Client(cookies=dict([cookie]), timeout=30) as c:
+        r = c.post(ev["url"] + "api/terminals", headers={"Origin": evil,
+                                                        "Content-Type": "text/plain"})
+        assert r.status_code == 403, r.text[:200]
+        r = c.post(ev["url"] + "api/contents", json={"type": "notebook"},
+                   headers={"Origin": own})
+        assert r.status_code == 201, "the session's own pages still work with the cookie"
+    ws_url = ev["url"].replace("http://", "ws://") + "api/events/subscribe"
+    header = {"Cookie": f"{cookie[0]}={cookie[1]}"}
+    with pytest.raises(InvalidStatus):
+        connect(ws_url, origin=evil, additional_headers=header, open_timeout=20)  # type: ignore[arg-type]
+    with connect(ws_url, origin=own, additional_headers=header, open_timeout=20):  # type: ignore[arg-type]
+        pass
+
+
+def test_the_admin_token_is_taken_from_the_header_only(launcher: str) -> None:
+    """Red-team finding 11: an admin token in a URL ends up in access logs."""
+    assert httpx.get(launcher + "api/sessions", params={"token": ADMIN}).status_code == 403
+    assert httpx.get(launcher + "api/sessions",
+                     headers={"Authorization": f"token {ADMIN}"}).status_code == 200
+
+
+@pytest.mark.parametrize("query", ["urlpath=%252e%252e/%252e%252e/%252e%252e/elsewhere",
+                                   "labpath=%2e%2e/x", "urlpath=lab\\..\\..\\x"])
+def test_the_launch_page_refuses_encoded_dot_paths(launcher: str, query: str) -> None:
+    """Red-team finding 9: an encoded dot path in urlpath/labpath was written into the
+    page's redirect, which browsers resolve outside the session (with the new token)."""
+    assert httpx.get(f"{launcher}launch/{SLUG}?{query}").status_code == 404
+
+
+def test_the_back_link_leads_to_the_blog_only(launcher: str) -> None:
+    """Red-team finding 10: the launch page's back link was any Referer."""
+    evil = httpx.get(f"{launcher}launch/{SLUG}", headers={"Referer": "https://evil.example/x"})
+    assert "evil.example" not in evil.text
+    assert 'href="http://example.org/posts/hello/"' in evil.text, "the post on the blog"
+    blog = httpx.get(f"{launcher}launch/{SLUG}",
+                     headers={"Referer": "http://example.org/posts/hello/#top"})
+    assert 'href="http://example.org/posts/hello/#top"' in blog.text
+
+
+def test_sessions_run_as_uids_no_host_account_has(launcher: str) -> None:
+    """Red-team finding 5: every session ran as uid 1000, a host account here, which
+    could read every session's token and signal its processes."""
+    import pwd
+
+    uids = []
+    for _ in range(2):
+        c = container_of(ready(launcher, SLUG))
+        out = subprocess.run(["docker", "exec", c.id, "id", "-u"], capture_output=True,
+                             text=True, timeout=60, check=True).stdout.strip()
+        uids.append(int(out))
+        denied = subprocess.run(["docker", "exec", "--user", "1000", c.id, "cat",
+                                 "/run/publish/secret/token"], capture_output=True, text=True,
+                                timeout=60, check=False)
+        assert denied.returncode != 0, "uid 1000 read the session's token"
+    for uid in uids:
+        assert uid >= 200_000
+        with pytest.raises(KeyError):
+            pwd.getpwuid(uid)
