@@ -113,17 +113,23 @@ def launch(base: str, slug: str, timeout: float = 600,
 
 
 def execute(url: str, token: str, code: str, timeout: float = 60,
-            ssl_context: ssl.SSLContext | None = None) -> str:
-    """Start a kernel through the proxy, run *code* over its WebSocket, return stdout.
+            ssl_context: ssl.SSLContext | None = None, notebook_kernel: bool = False) -> str:
+    """Run *code* over a kernel's WebSocket through the proxy, return stdout: a new kernel,
+    or with *notebook_kernel* the one the launcher started for the post's notebook.
 
     An https *url* gives a wss WebSocket; *ssl_context* verifies both (default: the
     system's CAs)."""
     from websockets.sync.client import connect
 
-    r = httpx.post(f"{url}api/kernels", params={"token": token}, json={"name": "python3"},
-                   timeout=30, verify=ssl_context or True)
-    r.raise_for_status()
-    kid = r.json()["id"]
+    if notebook_kernel:
+        r = httpx.get(f"{url}api/sessions", params={"token": token}, timeout=30,
+                      verify=ssl_context or True)
+        kid = r.json()[0]["kernel"]["id"]
+    else:
+        r = httpx.post(f"{url}api/kernels", params={"token": token}, json={"name": "python3"},
+                       timeout=30, verify=ssl_context or True)
+        r.raise_for_status()
+        kid = r.json()["id"]
     scheme, rest = url.split("://", 1)
     ws_url = f"{'wss' if scheme == 'https' else 'ws'}://{rest}api/kernels/{kid}/channels?token={token}"
     out: list[str] = []
