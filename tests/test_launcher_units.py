@@ -287,3 +287,11 @@ def test_slow_request_headers_are_cut_off(monkeypatch: pytest.MonkeyPatch) -> No
     finally:
         srv.should_exit = True
         thread.join(10)
+
+
+def test_folders_come_once_and_before_their_files() -> None:
+    from publisher.backends.sessions import with_folders
+
+    assert with_folders(["b.csv", "data/x/1.csv", "data/2.csv"]) == [
+        ("b.csv", False), ("data", True), ("data/2.csv", False), ("data/x", True),
+        ("data/x/1.csv", False)]

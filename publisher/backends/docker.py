@@ -36,7 +36,7 @@ from publisher.backends.docker_sessions import (
     session_containers,
     start_container,
 )
-from publisher.backends.sessions import SessionHandle, SessionRequest
+from publisher.backends.sessions import SessionHandle, SessionRequest, with_folders
 from publisher.backends.usage import record_use
 from publisher.envs.dockerfile import RUNTIME, env_dockerfile, runtime_dockerfile
 from publisher.envs.spec import BUILDER_VERSION, EnvSpec, base_image_for
@@ -98,20 +98,15 @@ def _tar(files: dict[str, bytes], mode: int = 0o644) -> bytes:
     """A tar of {relative path: content} owned by reader (uid 1000)."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
-        dirs: set[str] = set()
-        for name, data in sorted(files.items()):
-            parts = name.split("/")
-            for i in range(1, len(parts)):
-                d = "/".join(parts[:i])
-                if d not in dirs:
-                    dirs.add(d)
-                    info = tarfile.TarInfo(d)
-                    info.type, info.mode, info.uid, info.gid = tarfile.DIRTYPE, 0o755, 1000, 1000
-                    tar.addfile(info)
+        for name, folder in with_folders(files):
             info = tarfile.TarInfo(name)
-            info.size, info.mode, info.uid, info.gid = len(data), mode, 1000, 1000
-            info.mtime = int(time.time())
-            tar.addfile(info, io.BytesIO(data))
+            info.uid = info.gid = 1000
+            if folder:
+                info.type, info.mode = tarfile.DIRTYPE, 0o755
+                tar.addfile(info)
+            else:
+                info.size, info.mode, info.mtime = len(files[name]), mode, int(time.time())
+                tar.addfile(info, io.BytesIO(files[name]))
     return buf.getvalue()
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,6 +55,22 @@ class SessionHandle:
         return cls(str(data["session_id"]), Path(str(data["socket"])), str(data["ref"]),
                    int(uid) if uid is not None else None, str(data.get("volume", "")),
                    float(data.get("started", 0)))
+
+
+def with_folders(paths: Iterable[str]) -> list[tuple[str, bool]]:
+    """(path, is_folder) for *paths* (relative, "/"-separated) in order, each parent folder
+    once and before what it holds: what to create, in which order."""
+    out: list[tuple[str, bool]] = []
+    made: set[str] = set()
+    for rel in sorted(paths):
+        parts = rel.split("/")
+        for i in range(1, len(parts)):
+            folder = "/".join(parts[:i])
+            if folder not in made:
+                made.add(folder)
+                out.append((folder, True))
+        out.append((rel, False))
+    return out
 
 
 def jupyter_args(req: SessionRequest, socket: str, root_dir: str) -> list[str]:

@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 import httpx
 
-from publisher.backends.sessions import SessionHandle
+from publisher.backends.sessions import SessionHandle, with_folders
 from publisher.backends.sockets import async_transport, connect_unix
 
 WS_MAX = 8 * 2**20  # bytes in one WebSocket message, either way
@@ -50,18 +50,11 @@ async def upload_files(handle: SessionHandle, base_url: str, token: str,
                        files: Mapping[str, bytes]) -> None:
     """Put the post's files into the session's work folder (Jupyter's contents API)."""
     async with _client(handle, token) as client:
-        made: set[str] = set()
-        for rel, data in sorted(files.items()):
-            parts = rel.split("/")
-            for i in range(1, len(parts)):
-                folder = "/".join(parts[:i])
-                if folder not in made:
-                    made.add(folder)
-                    r = await client.put(f"{base_url}api/contents/{quote(folder)}",
-                                         json={"type": "directory"})
-                    r.raise_for_status()
-            r = await client.put(f"{base_url}api/contents/{quote(rel)}", json={
-                "type": "file", "format": "base64", "content": base64.b64encode(data).decode()})
+        for rel, folder in with_folders(files):
+            body = {"type": "directory"} if folder else {
+                "type": "file", "format": "base64",
+                "content": base64.b64encode(files[rel]).decode()}
+            r = await client.put(f"{base_url}api/contents/{quote(rel)}", json=body)
             r.raise_for_status()
 
 

@@ -9,6 +9,7 @@ the process metrics (open fds, resident memory, CPU time) of the launcher.
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -38,32 +39,30 @@ class Metrics:
         self._histograms: dict[str, Histogram] = {}
         self._gauges: dict[str, Gauge] = {}
 
+    def _get(self, table: dict[str, Any], kind: Any, name: str, help_text: str,
+             **kwargs: Any) -> Any:
+        """The metric *name* of *table*, made on first use (call with the lock held)."""
+        metric = table.get(name)
+        if metric is None:
+            metric = table[name] = kind(name, help_text, registry=self.registry, **kwargs)
+        return metric
+
     def inc(self, name: str, value: float = 1) -> None:
         with self._lock:
-            counter = self._counters.get(name)
-            if counter is None:
-                counter = self._counters[name] = Counter(
-                    f"{PREFIX}_{name}", f"Number of {name.replace('_', ' ')}.",
-                    registry=self.registry)
+            counter = self._get(self._counters, Counter, f"{PREFIX}_{name}",
+                                f"Number of {name.replace('_', ' ')}.")
         counter.inc(value)
 
     def observe(self, name: str, seconds: float) -> None:
         with self._lock:
-            hist = self._histograms.get(name)
-            if hist is None:
-                hist = self._histograms[name] = Histogram(
-                    f"{PREFIX}_{name}_seconds", f"Duration of a {name.replace('_', ' ')}.",
-                    buckets=BUCKETS, registry=self.registry)
+            hist = self._get(self._histograms, Histogram, f"{PREFIX}_{name}_seconds",
+                             f"Duration of a {name.replace('_', ' ')}.", buckets=BUCKETS)
         hist.observe(seconds)
 
     def render(self, gauges: dict[str, float]) -> str:
         """The Prometheus text exposition of every metric, with *gauges* set first."""
         with self._lock:  # one render at a time: the gauges belong to this call
             for name, value in gauges.items():
-                gauge = self._gauges.get(name)
-                if gauge is None:
-                    gauge = self._gauges[name] = Gauge(
-                        f"{PREFIX}_{name}", f"Current {name.replace('_', ' ')}.",
-                        registry=self.registry)
-                gauge.set(value)
+                self._get(self._gauges, Gauge, f"{PREFIX}_{name}",
+                          f"Current {name.replace('_', ' ')}.").set(value)
             return generate_latest(self.registry).decode()
