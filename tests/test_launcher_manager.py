@@ -28,7 +28,8 @@ from publisher.backends.sessions import SessionHandle, SessionRequest
 from publisher.config import load_config, with_overrides
 from publisher.envs.spec import EnvSpec
 from publisher.launcher.app import create_manager
-from publisher.launcher.sessions import LaunchRefused, Session, SessionManager
+from publisher.launcher.records import LaunchRefused, Session
+from publisher.launcher.sessions import SessionManager
 from tests.conftest import CONFIG, md_post, write_files
 
 

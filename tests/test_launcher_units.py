@@ -27,7 +27,7 @@ from publisher.launcher.proxy import (
     scoped_cookie,
     upstream_headers,
 )
-from publisher.launcher.sessions import client_key
+from publisher.launcher.records import client_key
 
 SID = "0123456789abcdef0123456789abcdef"
 PREFIX = f"/sessions/{SID}/"

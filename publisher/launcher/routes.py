@@ -41,7 +41,8 @@ from publisher.launcher.proxy import (
     request_token,
     touch_session,
 )
-from publisher.launcher.sessions import LaunchRefused, Session, SessionManager
+from publisher.launcher.records import LaunchRefused, Session
+from publisher.launcher.sessions import SessionManager
 
 TEMPLATES = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).resolve().parent.parent / "templates"),

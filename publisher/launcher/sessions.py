@@ -9,87 +9,35 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import hmac
-import ipaddress
-import json
 import logging
-import os
 import secrets
-import shutil
 import time
 from collections import deque
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import anyio
 
 from publisher.backends.base import LABEL, Backend, BuildEvent, EnvRef
-from publisher.backends.sessions import SessionHandle, SessionRequest
+from publisher.backends.sessions import SessionRequest
 from publisher.config import LauncherSection
 from publisher.envs.resolve import PostEnv
 from publisher.errors import PublishError
 from publisher.hashing import digest
 from publisher.launcher import jupyter
+from publisher.launcher.adoption import adopt, save_state
 from publisher.launcher.launches import Launch, Reservation
 from publisher.launcher.metrics import Metrics
 from publisher.launcher.posts import SiteIndex
 from publisher.launcher.proxy import Upstreams
+from publisher.launcher.records import (
+    LaunchRefused,
+    Session,
+    client_key,
+    hash_token,
+    remove_folder,
+)
 
 log = logging.getLogger("publish.launcher")
-
-
-class LaunchRefused(Exception):
-    """A launch that cannot start: unknown post (404), busy (503), too many (429)."""
-
-    def __init__(self, status: int, message: str, retry_after: int = 0) -> None:
-        super().__init__(message)
-        self.status, self.message, self.retry_after = status, message, retry_after
-
-
-def client_key(host: str) -> str:
-    """Whom per-client limits count: the address, or its /64 for IPv6 (one subscriber)."""
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        return host
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is None:
-        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
-    return str(ip.ipv4_mapped or ip) if isinstance(ip, ipaddress.IPv6Address) else str(ip)
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()
-
-
-@dataclass
-class Session:
-    id: str
-    slug: str
-    env_id: str
-    token: str
-    image: str
-    folder: Path  # the launcher's own folder for this session (secret, local work dir)
-    handle: SessionHandle | None = None  # None while starting
-    started: float = field(default_factory=time.time)
-    last_activity: float = field(default_factory=time.time)
-    pooled: bool = False
-    kernel_id: str = ""  # a pooled session's pre-started kernel
-    websockets: int = 0  # open through the proxy
-    client: str = ""  # who launched it (per-client limits)
-
-    @property
-    def prefix(self) -> str:
-        return f"sessions/{self.id}/"
-
-    def token_ok(self, token: str | None) -> bool:
-        return bool(token) and hmac.compare_digest(hash_token(token or ""), hash_token(self.token))
-
-    def public(self) -> dict[str, Any]:
-        return {"id": self.id, "slug": self.slug, "env_id": self.env_id, "image": self.image,
-                "started": self.started, "last_activity": self.last_activity,
-                "pooled": self.pooled, "state": "running" if self.handle else "starting"}
 
 
 class SessionManager:
@@ -256,7 +204,7 @@ class SessionManager:
         except Exception:
             await self.stop(session.id, "failed")
             raise
-        self._save_state(session)
+        save_state(self, session)
         self._spawn(self.fill_pools())
         return True
 
@@ -273,7 +221,7 @@ class SessionManager:
             session.client = reservation.client
             self._release(reservation)
         session.folder.mkdir(mode=0o700)
-        self._save_state(session)
+        save_state(self, session)
         max_age = self.settings.max_age
         req = SessionRequest(
             session_id=sid, token=token, slug=slug, env_id=ref.env_id,
@@ -296,7 +244,7 @@ class SessionManager:
             raise RuntimeError("the session was stopped while it started")
         session.handle = handle
         session.started = session.last_activity = time.time()
-        self._save_state(session)
+        save_state(self, session)
         log.info("start session=%s slug=%s env=%s%s in %.1f s", sid, slug or "-", ref.env_id,
                  " (pool)" if pooled else "", time.monotonic() - t0)
         return session
@@ -317,7 +265,7 @@ class SessionManager:
                 assert session.handle is not None
                 session.kernel_id = await jupyter.start_kernel(
                     session.handle, self._base(session), session.token)
-                self._save_state(session)
+                save_state(self, session)
             except Exception as exc:
                 self.metrics.inc("pool_failures")
                 log.warning("pool env=%s: a session did not start: %s", ref.env_id,
@@ -359,12 +307,16 @@ class SessionManager:
         if session.handle is not None:
             with contextlib.suppress(Exception):
                 await anyio.to_thread.run_sync(self.backend.stop_session, session.handle)
-        await anyio.to_thread.run_sync(_remove_folder, session.folder)
+        await anyio.to_thread.run_sync(remove_folder, session.folder)
         (self.state_dir / f"{sid}.json").unlink(missing_ok=True)
         log.info("stop session=%s slug=%s env=%s reason=%s", sid, session.slug or "-",
                  session.env_id, reason)
         if reason in ("idle", "max_age"):
             self.metrics.inc("culled")
+
+    async def adopt(self) -> tuple[int, int]:
+        """Adopt the live sessions of a previous launcher run; remove what else it left."""
+        return await adopt(self)
 
     def stop_later(self, sid: str, reason: str) -> None:
         """Stop *sid* in the background (from a request that must answer now)."""
@@ -411,80 +363,6 @@ class SessionManager:
                 log.exception("culling failed")
 
     # --- restart safety ----------------------------------------------------------------
-    def _save_state(self, s: Session) -> None:
-        path = self.state_dir / f"{s.id}.json"
-        tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump({"id": s.id, "slug": s.slug, "env_id": s.env_id, "token": s.token,
-                       "image": s.image, "started": s.started, "pooled": s.pooled,
-                       "kernel_id": s.kernel_id,
-                       "handle": s.handle.to_json() if s.handle else None}, fh)
-        tmp.replace(path)
-
-    async def adopt(self) -> tuple[int, int]:
-        """Adopt live sessions of a previous launcher run; remove everything else it left."""
-        adopted = removed = 0
-        states = {p.stem: _read_json(p) for p in self.state_dir.glob("*.json")}
-        found = await anyio.to_thread.run_sync(self.backend.find_sessions)
-        for ref, labels, running in found:
-            if labels.get(f"{LABEL}.owner") != self.owner:
-                continue
-            sid = labels.get(f"{LABEL}.session", "")
-            state: dict[str, Any] = states.pop(sid, None) or {}
-            handle_data = state.get("handle")
-            # past its deadline: a reader may have kept PID 1 from ending it (ptrace)
-            age = time.time() - float(labels.get(f"{LABEL}.started") or 0)
-            overdue = age > self.settings.max_age * (2 if state.get("pooled") else 1) + 60
-            ok = (running and isinstance(handle_data, dict) and not overdue
-                  and hash_token(str(state.get("token", ""))) == labels.get(
-                      f"{LABEL}.token_hash"))
-            if not ok or not isinstance(handle_data, dict):
-                handle = SessionHandle(sid, Path(), ref)
-                if isinstance(handle_data, dict):
-                    handle = SessionHandle.from_json(handle_data)
-                await anyio.to_thread.run_sync(self.backend.stop_session, handle)
-                removed += 1
-                continue
-            session = Session(sid, str(state["slug"]), str(state["env_id"]),
-                              str(state["token"]), str(state["image"]), self.folders / sid,
-                              SessionHandle.from_json(handle_data),
-                              started=float(state["started"]), pooled=bool(state["pooled"]),
-                              kernel_id=str(state.get("kernel_id", "")))
-            self.sessions[sid] = session
-            if session.pooled:
-                self.pool.setdefault(session.env_id, []).append(session)
-            adopted += 1
-            log.info("adopt session=%s slug=%s env=%s", sid, session.slug or "-",
-                     session.env_id)
-        for sid, leftover in states.items():  # their containers are gone: clean up
-            handle_data = (leftover or {}).get("handle")
-            if isinstance(handle_data, dict):
-                with contextlib.suppress(Exception):
-                    await anyio.to_thread.run_sync(
-                        self.backend.stop_session, SessionHandle.from_json(handle_data))
-            (self.state_dir / f"{sid}.json").unlink(missing_ok=True)
-            removed += 1
-        for folder in self.folders.iterdir():
-            if folder.name not in self.sessions:
-                await anyio.to_thread.run_sync(_remove_folder, folder)
-        if adopted or removed:
-            log.info("adopted %d sessions, removed %d left over", adopted, removed)
-        return adopted, removed
-
-
-def _remove_folder(folder: Path) -> None:
-    shutil.rmtree(folder, ignore_errors=True)
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text())
-        return data if isinstance(data, dict) else None
-    except (OSError, ValueError):
-        return None
-
-
 def _message(exc: BaseException) -> str:
     if isinstance(exc, PublishError):
         return exc.message

@@ -1,0 +1,103 @@
+"""Restart safety: each session's state on disk, and a new launcher adopting what the last
+one left (live sessions) or cleaning it up (dead, overdue or unknown ones)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any, Protocol
+
+import anyio
+
+from publisher.backends.base import LABEL, Backend
+from publisher.backends.sessions import SessionHandle
+from publisher.config import LauncherSection
+from publisher.launcher.records import Session, hash_token, remove_folder
+
+log = logging.getLogger("publish.launcher")
+
+
+class Registry(Protocol):
+    """What adoption reads and fills of the session manager."""
+
+    backend: Backend
+    settings: LauncherSection
+    owner: str  # this launcher's label value: its site and runtime folder
+    state_dir: Path
+    folders: Path
+    sessions: dict[str, Session]
+    pool: dict[str, list[Session]]
+
+
+def save_state(m: Registry, s: Session) -> None:
+    path = m.state_dir / f"{s.id}.json"
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump({"id": s.id, "slug": s.slug, "env_id": s.env_id, "token": s.token,
+                   "image": s.image, "started": s.started, "pooled": s.pooled,
+                   "kernel_id": s.kernel_id,
+                   "handle": s.handle.to_json() if s.handle else None}, fh)
+    tmp.replace(path)
+
+async def adopt(m: Registry) -> tuple[int, int]:
+    """Adopt live sessions of a previous launcher run; remove everything else it left."""
+    adopted = removed = 0
+    states = {p.stem: _read_json(p) for p in m.state_dir.glob("*.json")}
+    found = await anyio.to_thread.run_sync(m.backend.find_sessions)
+    for ref, labels, running in found:
+        if labels.get(f"{LABEL}.owner") != m.owner:
+            continue
+        sid = labels.get(f"{LABEL}.session", "")
+        state: dict[str, Any] = states.pop(sid, None) or {}
+        handle_data = state.get("handle")
+        # past its deadline: a reader may have kept PID 1 from ending it (ptrace)
+        age = time.time() - float(labels.get(f"{LABEL}.started") or 0)
+        overdue = age > m.settings.max_age * (2 if state.get("pooled") else 1) + 60
+        ok = (running and isinstance(handle_data, dict) and not overdue
+              and hash_token(str(state.get("token", ""))) == labels.get(
+                  f"{LABEL}.token_hash"))
+        if not ok or not isinstance(handle_data, dict):
+            handle = SessionHandle(sid, Path(), ref)
+            if isinstance(handle_data, dict):
+                handle = SessionHandle.from_json(handle_data)
+            await anyio.to_thread.run_sync(m.backend.stop_session, handle)
+            removed += 1
+            continue
+        session = Session(sid, str(state["slug"]), str(state["env_id"]),
+                          str(state["token"]), str(state["image"]), m.folders / sid,
+                          SessionHandle.from_json(handle_data),
+                          started=float(state["started"]), pooled=bool(state["pooled"]),
+                          kernel_id=str(state.get("kernel_id", "")))
+        m.sessions[sid] = session
+        if session.pooled:
+            m.pool.setdefault(session.env_id, []).append(session)
+        adopted += 1
+        log.info("adopt session=%s slug=%s env=%s", sid, session.slug or "-",
+                 session.env_id)
+    for sid, leftover in states.items():  # their containers are gone: clean up
+        handle_data = (leftover or {}).get("handle")
+        if isinstance(handle_data, dict):
+            with contextlib.suppress(Exception):
+                await anyio.to_thread.run_sync(
+                    m.backend.stop_session, SessionHandle.from_json(handle_data))
+        (m.state_dir / f"{sid}.json").unlink(missing_ok=True)
+        removed += 1
+    for folder in m.folders.iterdir():
+        if folder.name not in m.sessions:
+            await anyio.to_thread.run_sync(remove_folder, folder)
+    if adopted or removed:
+        log.info("adopted %d sessions, removed %d left over", adopted, removed)
+    return adopted, removed
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text())
+        return data if isinstance(data, dict) else None
+    except (OSError, ValueError):
+        return None

@@ -1,0 +1,70 @@
+"""What the launcher knows of a session, and the small rules about who is asking."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from publisher.backends.sessions import SessionHandle
+
+
+class LaunchRefused(Exception):
+    """A launch that cannot start: unknown post (404), busy (503), too many (429)."""
+
+    def __init__(self, status: int, message: str, retry_after: int = 0) -> None:
+        super().__init__(message)
+        self.status, self.message, self.retry_after = status, message, retry_after
+
+
+def client_key(host: str) -> str:
+    """Whom per-client limits count: the address, or its /64 for IPv6 (one subscriber)."""
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is None:
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip.ipv4_mapped or ip) if isinstance(ip, ipaddress.IPv6Address) else str(ip)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+@dataclass
+class Session:
+    id: str
+    slug: str
+    env_id: str
+    token: str
+    image: str
+    folder: Path  # the launcher's own folder for this session (secret, local work dir)
+    handle: SessionHandle | None = None  # None while starting
+    started: float = field(default_factory=time.time)
+    last_activity: float = field(default_factory=time.time)
+    pooled: bool = False
+    kernel_id: str = ""  # a pooled session's pre-started kernel
+    websockets: int = 0  # open through the proxy
+    client: str = ""  # who launched it (per-client limits)
+
+    @property
+    def prefix(self) -> str:
+        return f"sessions/{self.id}/"
+
+    def token_ok(self, token: str | None) -> bool:
+        return bool(token) and hmac.compare_digest(hash_token(token or ""), hash_token(self.token))
+
+    def public(self) -> dict[str, Any]:
+        return {"id": self.id, "slug": self.slug, "env_id": self.env_id, "image": self.image,
+                "started": self.started, "last_activity": self.last_activity,
+                "pooled": self.pooled, "state": "running" if self.handle else "starting"}
+
+
+def remove_folder(folder: Path) -> None:
+    shutil.rmtree(folder, ignore_errors=True)
