@@ -119,3 +119,26 @@ def test_discovery_problems_do_not_stop_other_posts(make_site: SiteFactory) -> N
     assert "two posts with the same slug 'twice'" in text
     assert "posts/nodate.md: the front matter has no date" in text
     assert [p.slug for p in discover(root, include_drafts=True).posts] == ["good", "draft"]
+
+
+@pytest.mark.parametrize("minor", [0, 1, 2, 3, 4])
+def test_notebooks_saved_before_cell_ids_are_read(tmp_path: Path, minor: int) -> None:
+    """nbformat 4.0-4.4 (every notebook saved before 2021) has no cell ids: they are added
+    in memory with the 4.5 they need; the author's file is not rewritten."""
+    import json
+
+    nb = {"nbformat": 4, "nbformat_minor": minor,
+          "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                      "language": "python"}},
+          "cells": [{"cell_type": "raw", "metadata": {},
+                     "source": "---\ntitle: Old\ndate: 2019-05-01\n---"},
+                    {"cell_type": "code", "metadata": {}, "source": "print(1)",
+                     "outputs": [], "execution_count": None}]}
+    path = tmp_path / "posts" / "old" / "index.ipynb"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(nb))
+    before = path.read_text()
+    post = read_post("old", path, tmp_path)
+    assert post.notebook.nbformat_minor == 5
+    assert all(c.get("id") for c in post.notebook.cells)
+    assert path.read_text() == before, "the author's file is left as it was"

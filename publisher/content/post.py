@@ -103,6 +103,8 @@ def _read_ipynb(path: Path, where: str) -> NotebookNode:
             nb: NotebookNode = nbformat.reads(text, as_version=4)
         for cell in nb.cells:  # notebooks from older tools lack cell ids (nbformat 4.5)
             cell.setdefault("id", random_cell_id())
+        # cell ids need nbformat 4.5: upgrade in memory (the author's file is left alone)
+        nb.nbformat_minor = max(5, int(nb.get("nbformat_minor", 0)))
         nbformat.validate(nb)
     except Exception as exc:  # nbformat raises several kinds
         raise ContentError(
