@@ -12,7 +12,7 @@ from publisher.envs.resolve import PostEnv
 from publisher.envs.spec import base_image_for, find_env_spec
 from publisher.errors import EnvSpecError
 from publisher.pipeline.execute import cache_key
-from tests.conftest import md_post, write_files
+from tests.conftest import SiteFactory, md_post, write_files
 
 
 def spec_of(root: Path, post: str = "posts/p"):  # type: ignore[no-untyped-def]
@@ -103,3 +103,23 @@ def test_cache_key_tracks_code_data_and_env_not_markdown(tmp_path: Path) -> None
     assert k2 != k, "a data file change must re-execute"
     src.write_text(src.read_text().replace("1+1", "1+2"))
     assert key() != k2, "a code change must re-execute"
+
+
+def test_env_build_keeps_going_past_an_unsupported_env(make_site: SiteFactory) -> None:
+    """One post brings a Pipfile (unsupported): the other envs are still built, and the
+    command ends with exit 1 and a message that says what to do."""
+    import subprocess
+    import sys
+
+    site = make_site({
+        "posts/good/index.md": md_post("Good", "2024-01-01", "# Good\n"),
+        "posts/pipenv/index.md": md_post("Pipenv", "2024-01-02", "# P\n"),
+        "posts/pipenv/Pipfile": "[packages]\nrequests = '*'\n",
+    })
+    res = subprocess.run([sys.executable, "-m", "publisher", "env", "build", str(site),
+                          "--backend", "local"], capture_output=True, text=True, timeout=600)
+    out = res.stdout + res.stderr
+    assert res.returncode == 1, out
+    assert "posts/pipenv/Pipfile: Pipenv files are not supported yet; list the Python " \
+           "packages in a requirements.txt instead." in out
+    assert "ready" in out and "(good)" in out, "the other post's env was built"

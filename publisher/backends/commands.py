@@ -51,14 +51,16 @@ def build_envs(site_root: Path, slug: str | None, backend_name: str | None,
                reporter: Reporter) -> str:
     """Realise the env of every post (or one): nothing is rebuilt while its id holds."""
     start = time.monotonic()
-    cfg, envs = envs_by_id(site_root)
+    cfg, envs, failures = envs_by_id(site_root, keep_going=True)  # build all the others
     if slug is not None:
         envs = {eid: (spec, [slug]) for eid, (spec, slugs) in envs.items() if slug in slugs}
-        if not envs:
+        failures = [f for f in failures if f"posts/{slug}" in f.split(":", 1)[0]]
+        if not envs and not failures:
             raise ContentError(f"no post '{slug}' in {site_root}.")
     backend = get_backend(backend_name or cfg.execute.backend, cfg.base_image,
                           cfg.launcher.base_images)
-    failures = []
+    for problem in failures:
+        reporter.line("failed", problem.split(":", 1)[0])
     for eid, (spec, slugs) in envs.items():
         def on_event(ev: BuildEvent, eid: str = eid) -> None:
             if ev.phase == "building":

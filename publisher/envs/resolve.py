@@ -41,15 +41,24 @@ def resolve_envs(site: Site) -> tuple[list[PostEnv], list[str]]:
     return items, problems
 
 
-def envs_by_id(site_root: Path) -> tuple[Config, dict[str, tuple[EnvSpec, list[str]]]]:
-    """{env id: (spec, slugs)} from the post files alone: no notebook is parsed, so a
-    no-change `publish env build` stays well under a second."""
+def envs_by_id(site_root: Path, keep_going: bool = False
+               ) -> tuple[Config, dict[str, tuple[EnvSpec, list[str]]], list[str]]:
+    """({env id: (spec, slugs)}, problems) from the post files alone: no notebook is
+    parsed, so a no-change `publish env build` stays well under a second.
+
+    A post whose env files are invalid is a problem: raised at once (BuildFailed), or with
+    *keep_going* listed while the others are resolved.
+    """
     cfg = load_config(site_root)
     sources, problems = find_sources(cfg.root)
-    if problems:
-        raise BuildFailed(problems, "The site has problems:")
     envs: dict[str, tuple[EnvSpec, list[str]]] = {}
     for slug, source in sources:
-        spec, eid = spec_and_id(cfg, source.parent if source.name in SOURCE_NAMES else None)
+        try:
+            spec, eid = spec_and_id(cfg, source.parent if source.name in SOURCE_NAMES else None)
+        except EnvSpecError as exc:
+            problems.append(exc.message)
+            continue
         envs.setdefault(eid, (spec, []))[1].append(slug)
-    return cfg, envs
+    if problems and not keep_going:
+        raise BuildFailed(problems, "The site has problems:")
+    return cfg, envs, problems

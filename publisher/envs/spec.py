@@ -28,8 +28,8 @@ SUPPORTED = (
 UNSUPPORTED = {
     "environment.yml": "conda environments",
     "environment.yaml": "conda environments",
-    "Pipfile": "Pipenv",
-    "Pipfile.lock": "Pipenv",
+    "Pipfile": "Pipenv files",
+    "Pipfile.lock": "Pipenv files",
     "install.R": "R packages",
     "DESCRIPTION": "R packages",
     "Project.toml": "Julia projects",
