@@ -311,3 +311,14 @@ def test_an_unexpected_exception_keeps_its_traceback(debug: list[str]) -> None:
     assert res.returncode == 1
     assert res.stderr.count("Traceback (most recent call last)") == 1
     assert "RuntimeError: an unexpected bug" in res.stderr
+
+
+def test_fallbacks_are_warnings_and_errors_with_strict(make_site: SiteFactory) -> None:
+    """A post without a title or date builds (with warnings); --strict refuses it."""
+    root = make_site({"posts/untitled-notes.md": "Just some text.\n"})
+    report = run(root, execute="off")
+    assert any("posts/untitled-notes.md: no title; using 'Untitled notes'" in w
+               for w in report.warnings)  # type: ignore[attr-defined]
+    assert (root / "_site" / "posts" / "untitled-notes" / "index.html").is_file()
+    with pytest.raises(BuildFailed, match=r"no date; using .*\(--strict\)"):
+        run(root, execute="off", strict=True)

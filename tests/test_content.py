@@ -108,7 +108,7 @@ def test_discovery_problems_do_not_stop_other_posts(make_site: SiteFactory) -> N
         "posts/empty/data.csv": "a,b\n",
         "posts/twice.md": md_post("A", "2024-01-01", "x"),
         "posts/twice/index.md": md_post("B", "2024-01-01", "x"),
-        "posts/nodate.md": "---\ntitle: x\n---\n",
+        "posts/broken.md": "---\ntitle: [x\n---\n",
         "posts/draft.md": md_post("D", "2024-01-01", "x", "draft: true\n"),
     })
     site = discover(root)
@@ -117,7 +117,7 @@ def test_discovery_problems_do_not_stop_other_posts(make_site: SiteFactory) -> N
     text = "\n".join(site.problems)
     assert "posts/empty/: a post folder without a source document" in text
     assert "two posts with the same slug 'twice'" in text
-    assert "posts/nodate.md: the front matter has no date" in text
+    assert "posts/broken.md" in text
     assert [p.slug for p in discover(root, include_drafts=True).posts] == ["good", "draft"]
 
 
@@ -142,3 +142,29 @@ def test_notebooks_saved_before_cell_ids_are_read(tmp_path: Path, minor: int) ->
     assert post.notebook.nbformat_minor == 5
     assert all(c.get("id") for c in post.notebook.cells)
     assert path.read_text() == before, "the author's file is left as it was"
+
+
+def test_a_notebook_dropped_in_as_it_is_gets_a_title_and_a_date(make_site: SiteFactory) -> None:
+    """No heading, no front matter: the title comes from the slug and the date from git
+    (the commit that added the post) or the file; each fallback is a warning."""
+    import json
+    import subprocess
+
+    nb = json.loads(notebook(("code", "1 + 1")))
+    root = make_site({"posts/my-first_analysis/index.ipynb": json.dumps(nb),
+                      "posts/dated.md": "---\ntitle: T\n---\nBody\n"})
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@e", "add", "posts/dated.md"],
+                   cwd=root, check=True)
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-q", "-m",
+                    "add", "--date", "2020-02-03T12:00:00"], cwd=root, check=True,
+                   env={"GIT_COMMITTER_DATE": "2020-02-03T12:00:00", "PATH": "/usr/bin:/bin"})
+    site = discover(root)
+    assert not site.problems, site.problems
+    posts = {p.slug: p for p in site.posts}
+    assert posts["my-first_analysis"].title == "My first analysis"
+    assert posts["dated"].date == dt.date(2020, 2, 3), "the date of the commit that added it"
+    assert posts["my-first_analysis"].date == dt.date.today(), "untracked: the file's mtime"
+    text = "\n".join(site.warnings)
+    assert "posts/my-first_analysis/index.ipynb: no title; using 'My first analysis'" in text
+    assert "posts/dated.md: no date; using 2020-02-03 (the commit that added it)" in text

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import subprocess
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -40,6 +41,7 @@ class Post:
     notebook: NotebookNode  # front matter removed; code cells as written
     source_lines: list[int] = field(default_factory=list)  # 1-based file line per cell
     cell_offset: int = 0  # cells removed before cell 0 (a front matter cell)
+    warnings: list[str] = field(default_factory=list)  # fallbacks used (errors with --strict)
 
     @property
     def folder(self) -> Path | None:
@@ -174,17 +176,32 @@ def read_post(slug: str, source: Path, site_root: Path) -> Post:
         data, nb, lines = _read_md(source, where)
     meta = validate(data, where)
     markdown = "\n\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    notes: list[str] = []
     title = meta.title or first_heading(markdown)
-    if not title:
-        raise ContentError(
-            f"{where}: the post has no title; add 'title:' to the front matter "
-            "or start the post with a '# Heading'."
-        )
-    if meta.date is None:
-        raise ContentError(
-            f"{where}: the front matter has no date; add e.g. 'date: 2024-05-01' "
-            "(posts are listed newest first)."
-        )
+    if not title:  # a notebook dropped in as it is: its name, made readable
+        title = slug.replace("-", " ").replace("_", " ").strip().capitalize() or slug
+        notes.append(f"{where}: no title; using '{title}'. Add 'title:' to the front "
+                     "matter or start the post with a '# Heading'.")
+    date = meta.date
+    if date is None:
+        date, origin = first_seen(source)
+        notes.append(f"{where}: no date; using {date.isoformat()} ({origin}). Add e.g. "
+                     "'date: 2024-05-01' to the front matter (posts are listed newest first).")
     summary = meta.summary or first_paragraph(markdown)
-    meta = replace(meta, title=title, summary=summary)
-    return Post(slug, source.resolve(), site_root, meta, nb, lines, offset)
+    meta = replace(meta, title=title, summary=summary, date=date)
+    return Post(slug, source.resolve(), site_root, meta, nb, lines, offset, notes)
+
+
+def first_seen(source: Path) -> tuple[dt.date, str]:
+    """When *source* appeared: the date of the git commit that added it (the site is in
+    git), else the file's modification time; and which of the two it is."""
+    try:
+        res = subprocess.run(
+            ["git", "log", "--follow", "--diff-filter=A", "--format=%as", "--", source.name],
+            cwd=source.parent, capture_output=True, text=True, timeout=10, check=False)
+        added = res.stdout.split()
+        if res.returncode == 0 and added:
+            return dt.date.fromisoformat(added[-1]), "the commit that added it"
+    except (OSError, ValueError, subprocess.SubprocessError):
+        pass
+    return dt.date.fromtimestamp(source.stat().st_mtime), "the file's modification time"

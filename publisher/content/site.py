@@ -21,6 +21,11 @@ class Site:
     drafts: list[Post] = field(default_factory=list)
 
     @property
+    def warnings(self) -> list[str]:
+        """Fallbacks the posts needed (a title from the slug, a date from git or the file)."""
+        return [w for post in [*self.posts, *self.drafts] for w in post.warnings]
+
+    @property
     def root(self) -> Path:
         return self.config.root
 

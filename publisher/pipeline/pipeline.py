@@ -56,6 +56,11 @@ def build(root: Path, opts: BuildOptions, reporter: Reporter | None = None,
     check_out(site.root, out)  # before anything runs: the output folder is replaced whole
     items, env_problems = resolve_envs(site)
     problems = site.problems + env_problems
+    if opts.strict:  # a fallback (title from the slug, date from git) is an error then
+        problems += [f"{w} (--strict)" for w in site.warnings]
+    else:
+        for w in site.warnings:
+            reporter.log(f"warning: {w}")
     if problems and not opts.keep_going:
         raise BuildFailed(problems, "The site has problems (nothing was built):")
     for p in problems:
@@ -77,6 +82,7 @@ def build(root: Path, opts: BuildOptions, reporter: Reporter | None = None,
         for ex in sorted(executed, key=lambda e: (e.post.date, e.post.slug), reverse=True)
     ]
     warnings = render_and_emit(site, render, out, opts.strict, reporter)
+    warnings = site.warnings + warnings
     return BuildReport(out, executed, failures, problems, warnings, time.monotonic() - start)
 
 
