@@ -123,3 +123,25 @@ def test_env_build_keeps_going_past_an_unsupported_env(make_site: SiteFactory) -
     assert "posts/pipenv/Pipfile: Pipenv files are not supported yet; list the Python " \
            "packages in a requirements.txt instead." in out
     assert "ready" in out and "(good)" in out, "the other post's env was built"
+
+
+@pytest.mark.parametrize(("text", "python"), [
+    ("python-3", None), ("python-3.12", "3.12"), ("python-3.12.1\n", "3.12"),
+    ("python-3.9", "3.9"),
+])
+def test_runtime_txt_in_every_form_repo2docker_takes(tmp_path: Path, text: str,
+                                                     python: str | None) -> None:
+    write_files(tmp_path, {"posts/p/runtime.txt": text})
+    assert spec_of(tmp_path).python == python
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("python-2.7", "Python 2 is not supported; use python-3.x"),
+    ("r-4.1-2022-01-01", "expected a line like 'python-3.12'"),
+    ("python-3.x", "expected a line like"),
+])
+def test_runtime_txt_that_is_not_a_python_3_names_the_file(tmp_path: Path, text: str,
+                                                           message: str) -> None:
+    write_files(tmp_path, {"posts/p/runtime.txt": text})
+    with pytest.raises(EnvSpecError, match=rf"posts/p/runtime.txt: .*{message}"):
+        spec_of(tmp_path)

@@ -35,7 +35,8 @@ UNSUPPORTED = {
     "Project.toml": "Julia projects",
     "REQUIRE": "Julia projects",
 }
-RUNTIME = re.compile(r"^python-(\d+\.\d+)$")
+# repo2docker's forms: python-3 (the default 3.x), python-3.12, python-3.12.1 (the minor counts)
+RUNTIME = re.compile(r"^python-(\d+)(?:\.(\d+))?(?:\.(\d+))?$")
 
 
 @dataclass(frozen=True)
@@ -107,12 +108,15 @@ def _make_spec(folder: Path, origin: str, site_root: Path) -> EnvSpec:
     if "runtime.txt" in supported:
         text = (folder / "runtime.txt").read_text(encoding="utf-8").strip()
         m = RUNTIME.match(text)
+        rel = (folder / "runtime.txt").relative_to(site_root).as_posix()
         if not m:
-            rel = (folder / "runtime.txt").relative_to(site_root).as_posix()
             raise EnvSpecError(
-                f"{rel}: expected a line like 'python-3.12', got {text!r}."
+                f"{rel}: expected a line like 'python-3.12' (or python-3, python-3.12.1), "
+                f"got {text!r}."
             )
-        python = m.group(1)
+        if m.group(1) != "3":
+            raise EnvSpecError(f"{rel}: Python {m.group(1)} is not supported; use python-3.x.")
+        python = f"3.{m.group(2)}" if m.group(2) else None  # python-3: the default image
     # pyproject.toml / setup.py: install the folder that holds them as a package
     pkg = folder if {"pyproject.toml", "setup.py"} & set(supported) else None
     return EnvSpec(folder, tuple(sorted(supported)), origin, python, pkg)
