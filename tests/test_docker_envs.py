@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from publisher.backends.base import BuildEvent, EnvRef
+from publisher.backends.base import BuildEvent, EnvRef, ExecJob
 from publisher.config import load_config
 from publisher.envs.ids import env_id
 from publisher.envs.spec import EnvSpec, find_env_spec
@@ -86,12 +86,18 @@ def _check_image(backend: object, spec: EnvSpec, eid: str, image: str,
     ref = EnvRef(eid, "docker", image)
     out = run_in(backend, ref.location,
                  "python -c 'import tabulate; print(tabulate.__version__)'; jq --version; "
-                 "cat ~/postbuild.txt; id -u; /opt/publish/start sh -c 'echo $PUBLISH_TEST_START';"
+                 "cat ~/postbuild.txt; id -u; echo $PUBLISH_TEST_START;"
                  " cat /opt/publish/home/postbuild.txt")
     lines = out.splitlines()
     assert lines[0] == "0.9.0" and re.fullmatch(r"jq-\d+\.\d+.*", lines[1]), lines
     assert lines[2:] == ["built-by-reader", "1000", "started", "built-by-reader"], \
-        "postBuild ran as the reader; sessions get its $HOME back from /opt/publish/home"
+        "postBuild ran as the reader; `start` wraps any command run in the image (as " \
+        "repo2docker's entrypoint does); sessions get its $HOME back from /opt/publish/home"
+    # the kernel sees what `start` exported too (execution in the image, as at build time)
+    job = ExecJob("start-check", notebook(("code", "import os\nprint(os.environ['PUBLISH_TEST_START'])")),
+                  None, ())
+    result = backend.execute(ref, job)  # type: ignore[attr-defined]
+    assert result.error is None and "started" in result.notebook, result.error
     attrs = backend.client.images.get(ref.location).attrs  # type: ignore[attr-defined]
     env = " ".join(attrs["Config"]["Env"])
     assert "PIP_CERT" not in env and "SSL_CERT_FILE" not in env, "no build settings in the image"

@@ -145,3 +145,13 @@ def test_runtime_txt_that_is_not_a_python_3_names_the_file(tmp_path: Path, text:
     write_files(tmp_path, {"posts/p/runtime.txt": text})
     with pytest.raises(EnvSpecError, match=rf"posts/p/runtime.txt: .*{message}"):
         spec_of(tmp_path)
+
+
+def test_binder_folder_shadows_the_post_folder(tmp_path: Path) -> None:
+    """repo2docker: binder/ (or .binder/) is the whole spec; files at the top of the post
+    folder, an unsupported environment.yml included, are then ignored."""
+    write_files(tmp_path, {"posts/p/binder/requirements.txt": "tabulate\n",
+                           "posts/p/environment.yml": "dependencies: [numpy]\n",
+                           "posts/p/requirements.txt": "numpy\n"})
+    spec = spec_of(tmp_path)
+    assert spec.files == ("requirements.txt",) and spec.root == tmp_path / "posts/p/binder"

@@ -30,7 +30,6 @@ from publisher.backends.base import (
     ignore,
 )
 from publisher.backends.docker_sessions import (
-    START,
     container_alive,
     remove_session,
     session_containers,
@@ -272,12 +271,12 @@ class DockerBackend:
         files[f"work/{job.notebook_name}"] = job.notebook.encode()
         files["out/.keep"] = b""
         n_code = max(1, job.notebook.count('"cell_type": "code"'))
-        # through the env's `start` wrapper when it has one; the runtime's Python when the
-        # image has it (a Dockerfile env may not)
+        # the runtime's Python when the image has it (a Dockerfile env may not); the
+        # image's entrypoint runs it through the env's `start` script
         cmd = [
             "sh", "-c",
             f'py=python3; [ -x {RUNTIME}/bin/python ] && py={RUNTIME}/bin/python; '
-            f'if [ -x {START} ]; then exec {START} "$py" "$@"; else exec "$py" "$@"; fi', "runner",
+            'exec "$py" "$@"', "runner",
             f"{HOME}/nbrunner.py", f"{HOME}/work/{job.notebook_name}", f"{HOME}/out/out.ipynb",
             f"{HOME}/out/result.json", "--cwd", f"{HOME}/work", "--timeout", str(job.timeout),
         ]

@@ -41,7 +41,6 @@ SECRET_DIR = f"{MOUNT}/secret"
 HOME = "/home/reader"
 WORK = f"{HOME}/work"
 SKELETON = "/opt/publish/home"  # the image's $HOME, copied into the session's tmpfs
-START = "/opt/publish/start"
 READER = 1000  # the image's reader (owns its $HOME); sessions run as a uid of their own
 SESSION_UIDS = 200_000  # + 16 bits of the session id: no host account, no other session
 SESSION_LABEL = f"{LABEL}.session"
@@ -112,9 +111,9 @@ def start_container(client: Any, image: str, req: SessionRequest,
 
     jupyter = f"{RUNTIME}/bin/jupyter-server"
     args = jupyter_args(req, f"{SOCK_DIR}/{SOCKET_NAME}", WORK)
+    # the image's entrypoint runs all this through the env's `start` script
     script = (f'[ -d {SKELETON} ] && cp -a {SKELETON}/. "$HOME"/; mkdir -p {WORK} && '
-              f'cd {WORK} && if [ -x {START} ]; then exec {START} {jupyter} "$@"; '
-              f'else exec {jupyter} "$@"; fi')
+              f'cd {WORK} && exec {jupyter} "$@"')
     disk = req.limits.disk
     container = client.containers.create(
         image,

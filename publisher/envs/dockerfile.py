@@ -29,6 +29,8 @@ RUNTIME_PACKAGES = (
     "nbformat>=5.10,<6",
 )
 RUNTIME = "/opt/publish/runtime"
+START = "/opt/publish/start"  # the env's `start` (repo2docker), when it has one
+ENTRYPOINT = "/opt/publish/entrypoint"
 ENV = "/opt/publish/env"
 BUILD_DIR = "/tmp/publish-build"  # build stage only: ca.pem, env.sh
 SPEC_DIR = "/tmp/publish-spec"
@@ -63,6 +65,12 @@ FROM {base_image}
 RUN (id -u reader >/dev/null 2>&1 || useradd --create-home --uid 1000 --shell /bin/bash reader) \\
  && mkdir -p /home/reader/work && chown -R reader:reader /home/reader
 COPY --from=build {RUNTIME} {RUNTIME}
+# every command run in the image goes through the env's `start` script, as with
+# repo2docker's entrypoint: what it exports, kernels, terminals and one-off commands all see
+RUN printf '%s\\n' '#!/bin/sh' \\
+      'if [ -x {START} ]; then exec {START} "$@"; fi' 'exec "$@"' > {ENTRYPOINT} \\
+ && chmod 755 {ENTRYPOINT}
+ENTRYPOINT ["{ENTRYPOINT}"]
 ENV PATH={RUNTIME}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \\
     LANG=C.UTF-8 \\
     PYTHONDONTWRITEBYTECODE=1
@@ -114,7 +122,7 @@ def env_dockerfile(spec: EnvSpec, runtime_image: str, labels: dict[str, str]) ->
         f"    VIRTUAL_ENV={ENV}",
     ]
     if "start" in spec.files:
-        steps += ["COPY spec/start /opt/publish/start", "RUN chmod 755 /opt/publish/start"]
+        steps += [f"COPY spec/start {START}", f"RUN chmod 755 {START}"]
     steps += ["USER reader", "WORKDIR /home/reader/work"]
     if "postBuild" in spec.files:
         steps += [
