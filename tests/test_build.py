@@ -322,3 +322,20 @@ def test_fallbacks_are_warnings_and_errors_with_strict(make_site: SiteFactory) -
     assert (root / "_site" / "posts" / "untitled-notes" / "index.html").is_file()
     with pytest.raises(BuildFailed, match=r"no date; using .*\(--strict\)"):
         run(root, execute="off", strict=True)
+
+
+def test_the_failure_is_the_first_unexpected_error(make_site: SiteFactory) -> None:
+    """A cell tagged raises-exception may fail (as in Jupyter Book); the failure named is
+    the first cell that raised unexpectedly, not a stored error further down."""
+    import json
+
+    nb = json.loads(notebook(("code", "raise ValueError('expected')"), ("code", "x = 1"),
+                             ("code", "{}['missing']"), ("code", "print('never runs')"),
+                             front="date: 2024-01-01"))
+    nb["cells"][1]["metadata"]["tags"] = ["raises-exception"]
+    nb["cells"][4]["outputs"] = [{"output_type": "error", "ename": "StoredError",
+                                  "evalue": "from the author's run", "traceback": []}]
+    root = make_site({**SITE, "posts/tags/index.ipynb": json.dumps(nb)})
+    with pytest.raises(BuildFailed) as err:
+        run(root)
+    assert "posts/tags/index.ipynb cell 4: KeyError: 'missing'" in err.value.message

@@ -28,26 +28,16 @@ from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernel
 
 
 def _error_of(nb: Any, exc: BaseException, timeout: int) -> dict[str, Any]:
-    cell_index, code_index = None, 0
-    for i, cell in enumerate(nb.cells):
-        if cell.cell_type != "code":
-            continue
-        code_index += 1
-        for out in cell.get("outputs", []):
-            if out.get("output_type") == "error":
-                cell_index = i
-                break
-        if cell_index is not None:
-            break
+    # the failing cell is the last one that started: execution stops there. Earlier error
+    # outputs may be expected ('raises-exception' tags, allow_errors) and later cells may
+    # still hold errors stored in the file; neither is the failure.
+    started = [
+        i for i, c in enumerate(nb.cells)
+        if c.cell_type == "code" and c.get("metadata", {}).get("execution", {}).get(
+            "iopub.execute_input")
+    ]
+    cell_index = started[-1] if started else None
     if isinstance(exc, CellTimeoutError):
-        # the cell that timed out is the last one that started executing
-        started = [
-            i for i, c in enumerate(nb.cells)
-            if c.cell_type == "code" and c.get("metadata", {}).get("execution", {}).get(
-                "iopub.execute_input"
-            )
-        ]
-        cell_index = started[-1] if started else None
         return {
             "cell": cell_index,
             "ename": "CellTimeoutError",
