@@ -31,6 +31,7 @@ from starlette.routing import Route
 from publisher.backends.base import Backend
 from publisher.errors import PublishError
 from publisher.launcher.events import KEEPALIVE, sse
+from publisher.launcher.main import check_host
 from publisher.pipeline.pipeline import BuildOptions, build
 from publisher.progress import Reporter
 
@@ -251,31 +252,6 @@ def create_serve_app(site: Path, out: Path, backend: Backend, reporter: Reporter
     return app, rebuilder
 
 
-def check_host(host: str, backend_name: str, with_launcher: bool, unsafe_local: bool) -> str:
-    """Refuse to expose unsandboxed sessions; return a warning for a non-loopback host.
-
-    The launcher runs readers' code: with the local backend, as the author, with no
-    isolation. So, like ``publish launcher``, it listens beyond this machine only when
-    asked in so many words.
-    """
-    from publisher.launcher.main import is_loopback
-
-    if is_loopback(host):
-        return ""
-    if with_launcher and backend_name == "local":
-        if not unsafe_local:
-            raise PublishError(
-                f"refusing to serve on {host} with the launcher and the local backend: anyone "
-                "who can reach this address could start a session, and local sessions run "
-                "code as you, with no isolation. Use --host 127.0.0.1 (the default), "
-                "--no-launcher to serve the site without launch badges, --backend docker, or "
-                "--unsafe-local if you really mean it."
-            )
-        return (f"warning: --unsafe-local: anyone who can reach {host} can run code as you, "
-                "with no isolation.")
-    return f"warning: serving on {host}: the dev server is meant for your machine."
-
-
 def serve(site: Path, host: str, port: int, backend_name: str | None, with_launcher: bool,
           open_browser: bool, unsafe_local: bool = False) -> None:
     from publisher.backends import get_backend
@@ -284,7 +260,8 @@ def serve(site: Path, host: str, port: int, backend_name: str | None, with_launc
     cfg = load_config(site)
     backend = get_backend(backend_name or cfg.execute.backend, cfg.base_image,
                           cfg.launcher.base_images)
-    warning = check_host(host, backend.name, with_launcher, unsafe_local)  # before listening
+    # before anything listens
+    warning = check_host(host, backend.name, with_launcher, unsafe_local, verb="serve")
     out = cfg.root / "_site"
     reporter = Reporter()
     if warning:

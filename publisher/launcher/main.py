@@ -23,12 +23,29 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def refuse_public_local(host: str, what: str) -> None:
-    raise PublishError(
-        f"refusing to listen on {host} with the local backend: {what} run as you, with no "
-        "isolation, so anyone who reaches this address could run code on your machine. "
-        "Use --host 127.0.0.1, the docker backend, or --unsafe-local if you really mean it."
-    )
+def check_host(host: str, backend_name: str, with_launcher: bool, unsafe_local: bool,
+               verb: str = "listen") -> str:
+    """Refuse to expose unsandboxed sessions; return a warning for a non-loopback host.
+
+    The launcher runs readers' code: with the local backend, as the author, with no
+    isolation. So it listens beyond this machine only when asked in so many words
+    (``--unsafe-local``). Used by ``publish launcher`` and ``publish serve``.
+    """
+    if is_loopback(host):
+        return ""
+    if with_launcher and backend_name == "local":
+        if not unsafe_local:
+            raise PublishError(
+                f"refusing to {verb} on {host} with the local backend: anyone who can reach "
+                "this address could start a session, and local sessions run code as you, "
+                "with no isolation. Use --host 127.0.0.1 (the default), the docker backend "
+                "(--backend docker), --no-launcher (publish serve), or --unsafe-local if you "
+                "really mean it."
+            )
+        return (f"warning: --unsafe-local: anyone who can reach {host} can run code as you, "
+                "with no isolation.")
+    return (f"warning: {host} is reachable beyond this machine: make sure only the people "
+            "you mean can reach it.")
 
 
 def run_launcher(site: Path, host: str, port: int, backend_name: str | None,
@@ -38,8 +55,9 @@ def run_launcher(site: Path, host: str, port: int, backend_name: str | None,
     cfg = with_overrides(load_config(site), "launcher", overrides)
     backend = get_backend(backend_name or cfg.execute.backend, cfg.base_image,
                           cfg.launcher.base_images)
-    if backend.name == "local" and not is_loopback(host) and not unsafe_local:
-        refuse_public_local(host, "its sessions")
+    warning = check_host(host, backend.name, True, unsafe_local)
+    if warning:
+        click.echo(warning, err=True)
     settings = cfg.launcher
     configure_logging(debug)
     manager = create_manager(cfg.root, backend, settings)
