@@ -41,7 +41,6 @@ SECRET_DIR = f"{MOUNT}/secret"
 HOME = "/home/reader"
 WORK = f"{HOME}/work"
 SKELETON = "/opt/publish/home"  # the image's $HOME, copied into the session's tmpfs
-READER = 1000  # the image's reader (owns its $HOME); sessions run as a uid of their own
 SESSION_UIDS = 200_000  # + 16 bits of the session id: no host account, no other session
 SESSION_LABEL = f"{LABEL}.session"
 LOG_LIMIT = {"max-size": "1m", "max-file": "1"}

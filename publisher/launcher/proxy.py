@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import httpx
@@ -303,9 +301,3 @@ async def _ending(alive: Callable[[], Awaitable[bool]], code: int) -> tuple[int,
 async def _close(ws: WebSocket, code: int, reason: str) -> None:
     with contextlib.suppress(RuntimeError, WebSocketDisconnect):
         await ws.close(code=code, reason=reason)
-
-
-def touch_session(session: Any) -> Callable[[], None]:
-    def touch() -> None:
-        session.last_activity = time.time()
-    return touch

@@ -57,6 +57,10 @@ class Session:
     def prefix(self) -> str:
         return f"sessions/{self.id}/"
 
+    def touch(self) -> None:
+        """The reader did something: idle culling counts from now."""
+        self.last_activity = time.time()
+
     def token_ok(self, token: str | None) -> bool:
         return bool(token) and hmac.compare_digest(hash_token(token or ""), hash_token(self.token))
 

@@ -7,7 +7,6 @@ import hmac
 import platform
 import re
 import secrets
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -39,7 +38,6 @@ from publisher.launcher.proxy import (
     proxy_target,
     proxy_websocket,
     request_token,
-    touch_session,
 )
 from publisher.launcher.records import LaunchRefused, Session
 from publisher.launcher.sessions import SessionManager
@@ -244,7 +242,7 @@ class Routes:
         if session.handle is None:
             return message("Starting", "This session is still starting; try again in a "
                            "moment.", 503, retry=True, headers={"Retry-After": "2"})
-        session.last_activity = time.time()
+        session.touch()
         cookie = None
         if request.query_params.get("token") is not None:
             if self.manager.settings.session_host and request.url.scheme == "https":
@@ -288,7 +286,7 @@ class Routes:
         session.websockets += 1
         try:
             await proxy_websocket(ws, session.handle, session.token, full, alive,
-                                  touch_session(session))
+                                  session.touch)
         finally:
             session.websockets -= 1
 
