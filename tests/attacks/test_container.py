@@ -126,6 +126,8 @@ for _ in range(50):
 """)
     time.sleep(1)  # the engine drains the pipe
     c.reload()
+    assert c.attrs["LogPath"], "a json-file log (else the size below means nothing)"
+    assert c.attrs["HostConfig"]["LogConfig"]["Config"].get("max-size") == "1m"
     size = Path(c.attrs["LogPath"]).stat().st_size
     assert size < 2 * 10**6, f"container log is {size} bytes"
 

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from tests.attacks.kit import ADMIN, SLUG, container_of, ready
+from tests.helpers import container_exec
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.usefixtures("docker_engine")]
 
@@ -85,10 +86,10 @@ def test_sessions_run_as_uids_no_host_account_has(launcher: str) -> None:
         out = subprocess.run(["docker", "exec", c.id, "id", "-u"], capture_output=True,
                              text=True, timeout=60, check=True).stdout.strip()
         uids.append(int(out))
-        denied = subprocess.run(["docker", "exec", "--user", "1000", c.id, "cat",
-                                 "/run/publish/secret/token"], capture_output=True, text=True,
-                                timeout=60, check=False)
+        assert container_exec(c.id, "test", "-r", "/run/publish/secret/token").returncode == 0
+        denied = container_exec(c.id, "cat", "/run/publish/secret/token", user="1000")
         assert denied.returncode != 0, "uid 1000 read the session's token"
+        assert "Permission denied" in denied.stderr, denied.stderr
     for uid in uids:
         assert uid >= 200_000
         with pytest.raises(KeyError):

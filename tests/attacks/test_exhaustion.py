@@ -55,11 +55,40 @@ def test_a_flooding_session_cannot_fill_the_launchers_memory(
     target = f"/sessions/{fake_upstream['sid']}/api/kernels/x/flood?token={fake_upstream['token']}"
     with PeakRss(PIDS[launcher]) as rss:
         held = [open_websocket(launcher, target) for _ in range(3)]
+        assert held[0].recv(1) == b"\x82", "the flood reaches the reader (a binary frame)"
         time.sleep(8)
         for s in held:
             s.close()
     assert rss.growth < 120 * MiB, f"the launcher grew by {rss.growth / MiB:.0f} MiB"
     assert httpx.get(launcher + "health", timeout=10).status_code == 200
+
+
+def test_websocket_places_come_back_when_readers_vanish(launcher: str) -> None:
+    """Cleanup on disconnect: readers who drop their WebSockets without a close frame (a
+    closed laptop) give their places back; the session takes eight new ones."""
+    from websockets.sync.client import connect
+
+    ev = ready(launcher, SLUG)
+    kid = start_kernel(ev)
+    target = f"/sessions/{ev['sid']}/api/kernels/{kid}/channels?token={ev['token']}"
+    for s in [open_websocket(launcher, target) for _ in range(8)]:
+        s.close()  # no close frame: the TCP connection just ends
+    url = ev["url"].replace("http://", "ws://") + f"api/kernels/{kid}/channels?token={ev['token']}"
+    deadline = time.monotonic() + 20
+    while True:  # the launcher notices the dropped connections within moments
+        held = []
+        try:
+            held = [connect(url, open_timeout=10) for _ in range(8)]
+            for ws in held:
+                ws.send('{"header": {}}')  # a refused socket is closed by now: send fails
+            break
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+        finally:
+            for ws in held:
+                ws.close()
 
 
 def test_websockets_per_session_are_capped(launcher: str) -> None:
@@ -110,7 +139,8 @@ def test_an_answered_request_whose_body_trickles_is_closed(launcher: str) -> Non
 def untrusted_loopback(site: Path, runtime_dir: Path) -> Iterator[str]:
     """A launcher that trusts no proxy on loopback, so 127.0.0.1 counts as a client."""
     with running_launcher(site, runtime_dir / "conn", "--backend", "docker",
-                          "--forwarded-allow-ips", "10.255.255.1", port=free_port()) as base:
+                          "--forwarded-allow-ips", "10.255.255.1", "--sessions-per-client", "1",
+                          port=free_port()) as base:
         yield base
 
 
@@ -141,6 +171,24 @@ def test_one_address_cannot_take_every_connection(untrusted_loopback: str) -> No
             s.close()
 
 
+def test_a_forged_forwarded_for_does_not_make_a_new_client(untrusted_loopback: str) -> None:
+    """Per-address limits against a reader who sends X-Forwarded-For themselves: from a
+    peer that is no trusted proxy the header counts for nothing (one session each)."""
+    def launch_as(forged: str) -> int:
+        with httpx.stream("GET", f"{untrusted_loopback}build/post/{SLUG}", timeout=120,
+                          headers={"X-Forwarded-For": forged}) as r:
+            if r.status_code != 200:
+                return r.status_code
+            for line in r.iter_lines():
+                if '"phase": "ready"' in line:
+                    return 200
+                assert '"phase": "failed"' not in line, line
+        return 0
+
+    assert launch_as("203.0.113.1") == 200
+    assert launch_as("203.0.113.2") == 429, "a forged address got a second session"
+
+
 def test_a_session_sending_broken_framing_gets_no_500(
         launcher: str, fake_upstream: dict[str, Any], runtime_dir: Path) -> None:
     """Red-team finding 7: a non-latin-1 header and a body shorter than announced made
@@ -150,5 +198,7 @@ def test_a_session_sending_broken_framing_gets_no_500(
                   follow_redirects=False)
     assert r.status_code != 500 and "x-bad" not in r.headers
     assert "location" not in r.headers, "a backslash redirect leaves the site in browsers"
-    logs = "".join(p.read_text(errors="replace") for p in runtime_dir.glob("launcher-*.log"))
+    found = list(runtime_dir.glob("launcher-*.log"))
+    assert found, "the launcher's log is where this looks"
+    logs = "".join(p.read_text(errors="replace") for p in found)
     assert "Traceback" not in logs

@@ -117,6 +117,7 @@ def test_abandoned_launches_leave_no_orphans(site: Path, runtime_dir: Path,
         assert [r["phase"] for r in results] == ["ready"] * 3, results
         time.sleep(2)  # anything left over from the abandoned launches shows up by now
         assert len(sessions_under(rdir)) == 3, sessions_under(rdir)
+    assert watch.samples >= 3, 'the container count was sampled'
     assert watch.max <= 3, f"{watch.max} session containers at once with --max-sessions 3"
 
 
@@ -133,6 +134,7 @@ def test_concurrent_launches_respect_max_sessions(site: Path, runtime_dir: Path)
     ready_ = [r for r in results if r["phase"] == "ready"]
     refused = [r for r in results if r.get("status") == 503 and r["phase"] == "failed"]
     assert (len(ready_), len(refused)) == (2, 4), results
+    assert watch.samples >= 3, 'the container count was sampled'
     assert watch.max <= 2, f"{watch.max} containers with --max-sessions 2"
 
 
@@ -148,7 +150,9 @@ def test_pooled_sessions_count_toward_capacity(site: Path, runtime_dir: Path) ->
             time.sleep(3)  # a pool refill would show up by now
     ready_ = [r for r in results if r["phase"] == "ready"]
     assert len(ready_) <= 2, results
+    assert len(ready_) == 2, "one claims the pooled session, one takes the last place"
     assert all(r["phase"] == "ready" or r.get("status") == 503 for r in results), results
+    assert watch.samples >= 3, 'the container count was sampled'
     assert watch.max <= 2, f"{watch.max} containers with --max-sessions 2 (pool included)"
 
 
@@ -164,10 +168,12 @@ def test_session_stops_at_max_age_without_its_launcher(site: Path, runtime_dir: 
         os.kill(PIDS[base], signal.SIGKILL)
         c = container_of(ev)
 
+        import docker.errors
+
         def stopped() -> bool:
             try:
                 c.reload()
-            except Exception:  # removed
+            except docker.errors.NotFound:  # removed
                 return True
             return c.status != "running"
 
@@ -240,13 +246,18 @@ def test_open_fds_return_to_baseline(launcher: str) -> None:
     def cycle() -> None:
         ev = ready(launcher)
         paths = ["api/status", "api/contents", "api/kernelspecs", "api/status"]
-        threads = [threading.Thread(target=httpx.get, args=(ev["url"] + p,),
-                                    kwargs={"params": {"token": ev["token"]}, "timeout": 30})
-                   for p in paths]
+        statuses: list[int] = []
+
+        def get(path: str) -> None:
+            statuses.append(httpx.get(ev["url"] + path, params={"token": ev["token"]},
+                                      timeout=30).status_code)
+
+        threads = [threading.Thread(target=get, args=(p,)) for p in paths]
         for t in threads:
             t.start()
         for t in threads:
             t.join(60)
+        assert statuses == [200] * len(paths), statuses
         with connect(ws_url(ev, "api/events/subscribe"), open_timeout=30):
             pass
         r = httpx.delete(f"{launcher}api/sessions/{ev['sid']}", headers=ADMIN_HEADERS,
