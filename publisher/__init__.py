@@ -4,6 +4,6 @@ __version__ = "0.1.0"
 
 # nbformat imports jsonschema, which imports a module whose import is slow (~2 s on every
 # command) and that notebook validation never needs: see publisher.envs.recipe
-from publisher.envs.recipe import HIDE_SLOW_MODULE
+from publisher.envs.recipe import hide_slow_module
 
-exec(HIDE_SLOW_MODULE)
+hide_slow_module()

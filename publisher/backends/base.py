@@ -6,10 +6,12 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
-from publisher.backends.sessions import SessionHandle, SessionRequest
 from publisher.envs.spec import EnvSpec
+
+if TYPE_CHECKING:  # annotations only: importing sessions pulls in httpx (~140 ms a command)
+    from publisher.backends.sessions import SessionHandle, SessionRequest
 
 RUNNER = Path(__file__).with_name("nbrunner.py")  # standalone: runs inside every env
 LABEL = "org.publish"  # prefix of every Docker label publish sets

@@ -40,7 +40,6 @@ SOCK_DIR = f"{MOUNT}/sock"
 SECRET_DIR = f"{MOUNT}/secret"
 HOME = "/home/reader"
 WORK = f"{HOME}/work"
-SKELETON = "/opt/publish/home"  # the image's $HOME, copied into the session's tmpfs
 SESSION_UIDS = 200_000  # + 16 bits of the session id: no host account, no other session
 SESSION_LABEL = f"{LABEL}.session"
 LOG_LIMIT = {"max-size": "1m", "max-file": "1"}
@@ -106,12 +105,12 @@ def start_container(client: Any, image: str, req: SessionRequest,
     mounts, sock_dir, volume = _socket_area(client, req, uid)
     mounts.append(Mount(SECRET_DIR, str(req.session_dir / "secret"), type="bind",
                         read_only=True))
-    from publisher.envs.dockerfile import RUNTIME
+    from publisher.envs.dockerfile import HOME_COPY, RUNTIME
 
     jupyter = f"{RUNTIME}/bin/jupyter-server"
     args = jupyter_args(req, f"{SOCK_DIR}/{SOCKET_NAME}", WORK)
     # the image's entrypoint runs all this through the env's `start` script
-    script = (f'[ -d {SKELETON} ] && cp -a {SKELETON}/. "$HOME"/; mkdir -p {WORK} && '
+    script = (f'[ -d {HOME_COPY} ] && cp -a {HOME_COPY}/. "$HOME"/; mkdir -p {WORK} && '
               f'cd {WORK} && exec {jupyter} "$@"')
     disk = req.limits.disk
     container = client.containers.create(

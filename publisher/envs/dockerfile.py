@@ -31,6 +31,7 @@ RUNTIME_PACKAGES = (
 RUNTIME = "/opt/publish/runtime"
 START = "/opt/publish/start"  # the env's `start` (repo2docker), when it has one
 ENTRYPOINT = "/opt/publish/entrypoint"
+HOME_COPY = "/opt/publish/home"  # the image's $HOME, for sessions whose $HOME is a tmpfs
 ENV = "/opt/publish/env"
 BUILD_DIR = "/tmp/publish-build"  # build stage only: ca.pem, env.sh
 SPEC_DIR = "/tmp/publish-spec"
@@ -133,7 +134,7 @@ def env_dockerfile(spec: EnvSpec, runtime_image: str, labels: dict[str, str]) ->
     # sessions mount an empty tmpfs on $HOME (the root filesystem is read-only): keep what
     # the image put there (postBuild's dotfiles, the work folder) for them to copy back
     steps += ["USER root",
-              "RUN rm -rf /opt/publish/home && cp -a /home/reader /opt/publish/home",
+              f"RUN rm -rf {HOME_COPY} && cp -a /home/reader {HOME_COPY}",
               "USER reader"]
     steps += [f"LABEL {k}={json.dumps(v)}" for k, v in sorted(labels.items())]
     return "\n".join(steps) + "\n"
