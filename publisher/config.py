@@ -71,6 +71,16 @@ def _one_id(value: str) -> str | None:
     return None
 
 
+def _addresses(value: str) -> str | None:
+    from publisher.launcher.forwarded import parse_trusted
+
+    try:
+        parse_trusted(value)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
 @dataclass(frozen=True)
 class Limits:
     """What one session may use."""
@@ -111,7 +121,8 @@ class LauncherSection:
     base_url: str = setting("/", "Path prefix of every route, e.g. /live/.",
                             normalize=_url_path)
     forwarded_allow_ips: str = setting(
-        "127.0.0.1", "Comma-separated proxy addresses whose X-Forwarded-* headers count.")
+        "127.0.0.1", "Comma-separated proxy addresses or networks whose X-Forwarded-* "
+        "headers count ('*': any).", check=_addresses)
     runtime_dir: str = setting("", "Folder for session state (default: PUBLISH_RUNTIME_DIR, "
                                "else the cache folder).")
 

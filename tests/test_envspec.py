@@ -155,3 +155,20 @@ def test_binder_folder_shadows_the_post_folder(tmp_path: Path) -> None:
                            "posts/p/requirements.txt": "numpy\n"})
     spec = spec_of(tmp_path)
     assert spec.files == ("requirements.txt",) and spec.root == tmp_path / "posts/p/binder"
+
+
+def test_env_build_of_one_post_ignores_another_posts_problem(make_site: SiteFactory) -> None:
+    """`--post a` is not about posts/ab (a longer slug with the same start)."""
+    import subprocess
+    import sys
+
+    site = make_site({
+        "posts/a/index.md": md_post("A", "2024-01-01", "# A\n"),
+        "posts/ab/index.md": md_post("AB", "2024-01-02", "# AB\n"),
+        "posts/ab/Pipfile": "[packages]\n",
+    })
+    res = subprocess.run([sys.executable, "-m", "publisher", "env", "build", str(site),
+                          "--post", "a", "--backend", "local"], capture_output=True, text=True,
+                         timeout=600)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "Pipfile" not in res.stdout + res.stderr

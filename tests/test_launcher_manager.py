@@ -173,6 +173,27 @@ def test_a_pooled_session_is_a_place_and_can_be_claimed_when_full(tmp_path: Path
     asyncio.run(go())
 
 
+def test_a_pooled_session_goes_back_when_the_launch_fails_before_the_claim(
+        tmp_path: Path) -> None:
+    m, backend = manager(tmp_path)
+
+    def broken_env(*args: object, **kwargs: object) -> EnvRef:
+        raise RuntimeError("the engine went away")
+
+    backend.ensure_env = broken_env  # type: ignore[method-assign]
+
+    async def go() -> None:
+        a = await _post(m, "a")
+        _session(m, "p1", a.env_id, pooled=True)
+        launch = m.begin(a, "r1")
+        assert not m.pool[a.env_id], "taken for the launch"
+        events = [ev async for ev in launch.follow()]
+        assert events[-1].phase == "failed"
+        assert [s.id for s in m.pool[a.env_id]] == ["p1"], "not claimed: back in the pool"
+
+    asyncio.run(go())
+
+
 def test_culling_decisions(tmp_path: Path) -> None:
     m, backend = manager(tmp_path, idle_timeout=60, max_age=3600)
 

@@ -54,7 +54,9 @@ def build_envs(site_root: Path, slug: str | None, backend_name: str | None,
     cfg, envs, failures = envs_by_id(site_root, keep_going=True)  # build all the others
     if slug is not None:
         envs = {eid: (spec, [slug]) for eid, (spec, slugs) in envs.items() if slug in slugs}
-        failures = [f for f in failures if f"posts/{slug}" in f.split(":", 1)[0]]
+        # this post's problems, and the site's (not under posts/: they apply to every post)
+        failures = [f for f in failures if not f.startswith("posts/")
+                    or f.startswith((f"posts/{slug}/", f"posts/{slug}."))]
         if not envs and not failures:
             raise ContentError(f"no post '{slug}' in {site_root}.")
     backend = get_backend(backend_name or cfg.execute.backend, cfg.base_image,

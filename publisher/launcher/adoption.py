@@ -55,9 +55,8 @@ async def adopt(m: Registry) -> tuple[int, int]:
         sid = labels.get(f"{LABEL}.session", "")
         state: dict[str, Any] = states.pop(sid, None) or {}
         handle_data = state.get("handle")
-        # past its deadline: a reader may have kept PID 1 from ending it (ptrace)
-        age = time.time() - float(labels.get(f"{LABEL}.started") or 0)
-        overdue = age > m.settings.max_age * (2 if state.get("pooled") else 1) + 60
+        # past its own deadline: a reader may have kept PID 1 from ending it (ptrace)
+        overdue = time.time() > float(labels.get(f"{LABEL}.deadline") or "inf") + 60
         ok = (running and isinstance(handle_data, dict) and not overdue
               and hash_token(str(state.get("token", ""))) == labels.get(
                   f"{LABEL}.token_hash"))
@@ -66,6 +65,7 @@ async def adopt(m: Registry) -> tuple[int, int]:
             if isinstance(handle_data, dict):
                 handle = SessionHandle.from_json(handle_data)
             await anyio.to_thread.run_sync(m.backend.stop_session, handle)
+            (m.state_dir / f"{sid}.json").unlink(missing_ok=True)
             removed += 1
             continue
         session = Session(sid, str(state["slug"]), str(state["env_id"]),

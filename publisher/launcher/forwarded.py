@@ -52,16 +52,21 @@ def _ip(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     return ip
 
 
+def trusts(networks: list[Network] | None, host: str) -> bool:
+    """Whether *host* is one of *networks* (None: every host; see :func:`parse_trusted`)."""
+    if networks is None:
+        return True
+    ip = _ip(host)
+    return ip is not None and any(ip in net for net in networks)
+
+
 class ForwardedHeaders:
     def __init__(self, app: ASGIApp, trusted: str | Iterable[str] = ("127.0.0.1",)) -> None:
         self.app = app
         self.trusted = parse_trusted(trusted)
 
     def is_trusted(self, host: str) -> bool:
-        if self.trusted is None:
-            return True
-        ip = _ip(host)
-        return ip is not None and any(ip in net for net in self.trusted)
+        return trusts(self.trusted, host)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         client = scope.get("client")

@@ -16,6 +16,7 @@ from typing import Any
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from publisher.launcher.forwarded import Network, parse_trusted, trusts
 from publisher.launcher.jupyter import WS_MAX
 
 HEADER_TIMEOUT = 10.0  # seconds to send the request line and headers
@@ -28,7 +29,7 @@ class GuardedH11(H11Protocol):
     """uvicorn's HTTP/1.1 protocol with deadlines on what the client owes us (headers,
     then a body) and a cap on connections per address."""
 
-    trusted: frozenset[str] = frozenset({"127.0.0.1", "::1"})  # set by :func:`run`
+    trusted: list[Network] | None = parse_trusted("127.0.0.1, ::1")  # set by :func:`run`
     by_client: Counter[str] = Counter()
     _timer: asyncio.TimerHandle | None = None
     _timer_for: object = None
@@ -37,7 +38,7 @@ class GuardedH11(H11Protocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         ip = self.client[0] if self.client else ""
-        if ip not in self.trusted:
+        if not trusts(self.trusted, ip):
             if self.by_client[ip] >= PER_CLIENT:
                 transport.close()
                 return
@@ -104,7 +105,7 @@ def run(app: Any, host: str, port: int, trusted: str = "127.0.0.1", **kwargs: An
     per-address connection cap (their clients are counted by the proxy)."""
     import uvicorn
 
-    GuardedH11.trusted = frozenset(ip.strip() for ip in trusted.split(",") if ip.strip())
+    GuardedH11.trusted = parse_trusted(trusted)
 
     uvicorn.run(app, host=host, port=port, log_level="warning", http=GuardedH11,
                 ws="websockets-sansio" if _has_sansio() else "auto",

@@ -144,7 +144,10 @@ class SessionManager:
             ref: EnvRef = await anyio.to_thread.run_sync(
                 self.backend.ensure_env, pe.spec, pe.env_id, on_event)
             launch.emit(BuildEvent("launching", "Starting a Jupyter server for you"))
-            index = await anyio.to_thread.run_sync(self.index.get)
+            # the index post() just read (a change since is picked up by the next launch)
+            index = self.index.cached()
+            if index is None:
+                index = await anyio.to_thread.run_sync(self.index.get)
             files = await anyio.to_thread.run_sync(
                 self.index.session_files, pe, self.backend.name, index.site)
             if pooled is not None and not await self._claim(pooled, pe, files):
@@ -171,6 +174,8 @@ class SessionManager:
                      _message(exc).splitlines()[0])
             if session is not None:
                 await self.stop(session.id, "failed")
+            elif pooled is not None and pooled.pooled and pooled.id in self.sessions:
+                self.pool.setdefault(pooled.env_id, []).append(pooled)  # not claimed: back
             prefix = "" if isinstance(exc, PublishError) else "The session did not start: "
             launch.emit(BuildEvent("failed", prefix + _message(exc),
                                    {"log": getattr(exc, "log_tail", [])}))
@@ -222,16 +227,18 @@ class SessionManager:
             self._release(reservation)
         session.folder.mkdir(mode=0o700)
         save_state(self, session)
-        max_age = self.settings.max_age
+        # a pooled session waits up to max_age, then serves a reader up to max_age
+        deadline = self.settings.max_age * (2 if pooled else 1) + 5
         req = SessionRequest(
             session_id=sid, token=token, slug=slug, env_id=ref.env_id,
             base_url=self._base(session), session_dir=session.folder,
             limits=self.settings.limits, network=network or self.settings.network,
             labels={f"{LABEL}.owner": self.owner, f"{LABEL}.token_hash": hash_token(token),
                     f"{LABEL}.slug": slug, f"{LABEL}.env_id": ref.env_id,
-                    f"{LABEL}.started": f"{time.time():.0f}"},
-            # a pooled session waits up to max_age, then serves a reader up to max_age
-            deadline=max_age * (2 if pooled else 1) + 5,
+                    f"{LABEL}.started": f"{time.time():.0f}",
+                    # when the container ends by itself (adoption removes it after that)
+                    f"{LABEL}.deadline": f"{time.time() + deadline:.0f}"},
+            deadline=deadline,
         )
         t0 = time.monotonic()
         try:
