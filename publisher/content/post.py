@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import re
 import subprocess
@@ -195,6 +196,13 @@ def read_post(slug: str, source: Path, site_root: Path) -> Post:
 def first_seen(source: Path) -> tuple[dt.date, str]:
     """When *source* appeared: the date of the git commit that added it (the site is in
     git), else the file's modification time; and which of the two it is."""
+    return _first_seen(source, source.stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=1024)
+def _first_seen(source: Path, mtime_ns: int) -> tuple[dt.date, str]:
+    # every discovery (each rebuild of publish serve, each launcher index) asks again: one
+    # git call per file version is enough
     try:
         res = subprocess.run(
             ["git", "log", "--follow", "--diff-filter=A", "--format=%as", "--", source.name],
