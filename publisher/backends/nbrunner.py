@@ -57,6 +57,42 @@ def _error_of(nb: Any, exc: BaseException, timeout: int) -> dict[str, Any]:
     return {"cell": cell_index, "ename": type(exc).__name__, "evalue": str(exc), "traceback": []}
 
 
+def choose_kernel(nb: Any, specs: dict[str, Any]) -> tuple[str | None, dict[str, Any] | None]:
+    """The kernel that runs *nb* in this env: (name, None), or (None, the error to report).
+
+    A Python notebook always runs in the env's own ``python3`` kernel, whatever its
+    kernelspec is called (``conda-env-x-py``, a project kernel of the author's machine):
+    that kernel is the post's environment. Another language needs a kernel of that name,
+    else of that language, installed in the env."""
+    ks = nb.metadata.get("kernelspec") or {}
+    name = str(ks.get("name") or "python3")
+    language = str(ks.get("language") or (nb.metadata.get("language_info") or {}).get("name")
+                   or "python").lower()
+    if language == "python" or name == "python3":
+        return "python3", None
+    if name in specs:
+        return name, None
+    same = sorted(n for n, s in specs.items()
+                  if str(s.get("spec", {}).get("language", "")).lower() == language)
+    if same:
+        return same[0], None
+    shown = ks.get("display_name") or name
+    return None, {
+        "cell": None, "ename": "NoSuchKernel",
+        "evalue": (f"the notebook's kernel is '{name}' ({shown}, language {language}), "
+                   f"which its environment does not provide (its kernels: "
+                   f"{', '.join(sorted(specs)) or 'none'})"),
+        "traceback": [], "kernel": name, "language": language,
+    }
+
+
+def kernel_specs() -> dict[str, Any]:
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    specs: dict[str, Any] = KernelSpecManager().get_all_specs()
+    return specs
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("src")
@@ -65,14 +101,19 @@ def main() -> None:
     ap.add_argument("--cwd", default=".")
     ap.add_argument("--timeout", type=int, default=120)
     ap.add_argument("--allow-errors", action="store_true")
-    ap.add_argument("--kernel", default="python3")
     args = ap.parse_args()
 
     nb = nbformat.read(args.src, as_version=4)
+    kernel, problem = choose_kernel(nb, kernel_specs())
+    if problem is not None:
+        nbformat.write(nb, args.dst)
+        with open(args.result, "w", encoding="utf-8") as fh:
+            json.dump({"error": problem, "seconds": 0.0}, fh)
+        return
     client = NotebookClient(
         nb,
         timeout=args.timeout,
-        kernel_name=args.kernel,
+        kernel_name=kernel,
         allow_errors=args.allow_errors,
         resources={"metadata": {"path": args.cwd}},
         record_timing=True,

@@ -14,6 +14,7 @@ from publisher.errors import ContentError
 FENCE = re.compile(r"\A---[ \t]*\r?\n(.*?)^---[ \t]*$\r?\n?", re.S | re.M)
 KNOWN = {
     "title", "date", "authors", "author", "tags", "summary", "draft", "image", "network",
+    "execute",
     "category", "kernelspec", "jupytext", "file_format", "mystnb",
 }
 
@@ -28,6 +29,7 @@ class FrontMatter:
     draft: bool = False
     image: str = ""
     network: bool = False
+    execute: bool = True  # False: render the outputs stored in the notebook
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -97,7 +99,7 @@ def validate(data: dict[str, Any], where: str) -> FrontMatter:
     summary = data.get("summary", data.get("description", ""))
     if not isinstance(summary, str):
         raise ContentError(f"{where}: front matter 'summary' must be a string.")
-    for key in ("draft", "network"):
+    for key in ("draft", "network", "execute"):
         if key in data and not isinstance(data[key], bool):
             raise ContentError(f"{where}: front matter '{key}' must be true or false.")
     authors = _str_list(data.get("authors", data.get("author")), "authors", where)
@@ -112,8 +114,14 @@ def validate(data: dict[str, Any], where: str) -> FrontMatter:
         draft=bool(data.get("draft", False)),
         image=str(data.get("image", "") or ""),
         network=bool(data.get("network", False)),
+        execute=bool(data.get("execute", _mystnb_executes(data.get("mystnb")))),
         extra=extra,
     )
+
+
+def _mystnb_executes(mystnb: Any) -> bool:
+    """Jupyter Book's per-file setting ``mystnb: {execution_mode: "off"}``, honoured."""
+    return not (isinstance(mystnb, dict) and mystnb.get("execution_mode") in ("off", False))
 
 
 HEADING = re.compile(r"^#\s+(.+?)\s*#*\s*$", re.M)

@@ -109,12 +109,28 @@ def _read_ipynb(path: Path, where: str) -> NotebookNode:
         # cell ids need nbformat 4.5: upgrade in memory (the author's file is left alone)
         nb.nbformat_minor = max(5, int(nb.get("nbformat_minor", 0)))
         nbformat.validate(nb)
+        _default_language(nb)
     except Exception as exc:  # nbformat raises several kinds
         raise ContentError(
             f"{where}: not a valid Jupyter notebook ({str(exc).splitlines()[0]}). "
             "Open it in Jupyter and save it again."
         ) from exc
     return nb
+
+
+PYTHON_KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
+
+
+def _default_language(nb: NotebookNode) -> None:
+    """Notebooks of old tools (nbformat 3, some converters) name no kernel or language:
+    Python, as Jupyter assumed then. Code is then highlighted and executed as Python."""
+    meta = nb.metadata
+    language = str((meta.get("language_info") or {}).get("name")
+                   or (meta.get("kernelspec") or {}).get("language") or "python")
+    if not meta.get("kernelspec") and language == "python":
+        meta["kernelspec"] = dict(PYTHON_KERNELSPEC)
+    if not (meta.get("language_info") or {}).get("name"):
+        meta["language_info"] = {**meta.get("language_info", {}), "name": language}
 
 
 def _notebook_front_matter(nb: NotebookNode, where: str) -> dict[str, Any]:
@@ -151,9 +167,7 @@ def _read_md(path: Path, where: str) -> tuple[dict[str, Any], NotebookNode, list
     lines = [header_lines + n + 1 for n in nb.metadata.pop("source_map", [])]
     for cell in nb.cells:
         cell.setdefault("id", random_cell_id())
-    nb.metadata.setdefault(
-        "kernelspec", {"name": "python3", "display_name": "Python 3", "language": "python"}
-    )
+    nb.metadata.setdefault("kernelspec", dict(PYTHON_KERNELSPEC))
     nb.metadata.setdefault("language_info", {"name": "python"})
     return data, nb, lines
 
@@ -173,6 +187,8 @@ def read_post(slug: str, source: Path, site_root: Path) -> Post:
         cells_before = len(nb.cells)
         data = _notebook_front_matter(nb, where)
         offset = cells_before - len(nb.cells)
+        if isinstance(nb.metadata.get("mystnb"), dict):  # Jupyter Book's per-notebook settings
+            data = {"mystnb": nb.metadata["mystnb"], **data}
     else:
         data, nb, lines = _read_md(source, where)
     meta = validate(data, where)

@@ -106,6 +106,10 @@ class ExecCache:
 def failure_message(post: Post, error: dict[str, Any], timeout: int) -> str:
     cell = error.get("cell")
     where = post.where(cell) if cell is not None else post.rel_source
+    if error["ename"] == "NoSuchKernel":
+        return (f"{where}: {error['evalue']}.\nInstall that kernel in the post's environment "
+                "(e.g. with a postBuild or a Dockerfile), or render the outputs stored in the "
+                "notebook: add 'execute: false' to the post's front matter.")
     lines = [f"{where}: {error['ename']}: {error['evalue']}"]
     tb = error.get("traceback") or []
     if tb:
@@ -143,9 +147,10 @@ def execute_posts(
     todo: list[tuple[PostEnv, str]] = []
     for pe in items:
         slug = pe.post.slug
-        if opts.mode == "off":
+        if opts.mode == "off" or not pe.post.meta.execute:
             done.append(Executed(pe.post, pe.post.notebook, "stored"))
-            reporter.line("stored", slug, "execution off")
+            reporter.line("stored", slug, "execution off" if opts.mode == "off"
+                          else "execute: false in its front matter")
             continue
         key = cache_key(pe, backend.name, opts.allow_errors)
         hit = cache.get(slug, key, pe.post.notebook) if opts.mode == "cache" else None

@@ -22,6 +22,7 @@ from publisher.config import Config
 from publisher.content.post import Post
 from publisher.envs.spec import EnvSpec
 from publisher.errors import PublishError
+from publisher.pipeline.cells import attachments_to_files, raw_cells_for_sphinx
 from publisher.pipeline.execute import Executed
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp"}
@@ -122,9 +123,12 @@ def header_cell(config: Config, rp: RenderPost) -> str:
     return f"# {meta.title}\n\n{post_directive}\n\n```{{publish-post}}\n{box}\n```\n"
 
 
-def sphinx_notebook(config: Config, rp: RenderPost) -> NotebookNode:
-    """The executed notebook, with our header (title, post directive, badges) first."""
+def sphinx_notebook(config: Config, rp: RenderPost) -> tuple[NotebookNode, dict[str, bytes]]:
+    """The executed notebook, with our header (title, post directive, badges) first, made
+    renderable (:mod:`publisher.pipeline.cells`); and the files it needs beside it."""
     nb = copy.deepcopy(rp.executed.notebook)
+    files = attachments_to_files(nb)
+    raw_cells_for_sphinx(nb)
     for cell in nb.cells:
         if cell.cell_type == "markdown" and H1.search(cell.source):
             cell.source = H1.sub("", cell.source, count=1).lstrip("\n")
@@ -133,7 +137,7 @@ def sphinx_notebook(config: Config, rp: RenderPost) -> NotebookNode:
     for cell in nb.cells:
         cell.pop("id", None)  # ids churn between saves; not needed for rendering
     nb.nbformat_minor = 4
-    return nb
+    return nb, files
 
 
 CONF = '''\
@@ -229,7 +233,10 @@ def write_project(config: Config, src: Path, items: list[RenderPost], pages: lis
     put("index.md", index_md(config, posts, pages))
     for rp in items:
         post = rp.post
-        put(f"posts/{post.slug}/index.ipynb", nbformat.writes(sphinx_notebook(config, rp)))
+        nb, files = sphinx_notebook(config, rp)
+        put(f"posts/{post.slug}/index.ipynb", nbformat.writes(nb))
+        for rel, data in files.items():
+            put(f"posts/{post.slug}/{rel}", data)
         for f in post.data_files():
             if post.folder is not None and f.suffix.lower() in IMAGE_SUFFIXES:
                 put(f"posts/{post.slug}/{f.relative_to(post.folder).as_posix()}", f.read_bytes())
