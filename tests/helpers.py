@@ -470,3 +470,47 @@ def wait_until(pred: Callable[[], Any], timeout: float, interval: float = 0.25,
         if time.monotonic() >= deadline:
             raise TimeoutError(f"{what}: not reached in {timeout:g} s")
         time.sleep(interval)
+
+
+def tiny_wheel(folder: Path, name: str = "tinypkg") -> str:
+    """Write a minimal pure-Python wheel (``import <name>; <name>.VALUE == 42``) into
+    *folder*, for offline `pip install`; returns its file name."""
+    import zipfile
+
+    info = f"{name}-0.1.dist-info"
+    files = {
+        f"{name}/__init__.py": "VALUE = 42\n",
+        f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n",
+        f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\n"
+                         "Tag: py3-none-any\n",
+    }
+    files[f"{info}/RECORD"] = "".join(f"{n},,\n" for n in [*files, f"{info}/RECORD"])
+    wheel = f"{name}-0.1-py3-none-any.whl"
+    with zipfile.ZipFile(folder / wheel, "w") as z:
+        for path, text in files.items():
+            z.writestr(path, text)
+    return wheel
+
+
+PIP_IN_A_SESSION = """\
+import subprocess
+def run(*cmd):
+    return subprocess.run(cmd, capture_output=True, text=True).stdout
+print('pip list:', run('pip', 'list').split())
+%pip install --no-index --quiet ./WHEEL
+import tinypkg
+print('imported:', tinypkg.VALUE, tinypkg.__file__)
+print('python -m pip list:', run('python', '-m', 'pip', 'list').split())
+"""
+
+
+def pip_in_a_session(url: str, token: str, wheel: str) -> tuple[list[str], str, list[str]]:
+    """In a live session's kernel: `pip list`, `%pip install` of *wheel* (a file of the
+    post), the import, `python -m pip list`: (first list, where it imported from, second
+    list)."""
+    out = execute(url, token, PIP_IN_A_SESSION.replace("WHEEL", wheel), timeout=120)
+    lines = {line.split(":", 1)[0]: line.split(":", 1)[1] for line in out.splitlines()
+             if ":" in line}
+    assert "imported" in lines, out
+    return (eval(lines["pip list"]), lines["imported"].strip(),
+            eval(lines["python -m pip list"]))

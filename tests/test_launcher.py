@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.conftest import CONFIG, md_post, write_files
-from tests.helpers import execute, launch, running_launcher, session_runtime
+from tests.helpers import execute, launch, pip_in_a_session, running_launcher, session_runtime, tiny_wheel
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.usefixtures("docker_engine")]
 
@@ -35,6 +35,7 @@ def make_site(root: Path) -> Path:
         "posts/fresh/index.md": md_post("Fresh", "2024-01-03", "# Fresh\n"),
         "posts/fresh/requirements.txt": f"# {MARKER}\ntabulate==0.9.0\n",
     })
+    tiny_wheel(root / "posts/fresh")
     return root
 
 
@@ -225,3 +226,13 @@ def test_idle_culling_and_restart_adoption(site: Path, runtime_dir: Path) -> Non
         if c.labels.get("org.publish.session") == sid:
             c.remove(force=True)
     client.close()
+
+
+def test_pip_in_a_session_acts_on_the_posts_env(launcher: str) -> None:
+    """`pip list` shows the post's packages; `%pip install` adds to the post's env in the
+    reader's own layer ($HOME: the shared env image is read-only), seen by the kernel."""
+    ev = ready(launcher, "fresh")
+    before, where, after = pip_in_a_session(ev["url"], ev["token"], "tinypkg-0.1-py3-none-any.whl")
+    assert "tabulate" in before and "tinypkg" not in before
+    assert where.startswith("42 /home/reader/.local/lib/python3"), where
+    assert "tabulate" in after and "tinypkg" in after

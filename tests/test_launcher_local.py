@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.conftest import CONFIG, md_post, write_files
-from tests.helpers import execute, launch, running_launcher
+from tests.helpers import execute, launch, pip_in_a_session, running_launcher, tiny_wheel
 
 pytestmark = pytest.mark.slow
 
@@ -26,6 +26,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "posts/hello/index.md": md_post("Hello", "2024-01-01", "# Hello\n\nHi.\n"),
         "posts/hello/notes.txt": "beside the notebook",
     })
+    tiny_wheel(root / "posts/hello")
     return root
 
 
@@ -70,3 +71,27 @@ def test_capacity_answers_busy(site: Path) -> None:
             assert page.status_code == 503 and "Try again" in page.text
     finally:
         shutil.rmtree(rdir, ignore_errors=True)
+
+
+def test_pip_in_a_local_session_leaves_the_env_alone(launcher: str) -> None:
+    """The env's pip (not publish's); `%pip install` goes into the session's own layer:
+    the env venv is shared by every session and build of that env id, so it never changes."""
+    ev = ready_local(launcher, "hello")
+    before, where, after = pip_in_a_session(ev["url"], ev["token"], "tinypkg-0.1-py3-none-any.whl")
+    assert "ipykernel" in before and "tinypkg" not in before
+    assert "/user/lib/python3" in where and "/envs/" not in where, where
+    assert "tinypkg" in after
+    again = ready_local(launcher, "hello")  # another session of the same env
+    assert "tinypkg" not in pip_in_a_session_list(again)
+
+
+def ready_local(base: str, slug: str) -> dict[str, str]:
+    events = launch(base, slug)
+    assert events[-1]["phase"] == "ready", events
+    return events[-1]
+
+
+def pip_in_a_session_list(ev: dict[str, str]) -> str:
+    return execute(ev["url"], ev["token"],
+                   "import subprocess; print(subprocess.run(['pip', 'list'], "
+                   "capture_output=True, text=True).stdout)")

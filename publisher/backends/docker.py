@@ -38,6 +38,7 @@ from publisher.backends.docker_sessions import (
 from publisher.backends.sessions import SessionHandle, SessionRequest, with_folders
 from publisher.backends.usage import record_use
 from publisher.envs.dockerfile import RUNTIME, env_dockerfile, runtime_dockerfile
+from publisher.envs.recipe import USER_LAYER_FILES
 from publisher.envs.spec import BUILDER_VERSION, EnvSpec, base_image_for
 from publisher.errors import EnvBuildError, ExecutionError
 from publisher.hashing import digest
@@ -239,6 +240,8 @@ class DockerBackend:
         if ca is not None:
             (d / "ca.pem").write_bytes(ca)
         (d / "env.sh").write_text(env_sh)
+        for name, text in USER_LAYER_FILES.items():  # copied into each env's site-packages
+            (d / name).write_text(text)
 
     def _build(self, ctx: Path, tag: str, emit: EventSink, labels: dict[str, str], what: str,
                buildargs: dict[str, str] | None = None) -> None:

@@ -34,6 +34,7 @@ from publisher.backends.sessions import (
     jupyter_args,
     wait_for_jupyter,
 )
+from publisher.envs.recipe import user_layer_env
 
 MOUNT = "/run/publish"
 SOCK_DIR = f"{MOUNT}/sock"
@@ -128,7 +129,8 @@ def start_container(client: Any, image: str, req: SessionRequest,
         user=f"{uid}:{uid}",
         working_dir=HOME,
         environment={"HOME": HOME, "USER": "reader", "LOGNAME": "reader",
-                     "JUPYTER_TOKEN_FILE": f"{SECRET_DIR}/token"},
+                     "JUPYTER_TOKEN_FILE": f"{SECRET_DIR}/token",
+                     **user_layer_env(f"{HOME}/.local")},
         read_only=True,
         tmpfs={HOME: f"size={disk},uid={uid},gid={uid},mode=0700",
                "/tmp": f"size={disk},mode=1777"},

@@ -37,7 +37,7 @@ from publisher.backends.sessions import (
     wait_for_jupyter,
 )
 from publisher.envs.dockerfile import LAB_OVERRIDES
-from publisher.envs.recipe import HIDE_SLOW_MODULE, kernel_spec
+from publisher.envs.recipe import HIDE_SLOW_MODULE, USER_LAYER_FILES, kernel_spec, user_layer_env
 from publisher.envs.spec import EnvSpec
 from publisher.errors import EnvBuildError, ExecutionError
 from publisher.paths import cache_root
@@ -56,6 +56,14 @@ def uv_binary() -> str | None:
         return str(find_uv_bin())
     except (ImportError, FileNotFoundError):
         return shutil.which("uv")
+
+
+
+def env_layer(env: EnvRef, user_base: Path) -> dict[str, str]:
+    """Variables for code run in a local env: its commands first on PATH, and `pip
+    install` into a layer of this run's own (*user_base*), never into the shared env."""
+    return {"PATH": f"{Path(env.location) / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+            "VIRTUAL_ENV": env.location, **user_layer_env(str(user_base))}
 
 
 class LocalBackend:
@@ -124,7 +132,7 @@ class LocalBackend:
         if spec.package_dir is not None:
             packages.append(str(spec.package_dir))
         if uv:
-            step([uv, "venv", "--quiet", "--relocatable", "--python", python, str(tmp)],
+            step([uv, "venv", "--quiet", "--seed", "--relocatable", "--python", python, str(tmp)],
                  "creating the virtualenv", env=env)
             # byte-compiled now, so no kernel pays for compiling numpy & co on every start
             # (and PYTHONDONTWRITEBYTECODE environments never cache it at all)
@@ -135,6 +143,9 @@ class LocalBackend:
             step([python, "-m", "venv", str(tmp)], "creating the virtualenv")
             step([str(tmp / "bin" / "python"), "-m", "pip", "install", *packages],
                  "installing packages", cwd=spec.root)
+        for purelib in tmp.glob("lib/python3*/site-packages"):  # the reader's layer for pip
+            for name, text in USER_LAYER_FILES.items():
+                (purelib / name).write_text(text)
         if "postBuild" in spec.files:
             path = f"{tmp / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
             step(["bash", str(spec.path("postBuild"))], "postBuild",
@@ -171,7 +182,7 @@ class LocalBackend:
                    "--cwd", str(work), "--timeout", str(job.timeout)]
             if job.allow_errors:
                 cmd.append("--allow-errors")
-            env_vars = {**os.environ,
+            env_vars = {**os.environ, **env_layer(env, tmp / "user"),
                         "JUPYTER_PATH": str(Path(env.location) / "share" / "jupyter"),
                         "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
             res = run_streaming(cmd, None, cwd=work, env=env_vars)
@@ -190,7 +201,8 @@ class LocalBackend:
         work.mkdir(exist_ok=True)
         socket = req.session_dir / SOCKET_NAME
         log = open(req.session_dir / "jupyter.log", "wb")  # noqa: SIM115 (lives with the process)
-        env_vars = {**os.environ, "JUPYTER_PATH": str(Path(env.location) / "share" / "jupyter"),
+        env_vars = {**os.environ, **env_layer(env, req.session_dir / "user"),
+                    "JUPYTER_PATH": str(Path(env.location) / "share" / "jupyter"),
                     "PYDEVD_DISABLE_FILE_VALIDATION": "1",
                     "JUPYTER_TOKEN": req.token}  # not on the command line: ps shows those
         settings = req.session_dir / "lab-settings"

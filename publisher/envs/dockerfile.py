@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 
-from publisher.envs.recipe import SLOW_PACKAGE, kernel_spec
+from publisher.envs.recipe import SLOW_PACKAGE, USER_LAYER_FILES, kernel_spec
 from publisher.envs.spec import EnvSpec
 
 RUNTIME_PACKAGES = (
@@ -92,7 +92,10 @@ def env_dockerfile(spec: EnvSpec, runtime_image: str, labels: dict[str, str]) ->
         f" && {RUNTIME}/bin/uv venv --quiet --python {RUNTIME}/bin/python {ENV} \\",
         f" && {ENV}/bin/python -c \"import sysconfig,pathlib; pathlib.Path(sysconfig.get_path"
         f"('purelib'), 'publish-runtime.pth').write_text(sysconfig.get_path('purelib')"
-        f".replace('{ENV}', '{RUNTIME}') + '\\\\n')\"",
+        f".replace('{ENV}', '{RUNTIME}') + '\\\\n')\" \\",
+        # the reader's own layer for `pip install` in a session (publisher.envs.recipe)
+        f" && cp {' '.join(f'{BUILD_DIR}/{n}' for n in USER_LAYER_FILES)} "
+        f"{ENV}/lib/python3*/site-packages/",
     ]
     installs = []
     if "requirements.txt" in spec.files:
@@ -113,8 +116,12 @@ def env_dockerfile(spec: EnvSpec, runtime_image: str, labels: dict[str, str]) ->
             f"--no-install-recommends {' '.join(apt)} && rm -rf /var/lib/apt/lists/*"
         )
     kernel = json.dumps(KERNEL).replace("'", "'\\''")
+    # the env belongs to the reader while the image is built (postBuild's `pip install`
+    # adds to it, as in repo2docker); sessions run as another uid on a read-only root
     steps += [
-        f"COPY --from=build {ENV} {ENV}",
+        f"COPY --from=build --chown=reader:reader {ENV} {ENV}",
+        f"RUN printf '%s\\n' '#!/bin/sh' 'exec {ENV}/bin/python -m pip \"$@\"' > {ENV}/bin/pip \\",
+        f" && chmod 755 {ENV}/bin/pip && ln -s pip {ENV}/bin/pip3",
         f"RUN mkdir -p {ENV}/share/jupyter/kernels/python3 \\",
         f" && printf '%s' '{kernel}' > {ENV}/share/jupyter/kernels/python3/kernel.json",
         f"ENV PATH={ENV}/bin:{RUNTIME}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:"

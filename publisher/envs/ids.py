@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from publisher.envs.dockerfile import env_dockerfile, runtime_dockerfile
-from publisher.envs.recipe import LOCAL_RECIPE
+from publisher.envs.recipe import LOCAL_RECIPE, USER_LAYER_FILES
 from publisher.envs.spec import BUILDER_VERSION, EnvSpec
 from publisher.hashing import digest, file_parts
 
@@ -12,7 +12,7 @@ def recipe_fingerprint() -> str:
     """A hash of how images and venvs are made (part of every env id)."""
     sample = EnvSpec(None, (), "none")
     return digest([runtime_dockerfile("BASE"), env_dockerfile(sample, "RUNTIME", {}),
-                   LOCAL_RECIPE])
+                   LOCAL_RECIPE, *USER_LAYER_FILES.values()])
 
 
 def env_id(spec: EnvSpec, base_image: str) -> str:
