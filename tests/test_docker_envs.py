@@ -165,6 +165,18 @@ FROM ${PUBLISH_RUNTIME_IMAGE}
 RUN echo "made by a Dockerfile" > /home/reader/dockerfile.txt
 """
 
+# a kernel named "wild" of the language "wildlang", installed where Jupyter finds the
+# reader's kernels (it is ipykernel underneath: the point is how it is found)
+OTHER_KERNEL = """\
+#!/bin/bash
+set -e
+mkdir -p ~/.local/share/jupyter/kernels/wild
+cat > ~/.local/share/jupyter/kernels/wild/kernel.json <<'JSON'
+{"argv": ["/opt/publish/env/bin/python", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+ "display_name": "Wild", "language": "wildlang", "env": {"PUBLISH_KERNEL": "wild"}}
+JSON
+"""
+
 
 def test_build_site_in_images(make_site: SiteFactory) -> None:
     probe = ("import socket\ntry:\n    socket.create_connection(('pypi.org', 443), timeout=3)\n"
@@ -185,6 +197,13 @@ def test_build_site_in_images(make_site: SiteFactory) -> None:
         "posts/d/Dockerfile": DOCKERFILE,
         "posts/u/index.md": md_post("U", "2024-03-01", "# U\n"),
         "posts/u/environment.yml": "dependencies: [numpy]\n",
+        # a notebook of another language runs when its env provides that kernel
+        "posts/k/index.ipynb": notebook(
+            ("code", "import os\nprint('kernel:', os.environ.get('PUBLISH_KERNEL'))"),
+            front="title: K\ndate: 2024-04-01",
+            meta={"kernelspec": {"name": "wild", "display_name": "Wild", "language": "wildlang"},
+                  "language_info": {"name": "wildlang"}}),
+        "posts/k/postBuild": OTHER_KERNEL,
     })
     opts = BuildOptions(backend="docker", jobs=2)
     with pytest.raises(BuildFailed, match=r"posts/u/environment.yml: conda .* not supported yet"):
@@ -192,7 +211,8 @@ def test_build_site_in_images(make_site: SiteFactory) -> None:
     (root / "posts/u/environment.yml").unlink()
     report = build(root, opts, Reporter(quiet=True))
     assert {e.post.slug: e.status for e in report.posts} == {
-        "a": "executed", "d": "executed", "u": "executed"}
+        "a": "executed", "d": "executed", "u": "executed", "k": "executed"}
+    assert "kernel: wild" in (root / "_site/posts/k/index.html").read_text()
     page = (root / "_site/posts/a/index.html").read_text()
     assert "1  2" in page and "data beside the notebook" in page
     assert "network: none" in page, "execution containers have no network"
