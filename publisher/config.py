@@ -81,6 +81,12 @@ def _addresses(value: str) -> str | None:
     return None
 
 
+def _origins(value: str) -> str | None:
+    from publisher.launcher.cors import check_origins
+
+    return check_origins(value)
+
+
 @dataclass(frozen=True)
 class Limits:
     """What one session may use."""
@@ -123,6 +129,10 @@ class LauncherSection:
     forwarded_allow_ips: str = setting(
         "127.0.0.1", "Comma-separated proxy addresses or networks whose X-Forwarded-* "
         "headers count ('*': any).", check=_addresses)
+    allow_origins: str = setting(
+        "", "Origins whose pages may use the launch stream and a session's API with its "
+        "token, e.g. thebe on the blog (comma-separated; '*': any). Default: the blog's, "
+        "from [site] base_url.", check=_origins)
     runtime_dir: str = setting("", "Folder for session state (default: PUBLISH_RUNTIME_DIR, "
                                "else the cache folder).")
 

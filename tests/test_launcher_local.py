@@ -33,7 +33,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def launcher(site: Path) -> Iterator[str]:
     rdir = Path(tempfile.mkdtemp(prefix="pl-", dir="/tmp"))
-    with running_launcher(site, rdir / "l", "--backend", "local") as base:
+    with running_launcher(site, rdir / "l", "--backend", "local",
+                          "--sessions-per-client", "0") as base:  # one test client
         yield base
     shutil.rmtree(rdir, ignore_errors=True)
 
@@ -95,3 +96,22 @@ def pip_in_a_session_list(ev: dict[str, str]) -> str:
     return execute(ev["url"], ev["token"],
                    "import subprocess; print(subprocess.run(['pip', 'list'], "
                    "capture_output=True, text=True).stdout)")
+
+
+@pytest.mark.parametrize("route", ["build/git/hello/HEAD", "build/gh/post/hello/main"])
+def test_binderhub_spellings_launch_the_post(launcher: str, route: str) -> None:
+    """Stock Binder clients (thebe's "git" and "gh" providers) reach the post's launch;
+    /versions tells them a BinderHub API answers."""
+    import json
+
+    events = []
+    with httpx.stream("GET", launcher + route, timeout=120) as r:
+        assert r.status_code == 200
+        for line in r.iter_lines():
+            if line.startswith("data: "):
+                events.append(json.loads(line[6:]))
+                if events[-1]["phase"] in ("ready", "failed"):
+                    break
+    assert events[-1]["phase"] == "ready", events
+    assert events[-1]["url"].startswith(launcher + "sessions/") and events[-1]["token"]
+    assert "binderhub" in httpx.get(launcher + "versions").json()

@@ -295,3 +295,30 @@ def test_folders_come_once_and_before_their_files() -> None:
     assert with_folders(["b.csv", "data/x/1.csv", "data/2.csv"]) == [
         ("b.csv", False), ("data", True), ("data/2.csv", False), ("data/x", True),
         ("data/x/1.csv", False)]
+
+
+@pytest.mark.parametrize("setting, blog, origin, allowed", [
+    ("", "https://blog.example.org/", "https://blog.example.org", True),
+    ("", "https://blog.example.org/", "https://evil.example", False),
+    ("", "", "https://blog.example.org", False),  # no base_url: same origin only
+    ("", "", "http://launcher.test", True),  # the launcher's own origin
+    ("https://a.example, https://b.example/", "https://blog.example.org/", "https://b.example",
+     True),
+    ("https://a.example", "https://blog.example.org/", "https://blog.example.org", False),
+    ("*", "", "https://anyone.example", True),
+    ("*", "", "", False),  # no Origin: not a cross-origin call at all
+])
+def test_allowed_origins(setting: str, blog: str, origin: str, allowed: bool) -> None:
+    from publisher.launcher.cors import Origins
+
+    assert Origins.parse(setting, blog).allows(origin, "http://launcher.test") is allowed
+
+
+@pytest.mark.parametrize("value, ok", [
+    ("", True), ("*", True), ("https://a.example, http://b.example:8080", True),
+    ("a.example", False), ("https://a.example/path", False), ("ftp://a.example", False),
+])
+def test_allow_origins_setting_is_checked(value: str, ok: bool) -> None:
+    from publisher.launcher.cors import check_origins
+
+    assert (check_origins(value) is None) is ok

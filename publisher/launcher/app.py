@@ -32,6 +32,12 @@ def launcher_routes(manager: SessionManager) -> list[Any]:
         Route("/launch/{slug}", r.launch_page),
         Route("/v2/post/{slug}", r.launch_page),
         Route("/build/post/{slug}", r.build, name="build"),
+        # BinderHub's spellings, for stock clients (thebe's "git" and "gh" providers): the
+        # repository is the post, the ref is accepted and ignored (the post's env decides)
+        Route("/build/git/{slug}/{ref:path}", r.build),
+        Route("/build/gh/post/{slug}/{ref:path}", r.build),
+        Route("/v2/git/{slug}/{ref:path}", r.launch_page),
+        Route("/v2/gh/post/{slug}/{ref:path}", r.launch_page),
         Route("/sessions/{sid}/{path:path}", r.proxy, methods=ALL),
         WebSocketRoute("/sessions/{sid}/{path:path}", r.proxy_ws),
         Route("/health", r.health),

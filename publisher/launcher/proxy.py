@@ -36,9 +36,8 @@ RESPONSE_HEADERS = frozenset({
     # chunked, a short body just ends
     "content-type", "content-encoding", "content-disposition",
     "content-range", "accept-ranges", "cache-control", "etag", "last-modified", "expires",
-    "vary", "content-security-policy", "x-content-type-options", "access-control-allow-origin",
-    "access-control-allow-headers", "access-control-allow-methods",
-    "access-control-expose-headers", "access-control-max-age",
+    "vary", "content-security-policy", "x-content-type-options",
+    # no access-control-*: the launcher alone says which origins may read (launcher/cors.py)
 })
 UPSTREAM_COOKIES = ("_xsrf",)  # Jupyter's own, already scoped to the session's path
 SAFETY = [(b"referrer-policy", b"no-referrer"), (b"x-content-type-options", b"nosniff")]
@@ -187,11 +186,13 @@ class Upstreams:
 
 
 async def proxy_http(request: Request, client: httpx.AsyncClient, target: bytes, token: str,
-                     path: str, cookie: tuple[str, str] | None) -> Response:
+                     path: str, cookie: tuple[str, str] | None,
+                     cors: Mapping[str, str] | None = None) -> Response:
     """Forward *request* to *target* (raw path); raise httpx.TransportError if it fails.
 
     *path* is the session's URL path (cookies are pinned to it); *cookie* = (name, path)
-    sets our session cookie too (the first visit, with the token in the query).
+    sets our session cookie too (the first visit, with the token in the query); *cors*
+    are the headers that let an allowed other origin read the answer.
     """
     secure = request.url.scheme == "https"
     url = httpx.URL("http://localhost", raw_path=target + (
@@ -205,6 +206,9 @@ async def proxy_http(request: Request, client: httpx.AsyncClient, target: bytes,
                                  background=BackgroundTask(upstream.aclose))
     response.raw_headers = response_headers(upstream, path, request.headers.get("host", ""),
                                              secure)
+    if cors:
+        response.raw_headers += [(k.lower().encode("latin-1"), v.encode("latin-1"))
+                                 for k, v in cors.items()]
     if cookie is not None:
         name, cookie_path = cookie
         # Strict: no other site's page (a sibling session host included) sends it along

@@ -10,7 +10,6 @@ import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import anyio
 import httpx
@@ -28,6 +27,13 @@ from starlette.websockets import WebSocket
 from publisher import __version__
 from publisher.content.post import SLUG
 from publisher.envs.resolve import PostEnv
+from publisher.launcher.cors import (
+    Origins,
+    allow_headers,
+    is_preflight,
+    origin_of,
+    preflight_headers,
+)
 from publisher.launcher.events import KEEPALIVE, sse
 from publisher.launcher.launches import Launch
 from publisher.launcher.proxy import (
@@ -47,7 +53,7 @@ TEMPLATES = jinja2.Environment(
     autoescape=True,
 )
 SAFE_PATH = re.compile(r"^[A-Za-z0-9._\-/ %+=@~]*$")
-CORS = {"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Headers": "*"}
+BINDERHUB_API = "1.0.0+publish"  # the launch API of BinderHub 1.x this launcher speaks
 KEEPALIVE_SECONDS = 15.0
 MAX_WEBSOCKETS = 8  # per session: JupyterLab opens one per kernel, one per terminal
 
@@ -129,7 +135,7 @@ class Routes:
         origin's), else the post's address on the blog, else nothing."""
         blog = self._blog_origin()
         referer = request.headers.get("referer", "")
-        if referer and _origin_of(referer) in {blog, _origin(request)}:
+        if referer and origin_of(referer) in {blog, _origin(request)}:
             return referer
         base = self._blog_base()
         return f"{base.rstrip('/')}/posts/{pe.post.slug}/" if base else None
@@ -140,17 +146,17 @@ class Routes:
         return index.site.config.site.base_url if index else ""
 
     def _blog_origin(self) -> str:
-        return _origin_of(self._blog_base())
+        return origin_of(self._blog_base())
+
+    def _origins(self) -> Origins:
+        return Origins.parse(self.manager.settings.allow_origins, self._blog_base())
 
     def _cors(self, request: Request) -> dict[str, str]:
-        """Cross-origin reads of the launch stream: the blog's own pages only (thebe on
-        the blog); any origin when the site does not say where the blog lives."""
-        blog = self._blog_origin()
+        """Cross-origin reads of the launch stream: allowed origins only (thebe on the
+        blog's pages)."""
         origin = request.headers.get("origin", "")
-        if not blog:
-            return dict(CORS)
-        if origin == blog:
-            return {**CORS, "Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+        if origin and self._origins().allows(origin, _origin(request)):
+            return allow_headers(origin)
         return {"Vary": "Origin"}
 
     async def build(self, request: Request) -> Response:
@@ -229,6 +235,13 @@ class Routes:
         if target is None:
             return bad_request("this address leaves the session or has characters that no "
                                "session path has.")
+        origin = request.headers.get("origin", "")
+        allowed = self._origins().allows(origin, _origin(request))
+        if is_preflight(request.method, request.headers):
+            # the browser asks before a token-authenticated call (it sends no token here)
+            if not allowed:
+                return PlainTextResponse("403: this site's pages may not use sessions.", 403)
+            return Response(status_code=204, headers=preflight_headers(origin))
         session = self._session(sid)
         if session is None:
             return message("No such session", "This session has ended (sessions stop after "
@@ -239,6 +252,9 @@ class Routes:
             return PlainTextResponse("403: this session needs its token.", 403)
         if by_cookie and cross_site(request.headers, _origin(request), request.method):
             return PlainTextResponse("403: a request from another site's page.", 403)
+        if origin and origin != _origin(request) and not allowed:
+            return PlainTextResponse("403: this site's pages may not use sessions.", 403)
+        cors = allow_headers(origin) if origin and allowed and not by_cookie else {}
         if session.handle is None:
             return message("Starting", "This session is still starting; try again in a "
                            "moment.", 503, retry=True, headers={"Retry-After": "2"})
@@ -251,7 +267,8 @@ class Routes:
                 cookie = (f"{COOKIE}-{sid}", prefix)
         client = self.manager.upstreams.client(sid, session.handle)
         try:
-            return await proxy_http(request, client, target, session.token, prefix, cookie)
+            return await proxy_http(request, client, target, session.token, prefix, cookie,
+                                    cors)
         except httpx.TransportError:
             if not await self._alive(session):
                 self.manager.stop_later(sid, "dead")
@@ -265,9 +282,11 @@ class Routes:
         target = proxy_target(ws.scope.get("raw_path") or b"", prefix)
         session = self._session(sid)
         token, by_cookie = request_token(ws.headers, ws.query_params, ws.cookies, sid)
+        origin = ws.headers.get("origin", "")
         if target is None or session is None or not session.token_ok(token) \
                 or session.handle is None \
-                or (by_cookie and cross_site(ws.headers, _origin(ws), "WEBSOCKET")):
+                or (by_cookie and cross_site(ws.headers, _origin(ws), "WEBSOCKET")) \
+                or (origin and not self._origins().allows(origin, _origin(ws))):
             await ws.close(code=1008)
             return
         if session.websockets >= MAX_WEBSOCKETS:
@@ -299,8 +318,10 @@ class Routes:
         return JSONResponse(body, 200 if ok else 503)
 
     async def versions(self, request: Request) -> Response:
+        # "binderhub": clients that probe for a BinderHub (thebe, MyST) recognise the API
         return JSONResponse({"publish": __version__, "backend": self.manager.backend.name,
-                             "python": platform.python_version()})
+                             "python": platform.python_version(),
+                             "binderhub": BINDERHUB_API, "builder": f"publish {__version__}"})
 
     async def metrics(self, request: Request) -> Response:
         m = self.manager
@@ -336,8 +357,3 @@ def _origin(conn: Request | WebSocket) -> str:
     return f"{scheme}://{conn.headers.get('host', '')}"
 
 
-def _origin_of(url: str) -> str:
-    """scheme://host[:port] of *url*, or "" when it has none."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}" if parts.scheme in ("http", "https") \
-        and parts.netloc else ""

@@ -94,3 +94,46 @@ def test_sessions_run_as_uids_no_host_account_has(launcher: str) -> None:
         assert uid >= 200_000
         with pytest.raises(KeyError):
             pwd.getpwuid(uid)
+
+
+def test_other_sites_pages_use_a_session_only_when_allowed(launcher: str) -> None:
+    """Cross-origin use of a session (thebe on the blog's pages): the blog's origin may call
+    the session's API with the token (preflight answered, its origin echoed); any other
+    origin gets no preflight, no readable answer and no WebSocket, even with the token; the
+    session's own "Access-Control-Allow-Origin: *" never reaches a browser."""
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    ev = ready(launcher, SLUG)
+    blog, evil = "http://example.org", "https://other.example.org"  # blog: [site] base_url
+    url = ev["url"] + "api/kernels"
+    ask = {"Access-Control-Request-Method": "POST",
+           "Access-Control-Request-Headers": "authorization,content-type"}
+    r = httpx.options(url, headers={"Origin": blog, **ask}, timeout=30)
+    assert r.status_code == 204 and r.headers["access-control-allow-origin"] == blog
+    assert "authorization" in r.headers["access-control-allow-headers"].lower()
+    assert "access-control-allow-credentials" not in r.headers
+    r = httpx.options(url, headers={"Origin": evil, **ask}, timeout=30)
+    assert r.status_code == 403 and "access-control-allow-origin" not in r.headers
+
+    auth = {"Authorization": f"token {ev['token']}"}
+    r = httpx.post(url, json={"name": "python3"}, headers={"Origin": blog, **auth}, timeout=60)
+    assert r.status_code == 201, r.text[:200]
+    assert r.headers.get_list("access-control-allow-origin") == [blog]
+    kid = r.json()["id"]
+    r = httpx.get(url, headers={"Origin": evil, **auth}, timeout=30)
+    assert r.status_code == 403 and "access-control-allow-origin" not in r.headers
+    r = httpx.get(url, headers=auth, timeout=30)  # not a browser: no Origin, no CORS
+    assert r.status_code == 200 and "access-control-allow-origin" not in r.headers
+    name, value = _first_visit(ev)  # the cookie is never enough across origins
+    r = httpx.get(url, headers={"Origin": blog}, cookies={name: value}, timeout=30)
+    assert "access-control-allow-origin" not in r.headers
+
+    ws_url = (ev["url"].replace("http://", "ws://")
+              + f"api/kernels/{kid}/channels?token={ev['token']}")
+    protocol = "v1.kernel.websocket.jupyter.org"
+    with connect(ws_url, origin=blog, subprotocols=[protocol],  # type: ignore[arg-type,list-item]
+                 open_timeout=20) as ws:
+        assert ws.subprotocol == protocol, "Jupyter's kernel protocol passes through"
+    with pytest.raises(InvalidStatus):
+        connect(ws_url, origin=evil, open_timeout=20)  # type: ignore[arg-type]
