@@ -43,6 +43,20 @@ def markdown(r: dict[str, Any]) -> str:
         lines += ["", "sample_site (`publish build sample_site -j 2`, default backend): "
                   f"cold (execute + render) {fmt(s.get('cold_execute_render'))}; "
                   f"warm no-op {fmt(s.get('warm_noop'))}.", ""]
+    live = r.get("live", {})
+    if live and "error" not in live:
+        lines += ["## Live code in the page (Chromium, static site + launcher on another origin)",
+                  "", "| measure | median | p95 | runs | goal |", "| --- | --- | --- | --- | --- |"]
+        for label, s, goal in (
+                ("Run code here → ready (cached image)", live["cached"]["click_to_ready"], ""),
+                ("Run code here → first output (cached image)",
+                 live["cached"]["click_to_first_output"], "≤ 1.5 s"),
+                ("Run code here → ready (pool = 2)", live["pooled"]["click_to_ready"], ""),
+                ("Run code here → first output (pool = 2)",
+                 live["pooled"]["click_to_first_output"], "≤ 0.5 s")):
+            lines.append(f"| {label} | {s['median']:.3f} s | {s['p95']:.3f} s | {s['n']} | "
+                         f"{goal} |")
+        lines.append("")
     launch = r.get("launch", {})
     if launch and "error" not in launch:
         c, p, base = launch["cached"], launch["pooled"], launch["baseline"]

@@ -48,6 +48,14 @@ class ExecuteSection:
     backend: str = "auto"
 
 
+@dataclass(frozen=True)
+class InteractiveSection:
+    """``[interactive]``: live code in the page (thebe)."""
+
+    thebe: str = "site"  # site: served from the site (fetched once from npm) | cdn | off
+    cdn_url: str = "https://cdn.jsdelivr.net/npm/thebe@{version}/lib/"
+
+
 def setting(default: Any, help: str, flag: bool = True, normalize: Any = None,
             check: Any = None) -> Any:
     """A field of a section, declared once: its type (the annotation), default and help.
@@ -167,6 +175,7 @@ class Config:
     launch: LaunchSection = LaunchSection()
     execute: ExecuteSection = ExecuteSection()
     launcher: LauncherSection = LauncherSection()
+    interactive: InteractiveSection = InteractiveSection()
 
     @property
     def all_authors(self) -> list[str]:
@@ -190,11 +199,13 @@ SECTIONS: dict[str, type[Any]] = {
     "launch": LaunchSection,
     "execute": ExecuteSection,
     "launcher": LauncherSection,
+    "interactive": InteractiveSection,
 }
 
 CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("execute", "mode"): ("off", "cache", "force"),
     ("execute", "backend"): ("auto", "docker", "local"),
+    ("interactive", "thebe"): ("site", "cdn", "off"),
 }
 
 

@@ -60,6 +60,11 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write_files(root, {
         "posts/broken-env/index.md": "---\ntitle: Broken env\ndate: 2020-01-01\n---\n# B\n",
         "posts/broken-env/requirements.txt": "publish-no-such-package-xyzzy==1.0\n",
+        # rendered as stored (nothing to build at build time), its env fails at launch
+        "posts/broken-live/index.md": "---\ntitle: Broken live\ndate: 2020-01-02\n"
+                                      "execute: false\n---\n# B\n\n```{code-cell} python\n"
+                                      "print('stored')\n```\n",
+        "posts/broken-live/requirements.txt": "publish-no-such-package-xyzzy==2.0\n",
     })
     return root
 
@@ -202,6 +207,7 @@ def test_journey_on_the_dev_server(browser: Any, site: Path, runtime_dir: Path) 
             time.sleep(0.5)
         reader_journey(browser, base, "serve")
         failed_launch_journey(browser, base + "launch/broken-env", "serve")
+        live_code_journey(browser, base, "serve-live-code")  # same origin
     finally:
         proc.terminate()  # what Ctrl-C does: the server stops its sessions on the way out
         proc.wait(30)
@@ -219,14 +225,102 @@ def test_journey_static_site_and_separate_launcher(browser: Any, site: Path,
     res = subprocess.run([sys.executable, "-m", "publisher", "build", str(site), "--out",
                           str(out), "--keep-going"], capture_output=True, text=True, timeout=1800)
     assert "broken-env" in res.stderr and (out / "index.html").is_file(), res.stderr[-3000:]
+    (out / "stock-thebe.html").write_text(STOCK_THEBE.replace("LAUNCHER", f"http://127.0.0.1:{launcher_port}"))
     handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(out))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    blog = f"http://127.0.0.1:{server.server_port}"
     try:
-        with running_launcher(site, runtime_dir / "launcher", port=launcher_port):
-            reader_journey(browser, f"http://127.0.0.1:{server.server_port}/", "static")
+        # the blog's origin is not [site] base_url here: the operator names it
+        with running_launcher(site, runtime_dir / "launcher", "--allow-origins", blog,
+                              port=launcher_port):
+            reader_journey(browser, blog + "/", "static")
+            live_code_journey(browser, blog + "/", "live-code")
+            stock_thebe_journey(browser, blog + "/stock-thebe.html")
     finally:
         server.shutdown()
+
+
+def live_code_journey(browser: Any, home: str, name: str) -> None:
+    """Run code here, on a page of another origin than the launcher's: the post's cells
+    run in its own env; an edited cell runs; a figure renders; a failing env says so."""
+    with journey(browser, name, viewport={"width": 1280, "height": 900}) as (page, j):
+        page.goto(home + "posts/random-walks/index.html")
+        stored = page.locator("main .cell_output img").count()
+        assert stored >= 2
+        page.get_by_role("button", name="Run code here").click()
+        status = page.locator(".publish-live-status")
+        page.locator('.publish-live-status[data-phase="ready"], '
+                     '.publish-live-status[data-phase="failed"]').wait_for(timeout=600_000)
+        assert status.get_attribute("data-phase") == "ready", status.inner_text()
+        j.shot("ready")
+        session_url = page.evaluate("() => window.thebe.server.userServerUrl")
+        # a post's cell: thebe's editor and controls, then the cell's output
+        cells = page.locator("main div.cell:has(.thebe-cell)")
+        assert cells.count() == 4, "every code cell of the post is live"
+        assert page.locator("main .thebe-output img").count() == stored, \
+            "stored outputs stay until a cell runs again"
+        first = cells.nth(0)
+        first.locator(".CodeMirror").click()
+        page.keyboard.press("Shift+Enter")  # keyboard only: the first cell runs
+        figure = cells.nth(1)
+        figure.locator("button.thebe-run-button").click()
+        # a new figure from the kernel (the stored ones are files of the site)
+        figure.locator('.thebe-output img[src^="data:image/png"]').wait_for(timeout=120_000)
+        third = cells.nth(2)
+        third.locator(".CodeMirror").click()
+        page.keyboard.press("Control+a")
+        page.keyboard.type("print(walkers, 6*7)")  # the first cell ran in this kernel
+        page.keyboard.press("Shift+Enter")
+        third.locator(".cell_output", has_text="1000 42").wait_for(timeout=60_000)
+        j.shot("ran-cells")
+        assert "Ready" in status.inner_text()
+        check_accessibility(page)
+        page.reload()  # the live session is reused while it lives
+        page.get_by_role("button", name="Run code here").click()
+        page.locator('.publish-live-status[data-phase="ready"]').wait_for(timeout=120_000)
+        assert page.evaluate("() => window.thebe.server.userServerUrl") == session_url
+        third = page.locator("main div.cell:has(.thebe-cell)").nth(2)
+        third.locator(".CodeMirror").click()
+        page.keyboard.press("Control+a")
+        page.keyboard.type("print(walkers + 1)")  # the same kernel: its variables are there
+        page.keyboard.press("Shift+Enter")
+        third.locator(".cell_output", has_text="1001").wait_for(timeout=60_000)
+
+        page.goto(home + "posts/broken-live/index.html")
+        page.get_by_role("button", name="Run code here").click()
+        page.locator('.publish-live-status[data-phase="failed"]').wait_for(timeout=600_000)
+        j.shot("failed-env")
+        text = page.locator(".publish-live-status").inner_text()
+        assert "publish-no-such-package-xyzzy" in text, text
+        assert page.get_by_role("button", name="Try again").is_visible()
+
+
+# stock thebe as published on npm, configured as Jupyter Book / sphinx-thebe would be
+STOCK_THEBE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>stock thebe</title>
+<script type="text/x-thebe-config">
+{"bootstrap": true, "requestKernel": true,
+ "binderOptions": {"binderUrl": "LAUNCHER", "repoProvider": "git", "repo": "random-walks"},
+ "kernelOptions": {"kernelName": "python3"}}
+</script>
+<script src="_publish/thebe/0.9.3/index.js"></script>
+<link rel="stylesheet" href="_publish/thebe/0.9.3/thebe.css">
+</head><body><main>
+<pre data-executable="true" data-language="python">print(6 * 7)</pre>
+</main></body></html>
+"""
+
+
+def stock_thebe_journey(browser: Any, url: str) -> None:
+    with journey(browser, "stock-thebe") as (page, j):
+        page.goto(url)
+        run = page.locator("button.thebe-run-button")
+        run.wait_for(timeout=60_000)
+        page.wait_for_function("() => window.thebe && window.thebe.session", timeout=600_000)
+        run.click()
+        page.locator(".thebe-output", has_text="42").first.wait_for(timeout=60_000)
+        j.shot("output")
 
 
 def test_first_shift_enter_reaches_the_kernel(browser: Any, site: Path, runtime_dir: Path) -> None:

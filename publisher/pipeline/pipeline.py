@@ -11,13 +11,16 @@ from pathlib import Path
 import nbformat
 
 from publisher.backends import Backend, get_backend
+from publisher.config import Config
+from publisher.content.post import Post
 from publisher.content.site import Site, discover
 from publisher.envs.resolve import resolve_envs
-from publisher.errors import BuildFailed
+from publisher.errors import BuildFailed, PublishError
 from publisher.hashing import digest
 from publisher.pipeline.execute import ExecCache, ExecOptions, Executed, execute_posts
 from publisher.pipeline.output import MARKER, check_out, mark, swap
 from publisher.pipeline.render import RenderPost, run_sphinx, write_project
+from publisher.pipeline.thebe import link_into, thebe_lib, thebe_url
 from publisher.progress import Reporter
 
 
@@ -77,17 +80,36 @@ def build(root: Path, opts: BuildOptions, reporter: Reporter | None = None,
         raise BuildFailed(list(failures.values()), "The build failed (the site was not changed):")
 
     by_slug = {pe.post.slug: pe for pe in items}
+    lib, live_problem = live_code(cfg, [ex.post for ex in executed], reporter)
+    thebe = thebe_url(cfg, "../../") if live_problem is None else ""
     render = [
-        RenderPost(ex, by_slug[ex.post.slug].spec, by_slug[ex.post.slug].env_id, backend.name)
+        RenderPost(ex, by_slug[ex.post.slug].spec, by_slug[ex.post.slug].env_id, backend.name,
+                   thebe if has_code(ex.post) else "")
         for ex in sorted(executed, key=lambda e: (e.post.date, e.post.slug), reverse=True)
     ]
-    warnings = render_and_emit(site, render, out, opts.strict, reporter)
-    warnings = site.warnings + warnings
+    warnings = render_and_emit(site, render, out, opts.strict, reporter, lib)
+    warnings = site.warnings + ([live_problem] if live_problem else []) + warnings
     return BuildReport(out, executed, failures, problems, warnings, time.monotonic() - start)
 
 
+def has_code(post: Post) -> bool:
+    return any(c.cell_type == "code" and c.source.strip() for c in post.notebook.cells)
+
+
+def live_code(cfg: Config, posts: list[Post], reporter: Reporter) -> tuple[Path | None, str | None]:
+    """(thebe's folder to put in the output, or None; the warning when live code is off
+    for this build although the site wants it)."""
+    if cfg.interactive.thebe != "site" or not any(has_code(p) for p in posts):
+        return None, None
+    try:
+        return thebe_lib(), None
+    except PublishError as exc:
+        return None, (f"live code is off in this build: {exc.message}. Build where the npm "
+                      'registry is reachable, or set [interactive] thebe = "cdn" (or "off").')
+
+
 def render_and_emit(site: Site, items: list[RenderPost], out: Path, strict: bool,
-                    reporter: Reporter) -> list[str]:
+                    reporter: Reporter, thebe: Path | None = None) -> list[str]:
     """Stages 5 and 6: render with Sphinx, then swap the finished site into *out*.
 
     Nothing is redone that has not changed: Sphinx runs only when its source folder
@@ -110,7 +132,8 @@ def render_and_emit(site: Site, items: list[RenderPost], out: Path, strict: bool
     else:
         reporter.line("rendered", f"{len(items)} posts", "nothing changed")
     manifest = json.dumps(site_json(site, items), sort_keys=True)
-    key = digest([stamp.read_text(), manifest, str(out), *_static_listing(site.root / "static")])
+    key = digest([stamp.read_text(), manifest, str(out), str(thebe),
+                  *_static_listing(site.root / "static")])
     key_file = out / "_publish" / ".emitted"
     if key_file.is_file() and key_file.read_text() == key and (out / MARKER).is_file():
         return warnings
@@ -119,6 +142,8 @@ def render_and_emit(site: Site, items: list[RenderPost], out: Path, strict: bool
     shutil.copytree(bdir / "html", staging,
                     ignore=shutil.ignore_patterns(".buildinfo*", ".doctrees", ".publish-*"))
     emit(site, items, staging)
+    if thebe is not None:
+        link_into(thebe, staging)
     (staging / "_publish" / ".emitted").write_text(key)
     mark(staging)
     swap(staging, out)

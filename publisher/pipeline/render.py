@@ -35,6 +35,7 @@ class RenderPost:
     spec: EnvSpec
     env_id: str
     backend: str
+    thebe: str = ""  # where the page loads thebe from; "" = no live code on this page
 
     @property
     def post(self) -> Post:
@@ -105,7 +106,19 @@ def post_box_data(config: Config, rp: RenderPost) -> dict[str, Any]:
         "colab_url": colab,
         "downloads": downloads,
         "computed": f"{status[rp.executed.status]} ({rp.backend} backend)",
+        "live": live_config(config, rp) if rp.thebe else None,
     }
+
+
+def live_config(config: Config, rp: RenderPost) -> dict[str, str]:
+    """What the page's "Run code here" needs: thebe, and the launcher as a BinderHub whose
+    repositories are the posts (``/build/git/<slug>/<env id>``)."""
+    ks = rp.post.notebook.metadata.get("kernelspec") or {}
+    language = str(ks.get("language") or "python").lower()
+    return {"thebe": rp.thebe, "launcher": config.launch.url.rstrip("/"),
+            "repo": rp.post.slug, "ref": rp.env_id,
+            "kernel": "python3" if language == "python" else str(ks.get("name") or "python3"),
+            "language": language}
 
 
 def header_cell(config: Config, rp: RenderPost) -> str:

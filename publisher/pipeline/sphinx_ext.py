@@ -39,6 +39,14 @@ def render_post_box(data: dict[str, Any]) -> str:
     if data.get("colab_url"):
         badges.append(_badge(data["colab_url"], "open in", "colab", "publish-colab",
                              "Open this notebook in Google Colab"))
+    live = data.get("live")
+    if live:
+        badges.append(
+            f'<button type="button" class="publish-badge publish-live" aria-pressed="false" '
+            f'aria-label="Run code here" data-live="{html.escape(json.dumps(live))}" '
+            f'title="Make the code cells of this page editable and runnable, in this post\'s '
+            f'own environment"><span class="publish-badge-label">run</span>'
+            f'<span class="publish-badge-value">code here</span></button>')
     for label, href in data.get("downloads", []):
         badges.append(_badge(href, "download", label, "publish-download",
                              f"Download the {label}"))
@@ -110,4 +118,5 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("config-inited", _stable_config, priority=900)
     app.connect("builder-inited", _dedupe_templates)
     app.add_css_file("publish.css")
+    app.add_js_file("publish-live.js", loading_method="defer")
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
