@@ -56,6 +56,13 @@ def markdown(r: dict[str, Any]) -> str:
                  live["pooled"]["click_to_first_output"], "≤ 0.5 s")):
             lines.append(f"| {label} | {s['median']:.3f} s | {s['p95']:.3f} s | {s['n']} | "
                          f"{goal} |")
+        for key, label in (("cached", "cached image"), ("pooled", "pool = 2")):
+            part = live[key]
+            if part.get("click_to_launched", {}).get("n"):
+                lines.append(f"\nWhere the time goes ({label}, medians): thebe loaded "
+                             f"{part['click_to_thebe_loaded']['median']:.3f} s, launcher "
+                             f"ready {part['click_to_launched']['median']:.3f} s, kernel "
+                             f"attached {part['click_to_ready']['median']:.3f} s after the click.")
         lines.append("")
     launch = r.get("launch", {})
     if launch and "error" not in launch:

@@ -29,6 +29,10 @@ pytestmark = [pytest.mark.browser, pytest.mark.docker, pytest.mark.slow,
               pytest.mark.usefixtures("docker_engine")]
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ADMIN = "browser-admin"
+# the Jupyter server the page's cells talk to
+SESSION_URL = ("() => { const m = window.thebe && window.thebe.server && "
+               "window.thebe.server.sessionManager; return m ? m.serverSettings.baseUrl : ''; }")
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 PUBLISHED = ["Random walks and the square-root law",
              "How sure are we? Bootstrap intervals in a dozen lines",
@@ -233,15 +237,15 @@ def test_journey_static_site_and_separate_launcher(browser: Any, site: Path,
     try:
         # the blog's origin is not [site] base_url here: the operator names it
         with running_launcher(site, runtime_dir / "launcher", "--allow-origins", blog,
-                              port=launcher_port):
+                              "--admin-token", ADMIN, port=launcher_port) as launcher:
             reader_journey(browser, blog + "/", "static")
-            live_code_journey(browser, blog + "/", "live-code")
+            live_code_journey(browser, blog + "/", "live-code", admin=launcher)
             stock_thebe_journey(browser, blog + "/stock-thebe.html")
     finally:
         server.shutdown()
 
 
-def live_code_journey(browser: Any, home: str, name: str) -> None:
+def live_code_journey(browser: Any, home: str, name: str, admin: str = "") -> None:
     """Run code here, on a page of another origin than the launcher's: the post's cells
     run in its own env; an edited cell runs; a figure renders; a failing env says so."""
     with journey(browser, name, viewport={"width": 1280, "height": 900}) as (page, j):
@@ -254,7 +258,8 @@ def live_code_journey(browser: Any, home: str, name: str) -> None:
                      '.publish-live-status[data-phase="failed"]').wait_for(timeout=600_000)
         assert status.get_attribute("data-phase") == "ready", status.inner_text()
         j.shot("ready")
-        session_url = page.evaluate("() => window.thebe.server.userServerUrl")
+        session_url = page.evaluate(SESSION_URL)
+        assert "/sessions/" in session_url
         # a post's cell: thebe's editor and controls, then the cell's output
         cells = page.locator("main div.cell:has(.thebe-cell)")
         assert cells.count() == 4, "every code cell of the post is live"
@@ -279,13 +284,28 @@ def live_code_journey(browser: Any, home: str, name: str) -> None:
         page.reload()  # the live session is reused while it lives
         page.get_by_role("button", name="Run code here").click()
         page.locator('.publish-live-status[data-phase="ready"]').wait_for(timeout=120_000)
-        assert page.evaluate("() => window.thebe.server.userServerUrl") == session_url
+        assert page.evaluate(SESSION_URL) == session_url
         third = page.locator("main div.cell:has(.thebe-cell)").nth(2)
         third.locator(".CodeMirror").click()
         page.keyboard.press("Control+a")
         page.keyboard.type("print(walkers + 1)")  # the same kernel: its variables are there
         page.keyboard.press("Shift+Enter")
         third.locator(".cell_output", has_text="1001").wait_for(timeout=60_000)
+        if admin:  # the session ends (culled): a new one starts, the next Run works
+            sid = session_url.split("/sessions/", 1)[1].split("/", 1)[0]
+            r = httpx.delete(f"{admin}api/sessions/{sid}", timeout=60,
+                             headers={"Authorization": f"token {ADMIN}"})
+            assert r.status_code == 204
+            page.wait_for_function(
+                f"() => !({SESSION_URL})().includes('{sid}') && document."
+                f"querySelector('.publish-live-status').dataset.phase === 'ready'",
+                timeout=300_000)
+            j.shot("new-session")
+            third.locator(".CodeMirror").click()
+            page.keyboard.press("Control+a")
+            page.keyboard.type("print('again', 6*7)")
+            page.keyboard.press("Shift+Enter")
+            third.locator(".cell_output", has_text="again 42").wait_for(timeout=60_000)
 
         page.goto(home + "posts/broken-live/index.html")
         page.get_by_role("button", name="Run code here").click()

@@ -53,9 +53,11 @@ def test_run_code_here_with_thebe_from_the_site(make_site: SiteFactory) -> None:
     site_json = json.loads((root / "_site/_publish/site.json").read_text())
     env_id = next(p["env_id"] for p in site_json["posts"] if p["slug"] == "code")
     assert cfg == {"thebe": "../../_publish/thebe/0.9.3/", "launcher": "https://live.example.org",
-                   "repo": "code", "ref": env_id, "kernel": "python3", "language": "python"}
+                   "repo": "code", "ref": env_id, "path": "index.ipynb", "kernel": "python3",
+                   "language": "python"}
     lib = root / "_site/_publish/thebe/0.9.3"
     assert (lib / "index.js").is_file() and (lib / "thebe.css").is_file()
+    assert not list(lib.rglob("*.map")), "no source maps in the site"
     assert live(root, "prose") is None, "no button on a post without code"
     page = (root / "_site/posts/code/index.html").read_text()
     assert "publish-live.js" in page

@@ -221,12 +221,12 @@ class Routes:
         return await anyio.to_thread.run_sync(self.manager.backend.session_alive,
                                               session.handle)
 
-    def _ended(self, slug: str) -> HTMLResponse:
+    def _ended(self, slug: str, headers: dict[str, str] | None = None) -> HTMLResponse:
         link = (f"{self.base}launch/{slug}", "Start a new session") if slug else None
         return message("This session has ended",
                        "Sessions end after a while without activity, after their maximum "
                        "age, or when their server stops. Your changes in it are gone; start "
-                       "a new session from the post.", 410, link=link)
+                       "a new session from the post.", 410, link=link, headers=headers)
 
     async def proxy(self, request: Request) -> Response:
         sid = request.path_params["sid"]
@@ -237,6 +237,9 @@ class Routes:
                                "session path has.")
         origin = request.headers.get("origin", "")
         allowed = self._origins().allows(origin, _origin(request))
+        # the launcher's own answers (no session, ended, bad token) are readable by the
+        # blog's pages: live code must tell "gone" from "unreachable"
+        readable = allow_headers(origin) if origin and allowed else {}
         if is_preflight(request.method, request.headers):
             # the browser asks before a token-authenticated call (it sends no token here)
             if not allowed:
@@ -245,11 +248,13 @@ class Routes:
         session = self._session(sid)
         if session is None:
             return message("No such session", "This session has ended (sessions stop after "
-                           "a while without activity). Launch the post again.", 404)
+                           "a while without activity). Launch the post again.", 404,
+                           headers=readable)
         token, by_cookie = request_token(request.headers, request.query_params,
                                          request.cookies, sid)
         if not session.token_ok(token):
-            return PlainTextResponse("403: this session needs its token.", 403)
+            return PlainTextResponse("403: this session needs its token.", 403,
+                                     headers=readable)
         if by_cookie and cross_site(request.headers, _origin(request), request.method):
             return PlainTextResponse("403: a request from another site's page.", 403)
         if origin and origin != _origin(request) and not allowed:
@@ -257,7 +262,7 @@ class Routes:
         cors = allow_headers(origin) if origin and allowed and not by_cookie else {}
         if session.handle is None:
             return message("Starting", "This session is still starting; try again in a "
-                           "moment.", 503, retry=True, headers={"Retry-After": "2"})
+                           "moment.", 503, retry=True, headers={"Retry-After": "2", **readable})
         session.touch()
         cookie = None
         if request.query_params.get("token") is not None:
@@ -272,9 +277,10 @@ class Routes:
         except httpx.TransportError:
             if not await self._alive(session):
                 self.manager.stop_later(sid, "dead")
-                return self._ended(session.slug)
+                return self._ended(session.slug, readable)
             return message("The session does not answer", "Its Jupyter server did not "
-                           "answer; try again in a moment.", 502, retry=True)
+                           "answer; try again in a moment.", 502, retry=True,
+                           headers=readable)
 
     async def proxy_ws(self, ws: WebSocket) -> None:
         sid = ws.path_params["sid"]

@@ -116,7 +116,7 @@ def live_config(config: Config, rp: RenderPost) -> dict[str, str]:
     ks = rp.post.notebook.metadata.get("kernelspec") or {}
     language = str(ks.get("language") or "python").lower()
     return {"thebe": rp.thebe, "launcher": config.launch.url.rstrip("/"),
-            "repo": rp.post.slug, "ref": rp.env_id,
+            "repo": rp.post.slug, "ref": rp.env_id, "path": rp.post.notebook_name,
             "kernel": "python3" if language == "python" else str(ks.get("name") or "python3"),
             "language": language}
 

@@ -96,7 +96,7 @@ def link_into(lib: Path, out: Path) -> None:
     """thebe's files into the output (hard links where the file system allows)."""
     dest = out / OUT_DIR
     for src in lib.rglob("*"):
-        if src.is_file():
+        if src.is_file() and src.suffix != ".map":  # source maps: 6 MB nobody loads
             target = dest / src.relative_to(lib)
             target.parent.mkdir(parents=True, exist_ok=True)
             try:

@@ -137,3 +137,12 @@ def test_other_sites_pages_use_a_session_only_when_allowed(launcher: str) -> Non
         assert ws.subprotocol == protocol, "Jupyter's kernel protocol passes through"
     with pytest.raises(InvalidStatus):
         connect(ws_url, origin=evil, open_timeout=20)  # type: ignore[arg-type]
+
+    # once the session is gone, the blog's pages can tell (and start a new one)
+    sid = ev["url"].rstrip("/").rsplit("/", 1)[1]
+    assert httpx.delete(f"{launcher}api/sessions/{sid}", timeout=60,
+                        headers={"Authorization": f"token {ADMIN}"}).status_code == 204
+    r = httpx.get(url, headers={"Origin": blog, **auth}, timeout=30)
+    assert r.status_code == 404 and r.headers["access-control-allow-origin"] == blog
+    r = httpx.get(url, headers={"Origin": evil, **auth}, timeout=30)
+    assert "access-control-allow-origin" not in r.headers

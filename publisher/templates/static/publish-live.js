@@ -1,6 +1,8 @@
 // publish: live code in the page. "Run code here" turns the post's code cells into
-// editable cells (thebe) backed by a session of the post's own environment, started by
-// the blog's launcher through its BinderHub-compatible API (/build/git/<slug>/<env id>).
+// editable cells (thebe) backed by a session of the post's own environment. The page asks
+// the blog's launcher for the session through its BinderHub-compatible API
+// (/build/git/<slug>/<env id>, Server-Sent Events) while thebe loads, then gives thebe the
+// session's Jupyter server.
 (function () {
   "use strict";
 
@@ -19,10 +21,18 @@
     });
   }
 
+  // timings for the benchmark (and a curious reader's devtools)
+  function mark(name) {
+    if (window.performance && performance.mark) performance.mark("publish-live:" + name);
+  }
+
   onReady(function () {
     var button = document.querySelector("button.publish-live");
     if (!button) return;
     var cfg = JSON.parse(button.getAttribute("data-live"));
+    // an absolute URL: the blog's own origin when the launcher is there too
+    var launcher = new URL(cfg.launcher || "/", window.location.href).href.replace(/\/$/, "");
+    var savedKey = "publish-live:" + launcher + ":" + cfg.repo + ":" + cfg.ref;
     var status = document.createElement("div");
     status.className = "publish-live-status";
     status.setAttribute("role", "status");
@@ -50,15 +60,34 @@
         again.type = "button";
         again.className = "publish-live-retry";
         again.textContent = "Try again";
-        again.addEventListener("click", function () { connect(); });
+        again.addEventListener("click", function () {
+          // cells already live: a new session for them; else start over
+          if (live) connect(true);
+          else start();
+        });
         status.appendChild(again);
       }
     }
 
+    function sayReady() {
+      say("ready", "Ready: code runs in this post's own environment. Shift+Enter runs a cell.");
+    }
+
+    // the launcher's reason, short: what failed, and the line of its log that says why
+    function sayFailed(message) {
+      var head = message.split(/: (?=The command|Last lines)/)[0];
+      var lines = message.split(/\s\|\s|\n/).map(function (l) { return l.trim(); });
+      var why = lines.filter(function (l) {
+        return /error|cause|not found|no matching|unsatisfiable|denied|refused/i.test(l) &&
+          !/^(Step \d|The command|Removing|--->)/.test(l);
+      }).pop();
+      say("failed", "Could not start live code: " +
+          (head.length > 300 ? head.slice(0, 300) + "…" : head), why || "");
+    }
+
     // thebe pairs the n-th source with the n-th output: give every code cell one of each
     function markCells() {
-      var cells = document.querySelectorAll("article .cell");
-      cells.forEach(function (cell) {
+      document.querySelectorAll("article .cell").forEach(function (cell) {
         var pre = cell.querySelector(".cell_input pre");
         if (!pre) return; // its code is removed from the page (remove-input)
         pre.setAttribute("data-executable", "true");
@@ -76,66 +105,6 @@
       });
     }
 
-    function onStatus(_evt, data) {
-      var message = (data && data.message) || "";
-      var m = /^Binder is: (\w+) - ([\s\S]*)$/.exec(message);
-      if (m) {
-        var phase = m[1];
-        var words = {waiting: "Waiting for the launcher…", building: "Building the post's environment…",
-                     built: "Environment built.", launching: "Starting a live session…"};
-        say(phase, words[phase] || (phase + "…"), phase === "building" ? m[2].trim() : "");
-      } else if (data && data.status === "dead" || data && data.status === "shutdown") {
-        reconnect();
-      }
-    }
-
-    // the launcher's reason, short: what failed, and the line of its log that says why
-    function reason(message) {
-      var head = message.split(/: (?=The command|Last lines)/)[0];
-      var lines = message.split(/\s\|\s|\n/).map(function (l) { return l.trim(); });
-      var why = lines.filter(function (l) {
-        return /error|cause|not found|no matching|unsatisfiable|denied|refused/i.test(l) &&
-          !/^(Step \d|The command|Removing|--->)/.test(l);
-      }).pop();
-      return {text: head.length > 300 ? head.slice(0, 300) + "…" : head, log: why || ""};
-    }
-
-    function onError(_evt, data) {
-      var message = (data && data.message) || "unknown error";
-      var m = /^Binder: failed to build - \S+ - ([\s\S]*)$/.exec(message);
-      var r = reason(m ? m[1] : message);
-      say("failed", "Could not start live code: " + r.text, r.log);
-    }
-
-    async function connect() {
-      var thebe = window.thebe;
-      say("waiting", "Connecting to the launcher…");
-      try {
-        var server = new thebe.server.constructor(thebe.server.config);
-        thebe.server = server;
-        server.connectToServerViaBinder();
-        await server.ready;
-        var session = await server.startNewSession(thebe.notebook.rendermime);
-        thebe.notebook.attachSession(session);
-        thebe.session = session;
-        say("ready", "Ready: code runs in this post's own environment. Shift+Enter runs a cell.");
-      } catch (e) {
-        say("failed", "Could not start live code: " + ((e && e.message) || e));
-      }
-    }
-
-    var reconnecting = false;
-    async function reconnect() {
-      if (reconnecting) return;
-      reconnecting = true;
-      Object.keys(window.localStorage).forEach(function (k) {
-        if (k.indexOf("publish-live") === 0) window.localStorage.removeItem(k);
-      });
-      say("launching", "The live session ended; starting a new one…");
-      await connect();
-      reconnecting = false;
-    }
-
     // figures a cell draws come without alt text: give them one (screen readers)
     function describeFigures() {
       var article = document.querySelector("article") || document.body;
@@ -146,61 +115,194 @@
       }).observe(article, {childList: true, subtree: true});
     }
 
-    // thebe saves a live session without `appendToken`; restored, its WebSocket would
-    // carry no token when the blog and the launcher share a host name (other ports, or
-    // publish serve): the launcher refuses it. Restore it with the token.
-    function fixSavedSessions() {
-      Object.keys(window.localStorage).forEach(function (key) {
-        if (key.indexOf("publish-live") !== 0) return;
-        try {
-          var saved = JSON.parse(window.localStorage.getItem(key));
-          saved.appendToken = true;
-          window.localStorage.setItem(key, JSON.stringify(saved));
-        } catch (e) {
-          window.localStorage.removeItem(key);
-        }
+    var loading = null;
+    function loadThebe() {
+      if (!loading) {
+        loading = (window.thebe && window.thebe.bootstrap) ? Promise.resolve() : Promise.all([
+          load("link", {rel: "stylesheet", href: cfg.thebe + "thebe.css"}),
+          load("script", {src: cfg.thebe + "index.js"})]);
+      }
+      return loading;
+    }
+    // while the reader reads: thebe into the browser's cache (low priority)
+    (window.requestIdleCallback || function (fn) { setTimeout(fn, 2000); })(function () {
+      var hint = document.createElement("link");
+      hint.rel = "prefetch";
+      hint.href = cfg.thebe + "index.js";
+      document.head.appendChild(hint);
+    });
+    ["pointerenter", "focus", "touchstart"].forEach(function (ev) {
+      button.addEventListener(ev, function () { loadThebe().catch(function () {}); },
+                              {once: true, passive: true});
+    });
+
+    // the session of an earlier visit, while it lives (a reload keeps the reader's kernel)
+    async function savedSession() {
+      try {
+        var saved = JSON.parse(window.localStorage.getItem(savedKey) || "null");
+        if (!saved) return null;
+        var r = await fetch(saved.url + "api/status",
+                            {headers: {Authorization: "token " + saved.token}});
+        if (r.ok) return saved;
+      } catch (e) {
+        // unreadable or unreachable: launch anew
+      }
+      window.localStorage.removeItem(savedKey);
+      return null;
+    }
+
+    var WORDS = {waiting: "Waiting for the launcher…", building: "Building the post's environment…",
+                 built: "Environment built.", launching: "Starting a live session…"};
+
+    function launch() {
+      return new Promise(function (resolve, reject) {
+        var url = launcher + "/build/git/" + encodeURIComponent(cfg.repo) + "/" +
+          encodeURIComponent(cfg.ref);
+        var events = new EventSource(url);
+        var done = false;
+        events.onmessage = function (e) {
+          var data = JSON.parse(e.data);
+          if (data.phase === "ready") {
+            done = true;
+            events.close();
+            resolve({url: data.url, token: data.token});
+          } else if (data.phase === "failed") {
+            done = true;
+            events.close();
+            reject(new Error(data.message || "the launch failed"));
+          } else {
+            say(data.phase, WORDS[data.phase] || data.phase + "…",
+                data.phase === "building" ? (data.message || "").trim() : "");
+          }
+        };
+        events.onerror = function () {
+          if (done) return;
+          events.close();
+          reject(new Error("the launcher at " + launcher + " could not be reached"));
+        };
       });
     }
 
+    async function session() {
+      var s = await savedSession();
+      if (s) return s;
+      s = await launch();
+      mark("launched");
+      try {
+        window.localStorage.setItem(savedKey, JSON.stringify(s));
+      } catch (e) {
+        // no storage: a reload starts a new session
+      }
+      return s;
+    }
+
+    function serverSettings(s) {
+      return {baseUrl: s.url, wsUrl: "ws" + s.url.slice(4), token: s.token, appendToken: true};
+    }
+
+    // a session ends (idle, max age, the launcher restarted): its WebSocket closes and
+    // Jupyter's client starts reconnecting to a server that is gone. Ask the launcher;
+    // when the session is gone, start a new one so that the next Run just works.
+    function watch(thebeSession, s) {
+      var kernel = thebeSession && thebeSession.kernel;
+      if (!kernel) return;
+      kernel.connectionStatusChanged.connect(function (_k, state) {
+        if (state === "connecting" || state === "disconnected") probe(s);
+      });
+      kernel.statusChanged.connect(function (_k, state) {
+        if (state === "dead") connect(true);
+      });
+    }
+
+    async function probe(s) {
+      try {
+        var r = await fetch(s.url + "api/status", {headers: {Authorization: "token " + s.token}});
+        if (r.status === 404 || r.status === 410) connect(true);
+      } catch (e) {
+        // the launcher itself is unreachable: Jupyter's client keeps trying
+      }
+    }
+
+    // the page's cells as thebe cells, while the launch runs (thebe's bootstrap, split in
+    // two: cells now, the server when the session is ready)
+    var live = null;
+    function liveCells() {
+      var thebe = window.thebe;
+      var api = window.thebeCore.api;
+      var options = thebe.mergeOptions({
+        requestKernel: true, useBinder: false, mountActivateWidget: false,
+        mountStatusWidget: false, mathjaxUrl: false,
+        kernelOptions: {kernelName: cfg.kernel, path: cfg.path}});
+      var items = thebe.findCells(options.selector, options.outputSelector);
+      var code = items.map(function (item) {
+        return {id: item.id, source: (item.placeholders.source.textContent || "").trim()};
+      });
+      var config = api.makeConfiguration(options, thebe.events);
+      var rendermime = api.makeRenderMimeRegistry(config.mathjax);
+      var notebook = api.setupNotebookFromBlocks(code, config, rendermime);
+      thebe.notebook = notebook;
+      thebe.renderAllCells(options, notebook, items);
+      live = {config: config, rendermime: rendermime, notebook: notebook};
+    }
+
+    // a session for the page's cells: a new launch when *ended* says the last one is gone
+    var connecting = false;
+    async function connect(ended) {
+      if (connecting) return;
+      connecting = true;
+      var thebe = window.thebe;
+      say(ended ? "launching" : "waiting", ended ? "The live session ended; starting a new one…"
+                                                 : "Waiting for the launcher…");
+      try {
+        if (ended) {
+          window.localStorage.removeItem(savedKey);
+          try { thebe.session.kernel.dispose(); } catch (e) { /* already gone */ }
+        }
+        await attach(await session());
+      } catch (e) {
+        sayFailed((e && e.message) || String(e));
+      }
+      connecting = false;
+    }
+
+    async function attach(s) {
+      var thebe = window.thebe;
+      live.config.serverSettings = serverSettings(s);
+      var server = window.thebeCore.api.makeServer(live.config);
+      thebe.server = server;
+      server.connectToJupyterServer();
+      await server.ready;
+      var fresh = await server.startNewSession(live.rendermime,
+                                               {path: cfg.path, kernelName: cfg.kernel});
+      live.notebook.attachSession(fresh);
+      thebe.session = fresh;
+      watch(fresh, s);
+      mark("ready");
+      sayReady();
+    }
+
     async function start() {
+      mark("click");
+      started = true;
       button.setAttribute("aria-pressed", "true");
-      say("waiting", "Loading live code…");
+      say("waiting", "Waiting for the launcher…");
       markCells();
       describeFigures();
-      fixSavedSessions();
       try {
-        if (!(window.thebe && window.thebe.bootstrap)) {
-          await load("link", {rel: "stylesheet", href: cfg.thebe + "thebe.css"});
-          await load("script", {src: cfg.thebe + "index.js"});
-        }
-        window.thebe.on("status", onStatus);
-        window.thebe.on("error", onError);
-        say("waiting", "Waiting for the launcher…");
-        await window.thebe.bootstrap({
-          requestKernel: true,
-          useBinder: true,
-          mountActivateWidget: false,
-          mountStatusWidget: false,
-          mathjaxUrl: false,
-          // an absolute URL: the blog's own origin when the launcher is there too
-          binderOptions: {binderUrl: new URL(cfg.launcher || "/", window.location.href).href
-                            .replace(/\/$/, ""),
-                          repoProvider: "git", repo: cfg.repo, ref: cfg.ref},
-          savedSessionOptions: {enabled: true, maxAge: 3600, storagePrefix: "publish-live"},
-          kernelOptions: {kernelName: cfg.kernel, path: "/"},
-        });
-        say("ready", "Ready: code runs in this post's own environment. Shift+Enter runs a cell.");
+        // the launch, and thebe's files then the live cells, at the same time
+        var both = await Promise.all([session(), loadThebe().then(function () {
+          mark("thebe-loaded");
+          if (!live) liveCells();
+        })]);
+        await attach(both[0]);
       } catch (e) {
-        if (status.getAttribute("data-phase") !== "failed") {
-          say("failed", "Could not start live code: " + ((e && e.message) || e));
-        }
+        started = false;
+        sayFailed((e && e.message) || String(e));
       }
     }
 
     button.addEventListener("click", function () {
-      if (started) return;
-      started = true;
-      start();
+      if (!started) start();
     });
   });
 })();
