@@ -27,6 +27,10 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "posts/hello/notes.txt": "beside the notebook",
     })
     tiny_wheel(root / "posts/hello")
+    # a Julia notebook: its env has no Julia kernel, so no Python kernel is started for it
+    (root / "posts/julia").mkdir()
+    (root / "posts/julia/index.ipynb").write_text(
+        (Path(__file__).parent / "notebooks" / "julia.ipynb").read_text())
     return root
 
 
@@ -115,3 +119,9 @@ def test_binderhub_spellings_launch_the_post(launcher: str, route: str) -> None:
     assert events[-1]["phase"] == "ready", events
     assert events[-1]["url"].startswith(launcher + "sessions/") and events[-1]["token"]
     assert "binderhub" in httpx.get(launcher + "versions").json()
+
+
+def test_a_notebook_in_another_language_gets_no_python_kernel(launcher: str) -> None:
+    ev = ready_local(launcher, "julia")
+    sessions = httpx.get(ev["url"] + "api/sessions", params={"token": ev["token"]}).json()
+    assert [s["kernel"]["name"] for s in sessions] == [], sessions

@@ -307,6 +307,10 @@ def test_folders_come_once_and_before_their_files() -> None:
     ("https://a.example", "https://blog.example.org/", "https://blog.example.org", False),
     ("*", "", "https://anyone.example", True),
     ("*", "", "", False),  # no Origin: not a cross-origin call at all
+    # written as people write them, compared as browsers send them
+    ("https://Blog.Example.org:443/", "", "https://blog.example.org", True),
+    ("", "HTTPS://BLOG.example.org:443/x/", "https://blog.example.org", True),
+    ("http://blog.example.org:8080", "", "http://blog.example.org", False),
 ])
 def test_allowed_origins(setting: str, blog: str, origin: str, allowed: bool) -> None:
     from publisher.launcher.cors import Origins
@@ -317,6 +321,7 @@ def test_allowed_origins(setting: str, blog: str, origin: str, allowed: bool) ->
 @pytest.mark.parametrize("value, ok", [
     ("", True), ("*", True), ("https://a.example, http://b.example:8080", True),
     ("a.example", False), ("https://a.example/path", False), ("ftp://a.example", False),
+    ("https://u:p@a.example", False), ("https://a.example:abc", False),
 ])
 def test_allow_origins_setting_is_checked(value: str, ok: bool) -> None:
     from publisher.launcher.cors import check_origins

@@ -71,6 +71,18 @@ class Post:
         """File name of the notebook in a session and in downloads."""
         return self.source.stem + ".ipynb"
 
+    @property
+    def language(self) -> str:
+        ks = self.notebook.metadata.get("kernelspec") or {}
+        return str(ks.get("language") or "python").lower()
+
+    @property
+    def kernel(self) -> str:
+        """The kernel its code runs in: the env's ``python3`` for any Python notebook
+        (whatever its kernelspec is called), else the one its kernelspec names."""
+        ks = self.notebook.metadata.get("kernelspec") or {}
+        return "python3" if self.language == "python" else str(ks.get("name") or "python3")
+
     def data_files(self) -> list[Path]:
         """Every file in the post folder except the source document (sorted)."""
         if self.folder is None:

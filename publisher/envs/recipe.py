@@ -37,7 +37,8 @@ def kernel_spec(python: str) -> dict[str, object]:
 # writable env would let it. The env itself is shared by every session (and cached by
 # content hash), so it never changes: pip is pointed at the layer (PIP_PREFIX) and the
 # env's Python puts the layer on its path (a virtualenv hides the user site; the module
-# below, loaded by a .pth file in the env's site-packages, shows it again).
+# below, loaded by a .pth file in the env's site-packages, shows it again) in sessions
+# only (PUBLISH_USER_LAYER): builds and postBuild never see a user's ~/.local.
 USER_LAYER_MODULE = "_publish_user_layer"
 USER_LAYER_FILES = {
     f"{USER_LAYER_MODULE}.py": '''\
@@ -46,7 +47,7 @@ import os as _os
 import site as _site
 import sys as _sys
 
-if not _sys.flags.no_user_site:
+if _os.environ.get("PUBLISH_USER_LAYER") and not _sys.flags.no_user_site:
     _user = _site.getusersitepackages()
     try:  # present from the start, so a kernel sees what `%pip` adds
         _os.makedirs(_user, exist_ok=True)
@@ -63,4 +64,4 @@ if not _sys.flags.no_user_site:
 
 def user_layer_env(user_base: str) -> dict[str, str]:
     """Variables of a session or execution whose reader's layer is *user_base*."""
-    return {"PYTHONUSERBASE": user_base, "PIP_PREFIX": user_base}
+    return {"PUBLISH_USER_LAYER": "1", "PYTHONUSERBASE": user_base, "PIP_PREFIX": user_base}

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -50,7 +51,11 @@ def launcher_routes(manager: SessionManager) -> list[Any]:
 
 @contextlib.asynccontextmanager
 async def running(manager: SessionManager, keep_sessions: bool) -> AsyncIterator[None]:
-    """Adopt earlier sessions, cull, fill the pool; on exit stop sessions unless kept."""
+    """Read the site, adopt earlier sessions, cull, fill the pool; on exit stop sessions
+    unless kept. (The site is read first: which origins may use sessions comes from it,
+    and adopted sessions are used before anyone launches.)"""
+    with contextlib.suppress(Exception):  # a broken site is reported where it is used
+        await anyio.to_thread.run_sync(manager.index.get)
     await manager.adopt()
     tasks = [asyncio.ensure_future(manager.cull_forever()),
              asyncio.ensure_future(manager.fill_pools())]

@@ -19,17 +19,33 @@ HEADERS = "Authorization, Content-Type, X-XSRFToken, X-Requested-With"
 MAX_AGE = "600"
 
 
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
 def origin_of(url: str) -> str:
-    """scheme://host[:port] of *url*, or "" when it has none."""
+    """scheme://host[:port] of *url* as browsers send it in ``Origin`` (lower case, no
+    default port), or "" when it has none (or user info, or a port that is no number)."""
     parts = urlsplit(url.strip())
-    return f"{parts.scheme}://{parts.netloc}" if parts.scheme in ("http", "https") \
-        and parts.netloc else ""
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        return ""
+    if scheme not in DEFAULT_PORTS or not parts.hostname or "@" in parts.netloc:
+        return ""
+    host = parts.hostname.lower()
+    if ":" in host:  # IPv6
+        host = f"[{host}]"
+    return f"{scheme}://{host}" + (f":{port}" if port and port != DEFAULT_PORTS[scheme] else "")
 
 
 def check_origins(value: str) -> str | None:
     """The setting's problem, or None: '*', or comma-separated http(s) origins."""
     for item in (v.strip() for v in value.split(",")):
-        if item and item != "*" and origin_of(item) != item.rstrip("/"):
+        if not item or item == "*":
+            continue
+        parts = urlsplit(item)
+        if not origin_of(item) or parts.path not in ("", "/") or parts.query or parts.fragment:
             return f"{item!r} is not an origin like https://blog.example.org"
     return None
 
@@ -41,11 +57,12 @@ class Origins:
 
     @classmethod
     def parse(cls, setting: str, blog_base_url: str) -> Origins:
-        items = {v.strip().rstrip("/") for v in setting.split(",") if v.strip()}
+        items = {v.strip() for v in setting.split(",") if v.strip()}
+        listed = {origin_of(v) for v in items if v != "*"} - {""}
         if not items:
             blog = origin_of(blog_base_url)
-            items = {blog} if blog else set()
-        return cls(frozenset(items - {"*"}), "*" in items)
+            listed = {blog} if blog else set()
+        return cls(frozenset(listed), "*" in items)
 
     def allows(self, origin: str, own: str) -> bool:
         return bool(origin) and (origin == own or self.any or origin in self.listed)

@@ -59,22 +59,26 @@ async def upload_files(handle: SessionHandle, base_url: str, token: str,
 
 
 async def start_kernel(handle: SessionHandle, base_url: str, token: str,
-                       path: str | None = None, kernel_id: str | None = None) -> str:
-    """Start (or attach, with *kernel_id*) the kernel of the notebook *path*, or a bare
-    kernel without *path*; return its id once it has answered a kernel_info_request.
+                       path: str | None = None, kernel_id: str | None = None,
+                       name: str = "python3") -> str:
+    """Start (or attach, with *kernel_id*) the kernel *name* of the notebook *path*, or a
+    bare kernel without *path*; return its id once it has answered a kernel_info_request
+    ("" when the env has no kernel *name*: the reader's JupyterLab will say so).
 
     JupyterLab drops an execution asked for while the notebook's kernel is still
     starting; a kernel that already answers is one the reader's first Shift+Enter reaches.
     """
     async with _client(handle, token) as client:
         if path is None:
-            r = await client.post(f"{base_url}api/kernels", json={"name": "python3"})
+            r = await client.post(f"{base_url}api/kernels", json={"name": name})
             r.raise_for_status()
             kid = str(r.json()["id"])
         else:
-            kernel: dict[str, str] = {"id": kernel_id} if kernel_id else {"name": "python3"}
+            kernel: dict[str, str] = {"id": kernel_id} if kernel_id else {"name": name}
             r = await client.post(f"{base_url}api/sessions", json={
                 "path": path, "type": "notebook", "name": path, "kernel": kernel})
+            if r.is_error and name != "python3" and not kernel_id:
+                return ""
             r.raise_for_status()
             kid = str(r.json()["kernel"]["id"])
     if kernel_id is None:

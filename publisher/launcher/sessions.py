@@ -159,7 +159,7 @@ class SessionManager:
                 assert reservation is not None
                 session = await self._start(ref, pe.post.slug, pe.post.meta.network,
                                             reservation)
-                await self._prepare(session, files, pe.post.notebook_name)
+                await self._prepare(session, files, pe)
             self.metrics.inc("launches")
             self.metrics.observe("launch", time.monotonic() - t0)
             log.info("ready session=%s slug=%s env=%s in %.1f s", session.id, pe.post.slug,
@@ -187,13 +187,15 @@ class SessionManager:
     def _base(self, session: Session) -> str:
         return f"{self.settings.base_url}{session.prefix}"
 
-    async def _prepare(self, session: Session, files: dict[str, bytes], notebook: str) -> None:
-        """The post's files in place and the notebook's kernel answering."""
+    async def _prepare(self, session: Session, files: dict[str, bytes], pe: PostEnv) -> None:
+        """The post's files in place and the notebook's kernel answering (a pooled
+        session's warm kernel is Python's: a notebook in another language gets its own)."""
         assert session.handle is not None
         base = self._base(session)
         await jupyter.upload_files(session.handle, base, session.token, files)
-        kid = await jupyter.start_kernel(session.handle, base, session.token, notebook,
-                                         session.kernel_id or None)
+        warm = session.kernel_id if pe.post.kernel == "python3" else ""
+        kid = await jupyter.start_kernel(session.handle, base, session.token,
+                                         pe.post.notebook_name, warm or None, pe.post.kernel)
         session.kernel_id = kid
 
     async def _claim(self, session: Session, pe: PostEnv, files: dict[str, bytes]) -> bool:
@@ -205,7 +207,7 @@ class SessionManager:
         session.slug, session.pooled = pe.post.slug, False
         session.started = session.last_activity = time.time()  # its max age starts now
         try:
-            await self._prepare(session, files, pe.post.notebook_name)
+            await self._prepare(session, files, pe)
         except Exception:
             await self.stop(session.id, "failed")
             raise

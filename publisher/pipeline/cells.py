@@ -54,8 +54,9 @@ def attachments_to_files(nb: NotebookNode) -> dict[str, bytes]:
                     continue
                 rel = f"{ATTACHMENT_DIR}/{hashlib.sha256(data).hexdigest()[:20]}{ext}"
                 files[rel] = data
-                for spelled in {name, quote(name)}:
-                    source = source.replace(f"attachment:{spelled}", rel)
+                for spelled in {name, quote(name)}:  # the whole name: a.png, not a.png.png
+                    source = re.sub(rf"attachment:{re.escape(spelled)}(?=[)\s\"'>]|$)",
+                                    rel.replace("\\", "\\\\"), source)
                 break
         cell.source = source
         cell.pop("attachments", None)

@@ -20,7 +20,7 @@ from publisher.hashing import digest
 from publisher.pipeline.execute import ExecCache, ExecOptions, Executed, execute_posts
 from publisher.pipeline.output import MARKER, check_out, mark, swap
 from publisher.pipeline.render import RenderPost, run_sphinx, write_project
-from publisher.pipeline.thebe import link_into, thebe_lib, thebe_url
+from publisher.pipeline.thebe import copy_into, thebe_lib, thebe_url
 from publisher.progress import Reporter
 
 
@@ -143,7 +143,7 @@ def render_and_emit(site: Site, items: list[RenderPost], out: Path, strict: bool
                     ignore=shutil.ignore_patterns(".buildinfo*", ".doctrees", ".publish-*"))
     emit(site, items, staging)
     if thebe is not None:
-        link_into(thebe, staging)
+        copy_into(thebe, staging)
     (staging / "_publish" / ".emitted").write_text(key)
     mark(staging)
     swap(staging, out)

@@ -113,12 +113,9 @@ def post_box_data(config: Config, rp: RenderPost) -> dict[str, Any]:
 def live_config(config: Config, rp: RenderPost) -> dict[str, str]:
     """What the page's "Run code here" needs: thebe, and the launcher as a BinderHub whose
     repositories are the posts (``/build/git/<slug>/<env id>``)."""
-    ks = rp.post.notebook.metadata.get("kernelspec") or {}
-    language = str(ks.get("language") or "python").lower()
     return {"thebe": rp.thebe, "launcher": config.launch.url.rstrip("/"),
             "repo": rp.post.slug, "ref": rp.env_id, "path": rp.post.notebook_name,
-            "kernel": "python3" if language == "python" else str(ks.get("name") or "python3"),
-            "language": language}
+            "kernel": rp.post.kernel, "language": rp.post.language}
 
 
 def header_cell(config: Config, rp: RenderPost) -> str:

@@ -1,6 +1,6 @@
 """thebe (the live-code library of Jupyter Book and sphinx-thebe), served from the site
 itself: fetched once by name and version from the npm registry, its integrity checked,
-unpacked into the cache and linked into every output. No Node at build time.
+unpacked into the cache and copied into every output. No Node at build time.
 """
 
 from __future__ import annotations
@@ -83,26 +83,30 @@ def thebe_lib() -> Path:
     _check(data)
     tmp = root.with_name(f"{root.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    _unpack(data, tmp / "lib")
-    if not (tmp / "lib" / "index.js").is_file():
-        raise PublishError(f"{TARBALL}: no lib/index.js in the package")
-    (tmp / ".complete").write_text(VERSION)
-    shutil.rmtree(root, ignore_errors=True)
-    tmp.rename(root)
+    try:
+        _unpack(data, tmp / "lib")
+        if not (tmp / "lib" / "index.js").is_file():
+            raise PublishError(f"{TARBALL}: no lib/index.js in the package")
+        (tmp / ".complete").write_text(VERSION)
+        shutil.rmtree(root, ignore_errors=True)
+        tmp.rename(root)
+    except OSError as exc:
+        if not (root / ".complete").is_file():  # else another build won the race: use it
+            raise PublishError(f"could not unpack thebe {VERSION} into {root}: {exc}") from exc
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return lib
 
 
-def link_into(lib: Path, out: Path) -> None:
-    """thebe's files into the output (hard links where the file system allows)."""
+def copy_into(lib: Path, out: Path) -> None:
+    """thebe's files into the output (copies: what is done to the output never reaches the
+    cache that later builds use)."""
     dest = out / OUT_DIR
     for src in lib.rglob("*"):
         if src.is_file() and src.suffix != ".map":  # source maps: 6 MB nobody loads
             target = dest / src.relative_to(lib)
             target.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                os.link(src, target)
-            except OSError:
-                shutil.copy2(src, target)
+            shutil.copyfile(src, target)
 
 
 def thebe_url(config: Config, from_page: str) -> str:

@@ -121,6 +121,7 @@
         loading = (window.thebe && window.thebe.bootstrap) ? Promise.resolve() : Promise.all([
           load("link", {rel: "stylesheet", href: cfg.thebe + "thebe.css"}),
           load("script", {src: cfg.thebe + "index.js"})]);
+        loading.catch(function () { loading = null; });  // Try again loads it again
       }
       return loading;
     }
@@ -154,7 +155,9 @@
     var WORDS = {waiting: "Waiting for the launcher…", building: "Building the post's environment…",
                  built: "Environment built.", launching: "Starting a live session…"};
 
-    function launch() {
+    var run = 0;  // the reader's current attempt: progress of an abandoned one is not shown
+
+    function launch(mine) {
       return new Promise(function (resolve, reject) {
         var url = launcher + "/build/git/" + encodeURIComponent(cfg.repo) + "/" +
           encodeURIComponent(cfg.ref);
@@ -170,30 +173,42 @@
             done = true;
             events.close();
             reject(new Error(data.message || "the launch failed"));
-          } else {
+          } else if (mine === run) {
             say(data.phase, WORDS[data.phase] || data.phase + "…",
                 data.phase === "building" ? (data.message || "").trim() : "");
           }
         };
         events.onerror = function () {
           if (done) return;
+          done = true;
           events.close();
-          reject(new Error("the launcher at " + launcher + " could not be reached"));
+          // a refusal (busy, too many sessions from this address, unknown post) or no answer
+          reject(new Error("the launcher at " + launcher + " did not start a session (it " +
+                           "may be busy, or unreachable); try again in a minute"));
         };
       });
     }
 
-    async function session() {
-      var s = await savedSession();
-      if (s) return s;
-      s = await launch();
-      mark("launched");
-      try {
-        window.localStorage.setItem(savedKey, JSON.stringify(s));
-      } catch (e) {
-        // no storage: a reload starts a new session
+    // one launch at a time: a retry while one runs waits for it (one session, not two)
+    var inflight = null;
+    function session() {
+      if (!inflight) {
+        var mine = run;
+        inflight = (async function () {
+          var s = await savedSession();
+          if (s) return s;
+          s = await launch(mine);
+          mark("launched");
+          try {
+            window.localStorage.setItem(savedKey, JSON.stringify(s));
+          } catch (e) {
+            // no storage: a reload starts a new session
+          }
+          return s;
+        })();
+        inflight.then(function () { inflight = null; }, function () { inflight = null; });
       }
-      return s;
+      return inflight;
     }
 
     function serverSettings(s) {
@@ -254,9 +269,11 @@
       say(ended ? "launching" : "waiting", ended ? "The live session ended; starting a new one…"
                                                  : "Waiting for the launcher…");
       try {
+        run += 1;
         if (ended) {
           window.localStorage.removeItem(savedKey);
           try { thebe.session.kernel.dispose(); } catch (e) { /* already gone */ }
+          try { thebe.server.dispose(); } catch (e) { /* already gone */ }
         }
         await attach(await session());
       } catch (e) {
@@ -283,6 +300,7 @@
 
     async function start() {
       mark("click");
+      run += 1;
       started = true;
       button.setAttribute("aria-pressed", "true");
       say("waiting", "Waiting for the launcher…");
@@ -297,6 +315,7 @@
         await attach(both[0]);
       } catch (e) {
         started = false;
+        run += 1;  // what the abandoned attempt still reports is not shown
         sayFailed((e && e.message) || String(e));
       }
     }
