@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
@@ -378,33 +378,48 @@ def cleanup_sessions_under(runtime_dir: Path) -> None:
         client.close()
 
 
-class ContainerWatch:
-    """Samples how many session containers exist under a runtime folder, in a thread,
-    until the ``with`` block ends: ``max`` is the most seen at once."""
+class Sampler:
+    """Calls ``sample()`` every *interval* seconds in a thread while the ``with`` block runs;
+    ``sample()`` returns False to stop early."""
 
-    def __init__(self, runtime_dir: Path, interval: float = 0.2) -> None:
-        self.runtime_dir, self.interval = runtime_dir, interval
-        self.max = 0
-        self.samples = 0
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
+    def sample(self) -> bool:
+        raise NotImplementedError
+
     def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.max = max(self.max, len(sessions_under(self.runtime_dir)))
-                self.samples += 1
-            except Exception:  # the engine is busy: skip this sample
-                pass
+        while not self._stop.is_set() and self.sample():
             self._stop.wait(self.interval)
 
-    def __enter__(self) -> ContainerWatch:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(10)
+
+
+class ContainerWatch(Sampler):
+    """Samples how many session containers exist under a runtime folder until the
+    ``with`` block ends: ``max`` is the most seen at once."""
+
+    def __init__(self, runtime_dir: Path, interval: float = 0.2) -> None:
+        super().__init__(interval)
+        self.runtime_dir = runtime_dir
+        self.max = 0
+        self.samples = 0
+
+    def sample(self) -> bool:
+        try:
+            self.max = max(self.max, len(sessions_under(self.runtime_dir)))
+            self.samples += 1
+        except Exception:  # the engine is busy: skip this sample
+            pass
+        return True
 
 
 def rss_bytes(pid: int) -> int:
@@ -415,34 +430,24 @@ def rss_bytes(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for {pid}")
 
 
-class PeakRss:
+class PeakRss(Sampler):
     """The highest VmRSS of *pid* while the ``with`` block runs (sampled every 10 ms)."""
 
     def __init__(self, pid: int) -> None:
+        super().__init__(0.01)
         self.pid = pid
         self.before = self.peak = rss_bytes(pid)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.peak = max(self.peak, rss_bytes(self.pid))
-            except (OSError, RuntimeError):
-                return
-            self._stop.wait(0.01)
+    def sample(self) -> bool:
+        try:
+            self.peak = max(self.peak, rss_bytes(self.pid))
+        except (OSError, RuntimeError):
+            return False  # the process is gone
+        return True
 
     @property
     def growth(self) -> int:
         return self.peak - self.before
-
-    def __enter__(self) -> PeakRss:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(5)
 
 
 def open_fds(pid: int) -> int:

@@ -173,14 +173,29 @@ def reader_journey(browser: Any, home: str, name: str) -> None:
                        return p && p.textContent.trim() === '[1]:'; }""", timeout=120_000)
         assert "walkers" in first.locator(".jp-OutputArea").inner_text(timeout=60_000)
         page.keyboard.press("Escape")
-        page.keyboard.press("b")  # a new cell below: its prompt proves one live kernel
-        page.keyboard.press("Enter")
-        page.keyboard.type("print(6 * 7)")
-        page.keyboard.press("Shift+Enter")
-        page.wait_for_function(
-            """() => [...document.querySelectorAll('.jp-NotebookPanel .jp-OutputArea-output')]
-                      .some(e => e.textContent.trim() === '42')""", timeout=120_000)
+        new_lab_cell_prints_42(page, 120_000)  # its prompt proves one live kernel
         j.shot("ran-cells")
+
+
+def new_lab_cell_prints_42(page: Any, timeout: int) -> None:
+    """In JupyterLab's command mode: a new cell below, `print(6 * 7)`, Shift+Enter, 42."""
+    page.keyboard.press("b")
+    page.keyboard.press("Enter")
+    page.keyboard.type("print(6 * 7)")
+    page.keyboard.press("Shift+Enter")
+    page.wait_for_function(
+        """() => [...document.querySelectorAll('.jp-NotebookPanel .jp-OutputArea-output')]
+                  .some(e => e.textContent.trim() === '42')""", timeout=timeout)
+
+
+def rewrite_and_run(page: Any, cell: Any, code: str, expect: str) -> None:
+    """A live cell of the page: its code replaced by *code* from the keyboard, run with
+    Shift+Enter, *expect* in its output."""
+    cell.locator(".CodeMirror").click()
+    page.keyboard.press("Control+a")
+    page.keyboard.type(code)
+    page.keyboard.press("Shift+Enter")
+    cell.locator(".cell_output", has_text=expect).wait_for(timeout=60_000)
 
 
 def failed_launch_journey(browser: Any, url: str, name: str) -> None:
@@ -273,11 +288,7 @@ def live_code_journey(browser: Any, home: str, name: str, admin: str = "") -> No
         # a new figure from the kernel (the stored ones are files of the site)
         figure.locator('.thebe-output img[src^="data:image/png"]').wait_for(timeout=120_000)
         third = cells.nth(2)
-        third.locator(".CodeMirror").click()
-        page.keyboard.press("Control+a")
-        page.keyboard.type("print(walkers, 6*7)")  # the first cell ran in this kernel
-        page.keyboard.press("Shift+Enter")
-        third.locator(".cell_output", has_text="1000 42").wait_for(timeout=60_000)
+        rewrite_and_run(page, third, "print(walkers, 6*7)", "1000 42")  # the first cell ran in this kernel
         j.shot("ran-cells")
         assert "Ready" in status.inner_text()
         check_accessibility(page)
@@ -286,11 +297,7 @@ def live_code_journey(browser: Any, home: str, name: str, admin: str = "") -> No
         page.locator('.publish-live-status[data-phase="ready"]').wait_for(timeout=120_000)
         assert page.evaluate(SESSION_URL) == session_url
         third = page.locator("main div.cell:has(.thebe-cell)").nth(2)
-        third.locator(".CodeMirror").click()
-        page.keyboard.press("Control+a")
-        page.keyboard.type("print(walkers + 1)")  # the same kernel: its variables are there
-        page.keyboard.press("Shift+Enter")
-        third.locator(".cell_output", has_text="1001").wait_for(timeout=60_000)
+        rewrite_and_run(page, third, "print(walkers + 1)", "1001")  # the same kernel: its variables are there
         if admin:  # the session ends (culled): a new one starts, the next Run works
             sid = session_url.split("/sessions/", 1)[1].split("/", 1)[0]
             r = httpx.delete(f"{admin}api/sessions/{sid}", timeout=60,
@@ -301,11 +308,7 @@ def live_code_journey(browser: Any, home: str, name: str, admin: str = "") -> No
                 f"querySelector('.publish-live-status').dataset.phase === 'ready'",
                 timeout=300_000)
             j.shot("new-session")
-            third.locator(".CodeMirror").click()
-            page.keyboard.press("Control+a")
-            page.keyboard.type("print('again', 6*7)")
-            page.keyboard.press("Shift+Enter")
-            third.locator(".cell_output", has_text="again 42").wait_for(timeout=60_000)
+            rewrite_and_run(page, third, "print('again', 6*7)", "again 42")
 
         page.goto(home + "posts/broken-live/index.html")
         page.get_by_role("button", name="Run code here").click()
@@ -356,11 +359,5 @@ def test_first_shift_enter_reaches_the_kernel(browser: Any, site: Path, runtime_
         first = page.locator(".jp-NotebookPanel .jp-CodeCell").first
         first.wait_for(timeout=120_000)
         first.locator(".jp-InputPrompt").click()  # command mode on the first cell
-        page.keyboard.press("b")
-        page.keyboard.press("Enter")
-        page.keyboard.type("print(6 * 7)")
-        page.keyboard.press("Shift+Enter")
-        page.wait_for_function(
-            """() => [...document.querySelectorAll('.jp-NotebookPanel .jp-OutputArea-output')]
-                      .some(e => e.textContent.trim() === '42')""", timeout=60_000)
+        new_lab_cell_prints_42(page, 60_000)
         j.shot("output")
