@@ -42,12 +42,12 @@ from publisher.envs.recipe import USER_LAYER_FILES
 from publisher.envs.spec import BUILDER_VERSION, EnvSpec, base_image_for
 from publisher.errors import EnvBuildError, ExecutionError
 from publisher.hashing import digest
+from publisher.paths import CA_VARS, ca_bundle
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # colours in build output: noise in a log view
 ENV_REPO = "publish-env"
 RUNTIME_REPO = "publish-runtime"
 HOME = "/home/reader"
-CA_VARS = ("PIP_CERT", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
 INDEX_VARS = ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "UV_INDEX_URL", "UV_EXTRA_INDEX_URL",
               "UV_DEFAULT_INDEX")
 
@@ -71,12 +71,8 @@ def host_build_settings(environ: dict[str, str] | None = None) -> tuple[bytes | 
     Used in the build stage only: never in the final image's environment or layers.
     """
     environ = dict(os.environ if environ is None else environ)
-    ca: bytes | None = None
-    for var in CA_VARS:
-        path = environ.get(var)
-        if path and Path(path).is_file():
-            ca = Path(path).read_bytes()
-            break
+    bundle = ca_bundle(environ)
+    ca = bundle.read_bytes() if bundle is not None else None
     lines = ["# build-time settings from the host (build stage only)"]
     if ca is not None:
         for var in (*CA_VARS, "UV_NATIVE_TLS_CERT"):

@@ -59,11 +59,15 @@ def uv_binary() -> str | None:
 
 
 
-def env_layer(env: EnvRef, user_base: Path) -> dict[str, str]:
-    """Variables for code run in a local env: its commands first on PATH, and `pip
-    install` into a layer of this run's own (*user_base*), never into the shared env."""
-    return {"PATH": f"{Path(env.location) / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
-            "VIRTUAL_ENV": env.location, **user_layer_env(str(user_base))}
+def env_vars(env: EnvRef, user_base: Path) -> dict[str, str]:
+    """The environment of code run in a local env (a build's runner, a session's server):
+    the env's commands first on PATH, its kernels, and `pip install` into a layer of this
+    run's own (*user_base*), never into the shared env."""
+    return {**os.environ,
+            "PATH": f"{Path(env.location) / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+            "VIRTUAL_ENV": env.location, **user_layer_env(str(user_base)),
+            "JUPYTER_PATH": str(Path(env.location) / "share" / "jupyter"),
+            "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
 
 
 class LocalBackend:
@@ -182,10 +186,7 @@ class LocalBackend:
                    "--cwd", str(work), "--timeout", str(job.timeout)]
             if job.allow_errors:
                 cmd.append("--allow-errors")
-            env_vars = {**os.environ, **env_layer(env, tmp / "user"),
-                        "JUPYTER_PATH": str(Path(env.location) / "share" / "jupyter"),
-                        "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
-            res = run_streaming(cmd, None, cwd=work, env=env_vars)
+            res = run_streaming(cmd, None, cwd=work, env=env_vars(env, tmp / "user"))
             if res.returncode != 0 or not result.is_file():
                 raise ExecutionError(
                     f"{job.name}: the notebook runner failed:\n" + "\n".join(res.tail[-10:])
@@ -201,10 +202,8 @@ class LocalBackend:
         work.mkdir(exist_ok=True)
         socket = req.session_dir / SOCKET_NAME
         log = open(req.session_dir / "jupyter.log", "wb")  # noqa: SIM115 (lives with the process)
-        env_vars = {**os.environ, **env_layer(env, req.session_dir / "user"),
-                    "JUPYTER_PATH": str(Path(env.location) / "share" / "jupyter"),
-                    "PYDEVD_DISABLE_FILE_VALIDATION": "1",
-                    "JUPYTER_TOKEN": req.token}  # not on the command line: ps shows those
+        # the token not on the command line: ps shows those
+        session_env = {**env_vars(env, req.session_dir / "user"), "JUPYTER_TOKEN": req.token}
         settings = req.session_dir / "lab-settings"
         settings.mkdir(exist_ok=True)
         (settings / "overrides.json").write_text(json.dumps(LAB_OVERRIDES))
@@ -216,7 +215,7 @@ class LocalBackend:
         proc = subprocess.Popen(
             ["timeout", "-s", "TERM", "-k", "10", str(max(1, int(req.deadline))),
              sys.executable, "-c", LOCAL_SERVER, *args],
-            cwd=work, env=env_vars, stdout=log, stderr=subprocess.STDOUT,
+            cwd=work, env=session_env, stdout=log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, start_new_session=True,
         )
         log.close()

@@ -73,8 +73,10 @@ class Post:
 
     @property
     def language(self) -> str:
-        ks = self.notebook.metadata.get("kernelspec") or {}
-        return str(ks.get("language") or "python").lower()
+        """The notebook's language: the rule of the build's runner (nbrunner.choose_kernel)."""
+        meta = self.notebook.metadata
+        return str((meta.get("kernelspec") or {}).get("language")
+                   or (meta.get("language_info") or {}).get("name") or "python").lower()
 
     @property
     def kernel(self) -> str:

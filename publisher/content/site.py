@@ -22,8 +22,9 @@ class Site:
 
     @property
     def warnings(self) -> list[str]:
-        """Fallbacks the posts needed (a title from the slug, a date from git or the file)."""
-        return [w for post in [*self.posts, *self.drafts] for w in post.warnings]
+        """Fallbacks the posts being built needed (a title from the slug, a date from git or
+        the file); drafts count when they are built (then they are in ``posts``)."""
+        return [w for post in self.posts for w in post.warnings]
 
     @property
     def root(self) -> Path:

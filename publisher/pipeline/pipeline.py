@@ -80,11 +80,12 @@ def build(root: Path, opts: BuildOptions, reporter: Reporter | None = None,
         raise BuildFailed(list(failures.values()), "The build failed (the site was not changed):")
 
     by_slug = {pe.post.slug: pe for pe in items}
-    lib, live_problem = live_code(cfg, [ex.post for ex in executed], reporter)
+    with_code = {ex.post.slug for ex in executed if has_code(ex.post)}
+    lib, live_problem = live_code(cfg, bool(with_code))
     thebe = thebe_url(cfg, "../../") if live_problem is None else ""
     render = [
         RenderPost(ex, by_slug[ex.post.slug].spec, by_slug[ex.post.slug].env_id, backend.name,
-                   thebe if has_code(ex.post) else "")
+                   thebe if ex.post.slug in with_code else "")
         for ex in sorted(executed, key=lambda e: (e.post.date, e.post.slug), reverse=True)
     ]
     warnings = render_and_emit(site, render, out, opts.strict, reporter, lib)
@@ -96,10 +97,10 @@ def has_code(post: Post) -> bool:
     return any(c.cell_type == "code" and c.source.strip() for c in post.notebook.cells)
 
 
-def live_code(cfg: Config, posts: list[Post], reporter: Reporter) -> tuple[Path | None, str | None]:
+def live_code(cfg: Config, any_code: bool) -> tuple[Path | None, str | None]:
     """(thebe's folder to put in the output, or None; the warning when live code is off
     for this build although the site wants it)."""
-    if cfg.interactive.thebe != "site" or not any(has_code(p) for p in posts):
+    if cfg.interactive.thebe != "site" or not any_code:
         return None, None
     try:
         return thebe_lib(), None

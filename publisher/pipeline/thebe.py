@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath
 
 from publisher.config import Config
 from publisher.errors import PublishError
-from publisher.paths import cache_root
+from publisher.paths import ca_bundle, cache_root
 
 VERSION = "0.9.3"
 # dist.integrity of thebe@0.9.3 in the npm registry: the tarball must be these bytes
@@ -27,11 +27,9 @@ MAX_BYTES = 64 * 1024 * 1024
 
 
 def _context() -> ssl.SSLContext:
-    """The system's CAs, or the bundle the environment names (proxies that intercept TLS)."""
-    for var in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "PIP_CERT"):
-        if os.environ.get(var) and Path(os.environ[var]).is_file():
-            return ssl.create_default_context(cafile=os.environ[var])
-    return ssl.create_default_context()
+    """The system's CAs, or the bundle the host names (proxies that intercept TLS)."""
+    bundle = ca_bundle()
+    return ssl.create_default_context(cafile=str(bundle) if bundle else None)
 
 
 def _download(url: str) -> bytes:
