@@ -31,7 +31,7 @@ from starlette.routing import Route
 from publisher.backends.base import Backend
 from publisher.errors import PublishError
 from publisher.launcher.events import KEEPALIVE, sse
-from publisher.launcher.main import check_host
+from publisher.launcher.hosts import check_host
 from publisher.pipeline.pipeline import BuildOptions, build
 from publisher.progress import Reporter
 

@@ -2,9 +2,10 @@
 
 A pure ASGI middleware. For HTTP and WebSocket scopes whose ``client`` address is trusted,
 ``X-Forwarded-Proto`` sets the scheme (http/https; ws/wss for WebSockets),
-``X-Forwarded-Host`` replaces the ``Host`` header, and the first address of
-``X-Forwarded-For`` becomes the client. From any other client the three headers are
-ignored, and so is any malformed value: a request is never refused for them.
+``X-Forwarded-Host`` replaces the ``Host`` header, and the rightmost address of
+``X-Forwarded-For`` that no trusted proxy added becomes the client. From any other client
+the three headers are ignored, and so is any malformed value: a request is never refused
+for them.
 
 The trust check looks at ``scope["client"]`` as the server set it, so the server must not
 rewrite it first: run uvicorn with ``proxy_headers=False`` under this middleware.

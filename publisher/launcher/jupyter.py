@@ -58,9 +58,12 @@ async def upload_files(handle: SessionHandle, base_url: str, token: str,
             r.raise_for_status()
 
 
+POOL_KERNEL = "python3"  # what a pooled session warms: the env's Python (Post.kernel)
+
+
 async def start_kernel(handle: SessionHandle, base_url: str, token: str,
                        path: str | None = None, kernel_id: str | None = None,
-                       name: str = "python3") -> str:
+                       name: str = POOL_KERNEL) -> str:
     """Start (or attach, with *kernel_id*) the kernel *name* of the notebook *path*, or a
     bare kernel without *path*; return its id once it has answered a kernel_info_request
     ("" when the env has no kernel *name*: the reader's JupyterLab will say so).
@@ -77,7 +80,7 @@ async def start_kernel(handle: SessionHandle, base_url: str, token: str,
             kernel: dict[str, str] = {"id": kernel_id} if kernel_id else {"name": name}
             r = await client.post(f"{base_url}api/sessions", json={
                 "path": path, "type": "notebook", "name": path, "kernel": kernel})
-            if r.is_error and name != "python3" and not kernel_id:
+            if r.status_code == 501 and not kernel_id:  # Jupyter: no such kernel
                 return ""
             r.raise_for_status()
             kid = str(r.json()["kernel"]["id"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 import platform
 import re
@@ -148,16 +149,20 @@ class Routes:
     def _blog_origin(self) -> str:
         return origin_of(self._blog_base())
 
-    def _origins(self) -> Origins:
-        return Origins.parse(self.manager.settings.allow_origins, self._blog_base())
+    def _foreign(self, conn: Request | WebSocket) -> tuple[str, bool]:
+        """(the Origin of a cross-origin request or "", whether it may use the launcher):
+        ``[launcher] allow_origins``, by default the blog's (parsed once per setting)."""
+        origin = conn.headers.get("origin", "")
+        if not origin or origin == _origin(conn):
+            return "", True
+        return origin, _origins(self.manager.settings.allow_origins,
+                                self._blog_base()).allows(origin, "")
 
     def _cors(self, request: Request) -> dict[str, str]:
         """Cross-origin reads of the launch stream: allowed origins only (thebe on the
         blog's pages)."""
-        origin = request.headers.get("origin", "")
-        if origin and self._origins().allows(origin, _origin(request)):
-            return allow_headers(origin)
-        return {"Vary": "Origin"}
+        origin, allowed = self._foreign(request)
+        return allow_headers(origin) if origin and allowed else {"Vary": "Origin"}
 
     async def build(self, request: Request) -> Response:
         slug = request.path_params["slug"]
@@ -235,8 +240,7 @@ class Routes:
         if target is None:
             return bad_request("this address leaves the session or has characters that no "
                                "session path has.")
-        origin = request.headers.get("origin", "")
-        allowed = self._origins().allows(origin, _origin(request))
+        origin, allowed = self._foreign(request)
         # the launcher's own answers (no session, ended, bad token) are readable by the
         # blog's pages: live code must tell "gone" from "unreachable"
         readable = allow_headers(origin) if origin and allowed else {}
@@ -244,7 +248,8 @@ class Routes:
             # the browser asks before a token-authenticated call (it sends no token here)
             if not allowed:
                 return PlainTextResponse("403: this site's pages may not use sessions.", 403)
-            return Response(status_code=204, headers=preflight_headers(origin))
+            return Response(status_code=204, headers=preflight_headers(
+                origin or request.headers["origin"]))
         session = self._session(sid)
         if session is None:
             return message("No such session", "This session has ended (sessions stop after "
@@ -257,9 +262,9 @@ class Routes:
                                      headers=readable)
         if by_cookie and cross_site(request.headers, _origin(request), request.method):
             return PlainTextResponse("403: a request from another site's page.", 403)
-        if origin and origin != _origin(request) and not allowed:
+        if not allowed:
             return PlainTextResponse("403: this site's pages may not use sessions.", 403)
-        cors = allow_headers(origin) if origin and allowed and not by_cookie else {}
+        cors = readable if not by_cookie else {}
         if session.handle is None:
             return message("Starting", "This session is still starting; try again in a "
                            "moment.", 503, retry=True, headers={"Retry-After": "2", **readable})
@@ -288,11 +293,10 @@ class Routes:
         target = proxy_target(ws.scope.get("raw_path") or b"", prefix)
         session = self._session(sid)
         token, by_cookie = request_token(ws.headers, ws.query_params, ws.cookies, sid)
-        origin = ws.headers.get("origin", "")
         if target is None or session is None or not session.token_ok(token) \
                 or session.handle is None \
                 or (by_cookie and cross_site(ws.headers, _origin(ws), "WEBSOCKET")) \
-                or (origin and not self._origins().allows(origin, _origin(ws))):
+                or not self._foreign(ws)[1]:
             await ws.close(code=1008)
             return
         if session.websockets >= MAX_WEBSOCKETS:
@@ -363,3 +367,6 @@ def _origin(conn: Request | WebSocket) -> str:
     return f"{scheme}://{conn.headers.get('host', '')}"
 
 
+@functools.lru_cache(maxsize=8)
+def _origins(setting: str, blog_base_url: str) -> Origins:
+    return Origins.parse(setting, blog_base_url)

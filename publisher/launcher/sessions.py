@@ -114,7 +114,9 @@ class SessionManager:
             raise LaunchRefused(429, f"Your address already holds {held} sessions; close one "
                                 "(or wait until it ends) and try again.", 60)
         pooled = None
-        if not pe.post.meta.network and self.pool.get(pe.env_id):
+        # a pooled session's warm kernel is Python's: other languages start their own
+        if not pe.post.meta.network and pe.post.kernel == jupyter.POOL_KERNEL \
+                and self.pool.get(pe.env_id):
             pooled = self.pool[pe.env_id].pop()
         reservation = None
         if pooled is None:
@@ -188,14 +190,13 @@ class SessionManager:
         return f"{self.settings.base_url}{session.prefix}"
 
     async def _prepare(self, session: Session, files: dict[str, bytes], pe: PostEnv) -> None:
-        """The post's files in place and the notebook's kernel answering (a pooled
-        session's warm kernel is Python's: a notebook in another language gets its own)."""
+        """The post's files in place and the notebook's kernel answering."""
         assert session.handle is not None
         base = self._base(session)
         await jupyter.upload_files(session.handle, base, session.token, files)
-        warm = session.kernel_id if pe.post.kernel == "python3" else ""
         kid = await jupyter.start_kernel(session.handle, base, session.token,
-                                         pe.post.notebook_name, warm or None, pe.post.kernel)
+                                         pe.post.notebook_name, session.kernel_id or None,
+                                         pe.post.kernel)
         session.kernel_id = kid
 
     async def _claim(self, session: Session, pe: PostEnv, files: dict[str, bytes]) -> bool:
