@@ -44,8 +44,9 @@ def test_cookie_requests_from_another_site_are_refused(launcher: str) -> None:
         assert r.status_code == 201, "the session's own pages still work with the cookie"
     ws_url = ev["url"].replace("http://", "ws://") + "api/events/subscribe"
     header = {"Cookie": f"{cookie[0]}={cookie[1]}"}
-    with pytest.raises(InvalidStatus):
+    with pytest.raises(InvalidStatus) as refused:
         connect(ws_url, origin=evil, additional_headers=header, open_timeout=20)  # type: ignore[arg-type]
+    assert refused.value.response.status_code == 403
     with connect(ws_url, origin=own, additional_headers=header, open_timeout=20):  # type: ignore[arg-type]
         pass
 
@@ -57,12 +58,16 @@ def test_the_admin_token_is_taken_from_the_header_only(launcher: str) -> None:
                      headers={"Authorization": f"token {ADMIN}"}).status_code == 200
 
 
+@pytest.mark.parametrize("page", [f"launch/{SLUG}", f"v2/post/{SLUG}", f"v2/git/{SLUG}/HEAD",
+                                  f"v2/gh/post/{SLUG}/main"])
 @pytest.mark.parametrize("query", ["urlpath=%252e%252e/%252e%252e/%252e%252e/elsewhere",
                                    "labpath=%2e%2e/x", "urlpath=lab\\..\\..\\x"])
-def test_the_launch_page_refuses_encoded_dot_paths(launcher: str, query: str) -> None:
+def test_the_launch_page_refuses_encoded_dot_paths(launcher: str, page: str, query: str) -> None:
     """Red-team finding 9: an encoded dot path in urlpath/labpath was written into the
-    page's redirect, which browsers resolve outside the session (with the new token)."""
-    assert httpx.get(f"{launcher}launch/{SLUG}?{query}").status_code == 404
+    page's redirect, which browsers resolve outside the session (with the new token); the
+    BinderHub spellings of the page too."""
+    assert httpx.get(f"{launcher}{page}?{query}").status_code == 404
+    assert httpx.get(f"{launcher}{page}").status_code == 200, "the page itself answers"
 
 
 def test_the_back_link_leads_to_the_blog_only(launcher: str) -> None:
@@ -128,6 +133,9 @@ def test_other_sites_pages_use_a_session_only_when_allowed(launcher: str) -> Non
     name, value = _first_visit(ev)  # the cookie is never enough across origins
     r = httpx.get(url, headers={"Origin": blog}, cookies={name: value}, timeout=30)
     assert "access-control-allow-origin" not in r.headers
+    r = httpx.post(url, json={"name": "python3"}, headers={"Origin": blog},
+                   cookies={name: value}, timeout=30)
+    assert r.status_code == 403, "a change by cookie alone, even from the blog's pages"
 
     ws_url = (ev["url"].replace("http://", "ws://")
               + f"api/kernels/{kid}/channels?token={ev['token']}")
@@ -135,8 +143,9 @@ def test_other_sites_pages_use_a_session_only_when_allowed(launcher: str) -> Non
     with connect(ws_url, origin=blog, subprotocols=[protocol],  # type: ignore[arg-type,list-item]
                  open_timeout=20) as ws:
         assert ws.subprotocol == protocol, "Jupyter's kernel protocol passes through"
-    with pytest.raises(InvalidStatus):
+    with pytest.raises(InvalidStatus) as refused:
         connect(ws_url, origin=evil, open_timeout=20)  # type: ignore[arg-type]
+    assert refused.value.response.status_code == 403
 
     # once the session is gone, the blog's pages can tell (and start a new one)
     sid = ev["url"].rstrip("/").rsplit("/", 1)[1]
@@ -146,3 +155,30 @@ def test_other_sites_pages_use_a_session_only_when_allowed(launcher: str) -> Non
     assert r.status_code == 404 and r.headers["access-control-allow-origin"] == blog
     r = httpx.get(url, headers={"Origin": evil, **auth}, timeout=30)
     assert "access-control-allow-origin" not in r.headers
+
+
+@pytest.mark.parametrize("route", ["build/git/hello/HEAD", "build/gh/post/hello/main"])
+def test_the_launch_stream_and_its_token_are_for_allowed_origins_only(
+        launcher: str, route: str) -> None:
+    """The BinderHub spellings of the launch stream: its ready event carries the session's
+    token, so another site's page must not be able to read it (no CORS for it); the blog's
+    pages may."""
+    import json
+
+    for origin, readable in (("https://other.example.org", False), ("http://example.org", True)):
+        with httpx.stream("GET", launcher + route, headers={"Origin": origin},
+                          timeout=300) as r:
+            assert r.status_code == 200
+            assert (r.headers.get("access-control-allow-origin") == origin) is readable
+            assert readable or "access-control-allow-origin" not in r.headers
+            ready = None
+            for line in r.iter_lines():
+                if line.startswith("data: "):
+                    ev = json.loads(line[6:])
+                    if ev["phase"] in ("ready", "failed"):
+                        ready = ev
+                        break
+        assert ready is not None and ready["phase"] == "ready" and ready["token"], ready
+        sid = ready["url"].rstrip("/").rsplit("/", 1)[1]
+        assert httpx.delete(f"{launcher}api/sessions/{sid}", timeout=60,
+                            headers={"Authorization": f"token {ADMIN}"}).status_code == 204
