@@ -5,6 +5,7 @@ session (a server planted on its socket) and with raw sockets from outside."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import socket
 import time
@@ -66,29 +67,37 @@ def test_a_flooding_session_cannot_fill_the_launchers_memory(
 def test_websocket_places_come_back_when_readers_vanish(launcher: str) -> None:
     """Cleanup on disconnect: readers who drop their WebSockets without a close frame (a
     closed laptop) give their places back; the session takes eight new ones."""
+    from websockets.exceptions import ConnectionClosed
     from websockets.sync.client import connect
 
     ev = ready(launcher, SLUG)
     kid = start_kernel(ev)
     target = f"/sessions/{ev['sid']}/api/kernels/{kid}/channels?token={ev['token']}"
-    for s in [open_websocket(launcher, target) for _ in range(8)]:
-        s.close()  # no close frame: the TCP connection just ends
     url = ev["url"].replace("http://", "ws://") + f"api/kernels/{kid}/channels?token={ev['token']}"
+    raw = [open_websocket(launcher, target) for _ in range(8)]
+    with connect(url, open_timeout=10) as ninth, pytest.raises(ConnectionClosed) as full:
+        ninth.recv(timeout=10)  # the raw sockets hold every place: refused
+    assert full.value.rcvd is not None and full.value.rcvd.code == 1013
+    for s in raw:
+        s.close()  # no close frame: the TCP connection just ends
     deadline = time.monotonic() + 20
     while True:  # the launcher notices the dropped connections within moments
         held = []
         try:
             held = [connect(url, open_timeout=10) for _ in range(8)]
-            for ws in held:
-                ws.send('{"header": {}}')  # a refused socket is closed by now: send fails
+            for ws in held:  # a refused socket is closed (1013); a held one stays open
+                with contextlib.suppress(TimeoutError):
+                    while True:  # the kernel's greetings, then quiet
+                        ws.recv(timeout=1)
             break
-        except Exception:
+        except (ConnectionClosed, OSError):
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.5)
         finally:
             for ws in held:
-                ws.close()
+                with contextlib.suppress(Exception):
+                    ws.close()
 
 
 def test_websockets_per_session_are_capped(launcher: str) -> None:
