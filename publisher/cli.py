@@ -148,6 +148,32 @@ def env_prune(site: Path) -> None:
     click.echo(prune_envs(site))
 
 
+@main.group()
+def binder() -> None:
+    """Every post's own environment on any BinderHub (env refs)."""
+
+
+@binder.command("refs")
+@SITE
+@click.option("--push", "remote", metavar="REMOTE", default=None,
+              help="Push the env refs to this git remote (e.g. origin).")
+@click.option("--prune", is_flag=True,
+              help="Remove env refs no post uses any more (on REMOTE too with --push).")
+@click.option("--prefix", default=None,
+              help="Branch prefix of the env refs ([launch] ref_prefix, default publish/env/).")
+def binder_refs(site: Path, remote: str | None, prune: bool, prefix: str | None) -> None:
+    """Make one git ref per env id of SITE: its env files under binder/ and the posts that
+    use it, for BinderHub. The branch, index and work tree are not touched."""
+    from publisher.binder import make_refs
+    from publisher.errors import BuildFailed
+
+    report = make_refs(site, remote, prune, prefix)
+    for line in report.lines():
+        click.echo(line)
+    if report.problems:
+        raise BuildFailed(report.problems, "Some env refs were not made:")
+
+
 def launcher_options(command: Callable[..., None]) -> Callable[..., None]:
     """An option per ``[launcher]`` setting marked as a flag (declared in config.py)."""
     from typing import get_type_hints

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,8 @@ class LaunchSection:
     branch: str = "main"
     binderhub_url: str = "https://mybinder.org"
     path_in_repository: str = ""  # where the site folder sits inside the repository
+    mode: str = "launcher"  # which launch badges: launcher | binderhub | both
+    ref_prefix: str = "publish/env/"  # env refs: refs/heads/<ref_prefix><env id>
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,12 @@ def _addresses(value: str) -> str | None:
         parse_trusted(value)
     except ValueError as exc:
         return str(exc)
+    return None
+
+
+def _http_url(value: str) -> str | None:
+    if value and not re.match(r"^https?://[^/\s?#]+(/[^\s?#]*)?$", value):
+        return f"expected an http(s) URL like https://mybinder.org, got {value!r}"
     return None
 
 
@@ -141,6 +150,10 @@ class LauncherSection:
         "", "Origins whose pages may use the launch stream and a session's API with its "
         "token, e.g. thebe on the blog (comma-separated; '*': any). Default: the blog's, "
         "from [site] base_url.", check=_origins)
+    overflow: str = setting(
+        "", "A BinderHub to send readers to when every place is taken, e.g. "
+        "https://mybinder.org (needs [launch] repository and the env refs pushed: publish "
+        "binder refs --push).", check=_http_url)
     runtime_dir: str = setting("", "Folder for session state (default: PUBLISH_RUNTIME_DIR, "
                                "else the cache folder).")
 
@@ -206,7 +219,24 @@ CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("execute", "mode"): ("off", "cache", "force"),
     ("execute", "backend"): ("auto", "docker", "local"),
     ("interactive", "thebe"): ("site", "cdn", "off"),
+    ("launch", "mode"): ("launcher", "binderhub", "both"),
 }
+REF_PREFIX = re.compile(r"^(?!.*(?:\.\.|//|@\{|\.lock/|/\.))[A-Za-z0-9][A-Za-z0-9._/-]*$")
+
+
+def _cross_checks(cfg: Config) -> list[str]:
+    """Problems that involve more than one key."""
+    problems = []
+    if cfg.launch.mode != "launcher" and not cfg.launch.repository:
+        problems.append(f'[launch] mode: "{cfg.launch.mode}" needs [launch] repository (the '
+                        "git URL a BinderHub clones the env refs from)")
+    if cfg.launcher.overflow and not cfg.launch.repository:
+        problems.append("[launcher] overflow: needs [launch] repository (the git URL the "
+                        "BinderHub clones the env refs from)")
+    if not REF_PREFIX.match(cfg.launch.ref_prefix):
+        problems.append(f"[launch] ref_prefix: {cfg.launch.ref_prefix!r} is not a valid git "
+                        'branch prefix (e.g. "publish/env/")')
+    return problems
 
 
 def _type_name(tp: Any) -> str:
@@ -291,13 +321,16 @@ def parse_config(data: dict[str, Any], root: Path, source: str = CONFIG_NAME) ->
             else:
                 kwargs[key] = coerced
         sections[name] = cls(**kwargs)
+    cfg = Config(root=root, **sections)
+    if not problems:
+        problems = _cross_checks(cfg)
     if problems:
         raise ConfigError(
             f"{source} has {len(problems)} problem(s):\n"
             + "\n".join(f"  {p}" for p in problems)
             + "\nFix them and run the command again."
         )
-    return Config(root=root, **sections)
+    return cfg
 
 
 def with_overrides(cfg: Config, section: str, overrides: dict[str, Any]) -> Config:
@@ -313,10 +346,12 @@ def with_overrides(cfg: Config, section: str, overrides: dict[str, Any]) -> Conf
             problems.append(f"--{key.replace('_', '-')}: {problem}")
         else:
             changes[key] = value
+    new = dataclasses.replace(cfg, **{section: dataclasses.replace(getattr(cfg, section),
+                                                                    **changes)})
+    problems += [] if problems else _cross_checks(new)
     if problems:
         raise ConfigError("\n".join(problems))
-    return dataclasses.replace(cfg, **{section: dataclasses.replace(getattr(cfg, section),
-                                                                     **changes)})
+    return new
 
 
 def load_config(root: Path) -> Config:

@@ -20,6 +20,7 @@ from starlette.responses import (
     HTMLResponse,
     JSONResponse,
     PlainTextResponse,
+    RedirectResponse,
     Response,
     StreamingResponse,
 )
@@ -122,6 +123,10 @@ class Routes:
         target = urlpath or f"lab/tree/{labpath or pe.post.notebook_name}"
         if self.manager.used >= self.manager.settings.max_sessions and not \
                 self.manager.pool.get(pe.env_id):
+            elsewhere = self._overflow(pe)
+            if elsewhere:  # the same post in its own env on the BinderHub
+                return RedirectResponse(elsewhere["url"], 303, headers={
+                    "Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
             return message("Busy", "All sessions are in use right now; this page will work "
                            "again in a minute.", 503, retry=True, headers={"Retry-After": "60"})
         nonce = secrets.token_urlsafe(12)
@@ -166,6 +171,7 @@ class Routes:
 
     async def build(self, request: Request) -> Response:
         slug = request.path_params["slug"]
+        pe: PostEnv | None = None
         try:
             pe = await self._post_or_none(slug)
             if pe is None:
@@ -173,6 +179,16 @@ class Routes:
             launch = self.manager.begin(pe, client_of(request))
         except LaunchRefused as refused:
             headers = self._cors(request)
+            elsewhere = self._overflow(pe) if refused.status == 503 and pe else None
+            if elsewhere:
+                # an event stream (EventSource reads no error body) whose one event names
+                # the alternative: clients that know it follow it, the others show why
+                event = {"phase": "failed", "overflow": elsewhere, "message":
+                         f"This launcher is full; the post runs in its own environment on "
+                         f"{elsewhere['binderhub']} too: {elsewhere['url']}"}
+                return StreamingResponse(
+                    iter([sse(event)]), media_type="text/event-stream",
+                    headers={**headers, "Cache-Control": "no-cache"})
             if refused.retry_after:
                 headers["Retry-After"] = str(refused.retry_after)
             return JSONResponse({"phase": "failed", "message": refused.message},
@@ -181,6 +197,14 @@ class Routes:
             self._events(launch, self._session_url(request)), media_type="text/event-stream",
             headers={**self._cors(request), "Cache-Control": "no-cache",
                      "X-Accel-Buffering": "no"})
+
+    def _overflow(self, pe: PostEnv) -> dict[str, str] | None:
+        """Where a reader goes when every place is taken: the post on the overflow
+        BinderHub, when there is one and the post's env ref is on the repository."""
+        index = self.manager.index.cached()
+        if self.manager.overflow is None or index is None:
+            return None
+        return self.manager.overflow.target(index.site.config, pe)
 
     def _session_url(self, request: Request) -> str:
         """The session URL with ``{sid}`` left to fill: on its own host when configured."""

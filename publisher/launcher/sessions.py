@@ -27,6 +27,7 @@ from publisher.launcher import jupyter
 from publisher.launcher.adoption import adopt, save_state
 from publisher.launcher.launches import Launch, Reservation
 from publisher.launcher.metrics import Metrics
+from publisher.launcher.overflow import Overflow
 from publisher.launcher.posts import SiteIndex
 from publisher.launcher.proxy import Upstreams
 from publisher.launcher.records import (
@@ -47,6 +48,7 @@ class SessionManager:
         self.sessions: dict[str, Session] = {}
         self.pool: dict[str, list[Session]] = {}
         self.upstreams = Upstreams()
+        self.overflow: Overflow | None = None  # a BinderHub for readers when all is taken
         self.launch_times: dict[str, deque[float]] = {}
         self.owner = digest([str(index.root.resolve()), str(settings.runtime_path.resolve())])
         self.state_dir = settings.runtime_path / "state"

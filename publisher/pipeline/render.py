@@ -18,6 +18,7 @@ from urllib.parse import quote
 import nbformat
 from nbformat import NotebookNode
 
+from publisher.binder import binder_build_url, binder_launch_url, post_path, provider_spec
 from publisher.config import Config
 from publisher.content.post import Post
 from publisher.envs.spec import EnvSpec
@@ -56,34 +57,20 @@ def launch_url(config: Config, post: Post) -> str:
     return f"{base}/launch/{quote(post.slug)}?labpath={quote(post.notebook_name)}"
 
 
-def _github(repo: str) -> str | None:
-    m = re.match(r"^(?:https?://github\.com/|git@github\.com:)([^/]+)/([^/]+?)(?:\.git)?/?$", repo)
-    return f"{m.group(1)}/{m.group(2)}" if m else None
-
-
-def repository_links(config: Config, post: Post) -> tuple[str, str]:
-    """(binder url, colab url) for the post, or empty strings without a repository."""
-    repo = config.launch.repository
-    if not repo:
-        return "", ""
+def colab_url(config: Config, post: Post) -> str:
+    """Open the notebook in Colab: GitHub repositories only, notebooks only."""
+    provider, spec = provider_spec(config.launch.repository, "")
+    if not config.launch.repository or provider != "gh" or post.kind != "ipynb":
+        return ""
     prefix = config.launch.path_in_repository.strip("/")
     path = f"{prefix}/{post.rel_source}" if prefix else post.rel_source
-    branch = config.launch.branch
-    hub = config.launch.binderhub_url.rstrip("/")
-    gh = _github(repo)
-    if gh:
-        binder = f"{hub}/v2/gh/{gh}/{quote(branch)}?labpath={quote(path)}"
-        colab = (
-            f"https://colab.research.google.com/github/{gh}/blob/{quote(branch)}/{quote(path)}"
-            if post.kind == "ipynb" else ""
-        )
-        return binder, colab
-    return f"{hub}/v2/git/{quote(repo, safe='')}/{quote(branch)}?labpath={quote(path)}", ""
+    return (f"https://colab.research.google.com/github/{spec.rstrip('/')}/blob/"
+            f"{quote(config.launch.branch)}/{quote(path)}")
 
 
 def post_box_data(config: Config, rp: RenderPost) -> dict[str, Any]:
     post = rp.post
-    binder, colab = repository_links(config, post)
+    mode = config.launch.mode
     downloads = [("notebook (.ipynb)", f"../../_publish/notebooks/{post.slug}/{post.notebook_name}")]
     if post.kind == "md":
         downloads.append(("source (.md)", f"../../_publish/sources/{post.slug}/{post.source.name}"))
@@ -101,9 +88,9 @@ def post_box_data(config: Config, rp: RenderPost) -> dict[str, Any]:
         "env_files": rp.spec.describe(config.root),
         "env_origin": rp.spec.origin,
         "packages": packages,
-        "launch_url": launch_url(config, post),
-        "binder_url": binder,
-        "colab_url": colab,
+        "launch_url": launch_url(config, post) if mode != "binderhub" else "",
+        "binder_url": binder_launch_url(config, post, rp.env_id) if mode != "launcher" else "",
+        "colab_url": colab_url(config, post),
         "downloads": downloads,
         "computed": f"{status[rp.executed.status]} ({rp.backend} backend)",
         "live": live_config(config, rp) if rp.thebe else None,
@@ -111,11 +98,18 @@ def post_box_data(config: Config, rp: RenderPost) -> dict[str, Any]:
 
 
 def live_config(config: Config, rp: RenderPost) -> dict[str, str]:
-    """What the page's "Run code here" needs: thebe, and the launcher as a BinderHub whose
-    repositories are the posts (``/build/git/<slug>/<env id>``)."""
-    return {"thebe": rp.thebe, "launcher": config.launch.url.rstrip("/"),
-            "repo": rp.post.slug, "ref": rp.env_id, "path": rp.post.notebook_name,
-            "kernel": rp.post.kernel, "language": rp.post.language}
+    """What the page's "Run code here" needs: thebe, and the launch stream it follows: our
+    launcher as a BinderHub whose repositories are the posts (``/build/git/<slug>/<env
+    id>``), or, with ``[launch] mode = "binderhub"``, the post's env ref on the BinderHub."""
+    post = rp.post
+    if config.launch.mode == "binderhub":
+        build, path = binder_build_url(config, rp.env_id), post_path(post)
+    else:
+        build = (f"{config.launch.url.rstrip('/')}/build/git/{quote(post.slug, safe='')}/"
+                 f"{rp.env_id}")
+        path = post.notebook_name
+    return {"thebe": rp.thebe, "build": build, "path": path,
+            "kernel": post.kernel, "language": post.language}
 
 
 def header_cell(config: Config, rp: RenderPost) -> str:

@@ -29,13 +29,14 @@ def _badge(href: str, label: str, value: str, cls: str, title: str) -> str:
 
 def render_post_box(data: dict[str, Any]) -> str:
     """HTML for the badges row and the Environment box (pure; unit-tested)."""
-    badges = [
-        _badge(data["launch_url"], "launch", "live notebook", "publish-launch",
-               "Start a live Jupyter session of this post, in its own environment")
-    ]
+    badges = []
+    if data.get("launch_url"):
+        badges.append(_badge(data["launch_url"], "launch", "live notebook", "publish-launch",
+                             "Start a live Jupyter session of this post, in its own "
+                             "environment"))
     if data.get("binder_url"):
         badges.append(_badge(data["binder_url"], "launch", "binder", "publish-binder",
-                             "Open this post on a BinderHub"))
+                             "Open this post in its own environment on a BinderHub"))
     if data.get("colab_url"):
         badges.append(_badge(data["colab_url"], "open in", "colab", "publish-colab",
                              "Open this notebook in Google Colab"))

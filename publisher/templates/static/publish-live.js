@@ -30,9 +30,10 @@
     var button = document.querySelector("button.publish-live");
     if (!button) return;
     var cfg = JSON.parse(button.getAttribute("data-live"));
-    // an absolute URL: the blog's own origin when the launcher is there too
-    var launcher = new URL(cfg.launcher || "/", window.location.href).href.replace(/\/$/, "");
-    var savedKey = "publish-live:" + launcher + ":" + cfg.repo + ":" + cfg.ref;
+    // the launch stream (BinderHub's API): our launcher's, on the blog's own origin when
+    // the launcher is there too, or a BinderHub's
+    var build = new URL(cfg.build, window.location.href).href;
+    var savedKey = "publish-live:" + build;
     var status = document.createElement("div");
     status.className = "publish-live-status";
     status.setAttribute("role", "status");
@@ -157,18 +158,26 @@
 
     var run = 0;  // the reader's current attempt: progress of an abandoned one is not shown
 
-    function launch(mine) {
+    // follow a launch stream (BinderHub's API) to its session; a full launcher's
+    // "failed" event may name the same post on a BinderHub: follow that one instead
+    function launch(mine, url, path) {
       return new Promise(function (resolve, reject) {
-        var url = launcher + "/build/git/" + encodeURIComponent(cfg.repo) + "/" +
-          encodeURIComponent(cfg.ref);
-        var events = new EventSource(url);
+        var events = new EventSource(url || build);
         var done = false;
         events.onmessage = function (e) {
           var data = JSON.parse(e.data);
           if (data.phase === "ready") {
             done = true;
             events.close();
-            resolve({url: data.url, token: data.token});
+            resolve({url: data.url, token: data.token, path: path || cfg.path});
+          } else if (data.phase === "failed" && data.overflow && !url) {
+            done = true;
+            events.close();
+            if (mine === run) {
+              say("launching", "This blog's launcher is full; starting the post on " +
+                  data.overflow.binderhub + " (this takes longer)…");
+            }
+            launch(mine, data.overflow.build, data.overflow.path).then(resolve, reject);
           } else if (data.phase === "failed") {
             done = true;
             events.close();
@@ -183,8 +192,9 @@
           done = true;
           events.close();
           // a refusal (busy, too many sessions from this address, unknown post) or no answer
-          reject(new Error("the launcher at " + launcher + " did not start a session (it " +
-                           "may be busy, or unreachable); try again in a minute"));
+          reject(new Error("the launcher at " + new URL(url || build).origin + " did not " +
+                           "start a session (it may be busy, or unreachable); try again " +
+                           "in a minute"));
         };
       });
     }
@@ -290,7 +300,8 @@
       server.connectToJupyterServer();
       await server.ready;
       var fresh = await server.startNewSession(live.rendermime,
-                                               {path: cfg.path, kernelName: cfg.kernel});
+                                               {path: s.path || cfg.path,
+                                                kernelName: cfg.kernel});
       live.notebook.attachSession(fresh);
       thebe.session = fresh;
       watch(fresh, s);
