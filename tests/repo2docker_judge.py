@@ -37,6 +37,7 @@ def main() -> None:
                        for d, _, names in os.walk(checkout) if ".git" not in d.split(os.sep)
                        for f in names)
         print("\n" + json.dumps({"buildpack": type(picked).__name__, "dockerfile": dockerfile,
+                          "python": getattr(picked, "python_version", None),
                           "files": files}))
 
 

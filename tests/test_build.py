@@ -339,3 +339,26 @@ def test_the_failure_is_the_first_unexpected_error(make_site: SiteFactory) -> No
     with pytest.raises(BuildFailed) as err:
         run(root)
     assert "posts/tags/index.ipynb cell 4: KeyError: 'missing'" in err.value.message
+
+
+def test_sites_built_one_after_another_in_one_process_keep_their_own_listings(
+        tmp_path: Path) -> None:
+    """ABlog keeps its state in one object per process: a second site (or a changed
+    config) must not render with the first one's catalogs and titles."""
+    from tests.conftest import write_files
+
+    first, second = tmp_path / "first", tmp_path / "second"
+    write_files(first, {"publish.toml": '[site]\ntitle = "First"\n',
+                        "posts/a.md": md_post("A", "2024-01-01", "No tags here.\n")})
+    write_files(second, {"publish.toml": '[site]\ntitle = "Second"\n',
+                         "posts/b.md": md_post("B", "2024-01-02", "Tagged.\n",
+                                               "tags: [optics]\n")})
+    opts = BuildOptions(backend="local", execute="off")
+    build(first, opts, Reporter(quiet=True))
+    build(second, opts, Reporter(quiet=True))
+    assert (second / "_site/blog/tag/optics.html").is_file()
+    assert "<title>Second</title>" in (second / "_site/blog/atom.xml").read_text()
+    # a changed config in the same process (publish serve): the feed follows it
+    (second / "publish.toml").write_text('[site]\ntitle = "Renamed"\n')
+    build(second, opts, Reporter(quiet=True))
+    assert "<title>Renamed</title>" in (second / "_site/blog/atom.xml").read_text()

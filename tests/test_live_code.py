@@ -52,9 +52,9 @@ def test_run_code_here_with_thebe_from_the_site(make_site: SiteFactory) -> None:
     assert cfg is not None
     site_json = json.loads((root / "_site/_publish/site.json").read_text())
     env_id = next(p["env_id"] for p in site_json["posts"] if p["slug"] == "code")
-    assert cfg == {"thebe": "../../_publish/thebe/0.9.3/", "launcher": "https://live.example.org",
-                   "repo": "code", "ref": env_id, "path": "index.ipynb", "kernel": "python3",
-                   "language": "python"}
+    assert cfg == {"thebe": "../../_publish/thebe/0.9.3/",
+                   "build": f"https://live.example.org/build/git/code/{env_id}",
+                   "path": "index.ipynb", "kernel": "python3", "language": "python"}
     lib = root / "_site/_publish/thebe/0.9.3"
     assert (lib / "index.js").is_file() and (lib / "thebe.css").is_file()
     assert not list(lib.rglob("*.map")), "no source maps in the site"

@@ -284,6 +284,13 @@ def run_sphinx(src: Path, out: Path, doctrees: Path, strict: bool) -> list[str]:
     warm = _WARM.get(key)
     try:
         if warm is None or warm[0] != conf:
+            # ABlog keeps its state (config, catalogs) in one object per *process*, made
+            # by the first app: a new app (another site, or a changed config) starts it
+            # afresh, and the apps made before it are dropped with their state
+            from ablog.blog import Blog
+
+            Blog._dict.clear()
+            _WARM.clear()
             warnings = io.StringIO()
             app = Sphinx(
                 str(src), str(src), str(out), str(doctrees), "html",
