@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import http.server
+import json
 import os
 import re
 import shutil
@@ -23,7 +24,14 @@ import httpx
 import pytest
 
 from tests.conftest import ROOT, SAMPLE_SITE, write_files
-from tests.helpers import free_port, remove_sessions_under, running_launcher, session_runtime, wait_http
+from tests.helpers import (
+    free_port,
+    launch,
+    remove_sessions_under,
+    running_launcher,
+    session_runtime,
+    wait_http,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.docker, pytest.mark.slow,
               pytest.mark.usefixtures("docker_engine")]
@@ -256,8 +264,49 @@ def test_journey_static_site_and_separate_launcher(browser: Any, site: Path,
             reader_journey(browser, blog + "/", "static")
             live_code_journey(browser, blog + "/", "live-code", admin=launcher)
             stock_thebe_journey(browser, blog + "/stock-thebe.html")
+        overflow_journey(browser, blog + "/", site, runtime_dir, launcher_port)
     finally:
         server.shutdown()
+
+
+HUB = "https://hub.example.org"
+
+
+def overflow_journey(browser: Any, home: str, site: Path, runtime_dir: Path,
+                     full_port: int) -> None:
+    """The blog's launcher is full and overflows to a BinderHub: Run code here follows the
+    "failed" event's alternative to the hub's launch stream and runs the post there.
+
+    The hub is played by the browser's network layer: its launch stream answers with the
+    ready event of a session of a second real launcher (no BinderHub can run here)."""
+    hub_root = runtime_dir / "hub"
+    hub_root.mkdir()
+    blog = home.rstrip("/")
+    with running_launcher(site, hub_root / "launcher", "--allow-origins", blog) as hub, \
+            running_launcher(site, runtime_dir / "full", "--allow-origins", blog,
+                             "--max-sessions", "0", "--overflow", HUB, port=full_port):
+        asked: list[str] = []
+
+        def hub_stream(route: Any) -> None:
+            asked.append(route.request.url)
+            ready = next(ev for ev in launch(hub, "random-walks") if ev["phase"] == "ready")
+            route.fulfill(status=200, body=f"data: {json.dumps(ready)}\n\n", headers={
+                "Content-Type": "text/event-stream", "Access-Control-Allow-Origin": "*"})
+
+        with journey(browser, "overflow", viewport={"width": 1280, "height": 900}) as (page, j):
+            page.route(HUB + "/build/**", hub_stream)
+            page.goto(home + "posts/random-walks/index.html")
+            page.get_by_role("button", name="Run code here").click()
+            page.locator('.publish-live-status[data-phase="ready"], '
+                         '.publish-live-status[data-phase="failed"]').wait_for(timeout=600_000)
+            status = page.locator(".publish-live-status")
+            assert status.get_attribute("data-phase") == "ready", status.inner_text()
+            j.shot("ready-on-the-hub")
+            assert len(asked) == 1 and asked[0].startswith(
+                HUB + "/build/gh/example/notebooks-in-the-wild/publish/env/"), asked
+            assert page.evaluate(SESSION_URL).startswith(hub), "the hub's session"
+            cell = page.locator("main div.cell:has(.thebe-cell)").nth(2)
+            rewrite_and_run(page, cell, "print('hub', 6*7)", "hub 42")
 
 
 def live_code_journey(browser: Any, home: str, name: str, admin: str = "") -> None:
