@@ -77,6 +77,7 @@ def test_build_renders_a_blog(make_site: SiteFactory) -> None:
     assert sq["source"] == "posts/squares/index.ipynb" and sq["url"] == "posts/squares/index.html"
     assert sq["tags"] == ["math", "demo"] and sq["date"] == "2024-05-01"
     assert len(sq["env_id"]) == 16 and sq["env_files"] == []
+    assert sq["env_ref"] == f"publish/env/{sq['env_id']}"
     nb = json.loads((out / sq["notebook"]).read_text())
     assert any(c.get("outputs") for c in nb["cells"] if c["cell_type"] == "code")
 

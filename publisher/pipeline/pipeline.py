@@ -11,6 +11,7 @@ from pathlib import Path
 import nbformat
 
 from publisher.backends import Backend, get_backend
+from publisher.binder import branch_name
 from publisher.config import Config
 from publisher.content.post import Post
 from publisher.content.site import Site, discover
@@ -176,6 +177,7 @@ def site_json(site: Site, items: list[RenderPost]) -> dict[str, object]:
                 "source": rp.post.rel_source,
                 "notebook": f"_publish/notebooks/{rp.post.slug}/{rp.post.notebook_name}",
                 "env_id": rp.env_id,
+                "env_ref": branch_name(cfg, rp.env_id),  # `publish binder refs`
                 "env_files": rp.spec.describe(site.root),
                 "network": rp.post.meta.network,
             }
