@@ -93,7 +93,7 @@ def _addresses(value: str) -> str | None:
 
 
 def _http_url(value: str) -> str | None:
-    if value and not re.match(r"^https?://[^/\s?#]+(/[^\s?#]*)?$", value):
+    if value and not re.fullmatch(r"https?://[^/\s?#@]+(/[^\s?#]*)?", value):
         return f"expected an http(s) URL like https://mybinder.org, got {value!r}"
     return None
 
@@ -221,7 +221,9 @@ CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("interactive", "thebe"): ("site", "cdn", "off"),
     ("launch", "mode"): ("launcher", "binderhub", "both"),
 }
-REF_PREFIX = re.compile(r"^(?!.*(?:\.\.|//|@\{|\.lock/|/\.))[A-Za-z0-9][A-Za-z0-9._/-]*$")
+# a branch prefix that is a folder of its own (ends in "/"), so that no branch of the
+# author's is ever read as an env ref: "publish/env/"
+REF_PREFIX = re.compile(r"(?!.*(?:\.\.|//|@\{|\.lock/|/\.))[A-Za-z0-9][A-Za-z0-9._/-]*/")
 
 
 def _cross_checks(cfg: Config) -> list[str]:
@@ -230,12 +232,17 @@ def _cross_checks(cfg: Config) -> list[str]:
     if cfg.launch.mode != "launcher" and not cfg.launch.repository:
         problems.append(f'[launch] mode: "{cfg.launch.mode}" needs [launch] repository (the '
                         "git URL a BinderHub clones the env refs from)")
+    if re.match(r"^[a-z][a-z0-9+.-]*://[^/]*@", cfg.launch.repository, re.I):
+        problems.append("[launch] repository: holds credentials (user:token@); they would "
+                        "be in every badge. Use the public URL; give git its credentials "
+                        "another way (a credential helper, an SSH key).")
     if cfg.launcher.overflow and not cfg.launch.repository:
         problems.append("[launcher] overflow: needs [launch] repository (the git URL the "
                         "BinderHub clones the env refs from)")
-    if not REF_PREFIX.match(cfg.launch.ref_prefix):
+    if not REF_PREFIX.fullmatch(cfg.launch.ref_prefix):
         problems.append(f"[launch] ref_prefix: {cfg.launch.ref_prefix!r} is not a valid git "
-                        'branch prefix (e.g. "publish/env/")')
+                        'branch folder (e.g. "publish/env/": letters, digits, ".", "_", "-", '
+                        'ending in "/")')
     return problems
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -35,6 +36,7 @@ from publisher.config import parse_config
 from publisher.content.site import discover
 from publisher.envs.resolve import resolve_envs
 from publisher.errors import ConfigError
+from publisher.launcher.overflow import prepare
 from publisher.pipeline.pipeline import BuildOptions, build
 from publisher.progress import Reporter
 from tests.conftest import md_post, notebook, write_files
@@ -101,6 +103,7 @@ def test_provider_specs_follow_binderhubs_rules() -> None:
     assert provider_spec("https://github.com/ada/blog", ref) == ("gh", f"ada/blog/{ref}")
     assert provider_spec("https://github.com/ada/blog.git", ref) == ("gh", f"ada/blog/{ref}")
     assert provider_spec("git@github.com:ada/blog.git", ref) == ("gh", f"ada/blog/{ref}")
+    assert provider_spec("https://GitHub.com/ada/blog", ref) == ("gh", f"ada/blog/{ref}")
     # gitlab.com: the namespace (groups and all) url-escaped as one segment
     assert provider_spec("https://gitlab.com/lab/group/blog.git", ref) == (
         "gl", f"lab%2Fgroup%2Fblog/{ref}")
@@ -147,6 +150,8 @@ def test_launch_settings_are_checked_together(tmp_path: Path) -> None:
         parse_config({"launch": {"mode": "cluster"}}, tmp_path)
     with pytest.raises(ConfigError, match=r"ref_prefix: 'a\.\.b/' is not a valid"):
         parse_config({"launch": {"ref_prefix": "a..b/"}}, tmp_path)
+    with pytest.raises(ConfigError, match=r"repository: holds credentials"):
+        parse_config({"launch": {"repository": "https://ada:tok@github.com/a/b"}}, tmp_path)
     with pytest.raises(ConfigError, match=r"overflow: needs \[launch\] repository"):
         parse_config({"launcher": {"overflow": "https://mybinder.org"}}, tmp_path)
     with pytest.raises(ConfigError, match=r"overflow: expected an http\(s\) URL"):
@@ -311,6 +316,76 @@ def test_refs_say_what_is_wrong(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         make_refs(site, prefix="bad..prefix")
 
 
+def test_refs_never_touch_the_authors_branches(sample_repo: Path, tmp_path: Path) -> None:
+    """Only refs publish made are moved or pruned: a prefix is a branch folder of its own,
+    a branch of the author's under it is left (and named), locally and on the remote."""
+    site = sample_repo / "sample_site"
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", str(remote))
+    git(sample_repo, "remote", "add", "origin", str(remote))
+    with pytest.raises(ConfigError, match="ending in"):
+        make_refs(site, prefix="ma")
+    git(sample_repo, "branch", "feature/login")
+    git(sample_repo, "push", "-q", "origin", "main", "feature/login")
+    made = make_refs(site, prefix="feature/", push="origin", prune=True)
+    assert not made.pruned and made.stale == []
+    assert git(sample_repo, "rev-parse", "feature/login") == git(sample_repo, "rev-parse", "main")
+    assert "feature/login" in git(remote, "branch", "--list")
+    assert "main" in git(remote, "branch", "--list")
+    # an author's branch with an env ref's name is not moved
+    ids = env_ids(site)
+    taken = f"publish/env/{ids['random-walks']}"
+    git(sample_repo, "branch", taken)
+    report = make_refs(site)
+    assert any(p.startswith(f"{taken}: a branch of yours") for p in report.problems)
+    assert git(sample_repo, "rev-parse", taken) == git(sample_repo, "rev-parse", "main")
+
+
+def test_refs_take_what_git_would_commit(sample_repo: Path, tmp_path: Path) -> None:
+    """Files are the repository's as its author would commit them: ignored files stay
+    out, odd names (newline, carriage return, non-UTF-8) keep their own bytes, a link
+    out of the repository is refused, the author's git settings change no commit, and a
+    ref checked out in a worktree is not moved under it."""
+    site = sample_repo / "sample_site"
+    ids = env_ids(site)
+    walk = f"publish/env/{ids['random-walks']}"
+    folder = site / "posts/random-walks"
+    (sample_repo / ".gitignore").write_text("*.secret\n")
+    (folder / "token.secret").write_text("do not publish\n")
+    odd = {"new\nline.csv": b"1\n", "cr.csv\r": b"2\n", "cr.csv": b"3\n"}
+    for name, data in odd.items():
+        (folder / name).write_bytes(data)
+    (folder / os.fsdecode(b"latin-\xe9.csv")).write_bytes(b"4\n")
+    first = {r.branch: r.commit for r in make_refs(site).refs}
+    listing = subprocess.run(["git", "-C", str(sample_repo), "ls-tree", "-r", "-z",
+                              "--name-only", walk], check=True, capture_output=True).stdout
+    files = {os.fsdecode(name) for name in listing.split(b"\0")}
+    assert os.fsdecode(b"posts/random-walks/latin-\xe9.csv") in files
+    assert "posts/random-walks/token.secret" not in files
+    for name, data in odd.items():
+        assert f"posts/random-walks/{name}" in files
+        assert show(sample_repo, walk, f"posts/random-walks/{name}") == data
+    # the author's settings that would change a commit's bytes do not
+    git(sample_repo, "config", "i18n.commitEncoding", "ISO-8859-1")
+    git(sample_repo, "config", "commit.gpgsign", "true")
+    assert {r.branch: r.commit for r in make_refs(site).refs} == first
+    # a ref checked out in a worktree stays where it is
+    git(sample_repo, "worktree", "add", "-q", str(tmp_path / "wt"), walk)
+    (folder / "more.csv").write_text("5\n")
+    report = make_refs(site)
+    assert {r.branch: r.status for r in report.refs}[walk] == "kept"
+    assert git(sample_repo, "rev-parse", walk).strip() == first[walk]
+    git(sample_repo, "worktree", "remove", "--force", str(tmp_path / "wt"))
+    # a link out of the repository: that env is refused, by name
+    outside = tmp_path / "private.key"
+    outside.write_text("secret\n")
+    (folder / "key.txt").symlink_to(outside)
+    report = make_refs(site)
+    assert any("posts/random-walks/key.txt: links outside the repository" in p
+               for p in report.problems), report.problems
+    assert walk not in {r.branch for r in report.refs}
+
+
 # -- repo2docker's verdict --------------------------------------------------------------
 
 @pytest.mark.slow
@@ -415,5 +490,16 @@ def test_a_full_launcher_sends_readers_to_the_posts_env_ref(tmp_path: Path) -> N
         assert httpx.get(base + "launch/later").status_code == 503
         assert httpx.get(base + "build/post/later").status_code == 503
     log = (runtime / f"launcher-{urlsplit(base).port}.log").read_text()
-    assert f"1 of 2 env refs are on {remote}" in log
-    assert f"missing publish/env/{later}" in log
+    assert f"1 of 2 env refs on {remote} are current" in log
+    assert f"missing or out of date: publish/env/{later}" in log
+    # a post added to a pushed env after the push: that env ref no longer holds the site's
+    # posts, so none of them overflows until the refs are pushed again
+    write_files(site, {"posts/added/index.md": md_post("Added", "2024-01-03", "z"),
+                       "posts/added/requirements.txt": "tabulate\n"})
+    overflow, note = prepare(site, discover(site).config, hub)
+    assert overflow.current == frozenset(), note
+    assert "0 of 2 env refs" in note and f"publish/env/{ids['pushed']}" in note
+    make_refs(site, push=str(remote))
+    overflow, note = prepare(site, discover(site).config, hub)
+    assert overflow.current == {("pushed", ids["pushed"]), ("added", ids["pushed"]),
+                                ("later", later)}, note

@@ -27,13 +27,9 @@ def run_launcher(site: Path, host: str, port: int, backend_name: str | None,
     configure_logging(debug)
     manager = create_manager(cfg.root, backend, settings)
     if settings.overflow:
-        from publisher.binder import branch_name
-        from publisher.envs.resolve import envs_by_id
         from publisher.launcher.overflow import prepare
 
-        _, envs, _ = envs_by_id(cfg.root, keep_going=True)
-        manager.overflow, note = prepare(cfg, settings.overflow,
-                                         {eid: branch_name(cfg, eid) for eid in envs})
+        manager.overflow, note = prepare(cfg.root, cfg, settings.overflow)
         click.echo(note, err=True)
     # docker sessions outlive a launcher restart (it adopts them) unless asked otherwise
     app = create_app(manager, keep_sessions=backend.name == "docker" and not stop_sessions)

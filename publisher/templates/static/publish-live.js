@@ -173,10 +173,12 @@
           } else if (data.phase === "failed" && data.overflow && !url) {
             done = true;
             events.close();
-            if (mine === run) {
-              say("launching", "This blog's launcher is full; starting the post on " +
-                  data.overflow.binderhub + " (this takes longer)…");
+            if (mine !== run) {  // the reader gave up on this attempt: start nothing more
+              reject(new Error("the launch was abandoned"));
+              return;
             }
+            say("launching", "This blog's launcher is full; starting the post on " +
+                data.overflow.binderhub + " (this takes longer)…");
             launch(mine, data.overflow.build, data.overflow.path).then(resolve, reject);
           } else if (data.phase === "failed") {
             done = true;
