@@ -14,7 +14,6 @@ from typing import Any
 
 import nbformat
 from nbformat import NotebookNode
-from nbformat.corpus.words import generate_corpus_id as random_cell_id
 from nbformat.warnings import MissingIDFieldWarning
 
 from publisher.content.frontmatter import (
@@ -108,7 +107,7 @@ class Post:
 def _read_ipynb(path: Path, where: str) -> NotebookNode:
     text = path.read_text(encoding="utf-8")
     try:
-        json.loads(text)
+        raw = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ContentError(
             f"{where}:{exc.lineno}:{exc.colno}: not valid notebook JSON ({exc.msg}). "
@@ -118,8 +117,14 @@ def _read_ipynb(path: Path, where: str) -> NotebookNode:
         with warnings.catch_warnings():  # missing cell ids are added just below
             warnings.simplefilter("ignore", MissingIDFieldWarning)
             nb: NotebookNode = nbformat.reads(text, as_version=4)
-        for cell in nb.cells:  # notebooks from older tools lack cell ids (nbformat 4.5)
-            cell.setdefault("id", random_cell_id())
+        # notebooks from older tools lack cell ids (nbformat 4.5); nbformat made random
+        # ones for them while reading: ids from their position instead
+        raw_cells = raw.get("cells") if isinstance(raw, dict) else None
+        for i, cell in enumerate(nb.cells):
+            if not (isinstance(raw_cells, list) and i < len(raw_cells)
+                    and isinstance(raw_cells[i], dict) and raw_cells[i].get("id")):
+                cell.pop("id", None)
+        stable_cell_ids(nb)
         # cell ids need nbformat 4.5: upgrade in memory (the author's file is left alone)
         nb.nbformat_minor = max(5, int(nb.get("nbformat_minor", 0)))
         nbformat.validate(nb)
@@ -130,6 +135,22 @@ def _read_ipynb(path: Path, where: str) -> NotebookNode:
             "Open it in Jupyter and save it again."
         ) from exc
     return nb
+
+
+def stable_cell_ids(nb: NotebookNode) -> None:
+    """Give cells without an id one made from their position (``cell-3``): the same
+    notebook gives the same ids, so the pages and downloads of a build are the same bytes
+    as those of the last one (random ids would change them on every read)."""
+    taken = {str(c["id"]) for c in nb.cells if c.get("id")}
+    for i, cell in enumerate(nb.cells):
+        if cell.get("id"):
+            continue
+        n, candidate = i, f"cell-{i}"
+        while candidate in taken:
+            n += len(nb.cells)
+            candidate = f"cell-{n}"
+        cell["id"] = candidate
+        taken.add(candidate)
 
 
 PYTHON_KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -179,8 +200,9 @@ def _read_md(path: Path, where: str) -> tuple[dict[str, Any], NotebookNode, list
     except Exception as exc:
         raise ContentError(f"{where}: cannot read the MyST notebook: {exc}") from exc
     lines = [header_lines + n + 1 for n in nb.metadata.pop("source_map", [])]
-    for cell in nb.cells:
-        cell.setdefault("id", random_cell_id())
+    for cell in nb.cells:  # the reader made random ones
+        cell.pop("id", None)
+    stable_cell_ids(nb)
     nb.metadata.setdefault("kernelspec", dict(PYTHON_KERNELSPEC))
     nb.metadata.setdefault("language_info", {"name": "python"})
     return data, nb, lines

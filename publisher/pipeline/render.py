@@ -259,12 +259,18 @@ def write_project(config: Config, src: Path, items: list[RenderPost], pages: lis
 
 
 def prune_removed_docs(src: Path, out: Path) -> None:
-    """Delete pages of posts and pages whose source is gone (Sphinx leaves them behind)."""
+    """Delete the pages and copied sources of posts and pages whose source is gone (Sphinx
+    leaves them behind)."""
     for folder in ("posts", "pages"):
         for html in (out / folder).rglob("*.html") if (out / folder).is_dir() else []:
             doc = src / html.relative_to(out).with_suffix("")
             if not any(doc.with_suffix(s).is_file() for s in (".ipynb", ".md")):
                 html.unlink()
+        copies = out / "_sources" / folder
+        for copy_ in copies.rglob("*") if copies.is_dir() else []:
+            doc = src / copy_.relative_to(out / "_sources")
+            if copy_.is_file() and not doc.is_file() and not doc.with_suffix("").is_file():
+                copy_.unlink()
 
 
 # One warm Sphinx application per output folder: a second build in the same process
@@ -284,12 +290,7 @@ def run_sphinx(src: Path, out: Path, doctrees: Path, strict: bool) -> list[str]:
     warm = _WARM.get(key)
     try:
         if warm is None or warm[0] != conf:
-            # ABlog keeps its state (config, catalogs) in one object per *process*, made
-            # by the first app: a new app (another site, or a changed config) starts it
-            # afresh, and the apps made before it are dropped with their state
-            from ablog.blog import Blog
-
-            Blog._dict.clear()
+            # one warm app at a time: ABlog's state is per process (see sphinx_ext)
             _WARM.clear()
             warnings = io.StringIO()
             app = Sphinx(

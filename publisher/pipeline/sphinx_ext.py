@@ -114,10 +114,92 @@ def _dedupe_templates(app: Sphinx) -> None:
     app.config.templates_path[:] = list(dict.fromkeys(app.config.templates_path))
 
 
+def _page_written(app: Sphinx, pagename: str, templatename: str, context: Any,
+                  doctree: Any) -> None:
+    app.publish_pages.add(pagename)  # type: ignore[attr-defined]
+
+
+def _prune_leftovers(app: Sphinx, exc: Exception | None) -> None:
+    """Remove what a clean build would not have: figures no page uses any more, and
+    listing pages ABlog did not write this time (it writes every one on every build; one
+    it skipped lists nothing any more: the last post with that tag is gone)."""
+    blog = Path(app.outdir) / "blog"
+    if exc is not None:
+        return
+    images = Path(app.outdir) / "_images"
+    if images.is_dir():  # figures of outputs that changed (or of posts that are gone)
+        used = {unique for _docs, unique in app.env.images.values()}
+        for image in images.iterdir():
+            if image.is_file() and image.name not in used:
+                image.unlink()
+    written: set[str] = getattr(app, "publish_pages", set())
+    for page in blog.rglob("*.html") if blog.is_dir() else []:
+        name = page.relative_to(app.outdir).with_suffix("").as_posix()
+        if name not in written and name not in app.env.found_docs:
+            page.unlink()
+
+
+def _fresh_blog(app: Sphinx, env: Any, docnames: list[str]) -> None:
+    """ABlog keeps its posts and catalogs in one object per *process*, filled once from
+    the first build's environment: a warm application's next build (``publish serve``),
+    or another site built in the same process, would list stale posts. Every build
+    starts it afresh; ABlog fills it again from the environment when it is first used."""
+    from ablog.blog import Blog
+
+    Blog._dict.clear()
+    app.publish_pages = set()  # type: ignore[attr-defined]
+    # Sphinx keeps the doctrees it loaded (and the root document's, as a cached
+    # property) as they were, and writes re-read ones only to disk: a warm application
+    # would resolve the navigation from the last build's index (a new post missing from
+    # every page's sidebar). Load them again.
+    cache = getattr(env, "_pickled_doctree_cache", None)
+    if isinstance(cache, dict):
+        cache.clear()
+    env.__dict__.pop("master_doctree", None)
+    # the theme adds a script per page through the app (``DOCUMENTATION_OPTIONS.pagename``)
+    # and Sphinx keeps each one for the next build's every page: start from the assets
+    # the extensions registered before the first build
+    lists: list[list[Any]] = [app.registry.js_files, app.registry.css_files]
+    lists += [getattr(app.builder, name) for name in ("_js_files", "_css_files")
+              if isinstance(getattr(app.builder, name, None), list)]
+    assets: list[list[Any]] | None = getattr(app, "publish_assets", None)
+    if assets is None:
+        app.publish_assets = [list(a) for a in lists]  # type: ignore[attr-defined]
+    else:
+        for current, first in zip(lists, assets, strict=True):
+            current[:] = first
+
+
+def _site_wide(app: Sphinx, env: Any) -> list[str]:
+    """Every page, when what every page shows changed: the sidebars' tag cloud and
+    archives (ABlog's catalogs and their sizes) and the posts' titles. Sphinx rewrites only
+    the pages it re-read; without this, the other pages keep an old tag cloud."""
+    import hashlib
+
+    from ablog.blog import Blog
+    from ablog.post import register_posts
+
+    env.__dict__.pop("master_doctree", None)  # as read in this build (see _fresh_blog)
+    blog = Blog(app)
+    if not blog:
+        register_posts(app)
+    catalogs = [sorted((str(c.name), len(c)) for c in catalog)
+                for catalog in (blog.archive, *blog.catalogs.values())]
+    posts = sorted((p.docname, str(p.title), str(p.date)) for p in blog.posts)
+    fingerprint = hashlib.sha256(json.dumps([catalogs, posts]).encode()).hexdigest()
+    before = getattr(env, "publish_site_wide", None)
+    env.publish_site_wide = fingerprint
+    return sorted(env.found_docs) if before not in (None, fingerprint) else []
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("publish-post", PublishPostDirective)
     app.connect("config-inited", _stable_config, priority=900)
     app.connect("builder-inited", _dedupe_templates)
+    app.connect("env-before-read-docs", _fresh_blog)
+    app.connect("env-updated", _site_wide)
+    app.connect("html-page-context", _page_written)
+    app.connect("build-finished", _prune_leftovers)
     app.add_css_file("publish.css")
     app.add_js_file("publish-live.js", loading_method="defer")
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
