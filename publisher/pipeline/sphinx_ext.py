@@ -172,7 +172,7 @@ def _fresh_blog(app: Sphinx, env: Any, docnames: list[str]) -> None:
 
 def _site_wide(app: Sphinx, env: Any) -> list[str]:
     """Every page, when what every page shows changed: the sidebars' tag cloud and
-    archives (ABlog's catalogs and their sizes) and the posts' titles. Sphinx rewrites only
+    archives (ABlog's catalogs and their sizes) and the titles in the navigation. Sphinx rewrites only
     the pages it re-read; without this, the other pages keep an old tag cloud."""
     import hashlib
 
@@ -186,16 +186,72 @@ def _site_wide(app: Sphinx, env: Any) -> list[str]:
     catalogs = [sorted((str(c.name), len(c)) for c in catalog)
                 for catalog in (blog.archive, *blog.catalogs.values())]
     posts = sorted((p.docname, str(p.title), str(p.date)) for p in blog.posts)
-    fingerprint = hashlib.sha256(json.dumps([catalogs, posts]).encode()).hexdigest()
+    titles = sorted((doc, env.titles[doc].astext()) for doc in env.found_docs
+                    if doc in env.titles)
+    fingerprint = hashlib.sha256(json.dumps([catalogs, posts, titles]).encode()).hexdigest()
     before = getattr(env, "publish_site_wide", None)
     env.publish_site_wide = fingerprint
     return sorted(env.found_docs) if before not in (None, fingerprint) else []
+
+
+LISTINGS_STAMP = ".publish-listings"
+
+
+def _listings_fingerprint(app: Sphinx) -> str:
+    """What ABlog's listing pages show: every post's and draft's metadata and excerpt,
+    and the configuration (the templates, the site's title)."""
+    import hashlib
+
+    def text(value: Any) -> str:
+        if isinstance(value, list) and value and hasattr(value[0], "pformat"):
+            return "".join(node.pformat() for node in value)
+        return repr(value)
+
+    posts = getattr(app.env, "ablog_posts", {})
+    digest = hashlib.sha256((Path(app.confdir) / "conf.py").read_bytes())
+    digest.update(str(getattr(app.env, "publish_site_wide", "")).encode())  # sidebars
+    for docname in sorted(posts):
+        for info in posts[docname]:
+            items = sorted((k, text(v)) for k, v in info.items() if k != "doctree")
+            digest.update(json.dumps([docname, items]).encode())
+    return digest.hexdigest()
+
+
+def _listings_when_changed(generate: Any) -> Any:
+    """ABlog's listing pages (every tag, year, author…, and all posts) are rendered again
+    on every build, which costs more than the edited post itself on a large blog. Render
+    them when what they show changed; otherwise keep the pages already written."""
+
+    def listings(app: Sphinx) -> Any:
+        stamp = Path(app.outdir) / LISTINGS_STAMP
+        fingerprint = _listings_fingerprint(app)
+        pages = list(generate(app) or [])
+        kept = stamp.is_file() and stamp.read_text() == fingerprint and all(
+            (Path(app.outdir) / f"{name}.html").is_file() for name, _, _ in pages)
+        stamp.write_text(fingerprint)
+        if kept:
+            app.publish_pages.update(name for name, _, _ in pages)  # type: ignore[attr-defined]
+            return []
+        return pages
+
+    return listings
+
+
+def _wrap_listings(app: Sphinx) -> None:
+    from ablog.post import generate_archive_pages
+
+    listeners = app.events.listeners.get("html-collect-pages", [])
+    for i, listener in enumerate(listeners):
+        if listener.handler is generate_archive_pages:
+            listeners[i] = listener._replace(
+                handler=_listings_when_changed(generate_archive_pages))
 
 
 def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("publish-post", PublishPostDirective)
     app.connect("config-inited", _stable_config, priority=900)
     app.connect("builder-inited", _dedupe_templates)
+    app.connect("builder-inited", _wrap_listings)
     app.connect("env-before-read-docs", _fresh_blog)
     app.connect("env-updated", _site_wide)
     app.connect("html-page-context", _page_written)
