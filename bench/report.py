@@ -43,6 +43,22 @@ def markdown(r: dict[str, Any]) -> str:
         lines += ["", "sample_site (`publish build sample_site -j 2`, default backend): "
                   f"cold (execute + render) {fmt(s.get('cold_execute_render'))}; "
                   f"warm no-op {fmt(s.get('warm_noop'))}.", ""]
+    scale = r.get("scale", {})
+    if scale and "error" not in scale:
+        lines += ["## Render only, at scale: publish vs Jupyter Book 1", "",
+                  "Same generated posts, neither tool executing (publish `--execute off`, "
+                  "Jupyter Book `execute_notebooks: off`); the edit changes one post's prose.",
+                  "", "| posts | measure | publish | Jupyter Book 1 | ratio |",
+                  "| --- | --- | --- | --- | --- |"]
+        for key in sorted((k for k in scale if k.startswith("render_")),
+                          key=lambda k: int(k.split("_")[1])):
+            c = scale[key]
+            for measure, label in (("cold", "cold render"), ("noop", "no-op rebuild"),
+                                   ("edit_one", "one-post prose edit")):
+                lines.append(f"| {key.split('_')[1]} | {label} | {fmt(c['publish'][measure])}"
+                             f" | {fmt(c['jupyter_book'][measure])} | "
+                             f"{c['ratio'][measure]:.2f}× |")
+        lines.append("")
     live = r.get("live", {})
     if live and "error" not in live:
         lines += ["## Live code in the page (Chromium, static site + launcher on another origin)",

@@ -48,15 +48,15 @@ def write_publish_site(root: Path, n: int) -> None:
         nbformat.write(nb, d / "index.ipynb")
 
 
-def write_jupyter_book(root: Path, n: int) -> None:
+def write_jupyter_book(root: Path, n: int, execute: str = "cache") -> None:
     (root / "posts").mkdir(parents=True, exist_ok=True)
     (root / "_config.yml").write_text(textwrap.dedent("""\
         title: Benchmark book
         author: Bench
         execute:
-          execute_notebooks: cache
+          execute_notebooks: EXECUTE
           timeout: 300
-        """))
+        """).replace("EXECUTE", execute))
     chapters = "\n".join(f"- file: posts/post-{i:03d}" for i in range(n))
     (root / "_toc.yml").write_text(f"format: jb-book\nroot: intro\nchapters:\n{chapters}\n")
     (root / "intro.md").write_text("# Benchmark book\n\nThe same posts as the blog.\n")
@@ -69,4 +69,12 @@ def edit_one_post(root: Path, publish: bool) -> None:
     path = root / "posts" / ("post-000/index.ipynb" if publish else "post-000.ipynb")
     nb = nbformat.read(path, 4)
     nb.cells[1].source += f"\n# edited {time.time()}"
+    nbformat.write(nb, path)
+
+
+def edit_prose(root: Path, publish: bool) -> None:
+    """Change the prose of post 0 (nothing to re-execute)."""
+    path = root / "posts" / ("post-000/index.ipynb" if publish else "post-000.ipynb")
+    nb = nbformat.read(path, 4)
+    nb.cells[3].source = f"That is all for this post (edited {time.time()})."
     nbformat.write(nb, path)

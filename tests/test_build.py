@@ -69,6 +69,11 @@ def test_build_renders_a_blog(make_site: SiteFactory) -> None:
     feed = (out / "blog/atom.xml").read_text()
     assert feed.count("<entry>") == 3
     assert (out / "pages/about.html").is_file()
+    # the sidebar: the site's pages, recent posts, tags, archives (not every post: that
+    # made each build quadratic in the number of posts)
+    assert 'aria-label="Pages"' in page and 'href="../../pages/about.html"' in page
+    assert "ablog__recentposts" in page and "ablog__tagcloud" in page
+    assert "bd-docs-nav" not in page
     data = json.loads((out / "_publish/site.json").read_text())
     assert data["title"] == "Test blog"
     by_slug = {p["slug"]: p for p in data["posts"]}

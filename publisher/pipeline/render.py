@@ -169,9 +169,12 @@ html_theme_options = {{
 html_permalinks_icon = "#"
 html_sourcelink_suffix = ""
 mathjax4_config = {{"options": {{"processHtmlClass": "tex2jax_process|mathjax_process|math|output_area"}}}}
+# the sidebar lists recent posts, not every post: a list of every post on every page
+# makes a build quadratic in the number of posts (300 posts: 43 s instead of 11 s)
 html_sidebars = {{
     "**": ["navbar-logo.html", "search-field.html", "ablog/postcard.html",
-           "sbt-sidebar-nav.html", "ablog/tagcloud.html", "ablog/archives.html"],
+           "ablog/recentposts.html", "publish-pages.html", "ablog/tagcloud.html",
+           "ablog/archives.html"],
 }}
 nb_execution_mode = "off"
 nb_merge_streams = True

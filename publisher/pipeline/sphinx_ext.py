@@ -17,6 +17,7 @@ from docutils.parsers.rst import Directive
 from sphinx.application import Sphinx
 
 STATIC = Path(__file__).resolve().parent.parent / "templates" / "static"
+SPHINX_TEMPLATES = STATIC.parent / "sphinx"
 
 
 def _badge(href: str, label: str, value: str, cls: str, title: str) -> str:
@@ -104,6 +105,8 @@ def _stable_config(app: Sphinx, config: Any) -> None:
     """
     if str(STATIC) not in config.html_static_path:
         config.html_static_path.append(str(STATIC))
+    if str(SPHINX_TEMPLATES) not in config.templates_path:
+        config.templates_path.insert(0, str(SPHINX_TEMPLATES))
     if _pydata_components() not in config.templates_path:
         config.templates_path.append(_pydata_components())
     config.templates_path[:] = list(dict.fromkeys(config.templates_path))
@@ -117,6 +120,10 @@ def _dedupe_templates(app: Sphinx) -> None:
 def _page_written(app: Sphinx, pagename: str, templatename: str, context: Any,
                   doctree: Any) -> None:
     app.publish_pages.add(pagename)  # type: ignore[attr-defined]
+    env = app.env
+    context["publish_pages"] = [(doc, env.titles[doc].astext()) for doc in
+                                sorted(env.found_docs) if doc.startswith("pages/")
+                                and doc in env.titles]
 
 
 def _prune_leftovers(app: Sphinx, exc: Exception | None) -> None:
@@ -254,7 +261,8 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("builder-inited", _wrap_listings)
     app.connect("env-before-read-docs", _fresh_blog)
     app.connect("env-updated", _site_wide)
-    app.connect("html-page-context", _page_written)
+    # before the theme's: it drops sidebar templates that render empty without our context
+    app.connect("html-page-context", _page_written, priority=100)
     app.connect("build-finished", _prune_leftovers)
     app.add_css_file("publish.css")
     app.add_js_file("publish-live.js", loading_method="defer")
