@@ -195,7 +195,9 @@ def emit(site: Site, items: list[RenderPost], dest: Path) -> None:
         post = rp.post
         nb_dir = pub / "notebooks" / post.slug
         nb_dir.mkdir(parents=True, exist_ok=True)
-        nbformat.write(rp.executed.notebook, nb_dir / post.notebook_name)
+        # the same JSON as nbformat.write, without validating every notebook again
+        (nb_dir / post.notebook_name).write_text(
+            nbformat.v4.writes(rp.executed.notebook) + "\n", encoding="utf-8")
         src_dir = pub / "sources" / post.slug
         src_dir.mkdir(parents=True, exist_ok=True)
         shutil.copy2(post.source, src_dir / post.source.name)

@@ -241,7 +241,9 @@ def write_project(config: Config, src: Path, items: list[RenderPost], pages: lis
     for rp in items:
         post = rp.post
         nb, files = sphinx_notebook(config, rp)
-        put(f"posts/{post.slug}/index.ipynb", nbformat.writes(nb))
+        # nbformat.v4.writes: the same JSON as nbformat.writes, without validating the
+        # notebook again (read notebooks are valid; validation was most of this loop)
+        put(f"posts/{post.slug}/index.ipynb", nbformat.v4.writes(nb))
         for rel, data in files.items():
             put(f"posts/{post.slug}/{rel}", data)
         for f in post.data_files():
