@@ -137,6 +137,12 @@ def _read_ipynb(path: Path, where: str) -> NotebookNode:
     return nb
 
 
+def notebook_json(nb: NotebookNode) -> str:
+    """The notebook's file text, as ``nbformat.write`` makes it, without validating it
+    again (a read notebook is valid; validation was most of the cost at hundreds of posts)."""
+    return str(nbformat.v4.writes(nb)) + "\n"
+
+
 def stable_cell_ids(nb: NotebookNode) -> None:
     """Give cells without an id one made from their position (``cell-3``): the same
     notebook gives the same ids, so the pages and downloads of a build are the same bytes

@@ -10,8 +10,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-import nbformat
-
+from publisher.content.post import notebook_json
 from publisher.content.site import Site, discover
 from publisher.envs.resolve import PostEnv, resolve_envs
 from publisher.pipeline.execute import last_outputs
@@ -75,5 +74,5 @@ class SiteIndex:
                     continue
                 files[rel.as_posix()] = f.read_bytes()
         nb = last_outputs(site, pe, backend) or post.notebook
-        files[post.notebook_name] = nbformat.writes(nb).encode()
+        files[post.notebook_name] = notebook_json(nb).encode()
         return files

@@ -8,12 +8,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import nbformat
-
 from publisher.backends import Backend, get_backend
 from publisher.binder import branch_name
 from publisher.config import Config
-from publisher.content.post import Post
+from publisher.content.post import Post, notebook_json
 from publisher.content.site import Site, discover
 from publisher.envs.resolve import resolve_envs
 from publisher.errors import BuildFailed, PublishError
@@ -195,9 +193,8 @@ def emit(site: Site, items: list[RenderPost], dest: Path) -> None:
         post = rp.post
         nb_dir = pub / "notebooks" / post.slug
         nb_dir.mkdir(parents=True, exist_ok=True)
-        # the same JSON as nbformat.write, without validating every notebook again
-        (nb_dir / post.notebook_name).write_text(
-            nbformat.v4.writes(rp.executed.notebook) + "\n", encoding="utf-8")
+        (nb_dir / post.notebook_name).write_text(notebook_json(rp.executed.notebook),
+                                                 encoding="utf-8")
         src_dir = pub / "sources" / post.slug
         src_dir.mkdir(parents=True, exist_ok=True)
         shutil.copy2(post.source, src_dir / post.source.name)
