@@ -29,10 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
-import nbformat
-
 from publisher.config import Config
-from publisher.content.post import SOURCE_NAMES, Post
+from publisher.content.post import SOURCE_NAMES, Post, notebook_json
 from publisher.envs.spec import EnvSpec
 from publisher.errors import PublishError
 
@@ -127,13 +125,10 @@ def python_of(base_image: str) -> str | None:
 
 def notebook_bytes(post: Post) -> bytes:
     """The post's notebook as a reader opens it: a notebook file as written; a Markdown
-    post converted, with cell ids made from their position (the same bytes every run)."""
+    post converted (its cell ids come from their position: the same bytes every run)."""
     if post.kind == "ipynb":
         return post.source.read_bytes()
-    nb = nbformat.from_dict(post.notebook)
-    for i, cell in enumerate(nb.cells):
-        cell["id"] = f"cell-{i}"
-    return (str(nbformat.writes(nb)) + "\n").encode()
+    return notebook_json(post.notebook).encode()
 
 
 @dataclass
@@ -146,17 +141,29 @@ class TreeMaker:
     site_root: Path
     python: str | None = None  # the base image's Python, pinned when a spec has none
 
+    _listed: dict[Path, list[Path]] = field(default_factory=dict)
+
+    def _git_files(self, folder: Path) -> list[Path]:
+        """Files git would commit under *folder* (one ``git ls-files`` per folder asked)."""
+        if folder not in self._listed:
+            result = subprocess.run(
+                ["git", "-C", str(self.repo), "ls-files", "-co", "--exclude-standard", "-z",
+                 "--", str(folder)], capture_output=True, check=False)
+            if result.returncode != 0:
+                raise BinderError(f"git ls-files failed in {self.repo}: "
+                                  f"{result.stderr.decode(errors='replace').strip()}")
+            self._listed[folder] = [self.repo / os.fsdecode(raw) for raw in
+                                    sorted(set(result.stdout.split(b"\0")) - {b""})]
+        return self._listed[folder]
+
     def files(self, folder: Path) -> list[Path]:
-        """Files under *folder* that git would commit, sorted; env and cache folders out."""
-        result = subprocess.run(
-            ["git", "-C", str(self.repo), "ls-files", "-co", "--exclude-standard", "-z",
-             "--", str(folder)], capture_output=True, check=False)
-        if result.returncode != 0:
-            raise BinderError(f"git ls-files failed in {self.repo}: "
-                              f"{result.stderr.decode(errors='replace').strip()}")
+        """Files under *folder* that git would commit, sorted; env and cache folders out.
+        The site is listed once; a folder outside it (a linked post) on its own."""
+        inside = folder.is_relative_to(self.site_root)
         out: list[Path] = []
-        for raw in sorted(set(result.stdout.split(b"\0")) - {b""}):
-            path = self.repo / os.fsdecode(raw)
+        for path in self._git_files(self.site_root if inside else folder):
+            if not path.is_relative_to(folder):
+                continue
             rel = path.relative_to(folder)
             if SKIP_DIRS & set(rel.parts[:-1]) or not path.is_file():
                 continue  # an env or cache folder, a deleted file, a link to a folder
@@ -223,11 +230,14 @@ GIT_PINNED = ["-c", "commit.gpgsign=false", "-c", "i18n.commitEncoding=UTF-8"]
 
 
 def git(repo: Path, *args: str | bytes, data: bytes | None = None,
-        env: dict[str, str] | None = None) -> str:
+        env: dict[str, str] | None = None, timeout: float | None = None) -> str:
     """Run one git command in *repo*; its stdout, or a BinderError with git's words."""
-    result = subprocess.run(
-        ["git", "-C", str(repo), *GIT_PINNED, *args], input=data,
-        capture_output=True, env={**os.environ, **(env or {})}, check=False)
+    try:
+        result = subprocess.run(
+            ["git", "-C", str(repo), *GIT_PINNED, *args], input=data, capture_output=True,
+            env={**os.environ, **(env or {})}, check=False, timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        raise BinderError(f"git {args[0]!s} did not answer in {timeout:.0f} s") from exc
     if result.returncode != 0:
         err = result.stderr.decode(errors="replace").strip()
         what = " ".join(a if isinstance(a, str) else os.fsdecode(a) for a in args[:2])
@@ -288,13 +298,6 @@ def write_commit(repo: Path, entries: dict[str, Entry], message: str) -> str:
     return git(repo, "commit-tree", tree, "-m", message, env=IDENTITY).strip()
 
 
-def ref_commit(repo: Path, ref: str) -> str | None:
-    try:
-        return git(repo, "rev-parse", "--verify", "-q", ref + "^{commit}").strip() or None
-    except BinderError:
-        return None
-
-
 def is_env_ref_commit(repo: Path, sha: str) -> bool:
     """Whether *sha* is a commit this module made (a root commit by publish, its message
     ``publish env …``): only those are ever moved or removed."""
@@ -307,38 +310,44 @@ def is_env_ref_commit(repo: Path, sha: str) -> bool:
             and body.startswith("publish env "))
 
 
-def local_refs(repo: Path, prefix: str) -> dict[str, str]:
-    """ref -> the worktree that has it checked out ("" for none), under *prefix*."""
-    out = git(repo, "for-each-ref", "--format=%(refname)%00%(worktreepath)",
+@dataclass(frozen=True)
+class LocalRef:
+    commit: str
+    worktree: str  # the worktree that has it checked out, "" for none
+
+
+def local_refs(repo: Path, prefix: str) -> dict[str, LocalRef]:
+    """ref -> its commit and worktree, for the branches under *prefix* (one git call)."""
+    out = git(repo, "for-each-ref", "--format=%(refname)%00%(objectname)%00%(worktreepath)",
               REF_ROOT + prefix)
-    refs = dict(line.split("\0", 1) for line in out.splitlines() if "\0" in line)
-    return {r: w for r, w in refs.items() if r.startswith(REF_ROOT + prefix)}
+    rows = (line.split("\0") for line in out.splitlines() if line.count("\0") == 2)
+    return {ref: LocalRef(sha, tree) for ref, sha, tree in rows
+            if ref.startswith(REF_ROOT + prefix)}
 
 
-def remote_refs(repo: Path, remote: str, prefix: str) -> dict[str, str]:
-    """ref -> commit on *remote*, under *prefix*."""
-    out = git(repo, "ls-remote", "--heads", remote, f"{REF_ROOT}{prefix}*")
+def remote_refs(repo: Path, remote: str, prefix: str,
+                timeout: float | None = None) -> dict[str, str]:
+    """ref -> commit on *remote* (a remote's name or a URL), under *prefix*. With a
+    *timeout*, git never waits for credentials (the launcher asks this on start)."""
+    out = git(repo, "ls-remote", "--heads", remote, f"{REF_ROOT}{prefix}*", timeout=timeout,
+              env={"GIT_TERMINAL_PROMPT": "0"} if timeout else None)
     pairs = (line.split("\t", 1) for line in out.splitlines() if "\t" in line)
     return {ref: sha for sha, ref in pairs if ref.startswith(REF_ROOT + prefix)}
 
 
 # -- the command -------------------------------------------------------------------------
 
-@dataclass
+@dataclass(frozen=True)
 class RefPlan:
     env_id: str
     branch: str
     slugs: list[str]
-    commit: str
+    commit: str  # what the branch should point at
 
 
-@dataclass
-class RefResult:
-    env_id: str
-    branch: str
-    commit: str
-    status: str  # created | updated | unchanged | kept (checked out in a worktree)
-    slugs: list[str]
+@dataclass(frozen=True)
+class RefResult(RefPlan):
+    status: str = ""  # created | updated | unchanged | kept (checked out in a worktree)
 
 
 @dataclass
@@ -412,35 +421,33 @@ def make_refs(site_root: Path, push: str | None = None, prune: bool = False,
     existing = local_refs(repo, ours)
     for plan in plans:
         ref = REF_ROOT + plan.branch
-        old = ref_commit(repo, ref)
-        if old not in (None, plan.commit) and existing.get(ref):
-            report.notes.append(f"{plan.branch} is checked out in {existing[ref]}: not moved")
-            report.refs.append(RefResult(plan.env_id, plan.branch, old or "", "kept",
-                                         plan.slugs))
-            continue
-        if old is not None and old != plan.commit and not is_env_ref_commit(repo, old):
+        old = existing[ref].commit if ref in existing else None
+        if old == plan.commit:
+            report.refs.append(RefResult(**vars(plan), status="unchanged"))
+        elif old is not None and existing[ref].worktree:
+            report.notes.append(f"{plan.branch} is checked out in {existing[ref].worktree}: "
+                                "not moved")
+            report.refs.append(RefResult(**{**vars(plan), "commit": old}, status="kept"))
+        elif old is not None and not is_env_ref_commit(repo, old):
             report.problems.append(f"{plan.branch}: a branch of yours, not an env ref "
                                    "made by publish; not moved (rename it, or choose "
                                    "another [launch] ref_prefix)")
-            continue
-        if old != plan.commit:
+        else:
             # "" as the old value: create only if it still does not exist
             git(repo, "update-ref", "-m", "publish binder refs", ref, plan.commit, old or "")
-        status = "unchanged" if old == plan.commit else ("updated" if old else "created")
-        report.refs.append(RefResult(plan.env_id, plan.branch, plan.commit, status,
-                                     plan.slugs))
+            report.refs.append(RefResult(**vars(plan), status="updated" if old else "created"))
     wanted = {REF_ROOT + p.branch for p in plans}
-    report.stale = [r[len(REF_ROOT):] for r in existing
-                    if r not in wanted and is_env_ref_commit(repo, r)]
+    report.stale = [r[len(REF_ROOT):] for r, local in existing.items()
+                    if r not in wanted and is_env_ref_commit(repo, local.commit)]
     # a post that cannot be read might still use an env: prune only a whole picture
     if prune and report.problems:
         report.notes.append("nothing pruned: fix the problems first (a broken post may "
                             "still use one of the stale envs)")
     elif prune:
         for branch in report.stale:
-            if existing.get(REF_ROOT + branch):
+            if existing[REF_ROOT + branch].worktree:
                 report.notes.append(f"{branch} is checked out in "
-                                    f"{existing[REF_ROOT + branch]}: not pruned")
+                                    f"{existing[REF_ROOT + branch].worktree}: not pruned")
                 continue
             git(repo, "update-ref", "-d", REF_ROOT + branch)
             report.pruned.append(branch)

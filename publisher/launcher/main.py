@@ -29,7 +29,7 @@ def run_launcher(site: Path, host: str, port: int, backend_name: str | None,
     if settings.overflow:
         from publisher.launcher.overflow import prepare
 
-        manager.overflow, note = prepare(cfg.root, cfg, settings.overflow)
+        manager.overflow, note = prepare(cfg, settings.overflow)
         click.echo(note, err=True)
     # docker sessions outlive a launcher restart (it adopts them) unless asked otherwise
     app = create_app(manager, keep_sessions=backend.name == "docker" and not stop_sessions)

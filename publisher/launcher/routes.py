@@ -201,10 +201,8 @@ class Routes:
     def _overflow(self, pe: PostEnv) -> dict[str, str] | None:
         """Where a reader goes when every place is taken: the post on the overflow
         BinderHub, when there is one and the post's env ref is on the repository."""
-        index = self.manager.index.cached()
-        if self.manager.overflow is None or index is None:
-            return None
-        return self.manager.overflow.target(index.site.config, pe)
+        overflow = self.manager.overflow
+        return overflow.target(pe) if overflow is not None else None
 
     def _session_url(self, request: Request) -> str:
         """The session URL with ``{sid}`` left to fill: on its own host when configured."""
