@@ -96,7 +96,8 @@ EDITS: list[tuple[str, Callable[[Path], None]]] = [
     ("new post", _write("posts/delta.md", md_post("Delta", "2024-01-04", "# Delta\n\nNew.\n",
                                                   "tags: [four]\n"))),
     ("removed post", _remove("posts/gamma.md")),
-    ("renamed post", _rename("posts/alpha", "posts/alpha-renamed")),
+    # a dotted slug: what is pruned is found by page name, not by cutting at a dot
+    ("renamed post", _rename("posts/alpha", "posts/alpha.v2")),
     ("config", _edit("publish.toml", 'title = "Incremental"', 'title = "Renamed blog"')),
 ]
 

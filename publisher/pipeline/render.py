@@ -20,7 +20,7 @@ from nbformat import NotebookNode
 
 from publisher.binder import binder_build_url, binder_launch_url, post_path, provider_spec
 from publisher.config import Config
-from publisher.content.post import Post
+from publisher.content.post import Post, notebook_json
 from publisher.envs.spec import EnvSpec
 from publisher.errors import PublishError
 from publisher.pipeline.cells import attachments_to_files, raw_cells_for_sphinx
@@ -59,8 +59,10 @@ def launch_url(config: Config, post: Post) -> str:
 
 def colab_url(config: Config, post: Post) -> str:
     """Open the notebook in Colab: GitHub repositories only, notebooks only."""
+    if not config.launch.repository or post.kind != "ipynb":
+        return ""
     provider, spec = provider_spec(config.launch.repository, "")
-    if not config.launch.repository or provider != "gh" or post.kind != "ipynb":
+    if provider != "gh":
         return ""
     prefix = config.launch.path_in_repository.strip("/")
     path = f"{prefix}/{post.rel_source}" if prefix else post.rel_source
@@ -241,9 +243,7 @@ def write_project(config: Config, src: Path, items: list[RenderPost], pages: lis
     for rp in items:
         post = rp.post
         nb, files = sphinx_notebook(config, rp)
-        # nbformat.v4.writes: the same JSON as nbformat.writes, without validating the
-        # notebook again (read notebooks are valid; validation was most of this loop)
-        put(f"posts/{post.slug}/index.ipynb", nbformat.v4.writes(nb))
+        put(f"posts/{post.slug}/index.ipynb", notebook_json(nb))
         for rel, data in files.items():
             put(f"posts/{post.slug}/{rel}", data)
         for f in post.data_files():
@@ -263,21 +263,6 @@ def write_project(config: Config, src: Path, items: list[RenderPost], pages: lis
     return changed
 
 
-def prune_removed_docs(src: Path, out: Path) -> None:
-    """Delete the pages and copied sources of posts and pages whose source is gone (Sphinx
-    leaves them behind)."""
-    for folder in ("posts", "pages"):
-        for html in (out / folder).rglob("*.html") if (out / folder).is_dir() else []:
-            doc = src / html.relative_to(out).with_suffix("")
-            if not any(doc.with_suffix(s).is_file() for s in (".ipynb", ".md")):
-                html.unlink()
-        copies = out / "_sources" / folder
-        for copy_ in copies.rglob("*") if copies.is_dir() else []:
-            doc = src / copy_.relative_to(out / "_sources")
-            if copy_.is_file() and not doc.is_file() and not doc.with_suffix("").is_file():
-                copy_.unlink()
-
-
 # One warm Sphinx application per output folder: a second build in the same process
 # re-reads only what changed (~0.4 s) instead of paying Sphinx's start-up (~3 s).
 _WARM: dict[tuple[str, str, bool], tuple[str, Any, io.StringIO]] = {}
@@ -295,8 +280,6 @@ def run_sphinx(src: Path, out: Path, doctrees: Path, strict: bool) -> list[str]:
     warm = _WARM.get(key)
     try:
         if warm is None or warm[0] != conf:
-            # one warm app at a time: ABlog's state is per process (see sphinx_ext)
-            _WARM.clear()
             warnings = io.StringIO()
             app = Sphinx(
                 str(src), str(src), str(out), str(doctrees), "html",
@@ -306,8 +289,7 @@ def run_sphinx(src: Path, out: Path, doctrees: Path, strict: bool) -> list[str]:
             _WARM[key] = (conf, app, warnings)
         _, app, warnings = _WARM[key]
         start = warnings.tell()
-        app.build()
-        prune_removed_docs(src, out)
+        app.build()  # leftovers of removed posts are pruned by sphinx_ext
     except (SphinxError, Exception) as exc:
         _WARM.pop(key, None)
         text = warnings.getvalue().strip()

@@ -120,29 +120,34 @@ def _dedupe_templates(app: Sphinx) -> None:
 def _page_written(app: Sphinx, pagename: str, templatename: str, context: Any,
                   doctree: Any) -> None:
     app.publish_pages.add(pagename)  # type: ignore[attr-defined]
-    env = app.env
-    context["publish_pages"] = [(doc, env.titles[doc].astext()) for doc in
-                                sorted(env.found_docs) if doc.startswith("pages/")
-                                and doc in env.titles]
+    context["publish_pages"] = app.publish_page_links  # type: ignore[attr-defined]
 
 
 def _prune_leftovers(app: Sphinx, exc: Exception | None) -> None:
-    """Remove what a clean build would not have: figures no page uses any more, and
+    """Remove what a clean build would not have (Sphinx leaves it behind): the pages and
+    copied sources of posts and pages that are gone, figures no page uses any more, and
     listing pages ABlog did not write this time (it writes every one on every build; one
     it skipped lists nothing any more: the last post with that tag is gone)."""
-    blog = Path(app.outdir) / "blog"
     if exc is not None:
         return
-    images = Path(app.outdir) / "_images"
+    out, docs = Path(app.outdir), app.env.found_docs
+    for folder, pattern in (("posts", "*.html"), ("pages", "*.html"),
+                            ("_sources/posts", "*"), ("_sources/pages", "*")):
+        for f in (out / folder).rglob(pattern) if (out / folder).is_dir() else []:
+            rel = f.relative_to(out).as_posix().removeprefix("_sources/")
+            if f.is_file() and rel.removesuffix(f.suffix) not in docs:  # a slug may hold dots
+                f.unlink()
+    images = out / "_images"
     if images.is_dir():  # figures of outputs that changed (or of posts that are gone)
         used = {unique for _docs, unique in app.env.images.values()}
         for image in images.iterdir():
             if image.is_file() and image.name not in used:
                 image.unlink()
     written: set[str] = getattr(app, "publish_pages", set())
+    blog = out / "blog"
     for page in blog.rglob("*.html") if blog.is_dir() else []:
-        name = page.relative_to(app.outdir).with_suffix("").as_posix()
-        if name not in written and name not in app.env.found_docs:
+        name = page.relative_to(out).with_suffix("").as_posix()
+        if name not in written and name not in docs:
             page.unlink()
 
 
@@ -155,17 +160,22 @@ def _fresh_blog(app: Sphinx, env: Any, docnames: list[str]) -> None:
 
     Blog._dict.clear()
     app.publish_pages = set()  # type: ignore[attr-defined]
-    # Sphinx keeps the doctrees it loaded (and the root document's, as a cached
-    # property) as they were, and writes re-read ones only to disk: a warm application
-    # would resolve the navigation from the last build's index (a new post missing from
-    # every page's sidebar). Load them again.
+
+
+def _fresh_doctrees(app: Sphinx, env: Any, docnames: list[str]) -> None:
+    """Sphinx keeps the doctrees it loaded (and the root document's, as a cached property)
+    as they were, and writes re-read ones only to disk: a warm application would resolve
+    the navigation from the last build's index. Load them again."""
     cache = getattr(env, "_pickled_doctree_cache", None)
     if isinstance(cache, dict):
         cache.clear()
     env.__dict__.pop("master_doctree", None)
-    # the theme adds a script per page through the app (``DOCUMENTATION_OPTIONS.pagename``)
-    # and Sphinx keeps each one for the next build's every page: start from the assets
-    # the extensions registered before the first build
+
+
+def _fresh_assets(app: Sphinx, env: Any, docnames: list[str]) -> None:
+    """The theme adds a script per page through the app (``DOCUMENTATION_OPTIONS.pagename``)
+    and Sphinx keeps each one for the next build's every page: start every build from the
+    assets the extensions registered before the first one."""
     lists: list[list[Any]] = [app.registry.js_files, app.registry.css_files]
     lists += [getattr(app.builder, name) for name in ("_js_files", "_css_files")
               if isinstance(getattr(app.builder, name, None), list)]
@@ -179,14 +189,15 @@ def _fresh_blog(app: Sphinx, env: Any, docnames: list[str]) -> None:
 
 def _site_wide(app: Sphinx, env: Any) -> list[str]:
     """Every page, when what every page shows changed: the sidebars' tag cloud and
-    archives (ABlog's catalogs and their sizes) and the titles in the navigation. Sphinx rewrites only
-    the pages it re-read; without this, the other pages keep an old tag cloud."""
+    archives (ABlog's catalogs and their sizes) and the titles of posts and pages. Sphinx
+    rewrites only the pages it re-read; without this, the other pages keep an old tag
+    cloud."""
     import hashlib
 
     from ablog.blog import Blog
     from ablog.post import register_posts
 
-    env.__dict__.pop("master_doctree", None)  # as read in this build (see _fresh_blog)
+    env.__dict__.pop("master_doctree", None)  # as read in this build (_fresh_doctrees)
     blog = Blog(app)
     if not blog:
         register_posts(app)
@@ -195,6 +206,9 @@ def _site_wide(app: Sphinx, env: Any) -> list[str]:
     posts = sorted((p.docname, str(p.title), str(p.date)) for p in blog.posts)
     titles = sorted((doc, env.titles[doc].astext()) for doc in env.found_docs
                     if doc in env.titles)
+    # the site's pages in every page's sidebar (publish-pages.html), listed once per build
+    app.publish_page_links = [t for t in titles  # type: ignore[attr-defined]
+                              if t[0].startswith("pages/")]
     fingerprint = hashlib.sha256(json.dumps([catalogs, posts, titles]).encode()).hexdigest()
     before = getattr(env, "publish_site_wide", None)
     env.publish_site_wide = fingerprint
@@ -227,7 +241,9 @@ def _listings_fingerprint(app: Sphinx) -> str:
 def _listings_when_changed(generate: Any) -> Any:
     """ABlog's listing pages (every tag, year, author…, and all posts) are rendered again
     on every build, which costs more than the edited post itself on a large blog. Render
-    them when what they show changed; otherwise keep the pages already written."""
+    them when what they show changed; otherwise keep the pages already written. The
+    fingerprint is a file in the output, not in Sphinx's environment: that is saved
+    before pages are written."""
 
     def listings(app: Sphinx) -> Any:
         stamp = Path(app.outdir) / LISTINGS_STAMP
@@ -260,6 +276,8 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("builder-inited", _dedupe_templates)
     app.connect("builder-inited", _wrap_listings)
     app.connect("env-before-read-docs", _fresh_blog)
+    app.connect("env-before-read-docs", _fresh_doctrees)
+    app.connect("env-before-read-docs", _fresh_assets)
     app.connect("env-updated", _site_wide)
     # before the theme's: it drops sidebar templates that render empty without our context
     app.connect("html-page-context", _page_written, priority=100)
