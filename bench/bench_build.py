@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,32 @@ def jb_build(book: Path) -> None:
         env={"PATH": f"{JB_VENV / 'bin'}:/usr/bin:/bin"})
 
 
+def side_by_side(site: Path, book: Path, runs: int, publish: Callable[[Path], None],
+                 jb: Callable[[Path], None], edit: Callable[[Path, bool], None],
+                 ) -> dict[str, Any]:
+    """Cold build, no-op rebuild and one edited post, for publish then Jupyter Book, on
+    the same generated posts (*site* and *book* are written already)."""
+    result: dict[str, Any] = {}
+    for tool, build, path, reset in (
+        ("publish", publish, site, lambda: [shutil.rmtree(site / d, ignore_errors=True)
+                                           for d in ("_build", "_site")]),
+        ("jupyter_book", jb, book, lambda: shutil.rmtree(book / "_build",
+                                                         ignore_errors=True)),
+    ):
+        cold, noop, edited = [], [], []
+        for _ in range(runs):
+            reset()
+            cold.append(timed(lambda b=build, p=path: b(p)))
+            noop.append(timed(lambda b=build, p=path: b(p)))
+            edit(path, tool == "publish")
+            edited.append(timed(lambda b=build, p=path: b(p)))
+        result[tool] = {"cold": summary(cold), "noop": summary(noop),
+                        "edit_one": summary(edited)}
+    result["ratio"] = {k: result["publish"][k]["median"] / result["jupyter_book"][k]["median"]
+                       for k in ("cold", "noop", "edit_one")}
+    return result
+
+
 def compare(n: int, work: Path, runs: int) -> dict[str, Any]:
     site, book = work / f"publish-{n}", work / f"jb-{n}"
     for p in (site, book):
@@ -39,24 +66,7 @@ def compare(n: int, work: Path, runs: int) -> dict[str, Any]:
     write_publish_site(site, n)
     write_jupyter_book(book, n)
     publish_build(site)  # realises the site's env once (like JB's pre-installed venv)
-    result: dict[str, Any] = {}
-    for tool, build, path, reset in (
-        ("publish", publish_build, site, lambda: [shutil.rmtree(site / d, ignore_errors=True)
-                                                 for d in ("_build", "_site")]),
-        ("jupyter_book", jb_build, book, lambda: shutil.rmtree(book / "_build",
-                                                               ignore_errors=True)),
-    ):
-        cold, noop, edit = [], [], []
-        for _ in range(runs):
-            reset()
-            cold.append(timed(lambda b=build, p=path: b(p)))
-            noop.append(timed(lambda b=build, p=path: b(p)))
-            edit_one_post(path, tool == "publish")
-            edit.append(timed(lambda b=build, p=path: b(p)))
-        result[tool] = {"cold": summary(cold), "noop": summary(noop), "edit_one": summary(edit)}
-    result["ratio"] = {k: result["publish"][k]["median"] / result["jupyter_book"][k]["median"]
-                       for k in ("cold", "noop", "edit_one")}
-    return result
+    return side_by_side(site, book, runs, publish_build, jb_build, edit_one_post)
 
 
 def sample_site(work: Path, runs: int) -> dict[str, Any]:

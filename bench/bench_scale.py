@@ -8,18 +8,13 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from bench.bench_build import JB_VENV, jb_venv
-from bench.common import PY, QUICK, run, summary, timed
+from bench.bench_build import jb_build, jb_venv, side_by_side
+from bench.common import PY, QUICK, run
 from bench.sites import edit_prose, write_jupyter_book, write_publish_site
 
 
 def publish_render(site: Path) -> None:
     run([PY, "-m", "publisher", "build", str(site), "--execute", "off", "--backend", "local"])
-
-
-def jb_render(book: Path) -> None:
-    run([str(JB_VENV / "bin" / "jupyter-book"), "build", str(book)],
-        env={"PATH": f"{JB_VENV / 'bin'}:/usr/bin:/bin"})
 
 
 def compare(n: int, work: Path, runs: int) -> dict[str, Any]:
@@ -28,24 +23,8 @@ def compare(n: int, work: Path, runs: int) -> dict[str, Any]:
         shutil.rmtree(p, ignore_errors=True)
     write_publish_site(site, n)
     write_jupyter_book(book, n, execute="off")
-    result: dict[str, Any] = {}
-    for tool, build, path, reset in (
-        ("publish", publish_render, site, lambda: [shutil.rmtree(site / d, ignore_errors=True)
-                                                  for d in ("_build", "_site")]),
-        ("jupyter_book", jb_render, book, lambda: shutil.rmtree(book / "_build",
-                                                                ignore_errors=True)),
-    ):
-        cold, noop, edit = [], [], []
-        for _ in range(runs):
-            reset()
-            cold.append(timed(lambda b=build, p=path: b(p)))
-            noop.append(timed(lambda b=build, p=path: b(p)))
-            edit_prose(path, tool == "publish")
-            edit.append(timed(lambda b=build, p=path: b(p)))
-        result[tool] = {"cold": summary(cold), "noop": summary(noop), "edit_one": summary(edit)}
-    result["ratio"] = {k: result["publish"][k]["median"] / result["jupyter_book"][k]["median"]
-                       for k in ("cold", "noop", "edit_one")}
-    return result
+    # Jupyter Book's build command is the same: its config says not to execute
+    return side_by_side(site, book, runs, publish_render, jb_build, edit_prose)
 
 
 def main(work: Path) -> dict[str, Any]:

@@ -13,6 +13,20 @@ def fmt(s: dict[str, Any] | None, unit: str = "s") -> str:
     return f"{s['median']:.2f} {unit} ({s['min']:.2f}–{s['max']:.2f}, n={s['n']})"
 
 
+def side_by_side_rows(part: dict[str, Any], prefix: str, labels: tuple[str, str, str]
+                      ) -> list[str]:
+    """Table rows of bench_build.side_by_side results: keys ``<prefix><posts>``."""
+    rows = []
+    for key in sorted((k for k in part if k.startswith(prefix)),
+                      key=lambda k: int(k.removeprefix(prefix))):
+        c = part[key]
+        for measure, label in zip(("cold", "noop", "edit_one"), labels, strict=True):
+            rows.append(f"| {key.removeprefix(prefix)} | {label} | "
+                        f"{fmt(c['publish'][measure])} | {fmt(c['jupyter_book'][measure])} | "
+                        f"{c['ratio'][measure]:.2f}× |")
+    return rows
+
+
 def markdown(r: dict[str, Any]) -> str:
     m = r.get("machine", {})
     lines = [
@@ -31,14 +45,8 @@ def markdown(r: dict[str, Any]) -> str:
                   "pre-built; Jupyter Book: `execute_notebooks: cache`, its venv pre-built).", "",
                   "| posts | measure | publish | Jupyter Book 1 | ratio |",
                   "| --- | --- | --- | --- | --- |"]
-        for key in sorted(k for k in b if k.startswith("vs_jupyter_book_")):
-            n = key.rsplit("_", 1)[1]
-            c = b[key]
-            for measure, label in (("cold", "cold build"), ("noop", "no-op rebuild"),
-                                   ("edit_one", "one-post code edit")):
-                lines.append(f"| {n} | {label} | {fmt(c['publish'][measure])} | "
-                             f"{fmt(c['jupyter_book'][measure])} | "
-                             f"{c['ratio'][measure]:.2f}× |")
+        lines += side_by_side_rows(b, "vs_jupyter_book_", (
+            "cold build", "no-op rebuild", "one-post code edit"))
         s = b.get("sample_site", {})
         lines += ["", "sample_site (`publish build sample_site -j 2`, default backend): "
                   f"cold (execute + render) {fmt(s.get('cold_execute_render'))}; "
@@ -50,14 +58,8 @@ def markdown(r: dict[str, Any]) -> str:
                   "Jupyter Book `execute_notebooks: off`); the edit changes one post's prose.",
                   "", "| posts | measure | publish | Jupyter Book 1 | ratio |",
                   "| --- | --- | --- | --- | --- |"]
-        for key in sorted((k for k in scale if k.startswith("render_")),
-                          key=lambda k: int(k.split("_")[1])):
-            c = scale[key]
-            for measure, label in (("cold", "cold render"), ("noop", "no-op rebuild"),
-                                   ("edit_one", "one-post prose edit")):
-                lines.append(f"| {key.split('_')[1]} | {label} | {fmt(c['publish'][measure])}"
-                             f" | {fmt(c['jupyter_book'][measure])} | "
-                             f"{c['ratio'][measure]:.2f}× |")
+        lines += side_by_side_rows(scale, "render_", (
+            "cold render", "no-op rebuild", "one-post prose edit"))
         lines.append("")
     live = r.get("live", {})
     if live and "error" not in live:
