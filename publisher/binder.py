@@ -245,15 +245,16 @@ def git(repo: Path, *args: str | bytes, data: bytes | None = None,
     return result.stdout.decode(errors="replace")
 
 
-def repository_of(site_root: Path) -> Path:
-    """The top folder of the site's git repository; a clear error when it is in none."""
+def repository_of(site_root: Path, why: str = "") -> Path:
+    """The top folder of the site's git repository; a clear error when it is in none
+    (*why*: what needs the repository, default the env refs)."""
     result = subprocess.run(["git", "-C", str(site_root), "rev-parse", "--show-toplevel"],
                             capture_output=True, text=True, check=False)
     if result.returncode != 0:
-        raise BinderError(
-            f"{site_root}: not in a git repository. Env refs are branches of the site's "
-            "repository: run `git init` there (and push it where your BinderHub can read "
-            "it, the [launch] repository), then run this command again.")
+        raise BinderError(f"{site_root}: not in a git repository. " + (why or (
+            "Env refs are branches of the site's repository: run `git init` there (and "
+            "push it where your BinderHub can read it, the [launch] repository), then run "
+            "this command again.")))
     return Path(result.stdout.strip())
 
 
@@ -410,6 +411,14 @@ def plan_refs(site_root: Path, prefix: str | None = None
         commit = write_commit(repo, entries, commit_message(env_id, spec, config.root, slugs))
         plans.append(RefPlan(env_id, branch_name(config, env_id), slugs, commit))
     return config, repo, plans, problems, notes
+
+
+def pushed_refs(config: Config, timeout: float = 20) -> tuple[list[RefPlan], set[str]]:
+    """(the env refs the site makes now, the branches among them that ``[launch]
+    repository`` holds as made now). A BinderError when the repository cannot be read."""
+    _, repo, plans, _, _ = plan_refs(config.root, config.launch.ref_prefix)
+    pushed = remote_refs(repo, config.launch.repository, config.launch.ref_prefix, timeout)
+    return plans, {p.branch for p in plans if pushed.get(REF_ROOT + p.branch) == p.commit}
 
 
 def make_refs(site_root: Path, push: str | None = None, prune: bool = False,

@@ -49,11 +49,14 @@ def main(ctx: click.Context, debug: bool) -> None:
 @main.command()
 @click.argument("directory", type=click.Path(path_type=Path))
 def new(directory: Path) -> None:
-    """Create a new site in DIRECTORY with one example post."""
+    """Create a new site in DIRECTORY with one example post, a .gitignore and a GitHub
+    Actions workflow that puts it on GitHub Pages."""
     from publisher.scaffold import create_site
 
     create_site(directory)
-    click.echo(f"Created a site in {directory}. Next: publish build {directory}")
+    click.echo(f"Created a site in {directory}. Next: publish serve {directory}\n"
+               f"To put it online: publish deploy gh-pages {directory}, or push it to GitHub "
+               "and let .github/workflows/publish.yml deploy it (see the comments there).")
 
 
 @main.command()
@@ -172,6 +175,63 @@ def binder_refs(site: Path, remote: str | None, prune: bool, prefix: str | None)
         click.echo(line)
     if report.problems:
         raise BuildFailed(report.problems, "Some env refs were not made:")
+
+
+@main.group()
+def deploy() -> None:
+    """Put the built site online: GitHub Pages (a branch) or a folder a web server serves.
+
+    Each target first checks that the links and badges will work where the site lands
+    (exit 1, nothing deployed, unless --force), then builds what changed."""
+
+
+FORCE = click.option("--force", is_flag=True,
+                     help="Deploy even when the check finds broken links or badges (they "
+                     "are listed).")
+
+
+@deploy.command("gh-pages")
+@SITE
+@click.option("--remote", default=None,
+              help="Git remote (name or URL) to push to ([deploy] remote, default origin).")
+@click.option("--branch", default=None, help="Branch to commit to ([deploy] branch, default "
+              "gh-pages).")
+@click.option("--message", default=None, help="First line of the deploy commit's message.")
+@click.option("--no-push", is_flag=True, help="Commit on the branch here; do not push.")
+@FORCE
+def deploy_gh_pages(site: Path, remote: str | None, branch: str | None, message: str | None,
+                    no_push: bool, force: bool) -> None:
+    """Commit the built site to a branch (no checkout: your branch, index and work tree are
+    untouched) and push it, for GitHub Pages."""
+    from publisher.deploy import gh_pages
+
+    for line in gh_pages(site, remote, branch, message, not no_push, force):
+        click.echo(line)
+
+
+@deploy.command("dir")
+@click.argument("dest", type=click.Path(path_type=Path))
+@SITE
+@FORCE
+def deploy_dir(dest: Path, site: Path, force: bool) -> None:
+    """Replace the folder DEST (e.g. the one nginx serves) by the built site, in one step."""
+    from publisher.deploy import to_dir
+
+    for line in to_dir(site, dest, force):
+        click.echo(line)
+
+
+@deploy.command("check")
+@SITE
+@click.option("--server", is_flag=True,
+              help="The site is served by a server of yours, which may put the launcher on "
+              "the same address (default: a static host that only serves files).")
+def deploy_check(site: Path, server: bool) -> None:
+    """Check that links and badges will work where the site lands (exit 1 if not)."""
+    from publisher.deploy import check_only
+
+    for line in check_only(site, server):
+        click.echo(line)
 
 
 def launcher_options(command: Callable[..., None]) -> Callable[..., None]:

@@ -59,6 +59,15 @@ class InteractiveSection:
     cdn_url: str = "https://cdn.jsdelivr.net/npm/thebe@{version}/lib/"
 
 
+@dataclass(frozen=True)
+class DeploySection:
+    """``[deploy]``: where ``publish deploy gh-pages`` puts the built site."""
+
+    remote: str = "origin"  # a git remote's name or URL
+    branch: str = "gh-pages"
+    cname: str = ""  # a custom domain for GitHub Pages: written to CNAME
+
+
 def setting(default: Any, help: str, flag: bool = True, normalize: Any = None,
             check: Any = None) -> Any:
     """A field of a section, declared once: its type (the annotation), default and help.
@@ -189,6 +198,7 @@ class Config:
     execute: ExecuteSection = ExecuteSection()
     launcher: LauncherSection = LauncherSection()
     interactive: InteractiveSection = InteractiveSection()
+    deploy: DeploySection = DeploySection()
 
     @property
     def all_authors(self) -> list[str]:
@@ -213,6 +223,7 @@ SECTIONS: dict[str, type[Any]] = {
     "execute": ExecuteSection,
     "launcher": LauncherSection,
     "interactive": InteractiveSection,
+    "deploy": DeploySection,
 }
 
 CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
@@ -243,6 +254,11 @@ def _cross_checks(cfg: Config) -> list[str]:
         problems.append(f"[launch] ref_prefix: {cfg.launch.ref_prefix!r} is not a valid git "
                         'branch folder (e.g. "publish/env/": letters, digits, ".", "_", "-", '
                         'ending in "/")')
+    if cfg.deploy.cname and not re.fullmatch(
+            r"(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}",
+            cfg.deploy.cname, re.I):
+        problems.append(f"[deploy] cname: {cfg.deploy.cname!r} is not a domain name (e.g. "
+                        '"blog.example.org": no scheme, no path)')
     return problems
 
 

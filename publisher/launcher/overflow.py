@@ -11,14 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from publisher.binder import (
-    REF_ROOT,
-    binder_build_url,
-    binder_launch_url,
-    plan_refs,
-    post_path,
-    remote_refs,
-)
+from publisher.binder import binder_build_url, binder_launch_url, post_path, pushed_refs
 from publisher.config import Config
 from publisher.envs.resolve import PostEnv
 from publisher.errors import PublishError
@@ -53,17 +46,15 @@ def prepare(config: Config, hub: str) -> tuple[Overflow, str]:
     no ref moves); then the ref holds the post as it is."""
     where = config.launch.repository
     try:
-        _, repo, plans, _, _ = plan_refs(config.root)
-        pushed = {ref[len(REF_ROOT):]: sha for ref, sha in remote_refs(
-            repo, where, config.launch.ref_prefix, timeout=20).items()}
+        plans, pushed = pushed_refs(config)
     except PublishError as exc:
         log.warning("overflow: %s", exc.message)
         return Overflow(hub, config, None), (
             f"overflow to {hub}: cannot tell which env refs on {where} are current "
             f"({exc.message}); readers go there when this launcher is full")
-    current = frozenset((slug, p.env_id) for p in plans if pushed.get(p.branch) == p.commit
+    current = frozenset((slug, p.env_id) for p in plans if p.branch in pushed
                         for slug in p.slugs)
-    behind = sorted(p.branch for p in plans if pushed.get(p.branch) != p.commit)
+    behind = sorted(p.branch for p in plans if p.branch not in pushed)
     note = (f"overflow to {hub}: {len(plans) - len(behind)} of {len(plans)} env refs on "
             f"{where} are current")
     if behind:

@@ -8,6 +8,9 @@ inside what the author wrote.
 
 from __future__ import annotations
 
+import ctypes
+import errno
+import os
 import shutil
 from pathlib import Path
 
@@ -60,8 +63,30 @@ def mark(folder: Path) -> None:
     (folder / MARKER).write_text(MARKER_TEXT)
 
 
+def exchange(a: Path, b: Path) -> bool:
+    """Swap the folders *a* and *b* in one step (Linux ``renameat2`` with
+    ``RENAME_EXCHANGE``): at every instant each path names one whole folder. False when
+    this system or file system cannot; nothing moved then."""
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
+        return False
+    raise OSError(err, os.strerror(err), str(a), None, str(b))
+
+
 def swap(staging: Path, out: Path) -> None:
-    """Replace *out* by *staging* so that a reader never sees a half-written site."""
+    """Replace *out* by *staging* so that a reader never sees a half-written site: the
+    two folders are exchanged in one step where the system can, else *out* is missing for
+    the instant between two renames."""
+    if out.is_dir() and not out.is_symlink() and exchange(staging, out):
+        shutil.rmtree(staging, ignore_errors=True)  # the old site, now under staging's name
+        return
     old = out.with_name(f".{out.name}.old")
     shutil.rmtree(old, ignore_errors=True)
     if out.exists():

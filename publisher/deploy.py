@@ -1,0 +1,390 @@
+"""``publish deploy``: the built site online, with badges that work where it lands.
+
+Two targets:
+
+- **gh-pages**: the output is committed to a branch with git plumbing (blobs, a
+  temporary index, ``commit-tree``, ``update-ref``): no checkout, so the author's branch,
+  index and work tree are never touched. Each deploy is one commit on top of the branch
+  (its history is kept) whose message names the source commit; when the output is what
+  the branch already holds, no commit is made. The tree gets ``.nojekyll`` (GitHub Pages'
+  Jekyll would hide ``_static/``, ``_images/`` and ``_publish/``) and a ``CNAME`` when
+  ``[deploy] cname`` is set.
+- **dir**: the output is copied beside DEST and exchanged with it in one step, so a web
+  server reading DEST never serves a half-copied site.
+
+Before either, :func:`check` looks at what would be broken where the site lands: a
+``base_url`` left at a local address (feed, canonical links), launch badges on a static
+host's own address (a 404 there), Binder badges naming env refs the repository lacks.
+The deploy stops there (exit 1, nothing pushed or copied) unless ``--force``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from publisher import __version__
+from publisher.binder import (
+    REF_ROOT,
+    BinderError,
+    git,
+    local_refs,
+    provider_spec,
+    pushed_refs,
+    repository_of,
+)
+from publisher.config import Config, load_config
+from publisher.errors import BuildFailed, PublishError
+from publisher.pipeline.output import MARKER, SOURCES, made_by_publish, swap
+
+# build bookkeeping of the output folder, not part of the site a host serves
+INTERNAL = {MARKER, "_publish/.emitted"}
+EMITTED = Path("_publish") / ".emitted"
+WHY_GIT = ("The site goes on a branch of its repository: run `git init`, commit the site and "
+           "add the remote (git remote add origin URL), or deploy a folder with `publish "
+           "deploy dir DEST`.")
+
+
+class DeployError(PublishError):
+    """The site cannot be deployed where asked."""
+
+
+# -- the check: would the badges work where the site lands? ------------------------------
+
+def is_local(url: str) -> bool:
+    """Whether *url* names this machine (or no machine): a reader's browser elsewhere
+    cannot reach it. Private-network addresses count as reachable (an intranet blog)."""
+    host = (urlsplit(url).hostname or "").rstrip(".").lower()
+    if not host or host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return ip.is_loopback or ip.is_unspecified or ip.is_link_local
+
+
+def pages_address(config: Config, remote_url: str) -> str:
+    """Where GitHub Pages serves a repository's gh-pages branch, or "" when *remote_url*
+    is not on GitHub."""
+    if config.deploy.cname:
+        return f"https://{config.deploy.cname}/"
+    provider, spec = provider_spec(remote_url, "")
+    if provider != "gh":
+        return ""
+    owner, repo = spec.split("/")[:2]
+    if repo.lower() == f"{owner.lower()}.github.io":
+        return f"https://{repo.lower()}/"
+    return f"https://{owner.lower()}.github.io/{repo}/"
+
+
+def launcher_at(root: str, timeout: float = 5.0) -> bool:
+    """Whether a publish launcher answers at *root* (its ``versions`` route)."""
+    import httpx
+
+    try:
+        response = httpx.get(root.rstrip("/") + "/versions", timeout=timeout,
+                             follow_redirects=True)
+        return response.status_code == 200 and "publish" in response.json()
+    except (httpx.HTTPError, ValueError):
+        return False
+
+
+def check(config: Config, static_host: bool, suggestion: str = "") -> list[str]:
+    """What would be broken where the site lands. *static_host*: the host serves files
+    only (GitHub Pages, any static host); else a server of the author's, which may put a
+    launcher on the site's own address (``deploy/nginx-publish.conf``)."""
+    problems: list[str] = []
+    base = config.site.base_url
+    e_g = f", e.g. {suggestion}" if suggestion else ""
+    if not base:
+        problems.append(
+            "[site] base_url is not set: the feed, the canonical links and every absolute "
+            "link would name http://127.0.0.1:8000/. Set it in publish.toml to the address "
+            f"where the site lands{e_g}.")
+    elif is_local(base):
+        problems.append(
+            f"[site] base_url is {base}, an address of this machine: the feed and the "
+            "canonical links would send readers there. Set it to the address where the "
+            f"site lands{e_g}.")
+    url = config.launch.url
+    if config.launch.mode != "binderhub":  # the page shows launch badges of a launcher
+        if not url or url.startswith("/"):
+            origin = "{0.scheme}://{0.netloc}".format(urlsplit(base)) if base else ""
+            root = f"{origin}{url.rstrip('/')}"
+            opens = f"{root}/launch/<slug>" + ("" if origin else " on the site's own address")
+            fix = ("set [launch] url to your launcher's address (README: \"Run the launcher "
+                   'on a server"), or [launch] mode = "binderhub" for Binder badges only.')
+            if static_host:
+                problems.append(
+                    f"[launch] url is {url or 'empty'}: every launch badge opens {opens}, on "
+                    f"the static host, which only serves files: readers would get a 404. "
+                    f"Run a launcher on a server of yours and {fix}")
+            elif origin and not launcher_at(root):
+                problems.append(
+                    f"[launch] url is {url or 'empty'}: every launch badge opens {opens}, and "
+                    f"no publish launcher answers at {root}/versions. Start the launcher "
+                    f"behind the same server first (deploy/), or {fix}")
+        elif is_local(url):
+            problems.append(
+                f"[launch] url is {url}, an address of this machine: readers' browsers would "
+                "look for a launcher on their own computer. Set it to the launcher's public "
+                "address.")
+    if config.launch.mode != "launcher":  # Binder badges: the env refs must be there
+        where = config.launch.repository
+        try:
+            plans, pushed = pushed_refs(config)
+        except PublishError as exc:
+            problems.append(f"Binder badges: cannot read the env refs on {where}: "
+                            f"{exc.message}")
+        else:
+            behind = sorted(p.branch for p in plans if p.branch not in pushed)
+            if behind:
+                problems.append(
+                    f"Binder badges: {len(behind)} of {len(plans)} env refs are missing or out "
+                    f"of date on {where} ({', '.join(behind)}): their badges would fail on "
+                    "the BinderHub. Run `publish binder refs --push REMOTE` first.")
+    return problems
+
+
+def checked(config: Config, static_host: bool, force: bool, suggestion: str = "") -> list[str]:
+    """Lines to print before deploying: nothing when the check passes; the problems as
+    warnings with *force*; else a :class:`BuildFailed` (nothing deployed)."""
+    problems = check(config, static_host, suggestion)
+    if problems and not force:
+        raise BuildFailed(problems, "Not deployed: where the site lands, these would be "
+                          "broken (fix them, or deploy anyway with --force):")
+    return [f"warning: deployed with --force although {p}" for p in problems]
+
+
+def build_output(site: Path) -> Path:
+    """Build *site* (nothing is redone that has not changed); the output folder."""
+    from publisher.pipeline.pipeline import BuildOptions, build
+
+    return build(site, BuildOptions()).out
+
+
+# -- gh-pages ----------------------------------------------------------------------------
+
+def site_files(out: Path) -> dict[str, Path]:
+    """path on the host -> file of the output, for every file a host should serve."""
+    files: dict[str, Path] = {}
+    for folder, dirs, names in os.walk(out):
+        dirs.sort()
+        for name in names:
+            path = Path(folder) / name
+            rel = path.relative_to(out).as_posix()
+            if rel not in INTERNAL and path.is_file():
+                files[rel] = path
+    return files
+
+
+def _hash(repo: Path, paths: list[str]) -> list[str]:
+    shas: list[str] = []
+    for i in range(0, len(paths), 200):
+        shas += git(repo, "hash-object", "-w", "--no-filters", "--", *paths[i:i + 200]).split()
+    return shas
+
+
+def write_tree(repo: Path, files: dict[str, Path], made: dict[str, bytes]) -> str:
+    """The tree of *files* (bytes as they are: no filters) and *made* (generated files),
+    written in a temporary index of its own."""
+    with tempfile.TemporaryDirectory(prefix="publish-deploy-") as tmpname:
+        tmp = Path(tmpname)
+        for i, name in enumerate(made):
+            (tmp / f"made-{i}").write_bytes(made[name])
+        paths = {**{n: str(p) for n, p in files.items()},
+                 **{n: str(tmp / f"made-{i}") for i, n in enumerate(made)}}
+        names = sorted(paths)
+        shas = dict(zip(names, _hash(repo, [paths[n] for n in names]), strict=True))
+        info = b"".join(f"100644 {shas[n]}\t".encode() + os.fsencode(n) + b"\0" for n in names)
+        index = {"GIT_INDEX_FILE": str(tmp / "index")}
+        git(repo, "update-index", "--add", "-z", "--index-info", data=info, env=index)
+        return git(repo, "write-tree", env=index).strip()
+
+
+def _is_ancestor(repo: Path, older: str, newer: str) -> bool:
+    return subprocess.run(["git", "-C", str(repo), "merge-base", "--is-ancestor", older, newer],
+                          capture_output=True, check=False).returncode == 0
+
+
+def _source(repo: Path, site: Path) -> str:
+    """The commit the site was built from, and whether the site had uncommitted changes."""
+    head = subprocess.run(["git", "-C", str(repo), "rev-parse", "--verify", "-q", "HEAD"],
+                          capture_output=True, text=True, check=False).stdout.strip()
+    if not head:
+        return "no commit yet"
+    rel = site.resolve().relative_to(repo.resolve()).as_posix()
+    top = "" if rel == "." else f"{rel}/"
+    dirty = git(repo, "status", "--porcelain", "--", f":(top){top}",
+                f":(top,exclude){top}_build", f":(top,exclude){top}_site").strip()
+    return head + (" with uncommitted changes" if dirty else "")
+
+
+def _identity(repo: Path) -> dict[str, str]:
+    """The author's git identity, or publish's when git has none (a fresh CI machine)."""
+    ok = subprocess.run(["git", "-C", str(repo), "var", "GIT_COMMITTER_IDENT"],
+                        capture_output=True, check=False).returncode == 0
+    return {} if ok else {"GIT_AUTHOR_NAME": "publish", "GIT_AUTHOR_EMAIL": "publish@localhost",
+                          "GIT_COMMITTER_NAME": "publish",
+                          "GIT_COMMITTER_EMAIL": "publish@localhost"}
+
+
+def _remote_tip(repo: Path, remote: str, ref: str) -> str:
+    """The commit *remote* holds at *ref* ("" when none), fetched here when missing."""
+    out = git(repo, "ls-remote", "--heads", remote, ref)
+    tip = next((line.split("\t")[0] for line in out.splitlines()
+                if line.split("\t")[-1] == ref), "")
+    if tip and subprocess.run(["git", "-C", str(repo), "cat-file", "-e", f"{tip}^{{commit}}"],
+                              capture_output=True, check=False).returncode != 0:
+        git(repo, "fetch", "--no-tags", "-q", remote, ref)
+    return tip
+
+
+@dataclass(frozen=True)
+class PagesDeploy:
+    branch: str
+    commit: str
+    files: int
+    changed: bool  # a new commit was made
+    pushed: str = ""  # the remote pushed to
+
+    def lines(self) -> list[str]:
+        what = (f"deployed {self.files} files to {self.branch} ({self.commit[:10]})"
+                if self.changed else
+                f"unchanged: {self.branch} already holds this site ({self.commit[:10]})")
+        return [what + (f", pushed to {self.pushed}" if self.pushed else "")]
+
+
+def commit_pages(config: Config, out: Path, remote: str, branch: str, message: str | None,
+                 push: bool) -> PagesDeploy:
+    """Commit the output *out* on *branch* of the site's repository (and push it)."""
+    repo = repository_of(config.root, WHY_GIT)
+    ref = REF_ROOT + branch
+    if subprocess.run(["git", "check-ref-format", ref], check=False).returncode != 0:
+        raise DeployError(f"--branch {branch!r}: not a valid git branch name.")
+    local = local_refs(repo, branch).get(ref)
+    if local and local.worktree:
+        raise DeployError(
+            f"{branch} is checked out in {local.worktree}: deploying would move the branch "
+            "under that work tree. Switch that work tree to another branch first, or deploy "
+            "to another --branch.")
+    mine = local.commit if local else ""
+    theirs = _remote_tip(repo, remote, ref) if push else ""
+    if mine and theirs and mine != theirs and not _is_ancestor(repo, mine, theirs) \
+            and not _is_ancestor(repo, theirs, mine):
+        raise DeployError(
+            f"{branch} here and on {remote} have diverged: neither holds the other's deploys. "
+            f"Keep the remote's history with `git branch -f {branch} {theirs[:12]}` (this "
+            "drops the local deploys that were never pushed), then deploy again.")
+    parent = theirs if not mine or (theirs and _is_ancestor(repo, mine, theirs)) else mine
+    made = {".nojekyll": b""}
+    if config.deploy.cname:
+        made["CNAME"] = f"{config.deploy.cname}\n".encode()
+    files = site_files(out)
+    tree = write_tree(repo, files, made)
+    changed = not parent or git(repo, "rev-parse", f"{parent}^{{tree}}").strip() != tree
+    commit = parent
+    if changed:
+        source = _source(repo, config.root)
+        subject = message or f"Deploy the site built from {source[:12]}"
+        body = f"{subject}\n\nSource: {source}\nBuilt by publish {__version__}.\n"
+        parents = ["-p", parent] if parent else []
+        commit = git(repo, "commit-tree", tree, *parents, "-m", body,
+                     env=_identity(repo)).strip()
+    if commit != mine:
+        git(repo, "update-ref", "-m", "publish deploy", ref, commit, mine)
+    pushed = ""
+    if push and commit != theirs:
+        try:
+            git(repo, "push", "--porcelain", remote, f"{commit}:{ref}")
+        except BinderError as exc:
+            raise DeployError(f"{exc.message}\nThe commit is on {branch} here; run the deploy "
+                              "again to push it.") from exc
+        pushed = remote
+    return PagesDeploy(branch, commit, len(files) + len(made), changed, pushed)
+
+
+def gh_pages(site: Path, remote: str | None, branch: str | None, message: str | None,
+             push: bool, force: bool) -> list[str]:
+    """``publish deploy gh-pages``: check, build, commit the output, push."""
+    config = load_config(site)
+    remote = remote or config.deploy.remote
+    branch = branch or config.deploy.branch
+    repo = repository_of(config.root, WHY_GIT)
+    remote_url = subprocess.run(["git", "-C", str(repo), "remote", "get-url", remote],
+                                capture_output=True, text=True, check=False).stdout.strip()
+    if push and not remote_url and "/" not in remote and ":" not in remote:
+        raise DeployError(
+            f"{repo}: has no git remote named {remote!r}. Add it (git remote add {remote} "
+            "URL), name another with --remote, or deploy with --no-push.")
+    lines = checked(config, True, force, pages_address(config, remote_url or remote))
+    out = build_output(config.root)
+    result = commit_pages(config, out, remote, branch, message, push)
+    return lines + result.lines()
+
+
+# -- dir -----------------------------------------------------------------------------------
+
+def check_dest(root: Path, out: Path, dest: Path) -> None:
+    """Raise a DeployError unless replacing *dest* whole can only delete an earlier deploy."""
+    problem = ""
+    if dest == root or root.is_relative_to(dest):
+        problem = ("is or contains the site folder; replacing it would delete the site. "
+                   "Choose the folder your web server serves, outside the site.")
+    elif out == dest or out.is_relative_to(dest) or dest.is_relative_to(out):
+        problem = f"is, holds or lies inside the output folder {out}; choose another folder."
+    elif inside := next((n for n in SOURCES if dest.is_relative_to(root / n)), None):
+        problem = f"lies inside the site's {inside}/ folder; choose a folder outside the site."
+    elif dest.exists() and not dest.is_dir():
+        problem = "is a file, not a folder."
+    elif dest.is_dir() and any(dest.iterdir()) and not made_by_publish(dest):
+        problem = (f"is not empty and holds no site deployed by publish (no {MARKER}); a "
+                   "deploy replaces the folder whole, which would delete what it holds. "
+                   "Empty it yourself, or choose a new folder.")
+    if problem:
+        raise DeployError(f"{dest}: {problem}")
+
+
+def copy_site(out: Path, dest: Path) -> bool:
+    """Replace *dest* by a copy of *out* in one step; False when it held this site already."""
+    if (dest / EMITTED).is_file() and (out / EMITTED).is_file() \
+            and (dest / EMITTED).read_bytes() == (out / EMITTED).read_bytes():
+        return False
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    staging = dest.with_name(f".{dest.name}.publish-new")
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(out, staging)
+    if dest.is_dir():  # the web server's permissions on the folder stay as they were
+        shutil.copymode(dest, staging)
+    swap(staging, dest)
+    return True
+
+
+def to_dir(site: Path, dest: Path, force: bool) -> list[str]:
+    """``publish deploy dir``: check, build, replace DEST by the output in one step."""
+    config = load_config(site)
+    dest = Path(os.path.abspath(dest)).resolve()
+    out = (config.root / "_site").resolve()
+    check_dest(config.root, out, dest)
+    lines = checked(config, False, force)
+    out = build_output(config.root)
+    check_dest(config.root, out, dest)
+    if copy_site(out, dest):
+        return [*lines, f"deployed {len(site_files(out))} files to {dest}"]
+    return [*lines, f"unchanged: {dest} already holds this site"]
+
+
+def check_only(site: Path, server: bool) -> list[str]:
+    """``publish deploy check``: the problems, or a line saying there are none."""
+    config = load_config(site)
+    problems = check(config, not server)
+    if problems:
+        raise BuildFailed(problems, "Where the site lands, these would be broken:")
+    return ["ok: the links and badges will work where the site lands"]
