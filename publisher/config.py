@@ -30,6 +30,7 @@ class SiteSection:
     description: str = ""
     base_url: str = ""
     language: str = "en"
+    math: str = "site"  # site: MathJax served from the site (fetched once from npm) | cdn
 
 
 @dataclass(frozen=True)
@@ -230,6 +231,7 @@ CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("execute", "mode"): ("off", "cache", "force"),
     ("execute", "backend"): ("auto", "docker", "local"),
     ("interactive", "thebe"): ("site", "cdn", "off"),
+    ("site", "math"): ("site", "cdn"),
     ("launch", "mode"): ("launcher", "binderhub", "both"),
 }
 # a branch prefix that is a folder of its own (ends in "/"), so that no branch of the

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SAMPLE_SITE = ROOT / "sample_site"
 
 SiteFactory = Callable[[dict[str, str]], Path]
@@ -108,3 +111,20 @@ def docker_engine() -> None:
     if os.environ.get("PUBLISH_REQUIRE_DOCKER") == "1":
         pytest.fail(f"PUBLISH_REQUIRE_DOCKER=1 but {problem}; run scripts/provision.sh")
     pytest.skip(f"no Docker engine: {problem} (set PUBLISH_REQUIRE_DOCKER=1 to fail instead)")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("PUBLISH_REQUIRE_BROWSER") == "1":
+            pytest.fail("PUBLISH_REQUIRE_BROWSER=1 but Chromium is missing; run "
+                        "scripts/provision.sh")
+        pytest.skip("Chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run"])
+        yield b
+        b.close()

@@ -36,7 +36,6 @@ from tests.helpers import (
 pytestmark = [pytest.mark.browser, pytest.mark.docker, pytest.mark.slow,
               pytest.mark.usefixtures("docker_engine")]
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ADMIN = "browser-admin"
 # the Jupyter server the page's cells talk to
 SESSION_URL = ("() => { const m = window.thebe && window.thebe.server && "
@@ -45,23 +44,6 @@ ARTIFACTS = ROOT / "test-artifacts" / "browser"
 PUBLISHED = ["Random walks and the square-root law",
              "How sure are we? Bootstrap intervals in a dozen lines",
              "A year of temperatures at one station", "Estimating π by throwing darts"]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("PUBLISH_REQUIRE_BROWSER") == "1":
-            pytest.fail("PUBLISH_REQUIRE_BROWSER=1 but Chromium is missing; run "
-                        "scripts/provision.sh")
-        pytest.skip("Chromium is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run"])
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from publisher.errors import PublishError
-from publisher.pipeline import thebe
+from publisher.pipeline import npm, thebe
 from publisher.pipeline.pipeline import BuildOptions, build
 from publisher.progress import Reporter
 from tests.conftest import SiteFactory, md_post
@@ -107,7 +107,7 @@ def test_unpack_takes_lib_files_only(tmp_path: Path) -> None:
     data = _tarball({"package/lib/index.js": b"js", "package/lib/a/b.js": b"b",
                      "package/package.json": b"{}", "package/lib/../../evil": b"x"},
                     links=("package/lib/link.js",))
-    thebe._unpack(data, tmp_path / "lib")
+    npm.unpack(thebe.THEBE, data, tmp_path / "lib")
     files = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
     assert files == ["lib/a/b.js", "lib/index.js"]
     assert not (tmp_path / "lib/link.js").exists()
@@ -115,4 +115,4 @@ def test_unpack_takes_lib_files_only(tmp_path: Path) -> None:
 
 def test_a_download_that_is_not_the_published_package_is_refused() -> None:
     with pytest.raises(PublishError, match="does not match thebe 0.9.3's published integrity"):
-        thebe._check(b"not the tarball")
+        npm.check(thebe.THEBE, b"not the tarball")

@@ -17,6 +17,8 @@ from publisher.envs.resolve import resolve_envs
 from publisher.errors import BuildFailed, PublishError
 from publisher.hashing import digest
 from publisher.pipeline.execute import ExecCache, ExecOptions, Executed, execute_posts
+from publisher.pipeline.mathjax import copy_into as copy_mathjax
+from publisher.pipeline.mathjax import mathjax_lib
 from publisher.pipeline.output import MARKER, check_out, mark, swap
 from publisher.pipeline.render import RenderPost, run_sphinx, write_project
 from publisher.pipeline.thebe import copy_into, thebe_lib, thebe_url
@@ -81,14 +83,15 @@ def build(root: Path, opts: BuildOptions, reporter: Reporter | None = None,
     by_slug = {pe.post.slug: pe for pe in items}
     with_code = {ex.post.slug for ex in executed if has_code(ex.post)}
     lib, live_problem = live_code(cfg, bool(with_code))
+    mathjax, math_problem = math_lib(cfg)
     thebe = thebe_url(cfg, "../../") if live_problem is None else ""
     render = [
         RenderPost(ex, by_slug[ex.post.slug].spec, by_slug[ex.post.slug].env_id, backend.name,
                    thebe if ex.post.slug in with_code else "")
         for ex in sorted(executed, key=lambda e: (e.post.date, e.post.slug), reverse=True)
     ]
-    warnings = render_and_emit(site, render, out, opts.strict, reporter, lib)
-    warnings = site.warnings + ([live_problem] if live_problem else []) + warnings
+    warnings = render_and_emit(site, render, out, opts.strict, reporter, lib, mathjax)
+    warnings = site.warnings + [w for w in (live_problem, math_problem) if w] + warnings
     return BuildReport(out, executed, failures, problems, warnings, time.monotonic() - start)
 
 
@@ -108,8 +111,22 @@ def live_code(cfg: Config, any_code: bool) -> tuple[Path | None, str | None]:
                       'registry is reachable, or set [interactive] thebe = "cdn" (or "off").')
 
 
+def math_lib(cfg: Config) -> tuple[Path | None, str | None]:
+    """(MathJax's folder to put in the output, or None; the warning when it comes from its
+    CDN in this build although the site wants it served from the site)."""
+    if cfg.site.math != "site":
+        return None, None
+    try:
+        return mathjax_lib(), None
+    except PublishError as exc:
+        return None, (f"math is typeset by MathJax from its CDN in this build: {exc.message}. "
+                      "Build where the npm registry is reachable, or set [site] math = "
+                      '"cdn".')
+
+
 def render_and_emit(site: Site, items: list[RenderPost], out: Path, strict: bool,
-                    reporter: Reporter, thebe: Path | None = None) -> list[str]:
+                    reporter: Reporter, thebe: Path | None = None,
+                    mathjax: Path | None = None) -> list[str]:
     """Stages 5 and 6: render with Sphinx, then swap the finished site into *out*.
 
     Nothing is redone that has not changed: Sphinx runs only when its source folder
@@ -120,7 +137,7 @@ def render_and_emit(site: Site, items: list[RenderPost], out: Path, strict: bool
     t0 = time.monotonic()
     stamp = bdir / "html" / ".publish-rendered"
     warnings: list[str] = []
-    changed = write_project(site.config, bdir / "src", items, site.pages)
+    changed = write_project(site.config, bdir / "src", items, site.pages, mathjax is not None)
     mode = f"strict={strict} "  # a --strict build must see the warnings again
     if changed or not stamp.is_file() or not stamp.read_text().startswith(mode):
         stamp.unlink(missing_ok=True)
@@ -132,7 +149,7 @@ def render_and_emit(site: Site, items: list[RenderPost], out: Path, strict: bool
     else:
         reporter.line("rendered", f"{len(items)} posts", "nothing changed")
     manifest = json.dumps(site_json(site, items), sort_keys=True)
-    key = digest([stamp.read_text(), manifest, str(out), str(thebe),
+    key = digest([stamp.read_text(), manifest, str(out), str(thebe), str(mathjax),
                   *_static_listing(site.root / "static")])
     key_file = out / "_publish" / ".emitted"
     if key_file.is_file() and key_file.read_text() == key and (out / MARKER).is_file():
@@ -144,6 +161,8 @@ def render_and_emit(site: Site, items: list[RenderPost], out: Path, strict: bool
     emit(site, items, staging)
     if thebe is not None:
         copy_into(thebe, staging)
+    if mathjax is not None:
+        copy_mathjax(mathjax, staging)
     (staging / "_publish" / ".emitted").write_text(key)
     mark(staging)
     swap(staging, out)

@@ -25,6 +25,7 @@ from publisher.envs.spec import EnvSpec
 from publisher.errors import PublishError
 from publisher.pipeline.cells import attachments_to_files, raw_cells_for_sphinx
 from publisher.pipeline.execute import Executed
+from publisher.pipeline.mathjax import mathjax_path
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp"}
 H1 = re.compile(r"^#\s+.*$", re.M)
@@ -170,7 +171,8 @@ html_theme_options = {{
 }}
 html_permalinks_icon = "#"
 html_sourcelink_suffix = ""
-mathjax4_config = {{"options": {{"processHtmlClass": "tex2jax_process|mathjax_process|math|output_area"}}}}
+mathjax_path = {mathjax_path!r}
+mathjax3_config = {{"options": {{"processHtmlClass": "tex2jax_process|mathjax_process|math|output_area"}}}}
 # the sidebar lists recent posts, not every post: a list of every post on every page
 # makes a build quadratic in the number of posts (300 posts: 43 s instead of 11 s)
 html_sidebars = {{
@@ -197,9 +199,11 @@ fontawesome_included = True  # keeps the config stable: no full re-read on every
 '''
 
 
-def conf_py(config: Config) -> str:
+def conf_py(config: Config, math_local: bool = False) -> str:
+    """Sphinx's conf.py; *math_local*: MathJax is served from the site (else its CDN)."""
     base_url = config.site.base_url or "http://127.0.0.1:8000/"
     return CONF.format(
+        mathjax_path=mathjax_path(math_local),
         title=config.site.title,
         author=", ".join(config.all_authors),
         language=config.site.language,
@@ -225,7 +229,8 @@ def index_md(config: Config, posts: list[Post], pages: list[Path]) -> str:
     )
 
 
-def write_project(config: Config, src: Path, items: list[RenderPost], pages: list[Path]) -> bool:
+def write_project(config: Config, src: Path, items: list[RenderPost], pages: list[Path],
+                  math_local: bool = False) -> bool:
     """Write (only what changed of) the Sphinx source folder; True if anything changed."""
     src.mkdir(parents=True, exist_ok=True)
     keep: set[Path] = set()
@@ -237,7 +242,7 @@ def write_project(config: Config, src: Path, items: list[RenderPost], pages: lis
         keep.add(path)
         changed = write_if_changed(path, content) or changed
 
-    put("conf.py", conf_py(config))
+    put("conf.py", conf_py(config, math_local))
     posts = [rp.post for rp in items]
     put("index.md", index_md(config, posts, pages))
     for rp in items:
