@@ -20,9 +20,12 @@ The deploy stops there (exit 1, nothing pushed or copied) unless ``--force``.
 
 from __future__ import annotations
 
+import errno
 import ipaddress
+import json
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -32,7 +35,6 @@ from urllib.parse import urlsplit
 from publisher import __version__
 from publisher.binder import (
     REF_ROOT,
-    BinderError,
     git,
     local_refs,
     provider_spec,
@@ -41,7 +43,7 @@ from publisher.binder import (
 )
 from publisher.config import Config, load_config
 from publisher.errors import BuildFailed, PublishError
-from publisher.pipeline.output import MARKER, SOURCES, made_by_publish, swap
+from publisher.pipeline.output import MARKER, SOURCES, swap
 
 # build bookkeeping of the output folder, not part of the site a host serves
 INTERNAL = {MARKER, "_publish/.emitted"}
@@ -66,8 +68,21 @@ def is_local(url: str) -> bool:
     try:
         ip = ipaddress.ip_address(host)
     except ValueError:
-        return False
+        try:  # the shorthands browsers accept too: 127.1, 0x7f.1
+            ip = ipaddress.ip_address(socket.inet_aton(host))
+        except OSError:
+            return False
     return ip.is_loopback or ip.is_unspecified or ip.is_link_local
+
+
+def is_absolute(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
 
 
 def pages_address(config: Config, remote_url: str) -> str:
@@ -103,7 +118,11 @@ def check(config: Config, static_host: bool, suggestion: str = "") -> list[str]:
     problems: list[str] = []
     base = config.site.base_url
     e_g = f", e.g. {suggestion}" if suggestion else ""
-    if not base:
+    if base and not is_absolute(base):
+        problems.append(
+            f"[site] base_url is {base}, not an absolute http(s) address: the feed and the "
+            f"canonical links need one. Set it to the address where the site lands{e_g}.")
+    elif not base:
         problems.append(
             "[site] base_url is not set: the feed, the canonical links and every absolute "
             "link would name http://127.0.0.1:8000/. Set it in publish.toml to the address "
@@ -131,6 +150,16 @@ def check(config: Config, static_host: bool, suggestion: str = "") -> list[str]:
                     f"[launch] url is {url or 'empty'}: every launch badge opens {opens}, and "
                     f"no publish launcher answers at {root}/versions. Start the launcher "
                     f"behind the same server first (deploy/), or {fix}")
+        elif not is_absolute(url):
+            problems.append(
+                f"[launch] url is {url}, neither a path on the site's address nor an absolute "
+                "http(s) address: badges would open it relative to each post. Set it to "
+                "the launcher's address, e.g. https://live.example.org.")
+        elif static_host and base and _origin(url) == _origin(base):
+            problems.append(
+                f"[launch] url is {url}, on the site's own address ({_origin(base)}), which the "
+                "static host serves: readers would get a 404 there. Set it to the address of "
+                "a launcher on a server of yours.")
         elif is_local(url):
             problems.append(
                 f"[launch] url is {url}, an address of this machine: readers' browsers would "
@@ -236,8 +265,14 @@ def _identity(repo: Path) -> dict[str, str]:
                           "GIT_COMMITTER_EMAIL": "publish@localhost"}
 
 
-def _remote_tip(repo: Path, remote: str, ref: str) -> str:
-    """The commit *remote* holds at *ref* ("" when none), fetched here when missing."""
+def _remote_tip(repo: Path, remote: str, ref: str, push: bool) -> str:
+    """The commit *remote* holds at *ref* ("" when none): asked (and fetched when missing)
+    when pushing, else as last fetched (``refs/remotes/<remote>/<branch>``)."""
+    if not push:
+        tracking = f"refs/remotes/{remote}/{ref[len(REF_ROOT):]}"
+        return subprocess.run(["git", "-C", str(repo), "rev-parse", "-q", "--verify",
+                               f"{tracking}^{{commit}}"], capture_output=True, text=True,
+                              check=False).stdout.strip()
     out = git(repo, "ls-remote", "--heads", remote, ref)
     tip = next((line.split("\t")[0] for line in out.splitlines()
                 if line.split("\t")[-1] == ref), "")
@@ -245,6 +280,52 @@ def _remote_tip(repo: Path, remote: str, ref: str) -> str:
                               capture_output=True, check=False).returncode != 0:
         git(repo, "fetch", "--no-tags", "-q", remote, ref)
     return tip
+
+
+def check_branch(repo: Path, branch: str) -> str:
+    """*branch* as a full ref, or a DeployError: a name git accepts for a new branch, not
+    one that reads as something else (HEAD, @, an option, a remote's branch, a ref)."""
+    remotes = git(repo, "remote").split()
+    bad = (branch in ("HEAD", "@") or branch.startswith(("-", "refs/", "remotes/"))
+           or (branch.split("/")[0] in remotes and "/" in branch)
+           or subprocess.run(["git", "check-ref-format", f"refs/heads/{branch}"],
+                             capture_output=True, check=False).returncode != 0)
+    if bad:
+        raise DeployError(f"--branch {branch!r}: not a plain branch name (e.g. gh-pages).")
+    return REF_ROOT + branch
+
+
+def checked_out_in(repo: Path, ref: str) -> str:
+    """The work tree that has *ref* checked out ("" for none), even a branch with no
+    commit yet (``git checkout --orphan``)."""
+    out = git(repo, "worktree", "list", "--porcelain")
+    tree = ""
+    for line in out.splitlines():
+        if line.startswith("worktree "):
+            tree = line[len("worktree "):]
+        elif line == f"branch {ref}":
+            return tree
+    return ""
+
+
+def branch_ref(repo: Path, branch: str) -> str:
+    """The ref a deploy may move for *branch*, or a DeployError."""
+    ref = check_branch(repo, branch)
+    if tree := checked_out_in(repo, ref):
+        raise DeployError(
+            f"{branch} is checked out in {tree}: deploying would move the branch "
+            "under that work tree. Switch that work tree to another branch first, or deploy "
+            "to another --branch.")
+    return ref
+
+
+DEPLOY_TRAILER = "Built by publish "
+
+
+def made_by_deploy(repo: Path, tip: str) -> bool:
+    """Whether the history of *tip* holds a deploy of publish (a branch it may add to)."""
+    return bool(git(repo, "rev-list", "-1", "--fixed-strings", f"--grep={DEPLOY_TRAILER}",
+                    tip).strip())
 
 
 @dataclass(frozen=True)
@@ -263,20 +344,20 @@ class PagesDeploy:
 
 
 def commit_pages(config: Config, out: Path, remote: str, branch: str, message: str | None,
-                 push: bool) -> PagesDeploy:
+                 push: bool, force: bool = False) -> PagesDeploy:
     """Commit the output *out* on *branch* of the site's repository (and push it)."""
     repo = repository_of(config.root, WHY_GIT)
-    ref = REF_ROOT + branch
-    if subprocess.run(["git", "check-ref-format", ref], check=False).returncode != 0:
-        raise DeployError(f"--branch {branch!r}: not a valid git branch name.")
+    ref = branch_ref(repo, branch)
     local = local_refs(repo, branch).get(ref)
-    if local and local.worktree:
-        raise DeployError(
-            f"{branch} is checked out in {local.worktree}: deploying would move the branch "
-            "under that work tree. Switch that work tree to another branch first, or deploy "
-            "to another --branch.")
     mine = local.commit if local else ""
-    theirs = _remote_tip(repo, remote, ref) if push else ""
+    theirs = _remote_tip(repo, remote, ref, push)
+    for tip, where in ((mine, "here"), (theirs, f"on {remote}")):
+        if tip and not force and not made_by_deploy(repo, tip):
+            raise DeployError(
+                f"{branch} {where} holds commits but no deploy of publish: deploying would "
+                "replace its files with the site. Deploy to another --branch (the default "
+                "is gh-pages), or pass --force if it is the branch your site is served "
+                "from.")
     if mine and theirs and mine != theirs and not _is_ancestor(repo, mine, theirs) \
             and not _is_ancestor(repo, theirs, mine):
         raise DeployError(
@@ -293,8 +374,9 @@ def commit_pages(config: Config, out: Path, remote: str, branch: str, message: s
     commit = parent
     if changed:
         source = _source(repo, config.root)
-        subject = message or f"Deploy the site built from {source[:12]}"
-        body = f"{subject}\n\nSource: {source}\nBuilt by publish {__version__}.\n"
+        subject = message or ("Deploy the site (no commit yet)" if " " in source[:12] else
+                              f"Deploy the site built from {source[:12]}")
+        body = f"{subject}\n\nSource: {source}\n{DEPLOY_TRAILER}{__version__}.\n"
         parents = ["-p", parent] if parent else []
         commit = git(repo, "commit-tree", tree, *parents, "-m", body,
                      env=_identity(repo)).strip()
@@ -302,11 +384,14 @@ def commit_pages(config: Config, out: Path, remote: str, branch: str, message: s
         git(repo, "update-ref", "-m", "publish deploy", ref, commit, mine)
     pushed = ""
     if push and commit != theirs:
-        try:
-            git(repo, "push", "--porcelain", remote, f"{commit}:{ref}")
-        except BinderError as exc:
-            raise DeployError(f"{exc.message}\nThe commit is on {branch} here; run the deploy "
-                              "again to push it.") from exc
+        result = subprocess.run(["git", "-C", str(repo), "push", "--porcelain", remote,
+                                 f"{commit}:{ref}"], capture_output=True, text=True,
+                                check=False)
+        if result.returncode != 0:  # the reason is on stdout with --porcelain
+            said = "\n".join(line for line in (result.stdout + result.stderr).splitlines()
+                             if line.strip() and line.strip() != "Done")
+            raise DeployError(f"git push to {remote} failed:\n{said}\nThe commit is on "
+                              f"{branch} here; run the deploy again to push it.")
         pushed = remote
     return PagesDeploy(branch, commit, len(files) + len(made), changed, pushed)
 
@@ -324,13 +409,33 @@ def gh_pages(site: Path, remote: str | None, branch: str | None, message: str | 
         raise DeployError(
             f"{repo}: has no git remote named {remote!r}. Add it (git remote add {remote} "
             "URL), name another with --remote, or deploy with --no-push.")
+    branch_ref(repo, branch)  # before building: a branch it may not move fails at once
     lines = checked(config, True, force, pages_address(config, remote_url or remote))
     out = build_output(config.root)
-    result = commit_pages(config, out, remote, branch, message, push)
+    result = commit_pages(config, out, remote, branch, message, push, force)
     return lines + result.lines()
 
 
 # -- dir -----------------------------------------------------------------------------------
+
+DEPLOYED = ".publish-deployed"  # in DEST: the files the last deploy put there (JSON)
+
+
+def deployed_files(dest: Path) -> set[str]:
+    """Every file under *dest*, as paths relative to it."""
+    return {(Path(folder) / name).relative_to(dest).as_posix()
+            for folder, _dirs, names in os.walk(dest) for name in names}
+
+
+def foreign_files(dest: Path) -> list[str]:
+    """Files in *dest* that no deploy of publish put there (all of them when it has no
+    record of one)."""
+    try:
+        known = set(json.loads((dest / DEPLOYED).read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError):
+        known = set()
+    return sorted(deployed_files(dest) - known - {DEPLOYED})
+
 
 def check_dest(root: Path, out: Path, dest: Path) -> None:
     """Raise a DeployError unless replacing *dest* whole can only delete an earlier deploy."""
@@ -344,10 +449,12 @@ def check_dest(root: Path, out: Path, dest: Path) -> None:
         problem = f"lies inside the site's {inside}/ folder; choose a folder outside the site."
     elif dest.exists() and not dest.is_dir():
         problem = "is a file, not a folder."
-    elif dest.is_dir() and any(dest.iterdir()) and not made_by_publish(dest):
-        problem = (f"is not empty and holds no site deployed by publish (no {MARKER}); a "
-                   "deploy replaces the folder whole, which would delete what it holds. "
-                   "Empty it yourself, or choose a new folder.")
+    elif dest.is_dir() and (foreign := foreign_files(dest)):
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3
+                                          else "")
+        problem = (f"holds files that no deploy of publish put there ({shown}); a deploy "
+                   "replaces the folder whole, which would delete them. Empty it yourself, "
+                   "or choose a new folder.")
     if problem:
         raise DeployError(f"{dest}: {problem}")
 
@@ -355,15 +462,27 @@ def check_dest(root: Path, out: Path, dest: Path) -> None:
 def copy_site(out: Path, dest: Path) -> bool:
     """Replace *dest* by a copy of *out* in one step; False when it held this site already."""
     if (dest / EMITTED).is_file() and (out / EMITTED).is_file() \
-            and (dest / EMITTED).read_bytes() == (out / EMITTED).read_bytes():
+            and (dest / EMITTED).read_bytes() == (out / EMITTED).read_bytes() \
+            and not foreign_files(dest):
         return False
-    dest.parent.mkdir(parents=True, exist_ok=True)
     staging = dest.with_name(f".{dest.name}.publish-new")
-    shutil.rmtree(staging, ignore_errors=True)
-    shutil.copytree(out, staging)
-    if dest.is_dir():  # the web server's permissions on the folder stay as they were
-        shutil.copymode(dest, staging)
-    swap(staging, dest)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.copytree(out, staging)
+        (staging / DEPLOYED).write_text(json.dumps(sorted(deployed_files(staging))),
+                                        encoding="utf-8")
+        if dest.is_dir():  # the web server's permissions on the folder stay as they were
+            shutil.copymode(dest, staging)
+        swap(staging, dest)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        if exc.errno in (errno.EBUSY, errno.EXDEV):
+            raise DeployError(
+                f"{dest}: cannot be replaced in one step (it is a mount point, or on another "
+                "file system than its parent folder). Deploy into a folder inside it, and "
+                "point the web server there.") from exc
+        raise DeployError(f"{dest}: cannot deploy there: {exc.strerror or exc}") from exc
     return True
 
 

@@ -105,7 +105,7 @@ def remote_tip(repo: Path, branch: str = "gh-pages") -> str:
 def test_addresses_that_readers_cannot_reach() -> None:
     for url in ["", "/blog/", "http://localhost:8000/", "http://127.0.0.1/",
                 "http://127.8.0.1:9/x", "http://[::1]:8000/", "http://0.0.0.0/",
-                "http://blog.localhost/", "http://169.254.1.1/"]:
+                "http://blog.localhost/", "http://169.254.1.1/", "http://127.1:8000/"]:
         assert is_local(url), url
     for url in ["https://example.org/", "http://10.0.0.5/", "https://me.github.io/blog/"]:
         assert not is_local(url), url
@@ -214,11 +214,62 @@ def test_gh_pages_refuses_what_it_would_break(repo: Path, tmp_path: Path) -> Non
     missing = deploy("gh-pages", str(repo / "blog"), "--remote", "upstream")
     assert missing.exit_code == 1 and "no git remote named 'upstream'" in missing.output
 
+    # branches that are not a deploy branch, or not a plain name
+    for branch, words in [("main", "is checked out in"),
+                          ("feature", "holds commits but no deploy of publish"),
+                          ("HEAD", "not a plain branch name"), ("-x", "not a plain branch name"),
+                          ("origin/gh-pages", "not a plain branch name"),
+                          ("refs/heads/x", "not a plain branch name")]:
+        if branch == "feature":
+            git(repo, "branch", "feature")
+        result = deploy("gh-pages", str(repo / "blog"), "--branch", branch, "--no-push")
+        assert result.exit_code == 1 and words in result.output, (branch, result.output)
+    assert git(repo, "rev-parse", "feature") == git(repo, "rev-parse", "main")
+
+    # a rejected push says why
+    hook = tmp_path / "remote.git" / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'pages are frozen today' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    git(repo, "update-ref", "-d", "refs/heads/gh-pages")
+    rejected = deploy("gh-pages", str(repo / "blog"))
+    assert rejected.exit_code == 1 and "pages are frozen today" in rejected.output, \
+        rejected.output
+    hook.unlink()
+
     loose = tmp_path / "loose"  # a site in no repository
     write_files(loose, {"publish.toml": ONLINE})
     result = deploy("gh-pages", str(loose))
     assert result.exit_code == 1 and "not in a git repository" in result.output
     assert "publish deploy dir" in result.output
+
+
+@pytest.mark.slow
+def test_gh_pages_in_fresh_clones_and_new_repositories(repo: Path, tmp_path: Path) -> None:
+    assert deploy("gh-pages", str(repo / "blog")).exit_code == 0
+    deployed = remote_tip(repo)
+    git(repo, "push", "-q", "origin", "main")
+    # a fresh clone deploys --no-push on top of the remote's branch as last fetched
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", "-b", "main", str(tmp_path / "remote.git"), str(clone))
+    (clone / "blog" / "posts" / "first" / "index.md").write_text(
+        md_post("First", "2026-01-02", "Edited in a clone.\n"))
+    assert deploy("gh-pages", str(clone / "blog"), "--no-push").exit_code == 0
+    assert git(clone, "rev-parse", "gh-pages^").strip() == deployed
+    pushed = deploy("gh-pages", str(clone / "blog"))
+    assert pushed.exit_code == 0 and "pushed to origin" in pushed.output, pushed.output
+
+    # a branch with no commit yet, checked out: never moved under the author
+    fresh = tmp_path / "fresh"
+    write_files(fresh, {"publish.toml": ONLINE})
+    git(tmp_path, "init", "-q", "-b", "pages", str(fresh))
+    result = deploy("gh-pages", str(fresh), "--branch", "pages", "--no-push")
+    assert result.exit_code == 1 and "pages is checked out in" in result.output, result.output
+    assert git(fresh, "status", "--porcelain").count("??") == 1  # nothing staged or moved
+    # the first deploy of a repository with no commit yet says so
+    result = deploy("gh-pages", str(fresh), "--no-push")
+    assert result.exit_code == 0, result.output
+    assert git(fresh, "log", "-1", "--format=%s", "gh-pages").strip() == \
+        "Deploy the site (no commit yet)"
 
 
 def site_toml(**launch: str) -> str:
@@ -242,6 +293,13 @@ def test_broken_links_and_badges_stop_the_deploy(repo: Path) -> None:
         site_toml(url="/live"): ["https://tester.github.io/live/launch/<slug>"],
         site_toml(url="http://localhost:8080"): ["[launch] url is http://localhost:8080, an "
                                                  "address of this machine"],
+        site_toml(url="https://tester.github.io/launch"): [
+            "on the site's own address (https://tester.github.io)"],
+        site_toml(url="live.example.org"): ["neither a path on the site's address nor an "
+                                            "absolute http(s) address"],
+        site_toml(url="https://live.example.org", base_url="tester.github.io/blog/"): [
+            "not an absolute http(s) address"],
+        site_toml(url="http://127.1:8080"): ["an address of this machine"],
     }
     for text, words in cases.items():
         toml.write_text(text + '\n[deploy]\ncname = "blog.example.org"\n')
@@ -254,7 +312,7 @@ def test_broken_links_and_badges_stop_the_deploy(repo: Path) -> None:
         assert not (repo / "blog" / "_site").exists()  # stopped before building
     forced = deploy("gh-pages", str(repo / "blog"), "--force")
     assert forced.exit_code == 0, forced.output
-    assert "warning: deployed with --force although [launch] url is http://localhost:8080" \
+    assert "warning: deployed with --force although [launch] url is http://127.1:8080" \
         in forced.output
     assert remote_tip(repo)
 
@@ -376,16 +434,29 @@ def test_dir_deploys_and_refuses_folders_it_would_destroy(tmp_path: Path) -> Non
 
     foreign = tmp_path / "documents"
     write_files(foreign, {"thesis.tex": "keep me\n"})
+    # a folder that looks like a site (a checkout of the pages branch, an old marker)
+    pages_clone = tmp_path / "pages-clone"
+    write_files(pages_clone, {".publish-output": "", "_publish/site.json": "{}",
+                              ".git/HEAD": "ref: refs/heads/gh-pages\n", "NOTES.txt": "mine"})
+    # a deploy's folder to which someone added a file
+    added = tmp_path / "srv" / "added"
+    assert deploy("dir", str(added), str(site)).exit_code == 0
+    (added / "analytics.js").write_text("mine")
     (tmp_path / "a-file").write_text("x")
     for target, words in [(site, "is or contains the site folder"),
                           (tmp_path, "is or contains the site folder"),
                           (site / "posts" / "www", "lies inside the site's posts/ folder"),
                           (site / "_site", "the output folder"),
-                          (foreign, "is not empty and holds no site deployed by publish"),
+                          (foreign, "holds files that no deploy of publish put there "
+                                    "(thesis.tex)"),
+                          (pages_clone, "(.git/HEAD, .publish-output, NOTES.txt and 1 more)"),
+                          (added, "(analytics.js)"),
                           (tmp_path / "a-file", "is a file")]:
         result = deploy("dir", str(target), str(site))
         assert result.exit_code == 1 and words in result.output, (target, result.output)
     assert (foreign / "thesis.tex").read_text() == "keep me\n"
+    assert (pages_clone / "NOTES.txt").read_text() == "mine"
+    assert (added / "analytics.js").read_text() == "mine"
     assert (site / "posts" / "a" / "index.md").is_file()
 
 
