@@ -42,6 +42,15 @@ $$
 """
 
 
+CODE = """
+The wombat counts burrows here.
+
+```{code-cell} python
+quokka_total = sum(range(10))
+```
+"""
+
+
 def latex_output_notebook() -> str:
     """A notebook whose stored output is LaTeX (as sympy's or IPython.display.Math's)."""
     return json.dumps({
@@ -67,7 +76,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     write_files(root, {
         "publish.toml": '[site]\ntitle = "Offline"\nbase_url = "https://example.org/"\n\n'
                         '[execute]\nmode = "off"\n',
-        "posts/equations/index.md": md_post("Equations", "2026-03-01", MATH,
+        "posts/equations/index.md": md_post("Equations", "2026-03-01", MATH + CODE,
                                             "tags: [math]\n"),
         "posts/output-math/index.ipynb": latex_output_notebook(),
     })
@@ -163,3 +172,18 @@ def test_pages_fit_a_phone_in_light_and_dark(browser: Any, served: str, scheme: 
                             full_page=True)
             assert overflow(page) <= 0, (name, overflow(page))
     assert left == []
+
+
+def test_one_search_box_finds_words_of_bodies_and_code(browser: Any, served: str) -> None:
+    with offline_page(browser, served, viewport={"width": 1280, "height": 800}) as (page, _):
+        page.goto(served + "posts/equations/index.html")
+        boxes = page.evaluate("""() => Array.from(document.querySelectorAll(
+            'form.bd-search, .search-button-field, button.search-button'))
+            .filter(e => e.offsetParent !== null).length""")
+        assert boxes == 1
+        for word in ["wombat", "quokka_total"]:  # prose, and an identifier of a code cell
+            page.goto(served + f"search.html?q={word}")
+            page.wait_for_selector("#search-results ul.search li a", timeout=20_000)
+            hits = page.eval_on_selector_all("#search-results ul.search li a",
+                                             "links => links.map(a => a.href)")
+            assert any("posts/equations/" in h for h in hits), (word, hits)

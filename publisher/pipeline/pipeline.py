@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 from publisher.backends import Backend, get_backend
 from publisher.binder import branch_name
@@ -169,11 +171,12 @@ def render_and_emit(site: Site, items: list[RenderPost], out: Path, strict: bool
     return warnings
 
 
-def _static_listing(static: Path) -> list[str]:
+def _static_listing(static: Path) -> list[bytes]:
     if not static.is_dir():
         return []
-    return [f"{p.relative_to(static)}:{p.stat().st_size}:{p.stat().st_mtime_ns}"
-            for p in sorted(static.rglob("*")) if p.is_file()]
+    # names as bytes: a file name that is not UTF-8 is still a name
+    return [os.fsencode(p.relative_to(static)) + f":{p.stat().st_size}:{p.stat().st_mtime_ns}"
+            .encode() for p in sorted(static.rglob("*")) if p.is_file()]
 
 
 def site_json(site: Site, items: list[RenderPost]) -> dict[str, object]:
@@ -220,4 +223,37 @@ def emit(site: Site, items: list[RenderPost], dest: Path) -> None:
     static = site.root / "static"
     if static.is_dir():
         shutil.copytree(static, dest / "static", dirs_exist_ok=True)
+    write_sitemap(site, items, dest)
+
+
+# pages a search engine has no use for
+UNLISTED = {"search.html", "genindex.html", "py-modindex.html", "blog/drafts.html"}
+
+
+def write_sitemap(site: Site, items: list[RenderPost], dest: Path) -> None:
+    """``sitemap.xml`` (every page at its absolute address; a post's with its date) and a
+    ``robots.txt`` that names it."""
+    from xml.sax.saxutils import escape
+
+    base = site_url(site.config)
+    dates = {f"posts/{rp.post.slug}/index.html": rp.post.date.isoformat() for rp in items}
+    pages = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*.html")
+                   if not p.relative_to(dest).parts[0].startswith("_"))
+    rows = []
+    for rel in pages:
+        if rel in UNLISTED:
+            continue
+        loc = base + quote(rel)
+        lastmod = f"<lastmod>{dates[rel]}</lastmod>" if rel in dates else ""
+        rows.append(f"  <url><loc>{escape(loc)}</loc>{lastmod}</url>\n")
+    (dest / "sitemap.xml").write_text(
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n'
+        + "".join(rows) + "</urlset>\n", encoding="utf-8")
+    (dest / "robots.txt").write_text(f"User-agent: *\nAllow: /\n\nSitemap: {base}sitemap.xml\n")
+
+
+def site_url(cfg: Config) -> str:
+    """The site's absolute address, ending in '/' (the feed's default when unset)."""
+    return (cfg.site.base_url or "http://127.0.0.1:8000/").rstrip("/") + "/"
 

@@ -6,7 +6,9 @@ content changed, so Sphinx re-reads only the posts that changed (and ABlog's lis
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import functools
 import io
 import json
 import re
@@ -23,6 +25,7 @@ from publisher.config import Config
 from publisher.content.post import Post, notebook_json
 from publisher.envs.spec import EnvSpec
 from publisher.errors import PublishError
+from publisher.hashing import digest
 from publisher.pipeline.cells import attachments_to_files, raw_cells_for_sphinx
 from publisher.pipeline.execute import Executed
 from publisher.pipeline.mathjax import mathjax_path
@@ -96,6 +99,7 @@ def post_box_data(config: Config, rp: RenderPost) -> dict[str, Any]:
         "colab_url": colab_url(config, post),
         "downloads": downloads,
         "computed": f"{status[rp.executed.status]} ({rp.backend} backend)",
+        "summary": post.meta.summary,
         "live": live_config(config, rp) if rp.thebe else None,
     }
 
@@ -127,7 +131,12 @@ def header_cell(config: Config, rp: RenderPost) -> str:
     summary = meta.summary.replace("\n", " ")
     post_directive = "\n".join(["```{post} " + post.date.isoformat(), *opts, "", summary, "```"])
     box = json.dumps(post_box_data(config, rp), indent=1)
-    return f"# {meta.title}\n\n{post_directive}\n\n```{{publish-post}}\n{box}\n```\n"
+    # the front matter's image: the post's first image, so the listings' thumbnail and
+    # the social cards use it; the page itself does not show it (publish.css)
+    cover = (f"\n```{{image}} {meta.image}\n:class: publish-cover\n:alt: {meta.title}\n```\n"
+             if meta.image else "")
+    return (f"# {meta.title}\n\n{post_directive}\n{cover}\n```{{publish-post}}\n{box}\n"
+            "```\n")
 
 
 def sphinx_notebook(config: Config, rp: RenderPost) -> tuple[NotebookNode, dict[str, bytes]]:
@@ -153,9 +162,17 @@ project = {title!r}
 author = {author!r}
 language = {language!r}
 extensions = ["myst_nb", "ablog", "sphinx.ext.mathjax", "pydata_sphinx_theme", "sphinx_book_theme",
-              "publisher.pipeline.sphinx_ext"]
+              "sphinxext.opengraph", "publisher.pipeline.sphinx_ext"]
+# canonical links, Open Graph and Twitter cards: absolute, from [site] base_url
+html_baseurl = {base_url!r}
+ogp_site_url = {base_url!r}
+ogp_type = "article"
+ogp_enable_meta_description = True
+ogp_social_cards = {{"enable": False}}
 exclude_patterns = ["_build", "**.ipynb_checkpoints"]
 html_theme = "sphinx_book_theme"
+# publish's rendering code, templates and Sphinx packages: a change re-renders every page
+publish_renderer = {renderer!r}
 html_title = {title!r}
 html_static_path = []
 # Values the themes and myst-parser would set while building, set here already: a config
@@ -174,9 +191,10 @@ html_sourcelink_suffix = ""
 mathjax_path = {mathjax_path!r}
 mathjax3_config = {{"options": {{"processHtmlClass": "tex2jax_process|mathjax_process|math|output_area"}}}}
 # the sidebar lists recent posts, not every post: a list of every post on every page
-# makes a build quadratic in the number of posts (300 posts: 43 s instead of 11 s)
+# makes a build quadratic in the number of posts (300 posts: 43 s instead of 11 s); its
+# search box is the navbar's (one search box per page)
 html_sidebars = {{
-    "**": ["navbar-logo.html", "search-field.html", "ablog/postcard.html",
+    "**": ["navbar-logo.html", "ablog/postcard.html",
            "ablog/recentposts.html", "publish-pages.html", "ablog/tagcloud.html",
            "ablog/archives.html"],
 }}
@@ -190,6 +208,7 @@ blog_path = "blog"
 blog_baseurl = {base_url!r}
 blog_feed_fulltext = False
 blog_feed_length = 50
+blog_feed_archives = True  # a feed per tag, author and year too
 blog_feed_subtitle = {description!r}
 post_date_format = "%d %B %Y"
 post_date_format_short = "%d %b %Y"
@@ -199,10 +218,26 @@ fontawesome_included = True  # keeps the config stable: no full re-read on every
 '''
 
 
+@functools.cache
+def renderer_digest() -> str:
+    """A digest of what renders pages besides the site: our Sphinx extension, templates and
+    static files, and the versions of the Sphinx packages."""
+    from importlib.metadata import version
+
+    here = Path(__file__).resolve().parent
+    files = [here / "sphinx_ext.py", here / "render.py",
+             *sorted(p for p in (here.parent / "templates").rglob("*") if p.is_file())]
+    packages = ["sphinx", "myst-nb", "myst-parser", "ablog", "sphinx-book-theme",
+                "pydata-sphinx-theme", "sphinxext-opengraph"]
+    return digest([*(f.read_bytes() for f in files),
+                   *(f"{name}=={version(name)}" for name in packages)])
+
+
 def conf_py(config: Config, math_local: bool = False) -> str:
     """Sphinx's conf.py; *math_local*: MathJax is served from the site (else its CDN)."""
-    base_url = config.site.base_url or "http://127.0.0.1:8000/"
+    base_url = (config.site.base_url or "http://127.0.0.1:8000/").rstrip("/") + "/"
     return CONF.format(
+        renderer=renderer_digest(),
         mathjax_path=mathjax_path(math_local),
         title=config.site.title,
         author=", ".join(config.all_authors),
@@ -286,11 +321,14 @@ def run_sphinx(src: Path, out: Path, doctrees: Path, strict: bool) -> list[str]:
     try:
         if warm is None or warm[0] != conf:
             warnings = io.StringIO()
-            app = Sphinx(
-                str(src), str(src), str(out), str(doctrees), "html",
-                status=None, warning=warnings, freshenv=False, warningiserror=strict,
-                keep_going=True, verbosity=0,
-            )
+            # sphinxext-opengraph prints a note on import when matplotlib is missing (for
+            # its generated cards, which publish does not use)
+            with contextlib.redirect_stdout(io.StringIO()):
+                app = Sphinx(
+                    str(src), str(src), str(out), str(doctrees), "html",
+                    status=None, warning=warnings, freshenv=False, warningiserror=strict,
+                    keep_going=True, verbosity=0,
+                )
             _WARM[key] = (conf, app, warnings)
         _, app, warnings = _WARM[key]
         start = warnings.tell()

@@ -7,8 +7,10 @@ change to one post's environment re-reads only that post.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +87,9 @@ class PublishPostDirective(Directive):  # type: ignore[misc]
             data = json.loads("\n".join(self.content))
         except ValueError as exc:
             raise self.error(f"publish-post: invalid JSON: {exc}") from exc
+        env = self.state.document.settings.env
+        if data.get("summary"):  # the social cards' description: the post's summary
+            env.metadata[env.docname]["og:description"] = data["summary"]
         return [nodes.raw("", render_post_box(data), format="html")]
 
 
@@ -123,6 +128,30 @@ def _page_written(app: Sphinx, pagename: str, templatename: str, context: Any,
     context["publish_pages"] = app.publish_page_links  # type: ignore[attr-defined]
 
 
+def _social_image(app: Sphinx, pagename: str, templatename: str, context: Any,
+                  doctree: Any) -> None:
+    """The page's first image (a post's front matter image, else its first figure) as
+    its social card's image, at its absolute address; a page without one gets a small
+    card. Runs before sphinxext-opengraph, which reads ``og:`` fields from the page."""
+    if doctree is None or context.get("meta") is None:
+        return
+    meta = context["meta"]
+    if meta.get("og:description"):  # the summary, for search engines too
+        context["metatags"] += (f'<meta name="description" '
+                                f'content="{html.escape(meta["og:description"])}" />\n')
+    base = app.config.html_baseurl
+    card = "summary"
+    for node in doctree.findall(nodes.image):
+        source = node.get("candidates", {}).get("*") or node.get("uri", "")
+        name = app.builder.images.get(source)
+        if name:
+            meta.setdefault("og:image", f"{base}{app.builder.imagedir}/{name}")
+            meta.setdefault("og:image:alt", node.get("alt") or context.get("title"))
+            card = "summary_large_image"
+            break
+    context["metatags"] += f'<meta name="twitter:card" content="{card}" />\n'
+
+
 def _prune_leftovers(app: Sphinx, exc: Exception | None) -> None:
     """Remove what a clean build would not have (Sphinx leaves it behind): the pages and
     copied sources of posts and pages that are gone, figures no page uses any more, and
@@ -145,10 +174,33 @@ def _prune_leftovers(app: Sphinx, exc: Exception | None) -> None:
                 image.unlink()
     written: set[str] = getattr(app, "publish_pages", set())
     blog = out / "blog"
-    for page in blog.rglob("*.html") if blog.is_dir() else []:
+    for page in list(blog.rglob("*.html")) if blog.is_dir() else []:
         name = page.relative_to(out).with_suffix("").as_posix()
         if name not in written and name not in docs:
             page.unlink()
+    for feed in list(blog.rglob("atom.xml")) if blog.is_dir() else []:  # a tag's, a year's…
+        name = feed.parent.relative_to(out).as_posix()
+        if feed.parent != blog and name not in written and name not in docs:
+            feed.unlink()
+            with contextlib.suppress(OSError):
+                feed.parent.rmdir()
+
+
+FEED_UPDATED = re.compile(r"<updated>([^<]*)</updated>")
+
+
+def _stable_feeds(app: Sphinx, exc: Exception | None) -> None:
+    """A feed's own ``<updated>`` is its newest entry's, not the build's time: the same
+    posts give the same feed (a deploy with nothing changed commits nothing)."""
+    if exc is not None:
+        return
+    for feed in Path(app.outdir).rglob("atom.xml"):
+        text = feed.read_text(encoding="utf-8")
+        head, sep, entries = text.partition("<entry>")
+        dates = FEED_UPDATED.findall(entries) or ["1970-01-01T00:00:00+00:00"]
+        fixed = FEED_UPDATED.sub(f"<updated>{max(dates)}</updated>", head, count=1)
+        if fixed != head:
+            feed.write_text(fixed + sep + entries, encoding="utf-8")
 
 
 def _fresh_blog(app: Sphinx, env: Any, docnames: list[str]) -> None:
@@ -272,6 +324,7 @@ def _wrap_listings(app: Sphinx) -> None:
 
 def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("publish-post", PublishPostDirective)
+    app.add_config_value("publish_renderer", "", "env", types=frozenset({str}))
     app.connect("config-inited", _stable_config, priority=900)
     app.connect("builder-inited", _dedupe_templates)
     app.connect("builder-inited", _wrap_listings)
@@ -281,7 +334,9 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("env-updated", _site_wide)
     # before the theme's: it drops sidebar templates that render empty without our context
     app.connect("html-page-context", _page_written, priority=100)
+    app.connect("html-page-context", _social_image, priority=400)
     app.connect("build-finished", _prune_leftovers)
+    app.connect("build-finished", _stable_feeds)
     app.add_css_file("publish.css")
     app.add_js_file("publish-live.js", loading_method="defer")
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
