@@ -31,6 +31,8 @@ class SiteSection:
     base_url: str = ""
     language: str = "en"
     math: str = "site"  # site: MathJax served from the site (fetched once from npm) | cdn
+    listing: str = "list"  # how listings show posts: list | grid
+    page_size: int = 10  # posts per listing page (home, all posts, each tag, year, author)
 
 
 @dataclass(frozen=True)
@@ -232,6 +234,7 @@ CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("execute", "backend"): ("auto", "docker", "local"),
     ("interactive", "thebe"): ("site", "cdn", "off"),
     ("site", "math"): ("site", "cdn"),
+    ("site", "listing"): ("list", "grid"),
     ("launch", "mode"): ("launcher", "binderhub", "both"),
 }
 # a branch prefix that is a folder of its own (ends in "/"), so that no branch of the
@@ -256,6 +259,8 @@ def _cross_checks(cfg: Config) -> list[str]:
         problems.append(f"[launch] ref_prefix: {cfg.launch.ref_prefix!r} is not a valid git "
                         'branch folder (e.g. "publish/env/": letters, digits, ".", "_", "-", '
                         'ending in "/")')
+    if cfg.site.page_size < 1:
+        problems.append(f"[site] page_size: must be 1 or more, got {cfg.site.page_size}")
     if cfg.deploy.cname and not re.fullmatch(
             r"(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}",
             cfg.deploy.cname, re.I):

@@ -12,7 +12,6 @@ import json
 import threading
 from collections.abc import Iterator
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -124,7 +123,7 @@ def test_math_is_typeset_with_no_request_leaving_the_site(browser: Any, served: 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with offline_page(browser, served) as (page, left):
         page.goto(served + "posts/equations/index.html")
-        typeset(page, 5)  # inline, display, align (one container), the long one
+        typeset(page, 4)  # inline, display, align (one container), the long one
         raw = page.evaluate("""() => {
             const text = document.querySelector('article, main').innerText;
             return ['\\\\int', '\\\\frac', '\\\\begin{align}', '$$', '\\\\boldsymbol']
@@ -161,7 +160,7 @@ def test_pages_fit_a_phone_in_light_and_dark(browser: Any, served: str, scheme: 
                            ("tag", "blog/tag/math.html")]:
             page.goto(served + path)
             if name == "post":
-                typeset(page, 5)
+                typeset(page, 4)
             theme = page.evaluate("() => document.documentElement.dataset.theme")
             assert theme == scheme, (name, theme)
             background = page.evaluate(

@@ -13,6 +13,7 @@ from urllib.parse import quote
 from publisher.backends import Backend, get_backend
 from publisher.binder import branch_name
 from publisher.config import Config
+from publisher.content.history import last_updated
 from publisher.content.post import Post, notebook_json
 from publisher.content.site import Site, discover
 from publisher.envs.resolve import resolve_envs
@@ -87,9 +88,11 @@ def build(root: Path, opts: BuildOptions, reporter: Reporter | None = None,
     lib, live_problem = live_code(cfg, bool(with_code))
     mathjax, math_problem = math_lib(cfg)
     thebe = thebe_url(cfg, "../../") if live_problem is None else ""
+    updated = last_updated(site.root, [ex.post for ex in executed])
     render = [
         RenderPost(ex, by_slug[ex.post.slug].spec, by_slug[ex.post.slug].env_id, backend.name,
-                   thebe if ex.post.slug in with_code else "")
+                   thebe if ex.post.slug in with_code else "",
+                   updated[ex.post.slug].isoformat() if ex.post.slug in updated else "")
         for ex in sorted(executed, key=lambda e: (e.post.date, e.post.slug), reverse=True)
     ]
     warnings = render_and_emit(site, render, out, opts.strict, reporter, lib, mathjax)
@@ -236,7 +239,8 @@ def write_sitemap(site: Site, items: list[RenderPost], dest: Path) -> None:
     from xml.sax.saxutils import escape
 
     base = site_url(site.config)
-    dates = {f"posts/{rp.post.slug}/index.html": rp.post.date.isoformat() for rp in items}
+    dates = {f"posts/{rp.post.slug}/index.html": rp.updated or rp.post.date.isoformat()
+             for rp in items}
     pages = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*.html")
                    if not p.relative_to(dest).parts[0].startswith("_"))
     rows = []

@@ -22,12 +22,14 @@ from nbformat import NotebookNode
 
 from publisher.binder import binder_build_url, binder_launch_url, post_path, provider_spec
 from publisher.config import Config
+from publisher.content.frontmatter import first_paragraph
 from publisher.content.post import Post, notebook_json
 from publisher.envs.spec import EnvSpec
 from publisher.errors import PublishError
 from publisher.hashing import digest
 from publisher.pipeline.cells import attachments_to_files, raw_cells_for_sphinx
 from publisher.pipeline.execute import Executed
+from publisher.pipeline.listing import HOME_MARKER
 from publisher.pipeline.mathjax import mathjax_path
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp"}
@@ -41,6 +43,7 @@ class RenderPost:
     env_id: str
     backend: str
     thebe: str = ""  # where the page loads thebe from; "" = no live code on this page
+    updated: str = ""  # when the post last changed in git (ISO date), if after its date
 
     @property
     def post(self) -> Post:
@@ -74,6 +77,17 @@ def colab_url(config: Config, post: Post) -> str:
             f"{quote(config.launch.branch)}/{quote(path)}")
 
 
+WORDS_PER_MINUTE = 200
+WORD = re.compile(r"[\w'’-]+")
+
+
+def reading_minutes(post: Post) -> int:
+    """Minutes to read the post's prose and code, at 200 words a minute."""
+    words = sum(len(WORD.findall(c.source)) for c in post.notebook.cells
+                if c.cell_type in ("markdown", "code"))
+    return max(1, round(words / WORDS_PER_MINUTE))
+
+
 def post_box_data(config: Config, rp: RenderPost) -> dict[str, Any]:
     post = rp.post
     mode = config.launch.mode
@@ -100,6 +114,9 @@ def post_box_data(config: Config, rp: RenderPost) -> dict[str, Any]:
         "downloads": downloads,
         "computed": f"{status[rp.executed.status]} ({rp.backend} backend)",
         "summary": post.meta.summary,
+        "date": post.date.isoformat(),
+        "updated": rp.updated,
+        "reading_minutes": reading_minutes(post),
         "live": live_config(config, rp) if rp.thebe else None,
     }
 
@@ -128,7 +145,11 @@ def header_cell(config: Config, rp: RenderPost) -> str:
     authors = meta.authors or config.all_authors
     if authors:
         opts.append(":author: " + ", ".join(authors))
-    summary = meta.summary.replace("\n", " ")
+    # a summary of the front matter's opens the post; one taken from the first paragraph
+    # is that paragraph, said once
+    markdown = "\n\n".join(c.source for c in post.notebook.cells if c.cell_type == "markdown")
+    summary = "" if meta.summary == first_paragraph(markdown) else meta.summary.replace("\n",
+                                                                                         " ")
     post_directive = "\n".join(["```{post} " + post.date.isoformat(), *opts, "", summary, "```"])
     box = json.dumps(post_box_data(config, rp), indent=1)
     # the front matter's image: the post's first image, so the listings' thumbnail and
@@ -209,10 +230,14 @@ blog_baseurl = {base_url!r}
 blog_feed_fulltext = False
 blog_feed_length = 50
 blog_feed_archives = True  # a feed per tag, author and year too
+publish_listing = {listing!r}
+publish_page_size = {page_size!r}
 blog_feed_subtitle = {description!r}
 post_date_format = "%d %B %Y"
 post_date_format_short = "%d %b %Y"
-post_auto_image = 1
+# thumbnails are publish's (listings, feeds): ABlog's excerpt images break in builds
+# that do not write the post again (a relative path into its work folder)
+post_auto_image = 0
 post_auto_excerpt = 1
 fontawesome_included = True  # keeps the config stable: no full re-read on every build
 '''
@@ -238,6 +263,8 @@ def conf_py(config: Config, math_local: bool = False) -> str:
     base_url = (config.site.base_url or "http://127.0.0.1:8000/").rstrip("/") + "/"
     return CONF.format(
         renderer=renderer_digest(),
+        listing=config.site.listing,
+        page_size=config.site.page_size,
         mathjax_path=mathjax_path(math_local),
         title=config.site.title,
         author=", ".join(config.all_authors),
@@ -253,8 +280,8 @@ def index_md(config: Config, posts: list[Post], pages: list[Path]) -> str:
     page_docs = "\n".join(f"pages/{p.stem}" for p in pages)
     return (
         f"# {config.site.title}\n{desc}\n"
-        "```{postlist}\n:date: %d %B %Y\n:format: {title}\n:excerpts:\n:expand: Read more\n"
-        ":list-style: none\n```\n\n"
+        # the newest posts, filled in by publisher.pipeline.listing as the page is written
+        f"```{{raw}} html\n{HOME_MARKER}\n```\n\n"
         '<p class="publish-site-links"><a href="blog.html">All posts</a> · '
         '<a href="blog/tag.html">Tags</a> · <a href="blog/archive.html">Archive</a> · '
         '<a href="blog/atom.xml">Atom feed</a></p>\n\n'

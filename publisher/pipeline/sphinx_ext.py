@@ -8,15 +8,19 @@ change to one post's environment re-reads only that post.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import html
 import json
-import re
 from pathlib import Path
 from typing import Any
 
 from docutils import nodes
 from docutils.parsers.rst import Directive
 from sphinx.application import Sphinx
+
+from publisher.pipeline.listing import blog_of as listing_blog
+from publisher.pipeline.listing import page_context as listing_context
+from publisher.pipeline.listing import paginated, remember_thumbnail
 
 STATIC = Path(__file__).resolve().parent.parent / "templates" / "static"
 SPHINX_TEMPLATES = STATIC.parent / "sphinx"
@@ -30,8 +34,27 @@ def _badge(href: str, label: str, value: str, cls: str, title: str) -> str:
     )
 
 
+def _day(iso: str) -> str:
+    day = dt.date.fromisoformat(iso)
+    return f"{day.day:02d} {day:%B %Y}"
+
+
+def post_meta(data: dict[str, Any]) -> str:
+    """The line under a post's title: its date, reading time and last update."""
+    if not data.get("date"):
+        return ""
+    parts = [f'<time datetime="{html.escape(data["date"])}">{_day(data["date"])}</time>',
+             f'<span class="publish-reading">{int(data.get("reading_minutes", 1))} min '
+             "read</span>"]
+    if data.get("updated"):
+        parts.append(f'updated <time class="publish-updated" datetime="'
+                     f'{html.escape(data["updated"])}">{_day(data["updated"])}</time>')
+    return f'<p class="publish-post-meta">{" · ".join(parts)}</p>'
+
+
 def render_post_box(data: dict[str, Any]) -> str:
-    """HTML for the badges row and the Environment box (pure; unit-tested)."""
+    """HTML for the post's date line, the badges row and the Environment box (pure;
+    unit-tested)."""
     badges = []
     if data.get("launch_url"):
         badges.append(_badge(data["launch_url"], "launch", "live notebook", "publish-launch",
@@ -67,6 +90,7 @@ def render_post_box(data: dict[str, Any]) -> str:
         pkg_html = f'<ul class="publish-env-packages">{items}{more}</ul>'
     computed = html.escape(data.get("computed", ""))
     return (
+        f"{post_meta(data)}"
         f'<div class="publish-badges" role="group" aria-label="Launch and download">'
         f'{"".join(badges)}</div>'
         f'<aside class="publish-env" aria-label="Environment">'
@@ -88,8 +112,10 @@ class PublishPostDirective(Directive):  # type: ignore[misc]
         except ValueError as exc:
             raise self.error(f"publish-post: invalid JSON: {exc}") from exc
         env = self.state.document.settings.env
+        meta = env.metadata[env.docname]
         if data.get("summary"):  # the social cards' description: the post's summary
-            env.metadata[env.docname]["og:description"] = data["summary"]
+            meta["og:description"] = data["summary"]
+        meta["publish-reading"] = data.get("reading_minutes", 1)  # for the listings
         return [nodes.raw("", render_post_box(data), format="html")]
 
 
@@ -186,21 +212,54 @@ def _prune_leftovers(app: Sphinx, exc: Exception | None) -> None:
                 feed.parent.rmdir()
 
 
-FEED_UPDATED = re.compile(r"<updated>([^<]*)</updated>")
+ATOM = "http://www.w3.org/2005/Atom"
 
 
 def _stable_feeds(app: Sphinx, exc: Exception | None) -> None:
-    """A feed's own ``<updated>`` is its newest entry's, not the build's time: the same
-    posts give the same feed (a deploy with nothing changed commits nothing)."""
+    """ABlog's Atom feeds, mended: every author of a post (ABlog keeps the last), the
+    post's summary as the entry's, its thumbnail in the entry's content, and the feed's own
+    ``<updated>`` its newest entry's, not the build's time (the same posts give the same
+    feed: a deploy with nothing changed commits nothing)."""
+    import xml.etree.ElementTree as ET
+    from urllib.parse import urljoin
+
     if exc is not None:
         return
+    base = app.config.blog_baseurl
+    posts = {urljoin(base, app.builder.get_target_uri(p.docname)): p
+             for p in listing_blog(app).posts}
+    ET.register_namespace("", ATOM)
+    q = f"{{{ATOM}}}"
     for feed in Path(app.outdir).rglob("atom.xml"):
-        text = feed.read_text(encoding="utf-8")
-        head, sep, entries = text.partition("<entry>")
-        dates = FEED_UPDATED.findall(entries) or ["1970-01-01T00:00:00+00:00"]
-        fixed = FEED_UPDATED.sub(f"<updated>{max(dates)}</updated>", head, count=1)
-        if fixed != head:
-            feed.write_text(fixed + sep + entries, encoding="utf-8")
+        tree = ET.parse(feed)
+        root = tree.getroot()
+        dates = []
+        for entry in root.findall(f"{q}entry"):
+            post = posts.get(entry.findtext(f"{q}id") or "")
+            dates.append(entry.findtext(f"{q}updated") or "")
+            if post is None:
+                continue
+            for old in entry.findall(f"{q}author"):
+                entry.remove(old)
+            for i, name in enumerate(post.author or []):
+                author = ET.Element(f"{q}author")
+                ET.SubElement(author, f"{q}name").text = str(name)
+                entry.insert(2 + i, author)
+            meta = app.env.metadata.get(post.docname, {})
+            element = entry.find(f"{q}summary")
+            if meta.get("og:description") and element is not None:
+                element.text = str(meta["og:description"])
+            content = entry.find(f"{q}content")
+            thumb = str(meta.get("publish-thumbnail", ""))
+            if content is not None and thumb in app.env.images:
+                src = urljoin(base, f"{app.builder.imagedir}/{app.env.images[thumb][1]}")
+                content.text = (content.text or "") + f'<p><img src="{src}" alt="" /></p>'
+
+        updated = root.find(f"{q}updated")
+        if updated is not None:
+            updated.text = max(dates, default="") or "1970-01-01T00:00:00+00:00"
+        ET.indent(tree)
+        tree.write(feed, encoding="UTF-8", xml_declaration=True)
 
 
 def _fresh_blog(app: Sphinx, env: Any, docnames: list[str]) -> None:
@@ -282,6 +341,9 @@ def _listings_fingerprint(app: Sphinx) -> str:
 
     posts = getattr(app.env, "ablog_posts", {})
     digest = hashlib.sha256((Path(app.confdir) / "conf.py").read_bytes())
+    for docname in sorted(posts):  # what publish's entries add: summary, reading, thumbnail
+        digest.update(json.dumps([docname, sorted(app.env.metadata.get(docname, {}).items())],
+                                 default=str).encode())
     digest.update(str(getattr(app.env, "publish_site_wide", "")).encode())  # sidebars
     for docname in sorted(posts):
         for info in posts[docname]:
@@ -319,12 +381,16 @@ def _wrap_listings(app: Sphinx) -> None:
     for i, listener in enumerate(listeners):
         if listener.handler is generate_archive_pages:
             listeners[i] = listener._replace(
-                handler=_listings_when_changed(generate_archive_pages))
+                handler=_listings_when_changed(paginated(generate_archive_pages)))
 
 
 def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("publish-post", PublishPostDirective)
     app.add_config_value("publish_renderer", "", "env", types=frozenset({str}))
+    app.add_config_value("publish_listing", "list", "html", types=frozenset({str}))
+    app.add_config_value("publish_page_size", 10, "html", types=frozenset({int}))
+    app.connect("doctree-read", remember_thumbnail, priority=900)
+    app.connect("html-page-context", listing_context, priority=600)
     app.connect("config-inited", _stable_config, priority=900)
     app.connect("builder-inited", _dedupe_templates)
     app.connect("builder-inited", _wrap_listings)
