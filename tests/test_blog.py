@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import struct
 import subprocess
 import xml.etree.ElementTree as ET
@@ -70,6 +71,10 @@ def make_blog(root: Path, listing: str = "list") -> None:
                                         "tags: [notes]\n"),
         "posts/third/index.md": md_post("Third", "2026-02-01", "Third words.\n"),
         "posts/fourth/index.md": md_post("Fourth", "2026-01-15", "Fourth words.\n"),
+        "posts/escaping/index.md": md_post('"Escaping <script> tags"', "2025-12-01",
+                                           "Titles are text.\n"),
+        # scheduled: its day has not come (like a draft until then)
+        "posts/later/index.md": md_post("Later", "2099-01-01", "Not yet.\n", "tags: [notes]\n"),
     })
     (root / "posts" / "covered" / "cover.png").write_bytes(png(8, 4))
     (root / "posts" / "figured").mkdir()
@@ -82,15 +87,23 @@ def blog(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A built blog of five posts, its site in git with a later edit of one post."""
     root = tmp_path_factory.mktemp("blog") / "site"
     make_blog(root)
-    env = {"GIT_COMMITTER_DATE": "2026-06-10T12:00:00+00:00",
-           "GIT_AUTHOR_DATE": "2026-06-10T12:00:00+00:00"}
     subprocess.run(["git", "init", "-q", "-b", "main", str(root)], check=True)
-    subprocess.run(["git", "-C", str(root), *GIT_ID, "add", "-A"], check=True)
-    subprocess.run(["git", "-C", str(root), *GIT_ID, "commit", "-q", "-m", "posts"], check=True,
-                   env={**__import__("os").environ, **env})
+    commit(root, "2026-05-15", "the posts")  # added late: not an update
+    (root / "posts" / "plain" / "index.md").write_text(
+        md_post("Plain", "2026-04-01", "Just words here.\n\nAnd a second thought.\n",
+                "tags: [notes]\n"))
+    commit(root, "2026-06-10", "plain: a second thought")
     report = build(root, BuildOptions())
     assert report.ok, report.problems
     return report.out
+
+
+def commit(root: Path, day: str, message: str) -> None:
+    when = f"{day}T12:00:00+00:00"
+    env = {**os.environ, "GIT_COMMITTER_DATE": when, "GIT_AUTHOR_DATE": when}
+    subprocess.run(["git", "-C", str(root), *GIT_ID, "add", "-A"], check=True)
+    subprocess.run(["git", "-C", str(root), *GIT_ID, "commit", "-q", "-m", message], check=True,
+                   env=env)
 
 
 def page(out: Path, rel: str) -> BeautifulSoup:
@@ -153,7 +166,7 @@ def test_listings_have_pages(blog: Path) -> None:
         if link is None:
             break
         rel = urlsplit(urljoin(f"{BASE}{rel}", link["href"])).path[len("/research/"):]
-    assert seen == ["Covered", "Plain", "Figured", "Third", "Fourth"]
+    assert seen == ["Covered", "Plain", "Figured", "Third", "Fourth", "Escaping <script> tags"]
     assert rel == "blog/page/3.html"
     back = page(blog, rel).select_one(".publish-pager a[rel=prev]")
     assert back is not None and resolves(blog, rel, back["href"])
@@ -188,6 +201,22 @@ def test_post_pages_say_when_and_how_long_and_link_their_neighbours(blog: Path) 
     assert resolves(blog, "posts/plain/index.html", newer["href"])
     # the summary is said once: a post without one does not repeat its first paragraph
     assert soup.get_text().count("Just words here.") == 1
+    # added after its date but never changed since: no update to speak of
+    covered = page(blog, "posts/covered/index.html").select_one(".publish-post-meta")
+    assert covered.select_one("time.publish-updated") is None
+    # a title is text in the links to it
+    fourth = (blog / "posts/fourth/index.html").read_text()
+    assert "Escaping <script>" not in fourth
+    older_link = page(blog, "posts/fourth/index.html").select_one("a.left-prev")
+    assert "Escaping <script> tags" in older_link.get_text()
+
+
+def test_a_scheduled_post_waits_for_its_day(blog: Path) -> None:
+    assert not (blog / "posts" / "later").exists()
+    assert "Later" not in (blog / "blog" / "atom.xml").read_text()
+    assert "Later" not in (blog / "blog" / "tag" / "notes" / "atom.xml").read_text()
+    assert "posts/later" not in (blog / "sitemap.xml").read_text()
+    assert all(e["title"] != "Later" for e in entries(page(blog, "blog/tag/notes.html")))
 
 
 def test_feeds_one_per_tag_valid_for_a_feed_parser(blog: Path) -> None:
@@ -252,5 +281,48 @@ def test_sitemap_and_robots(blog: Path) -> None:
     lastmod = {u.findtext("s:loc", namespaces=ns): u.findtext("s:lastmod", namespaces=ns)
                for u in tree.getroot()}
     assert lastmod[f"{BASE}posts/plain/index.html"] == "2026-06-10"  # its last commit
-    robots = (blog / "robots.txt").read_text()
-    assert f"Sitemap: {BASE}sitemap.xml" in robots and "User-agent: *" in robots
+    assert lastmod[f"{BASE}posts/covered/index.html"] == "2026-05-01"  # never edited
+    # crawlers read robots.txt at a host's root only: a site under a path has none
+    assert not (blog / "robots.txt").exists()
+
+
+def test_feeds_without_authors_and_images_from_anywhere(tmp_path: Path) -> None:
+    root = tmp_path / "site"
+    write_files(root, {
+        "publish.toml": '[site]\ntitle = "Nobody\'s notes"\nbase_url = "https://notes.org/"\n\n'
+                        '[execute]\nmode = "off"\n',
+        "posts/web/index.md": md_post("Web", "2026-03-01", "Cover on a CDN.\n",
+                                      "image: https://cdn.example.org/card.png\ntags: [a]\n"),
+        "posts/spaced/index.md": md_post("Spaced", "2026-02-01", "A cover with spaces.\n",
+                                         "image: my cover.png\ntags: [a]\n"),
+        "posts/solo.md": md_post("Solo", "2026-01-01", "A single-file post.\n",
+                                 "image: solo-cover.png\n"),
+        "posts/lost/index.md": md_post("Lost", "2025-12-01", "Its cover is missing.\n",
+                                       "image: nowhere.png\n"),
+    })
+    (root / "posts" / "spaced" / "my cover.png").write_bytes(png(4, 4))
+    (root / "posts" / "solo-cover.png").write_bytes(png(5, 5))
+    report = build(root, BuildOptions())
+    assert report.ok, report.problems
+    assert any("posts/lost/index.md: front matter image 'nowhere.png' is not a file" in w
+               for w in report.warnings), report.warnings
+    out = report.out
+    shown = {e["title"]: e["image"] for e in entries(page(out, "index.html"))}
+    assert shown["Web"] == "https://cdn.example.org/card.png"
+    assert shown["Lost"] is None
+    for title, data in (("Spaced", png(4, 4)), ("Solo", png(5, 5))):
+        src = urlsplit(urljoin("https://notes.org/index.html", str(shown[title]))).path
+        assert (out / src[1:]).read_bytes() == data, title
+    web = page(out, "posts/web/index.html")
+    assert web.find("meta", attrs={"property": "og:image"})["content"] == \
+        "https://cdn.example.org/card.png"
+    # no author anywhere: the feeds still have one (Atom requires it), and each its own id
+    ids = set()
+    for feed_file in sorted(out.rglob("atom.xml")):
+        feed = feedparser.parse(feed_file.read_bytes())
+        assert not feed.bozo, (feed_file, feed.bozo_exception)
+        assert feed.feed.get("author") == "Nobody's notes", feed_file
+        ids.add(feed.feed.id)
+    assert len(ids) == len(list(out.rglob("atom.xml"))) > 1
+    robots = (out / "robots.txt").read_text()
+    assert "Sitemap: https://notes.org/sitemap.xml" in robots and "User-agent: *" in robots

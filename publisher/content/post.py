@@ -246,6 +246,11 @@ def read_post(slug: str, source: Path, site_root: Path) -> Post:
         date, origin = first_seen(source)
         notes.append(f"{where}: no date; using {date.isoformat()} ({origin}). Add e.g. "
                      "'date: 2024-05-01' to the front matter (posts are listed newest first).")
+    image = meta.image
+    if image and "://" not in image and not (source.parent / image).is_file():
+        notes.append(f"{where}: front matter image '{image}' is not a file beside the post; "
+                     "the post has no thumbnail or social card image. Put the file there, or "
+                     "give a web address (https://…).")
     summary = meta.summary or first_paragraph(markdown)
     meta = replace(meta, title=title, summary=summary, date=date)
     return Post(slug, source.resolve(), site_root, meta, nb, lines, offset, notes)

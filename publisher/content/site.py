@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -88,7 +89,10 @@ def discover(root: Path, include_drafts: bool = False) -> Site:
         except ContentError as exc:
             problems.append(exc.message)
             continue
-        (posts if include_drafts or not post.meta.draft else drafts).append(post)
+        # a post dated after today is scheduled: like a draft until its day (the build
+        # of that day lists it)
+        hidden = post.meta.draft or post.date > dt.date.today()
+        (posts if include_drafts or not hidden else drafts).append(post)
     posts.sort(key=lambda p: (p.date, p.slug), reverse=True)
     pages_dir = config.root / "pages"
     pages = sorted(pages_dir.glob("*.md")) if pages_dir.is_dir() else []

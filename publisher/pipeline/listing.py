@@ -9,6 +9,7 @@ show ``[site] page_size`` posts per page, as a list or a grid (``[site] listing`
 
 from __future__ import annotations
 
+import html
 import math
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -66,7 +67,9 @@ def entry(app: Sphinx, pagename: str, post: Any) -> dict[str, Any]:
     meta = app.env.metadata.get(post.docname, {})
     image = ""
     source = str(meta.get("publish-thumbnail", ""))
-    if source and source in app.env.images:
+    if meta.get("publish-image-url"):
+        image = str(meta["publish-image-url"])
+    elif source and source in app.env.images:
         target = f"{app.builder.imagedir}/{app.env.images[source][1]}"
         image = relative_uri(app.builder.get_target_uri(pagename), target)
     date = post.date
@@ -141,7 +144,8 @@ def neighbours(app: Sphinx, pagename: str, context: dict[str, Any]) -> None:
     older = posts[index + 1] if index + 1 < len(posts) else None
     for key, post in (("prev", older), ("next", newer)):
         context[key] = ({"link": app.builder.get_relative_uri(pagename, post.docname),
-                         "title": str(post.title)} if post is not None else None)
+                         "title": html.escape(str(post.title))} if post is not None
+                        else None)  # the theme prints it as HTML
 
 
 Page = tuple[str, dict[str, Any], str]

@@ -8,7 +8,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from publisher.backends import Backend, get_backend
 from publisher.binder import branch_name
@@ -254,7 +254,9 @@ def write_sitemap(site: Site, items: list[RenderPost], dest: Path) -> None:
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n'
         + "".join(rows) + "</urlset>\n", encoding="utf-8")
-    (dest / "robots.txt").write_text(f"User-agent: *\nAllow: /\n\nSitemap: {base}sitemap.xml\n")
+    if urlsplit(base).path in ("", "/"):  # crawlers read robots.txt at the host's root only
+        (dest / "robots.txt").write_text(
+            f"User-agent: *\nAllow: /\n\nSitemap: {base}sitemap.xml\n")
 
 
 def site_url(cfg: Config) -> str:

@@ -114,6 +114,7 @@ def post_box_data(config: Config, rp: RenderPost) -> dict[str, Any]:
         "downloads": downloads,
         "computed": f"{status[rp.executed.status]} ({rp.backend} backend)",
         "summary": post.meta.summary,
+        "image_url": post.meta.image if "://" in post.meta.image else "",
         "date": post.date.isoformat(),
         "updated": rp.updated,
         "reading_minutes": reading_minutes(post),
@@ -136,6 +137,19 @@ def live_config(config: Config, rp: RenderPost) -> dict[str, str]:
             "kernel": post.kernel, "language": post.language}
 
 
+COVER = "publish-cover"  # the front matter's image, beside the page in Sphinx's source
+
+
+def cover_file(post: Post) -> Path | None:
+    """The front matter's image as a file beside the post (None for a web address or a
+    missing file: discovery warned)."""
+    image = post.meta.image
+    if not image or "://" in image or Path(image).suffix.lower() not in IMAGE_SUFFIXES:
+        return None
+    path = post.source.parent / image
+    return path if path.is_file() else None
+
+
 def header_cell(config: Config, rp: RenderPost) -> str:
     post = rp.post
     meta = post.meta
@@ -154,9 +168,11 @@ def header_cell(config: Config, rp: RenderPost) -> str:
     box = json.dumps(post_box_data(config, rp), indent=1)
     # the front matter's image: the post's first image, so the listings' thumbnail and
     # the social cards use it; the page itself does not show it (publish.css)
-    cover = (f"\n```{{image}} {meta.image}\n:class: publish-cover\n:alt: {meta.title}\n```\n"
-             if meta.image else "")
-    return (f"# {meta.title}\n\n{post_directive}\n{cover}\n```{{publish-post}}\n{box}\n"
+    cover = (f"\n```{{image}} {COVER}{Path(meta.image).suffix.lower()}\n:class: publish-cover\n"
+             f":alt: {meta.title}\n```\n" if cover_file(post) else "")
+    # the title is text: "x < y" and "R&D" are not HTML in the Markdown heading
+    title = meta.title.replace("&", "\\&").replace("<", "\\<")
+    return (f"# {title}\n\n{post_directive}\n{cover}\n```{{publish-post}}\n{box}\n"
             "```\n")
 
 
@@ -238,6 +254,7 @@ post_date_format_short = "%d %b %Y"
 # thumbnails are publish's (listings, feeds): ABlog's excerpt images break in builds
 # that do not write the post again (a relative path into its work folder)
 post_auto_image = 0
+post_show_prev_next = False  # the theme's previous/next are the older and newer post
 post_auto_excerpt = 1
 fontawesome_included = True  # keeps the config stable: no full re-read on every build
 '''
@@ -313,6 +330,8 @@ def write_project(config: Config, src: Path, items: list[RenderPost], pages: lis
         put(f"posts/{post.slug}/index.ipynb", notebook_json(nb))
         for rel, data in files.items():
             put(f"posts/{post.slug}/{rel}", data)
+        if (cover := cover_file(post)) is not None:
+            put(f"posts/{post.slug}/{COVER}{cover.suffix.lower()}", cover.read_bytes())
         for f in post.data_files():
             if post.folder is not None and f.suffix.lower() in IMAGE_SUFFIXES:
                 put(f"posts/{post.slug}/{f.relative_to(post.folder).as_posix()}", f.read_bytes())

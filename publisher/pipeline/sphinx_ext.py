@@ -116,6 +116,8 @@ class PublishPostDirective(Directive):  # type: ignore[misc]
         if data.get("summary"):  # the social cards' description: the post's summary
             meta["og:description"] = data["summary"]
         meta["publish-reading"] = data.get("reading_minutes", 1)  # for the listings
+        if data.get("image_url"):  # the front matter's image, at a web address
+            meta["publish-image-url"] = data["image_url"]
         return [nodes.raw("", render_post_box(data), format="html")]
 
 
@@ -167,7 +169,11 @@ def _social_image(app: Sphinx, pagename: str, templatename: str, context: Any,
                                 f'content="{html.escape(meta["og:description"])}" />\n')
     base = app.config.html_baseurl
     card = "summary"
-    for node in doctree.findall(nodes.image):
+    if meta.get("publish-image-url"):
+        meta.setdefault("og:image", meta["publish-image-url"])
+        meta.setdefault("og:image:alt", context.get("title"))
+        card = "summary_large_image"
+    for node in [] if card != "summary" else doctree.findall(nodes.image):
         source = node.get("candidates", {}).get("*") or node.get("uri", "")
         name = app.builder.images.get(source)
         if name:
@@ -208,8 +214,10 @@ def _prune_leftovers(app: Sphinx, exc: Exception | None) -> None:
         name = feed.parent.relative_to(out).as_posix()
         if feed.parent != blog and name not in written and name not in docs:
             feed.unlink()
+    for empty in sorted(blog.rglob("*"), reverse=True) if blog.is_dir() else []:
+        if empty.is_dir() and not any(empty.iterdir()):  # pages of a shorter listing
             with contextlib.suppress(OSError):
-                feed.parent.rmdir()
+                empty.rmdir()
 
 
 ATOM = "http://www.w3.org/2005/Atom"
@@ -255,6 +263,18 @@ def _stable_feeds(app: Sphinx, exc: Exception | None) -> None:
                 src = urljoin(base, f"{app.builder.imagedir}/{app.env.images[thumb][1]}")
                 content.text = (content.text or "") + f'<p><img src="{src}" alt="" /></p>'
 
+        self_link = next((link.get("href") for link in root.findall(f"{q}link")
+                          if link.get("rel") == "self"), None)
+        if self_link:  # one id per feed (ABlog gives every feed the site's)
+            ident = root.find(f"{q}id")
+            if ident is not None:
+                ident.text = self_link
+        if root.find(f"{q}author") is None and any(
+                e.find(f"{q}author") is None for e in root.findall(f"{q}entry")):
+            author = ET.Element(f"{q}author")  # Atom: the feed's, for entries without one
+            ET.SubElement(author, f"{q}name").text = (app.config.author
+                                                      or app.config.project)
+            root.insert(1, author)
         updated = root.find(f"{q}updated")
         if updated is not None:
             updated.text = max(dates, default="") or "1970-01-01T00:00:00+00:00"
