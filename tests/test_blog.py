@@ -20,6 +20,7 @@ import feedparser
 import pytest
 from bs4 import BeautifulSoup
 
+from publisher.pipeline.listing import summary_html
 from publisher.pipeline.pipeline import BuildOptions, build
 from tests.conftest import md_post, write_files
 
@@ -326,3 +327,11 @@ def test_feeds_without_authors_and_images_from_anywhere(tmp_path: Path) -> None:
     assert len(ids) == len(list(out.rglob("atom.xml"))) > 1
     robots = (out / "robots.txt").read_text()
     assert "Sitemap: https://notes.org/sitemap.xml" in robots and "User-agent: *" in robots
+
+
+def test_a_summary_is_text_with_its_math_marked() -> None:
+    assert summary_html("If a < b & $x<y$, then $$\\sum x$$.") == (
+        'If a &lt; b &amp; <span class="math notranslate nohighlight">\\(x&lt;y\\)</span>, '
+        'then <span class="math notranslate nohighlight">\\[\\sum x\\]</span>.')
+    assert summary_html("<script>alert(1)</script> costs $5") == \
+        "&lt;script&gt;alert(1)&lt;/script&gt; costs $5"

@@ -136,6 +136,12 @@ def test_math_is_typeset_with_no_request_leaving_the_site(browser: Any, served: 
         assert errors == []
         page.screenshot(path=str(ARTIFACTS / "site-math.png"), full_page=True)
 
+        page.goto(served + "index.html")  # the summary's math, in the listing
+        page.wait_for_function("() => document.querySelector("
+                               "'.publish-entry-summary mjx-container') !== null",
+                               timeout=30_000)
+        assert "$" not in page.inner_text(".publish-listing")
+
         page.goto(served + "posts/output-math/index.html")
         typeset(page, 1)
         in_output = page.evaluate(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -62,6 +63,20 @@ def _link(app: Sphinx, pagename: str, item: Any) -> tuple[str, str]:
     return str(item), href
 
 
+# a summary's math, as MyST writes it: $$display$$ and $inline$
+MATH = re.compile(r"\$\$(.+?)\$\$|\$([^$\n]+?)\$")
+
+
+def summary_html(text: str) -> str:
+    """The summary as HTML: text escaped, its math marked for MathJax as Sphinx marks it."""
+    def marked(m: re.Match[str]) -> str:
+        if m.group(1) is not None:
+            return f'<span class="math notranslate nohighlight">\\[{m.group(1)}\\]</span>'
+        return f'<span class="math notranslate nohighlight">\\({m.group(2)}\\)</span>'
+
+    return MATH.sub(marked, html.escape(text, quote=False))
+
+
 def entry(app: Sphinx, pagename: str, post: Any) -> dict[str, Any]:
     """What a listing on *pagename* shows of *post* (links relative to the page)."""
     meta = app.env.metadata.get(post.docname, {})
@@ -81,7 +96,7 @@ def entry(app: Sphinx, pagename: str, post: Any) -> dict[str, Any]:
         "authors": [_link(app, pagename, a) for a in (post.author or [])],
         "tags": [_link(app, pagename, t) for t in (post.tags or [])],
         "minutes": meta.get("publish-reading", 1),
-        "summary": meta.get("og:description", ""),
+        "summary": summary_html(str(meta.get("og:description", ""))),
         "image": image,
     }
 
@@ -109,26 +124,50 @@ def render(app: Sphinx, pagename: str, context: dict[str, Any], posts: list[Any]
     }))
 
 
-def page_context(app: Sphinx, pagename: str, templatename: str, context: dict[str, Any],
-                 doctree: Any) -> None:
-    """html-page-context: the listings of the home page and ABlog's collection pages,
-    and a post's older and newer posts as the page's previous and next."""
+def _is_home(app: Sphinx, pagename: str, context: dict[str, Any]) -> bool:
+    return pagename == app.config.root_doc and HOME_MARKER in context.get("body", "")
+
+
+def page_posts(app: Sphinx, pagename: str, templatename: str, context: dict[str, Any]
+               ) -> tuple[list[Any], int, int] | None:
+    """(the posts this listing page shows, its page number, the number of pages), or None
+    when the page is no listing."""
     size = app.config.publish_page_size
     if templatename == COLLECTION and "collection" in context:
         posts = _newest_first(context["collection"])
         page = context.get("publish_page", 1)
-        pages = max(1, math.ceil(len(posts) / size))
+    elif _is_home(app, pagename, context):
+        posts, page = _newest_first(blog_of(app).posts), 1
+    else:
+        return None
+    return posts[(page - 1) * size:page * size], page, max(1, math.ceil(len(posts) / size))
+
+
+def math_in_summaries(app: Sphinx, pagename: str, templatename: str,
+                      context: dict[str, Any], doctree: Any) -> None:
+    """html-page-context, before MathJax's: a listing whose summaries hold math loads it."""
+    shown = page_posts(app, pagename, templatename, context)
+    if shown and any(MATH.search(str(app.env.metadata.get(p.docname, {}).get(
+            "og:description", ""))) for p in shown[0]):
+        context["has_maths_elements"] = True
+
+
+def page_context(app: Sphinx, pagename: str, templatename: str, context: dict[str, Any],
+                 doctree: Any) -> None:
+    """html-page-context: the listings of the home page and ABlog's collection pages,
+    and a post's older and newer posts as the page's previous and next."""
+    shown = page_posts(app, pagename, templatename, context)
+    if shown is not None and templatename == COLLECTION:
+        posts, page, pages = shown
         base = context.get("publish_docname", pagename)
         if page > 1:
             context["title"] = f"{context.get('title', '')} (page {page} of {pages})"
-        context["publish_listing_html"] = render(
-            app, pagename, context, posts[(page - 1) * size:page * size], page, pages, base)
-    elif pagename == app.config.root_doc and HOME_MARKER in context.get("body", ""):
-        blog = blog_of(app)
-        posts = _newest_first(blog.posts)
-        pages = max(1, math.ceil(len(posts) / size))
-        listing = render(app, pagename, context, posts[:size], 1, pages, pagename,
-                         older=page_name(blog.posts.docname, 2))
+        context["publish_listing_html"] = render(app, pagename, context, posts, page, pages,
+                                                 base)
+    elif shown is not None:
+        posts, _, pages = shown
+        listing = render(app, pagename, context, posts, 1, pages, pagename,
+                         older=page_name(blog_of(app).posts.docname, 2))
         context["body"] = context["body"].replace(HOME_MARKER, listing)
     elif pagename.startswith(POSTS_FOLDER):
         neighbours(app, pagename, context)

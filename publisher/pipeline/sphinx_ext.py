@@ -19,8 +19,8 @@ from docutils.parsers.rst import Directive
 from sphinx.application import Sphinx
 
 from publisher.pipeline.listing import blog_of as listing_blog
+from publisher.pipeline.listing import math_in_summaries, paginated, remember_thumbnail
 from publisher.pipeline.listing import page_context as listing_context
-from publisher.pipeline.listing import paginated, remember_thumbnail
 
 STATIC = Path(__file__).resolve().parent.parent / "templates" / "static"
 SPHINX_TEMPLATES = STATIC.parent / "sphinx"
@@ -411,6 +411,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_config_value("publish_page_size", 10, "html", types=frozenset({int}))
     app.connect("doctree-read", remember_thumbnail, priority=900)
     app.connect("html-page-context", listing_context, priority=600)
+    app.connect("html-page-context", math_in_summaries, priority=450)
     app.connect("config-inited", _stable_config, priority=900)
     app.connect("builder-inited", _dedupe_templates)
     app.connect("builder-inited", _wrap_listings)
