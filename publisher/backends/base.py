@@ -100,6 +100,12 @@ class Backend(Protocol):
         """(ref, labels, running) of sessions that may outlive a launcher (adoption)."""
         ...
 
+    def lab_static(self, location: str, cache: Path) -> Path | None:
+        """JupyterLab's static files (``share/jupyter/lab/static``) of the env at
+        *location*, read from the env itself, never from a session; None when the env has
+        none where publish puts it. *cache*: a folder to copy them to when needed."""
+        ...
+
     def ping(self) -> bool:
         """Whether the backend can start sessions right now."""
         ...

@@ -47,6 +47,9 @@ from publisher.paths import CA_VARS, ca_bundle
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # colours in build output: noise in a log view
 ENV_REPO = "publish-env"
 RUNTIME_REPO = "publish-runtime"
+LAB_STATIC = f"{RUNTIME}/share/jupyter/lab/static"
+# a file name JupyterLab's static folder holds: no folders, no dot files
+LAB_FILE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
 HOME = "/home/reader"
 INDEX_VARS = ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "UV_INDEX_URL", "UV_EXTRA_INDEX_URL",
               "UV_DEFAULT_INDEX")
@@ -340,6 +343,43 @@ class DockerBackend:
 
     def find_sessions(self) -> list[tuple[str, dict[str, str], bool]]:
         return session_containers(self.client)
+
+    def lab_static(self, location: str, cache: Path) -> Path | None:
+        """JupyterLab's static folder of the image *location*, copied once per image id
+        from a container created (never started) from the image: what a reader changes in
+        a session never reaches it."""
+        import docker
+
+        try:
+            image_id = str(self.client.images.get(location).id).split(":")[-1][:24]
+        except docker.errors.DockerException:
+            return None
+        dest = cache / image_id
+        if (dest / ".complete").is_file():
+            return dest
+        container = self.client.containers.create(location, command=["true"],
+                                                  network_disabled=True)
+        tmp = cache / f".{image_id}.tmp-{os.getpid()}"
+        try:
+            stream, _ = container.get_archive(LAB_STATIC)
+            data = b"".join(stream)
+        except docker.errors.NotFound:
+            return None  # a Dockerfile env of the author's: no runtime of publish's
+        finally:
+            container.remove(force=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            for member in tar.getmembers():  # the folder's own files: flat, regular
+                parts = member.name.split("/")
+                if member.isfile() and len(parts) == 2 and LAB_FILE.fullmatch(parts[1]):
+                    fh = tar.extractfile(member)
+                    if fh is not None:
+                        (tmp / parts[1]).write_bytes(fh.read())
+        (tmp / ".complete").write_text(location)
+        shutil.rmtree(dest, ignore_errors=True)
+        tmp.rename(dest)
+        return dest
 
     def ping(self) -> bool:
         try:

@@ -248,5 +248,8 @@ class LocalBackend:
     def find_sessions(self) -> list[tuple[str, dict[str, str], bool]]:
         return []  # local sessions are the launcher's children: they end with it
 
+    def lab_static(self, location: str, cache: Path) -> Path | None:
+        return None  # local sessions are the author's own: the proxy serves them as is
+
     def ping(self) -> bool:
         return True

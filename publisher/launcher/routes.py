@@ -49,6 +49,7 @@ from publisher.launcher.proxy import (
 )
 from publisher.launcher.records import LaunchRefused, Session
 from publisher.launcher.sessions import SessionManager
+from publisher.launcher.static import LabStatic
 
 TEMPLATES = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).resolve().parent.parent / "templates"),
@@ -102,6 +103,7 @@ def client_of(request: Request | WebSocket) -> str:
 class Routes:
     def __init__(self, manager: SessionManager) -> None:
         self.manager = manager
+        self.lab_static = LabStatic(manager.backend, manager.settings.runtime_path / "lab-static")
 
     @property
     def base(self) -> str:
@@ -232,6 +234,7 @@ class Routes:
                 data = ev.as_dict()
                 if ev.phase == "ready":
                     data["url"] = url.format(sid=data.pop("session_id"))
+                    self.lab_static.folder(str(data.get("image", "")))  # copy it ahead
                 yield sse(data)
         finally:
             launch.listeners -= 1
@@ -297,6 +300,10 @@ class Routes:
                 cookie = (f"__Host-{COOKIE}", "/")
             else:
                 cookie = (f"{COOKIE}-{sid}", prefix)
+        if cookie is None and not cors:  # JupyterLab's own files: from the image, cached
+            static = self.lab_static.response(session.image, target, prefix, request.method)
+            if static is not None:
+                return static
         client = self.manager.upstreams.client(sid, session.handle)
         try:
             return await proxy_http(request, client, target, session.token, prefix, cookie,

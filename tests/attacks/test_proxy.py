@@ -33,7 +33,14 @@ from tests.attacks.kit import (
     start_kernel,
     ws_url,
 )
-from tests.helpers import PIDS, PeakRss, container_exec, container_socket, raw_request
+from tests.helpers import (
+    PIDS,
+    PeakRss,
+    container_exec,
+    container_socket,
+    raw_request,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.usefixtures("docker_engine")]
 
@@ -365,3 +372,46 @@ def test_non_ascii_admin_token_is_403(launcher: str, auth: bytes) -> None:
     assert r.status == 403, r
     r = raw_request(launcher, b"/api/sessions?token=%C3%A9")
     assert r.status == 403, r
+
+
+def test_jupyterlab_files_come_from_the_image_never_from_a_session(
+        launcher: str, fake_upstream: dict[str, Any]) -> None:
+    """The static path (issue 15): the launcher serves JupyterLab's ``static/lab/`` files
+    itself, copied once from the image. A reader who replaced Jupyter by their own server
+    (fake_upstream: it answers every path with an echo) cannot change what JupyterLab
+    loads, in their session or anyone's: the bytes are the image's. Only the folder's own
+    file names are served that way (not the cache's marker, not a subfolder, not a
+    traversal), and only with the session's token."""
+    import hashlib
+
+    ev = fake_upstream
+    c = container_of(ev)
+    folder = "/opt/publish/runtime/share/jupyter/lab/static"
+    names = container_exec(c.id, "ls", folder).stdout.split()
+    name = next(n for n in names if n.startswith("main.") and n.endswith(".js"))
+    # the image's file (the reader cannot write there: root's, read-only for them)
+    image_sha = container_exec(c.id, "sha256sum", f"{folder}/{name}").stdout.split()[0]
+    cookies = {f"publish-session-{ev['sid']}": ev["token"]}
+
+    def get(path: str, **kw: Any) -> httpx.Response:
+        return httpx.get(ev["url"] + path, cookies=cookies, timeout=30, **kw)
+
+    # the copy starts when the session is ready; until it is done the file is proxied
+    wait_until(lambda: get(f"static/lab/{name}").headers.get("cache-control", "")
+               .endswith("immutable"), 60, what="JupyterLab's files from the image")
+    r = get(f"static/lab/{name}?v=1")
+    assert r.status_code == 200 and hashlib.sha256(r.content).hexdigest() == image_sha
+    image_bytes = r.content
+    assert r.headers["content-type"].startswith(("text/javascript", "application/javascript"))
+    assert r.headers["x-content-type-options"] == "nosniff"
+    # the session's own server answers everything else (its echo), nothing else from ours
+    for path in ["static/lab/.complete", "static/lab/", "static/lab/sub/x.js",
+                 "static/other.js", f"static/lab/{name}/"]:
+        other = get(path)
+        assert other.content != image_bytes, path
+        assert "immutable" not in other.headers.get("cache-control", ""), path
+    assert raw_request(launcher, f"/sessions/{ev['sid']}/static/lab/..%2f..%2fapi/x"
+                       .encode()).status == 400
+    # without the token: refused as before
+    r = httpx.get(ev["url"] + f"static/lab/{name}", timeout=30)
+    assert r.status_code == 403 and r.content != image_bytes
