@@ -267,6 +267,14 @@ def test_social_cards_and_canonical_links(blog: Path) -> None:
     home = page(blog, "index.html")
     assert home.find("meta", attrs={"property": "og:description"})["content"] == \
         "Notes from the lab."
+    # listing pages have cards too (a tag's, a page of all posts)
+    for rel in ("blog/tag/notes.html", "blog/page/2.html"):
+        listing = page(blog, rel)
+        assert listing.find("meta", attrs={"property": "og:url"})["content"] == f"{BASE}{rel}"
+        assert listing.find("meta", attrs={"property": "og:description"})["content"] == \
+            "Notes from the lab."
+        assert listing.find("meta", attrs={"name": "twitter:card"})["content"] == "summary"
+        assert listing.find("link", rel="canonical")["href"] == f"{BASE}{rel}"
 
 
 def test_sitemap_and_robots(blog: Path) -> None:

@@ -156,11 +156,33 @@ def _page_written(app: Sphinx, pagename: str, templatename: str, context: Any,
     context["publish_pages"] = app.publish_page_links  # type: ignore[attr-defined]
 
 
+def _listing_card(app: Sphinx, pagename: str, context: Any) -> str:
+    """A listing page's card (tags, years, authors, all posts): sphinxext-opengraph skips
+    pages without a document of their own."""
+    from urllib.parse import urljoin
+
+    title = html.escape(str(context.get("title", "")))
+    url = urljoin(app.config.html_baseurl, app.builder.get_target_uri(pagename))
+    tags = [("og:title", title), ("og:type", "website"), ("og:url", html.escape(url)),
+            ("og:site_name", html.escape(str(app.config.project)))]
+    description = html.escape(str(app.config.blog_feed_subtitle or ""))
+    if description:
+        tags.append(("og:description", description))
+    lines = [f'<meta property="{k}" content="{v}" />' for k, v in tags]
+    if description:
+        lines.append(f'<meta name="description" content="{description}" />')
+    lines.append('<meta name="twitter:card" content="summary" />')
+    return "\n".join(lines) + "\n"
+
+
 def _social_image(app: Sphinx, pagename: str, templatename: str, context: Any,
                   doctree: Any) -> None:
     """The page's first image (a post's front matter image, else its first figure) as
     its social card's image, at its absolute address; a page without one gets a small
     card. Runs before sphinxext-opengraph, which reads ``og:`` fields from the page."""
+    if doctree is None and templatename.startswith("ablog/"):
+        context["metatags"] = context.get("metatags", "") + _listing_card(app, pagename, context)
+        return
     if doctree is None or context.get("meta") is None:
         return
     meta = context["meta"]
