@@ -327,3 +327,51 @@ def test_allow_origins_setting_is_checked(value: str, ok: bool) -> None:
     from publisher.launcher.cors import check_origins
 
     assert (check_origins(value) is None) is ok
+
+
+def test_jupyterlab_static_names_and_cache_headers(tmp_path: Path) -> None:
+    """Which paths the launcher answers from an image's JupyterLab folder, and which files
+    are immutable (a content hash in the name)."""
+    from publisher.launcher.static import IMMUTABLE, LabStatic
+
+    folder = tmp_path / "img"
+    folder.mkdir()
+    (folder / "main.efd36b46f3b45eb8.js").write_bytes(b"js")
+    (folder / "0031b1860ea4ad75.woff").write_bytes(b"font")
+    (folder / "style.css").write_bytes(b"css")
+    (folder / ".complete").write_text("x")
+
+    class Images:
+        def lab_static(self, location: str, cache: Path) -> Path | None:
+            return folder if location == "img" else None
+
+    async def answers() -> dict[str, object]:
+        lab = LabStatic(Images(), tmp_path)  # type: ignore[arg-type]
+        lab.folders["img"] = folder
+        lab.folders["other"] = None
+        prefix = "/sessions/abc/"
+        out: dict[str, object] = {}
+        for rest in ["static/lab/main.efd36b46f3b45eb8.js", "static/lab/0031b1860ea4ad75.woff",
+                     "static/lab/style.css", "static/lab/.complete", "static/lab/../x",
+                     "static/lab/sub/a.js", "static/lab/nope.js", "static/x.js",
+                     "static/lab/main.efd36b46f3b45eb8.js%00"]:
+            r = lab.response("img", (prefix + rest).encode(), prefix, "GET")
+            out[rest] = None if r is None else (r.body, r.headers["cache-control"])
+        out["POST"] = lab.response("img", f"{prefix}static/lab/style.css".encode(), prefix,
+                                   "POST")
+        out["other image"] = lab.response("other", f"{prefix}static/lab/style.css".encode(),
+                                          prefix, "GET")
+        out["other session"] = lab.response("img", b"/sessions/zzz/static/lab/style.css",
+                                            prefix, "GET")
+        return out
+
+    got = asyncio.run(answers())
+    assert got == {
+        "static/lab/main.efd36b46f3b45eb8.js": (b"js", IMMUTABLE),
+        "static/lab/0031b1860ea4ad75.woff": (b"font", IMMUTABLE),
+        "static/lab/style.css": (b"css", "no-cache"),
+        "static/lab/.complete": None, "static/lab/../x": None, "static/lab/sub/a.js": None,
+        "static/lab/nope.js": None, "static/x.js": None,
+        "static/lab/main.efd36b46f3b45eb8.js%00": None,
+        "POST": None, "other image": None, "other session": None,
+    }

@@ -10,6 +10,7 @@ session's Jupyter every time. Anything else, and any image without them, is prox
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import mimetypes
 import re
@@ -35,7 +36,8 @@ class LabStatic:
     def __init__(self, backend: Backend, cache: Path) -> None:
         self.backend, self.cache = backend, cache
         self.folders: dict[str, Path | None] = {}
-        self.files: dict[tuple[str, str], bytes] = {}  # read once, kept (17 MB per image)
+        self.names: dict[tuple[str, str], str] = {}  # (folder, name) -> sha256 of its bytes
+        self.contents: dict[str, bytes] = {}  # sha256 -> bytes (17 MB per runtime)
         self._pending: dict[str, asyncio.Task[None]] = {}
 
     def _fetch(self, image: str) -> None:
@@ -56,6 +58,20 @@ class LabStatic:
             task.add_done_callback(lambda _t: self._pending.pop(image, None))
         return None
 
+    def _read(self, folder: Path, name: str) -> bytes | None:
+        """The file's bytes, read once (then one write per answer). Images built on one
+        runtime hold the same files: kept once, by content."""
+        key = (str(folder), name)
+        digest = self.names.get(key)
+        if digest is None:
+            path = folder / name
+            if not path.is_file():
+                return None
+            data = path.read_bytes()
+            digest = self.names[key] = hashlib.sha256(data).hexdigest()
+            self.contents.setdefault(digest, data)
+        return self.contents[digest]
+
     def response(self, image: str, target: bytes, prefix: str, method: str) -> Response | None:
         """The file for *target* (the raw path inside the session's *prefix*) from the
         image's folder, or None: proxy the request."""
@@ -69,13 +85,9 @@ class LabStatic:
         if folder is None:
             return None
         name = m.group(1).decode()
-        key = (str(folder), name)
-        data = self.files.get(key)
+        data = self._read(folder, name)
         if data is None:
-            path = folder / name
-            if not path.is_file():
-                return None
-            data = self.files[key] = path.read_bytes()  # once: one write per answer then
+            return None
         kind = mimetypes.guess_type(name)[0] or "application/octet-stream"
         return Response(data, media_type=kind, headers={  # (no body is sent for a HEAD)
             "Cache-Control": IMMUTABLE if HASHED.search(name) else "no-cache",
