@@ -43,12 +43,19 @@ def _newest_first(posts: Iterable[Any]) -> list[Any]:
     return sorted(posts, reverse=True)
 
 
+def newest_posts(app: Sphinx) -> list[Any]:
+    """The published posts, newest first: sorted once per build (every post page asks)."""
+    cached: list[Any] | None = getattr(app, "publish_newest", None)
+    if cached is None:
+        cached = _newest_first(p for p in blog_of(app).posts if p.published)
+        app.publish_newest = cached  # type: ignore[attr-defined]
+    return cached
+
+
 def remember_thumbnail(app: Sphinx, doctree: nodes.document) -> None:
-    """At doctree-read: a post's first image (its source path) is its thumbnail."""
-    docname = app.env.docname
-    if not docname.startswith(POSTS_FOLDER):
-        return
-    meta = app.env.metadata[docname]
+    """At doctree-read: a page's first image (its source path) is its thumbnail, in the
+    listings, the feeds and its social card."""
+    meta = app.env.metadata[app.env.docname]
     meta.pop("publish-thumbnail", None)
     for node in doctree.findall(nodes.image):
         source = node.get("candidates", {}).get("*") or node.get("uri", "")
@@ -77,16 +84,24 @@ def summary_html(text: str) -> str:
     return MATH.sub(marked, html.escape(text, quote=False))
 
 
+def thumbnail(app: Sphinx, docname: str) -> str:
+    """The page's image: the front matter's web address, or the output path of its first
+    image (``_images/…``); "" when it has none."""
+    meta = app.env.metadata.get(docname, {})
+    if meta.get("publish-image-url"):
+        return str(meta["publish-image-url"])
+    source = str(meta.get("publish-thumbnail", ""))
+    if source and source in app.env.images:
+        return f"{app.builder.imagedir}/{app.env.images[source][1]}"
+    return ""
+
+
 def entry(app: Sphinx, pagename: str, post: Any) -> dict[str, Any]:
     """What a listing on *pagename* shows of *post* (links relative to the page)."""
     meta = app.env.metadata.get(post.docname, {})
-    image = ""
-    source = str(meta.get("publish-thumbnail", ""))
-    if meta.get("publish-image-url"):
-        image = str(meta["publish-image-url"])
-    elif source and source in app.env.images:
-        target = f"{app.builder.imagedir}/{app.env.images[source][1]}"
-        image = relative_uri(app.builder.get_target_uri(pagename), target)
+    image = thumbnail(app, post.docname)
+    if image and "://" not in image:
+        image = relative_uri(app.builder.get_target_uri(pagename), image)
     date = post.date
     return {
         "title": str(post.title),
@@ -145,8 +160,9 @@ def page_posts(app: Sphinx, pagename: str, templatename: str, context: dict[str,
 
 def math_in_summaries(app: Sphinx, pagename: str, templatename: str,
                       context: dict[str, Any], doctree: Any) -> None:
-    """html-page-context, before MathJax's: a listing whose summaries hold math loads it."""
-    shown = page_posts(app, pagename, templatename, context)
+    """html-page-context, before MathJax's: a listing whose summaries hold math loads it.
+    (The page's posts are kept in the context for :func:`page_context`.)"""
+    shown = context["publish_shown"] = page_posts(app, pagename, templatename, context)
     if shown and any(MATH.search(str(app.env.metadata.get(p.docname, {}).get(
             "og:description", ""))) for p in shown[0]):
         context["has_maths_elements"] = True
@@ -156,7 +172,7 @@ def page_context(app: Sphinx, pagename: str, templatename: str, context: dict[st
                  doctree: Any) -> None:
     """html-page-context: the listings of the home page and ABlog's collection pages,
     and a post's older and newer posts as the page's previous and next."""
-    shown = page_posts(app, pagename, templatename, context)
+    shown = context.pop("publish_shown", None)
     if shown is not None and templatename == COLLECTION:
         posts, page, pages = shown
         base = context.get("publish_docname", pagename)
@@ -175,7 +191,7 @@ def page_context(app: Sphinx, pagename: str, templatename: str, context: dict[st
 
 def neighbours(app: Sphinx, pagename: str, context: dict[str, Any]) -> None:
     """A post's previous page is the post before it in time, its next the one after."""
-    posts = _newest_first(p for p in blog_of(app).posts if p.published)
+    posts = newest_posts(app)
     index = next((i for i, p in enumerate(posts) if p.docname == pagename), None)
     if index is None:
         return

@@ -13,13 +13,19 @@ import html
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 
 from docutils import nodes
 from docutils.parsers.rst import Directive
 from sphinx.application import Sphinx
 
-from publisher.pipeline.listing import blog_of as listing_blog
-from publisher.pipeline.listing import math_in_summaries, paginated, remember_thumbnail
+from publisher.pipeline.listing import (
+    blog_of,
+    math_in_summaries,
+    paginated,
+    remember_thumbnail,
+    thumbnail,
+)
 from publisher.pipeline.listing import page_context as listing_context
 
 STATIC = Path(__file__).resolve().parent.parent / "templates" / "static"
@@ -159,8 +165,6 @@ def _page_written(app: Sphinx, pagename: str, templatename: str, context: Any,
 def _listing_card(app: Sphinx, pagename: str, context: Any) -> str:
     """A listing page's card (tags, years, authors, all posts): sphinxext-opengraph skips
     pages without a document of their own."""
-    from urllib.parse import urljoin
-
     title = html.escape(str(context.get("title", "")))
     url = urljoin(app.config.html_baseurl, app.builder.get_target_uri(pagename))
     tags = [("og:title", title), ("og:type", "website"), ("og:url", html.escape(url)),
@@ -189,20 +193,11 @@ def _social_image(app: Sphinx, pagename: str, templatename: str, context: Any,
     if meta.get("og:description"):  # the summary, for search engines too
         context["metatags"] += (f'<meta name="description" '
                                 f'content="{html.escape(meta["og:description"])}" />\n')
-    base = app.config.html_baseurl
     card = "summary"
-    if meta.get("publish-image-url"):
-        meta.setdefault("og:image", meta["publish-image-url"])
+    if image := thumbnail(app, pagename):
+        meta.setdefault("og:image", urljoin(app.config.html_baseurl, image))
         meta.setdefault("og:image:alt", context.get("title"))
         card = "summary_large_image"
-    for node in [] if card != "summary" else doctree.findall(nodes.image):
-        source = node.get("candidates", {}).get("*") or node.get("uri", "")
-        name = app.builder.images.get(source)
-        if name:
-            meta.setdefault("og:image", f"{base}{app.builder.imagedir}/{name}")
-            meta.setdefault("og:image:alt", node.get("alt") or context.get("title"))
-            card = "summary_large_image"
-            break
     context["metatags"] += f'<meta name="twitter:card" content="{card}" />\n'
 
 
@@ -251,13 +246,12 @@ def _stable_feeds(app: Sphinx, exc: Exception | None) -> None:
     ``<updated>`` its newest entry's, not the build's time (the same posts give the same
     feed: a deploy with nothing changed commits nothing)."""
     import xml.etree.ElementTree as ET
-    from urllib.parse import urljoin
 
     if exc is not None:
         return
     base = app.config.blog_baseurl
     posts = {urljoin(base, app.builder.get_target_uri(p.docname)): p
-             for p in listing_blog(app).posts}
+             for p in blog_of(app).posts}
     ET.register_namespace("", ATOM)
     q = f"{{{ATOM}}}"
     for feed in Path(app.outdir).rglob("atom.xml"):
@@ -280,9 +274,8 @@ def _stable_feeds(app: Sphinx, exc: Exception | None) -> None:
             if meta.get("og:description") and element is not None:
                 element.text = str(meta["og:description"])
             content = entry.find(f"{q}content")
-            thumb = str(meta.get("publish-thumbnail", ""))
-            if content is not None and thumb in app.env.images:
-                src = urljoin(base, f"{app.builder.imagedir}/{app.env.images[thumb][1]}")
+            if content is not None and (image := thumbnail(app, post.docname)):
+                src = html.escape(urljoin(base, image))
                 content.text = (content.text or "") + f'<p><img src="{src}" alt="" /></p>'
 
         self_link = next((link.get("href") for link in root.findall(f"{q}link")
@@ -313,6 +306,7 @@ def _fresh_blog(app: Sphinx, env: Any, docnames: list[str]) -> None:
 
     Blog._dict.clear()
     app.publish_pages = set()  # type: ignore[attr-defined]
+    app.publish_newest = None  # type: ignore[attr-defined]  # listing.newest_posts
 
 
 def _fresh_doctrees(app: Sphinx, env: Any, docnames: list[str]) -> None:
@@ -347,13 +341,8 @@ def _site_wide(app: Sphinx, env: Any) -> list[str]:
     cloud."""
     import hashlib
 
-    from ablog.blog import Blog
-    from ablog.post import register_posts
-
     env.__dict__.pop("master_doctree", None)  # as read in this build (_fresh_doctrees)
-    blog = Blog(app)
-    if not blog:
-        register_posts(app)
+    blog = blog_of(app)
     catalogs = [sorted((str(c.name), len(c)) for c in catalog)
                 for catalog in (blog.archive, *blog.catalogs.values())]
     posts = sorted((p.docname, str(p.title), str(p.date)) for p in blog.posts)
@@ -383,11 +372,11 @@ def _listings_fingerprint(app: Sphinx) -> str:
 
     posts = getattr(app.env, "ablog_posts", {})
     digest = hashlib.sha256((Path(app.confdir) / "conf.py").read_bytes())
-    for docname in sorted(posts):  # what publish's entries add: summary, reading, thumbnail
-        digest.update(json.dumps([docname, sorted(app.env.metadata.get(docname, {}).items())],
-                                 default=str).encode())
     digest.update(str(getattr(app.env, "publish_site_wide", "")).encode())  # sidebars
     for docname in sorted(posts):
+        # what publish's entries add (summary, reading time, thumbnail), then ABlog's
+        digest.update(json.dumps([docname, sorted(app.env.metadata.get(docname, {}).items())],
+                                 default=str).encode())
         for info in posts[docname]:
             items = sorted((k, text(v)) for k, v in info.items() if k != "doctree")
             digest.update(json.dumps([docname, items]).encode())
