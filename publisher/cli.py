@@ -99,7 +99,7 @@ def check(site: Path) -> None:
     if problems:
         raise BuildFailed(problems, f"{site}: {len(problems)} problem(s):")
     if not s.config.site.base_url:
-        click.echo("note: [site] base_url is not set; the Atom feed will use http://127.0.0.1:8000/")
+        click.echo(f"note: [site] base_url is not set; the Atom feed will use {s.config.site.url}")
     for pe in items:
         files = ", ".join(pe.spec.describe(s.root)) or "no env files"
         click.echo(f"ok  {pe.post.slug:<28} env {pe.env_id}  ({files})")

@@ -20,6 +20,7 @@ from publisher.errors import ConfigError
 
 CONFIG_NAME = "publish.toml"
 DEFAULT_BASE_IMAGE = "python:3.11-slim"
+LOCAL_URL = "http://127.0.0.1:8000/"  # the site's address when [site] base_url is unset
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,12 @@ class SiteSection:
     math: str = "site"  # site: MathJax served from the site (fetched once from npm) | cdn
     listing: str = "list"  # how listings show posts: list | grid
     page_size: int = 10  # posts per listing page (home, all posts, each tag, year, author)
+
+    @property
+    def url(self) -> str:
+        """The site's absolute address, ending in '/': ``base_url``, else where ``publish
+        serve`` answers (what feeds, canonical links and the sitemap name)."""
+        return (self.base_url or LOCAL_URL).rstrip("/") + "/"
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,20 @@ class Post:
     source_lines: list[int] = field(default_factory=list)  # 1-based file line per cell
     cell_offset: int = 0  # cells removed before cell 0 (a front matter cell)
     warnings: list[str] = field(default_factory=list)  # fallbacks used (errors with --strict)
+    summary_given: bool = True  # False: the summary is the first paragraph (said once)
+
+    @property
+    def image_url(self) -> str:
+        """The front matter's ``image`` when it is a web address, else ""."""
+        return self.meta.image if "://" in self.meta.image else ""
+
+    @property
+    def image_file(self) -> Path | None:
+        """The front matter's ``image`` as a file beside the post; None without one."""
+        if not self.meta.image or self.image_url:
+            return None
+        path = self.source.parent / self.meta.image
+        return path if path.is_file() else None
 
     @property
     def folder(self) -> Path | None:
@@ -246,14 +260,15 @@ def read_post(slug: str, source: Path, site_root: Path) -> Post:
         date, origin = first_seen(source)
         notes.append(f"{where}: no date; using {date.isoformat()} ({origin}). Add e.g. "
                      "'date: 2024-05-01' to the front matter (posts are listed newest first).")
-    image = meta.image
-    if image and "://" not in image and not (source.parent / image).is_file():
-        notes.append(f"{where}: front matter image '{image}' is not a file beside the post; "
-                     "the post has no thumbnail or social card image. Put the file there, or "
-                     "give a web address (https://…).")
     summary = meta.summary or first_paragraph(markdown)
-    meta = replace(meta, title=title, summary=summary, date=date)
-    return Post(slug, source.resolve(), site_root, meta, nb, lines, offset, notes)
+    post = Post(slug, source.resolve(), site_root,
+                replace(meta, title=title, summary=summary, date=date), nb, lines, offset,
+                notes, summary_given=bool(meta.summary))
+    if meta.image and not post.image_url and post.image_file is None:
+        notes.append(f"{where}: front matter image '{meta.image}' is not a file beside the "
+                     "post; the post has no thumbnail or social card image. Put the file "
+                     "there, or give a web address (https://…).")
+    return post
 
 
 def first_seen(source: Path) -> tuple[dt.date, str]:

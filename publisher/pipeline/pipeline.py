@@ -238,7 +238,7 @@ def write_sitemap(site: Site, items: list[RenderPost], dest: Path) -> None:
     ``robots.txt`` that names it."""
     from xml.sax.saxutils import escape
 
-    base = site_url(site.config)
+    base = site.config.site.url
     dates = {f"posts/{rp.post.slug}/index.html": rp.updated or rp.post.date.isoformat()
              for rp in items}
     pages = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*.html")
@@ -258,8 +258,4 @@ def write_sitemap(site: Site, items: list[RenderPost], dest: Path) -> None:
         (dest / "robots.txt").write_text(
             f"User-agent: *\nAllow: /\n\nSitemap: {base}sitemap.xml\n")
 
-
-def site_url(cfg: Config) -> str:
-    """The site's absolute address, ending in '/' (the feed's default when unset)."""
-    return (cfg.site.base_url or "http://127.0.0.1:8000/").rstrip("/") + "/"
 

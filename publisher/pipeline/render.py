@@ -22,7 +22,6 @@ from nbformat import NotebookNode
 
 from publisher.binder import binder_build_url, binder_launch_url, post_path, provider_spec
 from publisher.config import Config
-from publisher.content.frontmatter import first_paragraph
 from publisher.content.post import Post, notebook_json
 from publisher.envs.spec import EnvSpec
 from publisher.errors import PublishError
@@ -114,7 +113,7 @@ def post_box_data(config: Config, rp: RenderPost) -> dict[str, Any]:
         "downloads": downloads,
         "computed": f"{status[rp.executed.status]} ({rp.backend} backend)",
         "summary": post.meta.summary,
-        "image_url": post.meta.image if "://" in post.meta.image else "",
+        "image_url": post.image_url,
         "date": post.date.isoformat(),
         "updated": rp.updated,
         "reading_minutes": reading_minutes(post),
@@ -141,13 +140,10 @@ COVER = "publish-cover"  # the front matter's image, beside the page in Sphinx's
 
 
 def cover_file(post: Post) -> Path | None:
-    """The front matter's image as a file beside the post (None for a web address or a
-    missing file: discovery warned)."""
-    image = post.meta.image
-    if not image or "://" in image or Path(image).suffix.lower() not in IMAGE_SUFFIXES:
-        return None
-    path = post.source.parent / image
-    return path if path.is_file() else None
+    """The front matter's image as a file beside the post, when it is an image Sphinx
+    copies (a web address or a missing file: None; discovery warned)."""
+    path = post.image_file
+    return path if path is not None and path.suffix.lower() in IMAGE_SUFFIXES else None
 
 
 def header_cell(config: Config, rp: RenderPost) -> str:
@@ -161,9 +157,7 @@ def header_cell(config: Config, rp: RenderPost) -> str:
         opts.append(":author: " + ", ".join(authors))
     # a summary of the front matter's opens the post; one taken from the first paragraph
     # is that paragraph, said once
-    markdown = "\n\n".join(c.source for c in post.notebook.cells if c.cell_type == "markdown")
-    summary = "" if meta.summary == first_paragraph(markdown) else meta.summary.replace("\n",
-                                                                                         " ")
+    summary = meta.summary.replace("\n", " ") if post.summary_given else ""
     post_directive = "\n".join(["```{post} " + post.date.isoformat(), *opts, "", summary, "```"])
     box = json.dumps(post_box_data(config, rp), indent=1)
     # the front matter's image: the post's first image, so the listings' thumbnail and
@@ -277,7 +271,7 @@ def renderer_digest() -> str:
 
 def conf_py(config: Config, math_local: bool = False) -> str:
     """Sphinx's conf.py; *math_local*: MathJax is served from the site (else its CDN)."""
-    base_url = (config.site.base_url or "http://127.0.0.1:8000/").rstrip("/") + "/"
+    base_url = config.site.url
     return CONF.format(
         renderer=renderer_digest(),
         listing=config.site.listing,
