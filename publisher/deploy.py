@@ -43,6 +43,7 @@ from publisher.binder import (
 )
 from publisher.config import Config, load_config
 from publisher.errors import BuildFailed, PublishError
+from publisher.launcher.cors import origin_of
 from publisher.pipeline.output import MARKER, SOURCES, swap
 
 # build bookkeeping of the output folder, not part of the site a host serves
@@ -75,16 +76,6 @@ def is_local(url: str) -> bool:
     return ip.is_loopback or ip.is_unspecified or ip.is_link_local
 
 
-def is_absolute(url: str) -> bool:
-    parts = urlsplit(url)
-    return parts.scheme in ("http", "https") and bool(parts.hostname)
-
-
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}".lower()
-
-
 def pages_address(config: Config, remote_url: str) -> str:
     """Where GitHub Pages serves a repository's gh-pages branch, or "" when *remote_url*
     is not on GitHub."""
@@ -111,75 +102,79 @@ def launcher_at(root: str, timeout: float = 5.0) -> bool:
         return False
 
 
+def _base_problems(config: Config, suggestion: str) -> list[str]:
+    base = config.site.base_url
+    e_g = f", e.g. {suggestion}" if suggestion else ""
+    if not base:
+        return ["[site] base_url is not set: the feed, the canonical links and every absolute "
+                f"link would name {config.site.url}. Set it in publish.toml to the address "
+                f"where the site lands{e_g}."]
+    if not origin_of(base):
+        return [f"[site] base_url is {base}, not an absolute http(s) address: the feed and "
+                "the canonical links need one. Set it to the address where the site "
+                f"lands{e_g}."]
+    if is_local(base):
+        return [f"[site] base_url is {base}, an address of this machine: the feed and the "
+                "canonical links would send readers there. Set it to the address where the "
+                f"site lands{e_g}."]
+    return []
+
+
+def _launch_problems(config: Config, static_host: bool) -> list[str]:
+    """Launch badges open ``<[launch] url>/launch/<slug>``: on the site's own address when
+    the url is empty or a path."""
+    url, site = config.launch.url, origin_of(config.site.base_url)
+    if url and not url.startswith("/"):
+        if not origin_of(url):
+            return [f"[launch] url is {url}, neither a path on the site's address nor an "
+                    "absolute http(s) address: badges would open it relative to each post. "
+                    "Set it to the launcher's address, e.g. https://live.example.org."]
+        if static_host and origin_of(url) == site:
+            return [f"[launch] url is {url}, on the site's own address ({site}), which the "
+                    "static host serves: readers would get a 404 there. Set it to the address "
+                    "of a launcher on a server of yours."]
+        if is_local(url):
+            return [f"[launch] url is {url}, an address of this machine: readers' browsers "
+                    "would look for a launcher on their own computer. Set it to the "
+                    "launcher's public address."]
+        return []
+    root = f"{site}{url.rstrip('/')}"
+    opens = f"{root}/launch/<slug>" + ("" if site else " on the site's own address")
+    fix = ("set [launch] url to your launcher's address (README: \"Run the launcher on a "
+           'server"), or [launch] mode = "binderhub" for Binder badges only.')
+    if static_host:
+        return [f"[launch] url is {url or 'empty'}: every launch badge opens {opens}, on the "
+                "static host, which only serves files: readers would get a 404. Run a "
+                f"launcher on a server of yours and {fix}"]
+    if site and not launcher_at(root):
+        return [f"[launch] url is {url or 'empty'}: every launch badge opens {opens}, and no "
+                f"publish launcher answers at {root}/versions. Start the launcher behind the "
+                f"same server first (deploy/), or {fix}"]
+    return []
+
+
+def _binder_problems(config: Config) -> list[str]:
+    where = config.launch.repository
+    try:
+        plans, pushed = pushed_refs(config)
+    except PublishError as exc:
+        return [f"Binder badges: cannot read the env refs on {where}: {exc.message}"]
+    behind = sorted(p.branch for p in plans if p.branch not in pushed)
+    if not behind:
+        return []
+    return [f"Binder badges: {len(behind)} of {len(plans)} env refs are missing or out of "
+            f"date on {where} ({', '.join(behind)}): their badges would fail on the "
+            "BinderHub. Run `publish binder refs --push REMOTE` first."]
+
+
 def check(config: Config, static_host: bool, suggestion: str = "") -> list[str]:
     """What would be broken where the site lands. *static_host*: the host serves files
     only (GitHub Pages, any static host); else a server of the author's, which may put a
     launcher on the site's own address (``deploy/nginx-publish.conf``)."""
-    problems: list[str] = []
-    base = config.site.base_url
-    e_g = f", e.g. {suggestion}" if suggestion else ""
-    if base and not is_absolute(base):
-        problems.append(
-            f"[site] base_url is {base}, not an absolute http(s) address: the feed and the "
-            f"canonical links need one. Set it to the address where the site lands{e_g}.")
-    elif not base:
-        problems.append(
-            "[site] base_url is not set: the feed, the canonical links and every absolute "
-            "link would name http://127.0.0.1:8000/. Set it in publish.toml to the address "
-            f"where the site lands{e_g}.")
-    elif is_local(base):
-        problems.append(
-            f"[site] base_url is {base}, an address of this machine: the feed and the "
-            "canonical links would send readers there. Set it to the address where the "
-            f"site lands{e_g}.")
-    url = config.launch.url
-    if config.launch.mode != "binderhub":  # the page shows launch badges of a launcher
-        if not url or url.startswith("/"):
-            origin = "{0.scheme}://{0.netloc}".format(urlsplit(base)) if base else ""
-            root = f"{origin}{url.rstrip('/')}"
-            opens = f"{root}/launch/<slug>" + ("" if origin else " on the site's own address")
-            fix = ("set [launch] url to your launcher's address (README: \"Run the launcher "
-                   'on a server"), or [launch] mode = "binderhub" for Binder badges only.')
-            if static_host:
-                problems.append(
-                    f"[launch] url is {url or 'empty'}: every launch badge opens {opens}, on "
-                    f"the static host, which only serves files: readers would get a 404. "
-                    f"Run a launcher on a server of yours and {fix}")
-            elif origin and not launcher_at(root):
-                problems.append(
-                    f"[launch] url is {url or 'empty'}: every launch badge opens {opens}, and "
-                    f"no publish launcher answers at {root}/versions. Start the launcher "
-                    f"behind the same server first (deploy/), or {fix}")
-        elif not is_absolute(url):
-            problems.append(
-                f"[launch] url is {url}, neither a path on the site's address nor an absolute "
-                "http(s) address: badges would open it relative to each post. Set it to "
-                "the launcher's address, e.g. https://live.example.org.")
-        elif static_host and base and _origin(url) == _origin(base):
-            problems.append(
-                f"[launch] url is {url}, on the site's own address ({_origin(base)}), which the "
-                "static host serves: readers would get a 404 there. Set it to the address of "
-                "a launcher on a server of yours.")
-        elif is_local(url):
-            problems.append(
-                f"[launch] url is {url}, an address of this machine: readers' browsers would "
-                "look for a launcher on their own computer. Set it to the launcher's public "
-                "address.")
-    if config.launch.mode != "launcher":  # Binder badges: the env refs must be there
-        where = config.launch.repository
-        try:
-            plans, pushed = pushed_refs(config)
-        except PublishError as exc:
-            problems.append(f"Binder badges: cannot read the env refs on {where}: "
-                            f"{exc.message}")
-        else:
-            behind = sorted(p.branch for p in plans if p.branch not in pushed)
-            if behind:
-                problems.append(
-                    f"Binder badges: {len(behind)} of {len(plans)} env refs are missing or out "
-                    f"of date on {where} ({', '.join(behind)}): their badges would fail on "
-                    "the BinderHub. Run `publish binder refs --push REMOTE` first.")
-    return problems
+    mode = config.launch.mode
+    return (_base_problems(config, suggestion)
+            + (_launch_problems(config, static_host) if mode != "binderhub" else [])
+            + (_binder_problems(config) if mode != "launcher" else []))
 
 
 def checked(config: Config, static_host: bool, force: bool, suggestion: str = "") -> list[str]:
@@ -343,10 +338,9 @@ class PagesDeploy:
         return [what + (f", pushed to {self.pushed}" if self.pushed else "")]
 
 
-def commit_pages(config: Config, out: Path, remote: str, branch: str, message: str | None,
-                 push: bool, force: bool = False) -> PagesDeploy:
-    """Commit the output *out* on *branch* of the site's repository (and push it)."""
-    repo = repository_of(config.root, WHY_GIT)
+def commit_pages(config: Config, repo: Path, out: Path, remote: str, branch: str,
+                 message: str | None, push: bool, force: bool = False) -> PagesDeploy:
+    """Commit the output *out* on *branch* of the site's repository *repo* (and push it)."""
     ref = branch_ref(repo, branch)
     local = local_refs(repo, branch).get(ref)
     mine = local.commit if local else ""
@@ -358,13 +352,16 @@ def commit_pages(config: Config, out: Path, remote: str, branch: str, message: s
                 "replace its files with the site. Deploy to another --branch (the default "
                 "is gh-pages), or pass --force if it is the branch your site is served "
                 "from.")
-    if mine and theirs and mine != theirs and not _is_ancestor(repo, mine, theirs) \
-            and not _is_ancestor(repo, theirs, mine):
-        raise DeployError(
-            f"{branch} here and on {remote} have diverged: neither holds the other's deploys. "
-            f"Keep the remote's history with `git branch -f {branch} {theirs[:12]}` (this "
-            "drops the local deploys that were never pushed), then deploy again.")
-    parent = theirs if not mine or (theirs and _is_ancestor(repo, mine, theirs)) else mine
+    parent = mine or theirs  # on top of the newer of the two
+    if mine and theirs and mine != theirs:
+        if _is_ancestor(repo, mine, theirs):
+            parent = theirs
+        elif not _is_ancestor(repo, theirs, mine):
+            raise DeployError(
+                f"{branch} here and on {remote} have diverged: neither holds the other's "
+                f"deploys. Keep the remote's history with `git branch -f {branch} "
+                f"{theirs[:12]}` (this drops the local deploys that were never pushed), then "
+                "deploy again.")
     made = {".nojekyll": b""}
     if config.deploy.cname:
         made["CNAME"] = f"{config.deploy.cname}\n".encode()
@@ -412,7 +409,7 @@ def gh_pages(site: Path, remote: str | None, branch: str | None, message: str | 
     branch_ref(repo, branch)  # before building: a branch it may not move fails at once
     lines = checked(config, True, force, pages_address(config, remote_url or remote))
     out = build_output(config.root)
-    result = commit_pages(config, out, remote, branch, message, push, force)
+    result = commit_pages(config, repo, out, remote, branch, message, push, force)
     return lines + result.lines()
 
 
@@ -459,19 +456,19 @@ def check_dest(root: Path, out: Path, dest: Path) -> None:
         raise DeployError(f"{dest}: {problem}")
 
 
-def copy_site(out: Path, dest: Path) -> bool:
-    """Replace *dest* by a copy of *out* in one step; False when it held this site already."""
+def copy_site(out: Path, dest: Path) -> int:
+    """Replace *dest* (checked: :func:`check_dest`) by a copy of *out* in one step; the
+    number of files copied, 0 when it held this site already."""
     if (dest / EMITTED).is_file() and (out / EMITTED).is_file() \
-            and (dest / EMITTED).read_bytes() == (out / EMITTED).read_bytes() \
-            and not foreign_files(dest):
-        return False
+            and (dest / EMITTED).read_bytes() == (out / EMITTED).read_bytes():
+        return 0
     staging = dest.with_name(f".{dest.name}.publish-new")
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(staging, ignore_errors=True)
         shutil.copytree(out, staging)
-        (staging / DEPLOYED).write_text(json.dumps(sorted(deployed_files(staging))),
-                                        encoding="utf-8")
+        copied = sorted(deployed_files(staging))
+        (staging / DEPLOYED).write_text(json.dumps(copied), encoding="utf-8")
         if dest.is_dir():  # the web server's permissions on the folder stay as they were
             shutil.copymode(dest, staging)
         swap(staging, dest)
@@ -483,20 +480,17 @@ def copy_site(out: Path, dest: Path) -> bool:
                 "file system than its parent folder). Deploy into a folder inside it, and "
                 "point the web server there.") from exc
         raise DeployError(f"{dest}: cannot deploy there: {exc.strerror or exc}") from exc
-    return True
+    return len(copied)
 
 
 def to_dir(site: Path, dest: Path, force: bool) -> list[str]:
     """``publish deploy dir``: check, build, replace DEST by the output in one step."""
     config = load_config(site)
     dest = Path(os.path.abspath(dest)).resolve()
-    out = (config.root / "_site").resolve()
-    check_dest(config.root, out, dest)
+    check_dest(config.root, (config.root / "_site").resolve(), dest)  # before building
     lines = checked(config, False, force)
-    out = build_output(config.root)
-    check_dest(config.root, out, dest)
-    if copy_site(out, dest):
-        return [*lines, f"deployed {len(site_files(out))} files to {dest}"]
+    if copied := copy_site(build_output(config.root), dest):
+        return [*lines, f"deployed {copied} files to {dest}"]
     return [*lines, f"unchanged: {dest} already holds this site"]
 
 

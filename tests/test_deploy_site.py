@@ -27,6 +27,7 @@ from publisher.deploy import (
     pages_address,
     site_files,
 )
+from publisher.errors import ConfigError
 from tests.conftest import md_post, write_files
 from tests.helpers import free_port, running_launcher
 
@@ -118,10 +119,10 @@ def test_addresses_that_readers_cannot_reach() -> None:
 
 
 def test_the_deploy_settings_are_checked() -> None:
-    with pytest.raises(Exception, match=r"\[deploy\] cname: 'https://blog.example.org/' is "
+    with pytest.raises(ConfigError, match=r"\[deploy\] cname: 'https://blog.example.org/' is "
                        "not a domain name"):
         parse_config({"deploy": {"cname": "https://blog.example.org/"}}, Path("/site"))
-    with pytest.raises(Exception, match=r"\[deploy\] brnach: unknown key \(did you mean "
+    with pytest.raises(ConfigError, match=r"\[deploy\] brnach: unknown key \(did you mean "
                        "'branch'"):
         parse_config({"deploy": {"brnach": "pages"}}, Path("/site"))
 
