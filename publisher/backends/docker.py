@@ -369,16 +369,19 @@ class DockerBackend:
             container.remove(force=True)
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-            for member in tar.getmembers():  # the folder's own files: flat, regular
-                parts = member.name.split("/")
-                if member.isfile() and len(parts) == 2 and LAB_FILE.fullmatch(parts[1]):
-                    fh = tar.extractfile(member)
-                    if fh is not None:
-                        (tmp / parts[1]).write_bytes(fh.read())
-        (tmp / ".complete").write_text(location)
-        shutil.rmtree(dest, ignore_errors=True)
-        tmp.rename(dest)
+        try:
+            with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+                for member in tar.getmembers():  # the folder's own files: flat, regular
+                    parts = member.name.split("/")
+                    if member.isfile() and len(parts) == 2 and LAB_FILE.fullmatch(parts[1]):
+                        fh = tar.extractfile(member)
+                        if fh is not None:
+                            (tmp / parts[1]).write_bytes(fh.read())
+            (tmp / ".complete").write_text(location)
+            shutil.rmtree(dest, ignore_errors=True)
+            tmp.rename(dest)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)  # a half copy (renamed away when whole)
         return dest
 
     def ping(self) -> bool:
