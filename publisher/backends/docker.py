@@ -48,6 +48,7 @@ ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # colours in build output: noise in
 ENV_REPO = "publish-env"
 RUNTIME_REPO = "publish-runtime"
 LAB_STATIC = f"{RUNTIME}/share/jupyter/lab/static"
+LAB_STATIC_LABEL = "publish.lab-static"  # a container created to copy those files from
 # a file name JupyterLab's static folder holds: no folders, no dot files
 LAB_FILE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
 HOME = "/home/reader"
@@ -357,8 +358,13 @@ class DockerBackend:
         dest = cache / image_id
         if (dest / ".complete").is_file():
             return dest
+        # copies a stopped launcher left half done: their containers were never removed
+        for left in self.client.containers.list(all=True, filters={
+                "label": LAB_STATIC_LABEL, "status": "created"}):
+            left.remove(force=True)
         container = self.client.containers.create(location, command=["true"],
-                                                  network_disabled=True)
+                                                  network_disabled=True,
+                                                  labels={LAB_STATIC_LABEL: "1"})
         tmp = cache / f".{image_id}.tmp-{os.getpid()}"
         try:
             stream, _ = container.get_archive(LAB_STATIC)

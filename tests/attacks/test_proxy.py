@@ -401,6 +401,20 @@ def test_jupyterlab_files_come_from_the_image_never_from_a_session(
                .endswith("immutable"), 60, what="JupyterLab's files from the image")
     r = get(f"static/lab/{name}?v=1")
     assert r.status_code == 200 and hashlib.sha256(r.content).hexdigest() == image_sha
+    # the container the files were copied from is gone (created, never started), and so
+    # are those of copies a stopped launcher left half done
+    import docker
+
+    from publisher.backends.docker import LAB_STATIC_LABEL
+
+    client = docker.from_env()
+    try:
+        left = client.containers.list(all=True, filters={"status": "created",
+                                                         "ancestor": c.image.id})
+        labelled = client.containers.list(all=True, filters={"label": LAB_STATIC_LABEL})
+    finally:
+        client.close()
+    assert left == [] and labelled == []
     image_bytes = r.content
     assert r.headers["content-type"].startswith(("text/javascript", "application/javascript"))
     assert r.headers["x-content-type-options"] == "nosniff"
