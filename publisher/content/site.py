@@ -9,6 +9,7 @@ from pathlib import Path
 from publisher.config import Config, load_config
 from publisher.content.post import SOURCE_NAMES, Post, read_post
 from publisher.errors import ContentError
+from publisher.memo import Memo, stamp
 
 POST_SUFFIXES = (".ipynb", ".md")
 
@@ -77,6 +78,17 @@ def find_sources(root: Path) -> tuple[list[tuple[str, Path]], list[str]]:
     return result, problems
 
 
+_POSTS: Memo[tuple[str, Path, Path], Post] = Memo()
+
+
+def _read_post(slug: str, source: Path, root: Path) -> Post:
+    """:func:`read_post`, kept while the file and its folder (an image beside it, the
+    front matter's ``image``) are unchanged."""
+    check = (stamp(source), stamp(source.parent))
+    post = _POSTS.get((slug, source, root), check)
+    return post or _POSTS.put((slug, source, root), check, read_post(slug, source, root))
+
+
 def discover(root: Path, include_drafts: bool = False) -> Site:
     """Read the config and every post; broken posts become ``problems``, not exceptions."""
     config = load_config(root)
@@ -85,7 +97,7 @@ def discover(root: Path, include_drafts: bool = False) -> Site:
     drafts: list[Post] = []
     for slug, source in sources:
         try:
-            post = read_post(slug, source, config.root)
+            post = _read_post(slug, source, config.root)
         except ContentError as exc:
             problems.append(exc.message)
             continue

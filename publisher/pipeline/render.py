@@ -26,6 +26,7 @@ from publisher.content.post import Post, notebook_json
 from publisher.envs.spec import EnvSpec
 from publisher.errors import PublishError
 from publisher.hashing import digest
+from publisher.memo import Memo, stamp
 from publisher.pipeline.cells import attachments_to_files, raw_cells_for_sphinx
 from publisher.pipeline.execute import Executed
 from publisher.pipeline.listing import HOME_MARKER
@@ -49,13 +50,23 @@ class RenderPost:
         return self.executed.post
 
 
+# path -> (the file's stamp after we wrote it, what we wrote): a warm process does not
+# read back what it wrote itself (1000 reads at 500 posts)
+_WRITTEN: Memo[Path, str | bytes] = Memo()
+
+
 def write_if_changed(path: Path, content: str | bytes) -> bool:
-    data = content.encode() if isinstance(content, str) else content
-    if path.is_file() and path.read_bytes() == data:
+    if _WRITTEN.get(path, stamp(path)) == content:
         return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    return True
+    data = content.encode() if isinstance(content, str) else content
+    if not (path.is_file() and path.read_bytes() == data):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        changed = True
+    else:
+        changed = False
+    _WRITTEN.put(path, stamp(path), content)
+    return changed
 
 
 def launch_url(config: Config, post: Post) -> str:
@@ -185,6 +196,22 @@ def sphinx_notebook(config: Config, rp: RenderPost) -> tuple[NotebookNode, dict[
         cell.pop("id", None)  # ids churn between saves; not needed for rendering
     nb.nbformat_minor = 4
     return nb, files
+
+
+# slug -> the notebook Sphinx reads and the files beside it, under everything they are
+# made of (the post and executed notebook are the same objects while unchanged)
+_SOURCES: Memo[str, tuple[str, dict[str, bytes]]] = Memo()
+
+
+def _page_source(config: Config, rp: RenderPost) -> tuple[str, dict[str, bytes]]:
+    cover = cover_file(rp.post)
+    check = (config, rp.post, rp.executed.notebook, rp.executed.status, rp.spec, rp.env_id,
+             rp.backend, rp.thebe, rp.updated, cover and stamp(cover))
+    kept = _SOURCES.get(rp.post.slug, check)
+    if kept is not None:
+        return kept
+    nb, files = sphinx_notebook(config, rp)
+    return _SOURCES.put(rp.post.slug, check, (notebook_json(nb), files))
 
 
 CONF = '''\
@@ -320,8 +347,8 @@ def write_project(config: Config, src: Path, items: list[RenderPost], pages: lis
     put("index.md", index_md(config, posts, pages))
     for rp in items:
         post = rp.post
-        nb, files = sphinx_notebook(config, rp)
-        put(f"posts/{post.slug}/index.ipynb", notebook_json(nb))
+        text, files = _page_source(config, rp)
+        put(f"posts/{post.slug}/index.ipynb", text)
         for rel, data in files.items():
             put(f"posts/{post.slug}/{rel}", data)
         if (cover := cover_file(post)) is not None:
