@@ -9,6 +9,7 @@ accessibility components the menu loads. The speech engine (4 MB) stays out.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from publisher.pipeline import npm
@@ -33,5 +34,5 @@ def mathjax_path(local: bool) -> str:
     return f"../{MATHJAX.out_dir}/{SCRIPT}" if local else CDN
 
 
-def copy_into(lib: Path, out: Path) -> None:
-    npm.copy_into(MATHJAX, lib, out)
+def copy_into(lib: Path, out: Path, copy: npm.Copy = shutil.copy2) -> None:
+    npm.copy_into(MATHJAX, lib, out, copy)

@@ -12,6 +12,7 @@ import os
 import shutil
 import ssl
 import tarfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -123,12 +124,16 @@ def fetch(pkg: Package) -> Path:
     return lib
 
 
-def copy_into(pkg: Package, lib: Path, out: Path) -> None:
-    """The package's files into the output (copies: what is done to the output never
-    reaches the cache that later builds use). Source maps stay out: nobody loads them."""
+Copy = Callable[[Path, Path], object]
+
+
+def copy_into(pkg: Package, lib: Path, out: Path, copy: Copy = shutil.copy2) -> None:
+    """The package's files into the output (copies, never links to the cache: what is done
+    to the output never reaches the cache that later builds use). Source maps stay out:
+    nobody loads them."""
     dest = out / pkg.out_dir
     for src in lib.rglob("*"):
         if src.is_file() and src.suffix != ".map":
             target = dest / src.relative_to(lib)
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(src, target)
+            copy(src, target)

@@ -19,10 +19,11 @@ from publisher.content.site import Site, discover
 from publisher.envs.resolve import resolve_envs
 from publisher.errors import BuildFailed, PublishError
 from publisher.hashing import digest
+from publisher.memo import Memo
 from publisher.pipeline.execute import ExecCache, ExecOptions, Executed, execute_posts
 from publisher.pipeline.mathjax import copy_into as copy_mathjax
 from publisher.pipeline.mathjax import mathjax_lib
-from publisher.pipeline.output import MARKER, check_out, mark, swap
+from publisher.pipeline.output import MARKER, Reuse, check_out, mark, swap
 from publisher.pipeline.render import RenderPost, run_sphinx, write_project
 from publisher.pipeline.thebe import copy_into, thebe_lib, thebe_url
 from publisher.progress import Reporter
@@ -161,14 +162,16 @@ def render_and_emit(site: Site, items: list[RenderPost], out: Path, strict: bool
         return warnings
     staging = out.with_name(f".{out.name}.new")
     shutil.rmtree(staging, ignore_errors=True)
-    shutil.copytree(bdir / "html", staging,
+    # what the previous output holds unchanged is linked from it, not copied again
+    reuse = Reuse(out, staging)
+    shutil.copytree(bdir / "html", staging, copy_function=reuse.copy,
                     ignore=shutil.ignore_patterns(".buildinfo*", ".doctrees", ".publish-*"))
-    emit(site, items, staging)
+    emit(site, items, staging, reuse)
     if thebe is not None:
-        copy_into(thebe, staging)
+        copy_into(thebe, staging, reuse.copy)
     if mathjax is not None:
-        copy_mathjax(mathjax, staging)
-    (staging / "_publish" / ".emitted").write_text(key)
+        copy_mathjax(mathjax, staging, reuse.copy)
+    reuse.write(staging / "_publish" / ".emitted", key)
     mark(staging)
     swap(staging, out)
     return warnings
@@ -209,31 +212,32 @@ def site_json(site: Site, items: list[RenderPost]) -> dict[str, object]:
     }
 
 
-def emit(site: Site, items: list[RenderPost], dest: Path) -> None:
+# slug -> the executed notebook's file text (made again only when the notebook changed)
+_NOTEBOOKS: Memo[str, str] = Memo()
+
+
+def emit(site: Site, items: list[RenderPost], dest: Path, reuse: Reuse) -> None:
     """Stage 6: site.json, downloadable notebooks and sources, static files."""
     pub = dest / "_publish"
-    pub.mkdir(parents=True, exist_ok=True)
-    (pub / "site.json").write_text(json.dumps(site_json(site, items), indent=2))
+    reuse.write(pub / "site.json", json.dumps(site_json(site, items), indent=2))
     for rp in items:
-        post = rp.post
-        nb_dir = pub / "notebooks" / post.slug
-        nb_dir.mkdir(parents=True, exist_ok=True)
-        (nb_dir / post.notebook_name).write_text(notebook_json(rp.executed.notebook),
-                                                 encoding="utf-8")
+        post, nb = rp.post, rp.executed.notebook
+        text = _NOTEBOOKS.get(post.slug, nb) or _NOTEBOOKS.put(post.slug, nb, notebook_json(nb))
+        reuse.write(pub / "notebooks" / post.slug / post.notebook_name, text)
         src_dir = pub / "sources" / post.slug
         src_dir.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(post.source, src_dir / post.source.name)
+        reuse.copy(post.source, src_dir / post.source.name)
     static = site.root / "static"
     if static.is_dir():
-        shutil.copytree(static, dest / "static", dirs_exist_ok=True)
-    write_sitemap(site, items, dest)
+        shutil.copytree(static, dest / "static", dirs_exist_ok=True, copy_function=reuse.copy)
+    write_sitemap(site, items, dest, reuse)
 
 
 # pages a search engine has no use for
 UNLISTED = {"search.html", "genindex.html", "py-modindex.html", "blog/drafts.html"}
 
 
-def write_sitemap(site: Site, items: list[RenderPost], dest: Path) -> None:
+def write_sitemap(site: Site, items: list[RenderPost], dest: Path, reuse: Reuse) -> None:
     """``sitemap.xml`` (every page at its absolute address; a post's with its date) and a
     ``robots.txt`` that names it."""
     from xml.sax.saxutils import escape
@@ -250,12 +254,12 @@ def write_sitemap(site: Site, items: list[RenderPost], dest: Path) -> None:
         loc = base + quote(rel)
         lastmod = f"<lastmod>{dates[rel]}</lastmod>" if rel in dates else ""
         rows.append(f"  <url><loc>{escape(loc)}</loc>{lastmod}</url>\n")
-    (dest / "sitemap.xml").write_text(
-        '<?xml version="1.0" encoding="UTF-8"?>\n'
-        '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n'
-        + "".join(rows) + "</urlset>\n", encoding="utf-8")
+    reuse.write(dest / "sitemap.xml",
+                '<?xml version="1.0" encoding="UTF-8"?>\n'
+                '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n'
+                + "".join(rows) + "</urlset>\n")
     if urlsplit(base).path in ("", "/"):  # crawlers read robots.txt at the host's root only
-        (dest / "robots.txt").write_text(
-            f"User-agent: *\nAllow: /\n\nSitemap: {base}sitemap.xml\n")
+        reuse.write(dest / "robots.txt",
+                    f"User-agent: *\nAllow: /\n\nSitemap: {base}sitemap.xml\n")
 
 

@@ -3,6 +3,7 @@ itself (see ``npm``)."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from publisher.config import Config
@@ -21,8 +22,8 @@ def thebe_lib() -> Path:
     return npm.fetch(THEBE)
 
 
-def copy_into(lib: Path, out: Path) -> None:
-    npm.copy_into(THEBE, lib, out)
+def copy_into(lib: Path, out: Path, copy: npm.Copy = shutil.copy2) -> None:
+    npm.copy_into(THEBE, lib, out, copy)
 
 
 def thebe_url(config: Config, from_page: str) -> str:
