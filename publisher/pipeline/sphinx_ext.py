@@ -415,7 +415,47 @@ def _wrap_listings(app: Sphinx) -> None:
                 handler=_listings_when_changed(paginated(generate_archive_pages)))
 
 
+def _memo_excerpts(app: Sphinx) -> None:
+    """ABlog makes every feed entry's HTML again on every build (400 entries at 500 posts:
+    most of a one-post edit's time). An entry's HTML is kept per application while the
+    post's excerpt (or doctree) is the same node objects, i.e. its document was not read
+    again. An excerpt holding a cross-reference is always made again: its HTML depends on
+    other documents."""
+    from ablog.blog import Post
+    from sphinx import addnodes
+
+    if getattr(Post.to_html, "publish_memo", False):
+        return
+    original = Post.to_html
+
+    def to_html(self: Any, pagename: str, fulltext: bool = False, drop_h1: Any = True,
+                img_url: bool = False) -> str:
+        roots = [self.doctree] if fulltext else list(self.excerpt)
+        memo: dict[Any, tuple[list[Any], str]] | None = getattr(
+            self._blog.app, "publish_excerpts", None)
+        if memo is None or any(next(iter(n.findall(addnodes.pending_xref)), None) is not None
+                               for n in roots):
+            return str(original(self, pagename, fulltext, drop_h1, img_url))
+        key = (self.docname, pagename, fulltext, drop_h1, img_url)
+        kept = memo.get(key)
+        if kept is not None and len(kept[0]) == len(roots) and all(
+                a is b for a, b in zip(kept[0], roots, strict=True)):
+            return kept[1]
+        html = str(original(self, pagename, fulltext, drop_h1, img_url))
+        memo[key] = (roots, html)
+        return html
+
+    to_html.publish_memo = True  # type: ignore[attr-defined]
+    Post.to_html = to_html
+
+
+def _excerpt_memo(app: Sphinx) -> None:
+    app.publish_excerpts = {}  # type: ignore[attr-defined]
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
+    _memo_excerpts(app)
+    app.connect("builder-inited", _excerpt_memo)
     app.add_directive("publish-post", PublishPostDirective)
     app.add_config_value("publish_renderer", "", "env", types=frozenset({str}))
     app.add_config_value("publish_listing", "list", "html", types=frozenset({str}))
