@@ -134,6 +134,9 @@ class ExecOptions:
     keep_going: bool = False
 
 
+LINES_PER_STATUS = 8  # more cached (or stored) posts than this: one line for all
+
+
 def execute_posts(
     items: list[PostEnv],
     backend: Backend,
@@ -145,20 +148,27 @@ def execute_posts(
     done: list[Executed] = []
     failures: dict[str, str] = {}
     todo: list[tuple[PostEnv, str]] = []
+    quiet: dict[tuple[str, str], list[str]] = {}  # (status, why) -> slugs
     for pe in items:
         slug = pe.post.slug
         if opts.mode == "off" or not pe.post.meta.execute:
             done.append(Executed(pe.post, pe.post.notebook, "stored"))
-            reporter.line("stored", slug, "execution off" if opts.mode == "off"
-                          else "execute: false in its front matter")
+            quiet.setdefault(("stored", "execution off" if opts.mode == "off"
+                              else "execute: false in its front matter"), []).append(slug)
             continue
         key = cache_key(pe, backend.name, opts.allow_errors)
         hit = cache.get(slug, key, pe.post.notebook) if opts.mode == "cache" else None
         if hit is not None:
             done.append(Executed(pe.post, hit, "cached"))
-            reporter.line("cached", slug)
+            quiet.setdefault(("cached", ""), []).append(slug)
         else:
             todo.append((pe, key))
+    for (status, why), slugs in quiet.items():
+        if len(slugs) <= LINES_PER_STATUS:
+            for slug in slugs:
+                reporter.line(status, slug, why)
+        else:  # a line per post is noise at hundreds of posts (and costs a no-op build)
+            reporter.line(status, f"{len(slugs)} posts", why or "code unchanged")
     if not todo:
         return done, failures
 
