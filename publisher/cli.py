@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -69,9 +70,27 @@ def new(directory: Path) -> None:
 @click.option("--keep-going", is_flag=True, help="Build the other posts when one fails (exit 1).")
 @click.option("--strict", is_flag=True, help="Treat rendering warnings as errors.")
 @click.option("--drafts", is_flag=True, help="Include posts marked draft: true.")
-def build(site: Path, out: Path | None, jobs: int, execute: str | None, backend: str | None,
-          keep_going: bool, strict: bool, drafts: bool) -> None:
+@click.option("--no-warm", is_flag=True,
+              help="Build in this process, not in the site's warm build process (which the "
+              "first build starts and later builds reuse; see `publish warm`).")
+@click.pass_context
+def build(ctx: click.Context, site: Path, out: Path | None, jobs: int, execute: str | None,
+          backend: str | None, keep_going: bool, strict: bool, drafts: bool,
+          no_warm: bool) -> None:
     """Build the static site of SITE (default: the current folder)."""
+    from publisher import warm
+
+    if not warm.IN_WARM and warm.enabled(no_warm):
+        argv = ["--debug"] if (ctx.obj or {}).get("debug") else []
+        argv += ["build", str(site), "-j", str(jobs)]
+        argv += ["--out", str(out)] if out is not None else []
+        argv += ["--execute", execute] if execute else []
+        argv += ["--backend", backend] if backend else []
+        argv += [flag for flag, on in (("--keep-going", keep_going), ("--strict", strict),
+                                       ("--drafts", drafts)) if on]
+        code = warm.run_warm(site, argv)
+        if code is not None:
+            raise SystemExit(code)
     from publisher.pipeline.pipeline import BuildOptions
     from publisher.pipeline.pipeline import build as run_build
 
@@ -83,6 +102,50 @@ def build(site: Path, out: Path | None, jobs: int, execute: str | None, backend:
     if problems:
         click.echo("Problems:\n" + "\n".join(f"- {p}" for p in problems), err=True)
         raise SystemExit(1)
+
+
+@main.group()
+def warm() -> None:
+    """The warm build processes: one per site keeps the last build in memory, so that the
+    next `publish build` redoes only what changed (ended after PUBLISH_WARM_IDLE seconds
+    without a build, default 900; not used with PUBLISH_WARM=0 or in CI)."""
+
+
+@warm.command("serve", hidden=True)
+@click.argument("socket_path", type=click.Path(path_type=Path))
+@click.argument("site", type=click.Path(path_type=Path))
+def warm_serve(socket_path: Path, site: Path) -> None:
+    """The warm build process itself (started by `publish build`)."""
+    from publisher.warm import serve
+
+    serve(socket_path, site, main)
+
+
+@warm.command("status")
+def warm_status() -> None:
+    """List the warm build processes of this user."""
+    from publisher.warm import status
+
+    found = status()
+    for info in found:
+        since = time.strftime("%H:%M:%S", time.localtime(info["started"]))
+        click.echo(f"pid {info['pid']:<8} {info['site']}  (since {since}, "
+                   f"{info['builds']} builds)")
+    if not found:
+        click.echo("No warm build process.")
+
+
+@warm.command("stop")
+@click.argument("site", type=click.Path(path_type=Path), required=False)
+def warm_stop(site: Path | None) -> None:
+    """Stop the warm build process of SITE (default: every one of this user)."""
+    from publisher.warm import stop
+
+    stopped = stop(site)
+    for info in stopped:
+        click.echo(f"stopped pid {info['pid']} ({info['site']})")
+    if not stopped:
+        click.echo("No warm build process" + (f" for {site}." if site else "."))
 
 
 @main.command()

@@ -19,6 +19,10 @@ SAMPLE_SITE = ROOT / "sample_site"
 
 SiteFactory = Callable[[dict[str, str]], Path]
 
+# `publish build` in a subprocess builds in that process, unless a test asks for the warm
+# build process (tests/test_warm.py): no test leaves one behind
+os.environ["PUBLISH_WARM"] = "0"
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _shared_env_cache(tmp_path_factory: pytest.TempPathFactory) -> None:

@@ -3,24 +3,28 @@
 A wrong incremental build is worse than a slow one: after each edit (prose, code, front
 matter, tags, title, a data file, a new, removed and renamed post, the config) the site
 is built incrementally, then from scratch, and the two outputs are compared file by
-file. Incremental builds run both ways publish runs them: in this process with the warm
-Sphinx application (``publish serve``) and as a fresh ``publish build`` process (Sphinx's
-saved environment).
+file. Incremental builds run every way publish runs them: in this process with the warm
+Sphinx application and memos (``publish serve``), as a fresh ``publish build`` process
+(Sphinx's saved environment), and as ``publish build`` in the site's warm build process.
 """
 
 from __future__ import annotations
 
 import filecmp
 import json
+import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from publisher import warm
 from publisher.pipeline.pipeline import BuildOptions, build
 from publisher.progress import Reporter
 from tests.conftest import md_post, notebook, write_files
@@ -63,6 +67,12 @@ SITE = {
 }
 
 
+def stop_warm(sockets: Path) -> None:
+    for info in warm.status(sockets):
+        os.kill(int(info["pid"]), signal.SIGKILL)
+    shutil.rmtree(sockets.parent, ignore_errors=True)
+
+
 def _edit(path: str, old: str, new: str) -> Callable[[Path], None]:
     def apply(root: Path) -> None:
         p = root / path
@@ -103,10 +113,10 @@ EDITS: list[tuple[str, Callable[[Path], None]]] = [
 ]
 
 
-def cli_build(root: Path, out: Path | None = None) -> None:
+def cli_build(root: Path, out: Path | None = None, env: dict[str, str] | None = None) -> None:
     cmd = [sys.executable, "-m", "publisher", "build", str(root), "--backend", "local"]
     res = subprocess.run(cmd + (["--out", str(out)] if out else []), capture_output=True,
-                         text=True, timeout=600)
+                         text=True, timeout=600, env=env)
     assert res.returncode == 0, res.stdout + res.stderr
 
 
@@ -160,20 +170,28 @@ def differences(a: Path, b: Path) -> list[str]:
     return out
 
 
-@pytest.mark.parametrize("how", ["warm", "process"])
-def test_incremental_builds_equal_clean_builds(tmp_path: Path, how: str) -> None:
+@pytest.mark.parametrize("how", ["warm", "process", "warm process"])
+def test_incremental_builds_equal_clean_builds(tmp_path: Path, how: str,
+                                               request: pytest.FixtureRequest) -> None:
     root = tmp_path / "site"
     write_files(root, SITE)
     opts = BuildOptions(backend="local")
+    sockets = Path(tempfile.mkdtemp(prefix="pw-", dir="/tmp")) / "w"
+    # `publish build` handing its builds to the site's warm build process
+    env = {**os.environ, "PUBLISH_WARM": "1", "PUBLISH_WARM_DIR": str(sockets)}
+    env.pop("CI", None)
+    request.addfinalizer(lambda: stop_warm(sockets))
 
     def incremental() -> None:
         if how == "warm":
             report = build(root, opts, Reporter(quiet=True))
             assert report.ok, report.problems + list(report.failures.values())
         else:
-            cli_build(root)
+            cli_build(root, env=env if how == "warm process" else None)
 
     incremental()
+    if how == "warm process":
+        assert len(warm.status(sockets)) == 1
     for name, edit in EDITS:
         edit(root)
         incremental()

@@ -1,0 +1,389 @@
+"""The warm build process: ``publish build`` hands its work to a process that stays.
+
+A fresh ``publish build`` pays for Python's imports, Sphinx's start and a read of every
+post before it learns that one post changed (about 4 s at 500 posts). So the first build of
+a site starts a *warm process* for it, which runs that site's builds from then on and keeps
+in memory what they share: the Sphinx application, the parsed posts, env ids and rendered
+sources (:mod:`publisher.memo`, each kept only while its files are unchanged).
+
+The build looks and behaves as in one process: the client passes its standard streams
+(file descriptors, over a Unix socket), its working folder and its environment, and exits
+with the build's exit code; Ctrl-C stops the build (and that warm process, whose state may
+be half-updated). There is one warm process per site, Python and version of publish and
+its packages (a change starts a new one); it ends after ``PUBLISH_WARM_IDLE`` seconds
+without a build (default 900), or with ``publish warm stop``. Its socket lives in a
+folder only its user can enter, and it serves only its own user.
+
+Not used when ``PUBLISH_WARM=0``, with ``--no-warm``, or where the variable ``CI`` is set
+(one build per machine has nothing to keep warm).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import sysconfig
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from click import Command
+
+IDLE = 900.0  # seconds without a build before the warm process ends
+START_TIMEOUT = 30.0
+MAX_MESSAGE = 1 << 20
+CANCEL = b"c"
+IN_WARM = False  # True in the warm process itself: its builds run there
+
+
+def enabled(no_warm: bool = False) -> bool:
+    if no_warm or os.environ.get("PUBLISH_WARM", "1") in ("0", "off", "no", "false"):
+        return False
+    return not os.environ.get("CI")
+
+
+def runtime_dir() -> Path | None:
+    """The folder of warm processes' sockets: this user's alone, or None."""
+    base = os.environ.get("PUBLISH_WARM_DIR")
+    if base:
+        folder = Path(base)
+    elif os.environ.get("XDG_RUNTIME_DIR"):
+        folder = Path(os.environ["XDG_RUNTIME_DIR"]) / "publish-warm"
+    else:
+        folder = Path("/tmp") / f"publish-warm-{os.getuid()}"
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        st = folder.lstat()
+    except OSError:
+        return None
+    # someone else's folder (or a link to one) is not ours to trust
+    if st.st_uid != os.getuid() or (st.st_mode & 0o077) or not folder.is_dir():
+        return None
+    return folder
+
+
+def code_version() -> str:
+    """What the warm process runs: publish's files and the installed packages (a change of
+    either, e.g. an upgrade, makes a new warm process)."""
+    from publisher.hashing import digest
+    from publisher.memo import stamp
+
+    here = Path(__file__).resolve().parent
+    parts: list[str] = [sys.executable, sys.version]
+    stack = [here]
+    while stack:
+        folder = stack.pop()
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    if entry.name != "__pycache__":
+                        stack.append(Path(entry.path))
+                else:
+                    st = entry.stat()
+                    parts.append(f"{entry.path}:{st.st_mtime_ns}:{st.st_size}")
+    # a package installed, upgraded or removed changes its site-packages folder (not all
+    # of sys.path: `python -m` puts the working folder first)
+    paths = sysconfig.get_paths()
+    parts += [f"{p}:{stamp(p)}" for p in sorted({paths["purelib"], paths["platlib"]})]
+    return digest(sorted(parts))
+
+
+def socket_path(site: Path) -> Path | None:
+    from publisher.hashing import digest
+
+    folder = runtime_dir()
+    if folder is None:
+        return None
+    path = folder / f"{digest([str(site.resolve()), code_version()])}.sock"
+    return path if len(os.fsencode(path)) < 100 else None  # sun_path holds 108 bytes
+
+
+# --- the client ------------------------------------------------------------------------
+
+
+def run_warm(site: Path, argv: list[str]) -> int | None:
+    """Run ``publish <argv>`` (a build of *site*) in the site's warm process, started
+    first if needed; its exit code, or None when no warm process can be used (then the
+    caller builds in this process)."""
+    path = socket_path(site)
+    if path is None:
+        return None
+    sock = _connect(path)
+    if sock is None:
+        sock = _start(path, site)
+        if sock is None:
+            return None
+    with sock:
+        request = {"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ)}
+        try:
+            socket.send_fds(sock, [json.dumps(request).encode()], [0, 1, 2])
+        except OSError:
+            return None  # nothing started: build here
+        try:
+            return _reply(sock)
+        except KeyboardInterrupt:
+            with contextlib.suppress(OSError):
+                sock.sendall(CANCEL)  # the build stops; wait a moment for its last words
+                sock.settimeout(10)
+                _reply(sock)
+            return 130
+        except OSError as exc:
+            sys.stderr.write(f"publish: lost the warm build process ({exc}); run the build "
+                             "again (or with --no-warm).\n")
+            return 1
+
+
+def _reply(sock: socket.socket) -> int:
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = sock.recv(4096)
+        if not chunk:
+            sys.stderr.write("publish: the warm build process ended during the build; "
+                             "run the build again (or with --no-warm).\n")
+            return 1
+        data += chunk
+    return int(json.loads(data)["exit"])
+
+
+def _connect(path: Path) -> socket.socket | None:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(str(path))
+    except OSError:
+        sock.close()
+        return None
+    return sock
+
+
+def _start(path: Path, site: Path) -> socket.socket | None:
+    log = path.with_suffix(".log")
+    with open(log, "ab") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "publisher", "warm", "serve", str(path), str(site.resolve())],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+            start_new_session=True, close_fds=True, cwd="/")
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        sock = _connect(path)
+        if sock is not None:
+            return sock
+        if proc.poll() is not None and not path.exists():
+            # another build's warm process may hold the site: it binds in a moment
+            time.sleep(0.1)
+            if (sock := _connect(path)) is not None:
+                return sock
+            sys.stderr.write(f"publish: the warm build process did not start (see {log}); "
+                             "building in this process.\n")
+            return None
+        time.sleep(0.02)
+    return None
+
+
+def stop(site: Path | None) -> list[dict[str, Any]]:
+    """Stop the warm processes of *site* (of every site: None); what was stopped."""
+    folder = runtime_dir()
+    stopped: list[dict[str, Any]] = []
+    if folder is None:
+        return stopped
+    for info in status(folder):
+        if site is not None and info.get("site") != str(site.resolve()):
+            continue
+        sock = _connect(Path(info["socket"]))
+        if sock is None:
+            continue
+        with sock, contextlib.suppress(OSError):
+            socket.send_fds(sock, [json.dumps({"stop": True}).encode()], [])
+            sock.settimeout(10)
+            sock.recv(64)
+        stopped.append(info)
+    return stopped
+
+
+def status(folder: Path | None = None) -> list[dict[str, Any]]:
+    """The warm processes that answer: pid, site, socket, started, builds."""
+    folder = folder or runtime_dir()
+    found: list[dict[str, Any]] = []
+    if folder is None:
+        return found
+    for meta in sorted(folder.glob("*.json")):
+        with contextlib.suppress(OSError, ValueError):
+            info = json.loads(meta.read_text())
+            if Path(info["socket"]).exists() and _alive(int(info["pid"])):
+                found.append(info)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# --- the warm process ------------------------------------------------------------------
+
+
+
+
+def serve(path: Path, site: Path, main: Command) -> None:
+    """Run builds of *site* asked for on *path* until idle (the warm process's main;
+    *main*: publish's command line, which runs each build)."""
+    global IN_WARM
+    IN_WARM = True
+    # Ctrl-C in a client stops its build with SIGINT to this process group (of its own;
+    # the starting client may ignore SIGINT)
+    if os.getpgid(0) != os.getpid():
+        os.setpgid(0, 0)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    lock = open(path.with_suffix(".lock"), "w")  # noqa: SIM115 (held for the lifetime)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return  # another warm process holds this site
+    path.unlink(missing_ok=True)
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    os.chmod(path, 0o600)
+    server.listen(8)
+    idle = float(os.environ.get("PUBLISH_WARM_IDLE", IDLE))
+    meta = path.with_suffix(".json")
+    info: dict[str, Any] = {"pid": os.getpid(), "site": str(site), "socket": str(path),
+                            "started": time.time(), "builds": 0}
+    meta.write_text(json.dumps(info))
+    _preload()
+    try:
+        while True:
+            server.settimeout(idle)
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                return
+            with conn:
+                if not _same_user(conn):
+                    continue
+                try:
+                    verdict = _handle(conn, main)
+                except Exception:  # a bug here: say so to the client, and end
+                    traceback.print_exc()
+                    with contextlib.suppress(OSError):
+                        conn.sendall(b'{"exit": 1}\n')
+                    return
+                info["builds"] = int(info["builds"]) + 1
+                meta.write_text(json.dumps(info))
+                if verdict == "interrupted":
+                    # what the build started (a notebook's runner, its kernel) would have
+                    # had the client's Ctrl-C: end them with this process (whose build
+                    # threads may still wait for them)
+                    path.unlink(missing_ok=True)
+                    meta.unlink(missing_ok=True)
+                    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+                    os.killpg(0, signal.SIGTERM)
+                    os._exit(130)
+                if verdict != "next":
+                    return
+    finally:
+        path.unlink(missing_ok=True)
+        meta.unlink(missing_ok=True)
+        server.close()
+
+
+def _preload() -> None:
+    """Import what every build needs while the first client waits for the socket anyway."""
+    import sphinx.application  # noqa: F401
+
+    import publisher.pipeline.pipeline  # noqa: F401
+
+
+def _same_user(conn: socket.socket) -> bool:
+    creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    _pid, uid, _gid = struct.unpack("3i", creds)
+    return bool(uid == os.getuid())
+
+
+def _handle(conn: socket.socket, main: Command) -> str:
+    """One request: a build (``next``: keep serving; ``interrupted``: end with what it
+    started), or stop (``stop``)."""
+    msg, fds, _flags, _addr = socket.recv_fds(conn, MAX_MESSAGE, 3)
+    try:
+        request = json.loads(msg)
+        if request.get("stop"):
+            conn.sendall(b'{"exit": 0}\n')
+            return "stop"
+        if len(fds) != 3:
+            conn.sendall(b'{"exit": 2}\n')
+            return "next"
+        code, interrupted = _run_build(conn, request, fds, main)
+        with contextlib.suppress(OSError):
+            conn.sendall(json.dumps({"exit": code}).encode() + b"\n")
+        return "interrupted" if interrupted else "next"
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def _run_build(conn: socket.socket, request: dict[str, Any], fds: list[int], main: Command,
+               ) -> tuple[int, bool]:
+    saved_fds = [os.dup(i) for i in range(3)]
+    saved = (sys.stdin, sys.stdout, sys.stderr, dict(os.environ), os.getcwd())
+    done = threading.Event()
+    interrupted = threading.Event()
+    lock = threading.Lock()
+
+    def watch() -> None:  # Ctrl-C in the client (or the client gone): stop the build
+        with contextlib.suppress(OSError):
+            conn.recv(1)
+        with lock:
+            if not done.is_set():
+                interrupted.set()
+                # what a terminal's Ctrl-C does: SIGINT to the process group (this
+                # process and what the build started: a notebook's runner)
+                os.killpg(0, signal.SIGINT)
+
+    code = 0
+    try:
+        for i, fd in enumerate(fds):
+            os.dup2(fd, i)
+        sys.stdin = open(0, closefd=False, encoding="utf-8")  # noqa: SIM115
+        sys.stdout = open(1, "w", buffering=1, closefd=False, encoding="utf-8")  # noqa: SIM115
+        sys.stderr = open(2, "w", buffering=1, closefd=False, encoding="utf-8",  # noqa: SIM115
+                          errors="backslashreplace")
+        os.environ.clear()
+        os.environ.update(request["env"])
+        os.chdir(request["cwd"])
+        threading.Thread(target=watch, daemon=True).start()
+        try:
+            main.main(args=list(request["argv"]), prog_name="publish", standalone_mode=True)
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        except KeyboardInterrupt:
+            sys.stderr.write("\nInterrupted.\n")
+            code = 130
+    finally:
+        with lock:
+            done.set()
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError):
+                stream.flush()
+        sys.stdin, sys.stdout, sys.stderr = saved[0], saved[1], saved[2]
+        os.environ.clear()
+        os.environ.update(saved[3])
+        os.chdir(saved[4])
+        for i, fd in enumerate(saved_fds):
+            os.dup2(fd, i)
+            os.close(fd)
+    return code, interrupted.is_set()
+
+

@@ -1,0 +1,227 @@
+"""The warm build process: `publish build` run by a process that stays, as if run here.
+
+Real processes throughout: the `publish` command line as a subprocess, the warm process it
+starts, its Unix socket. Every test stops the warm processes it started (by their PID).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from publisher import warm
+from tests.conftest import SiteFactory, md_post, notebook
+from tests.test_incremental import differences
+
+pytestmark = pytest.mark.slow
+# the other user's Python: the system's (this virtualenv may not be theirs to run)
+OTHER_PYTHON = shutil.which("python3", path="/usr/bin:/bin") or "/usr/bin/python3"
+
+
+@pytest.fixture
+def warm_env() -> Iterator[dict[str, str]]:
+    """An environment in which `publish build` uses a warm process, in a socket folder of
+    this test's own (short: socket paths are limited); its warm processes end after."""
+    folder = Path(tempfile.mkdtemp(prefix="pw-", dir="/tmp"))
+    env = {**os.environ, "PUBLISH_WARM": "1", "PUBLISH_WARM_DIR": str(folder / "w"),
+           "PUBLISH_WARM_IDLE": "300"}
+    env.pop("CI", None)
+    try:
+        yield env
+    finally:
+        for info in warm.status(folder / "w"):
+            with contextlib.suppress(OSError):
+                os.kill(int(info["pid"]), signal.SIGKILL)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def publish(env: dict[str, str], *args: str, cwd: Path | None = None,
+            ) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "publisher", *args], env=env, cwd=cwd,
+                          capture_output=True, text=True, timeout=600)
+
+
+def processes(env: dict[str, str]) -> list[dict[str, object]]:
+    return warm.status(Path(env["PUBLISH_WARM_DIR"]))
+
+
+SITE = {
+    "posts/one/index.ipynb": notebook(("markdown", "# One\n\nThe first post."),
+                                      ("code", "print(6 * 7)"),
+                                      front="title: One\ndate: 2024-01-01\ntags: [a]"),
+    "posts/two.md": md_post("Two", "2024-01-02", "# Two\n\nThe second post.\n", "tags: [b]\n"),
+}
+
+
+def test_builds_run_in_one_warm_process_and_equal_a_fresh_build(
+        make_site: SiteFactory, warm_env: dict[str, str], tmp_path: Path) -> None:
+    root = make_site(SITE)
+    first = publish(warm_env, "build", str(root), "--execute", "off")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "Built 2 posts" in first.stdout
+    assert "rendered" in first.stderr  # the build's progress reaches the client's stderr
+    [proc] = processes(warm_env)
+    assert proc["site"] == str(root.resolve()) and proc["builds"] == 1
+
+    # from the site folder, without SITE: the client's working folder is the build's
+    second = publish(warm_env, "build", "--execute", "off", cwd=root)
+    assert second.returncode == 0, second.stderr
+    assert "nothing changed" in second.stderr
+    [again] = processes(warm_env)
+    assert again["pid"] == proc["pid"] and again["builds"] == 2
+
+    (root / "posts/two.md").write_text(md_post("Two", "2024-01-02",
+                                               "# Two\n\nThe second post, edited.\n",
+                                               "tags: [b, c]\n"))
+    assert publish(warm_env, "build", str(root), "--execute", "off").returncode == 0
+    fresh = tmp_path / "fresh"
+    shutil.copytree(root, fresh, ignore=shutil.ignore_patterns("_build", "_site"))
+    res = publish(warm_env, "build", str(fresh), "--execute", "off", "--no-warm")
+    assert res.returncode == 0, res.stderr
+    assert [p["site"] for p in processes(warm_env)] == [str(root.resolve())]  # --no-warm
+    assert not differences(root / "_site", fresh / "_site")
+
+
+def test_a_broken_post_fails_the_build_and_the_warm_process_lives_on(
+        make_site: SiteFactory, warm_env: dict[str, str]) -> None:
+    root = make_site(SITE)
+    assert publish(warm_env, "build", str(root), "--execute", "off").returncode == 0
+    [proc] = processes(warm_env)
+    (root / "posts/one/index.ipynb").write_text('{"cells": [')
+    res = publish(warm_env, "build", str(root), "--execute", "off")
+    assert res.returncode == 1
+    assert "posts/one/index.ipynb" in res.stderr and "not valid notebook JSON" in res.stderr
+    assert (root / "_site/posts/one/index.html").is_file()  # the site was not changed
+    (root / "posts/one/index.ipynb").write_text(SITE["posts/one/index.ipynb"])
+    assert publish(warm_env, "build", str(root), "--execute", "off").returncode == 0
+    assert [p["pid"] for p in processes(warm_env)] == [proc["pid"]]
+
+
+def test_ctrl_c_stops_the_build_and_its_warm_process(
+        make_site: SiteFactory, warm_env: dict[str, str]) -> None:
+    root = make_site({"posts/slow/index.ipynb": notebook(
+        ("markdown", "# Slow"), ("code", "import time\nprint('started', flush=True)\n"
+                                         "time.sleep(120)"),
+        front="title: Slow\ndate: 2024-01-01")})
+    client = subprocess.Popen(
+        [sys.executable, "-m", "publisher", "build", str(root), "--backend", "local"],
+        env=warm_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        # as from a terminal (a background job of a script ignores SIGINT)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    assert client.stdout is not None
+    seen = ""
+    deadline = time.monotonic() + 300
+    while "executing slow" not in seen and time.monotonic() < deadline:
+        line = client.stdout.readline()
+        assert line, seen
+        seen += line
+    [proc] = processes(warm_env)
+    client.send_signal(signal.SIGINT)
+    out, _ = client.communicate(timeout=60)
+    assert client.returncode == 130, seen + out
+    deadline = time.monotonic() + 30
+    while warm._alive(int(proc["pid"])) and time.monotonic() < deadline:  # type: ignore[arg-type]
+        time.sleep(0.1)
+    assert not warm._alive(int(proc["pid"])), "an interrupted warm process ends"  # type: ignore[arg-type]
+    assert not (root / "_site").exists()
+
+
+def test_stop_and_status(make_site: SiteFactory, warm_env: dict[str, str]) -> None:
+    root = make_site(SITE)
+    assert publish(warm_env, "build", str(root), "--execute", "off").returncode == 0
+    [proc] = processes(warm_env)
+    res = publish(warm_env, "warm", "status")
+    assert f"pid {proc['pid']}" in res.stdout and str(root.resolve()) in res.stdout
+    res = publish(warm_env, "warm", "stop", str(root))
+    assert f"stopped pid {proc['pid']}" in res.stdout
+    deadline = time.monotonic() + 10
+    while warm._alive(int(proc["pid"])) and time.monotonic() < deadline:  # type: ignore[arg-type]
+        time.sleep(0.05)
+    assert not warm._alive(int(proc["pid"]))  # type: ignore[arg-type]
+    assert "No warm build process" in publish(warm_env, "warm", "status").stdout
+
+
+def test_another_user_cannot_reach_a_warm_process(
+        make_site: SiteFactory, warm_env: dict[str, str]) -> None:
+    """The attack: another account of the machine talks to the socket to run builds (a
+    build runs code: the notebooks) with the owner's rights, or plants a socket folder."""
+    if os.getuid() != 0:
+        pytest.skip("needs root to act as another user")  # CI runs as root
+    root = make_site(SITE)
+    assert publish(warm_env, "build", str(root), "--execute", "off").returncode == 0
+    [proc] = processes(warm_env)
+    probe = ("import socket, sys\ns = socket.socket(socket.AF_UNIX)\n"
+             "try:\n    s.connect(sys.argv[1])\nexcept OSError as e:\n    print(type(e).__name__)\n"
+             "else:\n    print('connected')\n")
+    res = subprocess.run([OTHER_PYTHON, "-c", probe, str(proc["socket"])],
+                         capture_output=True, text=True, user=65534, group=65534, timeout=30)
+    assert res.stdout.strip() == "PermissionError", res.stdout + res.stderr
+
+    # with the folder and socket opened up, the process still serves its own user only
+    sock_path = Path(str(proc["socket"]))
+    for folder in (sock_path.parent.parent, sock_path.parent):  # mkdtemp's is 0700 too
+        folder.chmod(0o711)
+    sock_path.chmod(0o666)
+    ask = ("import json, socket, sys\ns = socket.socket(socket.AF_UNIX)\ns.connect(sys.argv[1])\n"
+           "socket.send_fds(s, [json.dumps({'stop': True}).encode()], [])\n"
+           "s.settimeout(20)\ntry:\n    print(repr(s.recv(64)))\n"
+           "except ConnectionResetError:\n    print(repr(b''))\n")
+    res = subprocess.run([OTHER_PYTHON, "-c", ask, str(sock_path)],
+                         capture_output=True, text=True, user=65534, group=65534, timeout=30)
+    assert res.stdout.strip() == "b''", res.stdout + res.stderr  # hung up on, not served
+    assert warm._alive(int(proc["pid"]))  # type: ignore[arg-type]
+    sock_path.parent.chmod(0o700)
+    assert publish(warm_env, "build", str(root), "--execute", "off").returncode == 0
+    assert [p["pid"] for p in processes(warm_env)] == [proc["pid"]]
+
+    # a socket folder someone else could write to is never used
+    planted = Path(tempfile.mkdtemp(prefix="pw-", dir="/tmp"))
+    try:
+        planted.chmod(0o777)
+        env = {**warm_env, "PUBLISH_WARM_DIR": str(planted)}
+        res = publish(env, "build", str(root), "--execute", "off")
+        assert res.returncode == 0 and not list(planted.iterdir())
+        link = planted.with_name(planted.name + "-link")
+        link.symlink_to(planted)
+        os.environ["PUBLISH_WARM_DIR"] = str(link)
+        try:
+            assert warm.runtime_dir() is None
+        finally:
+            os.environ.pop("PUBLISH_WARM_DIR")
+        link.unlink()
+    finally:
+        shutil.rmtree(planted, ignore_errors=True)
+
+
+def test_the_socket_is_per_site_and_only_its_user_may_connect(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch,
+                                                             ) -> None:
+    folder = Path(tempfile.mkdtemp(prefix="pw-", dir="/tmp"))
+    try:
+        monkeypatch.setenv("PUBLISH_WARM_DIR", str(folder / "w"))
+        a, b = warm.socket_path(tmp_path / "a"), warm.socket_path(tmp_path / "b")
+        assert a is not None and b is not None and a != b and a.parent == b.parent
+        assert (folder / "w").stat().st_mode & 0o777 == 0o700
+        assert warm.code_version() == warm.code_version()
+        monkeypatch.setenv("PUBLISH_WARM", "1")
+        monkeypatch.setenv("CI", "true")
+        assert not warm.enabled()
+        monkeypatch.delenv("CI")
+        assert warm.enabled() and not warm.enabled(no_warm=True)
+        monkeypatch.setenv("PUBLISH_WARM", "0")
+        assert not warm.enabled()
+        # a path too long for a Unix socket: no warm process (the build runs here)
+        monkeypatch.setenv("PUBLISH_WARM_DIR", str(folder / ("x" * 120)))
+        assert warm.socket_path(tmp_path / "a") is None
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
