@@ -13,6 +13,7 @@ import errno
 import os
 import shutil
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 from publisher.errors import PublishError
@@ -59,11 +60,6 @@ def made_by_publish(out: Path) -> bool:
     return (out / MARKER).is_file() or (out / LEGACY).is_file()
 
 
-def mark(folder: Path) -> None:
-    """Mark *folder* as an output of publish (before it is swapped in: always marked)."""
-    (folder / MARKER).write_text(MARKER_TEXT)
-
-
 def exchange(a: Path, b: Path) -> bool:
     """Swap the folders *a* and *b* in one step (Linux ``renameat2`` with
     ``RENAME_EXCHANGE``): at every instant each path names one whole folder. False when
@@ -81,12 +77,14 @@ def exchange(a: Path, b: Path) -> bool:
     raise OSError(err, os.strerror(err), str(a), None, str(b))
 
 
-def swap(staging: Path, out: Path) -> None:
+def swap(staging: Path, out: Path, keep: bool = False) -> None:
     """Replace *out* by *staging* so that a reader never sees a half-written site: the
     two folders are exchanged in one step where the system can, else *out* is missing for
-    the instant between two renames."""
+    the instant between two renames. *keep*: the old site stays under staging's name (the
+    next build starts from it)."""
     if out.is_dir() and not out.is_symlink() and exchange(staging, out):
-        shutil.rmtree(staging, ignore_errors=True)  # the old site, now under staging's name
+        if not keep:
+            shutil.rmtree(staging, ignore_errors=True)  # the old site, under staging's name
         return
     old = out.with_name(f".{out.name}.old")
     shutil.rmtree(old, ignore_errors=True)
@@ -96,54 +94,98 @@ def swap(staging: Path, out: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-class Reuse:
-    """Fills a staging folder from the previous output where nothing changed.
 
-    A file the previous output holds as it is now is linked from there instead of written
-    again: a copy whose source has the size and modification time of the previous copy
-    (copies keep the time), or bytes equal to what the previous output holds. This is
-    safe because an output is never written in place: every build makes a new folder.
-    """
+def spare_folder(build_dir: Path, out: Path) -> Path:
+    """Where the output before the current one is kept, to become the next one: publish's
+    work folder when it is on the output's file system (two folders are exchanged in one
+    step only there), else beside the output."""
+    try:
+        if os.stat(build_dir).st_dev == os.stat(out.parent).st_dev:
+            return build_dir / "output-spare"
+    except OSError:
+        pass
+    return out.with_name(f".{out.name}.new")
 
-    def __init__(self, previous: Path, staging: Path) -> None:
-        self.previous, self.staging = previous, staging
-        self.linked = self.written = 0
 
-    def _old(self, dst: str | Path) -> Path:
-        return self.previous / Path(dst).relative_to(self.staging)
+class Staging:
+    """The next output, made from the spare one (the output before the current one) by
+    changing only what differs: a copy whose source has the size and modification time of
+    the spare's file (copies keep the time) stays, as do written bytes equal to the
+    spare's; everything else is replaced (never written in place: a spare's file may
+    share its data with another folder), and :meth:`prune` removes what this build did not
+    make. Whatever the spare holds (a build stopped half-way, a file of someone's), the
+    result is exactly what this build makes."""
 
-    def _link(self, old: Path, dst: Path) -> bool:
-        try:
-            os.link(old, dst)
-        except OSError:
-            return False
-        self.linked += 1
-        return True
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.made: set[str] = set()
+        self.kept = self.written = 0
+
+    def _rel(self, dst: str | Path) -> str:
+        return Path(dst).relative_to(self.folder).as_posix()
 
     def copy(self, src: str | Path, dst: str | Path) -> str:
         """A ``copy_function`` for :func:`shutil.copytree`."""
+        self.made.add(self._rel(dst))
         try:
-            new, old = os.stat(src), os.stat(self._old(dst), follow_symlinks=False)
+            new, old = os.stat(src), os.stat(dst, follow_symlinks=False)
             if (stat.S_ISREG(old.st_mode) and new.st_size == old.st_size
-                    and new.st_mtime_ns == old.st_mtime_ns and self._link(self._old(dst),
-                                                                          Path(dst))):
+                    and new.st_mtime_ns == old.st_mtime_ns):
+                self.kept += 1
                 return str(dst)
-        except (OSError, ValueError):
+        except OSError:
             pass
+        _clear(Path(dst))
         shutil.copy2(src, dst)
         self.written += 1
         return str(dst)
 
     def write(self, dst: Path, data: str | bytes) -> None:
         raw = data.encode() if isinstance(data, str) else data
-        dst.unlink(missing_ok=True)  # never through a name that a link shares
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        old = self._old(dst)
+        self.made.add(self._rel(dst))
         try:
-            same = old.stat().st_size == len(raw) and old.read_bytes() == raw
+            st = os.stat(dst, follow_symlinks=False)
+            if stat.S_ISREG(st.st_mode) and st.st_size == len(raw) and dst.read_bytes() == raw:
+                self.kept += 1
+                return
         except OSError:
-            same = False
-        if same and self._link(old, dst):
-            return
+            pass
+        _clear(dst)
+        dst.parent.mkdir(parents=True, exist_ok=True)
         dst.write_bytes(raw)
         self.written += 1
+
+    def tree(self, src: Path, dest: Path, ignore: Callable[[str], bool]) -> None:
+        """*src* into *dest* (a folder in the staging folder), names *ignore* says skip."""
+        stack = [(src, dest)]
+        while stack:
+            s_dir, d_dir = stack.pop()
+            if d_dir.is_symlink() or (d_dir.exists() and not d_dir.is_dir()):
+                _clear(d_dir)
+            d_dir.mkdir(parents=True, exist_ok=True)
+            with os.scandir(s_dir) as entries:
+                for entry in entries:
+                    if ignore(entry.name):
+                        continue
+                    if entry.is_dir(follow_symlinks=True):
+                        stack.append((Path(entry.path), d_dir / entry.name))
+                    else:
+                        self.copy(entry.path, d_dir / entry.name)
+
+    def prune(self) -> None:
+        """Remove what this build did not make (and folders left empty)."""
+        for dirpath, dirnames, filenames in os.walk(self.folder, topdown=False):
+            here = Path(dirpath)
+            for name in filenames + [d for d in dirnames if (here / d).is_symlink()]:
+                if (here / name).relative_to(self.folder).as_posix() not in self.made:
+                    (here / name).unlink()
+            if here != self.folder and not any(here.iterdir()):
+                here.rmdir()
+
+
+def _clear(path: Path) -> None:
+    """Remove *path* (a file, a link or a folder) so that a new file can take its name."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)

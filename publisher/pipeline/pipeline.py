@@ -23,7 +23,14 @@ from publisher.memo import Memo
 from publisher.pipeline.execute import ExecCache, ExecOptions, Executed, execute_posts
 from publisher.pipeline.mathjax import copy_into as copy_mathjax
 from publisher.pipeline.mathjax import mathjax_lib
-from publisher.pipeline.output import MARKER, Reuse, check_out, mark, swap
+from publisher.pipeline.output import (
+    MARKER,
+    MARKER_TEXT,
+    Staging,
+    check_out,
+    spare_folder,
+    swap,
+)
 from publisher.pipeline.render import RenderPost, run_sphinx, write_project
 from publisher.pipeline.thebe import copy_into, thebe_lib, thebe_url
 from publisher.progress import Reporter
@@ -160,21 +167,37 @@ def render_and_emit(site: Site, items: list[RenderPost], out: Path, strict: bool
     key_file = out / "_publish" / ".emitted"
     if key_file.is_file() and key_file.read_text() == key and (out / MARKER).is_file():
         return warnings
-    staging = out.with_name(f".{out.name}.new")
-    shutil.rmtree(staging, ignore_errors=True)
-    # what the previous output holds unchanged is linked from it, not copied again
-    reuse = Reuse(out, staging)
-    shutil.copytree(bdir / "html", staging, copy_function=reuse.copy,
-                    ignore=shutil.ignore_patterns(".buildinfo*", ".doctrees", ".publish-*"))
-    emit(site, items, staging, reuse)
-    if thebe is not None:
-        copy_into(thebe, staging, reuse.copy)
-    if mathjax is not None:
-        copy_mathjax(mathjax, staging, reuse.copy)
-    reuse.write(staging / "_publish" / ".emitted", key)
-    mark(staging)
-    swap(staging, out)
+    # the output before this one is brought up to date and exchanged with it: only what
+    # changed is written (a one-post edit at 500 posts: tens of files, not 2500)
+    staging = spare_folder(bdir, out)
+    for attempt in (1, 2):
+        try:
+            stage(site, items, staging, key, thebe, mathjax)
+            break
+        except OSError:
+            shutil.rmtree(staging, ignore_errors=True)  # start from nothing once
+            if attempt == 2:
+                raise
+    swap(staging, out, keep=True)
     return warnings
+
+
+def stage(site: Site, items: list[RenderPost], staging: Path, key: str,
+          thebe: Path | None, mathjax: Path | None) -> None:
+    """Make *staging* exactly the site this build outputs, from whatever it holds."""
+    if staging.is_symlink() or (staging.exists() and not staging.is_dir()):
+        staging.unlink()
+    st = Staging(staging)
+    st.tree(site.build_dir / "html", staging,
+            lambda name: name == ".doctrees" or name.startswith((".buildinfo", ".publish-")))
+    emit(site, items, staging, st)
+    if thebe is not None:
+        copy_into(thebe, staging, st.copy)
+    if mathjax is not None:
+        copy_mathjax(mathjax, staging, st.copy)
+    st.write(staging / "_publish" / ".emitted", key)
+    st.write(staging / MARKER, MARKER_TEXT)
+    st.prune()
 
 
 def _static_listing(static: Path) -> list[bytes]:
@@ -216,7 +239,7 @@ def site_json(site: Site, items: list[RenderPost]) -> dict[str, object]:
 _NOTEBOOKS: Memo[str, str] = Memo()
 
 
-def emit(site: Site, items: list[RenderPost], dest: Path, reuse: Reuse) -> None:
+def emit(site: Site, items: list[RenderPost], dest: Path, reuse: Staging) -> None:
     """Stage 6: site.json, downloadable notebooks and sources, static files."""
     pub = dest / "_publish"
     reuse.write(pub / "site.json", json.dumps(site_json(site, items), indent=2))
@@ -229,7 +252,7 @@ def emit(site: Site, items: list[RenderPost], dest: Path, reuse: Reuse) -> None:
         reuse.copy(post.source, src_dir / post.source.name)
     static = site.root / "static"
     if static.is_dir():
-        shutil.copytree(static, dest / "static", dirs_exist_ok=True, copy_function=reuse.copy)
+        reuse.tree(static, dest / "static", lambda name: False)
     write_sitemap(site, items, dest, reuse)
 
 
@@ -237,7 +260,7 @@ def emit(site: Site, items: list[RenderPost], dest: Path, reuse: Reuse) -> None:
 UNLISTED = {"search.html", "genindex.html", "py-modindex.html", "blog/drafts.html"}
 
 
-def write_sitemap(site: Site, items: list[RenderPost], dest: Path, reuse: Reuse) -> None:
+def write_sitemap(site: Site, items: list[RenderPost], dest: Path, reuse: Staging) -> None:
     """``sitemap.xml`` (every page at its absolute address; a post's with its date) and a
     ``robots.txt`` that names it."""
     from xml.sax.saxutils import escape
@@ -245,8 +268,9 @@ def write_sitemap(site: Site, items: list[RenderPost], dest: Path, reuse: Reuse)
     base = site.config.site.url
     dates = {f"posts/{rp.post.slug}/index.html": rp.updated or rp.post.date.isoformat()
              for rp in items}
-    pages = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*.html")
-                   if not p.relative_to(dest).parts[0].startswith("_"))
+    # the pages this build made (the staging folder may still hold older ones)
+    pages = sorted(rel for rel in reuse.made
+                   if rel.endswith(".html") and not rel.startswith("_"))
     rows = []
     for rel in pages:
         if rel in UNLISTED:
