@@ -43,6 +43,7 @@ IDLE = 900.0  # seconds without a build before the warm process ends
 START_TIMEOUT = 30.0
 MAX_MESSAGE = 1 << 20
 CANCEL = b"c"
+GRACE = 5.0  # seconds an interrupted build has to end by itself
 IN_WARM = False  # True in the warm process itself: its builds run there
 
 
@@ -260,6 +261,7 @@ def serve(path: Path, site: Path, main: Command) -> None:
     server.listen(8)
     idle = float(os.environ.get("PUBLISH_WARM_IDLE", IDLE))
     meta = path.with_suffix(".json")
+    _OWN_FILES[:] = [path, meta]
     info: dict[str, Any] = {"pid": os.getpid(), "site": str(site), "socket": str(path),
                             "started": time.time(), "builds": 0}
     meta.write_text(json.dumps(info))
@@ -284,20 +286,28 @@ def serve(path: Path, site: Path, main: Command) -> None:
                 info["builds"] = int(info["builds"]) + 1
                 meta.write_text(json.dumps(info))
                 if verdict == "interrupted":
-                    # what the build started (a notebook's runner, its kernel) would have
-                    # had the client's Ctrl-C: end them with this process (whose build
-                    # threads may still wait for them)
-                    path.unlink(missing_ok=True)
-                    meta.unlink(missing_ok=True)
-                    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-                    os.killpg(0, signal.SIGTERM)
-                    os._exit(130)
+                    _end_all(130)
                 if verdict != "next":
                     return
     finally:
         path.unlink(missing_ok=True)
         meta.unlink(missing_ok=True)
         server.close()
+
+
+_OWN_FILES: list[Path] = []  # the socket and its record, removed when the process ends
+
+
+def _end_all(code: int) -> None:
+    """End this process and what its build started (a notebook's runner, which the
+    client's Ctrl-C would have reached too), now: build threads may still wait for them."""
+    for f in _OWN_FILES:
+        f.unlink(missing_ok=True)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os.killpg(0, signal.SIGTERM)  # this process too (SIGTERM's default: end)
+    os._exit(code)
 
 
 def _preload() -> None:
@@ -346,11 +356,16 @@ def _run_build(conn: socket.socket, request: dict[str, Any], fds: list[int], mai
         with contextlib.suppress(OSError):
             conn.recv(1)
         with lock:
-            if not done.is_set():
-                interrupted.set()
-                # what a terminal's Ctrl-C does: SIGINT to the process group (this
-                # process and what the build started: a notebook's runner)
-                os.killpg(0, signal.SIGINT)
+            if done.is_set():
+                return
+            interrupted.set()
+            # what a terminal's Ctrl-C does: SIGINT to the process group (this process
+            # and what the build started: a notebook's runner)
+            os.killpg(0, signal.SIGINT)
+        if not done.wait(GRACE):  # the build waits on something the signal missed
+            with contextlib.suppress(OSError):
+                conn.sendall(b'{"exit": 130}\n')
+            _end_all(130)
 
     code = 0
     try:
