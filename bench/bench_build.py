@@ -23,8 +23,18 @@ def jb_venv() -> Path:
     return JB_VENV
 
 
-def publish_build(site: Path) -> None:
-    run([PY, "-m", "publisher", "build", str(site), "-j", "2", "--backend", "local"])
+# `publish build` as it runs by default: in the site's warm build process (whatever the
+# bench's own environment says)
+WARM = {"PUBLISH_WARM": "1", "CI": ""}
+
+
+def publish_build(site: Path, *extra: str) -> None:
+    run([PY, "-m", "publisher", "build", str(site), "-j", "2", "--backend", "local", *extra],
+        env=WARM)
+
+
+def stop_warm(site: Path) -> None:
+    run([PY, "-m", "publisher", "warm", "stop", str(site)], check=False)
 
 
 def jb_build(book: Path) -> None:
@@ -33,29 +43,48 @@ def jb_build(book: Path) -> None:
         env={"PATH": f"{JB_VENV / 'bin'}:/usr/bin:/bin"})
 
 
-def side_by_side(site: Path, book: Path, runs: int, publish: Callable[[Path], None],
+def side_by_side(site: Path, book: Path, runs: int, publish: Callable[..., None],
                  jb: Callable[[Path], None], edit: Callable[[Path, bool], None],
                  ) -> dict[str, Any]:
     """Cold build, no-op rebuild and one edited post, for publish then Jupyter Book, on
-    the same generated posts (*site* and *book* are written already)."""
+    the same generated posts (*site* and *book* are written already).
+
+    publish's cold build is cold: no build folder and no warm build process (stopped
+    first); its later builds run as by default, in the warm process the cold build
+    started; then the same no-op and edit once more as fresh processes (``--no-warm``)."""
     result: dict[str, Any] = {}
+
+    def reset_publish() -> None:
+        stop_warm(site)
+        for d in ("_build", "_site"):
+            shutil.rmtree(site / d, ignore_errors=True)
+
     for tool, build, path, reset in (
-        ("publish", publish, site, lambda: [shutil.rmtree(site / d, ignore_errors=True)
-                                           for d in ("_build", "_site")]),
+        ("publish", publish, site, reset_publish),
         ("jupyter_book", jb, book, lambda: shutil.rmtree(book / "_build",
                                                          ignore_errors=True)),
     ):
-        cold, noop, edited = [], [], []
+        cold, noop, edited, noop_fresh, edited_fresh = [], [], [], [], []
         for _ in range(runs):
             reset()
             cold.append(timed(lambda b=build, p=path: b(p)))
             noop.append(timed(lambda b=build, p=path: b(p)))
             edit(path, tool == "publish")
             edited.append(timed(lambda b=build, p=path: b(p)))
+            if tool == "publish":
+                noop_fresh.append(timed(lambda: publish(site, "--no-warm")))
+                edit(path, True)
+                edited_fresh.append(timed(lambda: publish(site, "--no-warm")))
         result[tool] = {"cold": summary(cold), "noop": summary(noop),
                         "edit_one": summary(edited)}
-    result["ratio"] = {k: result["publish"][k]["median"] / result["jupyter_book"][k]["median"]
-                       for k in ("cold", "noop", "edit_one")}
+        if tool == "publish":
+            result[tool].update(noop_fresh=summary(noop_fresh),
+                                edit_one_fresh=summary(edited_fresh))
+            stop_warm(site)
+    jb_of = {"noop_fresh": "noop", "edit_one_fresh": "edit_one"}
+    result["ratio"] = {k: result["publish"][k]["median"]
+                       / result["jupyter_book"][jb_of.get(k, k)]["median"]
+                       for k in ("cold", "noop", "edit_one", "noop_fresh", "edit_one_fresh")}
     return result
 
 
@@ -75,12 +104,14 @@ def sample_site(work: Path, runs: int) -> dict[str, Any]:
     shutil.copytree(ROOT / "sample_site", site,
                     ignore=shutil.ignore_patterns("_build", "_site"))
     build = ["-m", "publisher", "build", str(site), "-j", "2"]
-    run([PY, *build])  # envs realised (docker images or venvs)
+    run([PY, *build], env=WARM)  # envs realised (docker images or venvs)
     cold, warm = [], []
     for _ in range(runs):
+        stop_warm(site)
         shutil.rmtree(site / "_build", ignore_errors=True)
-        cold.append(timed(lambda: run([PY, *build])))
-        warm.append(timed(lambda: run([PY, *build])))
+        cold.append(timed(lambda: run([PY, *build], env=WARM)))
+        warm.append(timed(lambda: run([PY, *build], env=WARM)))
+    stop_warm(site)
     return {"cold_execute_render": summary(cold), "warm_noop": summary(warm)}
 
 

@@ -8,13 +8,14 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from bench.bench_build import jb_build, jb_venv, side_by_side
+from bench.bench_build import WARM, jb_build, jb_venv, side_by_side
 from bench.common import PY, QUICK, run
 from bench.sites import edit_prose, write_jupyter_book, write_publish_site
 
 
-def publish_render(site: Path) -> None:
-    run([PY, "-m", "publisher", "build", str(site), "--execute", "off", "--backend", "local"])
+def publish_render(site: Path, *extra: str) -> None:
+    run([PY, "-m", "publisher", "build", str(site), "--execute", "off", "--backend", "local",
+         *extra], env=WARM)
 
 
 def compare(n: int, work: Path, runs: int) -> dict[str, Any]:
