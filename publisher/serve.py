@@ -32,12 +32,13 @@ from publisher.backends.base import Backend
 from publisher.errors import PublishError
 from publisher.launcher.events import KEEPALIVE, sse
 from publisher.launcher.hosts import check_host
+from publisher.memo import Stamp, stamp
 from publisher.pipeline.pipeline import BuildOptions, build
 from publisher.progress import Reporter
 
 LIVERELOAD = Path(__file__).resolve().parent / "templates" / "livereload.js"
 IGNORED_PARTS = {"_build", "_site", ".git", "__pycache__", ".ipynb_checkpoints", "node_modules"}
-DEBOUNCE = 0.3
+DEBOUNCE = 0.1  # an editor's save is a few events within milliseconds
 WATCHED = ("posts", "pages", "static", "binder", ".binder")
 
 
@@ -64,6 +65,7 @@ class Rebuilder:
     def __init__(self, site: Path, out: Path, backend: Backend, reporter: Reporter) -> None:
         self.site, self.out, self.backend, self.reporter = site, out, backend, reporter
         self.state = BuildState()
+        self._hashed: dict[str, tuple[Stamp, str]] = {}  # url -> (file stamp, its hash)
         self.listeners: list[tuple[asyncio.AbstractEventLoop, asyncio.Queue[dict[str, Any]]]] = []
         self._changes: set[Path] = set()
         self._wake = threading.Event()
@@ -127,8 +129,13 @@ class Rebuilder:
         new: dict[str, str] = {}
         if self.out.is_dir():
             for f in self.out.rglob("*.html"):
-                new["/" + f.relative_to(self.out).as_posix()] = hashlib.sha1(
-                    f.read_bytes()).hexdigest()
+                url = "/" + f.relative_to(self.out).as_posix()
+                st = stamp(f)  # a page read again only when its file changed
+                kept = self._hashed.get(url)
+                if kept is None or kept[0] != st:
+                    kept = self._hashed[url] = (st, hashlib.sha1(f.read_bytes()).hexdigest())
+                new[url] = kept[1]
+            self._hashed = {url: self._hashed[url] for url in new}
         old = self.state.hashes
         changed = [p for p in set(new) | set(old) if new.get(p) != old.get(p)]
         self.state.hashes = new

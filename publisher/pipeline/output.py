@@ -8,6 +8,7 @@ inside what the author wrote.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import os
@@ -118,31 +119,29 @@ class Staging:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self.made: set[str] = set()
+        self.made: set[str] = set()  # paths (strings: thousands of files per build)
         self.kept = self.written = 0
-
-    def _rel(self, dst: str | Path) -> str:
-        return Path(dst).relative_to(self.folder).as_posix()
 
     def copy(self, src: str | Path, dst: str | Path) -> str:
         """A ``copy_function`` for :func:`shutil.copytree`."""
-        self.made.add(self._rel(dst))
+        dst = os.fspath(dst)
+        self.made.add(dst)
         try:
             new, old = os.stat(src), os.stat(dst, follow_symlinks=False)
             if (stat.S_ISREG(old.st_mode) and new.st_size == old.st_size
                     and new.st_mtime_ns == old.st_mtime_ns):
                 self.kept += 1
-                return str(dst)
+                return dst
         except OSError:
             pass
         _clear(Path(dst))
         shutil.copy2(src, dst)
         self.written += 1
-        return str(dst)
+        return dst
 
     def write(self, dst: Path, data: str | bytes) -> None:
         raw = data.encode() if isinstance(data, str) else data
-        self.made.add(self._rel(dst))
+        self.made.add(os.fspath(dst))
         try:
             st = os.stat(dst, follow_symlinks=False)
             if stat.S_ISREG(st.st_mode) and st.st_size == len(raw) and dst.read_bytes() == raw:
@@ -157,30 +156,38 @@ class Staging:
 
     def tree(self, src: Path, dest: Path, ignore: Callable[[str], bool]) -> None:
         """*src* into *dest* (a folder in the staging folder), names *ignore* says skip."""
-        stack = [(src, dest)]
+        stack = [(os.fspath(src), os.fspath(dest))]
         while stack:
             s_dir, d_dir = stack.pop()
-            if d_dir.is_symlink() or (d_dir.exists() and not d_dir.is_dir()):
-                _clear(d_dir)
-            d_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                st = os.stat(d_dir, follow_symlinks=False)
+                if not stat.S_ISDIR(st.st_mode):
+                    _clear(Path(d_dir))
+                    os.makedirs(d_dir)
+            except FileNotFoundError:
+                os.makedirs(d_dir)
             with os.scandir(s_dir) as entries:
                 for entry in entries:
                     if ignore(entry.name):
                         continue
+                    target = os.path.join(d_dir, entry.name)
                     if entry.is_dir(follow_symlinks=True):
-                        stack.append((Path(entry.path), d_dir / entry.name))
+                        stack.append((entry.path, target))
                     else:
-                        self.copy(entry.path, d_dir / entry.name)
+                        self.copy(entry.path, target)
 
     def prune(self) -> None:
         """Remove what this build did not make (and folders left empty)."""
-        for dirpath, dirnames, filenames in os.walk(self.folder, topdown=False):
-            here = Path(dirpath)
-            for name in filenames + [d for d in dirnames if (here / d).is_symlink()]:
-                if (here / name).relative_to(self.folder).as_posix() not in self.made:
-                    (here / name).unlink()
-            if here != self.folder and not any(here.iterdir()):
-                here.rmdir()
+        top = os.fspath(self.folder)
+        for dirpath, dirnames, filenames in os.walk(top, topdown=False):
+            links = [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]
+            for name in filenames + links:
+                path = os.path.join(dirpath, name)
+                if path not in self.made:
+                    os.unlink(path)
+            if dirpath != top:
+                with contextlib.suppress(OSError):  # not empty: what it holds was made
+                    os.rmdir(dirpath)
 
 
 def _clear(path: Path) -> None:

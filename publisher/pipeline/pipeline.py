@@ -269,8 +269,9 @@ def write_sitemap(site: Site, items: list[RenderPost], dest: Path, reuse: Stagin
     dates = {f"posts/{rp.post.slug}/index.html": rp.updated or rp.post.date.isoformat()
              for rp in items}
     # the pages this build made (the staging folder may still hold older ones)
-    pages = sorted(rel for rel in reuse.made
-                   if rel.endswith(".html") and not rel.startswith("_"))
+    top = len(os.fspath(dest)) + 1
+    pages = sorted(rel for rel in (path[top:] for path in reuse.made if path.endswith(".html"))
+                   if not rel.startswith("_"))
     rows = []
     for rel in pages:
         if rel in UNLISTED:

@@ -12,6 +12,7 @@ import functools
 import io
 import json
 import re
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -372,7 +373,7 @@ def write_project(config: Config, src: Path, items: list[RenderPost], pages: lis
 
 # One warm Sphinx application per output folder: a second build in the same process
 # re-reads only what changed (~0.4 s) instead of paying Sphinx's start-up (~3 s).
-_WARM: dict[tuple[str, str, bool], tuple[str, Any, io.StringIO]] = {}
+_WARM: dict[tuple[str, str, bool], tuple[str, Any, io.StringIO, str]] = {}
 
 
 def run_sphinx(src: Path, out: Path, doctrees: Path, strict: bool) -> list[str]:
@@ -385,6 +386,11 @@ def run_sphinx(src: Path, out: Path, doctrees: Path, strict: bool) -> list[str]:
     key = (str(src), str(out), strict)
     conf = (src / "conf.py").read_text()
     warm = _WARM.get(key)
+    # a warm application holds the environment of the doctrees folder it made: not after
+    # that folder was deleted or replaced (`rm -rf _build`)
+    token = doctrees / ".publish-warm"
+    if warm is not None and not (token.is_file() and token.read_text() == warm[3]):
+        warm = None
     try:
         if warm is None or warm[0] != conf:
             warnings = io.StringIO()
@@ -396,8 +402,10 @@ def run_sphinx(src: Path, out: Path, doctrees: Path, strict: bool) -> list[str]:
                     status=None, warning=warnings, freshenv=False, warningiserror=strict,
                     keep_going=True, verbosity=0,
                 )
-            _WARM[key] = (conf, app, warnings)
-        _, app, warnings = _WARM[key]
+            _WARM[key] = (conf, app, warnings, secrets.token_hex(8))
+            doctrees.mkdir(parents=True, exist_ok=True)
+            token.write_text(_WARM[key][3])
+        _, app, warnings, _ = _WARM[key]
         start = warnings.tell()
         app.build()  # leftovers of removed posts are pruned by sphinx_ext
     except (SphinxError, Exception) as exc:
