@@ -62,6 +62,7 @@ class ExecJob:
     timeout: int = 120  # per cell, seconds
     allow_errors: bool = False
     network: bool = False
+    more: bool = False  # more notebooks of this env follow in this build
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,8 @@ isolation: code runs as the author, on the author's machine.
 
 from __future__ import annotations
 
+import atexit
+import collections
 import contextlib
 import json
 import os
@@ -68,6 +70,100 @@ def env_vars(env: EnvRef, user_base: Path) -> dict[str, str]:
             "VIRTUAL_ENV": env.location, **user_layer_env(str(user_base)),
             "JUPYTER_PATH": str(Path(env.location) / "share" / "jupyter"),
             "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+
+
+# A notebook's runner is started before its notebook is known: its kernel starts while
+# the build does other work (the previous notebook, a render). One waiting runner per env
+# and environment; long-lived processes (publish serve, the warm build process) keep one
+# for the next build, a one-off build only while notebooks of that env remain.
+KEEP_WARM = False
+MAX_WAITING = 2  # waiting runners (each holds a started kernel)
+
+
+class Runner:
+    """``nbrunner.py --serve`` in a work folder of its own: its kernel starts at once; its
+    one notebook comes later (:meth:`run`)."""
+
+    def __init__(self, env: EnvRef) -> None:
+        self._tmp = tempfile.TemporaryDirectory(prefix="publish-exec-")
+        self.root = Path(self._tmp.name)
+        self.work = self.root / "work"
+        self.work.mkdir()
+        self.key = (env.location, tuple(sorted(os.environ.items())))
+        self.proc = subprocess.Popen(
+            [sys.executable, str(RUNNER), "--serve", str(self.work)], cwd=self.work,
+            env=env_vars(env, self.root / "user"), stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
+
+    def run(self, job: dict[str, object]) -> list[str]:
+        """Hand over the job; wait for the runner to end; the tail of its output."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        tail: collections.deque[str] = collections.deque(maxlen=30)
+        try:
+            self.proc.stdin.write(json.dumps(job) + "\n")
+            self.proc.stdin.close()
+        except OSError:  # it ended already: its output says why
+            pass
+        for raw in self.proc.stdout:
+            tail.append(raw.rstrip("\n"))
+        self.proc.wait()
+        return list(tail)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(OSError):
+                if self.proc.stdin is not None:
+                    self.proc.stdin.close()  # no job: it stops its kernel and ends
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        self._tmp.cleanup()
+
+    def __enter__(self) -> Runner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+_WAITING: list[Runner] = []
+_WAITING_LOCK = threading.Lock()
+
+
+def take_runner(env: EnvRef) -> Runner | None:
+    """A waiting runner for *env* (started in this same environment), or None."""
+    key = (env.location, tuple(sorted(os.environ.items())))
+    with _WAITING_LOCK:
+        for runner in _WAITING:
+            if runner.key == key:
+                _WAITING.remove(runner)
+                if runner.proc.poll() is None:
+                    return runner
+                runner.close()
+                return None
+    return None
+
+
+def offer_runner(runner: Runner) -> None:
+    with _WAITING_LOCK:
+        _WAITING.append(runner)
+        extra = _WAITING[:-MAX_WAITING]
+        del _WAITING[:-MAX_WAITING]
+    for old in extra:
+        old.close()
+
+
+@atexit.register
+def close_runners() -> None:
+    with _WAITING_LOCK:
+        waiting = list(_WAITING)
+        _WAITING.clear()
+    for runner in waiting:
+        runner.close()
 
 
 class LocalBackend:
@@ -170,10 +266,11 @@ class LocalBackend:
             shutil.rmtree(tmp, ignore_errors=True)
 
     def execute(self, env: EnvRef, job: ExecJob) -> ExecResult:
-        with tempfile.TemporaryDirectory(prefix="publish-exec-") as tmpname:
-            tmp = Path(tmpname)
-            work = tmp / "work"
-            work.mkdir()
+        runner = take_runner(env) or Runner(env)
+        if job.more or KEEP_WARM:  # the next notebook's kernel starts while this one runs
+            offer_runner(Runner(env))
+        with runner:
+            work, tmp = runner.work, runner.root
             if job.files_root is not None:
                 for f in job.files:
                     dest = work / f.relative_to(job.files_root)
@@ -182,14 +279,11 @@ class LocalBackend:
             src = work / job.notebook_name
             src.write_text(job.notebook, encoding="utf-8")
             out, result = tmp / "out.ipynb", tmp / "result.json"
-            cmd = [sys.executable, str(RUNNER), str(src), str(out), str(result),
-                   "--cwd", str(work), "--timeout", str(job.timeout)]
-            if job.allow_errors:
-                cmd.append("--allow-errors")
-            res = run_streaming(cmd, None, cwd=work, env=env_vars(env, tmp / "user"))
-            if res.returncode != 0 or not result.is_file():
+            tail = runner.run({"src": str(src), "dst": str(out), "result": str(result),
+                               "timeout": job.timeout, "allow_errors": job.allow_errors})
+            if runner.proc.returncode != 0 or not result.is_file():
                 raise ExecutionError(
-                    f"{job.name}: the notebook runner failed:\n" + "\n".join(res.tail[-10:])
+                    f"{job.name}: the notebook runner failed:\n" + "\n".join(tail[-10:])
                 )
             data = json.loads(result.read_text())
             return ExecResult(out.read_text(encoding="utf-8"), data["error"], data["seconds"])

@@ -5,6 +5,7 @@ with the publish interpreter, the docker backend copies this file into the post'
 and runs it there with the runtime's Python. Usage::
 
     python nbrunner.py IN.ipynb OUT.ipynb RESULT.json --cwd DIR --timeout 120 [--allow-errors]
+    python nbrunner.py --serve DIR      # kernel started now; the job comes on stdin
 
 It always writes OUT (partially executed on failure) and RESULT, then exits 0; a
 non-zero exit means the runner itself could not run.
@@ -93,7 +94,69 @@ def kernel_specs() -> dict[str, Any]:
     return specs
 
 
+def run(src: str, dst: str, result: str, cwd: str, timeout: int, allow_errors: bool,
+        km: Any = None) -> None:
+    """Execute *src* into *dst* and write *result*; *km*: a kernel manager whose
+    ``python3`` kernel is started already (shut down here, used or not)."""
+    from jupyter_core.utils import run_sync
+
+    nb = nbformat.read(src, as_version=4)
+    kernel, problem = choose_kernel(nb, kernel_specs())
+    if km is not None and kernel != "python3":  # another language: its own kernel
+        run_sync(km.shutdown_kernel)(now=True)
+        km = None
+    if problem is not None:
+        nbformat.write(nb, dst)
+        with open(result, "w", encoding="utf-8") as fh:
+            json.dump({"error": problem, "seconds": 0.0}, fh)
+        return
+    client = NotebookClient(
+        nb,
+        km=km,
+        timeout=timeout,
+        kernel_name=kernel,
+        allow_errors=allow_errors,
+        resources={"metadata": {"path": cwd}},
+        record_timing=True,
+    )
+    start = time.monotonic()
+    error = None
+    try:
+        client.execute()
+    except BaseException as exc:  # report, never crash: the caller reads RESULT
+        error = _error_of(nb, exc, timeout)
+    finally:
+        if km is not None and km.has_kernel:
+            run_sync(km.shutdown_kernel)(now=True)
+    nbformat.write(nb, dst)
+    with open(result, "w", encoding="utf-8") as fh:
+        json.dump({"error": error, "seconds": time.monotonic() - start}, fh)
+
+
+def serve(cwd: str) -> None:
+    """Start a ``python3`` kernel in *cwd* now, then run the one job that arrives on
+    standard input (a JSON line: src, dst, result, timeout, allow_errors); nothing (end of
+    input): stop the kernel and end. The kernel starts while the caller has other work
+    (the previous notebook, a render), so a notebook does not wait for its kernel."""
+    from jupyter_core.utils import run_sync
+
+    # the kernel manager nbclient would make (asynchronous), started the way it would
+    km: Any = NotebookClient(nbformat.v4.new_notebook(),
+                             kernel_name="python3").create_kernel_manager()
+    run_sync(km.start_kernel)(cwd=cwd)
+    line = sys.stdin.readline()
+    if not line.strip():
+        run_sync(km.shutdown_kernel)(now=True)
+        return
+    job = json.loads(line)
+    run(job["src"], job["dst"], job["result"], cwd, int(job["timeout"]),
+        bool(job["allow_errors"]), km)
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--serve"]:
+        serve(sys.argv[2])
+        return
     ap = argparse.ArgumentParser()
     ap.add_argument("src")
     ap.add_argument("dst")
@@ -102,31 +165,7 @@ def main() -> None:
     ap.add_argument("--timeout", type=int, default=120)
     ap.add_argument("--allow-errors", action="store_true")
     args = ap.parse_args()
-
-    nb = nbformat.read(args.src, as_version=4)
-    kernel, problem = choose_kernel(nb, kernel_specs())
-    if problem is not None:
-        nbformat.write(nb, args.dst)
-        with open(args.result, "w", encoding="utf-8") as fh:
-            json.dump({"error": problem, "seconds": 0.0}, fh)
-        return
-    client = NotebookClient(
-        nb,
-        timeout=args.timeout,
-        kernel_name=kernel,
-        allow_errors=args.allow_errors,
-        resources={"metadata": {"path": args.cwd}},
-        record_timing=True,
-    )
-    start = time.monotonic()
-    error = None
-    try:
-        client.execute()
-    except BaseException as exc:  # report, never crash: the caller reads RESULT
-        error = _error_of(nb, exc, args.timeout)
-    nbformat.write(nb, args.dst)
-    with open(args.result, "w", encoding="utf-8") as fh:
-        json.dump({"error": error, "seconds": time.monotonic() - start}, fh)
+    run(args.src, args.dst, args.result, args.cwd, args.timeout, args.allow_errors)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import threading
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -179,9 +180,15 @@ def execute_posts(
     stop = threading.Event()
     reporter.start("executing", len(runnable))
 
+    later = Counter(pe.env_id for pe, _ in runnable)  # jobs of each env not started yet
+    later_lock = threading.Lock()
+
     def run(pe: PostEnv, key: str) -> Executed | None:
         if stop.is_set():
             return None
+        with later_lock:
+            later[pe.env_id] -= 1
+            more = later[pe.env_id] > 0
         post = pe.post
         reporter.line("executing", post.slug, f"env {pe.env_id}")
         job = ExecJob(
@@ -193,6 +200,7 @@ def execute_posts(
             timeout=opts.timeout,
             allow_errors=opts.allow_errors,
             network=post.meta.network,
+            more=more,
         )
         result = backend.execute(envs[pe.env_id], job)
         if result.error is not None and not opts.allow_errors:
