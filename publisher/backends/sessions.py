@@ -99,6 +99,7 @@ def wait_for_jupyter(handle: SessionHandle, base_url: str, token: str, deadline:
     """Poll the server on its socket until it answers; raise TimeoutError or RuntimeError."""
     with httpx.Client(transport=sync_transport(handle.socket, handle.policy),
                       timeout=2) as client:
+        checked = time.monotonic()
         while time.monotonic() < deadline:
             if handle.socket.exists():
                 try:
@@ -108,7 +109,11 @@ def wait_for_jupyter(handle: SessionHandle, base_url: str, token: str, deadline:
                         return
                 except httpx.TransportError:
                     pass
-            if alive is not None and not alive():
-                raise RuntimeError("the Jupyter server exited while starting")
-            time.sleep(0.03)
+            # asking whether it still runs costs the engine (and a starting server) CPU:
+            # twice a second is enough
+            if alive is not None and time.monotonic() - checked > 0.5:
+                checked = time.monotonic()
+                if not alive():
+                    raise RuntimeError("the Jupyter server exited while starting")
+            time.sleep(0.02)
     raise TimeoutError("the Jupyter server did not answer in time")

@@ -195,10 +195,11 @@ class SessionManager:
         """The post's files in place and the notebook's kernel answering."""
         assert session.handle is not None
         base = self._base(session)
-        await jupyter.upload_files(session.handle, base, session.token, files)
-        kid = await jupyter.start_kernel(session.handle, base, session.token,
-                                         pe.post.notebook_name, session.kernel_id or None,
-                                         pe.post.kernel)
+        # at once: the kernel needs none of the files until the reader runs a cell
+        _, kid = await asyncio.gather(
+            jupyter.upload_files(session.handle, base, session.token, files),
+            jupyter.start_kernel(session.handle, base, session.token, pe.post.notebook_name,
+                                 session.kernel_id or None, pe.post.kernel))
         session.kernel_id = kid
 
     async def _claim(self, session: Session, pe: PostEnv, files: dict[str, bytes]) -> bool:
