@@ -30,6 +30,7 @@ import struct
 import subprocess
 import sys
 import sysconfig
+import tempfile
 import threading
 import time
 import traceback
@@ -41,10 +42,13 @@ if TYPE_CHECKING:
 
 IDLE = 900.0  # seconds without a build before the warm process ends
 START_TIMEOUT = 30.0
-MAX_MESSAGE = 1 << 20
+MAX_MESSAGE = 16 << 20  # a request: the environment is most of it
 CANCEL = b"c"
 GRACE = 5.0  # seconds an interrupted build has to end by itself
 IN_WARM = False  # True in the warm process itself: its builds run there
+STARTUP_VARIABLES = ("PYTHONPATH", "PYTHONHOME", "PYTHONSAFEPATH", "PYTHONIOENCODING",
+                     "PYTHONUTF8", "LANG", "LC_ALL", "LC_CTYPE")
+HEADER = struct.Struct("!I")  # the request's length, sent with the file descriptors
 
 
 def enabled(no_warm: bool = False) -> bool:
@@ -81,6 +85,8 @@ def code_version() -> str:
 
     here = Path(__file__).resolve().parent
     parts: list[str] = [sys.executable, sys.version]
+    # what a Python process fixes when it starts: a different value needs another process
+    parts += [f"{k}={os.environ.get(k, '')}" for k in STARTUP_VARIABLES]
     stack = [here]
     while stack:
         folder = stack.pop()
@@ -125,35 +131,53 @@ def run_warm(site: Path, argv: list[str]) -> int | None:
         if sock is None:
             return None
     with sock:
-        request = {"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ)}
+        umask = os.umask(0)
+        os.umask(umask)
+        body = json.dumps({"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ),
+                           "umask": umask}).encode()
+        reply = Reply(sock)
         try:
-            socket.send_fds(sock, [json.dumps(request).encode()], [0, 1, 2])
-        except OSError:
-            return None  # nothing started: build here
-        try:
-            return _reply(sock)
+            socket.send_fds(sock, [HEADER.pack(len(body))], [0, 1, 2])
+            sock.sendall(body)
+            return reply.exit_code()
         except KeyboardInterrupt:
+            if not reply.started:  # still waiting for its turn: nothing to stop
+                return 130
             with contextlib.suppress(OSError):
                 sock.sendall(CANCEL)  # the build stops; wait a moment for its last words
                 sock.settimeout(10)
-                _reply(sock)
+                reply.exit_code()
             return 130
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
+            if not reply.started:
+                return None  # the warm process went away before this build: build here
             sys.stderr.write(f"publish: lost the warm build process ({exc}); run the build "
                              "again (or with --no-warm).\n")
             return 1
 
 
-def _reply(sock: socket.socket) -> int:
-    data = b""
-    while not data.endswith(b"\n"):
-        chunk = sock.recv(4096)
-        if not chunk:
-            sys.stderr.write("publish: the warm build process ended during the build; "
-                             "run the build again (or with --no-warm).\n")
-            return 1
-        data += chunk
-    return int(json.loads(data)["exit"])
+class Reply:
+    """The warm process's answer: a line when the build starts, a line with its exit code
+    (JSON lines)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock, self.started, self._data = sock, False, b""
+
+    def exit_code(self) -> int:
+        while True:
+            while b"\n" not in self._data:
+                chunk = self.sock.recv(4096)
+                if not chunk:
+                    raise ConnectionResetError("the warm build process ended")
+                self._data += chunk
+            line, self._data = self._data.split(b"\n", 1)
+            message = json.loads(line)
+            if "started" in message:
+                self.started = True
+                continue
+            if message.get("error"):
+                sys.stderr.write(f"publish: {message['error']}\n")
+            return int(message["exit"])
 
 
 def _connect(path: Path) -> socket.socket | None:
@@ -202,8 +226,10 @@ def stop(site: Path | None) -> list[dict[str, Any]]:
         sock = _connect(Path(info["socket"]))
         if sock is None:
             continue
+        body = json.dumps({"stop": True}).encode()
         with sock, contextlib.suppress(OSError):
-            socket.send_fds(sock, [json.dumps({"stop": True}).encode()], [])
+            socket.send_fds(sock, [HEADER.pack(len(body))], [])
+            sock.sendall(body)
             sock.settimeout(10)
             sock.recv(64)
         stopped.append(info)
@@ -288,10 +314,8 @@ def serve(path: Path, site: Path, main: Command) -> None:
                     return
                 info["builds"] = int(info["builds"]) + 1
                 meta.write_text(json.dumps(info))
-                if verdict == "interrupted":
-                    _end_all(130)
-                if verdict != "next":
-                    return
+                if verdict != "next":  # stop, or an interrupted build (its state may be
+                    return               # half-updated): end, closing what it started
     finally:
         path.unlink(missing_ok=True)
         meta.unlink(missing_ok=True)
@@ -304,11 +328,14 @@ _OWN_FILES: list[Path] = []  # the socket and its record, removed when the proce
 def _end_all(code: int) -> None:
     """End this process and what its build started (a notebook's runner, which the
     client's Ctrl-C would have reached too), now: build threads may still wait for them."""
+    from publisher.backends.local import kill_runners
+
     for f in _OWN_FILES:
         f.unlink(missing_ok=True)
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):
             stream.flush()
+    kill_runners()  # and their work folders
     os.killpg(0, signal.SIGTERM)  # this process too (SIGTERM's default: end)
     os._exit(code)
 
@@ -329,14 +356,37 @@ def _same_user(conn: socket.socket) -> bool:
 def _handle(conn: socket.socket, main: Command) -> str:
     """One request: a build (``next``: keep serving; ``interrupted``: end with what it
     started), or stop (``stop``)."""
-    msg, fds, _flags, _addr = socket.recv_fds(conn, MAX_MESSAGE, 3)
+    conn.settimeout(30)  # a request arrives whole at once, or not at all
+    fds: list[int] = []
     try:
-        request = json.loads(msg)
+        try:
+            head, fds, _flags, _addr = socket.recv_fds(conn, HEADER.size, 3)
+            while len(head) < HEADER.size:
+                more = conn.recv(HEADER.size - len(head))
+                if not more:
+                    raise ValueError("the request ended early")
+                head += more
+            (size,) = HEADER.unpack(head)
+            if size > MAX_MESSAGE:
+                raise ValueError(f"a request of {size} bytes (at most {MAX_MESSAGE})")
+            body = b""
+            while len(body) < size:
+                more = conn.recv(min(size - len(body), 1 << 16))
+                if not more:
+                    raise ValueError("the request ended early")
+                body += more
+            request = json.loads(body)
+        except (OSError, ValueError) as exc:
+            with contextlib.suppress(OSError):
+                conn.sendall(json.dumps({"exit": 2, "error": f"the warm build process could "
+                                         f"not read the request: {exc}; build with "
+                                         "--no-warm"}).encode() + b"\n")
+            return "next"
+        conn.settimeout(None)
         if request.get("stop"):
             conn.sendall(b'{"exit": 0}\n')
             return "stop"
-        if len(fds) != 3:
-            conn.sendall(b'{"exit": 2}\n')
+        if len(fds) != 3 or _gone(conn):  # a client cancelled while it waited: skip it
             return "next"
         code, interrupted = _run_build(conn, request, fds, main)
         with contextlib.suppress(OSError):
@@ -345,6 +395,25 @@ def _handle(conn: socket.socket, main: Command) -> str:
     finally:
         for fd in fds:
             os.close(fd)
+
+
+def _gone(conn: socket.socket) -> bool:
+    """Whether the client has cancelled (or ended) already."""
+    try:
+        pending = conn.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+    return pending in (b"", CANCEL)
+
+
+def _set_environment(env: dict[str, str]) -> None:
+    """The process's environment, and what Python derives from it on the way."""
+    os.environ.clear()
+    os.environ.update(env)
+    time.tzset()  # TZ
+    tempfile.tempdir = None  # TMPDIR, read again when next asked
 
 
 def _run_build(conn: socket.socket, request: dict[str, Any], fds: list[int], main: Command,
@@ -371,6 +440,7 @@ def _run_build(conn: socket.socket, request: dict[str, Any], fds: list[int], mai
             _end_all(130)
 
     code = 0
+    umask = os.umask(int(request.get("umask", 0o022)))
     try:
         for i, fd in enumerate(fds):
             os.dup2(fd, i)
@@ -378,9 +448,9 @@ def _run_build(conn: socket.socket, request: dict[str, Any], fds: list[int], mai
         sys.stdout = open(1, "w", buffering=1, closefd=False, encoding="utf-8")  # noqa: SIM115
         sys.stderr = open(2, "w", buffering=1, closefd=False, encoding="utf-8",  # noqa: SIM115
                           errors="backslashreplace")
-        os.environ.clear()
-        os.environ.update(request["env"])
+        _set_environment(request["env"])
         os.chdir(request["cwd"])
+        conn.sendall(b'{"started": true}\n')
         threading.Thread(target=watch, daemon=True).start()
         try:
             main.main(args=list(request["argv"]), prog_name="publish", standalone_mode=True)
@@ -389,6 +459,9 @@ def _run_build(conn: socket.socket, request: dict[str, Any], fds: list[int], mai
         except KeyboardInterrupt:
             sys.stderr.write("\nInterrupted.\n")
             code = 130
+        except Exception:  # a bug: the traceback goes where a build in one process puts it
+            traceback.print_exc()
+            code = 1
     finally:
         with lock:
             done.set()
@@ -396,9 +469,9 @@ def _run_build(conn: socket.socket, request: dict[str, Any], fds: list[int], mai
             with contextlib.suppress(OSError, ValueError):
                 stream.flush()
         sys.stdin, sys.stdout, sys.stderr = saved[0], saved[1], saved[2]
-        os.environ.clear()
-        os.environ.update(saved[3])
+        _set_environment(saved[3])
         os.chdir(saved[4])
+        os.umask(umask)
         for i, fd in enumerate(saved_fds):
             os.dup2(fd, i)
             os.close(fd)

@@ -173,7 +173,8 @@ def test_another_user_cannot_reach_a_warm_process(
         folder.chmod(0o711)
     sock_path.chmod(0o666)
     ask = ("import json, socket, sys\ns = socket.socket(socket.AF_UNIX)\ns.connect(sys.argv[1])\n"
-           "socket.send_fds(s, [json.dumps({'stop': True}).encode()], [])\n"
+           "body = json.dumps({'stop': True}).encode()\n"
+           "socket.send_fds(s, [len(body).to_bytes(4, 'big')], [])\ns.sendall(body)\n"
            "s.settimeout(20)\ntry:\n    print(repr(s.recv(64)))\n"
            "except ConnectionResetError:\n    print(repr(b''))\n")
     res = subprocess.run([OTHER_PYTHON, "-c", ask, str(sock_path)],
@@ -225,3 +226,121 @@ def test_the_socket_is_per_site_and_only_its_user_may_connect(tmp_path: Path,
         assert warm.socket_path(tmp_path / "a") is None
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_what_differs_between_clients_reaches_each_build(
+        make_site: SiteFactory, warm_env: dict[str, str]) -> None:
+    """A build in the warm process sees its own client's environment (however large: a
+    module system's), umask and working folder, never the first client's."""
+    root = make_site({**SITE, "static/notes.txt": "notes\n"})
+    (root / "static/notes.txt").chmod(0o600)
+    first = subprocess.run([sys.executable, "-m", "publisher", "build", str(root), "--execute",
+                            "off"], env=warm_env, capture_output=True, text=True, timeout=600,
+                           preexec_fn=lambda: os.umask(0o077))
+    assert first.returncode == 0, first.stderr
+    assert (root / "_site/index.html").stat().st_mode & 0o777 == 0o600
+    [proc] = processes(warm_env)
+
+    (root / "static/notes.txt").chmod(0o644)
+    (root / "posts/two.md").write_text(md_post("Two", "2024-01-02", "# Two\n\nEdited.\n"))
+    big = {**warm_env, "PUBLISH_TEST_BIG": "x" * 100_000}  # one variable's limit: 128 kB
+    for _ in range(2):  # the second build starts from the first one's spare output
+        res = subprocess.run([sys.executable, "-m", "publisher", "build", str(root),
+                              "--execute", "off"], env=big, capture_output=True, text=True,
+                             timeout=600, preexec_fn=lambda: os.umask(0o022))
+        assert res.returncode == 0, res.stderr
+    assert [p["pid"] for p in processes(warm_env)] == [proc["pid"]]
+    for path in [root / "_site", *(root / "_site").rglob("*")]:
+        mode = path.stat().st_mode & 0o777
+        assert mode == (0o755 if path.is_dir() else 0o644), (path, oct(mode))
+
+
+def test_a_queued_build_cancelled_while_it_waits_harms_nobody(
+        make_site: SiteFactory, warm_env: dict[str, str]) -> None:
+    root = make_site({"posts/slow/index.ipynb": notebook(
+        ("markdown", "# Slow"), ("code", "import time\ntime.sleep(8)"),
+        front="title: Slow\ndate: 2024-01-01")})
+    cmd = [sys.executable, "-m", "publisher", "build", str(root), "--backend", "local"]
+
+    def client(out: int = subprocess.PIPE) -> subprocess.Popen[str]:
+        return subprocess.Popen(cmd, env=warm_env, stdout=out, stderr=subprocess.STDOUT,
+                                text=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+    first = client()
+    assert first.stdout is not None
+    seen = ""
+    while "executing slow" not in seen:
+        line = first.stdout.readline()
+        assert line, seen
+        seen += line
+    [proc] = processes(warm_env)
+    # (its streams are in the socket's queue until the warm process reads its request:
+    # a pipe would stay open that long, a terminal does not care)
+    waiting = client(subprocess.DEVNULL)
+    time.sleep(1)
+    third = client()
+    t0 = time.monotonic()
+    waiting.send_signal(signal.SIGINT)
+    assert waiting.wait(timeout=30) == 130 and time.monotonic() - t0 < 5
+    out, _ = first.communicate(timeout=300)
+    assert first.returncode == 0, seen + out
+    out, _ = third.communicate(timeout=300)
+    assert third.returncode == 0, out
+    assert [p["pid"] for p in processes(warm_env)] == [proc["pid"]]
+
+
+def test_a_broken_link_in_static_is_named_and_the_site_kept(
+        make_site: SiteFactory, warm_env: dict[str, str]) -> None:
+    root = make_site({**SITE, "static/ok.txt": "ok\n"})
+    assert publish(warm_env, "build", str(root), "--execute", "off").returncode == 0
+    (root / "static/gone.txt").symlink_to(root / "nowhere.txt")
+    (root / "posts/two.md").write_text(md_post("Two", "2024-01-02", "# Two\n\nEdited.\n"))
+    res = publish(warm_env, "build", str(root), "--execute", "off")
+    assert res.returncode == 1
+    assert "static/gone.txt" in res.stderr and "nowhere.txt" in res.stderr, res.stderr
+    assert "Traceback" not in res.stderr
+    assert (root / "_site/static/ok.txt").is_file()  # the site before the build, whole
+
+
+def test_a_link_planted_in_the_spare_output_is_never_written_through(
+        make_site: SiteFactory, warm_env: dict[str, str], tmp_path: Path) -> None:
+    root = make_site(SITE)
+    for text in ("Edited.", "Edited again."):  # the second build keeps the first's output
+        (root / "posts/two.md").write_text(md_post("Two", "2024-01-02", f"# Two\n\n{text}\n"))
+        assert publish(warm_env, "build", str(root), "--execute", "off").returncode == 0
+    spare = root / "_build/output-spare"
+    assert (spare / "_publish/site.json").is_file()  # the output before the current one
+    target = tmp_path / "elsewhere"
+    target.mkdir()
+    shutil.rmtree(spare / "_publish")
+    (spare / "_publish").symlink_to(target)
+    (root / "posts/two.md").write_text(md_post("Two", "2024-01-02", "# Two\n\nEdited.\n"))
+    assert publish(warm_env, "build", str(root), "--execute", "off").returncode == 0
+    assert not any(target.iterdir())
+    assert (root / "_site/_publish/site.json").is_file()
+    assert not (root / "_site/_publish").is_symlink()
+
+
+def test_kept_posts_follow_their_image_and_dates_from_git(make_site: SiteFactory) -> None:
+    """In one process (as publish serve and the warm process build): a post is read again
+    when the front matter's image appears in a folder of its own, and an undated post
+    always (its date comes from git, which changes without the file)."""
+    from publisher.content.site import discover
+
+    root = make_site({
+        "posts/pic/index.md": md_post("Pic", "2024-01-01", "# Pic\n", "image: img/cover.png\n"),
+        "posts/pic/img/other.png": "",
+        "posts/undated.md": "# Undated\n\nNo date.\n",
+    })
+    first = discover(root)
+    assert any("img/cover.png" in w and "not a file" in w for w in first.warnings)
+    (root / "posts/pic/img/cover.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    second = discover(root)
+    assert not any("img/cover.png" in w for w in second.warnings), second.warnings
+    [pic] = [p for p in second.posts if p.slug == "pic"]
+    assert pic.image_file == root / "posts/pic/img/cover.png"
+    undated = [p for p in second.posts if p.slug == "undated"]
+    assert undated and undated[0] is not next(p for p in first.posts if p.slug == "undated")
+    kept = next(p for p in discover(root).posts if p.slug == "pic")
+    assert kept is pic  # an unchanged dated post is the same object: not read again

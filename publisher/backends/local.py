@@ -90,6 +90,7 @@ class Runner:
         self.work = self.root / "work"
         self.work.mkdir()
         self.key = (env.location, tuple(sorted(os.environ.items())))
+        _ALL.add(self)
         self.proc = subprocess.Popen(
             [sys.executable, str(RUNNER), "--serve", str(self.work)], cwd=self.work,
             env=env_vars(env, self.root / "user"), stdin=subprocess.PIPE,
@@ -122,6 +123,14 @@ class Runner:
         if self.proc.stdout is not None:
             self.proc.stdout.close()
         self._tmp.cleanup()
+        _ALL.discard(self)
+
+    def kill(self) -> None:
+        """End it now (its kernel ends when it finds its parent gone) and remove its
+        folder."""
+        with contextlib.suppress(OSError):
+            self.proc.kill()
+        shutil.rmtree(self.root, ignore_errors=True)
 
     def __enter__(self) -> Runner:
         return self
@@ -131,6 +140,7 @@ class Runner:
 
 
 _WAITING: list[Runner] = []
+_ALL: set[Runner] = set()  # every runner not closed yet, waiting or running
 _WAITING_LOCK = threading.Lock()
 
 
@@ -155,6 +165,12 @@ def offer_runner(runner: Runner) -> None:
         del _WAITING[:-MAX_WAITING]
     for old in extra:
         old.close()
+
+
+def kill_runners() -> None:
+    """For a process that must end at once: every runner ended, its folder removed."""
+    for runner in list(_ALL):
+        runner.kill()
 
 
 @atexit.register

@@ -43,6 +43,7 @@ class Post:
     cell_offset: int = 0  # cells removed before cell 0 (a front matter cell)
     warnings: list[str] = field(default_factory=list)  # fallbacks used (errors with --strict)
     summary_given: bool = True  # False: the summary is the first paragraph (said once)
+    date_given: bool = True  # False: the date is when git (or the file) says it appeared
 
     @property
     def image_url(self) -> str:
@@ -263,7 +264,7 @@ def read_post(slug: str, source: Path, site_root: Path) -> Post:
     summary = meta.summary or first_paragraph(markdown)
     post = Post(slug, source.resolve(), site_root,
                 replace(meta, title=title, summary=summary, date=date), nb, lines, offset,
-                notes, summary_given=bool(meta.summary))
+                notes, summary_given=bool(meta.summary), date_given=meta.date is not None)
     if meta.image and not post.image_url and post.image_file is None:
         notes.append(f"{where}: front matter image '{meta.image}' is not a file beside the "
                      "post; the post has no thumbnail or social card image. Put the file "

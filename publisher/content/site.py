@@ -9,7 +9,7 @@ from pathlib import Path
 from publisher.config import Config, load_config
 from publisher.content.post import SOURCE_NAMES, Post, read_post
 from publisher.errors import ContentError
-from publisher.memo import Memo, stamp
+from publisher.memo import Memo, Stamp, stamp
 
 POST_SUFFIXES = (".ipynb", ".md")
 
@@ -82,11 +82,25 @@ _POSTS: Memo[tuple[str, Path, Path], Post] = Memo()
 
 
 def _read_post(slug: str, source: Path, root: Path) -> Post:
-    """:func:`read_post`, kept while the file and its folder (an image beside it, the
-    front matter's ``image``) are unchanged."""
-    check = (stamp(source), stamp(source.parent))
-    post = _POSTS.get((slug, source, root), check)
-    return post or _POSTS.put((slug, source, root), check, read_post(slug, source, root))
+    """:func:`read_post`, kept while the file, its folder and the front matter's
+    ``image`` are unchanged. A post without a date is read again every time: its date
+    comes from git, which can change without the file."""
+    key, check = (slug, source, root), (stamp(source), stamp(source.parent))
+    post = _POSTS.get(key, check)
+    if post is not None and _image_stamp(post) == _IMAGES.get(key):
+        return post
+    post = read_post(slug, source, root)
+    if post.date_given:
+        _POSTS.put(key, check, post)
+        _IMAGES[key] = _image_stamp(post)
+    return post
+
+
+_IMAGES: dict[tuple[str, Path, Path], Stamp] = {}
+
+
+def _image_stamp(post: Post) -> Stamp:
+    return stamp(post.source.parent / post.meta.image) if post.meta.image else None
 
 
 def discover(root: Path, include_drafts: bool = False) -> Site:

@@ -121,21 +121,47 @@ class Staging:
         self.folder = folder
         self.made: set[str] = set()  # paths (strings: thousands of files per build)
         self.kept = self.written = 0
+        umask = current_umask()
+        self.mode = 0o666 & ~umask  # what a file written now gets
+        self.dir_mode = 0o777 & ~umask
 
-    def copy(self, src: str | Path, dst: str | Path) -> str:
-        """A ``copy_function`` for :func:`shutil.copytree`."""
+    def unlink_links(self) -> None:
+        """Remove every symbolic link in the folder (publish makes none: one there was put
+        there, and writing through it would write elsewhere); give its folders the mode a
+        new folder gets now."""
+        stack = [os.fspath(self.folder)]
+        while stack:
+            folder = stack.pop()
+            if stat.S_IMODE(os.stat(folder).st_mode) != self.dir_mode:
+                os.chmod(folder, self.dir_mode)
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    if entry.is_symlink():
+                        os.unlink(entry.path)
+                    elif entry.is_dir(follow_symlinks=False):
+                        stack.append(entry.path)
+
+    def copy(self, src: str | Path, dst: str | Path, mode: int | None = None) -> str:
+        """A ``copy_function`` for :func:`shutil.copytree`; the copy gets *src*'s mode, or
+        *mode*."""
         dst = os.fspath(dst)
         self.made.add(dst)
+        if os.path.islink(src) and not os.path.exists(src):
+            raise PublishError(f"{src}: a link to {os.readlink(src)}, which does not exist. "
+                               "Remove the link, or put the file back.")
         try:
             new, old = os.stat(src), os.stat(dst, follow_symlinks=False)
             if (stat.S_ISREG(old.st_mode) and new.st_size == old.st_size
-                    and new.st_mtime_ns == old.st_mtime_ns):
+                    and new.st_mtime_ns == old.st_mtime_ns
+                    and stat.S_IMODE(old.st_mode) == (mode or stat.S_IMODE(new.st_mode))):
                 self.kept += 1
                 return dst
         except OSError:
             pass
         _clear(Path(dst))
         shutil.copy2(src, dst)
+        if mode is not None:
+            os.chmod(dst, mode)
         self.written += 1
         return dst
 
@@ -144,7 +170,8 @@ class Staging:
         self.made.add(os.fspath(dst))
         try:
             st = os.stat(dst, follow_symlinks=False)
-            if stat.S_ISREG(st.st_mode) and st.st_size == len(raw) and dst.read_bytes() == raw:
+            if (stat.S_ISREG(st.st_mode) and st.st_size == len(raw)
+                    and stat.S_IMODE(st.st_mode) == self.mode and dst.read_bytes() == raw):
                 self.kept += 1
                 return
         except OSError:
@@ -154,8 +181,12 @@ class Staging:
         dst.write_bytes(raw)
         self.written += 1
 
-    def tree(self, src: Path, dest: Path, ignore: Callable[[str], bool]) -> None:
-        """*src* into *dest* (a folder in the staging folder), names *ignore* says skip."""
+    def tree(self, src: Path, dest: Path, ignore: Callable[[str], bool],
+             made_now: bool = False) -> None:
+        """*src* into *dest* (a folder in the staging folder), names *ignore* says skip;
+        *made_now*: the files get the mode of a file written now (what a clean build of
+        them would give), not their source's (made by an earlier build)."""
+        mode = self.mode if made_now else None
         stack = [(os.fspath(src), os.fspath(dest))]
         while stack:
             s_dir, d_dir = stack.pop()
@@ -174,7 +205,7 @@ class Staging:
                     if entry.is_dir(follow_symlinks=True):
                         stack.append((entry.path, target))
                     else:
-                        self.copy(entry.path, target)
+                        self.copy(entry.path, target, mode)
 
     def prune(self) -> None:
         """Remove what this build did not make (and folders left empty)."""
@@ -188,6 +219,19 @@ class Staging:
             if dirpath != top:
                 with contextlib.suppress(OSError):  # not empty: what it holds was made
                     os.rmdir(dirpath)
+
+
+def current_umask() -> int:
+    """This process's umask, read without changing it (other threads may create files)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return umask
 
 
 def _clear(path: Path) -> None:

@@ -178,7 +178,9 @@ def render_and_emit(site: Site, items: list[RenderPost], out: Path, strict: bool
             shutil.rmtree(staging, ignore_errors=True)  # start from nothing once
             if attempt == 2:
                 raise
-    swap(staging, out, keep=True)
+    # kept in publish's work folder for the next build; never beside the output, where a
+    # web server serving that folder's parent would serve the old site too
+    swap(staging, out, keep=staging.is_relative_to(bdir))
     return warnings
 
 
@@ -187,9 +189,14 @@ def stage(site: Site, items: list[RenderPost], staging: Path, key: str,
     """Make *staging* exactly the site this build outputs, from whatever it holds."""
     if staging.is_symlink() or (staging.exists() and not staging.is_dir()):
         staging.unlink()
+    staging.mkdir(parents=True, exist_ok=True)
     st = Staging(staging)
+    st.unlink_links()  # what is written goes into the folder, never where a link points
+    # Sphinx writes a page again only when it changed: its file keeps the umask of the
+    # build that wrote it; the site gets this build's
     st.tree(site.build_dir / "html", staging,
-            lambda name: name == ".doctrees" or name.startswith((".buildinfo", ".publish-")))
+            lambda name: name == ".doctrees" or name.startswith((".buildinfo", ".publish-")),
+            made_now=True)
     emit(site, items, staging, st)
     if thebe is not None:
         copy_into(thebe, staging, st.copy)
