@@ -17,6 +17,10 @@ V = TypeVar("V")
 
 Stamp = tuple[int, int, int, int] | None
 
+# True in a process that builds again and again (publish serve, the warm build process):
+# work that pays off at the next build is worth starting
+LONG_LIVED = False
+
 
 def stamp(path: Path | str) -> Stamp:
     """A file's (or folder's) identity for this purpose: modification and change times,

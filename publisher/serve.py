@@ -261,10 +261,11 @@ def create_serve_app(site: Path, out: Path, backend: Backend, reporter: Reporter
 
 def serve(site: Path, host: str, port: int, backend_name: str | None, with_launcher: bool,
           open_browser: bool, unsafe_local: bool = False) -> None:
-    from publisher.backends import get_backend, local
+    from publisher import memo
+    from publisher.backends import get_backend
     from publisher.config import load_config
 
-    local.KEEP_WARM = True  # an edited notebook finds its kernel started
+    memo.LONG_LIVED = True  # kernels started ahead, the next build's output prepared
     cfg = load_config(site)
     backend = get_backend(backend_name or cfg.execute.backend, cfg.base_image,
                           cfg.launcher.base_images)

@@ -270,9 +270,9 @@ def serve(path: Path, site: Path, main: Command) -> None:
     *main*: publish's command line, which runs each build)."""
     global IN_WARM
     IN_WARM = True
-    from publisher.backends import local
+    from publisher import memo
 
-    local.KEEP_WARM = True  # the next build's notebook finds its kernel started
+    memo.LONG_LIVED = True  # kernels started ahead, the next build's output prepared
     # Ctrl-C in a client stops its build with SIGINT to this process group (of its own;
     # the starting client may ignore SIGINT)
     if os.getpgid(0) != os.getpid():

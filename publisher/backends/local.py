@@ -21,6 +21,7 @@ import threading
 import time
 from pathlib import Path
 
+from publisher import memo
 from publisher.backends.base import (
     RUNNER,
     BuildEvent,
@@ -76,7 +77,6 @@ def env_vars(env: EnvRef, user_base: Path) -> dict[str, str]:
 # the build does other work (the previous notebook, a render). One waiting runner per env
 # and environment; long-lived processes (publish serve, the warm build process) keep one
 # for the next build, a one-off build only while notebooks of that env remain.
-KEEP_WARM = False
 MAX_WAITING = 2  # waiting runners (each holds a started kernel)
 
 
@@ -283,7 +283,7 @@ class LocalBackend:
 
     def execute(self, env: EnvRef, job: ExecJob) -> ExecResult:
         runner = take_runner(env) or Runner(env)
-        if job.more or KEEP_WARM:  # the next notebook's kernel starts while this one runs
+        if job.more or memo.LONG_LIVED:  # the next notebook's kernel starts while this one runs
             offer_runner(Runner(env))
         with runner:
             work, tmp = runner.work, runner.root

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
+from publisher import memo
 from publisher.backends import Backend, get_backend
 from publisher.binder import branch_name
 from publisher.config import Config
@@ -180,13 +182,26 @@ def render_and_emit(site: Site, items: list[RenderPost], out: Path, strict: bool
                 raise
     # kept in publish's work folder for the next build; never beside the output, where a
     # web server serving that folder's parent would serve the old site too
-    swap(staging, out, keep=staging.is_relative_to(bdir))
+    keep = staging.is_relative_to(bdir)
+    swap(staging, out, keep=keep)
+    if keep and memo.LONG_LIVED and not staging.exists():
+        # the first output had no spare: make it while the process waits for the next
+        # build, which would otherwise copy the whole site
+        _PREPARING[staging] = threading.Thread(
+            target=shutil.copytree, args=(out, staging),
+            kwargs={"symlinks": True, "dirs_exist_ok": True}, daemon=True)
+        _PREPARING[staging].start()
     return warnings
+
+
+_PREPARING: dict[Path, threading.Thread] = {}  # spare folders being copied, in the background
 
 
 def stage(site: Site, items: list[RenderPost], staging: Path, key: str,
           thebe: Path | None, mathjax: Path | None) -> None:
     """Make *staging* exactly the site this build outputs, from whatever it holds."""
+    if (preparing := _PREPARING.pop(staging, None)) is not None:
+        preparing.join()
     if staging.is_symlink() or (staging.exists() and not staging.is_dir()):
         staging.unlink()
     staging.mkdir(parents=True, exist_ok=True)
