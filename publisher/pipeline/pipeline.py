@@ -186,10 +186,13 @@ def render_and_emit(site: Site, items: list[RenderPost], out: Path, strict: bool
     swap(staging, out, keep=keep)
     if keep and memo.LONG_LIVED and not staging.exists():
         # the first output had no spare: make it while the process waits for the next
-        # build, which would otherwise copy the whole site
+        # build, which would otherwise copy the whole site; links to the output's files
+        # (an output is never written in place, and staging replaces a file, never
+        # writes through it)
         _PREPARING[staging] = threading.Thread(
             target=shutil.copytree, args=(out, staging),
-            kwargs={"symlinks": True, "dirs_exist_ok": True}, daemon=True)
+            kwargs={"symlinks": True, "dirs_exist_ok": True, "copy_function": os.link},
+            daemon=True)
         _PREPARING[staging].start()
     return warnings
 
