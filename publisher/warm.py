@@ -37,6 +37,8 @@ import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from publisher.pipeline.output import current_umask
+
 if TYPE_CHECKING:
     from click import Command
 
@@ -131,14 +133,11 @@ def run_warm(site: Path, argv: list[str]) -> int | None:
         if sock is None:
             return None
     with sock:
-        umask = os.umask(0)
-        os.umask(umask)
-        body = json.dumps({"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ),
-                           "umask": umask}).encode()
+        request = {"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ),
+                   "umask": current_umask()}
         reply = Reply(sock)
         try:
-            socket.send_fds(sock, [HEADER.pack(len(body))], [0, 1, 2])
-            sock.sendall(body)
+            _send(sock, request, [0, 1, 2])
             return reply.exit_code()
         except KeyboardInterrupt:
             if not reply.started:  # still waiting for its turn: nothing to stop
@@ -154,6 +153,19 @@ def run_warm(site: Path, argv: list[str]) -> int | None:
             sys.stderr.write(f"publish: lost the warm build process ({exc}); run the build "
                              "again (or with --no-warm).\n")
             return 1
+
+
+def _send(sock: socket.socket, request: dict[str, Any], fds: list[int]) -> None:
+    """A request: its length (with the file descriptors), then its JSON."""
+    body = json.dumps(request).encode()
+    socket.send_fds(sock, [HEADER.pack(len(body))], fds)
+    sock.sendall(body)
+
+
+def _answer(conn: socket.socket, **message: Any) -> None:
+    """A line of the answer (:class:`Reply` reads them); a client gone is no error."""
+    with contextlib.suppress(OSError):
+        conn.sendall(json.dumps(message).encode() + b"\n")
 
 
 class Reply:
@@ -226,10 +238,8 @@ def stop(site: Path | None) -> list[dict[str, Any]]:
         sock = _connect(Path(info["socket"]))
         if sock is None:
             continue
-        body = json.dumps({"stop": True}).encode()
         with sock, contextlib.suppress(OSError):
-            socket.send_fds(sock, [HEADER.pack(len(body))], [])
-            sock.sendall(body)
+            _send(sock, {"stop": True}, [])
             sock.settimeout(10)
             sock.recv(64)
         stopped.append(info)
@@ -309,8 +319,7 @@ def serve(path: Path, site: Path, main: Command) -> None:
                     verdict = _handle(conn, main)
                 except Exception:  # a bug here: say so to the client, and end
                     traceback.print_exc()
-                    with contextlib.suppress(OSError):
-                        conn.sendall(b'{"exit": 1}\n')
+                    _answer(conn, exit=1)
                     return
                 info["builds"] = int(info["builds"]) + 1
                 meta.write_text(json.dumps(info))
@@ -361,40 +370,35 @@ def _handle(conn: socket.socket, main: Command) -> str:
     try:
         try:
             head, fds, _flags, _addr = socket.recv_fds(conn, HEADER.size, 3)
-            while len(head) < HEADER.size:
-                more = conn.recv(HEADER.size - len(head))
-                if not more:
-                    raise ValueError("the request ended early")
-                head += more
-            (size,) = HEADER.unpack(head)
+            (size,) = HEADER.unpack(_read_exactly(conn, HEADER.size, head))
             if size > MAX_MESSAGE:
                 raise ValueError(f"a request of {size} bytes (at most {MAX_MESSAGE})")
-            body = b""
-            while len(body) < size:
-                more = conn.recv(min(size - len(body), 1 << 16))
-                if not more:
-                    raise ValueError("the request ended early")
-                body += more
-            request = json.loads(body)
+            request = json.loads(_read_exactly(conn, size))
         except (OSError, ValueError) as exc:
-            with contextlib.suppress(OSError):
-                conn.sendall(json.dumps({"exit": 2, "error": f"the warm build process could "
-                                         f"not read the request: {exc}; build with "
-                                         "--no-warm"}).encode() + b"\n")
+            _answer(conn, exit=2, error=f"the warm build process could not read the request: "
+                    f"{exc}; build with --no-warm")
             return "next"
         conn.settimeout(None)
         if request.get("stop"):
-            conn.sendall(b'{"exit": 0}\n')
+            _answer(conn, exit=0)
             return "stop"
         if len(fds) != 3 or _gone(conn):  # a client cancelled while it waited: skip it
             return "next"
         code, interrupted = _run_build(conn, request, fds, main)
-        with contextlib.suppress(OSError):
-            conn.sendall(json.dumps({"exit": code}).encode() + b"\n")
+        _answer(conn, exit=code)
         return "interrupted" if interrupted else "next"
     finally:
         for fd in fds:
             os.close(fd)
+
+
+def _read_exactly(conn: socket.socket, size: int, data: bytes = b"") -> bytes:
+    while len(data) < size:
+        more = conn.recv(min(size - len(data), 1 << 16))
+        if not more:
+            raise ValueError("the request ended early")
+        data += more
+    return data
 
 
 def _gone(conn: socket.socket) -> bool:
@@ -435,8 +439,7 @@ def _run_build(conn: socket.socket, request: dict[str, Any], fds: list[int], mai
             # and what the build started: a notebook's runner)
             os.killpg(0, signal.SIGINT)
         if not done.wait(GRACE):  # the build waits on something the signal missed
-            with contextlib.suppress(OSError):
-                conn.sendall(b'{"exit": 130}\n')
+            _answer(conn, exit=130)
             _end_all(130)
 
     code = 0
@@ -450,7 +453,7 @@ def _run_build(conn: socket.socket, request: dict[str, Any], fds: list[int], mai
                           errors="backslashreplace")
         _set_environment(request["env"])
         os.chdir(request["cwd"])
-        conn.sendall(b'{"started": true}\n')
+        _answer(conn, started=True)
         threading.Thread(target=watch, daemon=True).start()
         try:
             main.main(args=list(request["argv"]), prog_name="publish", standalone_mode=True)

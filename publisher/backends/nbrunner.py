@@ -24,6 +24,7 @@ from typing import Any
 sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
 
 import nbformat  # noqa: E402
+from jupyter_core.utils import run_sync  # noqa: E402
 from nbclient import NotebookClient  # noqa: E402
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError  # noqa: E402
 
@@ -98,8 +99,6 @@ def run(src: str, dst: str, result: str, cwd: str, timeout: int, allow_errors: b
         km: Any = None) -> None:
     """Execute *src* into *dst* and write *result*; *km*: a kernel manager whose
     ``python3`` kernel is started already (shut down here, used or not)."""
-    from jupyter_core.utils import run_sync
-
     nb = nbformat.read(src, as_version=4)
     kernel, problem = choose_kernel(nb, kernel_specs())
     if km is not None and kernel != "python3":  # another language: its own kernel
@@ -138,8 +137,6 @@ def serve(cwd: str) -> None:
     standard input (a JSON line: src, dst, result, timeout, allow_errors); nothing (end of
     input): stop the kernel and end. The kernel starts while the caller has other work
     (the previous notebook, a render), so a notebook does not wait for its kernel."""
-    from jupyter_core.utils import run_sync
-
     # the kernel manager nbclient would make (asynchronous), started the way it would
     km: Any = NotebookClient(nbformat.v4.new_notebook(),
                              kernel_name="python3").create_kernel_manager()

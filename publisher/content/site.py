@@ -78,7 +78,8 @@ def find_sources(root: Path) -> tuple[list[tuple[str, Path]], list[str]]:
     return result, problems
 
 
-_POSTS: Memo[tuple[str, Path, Path], Post] = Memo()
+# (slug, source, root) -> (the post, the stamp of its front matter image)
+_POSTS: Memo[tuple[str, Path, Path], tuple[Post, Stamp]] = Memo()
 
 
 def _read_post(slug: str, source: Path, root: Path) -> Post:
@@ -86,17 +87,13 @@ def _read_post(slug: str, source: Path, root: Path) -> Post:
     ``image`` are unchanged. A post without a date is read again every time: its date
     comes from git, which can change without the file."""
     key, check = (slug, source, root), (stamp(source), stamp(source.parent))
-    post = _POSTS.get(key, check)
-    if post is not None and _image_stamp(post) == _IMAGES.get(key):
-        return post
+    kept = _POSTS.get(key, check)
+    if kept is not None and _image_stamp(kept[0]) == kept[1]:
+        return kept[0]
     post = read_post(slug, source, root)
     if post.date_given:
-        _POSTS.put(key, check, post)
-        _IMAGES[key] = _image_stamp(post)
+        _POSTS.put(key, check, (post, _image_stamp(post)))
     return post
-
-
-_IMAGES: dict[tuple[str, Path, Path], Stamp] = {}
 
 
 def _image_stamp(post: Post) -> Stamp:

@@ -195,12 +195,19 @@ class SessionManager:
         """The post's files in place and the notebook's kernel answering."""
         assert session.handle is not None
         base = self._base(session)
-        # at once: the kernel needs none of the files until the reader runs a cell
-        _, kid = await asyncio.gather(
-            jupyter.upload_files(session.handle, base, session.token, files),
+        # at once: the kernel needs none of the files until the reader runs a cell; when
+        # one fails, the other is not left running against a session about to be stopped
+        upload = asyncio.ensure_future(
+            jupyter.upload_files(session.handle, base, session.token, files))
+        kernel = asyncio.ensure_future(
             jupyter.start_kernel(session.handle, base, session.token, pe.post.notebook_name,
                                  session.kernel_id or None, pe.post.kernel))
-        session.kernel_id = kid
+        try:
+            await upload
+            session.kernel_id = await kernel
+        finally:
+            upload.cancel()
+            kernel.cancel()
 
     async def _claim(self, session: Session, pe: PostEnv, files: dict[str, bytes]) -> bool:
         """Give a pooled session to a reader; False (and stopped) when it is dead."""

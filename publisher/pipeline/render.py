@@ -60,12 +60,10 @@ def write_if_changed(path: Path, content: str | bytes) -> bool:
     if _WRITTEN.get(path, stamp(path)) == content:
         return False
     data = content.encode() if isinstance(content, str) else content
-    if not (path.is_file() and path.read_bytes() == data):
+    changed = not (path.is_file() and path.read_bytes() == data)
+    if changed:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
-        changed = True
-    else:
-        changed = False
     _WRITTEN.put(path, stamp(path), content)
     return changed
 
