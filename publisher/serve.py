@@ -38,7 +38,7 @@ from publisher.progress import Reporter
 
 LIVERELOAD = Path(__file__).resolve().parent / "templates" / "livereload.js"
 IGNORED_PARTS = {"_build", "_site", ".git", "__pycache__", ".ipynb_checkpoints", "node_modules"}
-DEBOUNCE = 0.1  # an editor's save is a few events within milliseconds
+DEBOUNCE = 0.05  # an editor's save is a few events within milliseconds
 WATCHED = ("posts", "pages", "static", "binder", ".binder")
 
 

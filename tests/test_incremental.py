@@ -110,6 +110,9 @@ EDITS: list[tuple[str, Callable[[Path], None]]] = [
     # a dotted slug: what is pruned is found by page name, not by cutting at a dot
     ("renamed post", _rename("posts/alpha", "posts/alpha.v2")),
     ("config", _edit("publish.toml", 'title = "Incremental"', 'title = "Renamed blog"')),
+    # the theme's static files rendered again (documentation_options.js), translations
+    ("language", _edit("publish.toml", 'title = "Renamed blog"',
+                       'title = "Renamed blog"\nlanguage = "fr"')),
 ]
 
 

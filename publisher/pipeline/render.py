@@ -13,6 +13,8 @@ import io
 import json
 import re
 import secrets
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -374,6 +376,22 @@ def write_project(config: Config, src: Path, items: list[RenderPost], pages: lis
 _WARM: dict[tuple[str, str, bool], tuple[str, Any, io.StringIO, str]] = {}
 
 
+# The language of this process's Sphinx applications. Sphinx translates some of its
+# words once, when its modules are imported (the module index's title…): a long-lived
+# process (`publish serve`, the warm build process) renders another language in a fresh
+# process instead.
+_LANGUAGE: list[str] = []
+
+
+def _run_sphinx_apart(src: Path, out: Path, doctrees: Path, strict: bool) -> list[str]:
+    res = subprocess.run([sys.executable, "-m", "publisher.pipeline.render", str(src), str(out),
+                          str(doctrees), "strict" if strict else ""],
+                         capture_output=True, text=True, check=False)
+    if res.returncode != 0:
+        raise PublishError(res.stderr.strip() or f"rendering failed (exit {res.returncode})")
+    return list(json.loads(res.stdout.splitlines()[-1]))
+
+
 def run_sphinx(src: Path, out: Path, doctrees: Path, strict: bool) -> list[str]:
     """Render *src* into *out*; returns Sphinx's new warnings (raises on errors)."""
     from sphinx.application import Sphinx
@@ -383,6 +401,10 @@ def run_sphinx(src: Path, out: Path, doctrees: Path, strict: bool) -> list[str]:
     nocolor()
     key = (str(src), str(out), strict)
     conf = (src / "conf.py").read_text()
+    found = re.search(r"^language = (.*)$", conf, re.MULTILINE)
+    language = found[1] if found else ""
+    if _LANGUAGE and _LANGUAGE[0] != language:
+        return _run_sphinx_apart(src, out, doctrees, strict)
     warm = _WARM.get(key)
     # a warm application holds the environment of the doctrees folder it made: not after
     # that folder was deleted or replaced (`rm -rf _build`)
@@ -392,17 +414,23 @@ def run_sphinx(src: Path, out: Path, doctrees: Path, strict: bool) -> list[str]:
     try:
         if warm is None or warm[0] != conf:
             warnings = io.StringIO()
+            # Sphinx keeps the labels it translated (the module index's…) in a saved
+            # environment whatever the language: a new language starts a new one
+            said = doctrees / ".publish-language"
+            fresh = not said.is_file() or said.read_text() != language
+            _LANGUAGE[:] = [language]
             # sphinxext-opengraph prints a note on import when matplotlib is missing (for
             # its generated cards, which publish does not use)
             with contextlib.redirect_stdout(io.StringIO()):
                 app = Sphinx(
                     str(src), str(src), str(out), str(doctrees), "html",
-                    status=None, warning=warnings, freshenv=False, warningiserror=strict,
+                    status=None, warning=warnings, freshenv=fresh, warningiserror=strict,
                     keep_going=True, verbosity=0,
                 )
             _WARM[key] = (conf, app, warnings, secrets.token_hex(8))
             doctrees.mkdir(parents=True, exist_ok=True)
             token.write_text(_WARM[key][3])
+            said.write_text(language)
         _, app, warnings, _ = _WARM[key]
         start = warnings.tell()
         app.build()  # leftovers of removed posts are pruned by sphinx_ext
@@ -423,3 +451,11 @@ def run_sphinx(src: Path, out: Path, doctrees: Path, strict: bool) -> list[str]:
     return lines
 
 
+
+
+if __name__ == "__main__":  # a render in a fresh process (see _run_sphinx_apart)
+    try:
+        print(json.dumps(run_sphinx(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]),
+                                    sys.argv[4] == "strict")))
+    except PublishError as exc:
+        sys.exit(exc.message)

@@ -19,10 +19,10 @@ from docutils import nodes
 from docutils.parsers.rst import Directive
 from sphinx.application import Sphinx
 
+from publisher.pipeline import kept
 from publisher.pipeline.listing import (
     blog_of,
     math_in_summaries,
-    paginated,
     remember_thumbnail,
     thumbnail,
 )
@@ -247,14 +247,15 @@ def _stable_feeds(app: Sphinx, exc: Exception | None) -> None:
     feed: a deploy with nothing changed commits nothing)."""
     import xml.etree.ElementTree as ET
 
-    if exc is not None:
-        return
+    if exc is not None or getattr(app, "publish_feeds", None) is None:
+        return  # failed, or the feeds were kept as they were (mended) last time
     base = app.config.blog_baseurl
     posts = {urljoin(base, app.builder.get_target_uri(p.docname)): p
              for p in blog_of(app).posts}
     ET.register_namespace("", ATOM)
     q = f"{{{ATOM}}}"
-    for feed in Path(app.outdir).rglob("atom.xml"):
+    feeds = list(Path(app.outdir).rglob("atom.xml"))
+    for feed in feeds:
         tree = ET.parse(feed)
         root = tree.getroot()
         dates = []
@@ -295,6 +296,7 @@ def _stable_feeds(app: Sphinx, exc: Exception | None) -> None:
             updated.text = max(dates, default="") or "1970-01-01T00:00:00+00:00"
         ET.indent(tree)
         tree.write(feed, encoding="UTF-8", xml_declaration=True)
+    kept.feeds_made(app, feeds)
 
 
 def _fresh_blog(app: Sphinx, env: Any, docnames: list[str]) -> None:
@@ -357,64 +359,6 @@ def _site_wide(app: Sphinx, env: Any) -> list[str]:
     return sorted(env.found_docs) if before not in (None, fingerprint) else []
 
 
-LISTINGS_STAMP = ".publish-listings"
-
-
-def _listings_fingerprint(app: Sphinx) -> str:
-    """What ABlog's listing pages show: every post's and draft's metadata and excerpt,
-    and the configuration (the templates, the site's title)."""
-    import hashlib
-
-    def text(value: Any) -> str:
-        if isinstance(value, list) and value and hasattr(value[0], "pformat"):
-            return "".join(node.pformat() for node in value)
-        return repr(value)
-
-    posts = getattr(app.env, "ablog_posts", {})
-    digest = hashlib.sha256((Path(app.confdir) / "conf.py").read_bytes())
-    digest.update(str(getattr(app.env, "publish_site_wide", "")).encode())  # sidebars
-    for docname in sorted(posts):
-        # what publish's entries add (summary, reading time, thumbnail), then ABlog's
-        digest.update(json.dumps([docname, sorted(app.env.metadata.get(docname, {}).items())],
-                                 default=str).encode())
-        for info in posts[docname]:
-            items = sorted((k, text(v)) for k, v in info.items() if k != "doctree")
-            digest.update(json.dumps([docname, items]).encode())
-    return digest.hexdigest()
-
-
-def _listings_when_changed(generate: Any) -> Any:
-    """ABlog's listing pages (every tag, year, author…, and all posts) are rendered again
-    on every build, which costs more than the edited post itself on a large blog. Render
-    them when what they show changed; otherwise keep the pages already written. The
-    fingerprint is a file in the output, not in Sphinx's environment: that is saved
-    before pages are written."""
-
-    def listings(app: Sphinx) -> Any:
-        stamp = Path(app.outdir) / LISTINGS_STAMP
-        fingerprint = _listings_fingerprint(app)
-        pages = list(generate(app) or [])
-        kept = stamp.is_file() and stamp.read_text() == fingerprint and all(
-            (Path(app.outdir) / f"{name}.html").is_file() for name, _, _ in pages)
-        stamp.write_text(fingerprint)
-        if kept:
-            app.publish_pages.update(name for name, _, _ in pages)  # type: ignore[attr-defined]
-            return []
-        return pages
-
-    return listings
-
-
-def _wrap_listings(app: Sphinx) -> None:
-    from ablog.post import generate_archive_pages
-
-    listeners = app.events.listeners.get("html-collect-pages", [])
-    for i, listener in enumerate(listeners):
-        if listener.handler is generate_archive_pages:
-            listeners[i] = listener._replace(
-                handler=_listings_when_changed(paginated(generate_archive_pages)))
-
-
 def _memo_excerpts(app: Sphinx) -> None:
     """ABlog makes every feed entry's HTML again on every build (400 entries at 500 posts:
     most of a one-post edit's time). An entry's HTML is kept per application while the
@@ -465,8 +409,10 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("html-page-context", math_in_summaries, priority=450)
     app.connect("config-inited", _stable_config, priority=900)
     app.connect("builder-inited", _dedupe_templates)
-    app.connect("builder-inited", _wrap_listings)
+    app.connect("builder-inited", kept.wrap_collect_pages)
+    app.connect("builder-inited", kept.static_when_changed)
     app.connect("env-before-read-docs", _fresh_blog)
+    app.connect("env-before-read-docs", kept.new_build)
     app.connect("env-before-read-docs", _fresh_doctrees)
     app.connect("env-before-read-docs", _fresh_assets)
     app.connect("env-updated", _site_wide)
@@ -475,6 +421,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("html-page-context", _social_image, priority=400)
     app.connect("build-finished", _prune_leftovers)
     app.connect("build-finished", _stable_feeds)
+    app.connect("build-finished", kept.finished, priority=900)
     app.add_css_file("publish.css")
     app.add_js_file("publish-live.js", loading_method="defer")
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
