@@ -109,7 +109,13 @@ async def _kernel_info(handle: SessionHandle, base_url: str, token: str, kid: st
                 return
         raise TimeoutError("the kernel did not answer")
     finally:
-        await ws.close()
+        # Jupyter sometimes answers the closing handshake only after seconds (a nudge of
+        # its own still running): the launch does not wait for it
+        _CLOSING.add(task := asyncio.ensure_future(ws.close()))
+        task.add_done_callback(_CLOSING.discard)
+
+
+_CLOSING: set[asyncio.Future[None]] = set()  # WebSockets being closed, kept until they are
 
 
 async def last_activity(handle: SessionHandle, base_url: str, token: str) -> float:
