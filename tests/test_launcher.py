@@ -102,6 +102,37 @@ def test_launch_execute_and_files(launcher: str) -> None:
     assert httpx.get(ev["url"] + "api/status", cookies=cookie).status_code == 200
 
 
+def test_the_notebooks_kernel_is_the_one_started_with_the_container(launcher: str) -> None:
+    """A session's container starts the env's kernel beside Jupyter; Jupyter adopts it as
+    the notebook's kernel (publish_prestart). Adopted, it is interrupted and restarted
+    like any kernel, and every other kernel starts as usual."""
+    ev = ready(launcher, "hello")
+    url, token = ev["url"], ev["token"]
+    pid = "import os; print(os.getpid(), open('/tmp/publish-kernel/pid').read().strip())"
+    mine, prestarted = execute(url, token, pid, notebook_kernel=True).split()
+    assert mine == prestarted, "the notebook's kernel is the prestarted one"
+    other, _ = execute(url, token, pid).split()
+    assert other != prestarted, "a second kernel is a new one"
+    kid = httpx.get(f"{url}api/sessions", params={"token": token}).json()[0]["kernel"]["id"]
+
+    # interrupted while it runs (Jupyter signals it: its process group, its own)
+    def interrupt_soon() -> None:
+        time.sleep(2)
+        httpx.post(f"{url}api/kernels/{kid}/interrupt", params={"token": token}, timeout=30)
+
+    threading.Thread(target=interrupt_soon, daemon=True).start()
+    t0 = time.monotonic()
+    out = execute(url, token, "import time; time.sleep(60); print('not interrupted')",
+                  notebook_kernel=True)
+    assert out.startswith("KeyboardInterrupt") and time.monotonic() - t0 < 30, out
+    # restarted: a new process, which works
+    r = httpx.post(f"{url}api/kernels/{kid}/restart", params={"token": token}, timeout=60)
+    assert r.status_code == 200, r.text
+    again, _ = execute(url, token, pid, notebook_kernel=True).split()
+    assert again != prestarted
+    assert execute(url, token, "print(6*7)", notebook_kernel=True) == "42\n"
+
+
 def test_tokens_are_per_session(launcher: str) -> None:
     a, b = ready(launcher, "hello"), ready(launcher, "hello")
     assert httpx.get(a["url"] + "api/contents").status_code == 403

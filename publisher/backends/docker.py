@@ -37,7 +37,12 @@ from publisher.backends.docker_sessions import (
 )
 from publisher.backends.sessions import SessionHandle, SessionRequest, with_folders
 from publisher.backends.usage import record_use
-from publisher.envs.dockerfile import RUNTIME, env_dockerfile, runtime_dockerfile
+from publisher.envs.dockerfile import (
+    RUNTIME,
+    env_dockerfile,
+    prestart_files,
+    runtime_dockerfile,
+)
 from publisher.envs.recipe import USER_LAYER_FILES
 from publisher.envs.spec import BUILDER_VERSION, EnvSpec, base_image_for
 from publisher.errors import EnvBuildError, ExecutionError
@@ -165,6 +170,10 @@ class DockerBackend:
                 emit(BuildEvent("building", f"Building the runtime image {tag} (once per base)"))
                 with tempfile.TemporaryDirectory(prefix="publish-ctx-") as ctx:
                     self._write_build_settings(Path(ctx))
+                    for name, text in prestart_files().items():  # the kernel provisioner
+                        path = Path(ctx) / "_publish_build" / "prestart" / name
+                        path.parent.mkdir(parents=True, exist_ok=True)
+                        path.write_text(text)
                     (Path(ctx) / "Dockerfile").write_text(runtime_dockerfile(base))
                     self._build(Path(ctx), tag, emit, {f"{LABEL}.runtime": base}, "runtime image")
             return tag

@@ -20,8 +20,10 @@ adopt its sessions.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
+import shlex
 import time
 from pathlib import Path
 from typing import Any
@@ -97,6 +99,27 @@ def _socket_area(client: Any, req: SessionRequest, uid: int) -> tuple[list[Any],
     return [Mount(SOCK_DIR, str(folder), type="bind")], folder, ""
 
 
+CPU_PERIOD = 100_000  # µs: the CPU limit is a quota of this period (cpus * period)
+
+
+def prestart_kernel() -> str:
+    """Shell: start the env's kernel now, beside Jupyter Server, for Jupyter to adopt as
+    the session's first kernel (``publish_prestart`` in the runtime image). Only in an
+    env image whose kernel names that provisioner. The kernel is the shell's child, so
+    Jupyter's once the shell becomes Jupyter; it leads a process group of its own (what
+    Jupyter signals), and ends with Jupyter (JPY_PARENT_PID)."""
+    from publisher.envs.dockerfile import ENV, KERNEL, PRESTART, PRESTART_DIR
+
+    spec = f"{ENV}/share/jupyter/kernels/python3/kernel.json"
+    wanted = json.dumps({"argv": KERNEL["argv"], "cwd": WORK})
+    argv = " ".join(shlex.quote(str(a).replace("{connection_file}",
+                                               f"{PRESTART_DIR}/kernel.json"))
+                    for a in KERNEL["argv"])  # type: ignore[attr-defined]
+    return (f"if grep -qs {PRESTART} {spec} && mkdir -m 700 {PRESTART_DIR}; then "
+            f"printf '%s' {shlex.quote(wanted)} > {PRESTART_DIR}/wanted.json; "
+            f"JPY_PARENT_PID=$$ setsid {argv} </dev/null & echo $! > {PRESTART_DIR}/pid; fi; ")
+
+
 def start_container(client: Any, image: str, req: SessionRequest,
                     timeout: float = 60) -> SessionHandle:
     from docker.types import LogConfig, Mount
@@ -112,7 +135,7 @@ def start_container(client: Any, image: str, req: SessionRequest,
     args = jupyter_args(req, f"{SOCK_DIR}/{SOCKET_NAME}", WORK)
     # the image's entrypoint runs all this through the env's `start` script
     script = (f'[ -d {HOME_COPY} ] && cp -a {HOME_COPY}/. "$HOME"/; mkdir -p {WORK} && '
-              f'cd {WORK} && exec {jupyter} "$@"')
+              f'cd {WORK} && {prestart_kernel()}exec {jupyter} "$@"')
     disk = req.limits.disk
     container = client.containers.create(
         image,
@@ -122,7 +145,9 @@ def start_container(client: Any, image: str, req: SessionRequest,
         network_mode="bridge" if req.network else "none",
         mem_limit=req.limits.memory,
         memswap_limit=req.limits.memory,  # no swap: a memory hog is killed, not slowed
-        nano_cpus=int(req.limits.cpus * 1e9),
+        # no CPU limit while Jupyter and the prestarted kernel import (the reader cannot
+        # reach the container yet): the limit is set before the session is handed out
+        cpu_period=CPU_PERIOD, cpu_quota=0,
         pids_limit=req.limits.pids,
         cap_drop=["ALL"],
         security_opt=["no-new-privileges"],
@@ -147,6 +172,7 @@ def start_container(client: Any, image: str, req: SessionRequest,
             return bool(container.status in ("created", "running"))
 
         wait_for_jupyter(handle, req.base_url, req.token, time.monotonic() + timeout, alive)
+        container.update(cpu_period=CPU_PERIOD, cpu_quota=int(req.limits.cpus * CPU_PERIOD))
     except BaseException as exc:
         logs = ""
         with contextlib.suppress(Exception):

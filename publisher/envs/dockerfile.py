@@ -17,9 +17,11 @@ image that readers get.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from publisher.envs.recipe import SLOW_PACKAGE, USER_LAYER_FILES, kernel_spec
 from publisher.envs.spec import EnvSpec
+from publisher.hashing import digest
 
 RUNTIME_PACKAGES = (
     "jupyter-server>=2.14,<3",
@@ -35,7 +37,13 @@ HOME_COPY = "/opt/publish/home"  # the image's $HOME, for sessions whose $HOME i
 ENV = "/opt/publish/env"
 BUILD_DIR = "/tmp/publish-build"  # build stage only: ca.pem, env.sh
 SPEC_DIR = "/tmp/publish-spec"
+# a session's first kernel starts with its container and is adopted by Jupyter through
+# this kernel provisioner (templates/runtime/publish_prestart.py, in the runtime's Python)
+PRESTART = "publish-prestarted"
+PRESTART_SOURCE = Path(__file__).resolve().parent.parent / "templates/runtime/publish_prestart.py"
+PRESTART_DIR = "/tmp/publish-kernel"  # in the session's /tmp (a tmpfs of its own)
 KERNEL = kernel_spec(f"{ENV}/bin/python")
+KERNEL["metadata"] = {"debugger": True, "kernel_provisioner": {"provisioner_name": PRESTART}}
 # `. env.sh` exports PIP_CERT/SSL_CERT_FILE/index URLs of the host, when it has them
 SOURCE_BUILD_ENV = f". {BUILD_DIR}/env.sh"
 
@@ -47,10 +55,25 @@ LAB_OVERRIDES = {
 }
 
 
+def prestart_files() -> dict[str, str]:
+    """The kernel provisioner as an installed distribution (its entry point names it):
+    copied into the runtime's site-packages."""
+    return {
+        "publish_prestart.py": PRESTART_SOURCE.read_text(),
+        "publish_prestart-1.dist-info/METADATA":
+            "Metadata-Version: 2.1\nName: publish-prestart\nVersion: 1\n",
+        "publish_prestart-1.dist-info/entry_points.txt":
+            f"[jupyter_client.kernel_provisioners]\n{PRESTART} = "
+            "publish_prestart:PrestartedProvisioner\n",
+    }
+
+
 def runtime_dockerfile(base_image: str) -> str:
     packages = " ".join(f'"{p}"' for p in RUNTIME_PACKAGES)
+    provisioner = digest([json.dumps(prestart_files(), sort_keys=True)])
     return f"""\
 # publish runtime image: base + reader user + Jupyter (shared by every env image)
+# kernel provisioner {provisioner}
 FROM {base_image} AS build
 COPY _publish_build/ {BUILD_DIR}/
 RUN {SOURCE_BUILD_ENV} \\
@@ -59,6 +82,7 @@ RUN {SOURCE_BUILD_ENV} \\
  && {RUNTIME}/bin/uv pip install --no-cache --python {RUNTIME}/bin/python --compile-bytecode \\
       {packages} \\
  && {RUNTIME}/bin/uv pip uninstall --python {RUNTIME}/bin/python {SLOW_PACKAGE} \\
+ && cp -r {BUILD_DIR}/prestart/. {RUNTIME}/lib/python3*/site-packages/ \\
  && mkdir -p {RUNTIME}/share/jupyter/lab/settings \\
  && printf '%s' '{json.dumps(LAB_OVERRIDES)}' > {RUNTIME}/share/jupyter/lab/settings/overrides.json
 

@@ -132,6 +132,43 @@ for _ in range(50):
     assert size < 2 * 10**6, f"container log is {size} bytes"
 
 
+BURN = """\
+import os, resource, time
+children = []
+for _ in range(2):
+    pid = os.fork()
+    if pid == 0:
+        end = time.monotonic() + 3
+        while time.monotonic() < end:
+            pass
+        os._exit(0)
+    children.append(pid)
+for pid in children:
+    os.waitpid(pid, 0)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime)
+"""
+QUOTA = """\
+from pathlib import Path
+v2 = Path("/sys/fs/cgroup/cpu.max")
+if v2.is_file():
+    quota, period = v2.read_text().split()
+else:
+    quota = Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").read_text().strip()
+    period = Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us").read_text().strip()
+print(int(quota) / int(period) if quota not in ("max", "-1") else "none")
+"""
+
+
+def test_cpu_is_limited_once_the_session_is_handed_out(writer: dict[str, Any]) -> None:
+    """A session starts without a CPU limit (Jupyter and its first kernel start faster),
+    and has its limit (1 CPU, the launcher's default) before the reader has it: the
+    reader's two busy processes get one CPU between them, not the machine's two."""
+    c = container_of(writer)
+    assert run_in(c, QUOTA).strip() == "1.0"
+    used = float(run_in(c, BURN))  # 3 s of two busy processes
+    assert used < 4.2, f"{used:.1f} CPU seconds in 3 s: more than one CPU"
+
+
 def test_token_is_not_on_command_lines_or_in_inspect(writer: dict[str, Any]) -> None:
     """Hole 6: the session token is neither in `docker inspect` (Cmd, Args, Env, …) nor on
     any host process's command line (/proc/*/cmdline is public)."""
