@@ -43,6 +43,11 @@ def jb_build(book: Path) -> None:
         env={"PATH": f"{JB_VENV / 'bin'}:/usr/bin:/bin"})
 
 
+# edits after each cold build: the first one right after it (a warm process's first
+# build of the site's output), then the next ones, as an author's edits come
+EDITS_PER_RUN = 3
+
+
 def side_by_side(site: Path, book: Path, runs: int, publish: Callable[..., None],
                  jb: Callable[[Path], None], edit: Callable[[Path, bool], None],
                  ) -> dict[str, Any]:
@@ -51,7 +56,8 @@ def side_by_side(site: Path, book: Path, runs: int, publish: Callable[..., None]
 
     publish's cold build is cold: no build folder and no warm build process (stopped
     first); its later builds run as by default, in the warm process the cold build
-    started; then the same no-op and edit once more as fresh processes (``--no-warm``)."""
+    started (EDITS_PER_RUN edits in a row); then the same no-op and edit once more as fresh
+    processes (``--no-warm``)."""
     result: dict[str, Any] = {}
 
     def reset_publish() -> None:
@@ -69,8 +75,9 @@ def side_by_side(site: Path, book: Path, runs: int, publish: Callable[..., None]
             reset()
             cold.append(timed(lambda b=build, p=path: b(p)))
             noop.append(timed(lambda b=build, p=path: b(p)))
-            edit(path, tool == "publish")
-            edited.append(timed(lambda b=build, p=path: b(p)))
+            for _ in range(EDITS_PER_RUN):
+                edit(path, tool == "publish")
+                edited.append(timed(lambda b=build, p=path: b(p)))
             if tool == "publish":
                 noop_fresh.append(timed(lambda: publish(site, "--no-warm")))
                 edit(path, True)

@@ -54,8 +54,9 @@ def markdown(r: dict[str, Any]) -> str:
                   "both execute every notebook (publish: `-j 2`, local backend, env venv "
                   "pre-built; Jupyter Book: `execute_notebooks: cache`, its venv pre-built). "
                   "publish's cold build starts with no warm build process; its later builds "
-                  "run as by default, in the warm process the cold build started, and once "
-                  "more as fresh processes.", "",
+                  "run as by default, in the warm process the cold build started (three "
+                  "edits after each cold build, the first right after it), and once more "
+                  "as fresh processes.", "",
                   "| posts | measure | publish | Jupyter Book 1 | ratio | goal |",
                   "| --- | --- | --- | --- | --- | --- |"]
         lines += side_by_side_rows(b, "vs_jupyter_book_", (
@@ -70,7 +71,8 @@ def markdown(r: dict[str, Any]) -> str:
     if scale and "error" not in scale:
         lines += ["## Render only, at scale: publish vs Jupyter Book 1", "",
                   "Same generated posts, neither tool executing (publish `--execute off`, "
-                  "Jupyter Book `execute_notebooks: off`); the edit changes one post's prose.",
+                  "Jupyter Book `execute_notebooks: off`); the edit changes one post's prose "
+                  "(three edits after each cold build, as above).",
                   "", "| posts | measure | publish | Jupyter Book 1 | ratio | goal |",
                   "| --- | --- | --- | --- | --- | --- |"]
         lines += side_by_side_rows(scale, "render_", (

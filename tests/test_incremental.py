@@ -113,6 +113,8 @@ EDITS: list[tuple[str, Callable[[Path], None]]] = [
     # the theme's static files rendered again (documentation_options.js), translations
     ("language", _edit("publish.toml", 'title = "Renamed blog"',
                        'title = "Renamed blog"\nlanguage = "fr"')),
+    # no address: every feed made again, with the local one
+    ("no base url", _edit("publish.toml", 'base_url = "https://blog.example.org/"\n', "")),
 ]
 
 

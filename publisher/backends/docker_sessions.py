@@ -100,9 +100,10 @@ def _socket_area(client: Any, req: SessionRequest, uid: int) -> tuple[list[Any],
 
 
 CPU_PERIOD = 100_000  # µs: the CPU limit is a quota of this period (cpus * period)
+BURST_CPUS = 2.0  # a starting session's CPUs (at least its limit)
 
 
-def prestart_kernel() -> str:
+def prestart_kernel(kernel: str) -> str:
     """Shell: start the env's kernel now, beside Jupyter Server, for Jupyter to adopt as
     the session's first kernel (``publish_prestart`` in the runtime image). Only in an
     env image whose kernel names that provisioner. The kernel is the shell's child, so
@@ -110,6 +111,8 @@ def prestart_kernel() -> str:
     Jupyter signals), and ends with Jupyter (JPY_PARENT_PID)."""
     from publisher.envs.dockerfile import ENV, KERNEL, PRESTART, PRESTART_DIR
 
+    if kernel != "python3":  # another kernel of the post (R, Julia…): none started ahead
+        return ""
     spec = f"{ENV}/share/jupyter/kernels/python3/kernel.json"
     wanted = json.dumps({"argv": KERNEL["argv"], "cwd": WORK})
     argv = " ".join(shlex.quote(str(a).replace("{connection_file}",
@@ -135,7 +138,7 @@ def start_container(client: Any, image: str, req: SessionRequest,
     args = jupyter_args(req, f"{SOCK_DIR}/{SOCKET_NAME}", WORK)
     # the image's entrypoint runs all this through the env's `start` script
     script = (f'[ -d {HOME_COPY} ] && cp -a {HOME_COPY}/. "$HOME"/; mkdir -p {WORK} && '
-              f'cd {WORK} && {prestart_kernel()}exec {jupyter} "$@"')
+              f'cd {WORK} && {prestart_kernel(req.kernel)}exec {jupyter} "$@"')
     disk = req.limits.disk
     container = client.containers.create(
         image,
@@ -145,9 +148,9 @@ def start_container(client: Any, image: str, req: SessionRequest,
         network_mode="bridge" if req.network else "none",
         mem_limit=req.limits.memory,
         memswap_limit=req.limits.memory,  # no swap: a memory hog is killed, not slowed
-        # no CPU limit while Jupyter and the prestarted kernel import (the reader cannot
-        # reach the container yet): the limit is set before the session is handed out
-        cpu_period=CPU_PERIOD, cpu_quota=0,
+        # more CPU while Jupyter and the prestarted kernel import (the reader cannot reach
+        # the container yet); its limit is set before the session is handed out
+        cpu_period=CPU_PERIOD, cpu_quota=int(max(req.limits.cpus, BURST_CPUS) * CPU_PERIOD),
         pids_limit=req.limits.pids,
         cap_drop=["ALL"],
         security_opt=["no-new-privileges"],
@@ -172,7 +175,10 @@ def start_container(client: Any, image: str, req: SessionRequest,
             return bool(container.status in ("created", "running"))
 
         wait_for_jupyter(handle, req.base_url, req.token, time.monotonic() + timeout, alive)
-        container.update(cpu_period=CPU_PERIOD, cpu_quota=int(req.limits.cpus * CPU_PERIOD))
+        answer = container.update(cpu_period=CPU_PERIOD,
+                                  cpu_quota=int(req.limits.cpus * CPU_PERIOD))
+        if (answer or {}).get("Warnings"):  # e.g. "quota discarded": no limit at all
+            raise RuntimeError(f"the session's CPU limit was not set: {answer['Warnings']}")
     except BaseException as exc:
         logs = ""
         with contextlib.suppress(Exception):

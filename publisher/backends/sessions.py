@@ -28,6 +28,7 @@ class SessionRequest:
     network: bool = False
     labels: dict[str, str] = field(default_factory=dict)
     deadline: float = 6 * 3600  # seconds: the session ends by then, launcher or not
+    kernel: str = "python3"  # the kernel the session's notebook asks for
 
 
 @dataclass

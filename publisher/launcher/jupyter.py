@@ -112,7 +112,13 @@ async def _kernel_info(handle: SessionHandle, base_url: str, token: str, kid: st
         # Jupyter sometimes answers the closing handshake only after seconds (a nudge of
         # its own still running): the launch does not wait for it
         _CLOSING.add(task := asyncio.ensure_future(ws.close()))
-        task.add_done_callback(_CLOSING.discard)
+        task.add_done_callback(_closed)
+
+
+def _closed(task: asyncio.Future[None]) -> None:
+    _CLOSING.discard(task)
+    if not task.cancelled():
+        task.exception()  # retrieved: a failed close of a finished check is no news
 
 
 _CLOSING: set[asyncio.Future[None]] = set()  # WebSockets being closed, kept until they are

@@ -162,7 +162,7 @@ class SessionManager:
             else:
                 assert reservation is not None
                 session = await self._start(ref, pe.post.slug, pe.post.meta.network,
-                                            reservation)
+                                            reservation, pe.post.kernel)
                 await self._prepare(session, files, pe)
             self.metrics.inc("launches")
             self.metrics.observe("launch", time.monotonic() - t0)
@@ -227,7 +227,8 @@ class SessionManager:
         return True
 
     async def _start(self, ref: EnvRef, slug: str, network: bool,
-                     reservation: Reservation | None) -> Session:
+                     reservation: Reservation | None,
+                     kernel: str = jupyter.POOL_KERNEL) -> Session:
         sid = secrets.token_hex(16)  # 128 bits: nobody guesses a session's address
         token = secrets.token_urlsafe(24)
         pooled = reservation is None
@@ -251,7 +252,7 @@ class SessionManager:
                     f"{LABEL}.started": f"{time.time():.0f}",
                     # when the container ends by itself (adoption removes it after that)
                     f"{LABEL}.deadline": f"{time.time() + deadline:.0f}"},
-            deadline=deadline,
+            deadline=deadline, kernel=kernel,
         )
         t0 = time.monotonic()
         try:

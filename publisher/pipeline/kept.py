@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,10 @@ def fingerprint(app: Sphinx) -> str:
 
     posts = getattr(app.env, "ablog_posts", {})
     digest = hashlib.sha256((Path(app.confdir) / "conf.py").read_bytes())
+    if any(_refers(info.get("excerpt")) for infos in posts.values() for info in infos):
+        # an excerpt's cross-reference shows another document's title or number, which
+        # this fingerprint does not see: such listings and feeds are always made again
+        digest.update(secrets.token_bytes(16))
     digest.update(str(getattr(app.env, "publish_site_wide", "")).encode())  # sidebars
     for docname in sorted(posts):
         # what publish's entries add (summary, reading time, thumbnail), then ABlog's
@@ -80,9 +85,19 @@ def fingerprint(app: Sphinx) -> str:
     return value
 
 
+def _refers(excerpt: Any) -> bool:
+    from sphinx import addnodes
+
+    return isinstance(excerpt, list) and any(
+        next(iter(node.findall(addnodes.pending_xref)), None) is not None
+        for node in excerpt if hasattr(node, "findall"))
+
+
 def new_build(app: Sphinx, env: Any, docnames: list[str]) -> None:
     """At env-before-read-docs: this build's fingerprint is made afresh."""
     app.publish_fingerprint = None  # type: ignore[attr-defined]
+    app.publish_feeds = None  # type: ignore[attr-defined]
+    app.publish_feeds_written = []  # type: ignore[attr-defined]
     app.publish_kept = {}  # type: ignore[attr-defined]
 
 
@@ -122,7 +137,13 @@ def feeds_when_changed(generate: Generate) -> Generate:
             return []
         _forget(app, FEEDS)
         app.publish_feeds = value  # type: ignore[attr-defined]
-        return list(generate(app) or [])
+        before = {f: _stamp_of(f) for f in out.rglob("atom.xml")}
+        pages = list(generate(app) or [])
+        # the feeds ABlog wrote now, which are mended (once: mending is not idempotent);
+        # one of a collection that is gone is pruned (sphinx_ext._prune_leftovers)
+        app.publish_feeds_written = [  # type: ignore[attr-defined]
+            f for f in out.rglob("atom.xml") if _stamp_of(f) != before.get(f)]
+        return pages
 
     return feeds
 
@@ -223,7 +244,10 @@ def static_when_changed(app: Sphinx) -> None:
             # file: from the old sources, none of them should stay)
             if str(name).startswith("_static/") and ".." not in Path(name).parts:
                 (out / name).unlink(missing_ok=True)
+        warned = getattr(app, "_warncount", 0)
         original()
+        if getattr(app, "_warncount", 0) != warned:  # a file not copied: no record
+            _pending(app).pop(STATIC, None)
 
     builder.copy_static_files = copy_static_files
 

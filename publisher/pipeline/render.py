@@ -15,6 +15,7 @@ import re
 import secrets
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -384,12 +385,21 @@ _LANGUAGE: list[str] = []
 
 
 def _run_sphinx_apart(src: Path, out: Path, doctrees: Path, strict: bool) -> list[str]:
-    res = subprocess.run([sys.executable, "-m", "publisher.pipeline.render", str(src), str(out),
-                          str(doctrees), "strict" if strict else ""],
-                         capture_output=True, text=True, check=False)
-    if res.returncode != 0:
-        raise PublishError(res.stderr.strip() or f"rendering failed (exit {res.returncode})")
-    return list(json.loads(res.stdout.splitlines()[-1]))
+    with tempfile.TemporaryDirectory(prefix="publish-render-") as tmp:
+        result = Path(tmp) / "warnings.json"
+        # -P and the source folder as the working one: no module of the site's shadows
+        # one Sphinx imports
+        res = subprocess.run([sys.executable, "-P", "-m", "publisher.pipeline.render",
+                              str(src), str(out), str(doctrees), "strict" if strict else "",
+                              str(result)], cwd=src, capture_output=True, text=True,
+                             check=False)
+        if res.returncode != 0:
+            raise PublishError(res.stderr.strip()[-4000:]
+                               or f"rendering failed (exit {res.returncode})")
+        try:
+            return [str(w) for w in json.loads(result.read_text())]
+        except (OSError, ValueError) as exc:
+            raise PublishError(f"rendering gave no result: {exc}") from exc
 
 
 def run_sphinx(src: Path, out: Path, doctrees: Path, strict: bool) -> list[str]:
@@ -455,7 +465,8 @@ def run_sphinx(src: Path, out: Path, doctrees: Path, strict: bool) -> list[str]:
 
 if __name__ == "__main__":  # a render in a fresh process (see _run_sphinx_apart)
     try:
-        print(json.dumps(run_sphinx(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]),
-                                    sys.argv[4] == "strict")))
+        found = run_sphinx(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]),
+                           sys.argv[4] == "strict")
     except PublishError as exc:
         sys.exit(exc.message)
+    Path(sys.argv[5]).write_text(json.dumps(found))

@@ -254,7 +254,8 @@ def _stable_feeds(app: Sphinx, exc: Exception | None) -> None:
              for p in blog_of(app).posts}
     ET.register_namespace("", ATOM)
     q = f"{{{ATOM}}}"
-    feeds = list(Path(app.outdir).rglob("atom.xml"))
+    # mended once, when made (and not pruned since: a tag that is gone)
+    feeds = [f for f in getattr(app, "publish_feeds_written", []) if f.is_file()]
     for feed in feeds:
         tree = ET.parse(feed)
         root = tree.getroot()
