@@ -109,6 +109,8 @@ def run(src: str, dst: str, result: str, cwd: str, timeout: int, allow_errors: b
         with open(result, "w", encoding="utf-8") as fh:
             json.dump({"error": problem, "seconds": 0.0}, fh)
         return
+    if km is None:
+        km = kernel_manager(kernel or "python3")
     client = NotebookClient(
         nb,
         km=km,
@@ -132,14 +134,30 @@ def run(src: str, dst: str, result: str, cwd: str, timeout: int, allow_errors: b
         json.dump({"error": error, "seconds": time.monotonic() - start}, fh)
 
 
+def kernel_manager(kernel: str) -> Any:
+    """The kernel manager nbclient would make (asynchronous), talking to its kernel over
+    Unix sockets in a folder of its own: kernels started at once by other runners cannot
+    take its ports (TCP ports are picked free, then bound by the kernel: two kernels
+    starting together may pick the same one, and the client then waits for a kernel that
+    never answers)."""
+    import atexit
+    import shutil
+    import tempfile
+
+    km = NotebookClient(nbformat.v4.new_notebook(), kernel_name=kernel).create_kernel_manager()
+    folder = tempfile.mkdtemp(prefix="publish-kernel-")
+    atexit.register(shutil.rmtree, folder, True)
+    km.transport = "ipc"
+    km.ip = f"{folder}/k"
+    return km
+
+
 def serve(cwd: str) -> None:
     """Start a ``python3`` kernel in *cwd* now, then run the one job that arrives on
     standard input (a JSON line: src, dst, result, timeout, allow_errors); nothing (end of
     input): stop the kernel and end. The kernel starts while the caller has other work
     (the previous notebook, a render), so a notebook does not wait for its kernel."""
-    # the kernel manager nbclient would make (asynchronous), started the way it would
-    km: Any = NotebookClient(nbformat.v4.new_notebook(),
-                             kernel_name="python3").create_kernel_manager()
+    km = kernel_manager("python3")  # started the way nbclient would start it
     run_sync(km.start_kernel)(cwd=cwd)
     line = sys.stdin.readline()
     if not line.strip():
