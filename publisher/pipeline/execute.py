@@ -19,12 +19,14 @@ from typing import Any
 import nbformat
 from nbformat import NotebookNode
 
+from publisher import memo
 from publisher.backends.base import Backend, BuildEvent, EnvRef, ExecJob
 from publisher.content.post import Post
 from publisher.content.site import Site
 from publisher.envs.resolve import PostEnv
 from publisher.errors import PublishError
 from publisher.hashing import digest, file_parts
+from publisher.memo import Memo, stamp
 from publisher.progress import Reporter
 
 CACHE_VERSION = "exec-1"
@@ -58,6 +60,10 @@ def last_outputs(site: Site, pe: PostEnv, backend: str) -> NotebookNode | None:
     return ExecCache(site.build_dir / "exec" / backend).get(pe.post.slug, key, pe.post.notebook)
 
 
+# (cache folder, slug) -> a notebook with its stored outputs (see ExecCache.get)
+_HITS: Memo[tuple[str, str], NotebookNode] = Memo()
+
+
 class ExecCache:
     """Outputs per code cell, one JSON file per post, under the site's build dir."""
 
@@ -75,8 +81,16 @@ class ExecCache:
             return None
 
     def get(self, slug: str, key: str, nb: NotebookNode) -> NotebookNode | None:
+        """*nb* with its stored outputs, if stored under *key*. In a long-lived process
+        the same object while neither changed (the memos of later stages compare the
+        executed notebook: the same object is found equal at once, a new one by comparing
+        every cell)."""
+        path = self._path(slug)
+        check = (key, stamp(path), nb)
+        if memo.LONG_LIVED and (kept := _HITS.get((str(self.root), slug), check)) is not None:
+            return kept
         try:
-            data = json.loads(self._path(slug).read_text())
+            data = json.loads(path.read_text())
         except (OSError, ValueError):
             return None
         cells = code_cells(nb)
@@ -87,6 +101,8 @@ class ExecCache:
             cell.outputs = [nbformat.from_dict(o) for o in stored["outputs"]]
             cell.execution_count = stored["execution_count"]
         merged.metadata.update(data.get("metadata", {}))
+        if memo.LONG_LIVED:
+            _HITS.put((str(self.root), slug), check, merged)
         return merged
 
     def put(self, slug: str, key: str, executed: NotebookNode) -> None:
