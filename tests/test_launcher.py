@@ -111,6 +111,10 @@ def test_the_notebooks_kernel_is_the_one_started_with_the_container(launcher: st
     pid = "import os; print(os.getpid(), open('/tmp/publish-kernel/pid').read().strip())"
     mine, prestarted = execute(url, token, pid, notebook_kernel=True).split()
     assert mine == prestarted, "the notebook's kernel is the prestarted one"
+    # the reader offers a process of theirs (this kernel, a child of Jupyter) for adoption
+    # again: the prestart files name it; a second kernel is still a new one
+    execute(url, token, "import os; open('/tmp/publish-kernel/pid', 'w').write("
+            "str(os.getpid()))", notebook_kernel=True)
     other, _ = execute(url, token, pid).split()
     assert other != prestarted, "a second kernel is a new one"
     kid = httpx.get(f"{url}api/sessions", params={"token": token}).json()[0]["kernel"]["id"]

@@ -14,8 +14,11 @@ non-zero exit means the runner itself could not run.
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
+import shutil
 import sys
+import tempfile
 import time
 from typing import Any
 
@@ -140,10 +143,6 @@ def kernel_manager(kernel: str) -> Any:
     take its ports (TCP ports are picked free, then bound by the kernel: two kernels
     starting together may pick the same one, and the client then waits for a kernel that
     never answers)."""
-    import atexit
-    import shutil
-    import tempfile
-
     km = NotebookClient(nbformat.v4.new_notebook(), kernel_name=kernel).create_kernel_manager()
     folder = tempfile.mkdtemp(prefix="publish-kernel-")
     atexit.register(shutil.rmtree, folder, True)

@@ -16,6 +16,7 @@ image that readers get.
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -43,7 +44,8 @@ PRESTART = "publish-prestarted"
 PRESTART_SOURCE = Path(__file__).resolve().parent.parent / "templates/runtime/publish_prestart.py"
 PRESTART_DIR = "/tmp/publish-kernel"  # in the session's /tmp (a tmpfs of its own)
 KERNEL = kernel_spec(f"{ENV}/bin/python")
-KERNEL["metadata"] = {"debugger": True, "kernel_provisioner": {"provisioner_name": PRESTART}}
+KERNEL["metadata"] = {**KERNEL["metadata"],  # type: ignore[dict-item]
+                      "kernel_provisioner": {"provisioner_name": PRESTART}}
 # `. env.sh` exports PIP_CERT/SSL_CERT_FILE/index URLs of the host, when it has them
 SOURCE_BUILD_ENV = f". {BUILD_DIR}/env.sh"
 
@@ -55,6 +57,7 @@ LAB_OVERRIDES = {
 }
 
 
+@functools.cache  # read once: every runtime tag and env id is made of it
 def prestart_files() -> dict[str, str]:
     """The kernel provisioner as an installed distribution (its entry point names it):
     copied into the runtime's site-packages."""

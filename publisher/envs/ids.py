@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+
 from publisher.envs.dockerfile import env_dockerfile, runtime_dockerfile
 from publisher.envs.recipe import LOCAL_RECIPE, USER_LAYER_FILES
 from publisher.envs.spec import BUILDER_VERSION, EnvSpec
 from publisher.hashing import digest, file_parts
 
 
+@functools.cache  # pure, and asked for every post's env id
 def recipe_fingerprint() -> str:
     """A hash of how images and venvs are made (part of every env id)."""
     sample = EnvSpec(None, (), "none")

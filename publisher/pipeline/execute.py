@@ -86,8 +86,8 @@ class ExecCache:
         executed notebook: the same object is found equal at once, a new one by comparing
         every cell)."""
         path = self._path(slug)
-        check = (key, stamp(path), nb)
-        if memo.LONG_LIVED and (kept := _HITS.get((str(self.root), slug), check)) is not None:
+        check = (key, stamp(path), nb) if memo.LONG_LIVED else None
+        if check is not None and (kept := _HITS.get((str(self.root), slug), check)) is not None:
             return kept
         try:
             data = json.loads(path.read_text())
@@ -101,7 +101,7 @@ class ExecCache:
             cell.outputs = [nbformat.from_dict(o) for o in stored["outputs"]]
             cell.execution_count = stored["execution_count"]
         merged.metadata.update(data.get("metadata", {}))
-        if memo.LONG_LIVED:
+        if check is not None:
             _HITS.put((str(self.root), slug), check, merged)
         return merged
 

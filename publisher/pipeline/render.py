@@ -461,8 +461,6 @@ def run_sphinx(src: Path, out: Path, doctrees: Path, strict: bool) -> list[str]:
     return lines
 
 
-
-
 if __name__ == "__main__":  # a render in a fresh process (see _run_sphinx_apart)
     try:
         found = run_sphinx(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]),
