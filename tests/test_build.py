@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -138,6 +140,38 @@ def test_cell_timeout(make_site: SiteFactory) -> None:
     msg = err.value.message
     assert "posts/slow/index.ipynb cell 2: CellTimeoutError" in msg
     assert "raise [execute] timeout" in msg
+
+
+def test_ctrl_c_ends_the_notebooks_running_at_once(make_site: SiteFactory, tmp_path: Path,
+                                                  ) -> None:
+    # the signal reaches the build alone (`kill -INT`; a runner started just after a
+    # terminal's Ctrl-C misses it too): its runners end with it, not with their notebooks
+    marks = tmp_path / "kernels"
+    marks.mkdir()
+    slow = ("import os, time\n"
+            f"open(os.path.join({str(marks)!r}, str(os.getpid())), 'w').close()\n"
+            "time.sleep(300)")
+    root = make_site({f"posts/p{i}/index.ipynb": notebook(
+        ("code", slow), front=f"title: P{i}\ndate: 2024-01-0{i}") for i in (1, 2)})
+    build = subprocess.Popen(
+        [sys.executable, "-m", "publisher", "build", str(root), "--backend", "local",
+         "--jobs", "2"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 180
+        while len(list(marks.iterdir())) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        kernels = [int(p.name) for p in marks.iterdir()]
+        assert len(kernels) == 2, "both notebooks run at once"
+        build.send_signal(signal.SIGINT)
+        out, _ = build.communicate(timeout=30)
+    finally:
+        build.kill()
+    assert build.returncode != 0, out
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{k}").exists() for k in kernels) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [k for k in kernels if Path(f"/proc/{k}").exists()], "a kernel outlived its build"
+    assert not (root / "_site").exists()
 
 
 def test_missing_package_fails_only_its_posts(make_site: SiteFactory) -> None:

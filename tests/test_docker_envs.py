@@ -5,7 +5,11 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import signal
+import subprocess
+import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -221,3 +225,37 @@ def test_build_site_in_images(make_site: SiteFactory) -> None:
     report = build(root, opts, Reporter(quiet=True))
     assert {e.status for e in report.posts} == {"cached"}
     assert load_config(root).base_image == load_config_base()
+
+
+def test_ctrl_c_ends_the_execution_containers_at_once(make_site: SiteFactory,
+                                                      backend: object) -> None:
+    # no terminal signal reaches a container: the build ends its runs when interrupted
+    root = make_site({f"posts/p{i}/index.ipynb": notebook(
+        ("code", "import time\ntime.sleep(300)"), front=f"title: P{i}\ndate: 2024-01-0{i}")
+        for i in (1, 2)})
+    client = backend.client  # type: ignore[attr-defined]
+    before = {c.id for c in client.containers.list(all=True)}
+    runs: list[str] = []
+    build = subprocess.Popen(
+        [sys.executable, "-m", "publisher", "build", str(root), "--backend", "docker",
+         "--jobs", "2"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 600
+        while len(runs) < 2 and time.monotonic() < deadline:
+            runs = [c.id for c in client.containers.list(
+                filters={"label": "org.publish.role=execute", "status": "running"})
+                if c.id not in before]
+            time.sleep(0.2)
+        assert len(runs) == 2, "both notebooks run at once"
+        time.sleep(2)  # their kernels started, their cells running
+        build.send_signal(signal.SIGINT)
+        out, _ = build.communicate(timeout=30)
+        left = {c.id for c in client.containers.list(all=True)} & set(runs)
+    finally:
+        build.kill()
+        for ref in runs:  # what a failed run left
+            with contextlib.suppress(Exception):
+                client.containers.get(ref).remove(force=True)
+    assert build.returncode != 0, out
+    assert not left, "an execution container outlived its build"
+    assert not (root / "_site").exists()

@@ -53,6 +53,9 @@ class StandIn:
     def execute(self, env: EnvRef, job: ExecJob) -> ExecResult:
         raise NotImplementedError
 
+    def cancel(self) -> None:
+        pass
+
     def start_session(self, env: EnvRef, req: SessionRequest) -> SessionHandle:
         self.started.append(req.session_id)
         return SessionHandle(req.session_id, req.session_dir / "none.sock", req.session_id)

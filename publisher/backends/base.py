@@ -1,14 +1,17 @@
-"""The backend interface, its one event type, and the single-flight helper."""
+"""The backend interface, its one event type, the single-flight helper and the runs an
+interrupted build ends."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from publisher.envs.spec import EnvSpec
+from publisher.errors import ExecutionError
 
 if TYPE_CHECKING:  # annotations only: importing sessions pulls in httpx (~140 ms a command)
     from publisher.backends.sessions import SessionHandle, SessionRequest
@@ -86,6 +89,11 @@ class Backend(Protocol):
         """Run a notebook inside the env and return the executed notebook."""
         ...
 
+    def cancel(self) -> None:
+        """End the notebooks running now and run no more: the build was interrupted
+        (Ctrl-C), and its process is ending."""
+        ...
+
     def start_session(self, env: EnvRef, req: SessionRequest) -> SessionHandle:
         """Start a Jupyter Server for a reader; return once it answers on its socket."""
         ...
@@ -110,6 +118,51 @@ class Backend(Protocol):
     def ping(self) -> bool:
         """Whether the backend can start sessions right now."""
         ...
+
+
+class Runs:
+    """The notebook runs a backend has going, ended at once when a build is interrupted.
+
+    Ctrl-C interrupts a build's main thread, while its worker threads wait for their
+    notebooks: a runner started after the signal (or a container, which no terminal
+    signal reaches) would run to the end of its notebook, and the build with it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._ends: dict[int, Callable[[], None]] = {}
+        self._count = 0
+        self.cancelled = False
+
+    def check(self, name: str) -> None:
+        """Refuse a run of *name* once the build was interrupted."""
+        if self.cancelled:
+            raise ExecutionError(f"{name}: not run: the build was interrupted")
+
+    @contextlib.contextmanager
+    def running(self, name: str, end: Callable[[], None]) -> Iterator[None]:
+        """A run of *name* under way (*end*: ends it now, from any thread); started after
+        an interruption, it is ended at once."""
+        with self._lock:
+            key, self._count = self._count, self._count + 1
+            live = not self.cancelled
+            if live:
+                self._ends[key] = end
+        if not live:
+            end()
+            self.check(name)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._ends.pop(key, None)
+
+    def cancel(self) -> None:
+        with self._lock:
+            self.cancelled = True
+            ends = list(self._ends.values())
+        for end in ends:
+            with contextlib.suppress(Exception):
+                end()
 
 
 class _Flight:

@@ -26,6 +26,7 @@ from publisher.backends.base import (
     EventSink,
     ExecJob,
     ExecResult,
+    Runs,
     SingleFlight,
     ignore,
 )
@@ -126,6 +127,7 @@ class DockerBackend:
         self.base_images = base_images or {}
         self.client = docker.from_env(timeout=600)
         self.flights = SingleFlight()
+        self.runs = Runs()
         self.memory, self.cpus, self.pids = memory, cpus, pids
 
     # images -------------------------------------------------------------------------
@@ -276,13 +278,13 @@ class DockerBackend:
 
     # execution ----------------------------------------------------------------------
     def execute(self, env: EnvRef, job: ExecJob) -> ExecResult:
+        self.runs.check(job.name)
         files: dict[str, bytes] = {"nbrunner.py": RUNNER.read_bytes()}
         if job.files_root is not None:
             for f in job.files:
                 files[f"work/{f.relative_to(job.files_root).as_posix()}"] = f.read_bytes()
         files[f"work/{job.notebook_name}"] = job.notebook.encode()
         files["out/.keep"] = b""
-        n_code = max(1, job.notebook.count('"cell_type": "code"'))
         # the runtime's Python when the image has it (a Dockerfile env may not); the
         # image's entrypoint runs it through the env's `start` script
         cmd = [
@@ -304,27 +306,40 @@ class DockerBackend:
         )
         start = time.monotonic()
         try:
-            container.put_archive(HOME, _tar(files))
-            container.start()
-            try:
-                status = container.wait(timeout=job.timeout * n_code + 120)
-            except Exception as exc:
-                raise ExecutionError(
-                    f"{job.name}: execution did not finish in time ({exc}); "
-                    "raise [execute] timeout."
-                ) from exc
-            try:
-                out = self._read_out(container)
-            except Exception as exc:
-                logs = container.logs(tail=15).decode(errors="replace")
-                raise ExecutionError(
-                    f"{job.name}: the notebook runner in {env.location} failed "
-                    f"(exit {status.get('StatusCode')}); its last lines:\n{logs}"
-                ) from exc
+            with self.runs.running(job.name, container.kill):
+                out = self._run(container, env, job, files)
         finally:
             container.remove(force=True)
         data = json.loads(out["result.json"])
         return ExecResult(out["out.ipynb"].decode(), data["error"], time.monotonic() - start)
+
+    def _run(self, container: Any, env: EnvRef, job: ExecJob, files: dict[str, bytes],
+             ) -> dict[str, bytes]:
+        """Put the files in, start, wait, read what the runner wrote."""
+        container.put_archive(HOME, _tar(files))
+        container.start()
+        self.runs.check(job.name)  # cancelled before it started: cancel() missed it
+        n_code = max(1, job.notebook.count('"cell_type": "code"'))
+        try:
+            status: dict[str, Any] = container.wait(timeout=job.timeout * n_code + 120)
+        except Exception as exc:
+            self.runs.check(job.name)
+            raise ExecutionError(
+                f"{job.name}: execution did not finish in time ({exc}); "
+                "raise [execute] timeout."
+            ) from exc
+        self.runs.check(job.name)  # ended by cancel()
+        try:
+            return self._read_out(container)
+        except Exception as exc:
+            logs = container.logs(tail=15).decode(errors="replace")
+            raise ExecutionError(
+                f"{job.name}: the notebook runner in {env.location} failed "
+                f"(exit {status.get('StatusCode')}); its last lines:\n{logs}"
+            ) from exc
+
+    def cancel(self) -> None:
+        self.runs.cancel()
 
     def _read_out(self, container: Any) -> dict[str, bytes]:
         stream, _ = container.get_archive(f"{HOME}/out")

@@ -29,6 +29,7 @@ from publisher.backends.base import (
     EventSink,
     ExecJob,
     ExecResult,
+    Runs,
     SingleFlight,
     ignore,
 )
@@ -189,6 +190,7 @@ class LocalBackend:
         self.base_image = base_image
         self.envs_dir = (cache_dir or cache_root()) / "envs"
         self.flights = SingleFlight()
+        self.runs = Runs()
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
 
     def env_dir(self, env_id: str) -> Path:
@@ -282,10 +284,11 @@ class LocalBackend:
             shutil.rmtree(tmp, ignore_errors=True)
 
     def execute(self, env: EnvRef, job: ExecJob) -> ExecResult:
+        self.runs.check(job.name)
         runner = take_runner(env) or Runner(env)
         if job.more or memo.LONG_LIVED:  # the next notebook's kernel starts while this one runs
             offer_runner(Runner(env))
-        with runner:
+        with runner, self.runs.running(job.name, runner.proc.kill):
             work, tmp = runner.work, runner.root
             if job.files_root is not None:
                 for f in job.files:
@@ -297,12 +300,16 @@ class LocalBackend:
             out, result = tmp / "out.ipynb", tmp / "result.json"
             tail = runner.run({"src": str(src), "dst": str(out), "result": str(result),
                                "timeout": job.timeout, "allow_errors": job.allow_errors})
+            self.runs.check(job.name)  # ended by cancel()
             if runner.proc.returncode != 0 or not result.is_file():
                 raise ExecutionError(
                     f"{job.name}: the notebook runner failed:\n" + "\n".join(tail[-10:])
                 )
             data = json.loads(result.read_text())
             return ExecResult(out.read_text(encoding="utf-8"), data["error"], data["seconds"])
+
+    def cancel(self) -> None:
+        self.runs.cancel()
 
     # sessions: Jupyter Server subprocesses on unix sockets, in the session's folder ---
     def start_session(self, env: EnvRef, req: SessionRequest) -> SessionHandle:

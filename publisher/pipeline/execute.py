@@ -235,20 +235,25 @@ def execute_posts(
 
     try:
         with ThreadPoolExecutor(max_workers=max(1, opts.jobs)) as pool:
-            futures = {pool.submit(run, pe, key): pe for pe, key in runnable}
-            for fut in as_completed(futures):
-                reporter.advance()
-                pe = futures[fut]
-                try:
-                    ex = fut.result()
-                except PublishError as exc:
-                    failures[pe.post.slug] = f"{pe.post.rel_source}: {exc.message}"
-                    reporter.line("failed", pe.post.slug)
-                    if not opts.keep_going:
-                        stop.set()
-                    continue
-                if ex is not None:
-                    done.append(ex)
+            try:
+                futures = {pool.submit(run, pe, key): pe for pe, key in runnable}
+                for fut in as_completed(futures):
+                    reporter.advance()
+                    pe = futures[fut]
+                    try:
+                        ex = fut.result()
+                    except PublishError as exc:
+                        failures[pe.post.slug] = f"{pe.post.rel_source}: {exc.message}"
+                        reporter.line("failed", pe.post.slug)
+                        if not opts.keep_going:
+                            stop.set()
+                        continue
+                    if ex is not None:
+                        done.append(ex)
+            except BaseException:  # Ctrl-C: the notebooks running end now, not when done
+                stop.set()
+                backend.cancel()
+                raise
     finally:
         reporter.stop()
     return done, failures
