@@ -63,7 +63,7 @@
         again.textContent = "Try again";
         again.addEventListener("click", function () {
           // cells already live: a new session for them; else start over
-          if (live) connect(true);
+          if (live && live.notebook) connect(true);
           else start();
         });
         status.appendChild(again);
@@ -250,26 +250,54 @@
       }
     }
 
-    // the page's cells as thebe cells, while the launch runs (thebe's bootstrap, split in
-    // two: cells now, the server when the session is ready)
+    // thebe's configuration and the page's notebook (once thebe is loaded)
     var live = null;
+    function configure() {
+      if (!live) {
+        var thebe = window.thebe;
+        var api = window.thebeCore.api;
+        var options = thebe.mergeOptions({
+          requestKernel: true, useBinder: false, mountActivateWidget: false,
+          mountStatusWidget: false, mathjaxUrl: false,
+          kernelOptions: {kernelName: cfg.kernel, path: cfg.path}});
+        var config = api.makeConfiguration(options, thebe.events);
+        live = {options: options, config: config,
+                rendermime: api.makeRenderMimeRegistry(config.mathjax), notebook: null};
+      }
+      return live;
+    }
+
+    // the page's cells as thebe cells, while the launch runs (thebe's bootstrap, split in
+    // two: cells now, the server when the session is ready). In a task of its own: a
+    // launch's answer that came while thebe loaded goes first, so the server's handshake
+    // is on the network while the cells are made.
+    var cells = null;
     function liveCells() {
-      var thebe = window.thebe;
-      var api = window.thebeCore.api;
-      var options = thebe.mergeOptions({
-        requestKernel: true, useBinder: false, mountActivateWidget: false,
-        mountStatusWidget: false, mathjaxUrl: false,
-        kernelOptions: {kernelName: cfg.kernel, path: cfg.path}});
-      var items = thebe.findCells(options.selector, options.outputSelector);
-      var code = items.map(function (item) {
-        return {id: item.id, source: (item.placeholders.source.textContent || "").trim()};
-      });
-      var config = api.makeConfiguration(options, thebe.events);
-      var rendermime = api.makeRenderMimeRegistry(config.mathjax);
-      var notebook = api.setupNotebookFromBlocks(code, config, rendermime);
-      thebe.notebook = notebook;
-      thebe.renderAllCells(options, notebook, items);
-      live = {config: config, rendermime: rendermime, notebook: notebook};
+      if (!cells) {
+        cells = new Promise(function (resolve, reject) {
+          setTimeout(function () {
+            try {
+              var thebe = window.thebe;
+              var l = configure();
+              var items = thebe.findCells(l.options.selector, l.options.outputSelector);
+              var code = items.map(function (item) {
+                return {id: item.id, source: (item.placeholders.source.textContent || "").trim()};
+              });
+              var notebook = window.thebeCore.api.setupNotebookFromBlocks(code, l.config,
+                                                                          l.rendermime);
+              thebe.notebook = notebook;
+              thebe.renderAllCells(l.options, notebook, items);
+              l.notebook = notebook;
+              mark("cells");
+              resolve();
+            } catch (e) {
+              reject(e);
+            }
+          }, 0);
+        });
+        cells.catch(function () { cells = null; });  // Try again makes them again
+      }
+      return cells;
     }
 
     // a session for the page's cells: a new launch when *ended* says the last one is gone
@@ -296,15 +324,16 @@
 
     async function attach(s) {
       var thebe = window.thebe;
-      live.config.serverSettings = serverSettings(s);
-      var server = window.thebeCore.api.makeServer(live.config);
+      var l = configure();
+      l.config.serverSettings = serverSettings(s);
+      var server = window.thebeCore.api.makeServer(l.config);
       thebe.server = server;
       server.connectToJupyterServer();
-      await server.ready;
-      var fresh = await server.startNewSession(live.rendermime,
+      await Promise.all([server.ready, liveCells()]);
+      var fresh = await server.startNewSession(l.rendermime,
                                                {path: s.path || cfg.path,
                                                 kernelName: cfg.kernel});
-      live.notebook.attachSession(fresh);
+      l.notebook.attachSession(fresh);
       thebe.session = fresh;
       watch(fresh, s);
       mark("ready");
@@ -323,7 +352,7 @@
         // the launch, and thebe's files then the live cells, at the same time
         var both = await Promise.all([session(), loadThebe().then(function () {
           mark("thebe-loaded");
-          if (!live) liveCells();
+          liveCells().catch(function () {});  // attach waits for them (and says why)
         })]);
         await attach(both[0]);
       } catch (e) {
