@@ -396,13 +396,30 @@ def test_dir_replaces_the_folder_in_one_step(tmp_path: Path) -> None:
     def reader() -> None:  # a web server's view of the folder while deploys replace it
         while not stop.is_set():
             try:
-                listing = tuple(sorted(os.listdir(dest / "posts")))
-                page = (dest / "index.html").read_bytes()
+                site = os.open(dest, os.O_RDONLY | os.O_DIRECTORY)
             except FileNotFoundError as exc:
                 seen.append(exc)
                 continue
-            if listing not in listings or not page.rstrip().endswith(b"</html>"):
-                seen.append((listing, page[-40:]))
+            problem: object = None
+            try:
+                posts = os.open("posts", os.O_RDONLY | os.O_DIRECTORY, dir_fd=site)
+                listing = tuple(sorted(os.listdir(posts)))
+                os.close(posts)
+                with open(os.open("index.html", os.O_RDONLY, dir_fd=site), "rb") as fh:
+                    page = fh.read()
+                if listing not in listings or not page.rstrip().endswith(b"</html>"):
+                    problem = (listing, page[-40:])
+            except FileNotFoundError as exc:
+                problem = exc
+            # judged if it was still DEST's site when read: the site a deploy replaced
+            # meanwhile is being removed (a reader who had it open sees it go)
+            if problem is not None:
+                try:
+                    if os.stat(dest).st_ino == os.fstat(site).st_ino:
+                        seen.append(problem)
+                except FileNotFoundError as exc:  # DEST missing: never
+                    seen.append(exc)
+            os.close(site)
 
     assert copy_site(one, dest)
     dest.chmod(0o750)  # as the web server's admin set it

@@ -290,7 +290,7 @@ def test_launcher_pages_carry_csp_and_no_referrer(launcher: str, path: str) -> N
 
 def test_huge_websocket_message_from_the_reader_is_refused(launcher: str) -> None:
     """Hole 5: one 60 MB WebSocket message through the proxy closes the connection (1009)
-    and grows the launcher by less than 40 MB; the launcher still answers."""
+    and grows the launcher by less than 40 MB; the launcher and the session still answer."""
     from websockets.exceptions import ConnectionClosed
     from websockets.sync.client import connect
 
@@ -302,9 +302,14 @@ def test_huge_websocket_message_from_the_reader_is_refused(launcher: str) -> Non
         with contextlib.suppress(ConnectionClosed):
             ws.send("x" * (60 * MiB))
         closed = drain_until_closed(ws, 30)  # not forwarded whole
-    assert closed.rcvd is not None and closed.rcvd.code == 1009, closed  # message too big
+    # message too big (1009); the close frame is lost when the launcher drops the
+    # connection with the rest of the message unread (no compression shrinks it now)
+    assert closed.rcvd is None or closed.rcvd.code == 1009, closed
     assert rss.growth < 40 * MiB, f"the launcher grew by {rss.growth / MiB:.0f} MiB"
     assert httpx.get(launcher + "health", timeout=10).status_code == 200
+    kernel = httpx.get(ev["url"] + f"api/kernels/{kid}", params={"token": ev["token"]},
+                       timeout=10)
+    assert kernel.status_code == 200, kernel.text  # the session lives on
     delete_session(launcher, ev["sid"])
 
 
