@@ -250,8 +250,7 @@ def execute_posts(
                         continue
                     if ex is not None:
                         done.append(ex)
-            except KeyboardInterrupt:  # Ctrl-C: the notebooks running end now, not when done
-                # (the process is ending: a backend cancelled runs nothing more)
+            except BaseException:  # Ctrl-C: the notebooks running end now, not when done
                 stop.set()
                 backend.cancel()
                 raise
