@@ -155,7 +155,9 @@ def test_ctrl_c_ends_the_notebooks_running_at_once(make_site: SiteFactory, tmp_p
         ("code", slow), front=f"title: P{i}\ndate: 2024-01-0{i}") for i in (1, 2)})
     build = subprocess.Popen(
         [sys.executable, "-m", "publisher", "build", str(root), "--backend", "local",
-         "--jobs", "2"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+         "--jobs", "2"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        # as from a terminal (a background job of a script ignores SIGINT)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 180
         while len(list(marks.iterdir())) < 2 and time.monotonic() < deadline:

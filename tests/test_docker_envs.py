@@ -238,7 +238,9 @@ def test_ctrl_c_ends_the_execution_containers_at_once(make_site: SiteFactory,
     runs: list[str] = []
     build = subprocess.Popen(
         [sys.executable, "-m", "publisher", "build", str(root), "--backend", "docker",
-         "--jobs", "2"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+         "--jobs", "2"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        # as from a terminal (a background job of a script ignores SIGINT)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 600
         while len(runs) < 2 and time.monotonic() < deadline:
