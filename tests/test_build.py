@@ -404,3 +404,20 @@ def test_sites_built_one_after_another_in_one_process_keep_their_own_listings(
     (second / "publish.toml").write_text('[site]\ntitle = "Renamed"\n')
     build(second, opts, Reporter(quiet=True))
     assert "<title>Renamed</title>" in (second / "_site/blog/atom.xml").read_text()
+
+
+def test_a_run_started_after_ctrl_c_is_ended_and_refused() -> None:
+    from publisher.backends.base import Runs
+    from publisher.errors import ExecutionError
+
+    runs, ended = Runs(), []
+    with runs.running("a", lambda: ended.append("a")):
+        runs.cancel()  # Ctrl-C while "a" runs: it is ended now
+        assert ended == ["a"]
+    # its runner started just after
+    with pytest.raises(ExecutionError, match="b: not run: the build was interrupted"), \
+            runs.running("b", lambda: ended.append("b")):
+        pass
+    assert ended == ["a", "b"]
+    with pytest.raises(ExecutionError):
+        runs.check("c")

@@ -129,8 +129,7 @@ class Runs:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._ends: dict[int, Callable[[], None]] = {}
-        self._count = 0
+        self._ends: set[Callable[[], None]] = set()
         self.cancelled = False
 
     def check(self, name: str) -> None:
@@ -140,13 +139,12 @@ class Runs:
 
     @contextlib.contextmanager
     def running(self, name: str, end: Callable[[], None]) -> Iterator[None]:
-        """A run of *name* under way (*end*: ends it now, from any thread); started after
-        an interruption, it is ended at once."""
+        """A run of *name* under way (*end*: ends it now, from any thread; one per run);
+        started after an interruption, it is ended at once."""
         with self._lock:
-            key, self._count = self._count, self._count + 1
             live = not self.cancelled
             if live:
-                self._ends[key] = end
+                self._ends.add(end)
         if not live:
             end()
             self.check(name)
@@ -154,12 +152,12 @@ class Runs:
             yield
         finally:
             with self._lock:
-                self._ends.pop(key, None)
+                self._ends.discard(end)
 
     def cancel(self) -> None:
         with self._lock:
             self.cancelled = True
-            ends = list(self._ends.values())
+            ends = list(self._ends)
         for end in ends:
             with contextlib.suppress(Exception):
                 end()

@@ -323,7 +323,6 @@ class DockerBackend:
         try:
             status: dict[str, Any] = container.wait(timeout=job.timeout * n_code + 120)
         except Exception as exc:
-            self.runs.check(job.name)
             raise ExecutionError(
                 f"{job.name}: execution did not finish in time ({exc}); "
                 "raise [execute] timeout."

@@ -250,7 +250,8 @@ def execute_posts(
                         continue
                     if ex is not None:
                         done.append(ex)
-            except BaseException:  # Ctrl-C: the notebooks running end now, not when done
+            except KeyboardInterrupt:  # Ctrl-C: the notebooks running end now, not when
+                # done (the process is ending; `publish serve` builds in another thread)
                 stop.set()
                 backend.cancel()
                 raise
