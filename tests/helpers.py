@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import socket
 import ssl
 import subprocess
@@ -49,6 +50,15 @@ def running_launcher(site: Path, runtime_dir: Path, *args: str,
     finally:
         stop_process(proc)
         log.close()
+
+
+def interruptible_build(root: Path, backend: str) -> subprocess.Popen[str]:
+    """`publish build ROOT -j 2` as from a terminal: SIGINT at its default (a background
+    job of a script ignores it, and a child inherits that)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "publisher", "build", str(root), "--backend", backend,
+         "--jobs", "2"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def stop_process(proc: subprocess.Popen[bytes]) -> None:

@@ -15,6 +15,7 @@ from publisher.errors import BuildFailed, PublishError
 from publisher.pipeline.pipeline import BuildOptions, build
 from publisher.progress import Reporter
 from tests.conftest import SiteFactory, md_post, notebook
+from tests.helpers import interruptible_build
 
 pytestmark = pytest.mark.slow
 
@@ -153,11 +154,7 @@ def test_ctrl_c_ends_the_notebooks_running_at_once(make_site: SiteFactory, tmp_p
             "time.sleep(300)")
     root = make_site({f"posts/p{i}/index.ipynb": notebook(
         ("code", slow), front=f"title: P{i}\ndate: 2024-01-0{i}") for i in (1, 2)})
-    build = subprocess.Popen(
-        [sys.executable, "-m", "publisher", "build", str(root), "--backend", "local",
-         "--jobs", "2"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        # as from a terminal (a background job of a script ignores SIGINT)
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    build = interruptible_build(root, "local")
     try:
         deadline = time.monotonic() + 180
         while len(list(marks.iterdir())) < 2 and time.monotonic() < deadline:

@@ -6,8 +6,6 @@ import contextlib
 import json
 import re
 import signal
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -24,6 +22,7 @@ from publisher.errors import BuildFailed, EnvBuildError
 from publisher.pipeline.pipeline import BuildOptions, build
 from publisher.progress import Reporter
 from tests.conftest import SiteFactory, md_post, notebook, write_files
+from tests.helpers import interruptible_build
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.usefixtures("docker_engine")]
 
@@ -236,11 +235,7 @@ def test_ctrl_c_ends_the_execution_containers_at_once(make_site: SiteFactory,
     client = backend.client  # type: ignore[attr-defined]
     before = {c.id for c in client.containers.list(all=True)}
     runs: list[str] = []
-    build = subprocess.Popen(
-        [sys.executable, "-m", "publisher", "build", str(root), "--backend", "docker",
-         "--jobs", "2"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        # as from a terminal (a background job of a script ignores SIGINT)
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    build = interruptible_build(root, "docker")
     try:
         deadline = time.monotonic() + 600
         while len(runs) < 2 and time.monotonic() < deadline:
