@@ -8,9 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-from publisher.backends.sockets import SocketPolicy, sync_transport
+from publisher.backends.sockets import SocketPolicy, connect_unix
 from publisher.config import Limits
 
 SOCKET_NAME = "j.sock"  # short: unix socket paths are limited to ~107 bytes
@@ -95,26 +93,46 @@ def jupyter_args(req: SessionRequest, socket: str, root_dir: str) -> list[str]:
     ]
 
 
+def answers(handle: SessionHandle, base_url: str, token: str, timeout: float = 2) -> bool:
+    """Whether the session's server answers 200 to ``api/status``.
+
+    Only the status line is read (64 bytes at most, *timeout* seconds in all): the session
+    decides what comes back, and a probe must not wait on, or hold, more than that.
+    """
+    end = time.monotonic() + timeout
+    request = (f"GET {base_url}api/status HTTP/1.1\r\nHost: localhost\r\n"
+               f"Authorization: token {token}\r\nConnection: close\r\n\r\n").encode()
+    line = b""
+    try:
+        with connect_unix(handle.socket, handle.policy, timeout) as sock:
+            sock.sendall(request)
+            while b"\r\n" not in line and len(line) < 64:
+                left = end - time.monotonic()
+                if left <= 0:
+                    return False
+                sock.settimeout(left)
+                chunk = sock.recv(64 - len(line))
+                if not chunk:
+                    break
+                line += chunk
+    except OSError:  # refused, reset, timed out, or not the session's own socket
+        return False
+    return line.startswith((b"HTTP/1.1 200 ", b"HTTP/1.0 200 "))
+
+
 def wait_for_jupyter(handle: SessionHandle, base_url: str, token: str, deadline: float,
                      alive: Callable[[], bool] | None = None) -> None:
     """Poll the server on its socket until it answers; raise TimeoutError or RuntimeError."""
-    with httpx.Client(transport=sync_transport(handle.socket, handle.policy),
-                      timeout=2) as client:
-        checked = time.monotonic()
-        while time.monotonic() < deadline:
-            if handle.socket.exists():
-                try:
-                    r = client.get(f"http://localhost{base_url}api/status",
-                                   headers={"Authorization": f"token {token}"})
-                    if r.status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass
-            # asking whether it still runs costs the engine (and a starting server) CPU:
-            # twice a second is enough
-            if alive is not None and time.monotonic() - checked > 0.5:
-                checked = time.monotonic()
-                if not alive():
-                    raise RuntimeError("the Jupyter server exited while starting")
-            time.sleep(0.02)
+    checked = time.monotonic()
+    while time.monotonic() < deadline:
+        if handle.socket.exists() and answers(handle, base_url, token,
+                                              min(2.0, max(0.1, deadline - time.monotonic()))):
+            return
+        # asking whether it still runs costs the engine (and a starting server) CPU:
+        # twice a second is enough
+        if alive is not None and time.monotonic() - checked > 0.5:
+            checked = time.monotonic()
+            if not alive():
+                raise RuntimeError("the Jupyter server exited while starting")
+        time.sleep(0.02)
     raise TimeoutError("the Jupyter server did not answer in time")

@@ -12,7 +12,7 @@ Engine's, say). Every connection therefore
   socket's owner and, for a container, not as root.
 
 The folders above the socket are the launcher's own; only the last component is the
-session's. Used by the launcher's proxy (httpx, websockets) and by the start-up wait.
+session's. Used by the launcher's proxy (httpx, websockets) and by the readiness probe.
 """
 
 from __future__ import annotations
@@ -113,28 +113,6 @@ class _AsyncBackend(httpcore.AnyIOBackend):
         return stream
 
 
-class _SyncBackend(httpcore.SyncBackend):
-    def __init__(self, policy: SocketPolicy) -> None:
-        self.policy = policy
-
-    def connect_unix_socket(self, path: str, timeout: float | None = None,
-                            socket_options: Any = None) -> httpcore.NetworkStream:
-        try:
-            pinned = _Pinned(path)
-        except UnsafeSocket as exc:
-            raise httpcore.ConnectError(str(exc)) from exc
-        try:
-            stream = super().connect_unix_socket(pinned.path, timeout, socket_options)
-        finally:
-            pinned.close()
-        try:
-            self.policy.check_peer(stream.get_extra_info("socket"), pinned.owner)
-        except UnsafeSocket as exc:
-            stream.close()
-            raise httpcore.ConnectError(str(exc)) from exc
-        return stream
-
-
 def async_transport(path: Path | str, policy: SocketPolicy,
                     max_connections: int = 50) -> httpx.AsyncHTTPTransport:
     """An httpx transport whose every connection goes through :func:`connect_unix`'s checks."""
@@ -142,11 +120,4 @@ def async_transport(path: Path | str, policy: SocketPolicy,
     transport._pool = httpcore.AsyncConnectionPool(
         uds=str(path), network_backend=_AsyncBackend(policy),
         max_connections=max_connections, max_keepalive_connections=10, keepalive_expiry=30)
-    return transport
-
-
-def sync_transport(path: Path | str, policy: SocketPolicy) -> httpx.HTTPTransport:
-    transport = httpx.HTTPTransport(uds=str(path))
-    transport._pool = httpcore.ConnectionPool(
-        uds=str(path), network_backend=_SyncBackend(policy), max_connections=4)
     return transport

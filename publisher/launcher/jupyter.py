@@ -2,7 +2,9 @@
 
 Every connection goes through the session's pinned socket (see
 :mod:`publisher.backends.sockets`), with short-lived clients, so the proxy's connection
-pool is not touched.
+pool is not touched. The session decides what comes back (a reader can put any server on
+their socket), so every answer is read within a size and a time for the whole of it
+(:func:`_ask`), and anything else is a :class:`BadAnswer`.
 """
 
 from __future__ import annotations
@@ -23,12 +25,59 @@ from publisher.backends.sessions import SessionHandle, with_folders
 from publisher.backends.sockets import async_transport, connect_unix
 
 WS_MAX = 8 * 2**20  # bytes in one WebSocket message, either way
+ANSWER_MAX = 64 * 1024  # bytes of an answer the launcher reads whole (Jupyter's: < 1 kB)
+ANSWER_TIME = 30.0  # seconds for a whole answer: connecting, sending, headers and body
 
 
-def _client(handle: SessionHandle, token: str, timeout: float = 30) -> httpx.AsyncClient:
+class BadAnswer(Exception):
+    """A session's answer the launcher does not use: an error status, too large, too slow,
+    compressed, or not the JSON Jupyter sends."""
+
+
+def _client(handle: SessionHandle, token: str) -> httpx.AsyncClient:
+    # identity: a compressed answer could be small on the wire and huge once read
     return httpx.AsyncClient(transport=async_transport(handle.socket, handle.policy),
-                             base_url="http://localhost",
-                             headers={"Authorization": f"token {token}"}, timeout=timeout)
+                             base_url="http://localhost", timeout=ANSWER_TIME,
+                             headers={"Authorization": f"token {token}",
+                                      "Accept-Encoding": "identity"})
+
+
+async def _ask(client: httpx.AsyncClient, method: str, url: str, body: Any = None,
+               timeout: float = ANSWER_TIME, ok: tuple[int, ...] = ()) -> tuple[int, Any]:
+    """(status, JSON answer) of one request (None for an empty answer), read within
+    *timeout* seconds and :data:`ANSWER_MAX` bytes in all; a status of 400 or more that is
+    not in *ok* is a :class:`BadAnswer` too."""
+    what = f"{method} {url.rsplit('/sessions/', 1)[-1]}"
+    data = bytearray()
+    try:
+        async with asyncio.timeout(timeout), \
+                client.stream(method, url, json=body) as answer:
+            if answer.headers.get("content-encoding", "identity") != "identity":
+                raise BadAnswer(f"the session answered {what} compressed")
+            async for chunk in answer.aiter_raw():
+                data += chunk
+                if len(data) > ANSWER_MAX:
+                    raise BadAnswer(f"the session's answer to {what} is over "
+                                    f"{ANSWER_MAX} bytes")
+    except TimeoutError:
+        raise BadAnswer(f"the session did not answer {what} within {timeout:.0f} s") from None
+    except httpx.HTTPError as exc:
+        raise BadAnswer(f"the session did not answer {what}: {exc}") from None
+    if answer.status_code >= 400 and answer.status_code not in ok:
+        raise BadAnswer(f"the session answered {answer.status_code} to {what}")
+    try:
+        return answer.status_code, json.loads(data) if data.strip() else None
+    except (ValueError, RecursionError):  # "[" * 100_000 is a RecursionError
+        raise BadAnswer(f"the session's answer to {what} is not JSON") from None
+
+
+def _field(value: Any, *keys: str) -> str:
+    """``value[k1][k2]…`` when it is a string, else a :class:`BadAnswer`."""
+    for key in keys:
+        value = value.get(key) if isinstance(value, dict) else None
+    if not isinstance(value, str):
+        raise BadAnswer(f"the session's answer has no {'.'.join(keys)}")
+    return value
 
 
 async def open_websocket(handle: SessionHandle, target: str, headers: Mapping[str, str],
@@ -54,8 +103,9 @@ async def upload_files(handle: SessionHandle, base_url: str, token: str,
             body = {"type": "directory"} if folder else {
                 "type": "file", "format": "base64",
                 "content": base64.b64encode(files[rel]).decode()}
-            r = await client.put(f"{base_url}api/contents/{quote(rel)}", json=body)
-            r.raise_for_status()
+            # a large data file takes its time to send: a second per MiB more
+            await _ask(client, "PUT", f"{base_url}api/contents/{quote(rel)}", body,
+                       ANSWER_TIME + (0 if folder else len(files[rel]) / 2**20))
 
 
 POOL_KERNEL = "python3"  # what a pooled session warms: the env's Python (Post.kernel)
@@ -73,17 +123,16 @@ async def start_kernel(handle: SessionHandle, base_url: str, token: str,
     """
     async with _client(handle, token) as client:
         if path is None:
-            r = await client.post(f"{base_url}api/kernels", json={"name": name})
-            r.raise_for_status()
-            kid = str(r.json()["id"])
+            _, answer = await _ask(client, "POST", f"{base_url}api/kernels", {"name": name})
+            kid = _field(answer, "id")
         else:
             kernel: dict[str, str] = {"id": kernel_id} if kernel_id else {"name": name}
-            r = await client.post(f"{base_url}api/sessions", json={
-                "path": path, "type": "notebook", "name": path, "kernel": kernel})
-            if r.status_code == 501 and not kernel_id:  # Jupyter: no such kernel
+            status, answer = await _ask(client, "POST", f"{base_url}api/sessions", {
+                "path": path, "type": "notebook", "name": path, "kernel": kernel},
+                ok=() if kernel_id else (501,))
+            if status == 501:  # Jupyter: no such kernel
                 return ""
-            r.raise_for_status()
-            kid = str(r.json()["kernel"]["id"])
+            kid = _field(answer, "kernel", "id")
     if kernel_id is None:
         await _kernel_info(handle, base_url, token, kid)
     return kid
@@ -124,11 +173,15 @@ def _closed(task: asyncio.Future[None]) -> None:
 _CLOSING: set[asyncio.Future[None]] = set()  # WebSockets being closed, kept until they are
 
 
-async def last_activity(handle: SessionHandle, base_url: str, token: str) -> float:
-    """Jupyter's own last activity (kernels, terminals) as a timestamp; 0 if unknown."""
+async def last_activity(handle: SessionHandle, base_url: str, token: str,
+                        timeout: float = 3) -> float:
+    """Jupyter's own last activity (kernels, terminals) as a timestamp, never later than
+    now; 0 when the session does not say so within *timeout* seconds (as if idle)."""
     try:
-        async with _client(handle, token, timeout=3) as client:
-            value = (await client.get(f"{base_url}api/status")).json().get("last_activity", "")
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
-    except (httpx.HTTPError, ValueError, AttributeError):
+        async with _client(handle, token) as client:
+            _, answer = await _ask(client, "GET", f"{base_url}api/status", timeout=timeout)
+        value = _field(answer, "last_activity")
+        stamp = datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except (BadAnswer, ValueError, OverflowError):
         return 0.0
+    return min(stamp, time.time())
