@@ -353,9 +353,13 @@ def launcher(ctx: click.Context, /, site: Path, host: str, port: int, backend: s
               help="Allow a non-loopback --host with the launcher on the local backend "
               "(no isolation!).")
 @click.option("--open", "open_browser", is_flag=True, help="Open the site in a browser.")
+@click.option("--allowed-hosts", default="",
+              help="Host names to answer besides local ones, comma-separated (adds to "
+              "[launcher] allowed_hosts); others get 403.")
 def serve(site: Path, host: str, port: int, no_launcher: bool, backend: str | None,
-          unsafe_local: bool, open_browser: bool) -> None:
+          unsafe_local: bool, open_browser: bool, allowed_hosts: str) -> None:
     """Build SITE, serve it with live reload, rebuild on change; launch badges work."""
     from publisher.serve import serve as run_serve
 
-    run_serve(site, host, port, backend, not no_launcher, open_browser, unsafe_local)
+    run_serve(site, host, port, backend, not no_launcher, open_browser, unsafe_local,
+              allowed_hosts.split(","))

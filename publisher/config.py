@@ -162,6 +162,11 @@ class LauncherSection:
                                 "(wildcard DNS and certificate).", check=_one_id)
     base_url: str = setting("/", "Path prefix of every route, e.g. /live/.",
                             normalize=_url_path)
+    allowed_hosts: str = setting(
+        "", "Host names (comma-separated; '*.example.org' for a domain's) that a launcher "
+        "or dev server listening on loopback answers besides localhost, 127.0.0.1, [::1], "
+        "[site] base_url's and session_host's: a proxy's public name, say. Others get 403 "
+        "(DNS rebinding).")
     forwarded_allow_ips: str = setting(
         "127.0.0.1", "Comma-separated proxy addresses or networks whose X-Forwarded-* "
         "headers count ('*': any).", check=_addresses)
@@ -175,6 +180,14 @@ class LauncherSection:
         "binder refs --push).", check=_http_url)
     runtime_dir: str = setting("", "Folder for session state (default: PUBLISH_RUNTIME_DIR, "
                                "else the cache folder).")
+
+    def host_names(self, site_url: str) -> list[str]:
+        """What a loopback server answers to besides local names (see ``allowed_hosts``):
+        the blog's host (*site_url*: single-origin deployments), session hosts, the rest."""
+        from urllib.parse import urlsplit
+
+        names = [urlsplit(site_url).netloc, self.session_host, *self.allowed_hosts.split(",")]
+        return [n.strip() for n in names if n.strip()]
 
     @property
     def limits(self) -> Limits:

@@ -12,7 +12,7 @@ import contextlib
 import hashlib
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ from starlette.routing import Route
 from publisher.backends.base import Backend
 from publisher.errors import PublishError
 from publisher.launcher.events import KEEPALIVE, sse
-from publisher.launcher.hosts import check_host
+from publisher.launcher.hosts import check_host, local_hosts_only
 from publisher.memo import Stamp, stamp
 from publisher.pipeline.pipeline import BuildOptions, build
 from publisher.progress import Reporter
@@ -260,7 +260,8 @@ def create_serve_app(site: Path, out: Path, backend: Backend, reporter: Reporter
 
 
 def serve(site: Path, host: str, port: int, backend_name: str | None, with_launcher: bool,
-          open_browser: bool, unsafe_local: bool = False) -> None:
+          open_browser: bool, unsafe_local: bool = False,
+          allowed_hosts: Iterable[str] = ()) -> None:
     from publisher import memo
     from publisher.backends import get_backend
     from publisher.config import load_config
@@ -276,6 +277,7 @@ def serve(site: Path, host: str, port: int, backend_name: str | None, with_launc
     if warning:
         reporter.log(warning)
     app, _ = create_serve_app(cfg.root, out, backend, reporter, with_launcher)
+    names = cfg.launcher.host_names(cfg.site.base_url) + list(allowed_hosts)
     url = f"http://{host}:{port}/"
     reporter.log(f"publish serve: {url} (site {cfg.root}, {backend.name} backend"
                  f"{', launcher on' if with_launcher else ''}); Ctrl-C stops everything")
@@ -286,4 +288,4 @@ def serve(site: Path, host: str, port: int, backend_name: str | None, with_launc
     from publisher.launcher.server import configure_logging, run
 
     configure_logging()  # launcher events, one line each; no per-request lines
-    run(app, host, port)
+    run(local_hosts_only(app, host, names), host, port)

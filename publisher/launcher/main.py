@@ -9,7 +9,7 @@ import click
 from publisher.backends import get_backend
 from publisher.config import load_config, with_overrides
 from publisher.launcher.app import create_app, create_manager
-from publisher.launcher.hosts import check_host
+from publisher.launcher.hosts import check_host, local_hosts_only
 from publisher.launcher.server import configure_logging, run
 
 
@@ -32,7 +32,9 @@ def run_launcher(site: Path, host: str, port: int, backend_name: str | None,
         manager.overflow, note = prepare(cfg, settings.overflow)
         click.echo(note, err=True)
     # docker sessions outlive a launcher restart (it adopts them) unless asked otherwise
-    app = create_app(manager, keep_sessions=backend.name == "docker" and not stop_sessions)
+    app = local_hosts_only(
+        create_app(manager, keep_sessions=backend.name == "docker" and not stop_sessions),
+        host, settings.host_names(cfg.site.base_url))
     click.echo(f"publish launcher for {cfg.root} on http://{host}:{port}{settings.base_url} "
                f"({backend.name} backend; sessions in {settings.runtime_path})", err=True)
     run(app, host, port, settings.forwarded_allow_ips)
