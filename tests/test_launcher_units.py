@@ -375,3 +375,28 @@ def test_jupyterlab_static_names_and_cache_headers(tmp_path: Path) -> None:
         "static/lab/main.efd36b46f3b45eb8.js%00": None,
         "POST": None, "other image": None, "other session": None,
     }
+
+
+# --- finding 9: a flood of unknown slugs costs one walk of posts/ a second -------------
+
+def test_unknown_slugs_cost_one_walk_a_second(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from publisher.launcher import posts
+    from tests.conftest import CONFIG, md_post, write_files
+
+    write_files(tmp_path, {"publish.toml": CONFIG,
+                           "posts/a/index.md": md_post("A", "2024-01-01", "# A\n")})
+    walks = []
+    real = posts._signature
+    monkeypatch.setattr(posts, "_signature", lambda root: walks.append(1) or real(root))
+    index = posts.SiteIndex(tmp_path)
+    t0 = time.monotonic()
+    for i in range(500):  # what a 404 flood asks
+        assert f"nope-{i}" not in index.get().by_slug
+    assert time.monotonic() - t0 < posts.RECHECK, "the loop itself was slow: test void"
+    assert len(walks) == 1
+    # a new post is seen once RECHECK has passed
+    write_files(tmp_path, {"posts/b/index.md": md_post("B", "2024-01-02", "# B\n")})
+    time.sleep(posts.RECHECK)
+    assert "b" in index.get().by_slug
+    assert len(walks) == 2

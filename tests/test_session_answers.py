@@ -143,3 +143,4 @@ def test_the_readiness_probe_gives_up_on_a_silent_server(
     t0 = time.monotonic()
     assert not answers(session[0], "/", "t", timeout=1)
     assert time.monotonic() - t0 < 2
+
