@@ -9,21 +9,28 @@ What a session's container can touch on the host, and nothing more:
   the container's environment, so neither ``ps`` nor ``docker inspect`` shows it).
 - ``$HOME`` and ``/tmp``: size-limited tmpfs (memory of the container's own cgroup); the
   root filesystem is read-only, so the host's disk never grows with what a reader writes.
-- a json-file log of at most 1 MiB.
+- nothing of the engine's: PID 1 (``templates/runtime/publish_init.py``) turns its own
+  stdout and stderr, the pipes dockerd and the shim copy outside the container's cgroup,
+  into ``/dev/null`` before the session runs, and reads the session's output itself,
+  keeping its first 64 kB in ``start.log`` beside the socket (for the launcher's error
+  message when a session does not start). The json-file log (1 MiB at most) stays empty.
 
 No network unless asked, memory/CPU/pids limits, a uid of its own (no host account has
-it), all capabilities dropped, no-new-privileges. ``timeout`` is PID 1: the container ends
-at its deadline whatever happens to the launcher. Labels let a restarted launcher find and
-adopt its sessions.
+it), all capabilities dropped, no-new-privileges. PID 1 is
+publish's init, which no process of the session can trace (it is not dumpable): the
+container ends at its deadline whatever happens to the launcher or what the reader does.
+Labels let a restarted launcher find and adopt its sessions.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
 import shlex
+import stat
 import time
 from pathlib import Path
 from typing import Any
@@ -45,7 +52,11 @@ HOME = "/home/reader"
 WORK = f"{HOME}/work"
 SESSION_UIDS = 200_000  # + 16 bits of the session id: no host account, no other session
 SESSION_LABEL = f"{LABEL}.session"
-LOG_LIMIT = {"max-size": "1m", "max-file": "1"}
+LOG_LIMIT = {"max-size": "1m", "max-file": "1"}  # nothing reaches it (PID 1's output is void)
+START_LOG = "start.log"  # beside the socket: the session's output, its first START_LOG_BYTES
+START_LOG_BYTES = 64 * 1024
+GRACE = 10  # seconds between the deadline's SIGTERM and the end of every process
+INIT = Path(__file__).resolve().parent.parent / "templates/runtime/publish_init.py"
 log = logging.getLogger("publish.launcher")
 
 
@@ -58,6 +69,39 @@ def session_uid(session_id: str) -> int:
     token or signal it) and that other sessions almost never share (per-uid kernel limits
     such as inotify instances are then per session)."""
     return SESSION_UIDS + int(session_id[:4], 16)
+
+
+def start_log(folder: Path, lines: int = 20) -> str:
+    """The last *lines* of the session's output (``start.log`` in its socket folder),
+    read without following links and without blocking: the session can write there."""
+    try:
+        fd = os.open(folder / START_LOG, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK
+                     | os.O_CLOEXEC)
+    except OSError:
+        return ""
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return ""
+        size = min(st.st_size, START_LOG_BYTES)
+        data = os.pread(fd, size, max(0, st.st_size - size))
+    finally:
+        os.close(fd)
+    return "\n".join(data.decode(errors="replace").splitlines()[-lines:])
+
+
+def init_command(seconds: float, log_file: str, argv: list[str]) -> tuple[list[str], list[str]]:
+    """(entrypoint, command) of a session's container: publish's init as PID 1 (see
+    ``templates/runtime/publish_init.py``), running *argv* until *seconds* have passed."""
+    from publisher.envs.dockerfile import RUNTIME
+
+    return ([f"{RUNTIME}/bin/python3", "-I", "-S", "-c", _init_source()],
+            [str(max(1, int(seconds))), str(GRACE), log_file, str(START_LOG_BYTES), *argv])
+
+
+@functools.cache
+def _init_source() -> str:
+    return INIT.read_text()
 
 
 def write_secret(folder: Path, token: str, uid: int) -> None:
@@ -140,10 +184,15 @@ def start_container(client: Any, image: str, req: SessionRequest,
     script = (f'[ -d {HOME_COPY} ] && cp -a {HOME_COPY}/. "$HOME"/; mkdir -p {WORK} && '
               f'cd {WORK} && {prestart_kernel(req.kernel)}exec {jupyter} "$@"')
     disk = req.limits.disk
+    # PID 1 is publish's init; the session runs through the image's own entrypoint
+    # (ENTRYPOINT: the env's `start`), as before
+    own = client.images.get(image).attrs.get("Config", {}).get("Entrypoint") or []
+    entrypoint, command = init_command(req.deadline, f"{SOCK_DIR}/{START_LOG}",
+                                       [*own, "sh", "-c", script, "session", *args])
     container = client.containers.create(
         image,
-        command=["timeout", "-s", "TERM", "-k", "10", str(max(1, int(req.deadline))),
-                 "sh", "-c", script, "session", *args],
+        entrypoint=entrypoint,
+        command=command,
         labels={SESSION_LABEL: req.session_id, **req.labels},
         network_mode="bridge" if req.network else "none",
         mem_limit=req.limits.memory,
@@ -181,8 +230,11 @@ def start_container(client: Any, image: str, req: SessionRequest,
             raise RuntimeError(f"the session's CPU limit was not set: {answer['Warnings']}")
     except BaseException as exc:
         logs = ""
-        with contextlib.suppress(Exception):
-            logs = container.logs(tail=20).decode(errors="replace")
+        with contextlib.suppress(Exception):  # before the socket volume goes
+            logs = start_log(sock_dir)
+        if not logs:  # the init itself did not start (its own error is in the engine's log)
+            with contextlib.suppress(Exception):
+                logs = container.logs(tail=20).decode(errors="replace")
         remove_session(client, handle)
         raise RuntimeError(f"{exc}\n{logs}".strip()) from exc
     return handle
