@@ -16,7 +16,7 @@ What a session's container can touch on the host, and nothing more:
   message when a session does not start). The json-file log (1 MiB at most) stays empty.
 
 No network unless asked, memory/CPU/pids limits, a uid of its own (no host account has
-it), all capabilities dropped, no-new-privileges. PID 1 is
+it: see :data:`SESSION_UIDS`), all capabilities dropped, no-new-privileges. PID 1 is
 publish's init, which no process of the session can trace (it is not dumpable): the
 container ends at its deadline whatever happens to the launcher or what the reader does.
 Labels let a restarted launcher find and adopt its sessions.
@@ -50,7 +50,14 @@ SOCK_DIR = f"{MOUNT}/sock"
 SECRET_DIR = f"{MOUNT}/secret"
 HOME = "/home/reader"
 WORK = f"{HOME}/work"
-SESSION_UIDS = 200_000  # + 16 bits of the session id: no host account, no other session
+# A session's uid (and gid) is SESSION_UIDS + 16 bits of its id: 1900000000-1900065535.
+# Above every range Debian's useradd hands out as subordinate ids (SUB_UID_MIN 100000 to
+# SUB_UID_MAX 600100000, 65536 each: a second user gets 165536-231071), above
+# systemd-nspawn's container uids (524288-1879048191), below systemd's "foreign" range
+# (2147352576-) and 2^31 (tools that read a uid as signed). The launcher still refuses to
+# start sessions when an account or a subordinate range of the host overlaps it.
+SESSION_UIDS = 1_900_000_000
+UID_SPAN = 0x10000
 SESSION_LABEL = f"{LABEL}.session"
 LOG_LIMIT = {"max-size": "1m", "max-file": "1"}  # nothing reaches it (PID 1's output is void)
 START_LOG = "start.log"  # beside the socket: the session's output, its first START_LOG_BYTES
@@ -69,6 +76,72 @@ def session_uid(session_id: str) -> int:
     token or signal it) and that other sessions almost never share (per-uid kernel limits
     such as inotify instances are then per session)."""
     return SESSION_UIDS + int(session_id[:4], 16)
+
+
+def uid_conflicts(etc: Path = Path("/etc"), first: int = SESSION_UIDS,
+                  count: int = UID_SPAN) -> list[str]:
+    """What of the host's accounts (``passwd``, ``group``) and subordinate id ranges
+    (``subuid``, ``subgid``) falls in the session uids: a process of theirs could signal a
+    session's processes or read its token, and a session theirs."""
+    last = first + count - 1
+    found = []
+    for name in ("passwd", "group"):
+        for line in _lines(etc / name):
+            parts = line.split(":")
+            if len(parts) > 2 and parts[2].isdigit() and first <= int(parts[2]) <= last:
+                found.append(f"{etc / name}: {parts[0]} has id {parts[2]}")
+    for name in ("subuid", "subgid"):
+        for line in _lines(etc / name):
+            parts = line.strip().split(":")
+            if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
+                start, n = int(parts[1]), int(parts[2])
+                if n and start <= last and first <= start + n - 1:
+                    found.append(f"{etc / name}: {parts[0]} has {start}-{start + n - 1}")
+    return found
+
+
+def _lines(path: Path) -> list[str]:
+    try:
+        return path.read_text(errors="replace").splitlines()
+    except OSError:
+        return []
+
+
+def uid_problem(etc: Path = Path("/etc")) -> str | None:
+    """A message for the operator when the session uids are not the sessions' alone."""
+    found = uid_conflicts(etc)
+    if not found:
+        return None
+    return (f"The session uids {SESSION_UIDS}-{SESSION_UIDS + UID_SPAN - 1} are not free on "
+            "this host, so sessions would share a uid with them (and could signal their "
+            "processes and read their files, or they a session's token):\n"
+            + "\n".join(f"  {f}" for f in found)
+            + "\nMove those accounts or subordinate ranges elsewhere; publish refuses to "
+            "start sessions until then.")
+
+
+_uid_checked: dict[tuple[tuple[int, int, int], ...], str | None] = {}
+
+
+def check_uids(etc: Path = Path("/etc")) -> None:
+    """Refuse a session (RuntimeError) while the host's accounts overlap the session uids;
+    read again whenever one of those files changes."""
+    key = []
+    for name in ("passwd", "group", "subuid", "subgid"):
+        try:
+            st = (etc / name).stat()
+            key.append((st.st_ino, st.st_mtime_ns, st.st_size))
+        except OSError:
+            key.append((0, 0, 0))
+    stamp = tuple(key)
+    if stamp not in _uid_checked:
+        _uid_checked.clear()
+        _uid_checked[stamp] = uid_problem(etc)
+    if _uid_checked[stamp]:
+        log.error("%s", _uid_checked[stamp])
+        # the reader sees this message: the host's account names stay in the log
+        raise RuntimeError("this host's accounts overlap the session uids; the operator "
+                           "will find the details in the launcher's log")
 
 
 def start_log(folder: Path, lines: int = 20) -> str:
@@ -171,6 +244,7 @@ def start_container(client: Any, image: str, req: SessionRequest,
                     timeout: float = 60) -> SessionHandle:
     from docker.types import LogConfig, Mount
 
+    check_uids()
     uid = session_uid(req.session_id)
     write_secret(req.session_dir / "secret", req.token, uid)
     mounts, sock_dir, volume = _socket_area(client, req, uid)

@@ -20,6 +20,13 @@ def run_launcher(site: Path, host: str, port: int, backend_name: str | None,
     cfg = with_overrides(load_config(site), "launcher", overrides)
     backend = get_backend(backend_name or cfg.execute.backend, cfg.base_image,
                           cfg.launcher.base_images)
+    if backend.name == "docker":  # a session's uid must be no host account's
+        from publisher.backends.docker_sessions import uid_problem
+        from publisher.errors import BackendUnavailable
+
+        problem = uid_problem()
+        if problem:
+            raise BackendUnavailable(problem)
     warning = check_host(host, backend.name, True, unsafe_local)
     if warning:
         click.echo(warning, err=True)

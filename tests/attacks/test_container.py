@@ -7,6 +7,7 @@ another session's hostname. Every test names the hole it attacks in its docstrin
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -227,7 +228,7 @@ def test_home_and_tmp_are_bounded_and_off_the_host_disk(disk_launcher: str) -> N
     assert size_rw(c) < 20 * MiB
 
 
-# --- PID 1 and the engine (red team, finding 7; README: nothing outlives its limits) --------------------
+# --- PID 1 and the engine (red team, findings 7 and 8; uid range) -----------------------
 
 PTRACE = """\
 import ctypes, errno, json, os
@@ -396,6 +397,50 @@ def test_session_output_costs_the_engine_nothing(launcher: str) -> None:
     log = c.attrs.get("LogPath") or ""
     size = Path(log).stat().st_size if log and Path(log).exists() else 0
     assert size < 64 * 1024, f"the container's log grew to {size} bytes"
+
+
+def test_session_uids_are_no_host_or_subordinate_ids(launcher: str) -> None:
+    """README "no host account has the session uids": Debian gives a second user the
+    subordinate ids 165536-231071, inside the old session range 200000-265535. The whole
+    range a session's uid comes from (base + 16 bits of its id) must avoid every host
+    account and group, every /etc/subuid and /etc/subgid entry, the ranges useradd
+    allocates subordinate ids from (/etc/login.defs) and systemd's container and foreign
+    ranges."""
+    import grp
+    import pwd
+
+    ev = ready(launcher)
+    c = container_of(ev)
+    uid = int(container_exec(c.id, "id", "-u").stdout)
+    gid = int(container_exec(c.id, "id", "-g").stdout)
+    assert uid == gid
+    base = uid - int(ev["sid"][:4], 16)
+    lo, hi = base, base + 0xFFFF  # every session's uid, inclusive
+    taken: list[tuple[str, int, int]] = []
+    taken += [(f"user {p.pw_name}", p.pw_uid, p.pw_uid) for p in pwd.getpwall()]
+    taken += [(f"group {g.gr_name}", g.gr_gid, g.gr_gid) for g in grp.getgrall()]
+    for name in ("/etc/subuid", "/etc/subgid"):
+        with contextlib.suppress(FileNotFoundError):
+            for line in Path(name).read_text().splitlines():
+                parts = line.strip().split(":")
+                if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
+                    first, count = int(parts[1]), int(parts[2])
+                    taken.append((f"{name} {parts[0]}", first, first + count - 1))
+    defs = {"SUB_UID_MIN": 100000, "SUB_UID_MAX": 600100000, "SUB_UID_COUNT": 65536,
+            "SUB_GID_MIN": 100000, "SUB_GID_MAX": 600100000, "SUB_GID_COUNT": 65536}
+    with contextlib.suppress(FileNotFoundError):
+        for line in Path("/etc/login.defs").read_text().splitlines():
+            parts = line.split()
+            if len(parts) == 2 and parts[0] in defs and parts[1].isdigit():
+                defs[parts[0]] = int(parts[1])
+    for kind in ("UID", "GID"):
+        taken.append((f"useradd's subordinate {kind}s", defs[f"SUB_{kind}_MIN"],
+                      defs[f"SUB_{kind}_MAX"] + defs[f"SUB_{kind}_COUNT"] - 1))
+    taken.append(("systemd-nspawn's container uids", 0x80000, 0x6FFFFFFF))
+    taken.append(("systemd's foreign uids", 0x7FFE0000, 0x7FFEFFFF))
+    clashes = [t for t in taken if t[1] <= hi and lo <= t[2]]
+    assert not clashes, f"session uids {lo}-{hi} overlap {clashes}"
+    assert hi < 2**31 - 1, "uids above 2^31 are read as negative by some tools"
 
 
 # --- hole 11: a session's container dies ------------------------------------------------
