@@ -364,13 +364,15 @@ while fds and time.monotonic() < end:
 print(len(fds), written)
 """
 FLOOD_SECONDS = 5.0
+ENGINE_BOUND = 0.5  # cores beyond idle; 1.0-1.15 when the engine logged the flood
 
 
 def test_session_output_costs_the_engine_nothing(launcher: str) -> None:
     """Red team finding 7: a reader writing to PID 1's (and Jupyter's) stdout and stderr in
     a loop made dockerd/containerd burn 1.2 cores outside the session's cgroup. Measured:
     the engine's CPU time (dockerd, containerd, the container's shim) over 5 s of that
-    flood, against 5 s idle; at most 0.3 cores more (generous on 2 shared cores; the
+    flood, against 5 s idle; at most 0.5 cores more (generous: others' containers make
+    the idle figure swing by 0.6 cores on 2 shared cores, hence up to three rounds; the
     flood's cost is charged to the session's own CPU limit), and nothing reaches the
     container's log."""
     ev = ready(launcher)
@@ -390,9 +392,9 @@ def test_session_output_costs_the_engine_nothing(launcher: str) -> None:
         extras.append((flood - idle) / FLOOD_SECONDS)
         print(f"engine CPU: idle {idle:.2f} s, flood {flood:.2f} s in {FLOOD_SECONDS} s "
               f"({opened} fds, {written / MiB:.0f} MiB written)")
-        if extras[-1] < 0.3:
+        if extras[-1] < ENGINE_BOUND:
             break
-    assert min(extras) < 0.3, f"the engine used {min(extras):.2f} more cores"
+    assert min(extras) < ENGINE_BOUND, f"the engine used {min(extras):.2f} more cores"
     c.reload()
     log = c.attrs.get("LogPath") or ""
     size = Path(log).stat().st_size if log and Path(log).exists() else 0
