@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import os
 import re
 import tomllib
@@ -162,6 +163,9 @@ class LauncherSection:
                                 "(wildcard DNS and certificate).", check=_one_id)
     base_url: str = setting("/", "Path prefix of every route, e.g. /live/.",
                             normalize=_url_path)
+    session_host_same_site: bool = setting(
+        False, "Allow session_host under the registrable domain of [site] base_url (a "
+        "session's page can then set cookies for the blog's domain).")
     allowed_hosts: str = setting(
         "", "Host names (comma-separated; '*.example.org' for a domain's) that a launcher "
         "or dev server listening on loopback answers besides localhost, 127.0.0.1, [::1], "
@@ -262,6 +266,35 @@ CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
 REF_PREFIX = re.compile(r"(?!.*(?:\.\.|//|@\{|\.lock/|/\.))[A-Za-z0-9][A-Za-z0-9._/-]*/")
 
 
+def _shared_domain(session_host: str, site_url: str) -> str:
+    """The registrable domain (Public Suffix List) that *session_host* (a template) and
+    the host of *site_url* share, or "" (none, or an address or a local name)."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    from publisher.launcher.hosts import host_name
+
+    domains = set()
+    for name in (host_name(session_host.replace("{id}", "x")),
+                 (urlsplit(site_url).hostname or "").lower()):
+        name = name.strip(".")
+        if not name or name == "localhost" or name.endswith(".localhost"):
+            return ""
+        try:
+            ipaddress.ip_address(name)
+            return ""
+        except ValueError:
+            domains.add(_suffixes().privatesuffix(name) or name)
+    return domains.pop() if len(domains) == 1 else ""
+
+
+@functools.cache
+def _suffixes() -> Any:
+    from publicsuffixlist import PublicSuffixList  # the list ships with the package
+
+    return PublicSuffixList()
+
+
 def _cross_checks(cfg: Config) -> list[str]:
     """Problems that involve more than one key."""
     problems = []
@@ -279,6 +312,16 @@ def _cross_checks(cfg: Config) -> list[str]:
         problems.append(f"[launch] ref_prefix: {cfg.launch.ref_prefix!r} is not a valid git "
                         'branch folder (e.g. "publish/env/": letters, digits, ".", "_", "-", '
                         'ending in "/")')
+    shared = "" if cfg.launcher.session_host_same_site else _shared_domain(
+        cfg.launcher.session_host, cfg.site.base_url)
+    if shared:
+        problems.append(
+            f"[launcher] session_host: {cfg.launcher.session_host!r} is under {shared}, the "
+            "registrable domain of [site] base_url: a reader's session page could set "
+            f"cookies for {shared} and lock every reader out of the blog and the other "
+            "sessions (a cookie bomb). Put session hosts under a domain of their own (as "
+            "GitHub does with githubusercontent.com), e.g. '{id}.example-live.org', or set "
+            "[launcher] session_host_same_site = true to accept that.")
     if cfg.site.page_size < 1:
         problems.append(f"[site] page_size: must be 1 or more, got {cfg.site.page_size}")
     if cfg.deploy.cname and not re.fullmatch(

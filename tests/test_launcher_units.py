@@ -400,3 +400,48 @@ def test_unknown_slugs_cost_one_walk_a_second(tmp_path: Path,
     time.sleep(posts.RECHECK)
     assert "b" in index.get().by_slug
     assert len(walks) == 2
+
+
+# --- finding 8: cookie bombs -----------------------------------------------------------
+
+@pytest.mark.parametrize(("session_host", "base_url", "refused"), [
+    ("{id}.live.example.org", "https://example.org/", True),
+    ("{id}.live.example.org", "https://blog.example.org/x/", True),
+    ("{id}.example.org:8443", "https://example.org/", True),
+    ("{id}.live.example.co.uk", "https://example.co.uk/", True),
+    ("{id}.example-live.org", "https://example.org/", False),
+    ("{id}.a.github.io", "https://me.github.io/", False),  # github.io is a public suffix
+    ("{id}.live.localhost:8000", "http://localhost:8000/", False),
+    ("{id}.live.example.org", "", False),
+])
+def test_session_hosts_under_the_blogs_domain_are_refused(
+        tmp_path: Path, session_host: str, base_url: str, refused: bool) -> None:
+    from publisher.config import ConfigError, parse_config
+
+    raw = {"site": {"base_url": base_url} if base_url else {},
+           "launcher": {"session_host": session_host}}
+    if refused:
+        with pytest.raises(ConfigError, match="cookie bomb"):
+            parse_config(raw, tmp_path)
+        raw["launcher"]["session_host_same_site"] = True  # told otherwise
+    assert parse_config(raw, tmp_path).launcher.session_host == session_host
+
+
+def test_only_the_launchers_cookies_reach_it() -> None:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+    from starlette.testclient import TestClient
+
+    from publisher.launcher.app import KnownCookies
+
+    async def echo(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(request.headers.get("cookie", "<none>"))
+
+    client = TestClient(KnownCookies(Starlette(routes=[Route("/", echo)])))
+    bomb = "; ".join(f"bomb{i}={'x' * 4000}" for i in range(50))
+    r = client.get("/", headers={"Cookie": f"{bomb}; publish-session-abc=t1; _xsrf=x; "
+                                           "__Host-publish-session=t2; other=1"})
+    assert r.text == "publish-session-abc=t1; _xsrf=x; __Host-publish-session=t2"
+    assert client.get("/", headers={"Cookie": bomb}).text == "<none>"

@@ -20,6 +20,7 @@ from publisher.backends.base import Backend
 from publisher.config import LauncherSection
 from publisher.launcher.metrics import Metrics
 from publisher.launcher.posts import SiteIndex
+from publisher.launcher.proxy import COOKIE, UPSTREAM_COOKIES
 from publisher.launcher.routes import Routes
 from publisher.launcher.sessions import SessionManager
 
@@ -112,6 +113,36 @@ class SessionHosts:
         await self.app(scope, receive, send)
 
 
+def _known_cookie(cookie: bytes) -> bool:
+    name = cookie.split(b"=", 1)[0].strip().decode("latin-1")
+    return name.startswith(f"{COOKIE}-") or name == f"__Host-{COOKIE}" or \
+        name in UPSTREAM_COOKIES
+
+
+class KnownCookies:
+    """Only the cookies the launcher reads reach it: the session cookies and Jupyter's
+    ``_xsrf``; the rest are dropped before anything parses them.
+
+    A session's page can set cookies for a parent domain of its host, which every other
+    session host (and the blog, if it shares that domain) then receives: hundreds of kB,
+    a cookie bomb. The server reads headers of up to 1 MiB (``server.HEADERS_MAX``), so
+    such a reader is served, not turned away with a 400.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            headers = scope.get("headers") or []
+            if any(k == b"cookie" for k, _ in headers):
+                kept = [c.strip() for k, v in headers if k == b"cookie"
+                        for c in v.split(b";") if _known_cookie(c)]
+                scope = {**scope, "headers": [(k, v) for k, v in headers if k != b"cookie"]
+                         + ([(b"cookie", b"; ".join(kept))] if kept else [])}
+        await self.app(scope, receive, send)
+
+
 def create_app(manager: SessionManager, keep_sessions: bool) -> ASGIApp:
     routes = launcher_routes(manager)
     base = manager.settings.base_url.rstrip("/")
@@ -128,6 +159,7 @@ def create_app(manager: SessionManager, keep_sessions: bool) -> ASGIApp:
     outer: ASGIApp = app
     if manager.settings.session_host:
         outer = SessionHosts(outer, manager.settings.session_host, manager.settings.base_url)
+    outer = KnownCookies(outer)
     if manager.settings.forwarded_allow_ips:
         from publisher.launcher.forwarded import ForwardedHeaders
 
