@@ -323,12 +323,15 @@ def live_code_journey(browser: Any, home: str, name: str, admin: str = "") -> No
         j.shot("ran-cells")
         assert "Ready" in status.inner_text()
         check_accessibility(page)
-        page.reload()  # the live session is reused while it lives
+        # the session's token was in the page's memory only (no page of the origin reads
+        # it, tests/test_live_token.py): a reload starts a new session
+        page.reload()
         page.get_by_role("button", name="Run code here").click()
         page.locator('.publish-live-status[data-phase="ready"]').wait_for(timeout=120_000)
-        assert page.evaluate(SESSION_URL) == session_url
+        session_url, before = page.evaluate(SESSION_URL), session_url
+        assert "/sessions/" in session_url and session_url != before
         third = page.locator("main div.cell:has(.thebe-cell)").nth(2)
-        rewrite_and_run(page, third, "print(walkers + 1)", "1001")  # the same kernel: its variables are there
+        rewrite_and_run(page, third, "print('new', 6*7)", "new 42")
         if admin:  # the session ends (culled): a new one starts, the next Run works
             sid = session_url.split("/sessions/", 1)[1].split("/", 1)[0]
             r = httpx.delete(f"{admin}api/sessions/{sid}", timeout=60,

@@ -3,6 +3,13 @@
 // the blog's launcher for the session through its BinderHub-compatible API
 // (/build/git/<slug>/<env id>, Server-Sent Events) while thebe loads, then gives thebe the
 // session's Jupyter server.
+//
+// The session's address and token live in this page's memory only, never in storage:
+// localStorage, sessionStorage, IndexedDB and cookies are the origin's, and when the
+// launcher shares the blog's origin every page of it (HTML a reader planted in their own
+// session and sent another reader a link to, included) would read them there. The price:
+// a reload starts a new session (a pooled one is ready in well under a second), and the
+// page ends its session when it goes away, since nobody else can use it then.
 (function () {
   "use strict";
 
@@ -26,14 +33,29 @@
     if (window.performance && performance.mark) performance.mark("publish-live:" + name);
   }
 
+  // earlier versions kept the session of a post's last visit in localStorage: remove it
+  function forgetStoredSessions() {
+    ["localStorage", "sessionStorage"].forEach(function (name) {
+      try {
+        var store = window[name];
+        for (var i = store.length - 1; i >= 0; i--) {
+          var key = store.key(i);
+          if (key && key.indexOf("publish-live:") === 0) store.removeItem(key);
+        }
+      } catch (e) {
+        // no storage at all (blocked by the reader's settings): nothing to remove
+      }
+    });
+  }
+
   onReady(function () {
+    forgetStoredSessions();
     var button = document.querySelector("button.publish-live");
     if (!button) return;
     var cfg = JSON.parse(button.getAttribute("data-live"));
     // the launch stream (BinderHub's API): our launcher's, on the blog's own origin when
     // the launcher is there too, or a BinderHub's
     var build = new URL(cfg.build, window.location.href).href;
-    var savedKey = "publish-live:" + build;
     var status = document.createElement("div");
     status.className = "publish-live-status";
     status.setAttribute("role", "status");
@@ -138,20 +160,24 @@
                               {once: true, passive: true});
     });
 
-    // the session of an earlier visit, while it lives (a reload keeps the reader's kernel)
-    async function savedSession() {
+    // the page's session: its address and token are known to this page alone, so when
+    // the page goes away for good nobody can use it again: end it now rather than when
+    // the launcher culls it idle (it counts against the reader's sessions until then).
+    // A page kept in the back/forward cache keeps it (it may come back).
+    var current = null;
+    function end(s) {
+      if (!s) return;
       try {
-        var saved = JSON.parse(window.localStorage.getItem(savedKey) || "null");
-        if (!saved) return null;
-        var r = await fetch(saved.url + "api/status",
-                            {headers: {Authorization: "token " + saved.token}});
-        if (r.ok) return saved;
+        fetch(s.url + "api/shutdown", {method: "POST", keepalive: true, credentials: "omit",
+                                       headers: {Authorization: "token " + s.token}})
+          .catch(function () {});
       } catch (e) {
-        // unreadable or unreachable: launch anew
+        // the page is going: nothing more to do
       }
-      window.localStorage.removeItem(savedKey);
-      return null;
     }
+    window.addEventListener("pagehide", function (e) {
+      if (!e.persisted) end(current);
+    });
 
     var WORDS = {waiting: "Waiting for the launcher…", building: "Building the post's environment…",
                  built: "Environment built.", launching: "Starting a live session…"};
@@ -207,15 +233,9 @@
       if (!inflight) {
         var mine = run;
         inflight = (async function () {
-          var s = await savedSession();
-          if (s) return s;
-          s = await launch(mine);
+          var s = await launch(mine);
           mark("launched");
-          try {
-            window.localStorage.setItem(savedKey, JSON.stringify(s));
-          } catch (e) {
-            // no storage: a reload starts a new session
-          }
+          current = s;
           return s;
         })();
         inflight.then(function () { inflight = null; }, function () { inflight = null; });
@@ -311,7 +331,7 @@
       try {
         run += 1;
         if (ended) {
-          window.localStorage.removeItem(savedKey);
+          current = null;
           try { thebe.session.kernel.dispose(); } catch (e) { /* already gone */ }
           try { thebe.server.dispose(); } catch (e) { /* already gone */ }
         }
