@@ -33,6 +33,7 @@ from publisher.config import Config
 from publisher.content.post import SOURCE_NAMES, Post, notebook_json
 from publisher.envs.spec import EnvSpec
 from publisher.errors import PublishError
+from publisher.paths import check_inside
 
 REF_ROOT = "refs/heads/"
 # a fixed identity and date: the same tree gives the same commit
@@ -134,8 +135,8 @@ def notebook_bytes(post: Post) -> bytes:
 @dataclass
 class TreeMaker:
     """The files of env refs, taken from the repository as its author would commit them:
-    tracked or not ignored (``git ls-files -co --exclude-standard``), inside the
-    repository once links are followed."""
+    tracked or not ignored (``git ls-files -co --exclude-standard``), inside the site
+    once links are followed (:func:`publisher.paths.link_problem`)."""
 
     repo: Path
     site_root: Path
@@ -157,21 +158,16 @@ class TreeMaker:
         return self._listed[folder]
 
     def files(self, folder: Path) -> list[Path]:
-        """Files under *folder* that git would commit, sorted; env and cache folders out.
-        The site is listed once; a folder outside it (a linked post) on its own."""
-        inside = folder.is_relative_to(self.site_root)
+        """Files under *folder* (a folder of the site) that git would commit, sorted; env
+        and cache folders out. The site is listed once."""
         out: list[Path] = []
-        for path in self._git_files(self.site_root if inside else folder):
+        for path in self._git_files(self.site_root):
             if not path.is_relative_to(folder):
                 continue
             rel = path.relative_to(folder)
             if SKIP_DIRS & set(rel.parts[:-1]) or not path.is_file():
                 continue  # an env or cache folder, a deleted file, a link to a folder
-            if not path.resolve().is_relative_to(self.repo.resolve()):
-                raise BinderError(
-                    f"{path.relative_to(self.repo).as_posix()}: links outside the "
-                    "repository; env refs take files from the repository only (copy the "
-                    "file in, or ignore it in .gitignore).")
+            check_inside(path, self.site_root, BinderError)
             out.append(path)
         return out
 

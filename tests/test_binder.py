@@ -345,7 +345,7 @@ def test_refs_never_touch_the_authors_branches(sample_repo: Path, tmp_path: Path
 def test_refs_take_what_git_would_commit(sample_repo: Path, tmp_path: Path) -> None:
     """Files are the repository's as its author would commit them: ignored files stay
     out, odd names (newline, carriage return, non-UTF-8) keep their own bytes, a link
-    out of the repository is refused, the author's git settings change no commit, and a
+    out of the site is refused, the author's git settings change no commit, and a
     ref checked out in a worktree is not moved under it."""
     site = sample_repo / "sample_site"
     ids = env_ids(site)
@@ -377,13 +377,13 @@ def test_refs_take_what_git_would_commit(sample_repo: Path, tmp_path: Path) -> N
     assert {r.branch: r.status for r in report.refs}[walk] == "kept"
     assert git(sample_repo, "rev-parse", walk).strip() == first[walk]
     git(sample_repo, "worktree", "remove", "--force", str(tmp_path / "wt"))
-    # a link out of the repository: that env is refused, by name
+    # a link out of the site: that post is refused, by name (tests/test_site_links.py)
     outside = tmp_path / "private.key"
     outside.write_text("secret\n")
     (folder / "key.txt").symlink_to(outside)
     report = make_refs(site)
-    assert any("posts/random-walks/key.txt: links outside the repository" in p
-               for p in report.problems), report.problems
+    assert any(p.startswith(f"posts/random-walks/key.txt: a link to {outside}, outside the "
+                            "site folder") for p in report.problems), report.problems
     assert walk not in {r.branch for r in report.refs}
 
 

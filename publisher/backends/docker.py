@@ -15,6 +15,7 @@ import shutil
 import tarfile
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +49,7 @@ from publisher.envs.recipe import USER_LAYER_FILES
 from publisher.envs.spec import BUILDER_VERSION, EnvSpec, base_image_for
 from publisher.errors import EnvBuildError, ExecutionError
 from publisher.hashing import digest
-from publisher.paths import CA_VARS, ca_bundle
+from publisher.paths import CA_VARS, ca_bundle, files_under
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # colours in build output: noise in a log view
 ENV_REPO = "publish-env"
@@ -98,6 +99,17 @@ def host_build_settings(environ: dict[str, str] | None = None) -> tuple[bytes | 
 def runtime_tag(base: str) -> str:
     """The runtime image's tag: a hash of its Dockerfile, base and builder version."""
     return f"{RUNTIME_REPO}:{digest([BUILDER_VERSION, base, runtime_dockerfile(base)])}"
+
+
+def _copy_context(spec: EnvSpec, src: Path, dest: Path,
+                  skip: Callable[[str], bool] = lambda _: False) -> None:
+    """The files of *src* (an env's build context) into *dest*, through links that stay
+    inside the site; a link out of it fails the build, naming it (its target would be in
+    the image, and so in every session and execution of the env)."""
+    for path in files_under(src, spec.site_root or src, skip, EnvBuildError):
+        target = dest / path.relative_to(src)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, target)
 
 
 def _tar(files: dict[str, bytes], mode: int = 0o644) -> bytes:
@@ -225,7 +237,7 @@ class DockerBackend:
             ctx = Path(ctxname)
             if spec.dockerfile:
                 assert spec.root is not None
-                shutil.copytree(spec.root, ctx, dirs_exist_ok=True)
+                _copy_context(spec, spec.root, ctx)
                 runtime = self.ensure_runtime(base, emit)
                 self._build(ctx, tag, emit, self.labels(spec, env_id), f"env {env_id}",
                             buildargs={"PUBLISH_RUNTIME_IMAGE": runtime})
@@ -235,8 +247,9 @@ class DockerBackend:
             self._write_build_settings(ctx)
             spec_dir = ctx / "spec"
             if spec.package_dir is not None:
-                shutil.copytree(spec.package_dir, spec_dir, ignore=shutil.ignore_patterns(
-                    "*.ipynb", ".ipynb_checkpoints", "__pycache__", "binder", ".binder"))
+                _copy_context(spec, spec.package_dir, spec_dir, lambda name: name.endswith(
+                    ".ipynb") or name in (".ipynb_checkpoints", "__pycache__", "binder",
+                                          ".binder"))
             spec_dir.mkdir(exist_ok=True)
             for name in spec.files:
                 shutil.copy2(spec.path(name), spec_dir / name)

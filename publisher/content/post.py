@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+import os
 import re
 import subprocess
 import warnings
@@ -25,9 +26,11 @@ from publisher.content.frontmatter import (
     validate,
 )
 from publisher.errors import ContentError
+from publisher.paths import check_inside, files_under, link_problem
 
 SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 SOURCE_NAMES = ("index.ipynb", "index.md")
+SKIP_DIRS = frozenset({".ipynb_checkpoints", "__pycache__", ".git"})  # not a post's files
 
 
 @dataclass
@@ -35,7 +38,7 @@ class Post:
     """A post: ``posts/<slug>/index.(ipynb|md)`` or ``posts/<slug>.(ipynb|md)``."""
 
     slug: str
-    source: Path  # absolute path of the source document
+    source: Path  # absolute path of the source document in the site (a link's own path)
     site_root: Path
     meta: FrontMatter
     notebook: NotebookNode  # front matter removed; code cells as written
@@ -52,11 +55,12 @@ class Post:
 
     @property
     def image_file(self) -> Path | None:
-        """The front matter's ``image`` as a file beside the post; None without one."""
+        """The front matter's ``image`` as a file beside the post; None without one (or
+        when it is not a file of the site: discovery said so)."""
         if not self.meta.image or self.image_url:
             return None
         path = self.source.parent / self.meta.image
-        return path if path.is_file() else None
+        return path if path.is_file() and link_problem(path, self.site_root) is None else None
 
     @property
     def folder(self) -> Path | None:
@@ -100,15 +104,14 @@ class Post:
         return "python3" if self.language == "python" else str(ks.get("name") or "python3")
 
     def data_files(self) -> list[Path]:
-        """Every file in the post folder except the source document (sorted)."""
+        """Every file in the post folder except the source document (sorted), through the
+        links that stay inside the site; a ContentError names one that leaves it (its
+        target would be copied where the post's files go: executions, readers' sessions,
+        pages)."""
         if self.folder is None:
             return []
-        skip = {".ipynb_checkpoints", "__pycache__", ".git"}
-        return sorted(
-            p
-            for p in self.folder.rglob("*")
-            if p.is_file() and p != self.source and not (skip & set(p.relative_to(self.folder).parts))
-        )
+        return [p for p in files_under(self.folder, self.site_root, SKIP_DIRS.__contains__)
+                if p != self.source]
 
     def where(self, cell: int | None = None) -> str:
         """``posts/x/index.md:12`` for the cell's line, or the cell number for notebooks."""
@@ -232,6 +235,7 @@ def _read_md(path: Path, where: str) -> tuple[dict[str, Any], NotebookNode, list
 def read_post(slug: str, source: Path, site_root: Path) -> Post:
     """Read one post, raising :class:`ContentError` naming the file and line."""
     where = source.relative_to(site_root).as_posix()
+    check_inside(source, site_root)  # a link out of the site: its target is no post
     if not SLUG.match(slug):
         raise ContentError(
             f"{where}: '{slug}' is not a usable slug (the folder or file name is the URL); "
@@ -262,9 +266,11 @@ def read_post(slug: str, source: Path, site_root: Path) -> Post:
         notes.append(f"{where}: no date; using {date.isoformat()} ({origin}). Add e.g. "
                      "'date: 2024-05-01' to the front matter (posts are listed newest first).")
     summary = meta.summary or first_paragraph(markdown)
-    post = Post(slug, source.resolve(), site_root,
+    post = Post(slug, Path(os.path.abspath(source)), site_root,
                 replace(meta, title=title, summary=summary, date=date), nb, lines, offset,
                 notes, summary_given=bool(meta.summary), date_given=meta.date is not None)
+    if meta.image and not post.image_url:
+        check_inside(post.source.parent / meta.image, site_root)
     if meta.image and not post.image_url and post.image_file is None:
         notes.append(f"{where}: front matter image '{meta.image}' is not a file beside the "
                      "post; the post has no thumbnail or social card image. Put the file "

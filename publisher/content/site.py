@@ -10,6 +10,7 @@ from publisher.config import Config, load_config
 from publisher.content.post import SOURCE_NAMES, Post, read_post
 from publisher.errors import ContentError
 from publisher.memo import Memo, Stamp, stamp
+from publisher.paths import files_under, link_problem
 
 POST_SUFFIXES = (".ipynb", ".md")
 
@@ -109,6 +110,7 @@ def discover(root: Path, include_drafts: bool = False) -> Site:
     for slug, source in sources:
         try:
             post = _read_post(slug, source, config.root)
+            post.data_files()  # a link out of the site: named now, before anything runs
         except ContentError as exc:
             problems.append(exc.message)
             continue
@@ -117,6 +119,26 @@ def discover(root: Path, include_drafts: bool = False) -> Site:
         hidden = post.meta.draft or post.date > dt.date.today()
         (posts if include_drafts or not hidden else drafts).append(post)
     posts.sort(key=lambda p: (p.date, p.slug), reverse=True)
-    pages_dir = config.root / "pages"
-    pages = sorted(pages_dir.glob("*.md")) if pages_dir.is_dir() else []
+    pages, page_problems = _pages(config.root)
+    problems += page_problems
+    try:  # the build copies static/ whole
+        if (config.root / "static").is_dir():
+            files_under(config.root / "static", config.root)
+    except ContentError as exc:
+        problems.append(exc.message)
     return Site(config, posts, pages, problems, drafts)
+
+
+def _pages(root: Path) -> tuple[list[Path], list[str]]:
+    """The pages (``pages/*.md``) and a problem for each file of ``pages/`` (a page, an
+    image beside them) that is a link out of the site: such a page is not built."""
+    folder = root / "pages"
+    if not folder.is_dir():
+        return [], []
+    pages, problems = [], []
+    for path in sorted(folder.iterdir()):
+        if (problem := link_problem(path, root)) is not None:
+            problems.append(problem)
+        elif path.suffix == ".md" and path.is_file():
+            pages.append(path)
+    return pages, problems

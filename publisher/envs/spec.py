@@ -8,10 +8,11 @@ site root). A ``Dockerfile`` means full control: the other files are ignored.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from publisher.errors import EnvSpecError
+from publisher.paths import check_inside, files_under
 
 BUILDER_VERSION = "1"
 
@@ -48,6 +49,8 @@ class EnvSpec:
     origin: str  # "post binder/", "post folder", "site default", "none"
     python: str | None = None  # from runtime.txt
     package_dir: Path | None = None  # install this folder (pyproject.toml/setup.py)
+    # the site it belongs to: links inside it are followed, a link out of it is refused
+    site_root: Path | None = field(default=None, compare=False, repr=False)
 
     @property
     def dockerfile(self) -> bool:
@@ -72,9 +75,12 @@ class EnvSpec:
 
 
 def _env_files(folder: Path) -> tuple[list[str], list[str]]:
-    supported = [n for n in SUPPORTED if (folder / n).is_file()]
-    unsupported = [n for n in UNSUPPORTED if (folder / n).is_file()]
-    return supported, unsupported
+    """The env files in *folder* (a dangling link counts: :func:`_make_spec` names it)."""
+    def present(name: str) -> bool:
+        path = folder / name
+        return path.is_file() or path.is_symlink()
+
+    return [n for n in SUPPORTED if present(n)], [n for n in UNSUPPORTED if present(n)]
 
 
 def _spec_in(folder: Path, origin: str, site_root: Path) -> EnvSpec | None:
@@ -104,6 +110,13 @@ def _make_spec(folder: Path, origin: str, site_root: Path) -> EnvSpec:
         )
     if "Dockerfile" in supported:
         supported = ["Dockerfile"]
+    for name in supported:  # read into an env (an image, a virtualenv): inside the site only
+        check_inside(folder / name, site_root, EnvSpecError)
+    pkg = folder if {"pyproject.toml", "setup.py"} & set(supported) else None
+    if (pkg is not None or "Dockerfile" in supported) and folder != site_root:
+        # the folder is the image's build context (or the package installed): all of it
+        # (the site's own root is walked when its image is built, not on every read)
+        files_under(folder, site_root, error=EnvSpecError)
     python = None
     if "runtime.txt" in supported:
         text = (folder / "runtime.txt").read_text(encoding="utf-8").strip()
@@ -118,8 +131,7 @@ def _make_spec(folder: Path, origin: str, site_root: Path) -> EnvSpec:
             raise EnvSpecError(f"{rel}: Python {m.group(1)} is not supported; use python-3.x.")
         python = f"3.{m.group(2)}" if m.group(2) else None  # python-3: the default image
     # pyproject.toml / setup.py: install the folder that holds them as a package
-    pkg = folder if {"pyproject.toml", "setup.py"} & set(supported) else None
-    return EnvSpec(folder, tuple(sorted(supported)), origin, python, pkg)
+    return EnvSpec(folder, tuple(sorted(supported)), origin, python, pkg, site_root)
 
 
 def find_env_spec(site_root: Path, post_folder: Path | None) -> EnvSpec:
@@ -144,7 +156,7 @@ def _site_default(site_root: Path) -> EnvSpec:
     if supported or unsupported:
         spec = _make_spec(site_root, "site default", site_root)
         files = tuple(f for f in spec.files if f not in ("pyproject.toml", "setup.py"))
-        return EnvSpec(spec.root, files, spec.origin, spec.python, None)
+        return EnvSpec(spec.root, files, spec.origin, spec.python, None, site_root)
     return EnvSpec(None, (), "none")
 
 

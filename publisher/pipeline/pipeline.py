@@ -22,6 +22,7 @@ from publisher.envs.resolve import resolve_envs
 from publisher.errors import BuildFailed, PublishError
 from publisher.hashing import digest
 from publisher.memo import Memo
+from publisher.paths import files_under
 from publisher.pipeline.execute import ExecCache, ExecOptions, Executed, execute_posts
 from publisher.pipeline.mathjax import copy_into as copy_mathjax
 from publisher.pipeline.mathjax import mathjax_lib
@@ -226,11 +227,13 @@ def stage(site: Site, items: list[RenderPost], staging: Path, key: str,
 
 
 def _static_listing(static: Path) -> list[bytes]:
+    """What the output's ``static/`` is made of: every file, through links that stay inside
+    the site (a ContentError names one that leaves it: nothing is copied then)."""
     if not static.is_dir():
         return []
     # names as bytes: a file name that is not UTF-8 is still a name
     return [os.fsencode(p.relative_to(static)) + f":{p.stat().st_size}:{p.stat().st_mtime_ns}"
-            .encode() for p in sorted(static.rglob("*")) if p.is_file()]
+            .encode() for p in files_under(static, static.parent)]
 
 
 def site_json(site: Site, items: list[RenderPost]) -> dict[str, object]:

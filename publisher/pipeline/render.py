@@ -31,6 +31,7 @@ from publisher.envs.spec import EnvSpec
 from publisher.errors import PublishError
 from publisher.hashing import digest
 from publisher.memo import Memo, stamp
+from publisher.paths import link_problem
 from publisher.pipeline.cells import attachments_to_files, raw_cells_for_sphinx
 from publisher.pipeline.execute import Executed
 from publisher.pipeline.listing import HOME_MARKER
@@ -360,8 +361,8 @@ def write_project(config: Config, src: Path, items: list[RenderPost], pages: lis
                 put(f"posts/{post.slug}/{f.relative_to(post.folder).as_posix()}", f.read_bytes())
     for page in pages:
         put(f"pages/{page.name}", page.read_bytes())
-        for img in page.parent.iterdir():
-            if img.suffix.lower() in IMAGE_SUFFIXES:
+        for img in page.parent.iterdir():  # a link out of the site: discovery named it
+            if img.suffix.lower() in IMAGE_SUFFIXES and link_problem(img, config.root) is None:
                 put(f"pages/{img.name}", img.read_bytes())
     for path in sorted(src.rglob("*"), reverse=True):  # remove what no longer exists
         if path.is_file() and path not in keep:
