@@ -6,6 +6,7 @@ the last build's outputs (:func:`publisher.pipeline.execute.last_outputs`).
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ from publisher.content.post import notebook_json
 from publisher.content.site import Site, discover
 from publisher.envs.resolve import PostEnv, resolve_envs
 from publisher.pipeline.execute import last_outputs
+
+log = logging.getLogger("publish.launcher")
 
 
 @dataclass(frozen=True)
@@ -65,7 +68,11 @@ class SiteIndex:
             sig = _signature(self.root)
             if self._index is None or sig != self._sig:
                 site = discover(self.root)
-                items, _ = resolve_envs(site)
+                items, env_problems = resolve_envs(site)
+                # a post with a problem (a link out of the site…) is not launched: said once
+                # per reading, for the operator (a reader is told there is no such post)
+                for problem in dict.fromkeys(site.problems + env_problems):
+                    log.warning("not launched: %s", problem)
                 self._index = PostIndex(site, {pe.post.slug: pe for pe in items})
                 self._sig = sig
             self._checked = time.monotonic()
@@ -77,7 +84,9 @@ class SiteIndex:
 
     def session_files(self, pe: PostEnv, backend: str, site: Site) -> dict[str, bytes]:
         """The post's files for a reader: data files + the notebook, with the outputs of
-        the last build when they match the current code (else as stored)."""
+        the last build when they match the current code (else as stored). A link that
+        left the site since the index was read fails the launch (ContentError): its target
+        is never read."""
         post = pe.post
         files: dict[str, bytes] = {}
         if post.folder is not None:
