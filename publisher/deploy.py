@@ -44,6 +44,7 @@ from publisher.binder import (
 from publisher.config import Config, load_config
 from publisher.errors import BuildFailed, PublishError
 from publisher.launcher.cors import origin_of
+from publisher.paths import files_under
 from publisher.pipeline.output import MARKER, SOURCES, swap
 
 # build bookkeeping of the output folder, not part of the site a host serves
@@ -197,15 +198,14 @@ def build_output(site: Path) -> Path:
 # -- gh-pages ----------------------------------------------------------------------------
 
 def site_files(out: Path) -> dict[str, Path]:
-    """path on the host -> file of the output, for every file a host should serve."""
+    """path on the host -> file of the output, for every file a host should serve. The
+    build makes no links: a DeployError names one that leads out of the output folder
+    (put there since; its target would be published)."""
     files: dict[str, Path] = {}
-    for folder, dirs, names in os.walk(out):
-        dirs.sort()
-        for name in names:
-            path = Path(folder) / name
-            rel = path.relative_to(out).as_posix()
-            if rel not in INTERNAL and path.is_file():
-                files[rel] = path
+    for path in files_under(out, out, error=DeployError, folder_name="the output folder"):
+        rel = path.relative_to(out).as_posix()
+        if rel not in INTERNAL:
+            files[rel] = path
     return files
 
 
@@ -462,6 +462,7 @@ def copy_site(out: Path, dest: Path) -> int:
     if (dest / EMITTED).is_file() and (out / EMITTED).is_file() \
             and (dest / EMITTED).read_bytes() == (out / EMITTED).read_bytes():
         return 0
+    site_files(out)  # a link out of the output is refused before anything is copied
     staging = dest.with_name(f".{dest.name}.publish-new")
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)

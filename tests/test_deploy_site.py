@@ -27,7 +27,7 @@ from publisher.deploy import (
     pages_address,
     site_files,
 )
-from publisher.errors import ConfigError
+from publisher.errors import ConfigError, PublishError
 from tests.conftest import md_post, write_files
 from tests.helpers import free_port, running_launcher
 
@@ -514,3 +514,43 @@ def test_a_new_site_comes_with_a_pages_workflow(tmp_path: Path) -> None:
     (site / "_build" / "x").write_text("x")
     status = git(site, "status", "--porcelain", "--untracked-files=all")
     assert "publish.toml" in status and "_site" not in status and "_build" not in status
+
+
+@pytest.mark.slow
+def test_deploys_refuse_links_out_of_the_site(repo: Path, tmp_path: Path) -> None:
+    """A link in static/ to a file outside the site, and one planted in the output after a
+    build: `deploy dir` and `deploy gh-pages` refuse each by name, and the file's bytes
+    reach neither the folder nor the branch."""
+    secret = f"SECRET-{os.urandom(8).hex()}"
+    target = tmp_path / "outside" / "secret.txt"
+    target.parent.mkdir()
+    target.write_text(f"{secret}\n")
+    site = repo / "blog"
+    (site / "static").mkdir()
+    (site / "static" / "x").symlink_to(target)
+    dest = tmp_path / "srv" / "www"
+    for args in (["dir", str(dest)], ["gh-pages", "--no-push"]):
+        result = deploy(*args, str(site))
+        assert result.exit_code == 1, result.output
+        assert f"static/x: a link to {target}, outside the site folder" in result.output
+        assert secret not in result.output and "Traceback" not in result.output
+    assert not dest.exists()
+    assert "gh-pages" not in git(repo, "branch", "--list")
+
+    (site / "static" / "x").unlink()
+    assert deploy("dir", str(dest), str(site)).exit_code == 0
+    planted = site / "_site" / "static" / "planted.txt"  # the output is not rebuilt: unchanged
+    planted.parent.mkdir(exist_ok=True)
+    planted.symlink_to(target)
+    for args in (["dir", str(tmp_path / "srv" / "other")], ["gh-pages", "--no-push"]):
+        result = deploy(*args, str(site))
+        assert result.exit_code == 1, result.output
+        assert f"static/planted.txt: a link to {target}, outside the output folder" \
+            in result.output, result.output
+    with pytest.raises(PublishError, match="static/planted.txt: a link to"):
+        site_files(site / "_site")
+    assert not (tmp_path / "srv" / "other").exists()
+    assert "gh-pages" not in git(repo, "branch", "--list")
+    for folder, _dirs, names in os.walk(tmp_path / "srv"):
+        for name in names:
+            assert secret.encode() not in (Path(folder) / name).read_bytes(), name
