@@ -119,8 +119,12 @@ def scoped_cookie(value: str, path: str, secure: bool) -> str | None:
 
 
 def safe_location(value: str, path: str, host: str) -> bool:
-    """A redirect that stays inside the session (same host, under its *path*)."""
-    parts = urlsplit(value)
+    """A redirect that stays inside the session (same host, under its *path*); not one
+    that no URL parser takes."""
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # e.g. "http://x]/"
+        return False
     if not clean_path(parts.path) or any(ord(c) < 0x21 or c == "\\" for c in value):
         return False
     if parts.scheme or parts.netloc:
@@ -150,12 +154,15 @@ def response_headers(upstream: httpx.Response, path: str, host: str,
 
 
 async def _body(upstream: httpx.Response) -> AsyncIterator[bytes]:
-    """The session's body; a broken one (wrong length, reset) just ends the response."""
+    """The session's body; a broken one (wrong length, reset) just ends the response.
+    Whatever ends it, the upstream response is closed (its connection back in the pool)."""
     try:
         async for chunk in upstream.aiter_raw():
             yield chunk
     except httpx.HTTPError:
         return
+    finally:
+        await upstream.aclose()
 
 
 class Upstreams:
@@ -202,18 +209,24 @@ async def proxy_http(request: Request, client: httpx.AsyncClient, target: bytes,
         content=request.stream() if request.method not in ("GET", "HEAD") else None,
     )
     upstream = await client.send(upstream_req, stream=True)
-    response = StreamingResponse(_body(upstream), status_code=upstream.status_code,
-                                 background=BackgroundTask(upstream.aclose))
-    response.raw_headers = response_headers(upstream, path, request.headers.get("host", ""),
-                                             secure)
-    if cors:
-        response.raw_headers += [(k.lower().encode("latin-1"), v.encode("latin-1"))
-                                 for k, v in cors.items()]
-    if cookie is not None:
-        name, cookie_path = cookie
-        # Strict: no other site's page (a sibling session host included) sends it along
-        response.set_cookie(name, token, path=cookie_path, httponly=True, samesite="strict",
-                            secure=secure)
+    try:
+        response = StreamingResponse(_body(upstream), status_code=upstream.status_code,
+                                     background=BackgroundTask(upstream.aclose))
+        response.raw_headers = response_headers(upstream, path,
+                                                 request.headers.get("host", ""), secure)
+        if cors:
+            response.raw_headers += [(k.lower().encode("latin-1"), v.encode("latin-1"))
+                                     for k, v in cors.items()]
+        if cookie is not None:
+            name, cookie_path = cookie
+            # Strict: no other site's page (a sibling session host included) sends it along
+            response.set_cookie(name, token, path=cookie_path, httponly=True,
+                                samesite="strict", secure=secure)
+    except BaseException:
+        # the response that would have closed the upstream one is not sent: close it here,
+        # or its connection to the session stays checked out of the pool for good
+        await upstream.aclose()
+        raise
     return response
 
 

@@ -51,6 +51,13 @@ def delete_session(base: str, sid: str) -> None:
     httpx.delete(f"{base}api/sessions/{sid}", headers=ADMIN_HEADERS, timeout=60)
 
 
+def launcher_log(runtime_dir: Path, base: str) -> str:
+    """What the launcher at *base* (started with a runtime folder under *runtime_dir*, as
+    the fixtures do) wrote to its stdout and stderr so far."""
+    port = base.rstrip("/").rsplit(":", 1)[1]
+    return (runtime_dir / f"launcher-{port}.log").read_text(errors="replace")
+
+
 # --- WebSockets -----------------------------------------------------------------------
 
 def start_kernel(ev: dict[str, Any]) -> str:
@@ -127,6 +134,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Bad: \xe2\x82\xac\r\nLocation: "
                              b"\\\\evil.example/x\r\nContent-Length: 100\r\n\r\n0123456789")
             self.close_connection = True
+            return
+        if "/badlocation" in self.path:  # a Location no URL parser accepts
+            self.wfile.write(b"HTTP/1.1 302 Found\r\nLocation: http://x]/\r\n"
+                             b"Content-Length: 2\r\n\r\nok")
+            self.wfile.flush()
             return
         body = json.dumps({"requestline": self.requestline, "path": self.path,
                            "headers": [[k, v] for k, v in self.headers.items()]}).encode()

@@ -28,6 +28,7 @@ from tests.attacks.kit import (
     container_of,
     delete_session,
     drain_until_closed,
+    launcher_log,
     ready,
     receive_until_closed,
     start_kernel,
@@ -38,6 +39,7 @@ from tests.helpers import (
     PeakRss,
     container_exec,
     container_socket,
+    open_fds,
     raw_request,
     wait_until,
 )
@@ -275,6 +277,33 @@ def test_proxy_never_redirects_off_site(launcher: str, fake_upstream: dict[str, 
     assert r.status_code == 502 or location is None or location.startswith(own), \
         (r.status_code, location)
     assert "evil.example" not in (location or "")
+
+
+def test_an_unparsable_location_is_dropped_without_a_leak(
+        launcher: str, fake_upstream: dict[str, Any], runtime_dir: Path) -> None:
+    """Red-team finding 10: a session answering ``Location: http://x]/`` (no URL parser
+    takes it) got a 500 with a traceback, and each answer kept its upstream connection
+    open (fds 25 -> 76, then 502s). Now the header is dropped, the answer comes through,
+    and the launcher holds no more files after 50 such answers than before."""
+    pid = PIDS[launcher]
+    url = fake_upstream["url"] + "badlocation"
+
+    def answer() -> tuple[int, str | None, str]:
+        try:
+            r = httpx.get(url, params={"token": fake_upstream["token"]}, timeout=30)
+        except httpx.TransportError as e:  # the launcher dropped the connection
+            return 0, None, repr(e)
+        return r.status_code, r.headers.get("location"), r.text
+
+    answer()  # the launcher's pooled connection to the session
+    before = open_fds(pid)
+    answers = [answer() for _ in range(50)]
+    assert {a[0] for a in answers} == {302}, answers[0]
+    assert all(a[1] is None and a[2] == "ok" for a in answers), answers[0]
+    after = open_fds(pid)
+    assert after <= before + 3, f"the launcher's open files went from {before} to {after}"
+    logs = launcher_log(runtime_dir, launcher)
+    assert "Traceback" not in logs, logs[-3000:]
 
 
 @pytest.mark.parametrize("path", ["launch/hello", "launch/nope", "sessions/ffffffffffff/"])
