@@ -100,12 +100,25 @@ class GuardedH11(H11Protocol):
             self.transport.close()
 
 
+class OneLine(logging.Filter):
+    """What a client can cause once per connection is logged without a traceback (uvicorn
+    logs a text frame that is not UTF-8 with one)."""
+
+    MESSAGES = frozenset({"Invalid UTF-8 sequence received from client."})
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.getMessage() in self.MESSAGES:
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
 def run(app: Any, host: str, port: int, trusted: str = "127.0.0.1", **kwargs: Any) -> None:
     """Serve *app*; *trusted*: proxy addresses (comma-separated) exempt from the
     per-address connection cap (their clients are counted by the proxy)."""
     import uvicorn
 
     GuardedH11.trusted = parse_trusted(trusted)
+    logging.getLogger("uvicorn.error").addFilter(OneLine())
 
     uvicorn.run(app, host=host, port=port, log_level="warning", http=GuardedH11,
                 ws="websockets-sansio" if _has_sansio() else "auto",

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from publisher.launcher import server
-from tests.attacks.kit import SLUG, ready, start_kernel
+from tests.attacks.kit import SLUG, launcher_log, ready, start_kernel
 from tests.helpers import PIDS, PeakRss, free_port, running_launcher
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.usefixtures("docker_engine")]
@@ -46,6 +46,22 @@ def open_websocket(base: str, target: str, rcvbuf: int = 4096,
         head += chunk
     assert head.startswith(b"HTTP/1.1 101"), head[:200]
     return s
+
+
+def ends_within(s: socket.socket, seconds: float) -> bool:
+    """Whether the server ends the connection *s* within *seconds* (what it sends before
+    is read and ignored)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        s.settimeout(max(0.05, deadline - time.monotonic()))
+        try:
+            if not s.recv(65536):
+                return True
+        except TimeoutError:
+            return False
+        except ConnectionError:
+            return True
+    return False
 
 
 def test_a_flooding_session_cannot_fill_the_launchers_memory(
@@ -118,6 +134,26 @@ def test_websockets_per_session_are_capped(launcher: str) -> None:
     finally:
         for ws in held:
             ws.close()
+
+
+def test_invalid_utf8_from_a_reader_logs_no_traceback(launcher: str, runtime_dir: Path) -> None:
+    """Red-team finding 11: a text frame that is not UTF-8 logged a traceback per
+    connection; now at most one line, and the connection is closed (1007)."""
+    ev = ready(launcher, SLUG)
+    kid = start_kernel(ev)
+    target = f"/sessions/{ev['sid']}/api/kernels/{kid}/channels?token={ev['token']}"
+    before = len(launcher_log(runtime_dir, launcher).splitlines())
+    n = 3
+    for _ in range(n):
+        with open_websocket(launcher, target, rcvbuf=65536) as s:
+            payload, mask = b"\xff\xfe not UTF-8", os.urandom(4)
+            s.sendall(b"\x81" + bytes([0x80 | len(payload)]) + mask
+                      + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+            assert ends_within(s, 15), "the connection stayed open"
+    time.sleep(1)
+    new = launcher_log(runtime_dir, launcher).splitlines()[before:]
+    assert "Traceback" not in "\n".join(new), "\n".join(new)[-3000:]
+    assert len(new) <= n, new
 
 
 def test_an_answered_request_whose_body_trickles_is_closed(launcher: str) -> None:
