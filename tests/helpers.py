@@ -102,14 +102,18 @@ def wait_http(url: str, proc: subprocess.Popen[bytes] | None = None, timeout: fl
 
 
 def launch(base: str, slug: str, timeout: float = 600,
-           ssl_context: ssl.SSLContext | None = None) -> list[dict[str, Any]]:
+           ssl_context: ssl.SSLContext | None = None,
+           source: str | None = None) -> list[dict[str, Any]]:
     """Follow /build/post/<slug> until ready or failed; return every event.
 
-    *ssl_context*: what verifies an https *base* (default: the system's CAs)."""
+    *ssl_context*: what verifies an https *base* (default: the system's CAs); *source*:
+    the local address to ask from (another client, e.g. 127.0.0.2 on loopback)."""
     events: list[dict[str, Any]] = []
-    with httpx.stream("GET", f"{base}build/post/{slug}", timeout=timeout,
-                      headers={"Accept": "text/event-stream"},
-                      verify=ssl_context or True) as r:
+    transport = httpx.HTTPTransport(local_address=source, verify=ssl_context or True) \
+        if source else None
+    with httpx.Client(transport=transport, verify=ssl_context or True) as client, \
+            client.stream("GET", f"{base}build/post/{slug}", timeout=timeout,
+                          headers={"Accept": "text/event-stream"}) as r:
         if r.status_code != 200:
             r.read()
             return [{"phase": "refused", "status": r.status_code, **r.json()}]

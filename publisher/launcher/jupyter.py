@@ -91,7 +91,7 @@ async def open_websocket(handle: SessionHandle, target: str, headers: Mapping[st
         f"ws://localhost{target}", sock=sock, additional_headers=dict(headers),
         subprotocols=[Subprotocol(p) for p in subprotocols] if subprotocols else None,
         max_size=WS_MAX, open_timeout=20, close_timeout=2, ping_interval=None,
-        max_queue=1,  # a reader who does not read holds one message here, not sixteen
+        max_queue=0,  # reading pauses while one message waits here (1: two waited)
         compression=None)
 
 

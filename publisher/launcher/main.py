@@ -10,7 +10,7 @@ from publisher.backends import get_backend
 from publisher.config import load_config, with_overrides
 from publisher.launcher.app import create_app, create_manager
 from publisher.launcher.hosts import check_host, local_hosts_only
-from publisher.launcher.server import configure_logging, run
+from publisher.launcher.server import configure_logging, connections_per_client, run
 
 
 def run_launcher(site: Path, host: str, port: int, backend_name: str | None,
@@ -44,4 +44,5 @@ def run_launcher(site: Path, host: str, port: int, backend_name: str | None,
         host, settings.host_names(cfg.site.base_url))
     click.echo(f"publish launcher for {cfg.root} on http://{host}:{port}{settings.base_url} "
                f"({backend.name} backend; sessions in {settings.runtime_path})", err=True)
-    run(app, host, port, settings.forwarded_allow_ips)
+    run(app, host, port, settings.forwarded_allow_ips,
+        connections_per_client(settings.sessions_per_client))

@@ -266,12 +266,16 @@ async def proxy_websocket(ws: WebSocket, handle: SessionHandle, token: str, targ
         from websockets.exceptions import ConnectionClosed
 
         with contextlib.suppress(WebSocketDisconnect, ConnectionClosed, RuntimeError):
-            async for data in upstream:
+            while True:
+                data = await upstream.recv()
                 touch()
                 if isinstance(data, bytes):
                     await ws.send_bytes(data)
                 else:
                     await ws.send_text(data)
+                # sent (a copy waits in the reader's connection): not held while the next
+                # message is awaited
+                del data
 
     async def watch_upstream() -> None:
         # a session that breaks the protocol (say, a message over the size limit) gets a

@@ -329,8 +329,11 @@ class Routes:
             await ws.close(code=1008)
             return
         if session.websockets >= MAX_WEBSOCKETS:
-            await ws.accept()  # a close code reaches the reader only after the handshake
-            await ws.close(code=1013, reason="Too many connections to this session.")
+            # refused before the handshake: an accepted connection then closed would wait
+            # up to 10 s for the reader's close frame (a reader who never sends one)
+            await _refuse(ws, PlainTextResponse(
+                "429: too many connections to this session; close one and try again.", 429,
+                headers={"Retry-After": "10", "Referrer-Policy": "no-referrer"}))
             return
         query = ws.url.query
         full = target.decode("ascii") + (f"?{query}" if query else "")
@@ -388,6 +391,15 @@ class Routes:
             await self.manager.stop(request.path_params.get("sid", ""), "admin")
             return Response(status_code=204)
         return JSONResponse([s.public() for s in self.manager.sessions.values()])
+
+
+async def _refuse(ws: WebSocket, answer: Response) -> None:
+    """Answer a WebSocket handshake with *answer* (an HTTP response, no 101); a server
+    without the denial response extension answers 403."""
+    try:
+        await ws.send_denial_response(answer)
+    except RuntimeError:
+        await ws.close()
 
 
 def _origin(conn: Request | WebSocket) -> str:

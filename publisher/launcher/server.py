@@ -3,7 +3,9 @@
 uvicorn times out idle keep-alive connections but not a client that opens a connection
 and sends its request headers or body slowly (or never): a few hundred of those hold the
 server. :class:`GuardedH11` gives headers and bodies deadlines and caps the connections
-of one address.
+of one address, a WebSocket's included: an upgraded connection keeps its place until it
+ends (uvicorn counts no WebSocket against ``limit_concurrency``, yet each one leaves one
+place less for everybody's HTTP requests).
 """
 
 from __future__ import annotations
@@ -21,8 +23,15 @@ from publisher.launcher.jupyter import WS_MAX
 
 HEADER_TIMEOUT = 10.0  # seconds to send the request line and headers
 BODY_TIMEOUT = 60.0  # seconds to send a request body (JupyterLab uploads in 1 MB chunks)
-PER_CLIENT = 128  # open HTTP connections per client address (trusted proxies exempt)
+PER_CLIENT = 128  # open connections (WebSockets too) per client address, at least
+PER_SESSION = 16  # ... and per session it may hold: 8 WebSockets, a browser's 6 HTTP/1.1
 MAX_CONNECTIONS = 1000
+
+
+def connections_per_client(sessions_per_client: int) -> int:
+    """The connections one address may hold: :data:`PER_CLIENT`, more when it may hold
+    more sessions than that allows for (a classroom behind one address)."""
+    return max(PER_CLIENT, PER_SESSION * sessions_per_client)
 
 
 class GuardedH11(H11Protocol):
@@ -30,16 +39,22 @@ class GuardedH11(H11Protocol):
     then a body) and a cap on connections per address."""
 
     trusted: list[Network] | None = parse_trusted("127.0.0.1, ::1")  # set by :func:`run`
+    per_client = PER_CLIENT  # set by :func:`run`
     by_client: Counter[str] = Counter()
     _timer: asyncio.TimerHandle | None = None
     _timer_for: object = None
     _counted = ""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.ws_protocol_class is not None:
+            self.ws_protocol_class = _counted(self.ws_protocol_class)
+
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         ip = self.client[0] if self.client else ""
         if not trusts(self.trusted, ip):
-            if self.by_client[ip] >= PER_CLIENT:
+            if self.by_client[ip] >= self.per_client:
                 transport.close()
                 return
             self.by_client[ip] += 1
@@ -56,20 +71,21 @@ class GuardedH11(H11Protocol):
 
     def handle_websocket_upgrade(self, event: h11.Request) -> None:
         self._disarm()
-        self._uncount()  # a WebSocket is counted per session by the launcher instead
+        counted, self._counted = self._counted, ""
         super().handle_websocket_upgrade(event)
+        # the WebSocket's protocol has the connection now, and its place until it ends
+        # (asyncio calls connection_lost later, never from within this call)
+        protocol = self.transport.get_protocol()
+        if isinstance(protocol, Counted):
+            protocol.counted = counted
+        else:
+            uncount(counted)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
-        self._uncount()
+        uncount(self._counted)
+        self._counted = ""
         super().connection_lost(exc)
-
-    def _uncount(self) -> None:
-        if self._counted:
-            self.by_client[self._counted] -= 1
-            if self.by_client[self._counted] <= 0:
-                del self.by_client[self._counted]
-            self._counted = ""
 
     def _arm(self) -> None:
         """A deadline while the client owes us headers or a body, none otherwise."""
@@ -100,6 +116,39 @@ class GuardedH11(H11Protocol):
             self.transport.close()
 
 
+def uncount(ip: str) -> None:
+    """A connection of *ip* ("": of a trusted proxy, not counted) has ended."""
+    if ip:
+        GuardedH11.by_client[ip] -= 1
+        if GuardedH11.by_client[ip] <= 0:
+            del GuardedH11.by_client[ip]
+
+
+class Counted:
+    """A WebSocket protocol holding its connection's place under the per-address cap."""
+
+    counted = ""
+
+
+_COUNTED: dict[type[Any], type[Any]] = {}
+
+
+def _counted(ws_protocol: type[Any]) -> type[Any]:
+    """*ws_protocol* (whichever uvicorn uses) giving back its connection's place when the
+    connection ends."""
+    if ws_protocol not in _COUNTED:
+        class CountedWebSocket(ws_protocol, Counted):  # type: ignore[misc]
+            def connection_lost(self, exc: Exception | None) -> None:
+                try:
+                    super().connection_lost(exc)
+                finally:
+                    uncount(self.counted)
+                    self.counted = ""
+
+        _COUNTED[ws_protocol] = CountedWebSocket
+    return _COUNTED[ws_protocol]
+
+
 class OneLine(logging.Filter):
     """What a client can cause once per connection is logged without a traceback (uvicorn
     logs a text frame that is not UTF-8 with one)."""
@@ -112,12 +161,14 @@ class OneLine(logging.Filter):
         return True
 
 
-def run(app: Any, host: str, port: int, trusted: str = "127.0.0.1", **kwargs: Any) -> None:
+def run(app: Any, host: str, port: int, trusted: str = "127.0.0.1",
+        per_client: int = PER_CLIENT, **kwargs: Any) -> None:
     """Serve *app*; *trusted*: proxy addresses (comma-separated) exempt from the
-    per-address connection cap (their clients are counted by the proxy)."""
+    per-address connection cap of *per_client* (their clients are counted by the proxy)."""
     import uvicorn
 
     GuardedH11.trusted = parse_trusted(trusted)
+    GuardedH11.per_client = per_client
     logging.getLogger("uvicorn.error").addFilter(OneLine())
 
     uvicorn.run(app, host=host, port=port, log_level="warning", http=GuardedH11,

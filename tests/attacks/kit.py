@@ -28,9 +28,10 @@ DOCKER_MARKERS = (b"ApiVersion", b"DockerRootDir", b"page not found", b"MinAPIVe
 
 # --- sessions -------------------------------------------------------------------------
 
-def ready(base: str, slug: str = SLUG) -> dict[str, Any]:
-    """Launch *slug*; the ``ready`` event, with ``sid`` added."""
-    events = launch(base, slug, timeout=180)
+def ready(base: str, slug: str = SLUG, source: str | None = None) -> dict[str, Any]:
+    """Launch *slug* (from the local address *source*); the ``ready`` event, with ``sid``
+    added."""
+    events = launch(base, slug, timeout=180, source=source)
     assert events and events[-1]["phase"] == "ready", events
     return {**events[-1], "sid": session_id(events[-1]["url"])}
 
@@ -102,7 +103,7 @@ def drain_until_closed(ws: Any, timeout: float) -> Any:
 # --- a reader's own server in place of Jupyter (hole 4) ------------------------------
 
 FAKE_UPSTREAM = r'''
-import base64, hashlib, http.server, json, os, socketserver, sys
+import base64, hashlib, http.server, json, os, socketserver, sys, threading
 
 path, ready, prefix = sys.argv[1], sys.argv[2], sys.argv[3]
 HOSTILE = [
@@ -156,7 +157,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
     do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
 
     def websocket(self):
-        """Accept, then send one 60 MiB text message (or, on .../flood, many of 7 MiB)."""
+        """Accept, then send one 60 MiB text message (or, on .../flood, many of 7 MiB;
+        on .../flood8, many of 8 MiB, the largest the launcher relays; on .../deaf,
+        nothing, and read nothing)."""
         key = self.headers["Sec-WebSocket-Key"]
         accept = base64.b64encode(hashlib.sha1(
             (key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()).decode()
@@ -169,8 +172,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Sec-WebSocket-Protocol", protocol.split(",")[0].strip())
         self.end_headers()
         self.close_connection = True
-        if "/flood" in self.path:  # 7 MiB binary messages, as fast as they are taken
-            frame = b"\x82\x7f" + (7 << 20).to_bytes(8, "big") + b"x" * (7 << 20)
+        if "/deaf" in self.path:  # reads nothing more, ever
+            self.wfile.flush()
+            threading.Event().wait(120)
+            return
+        if "/flood" in self.path:  # binary messages, as fast as they are taken
+            size = (8 if "/flood8" in self.path else 7) << 20
+            frame = b"\x82\x7f" + size.to_bytes(8, "big") + b"x" * size
             try:
                 for _ in range(200):
                     self.wfile.write(frame)

@@ -8,8 +8,10 @@ import base64
 import contextlib
 import os
 import socket
+import threading
 import time
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,17 +19,24 @@ import httpx
 import pytest
 
 from publisher.launcher import server
+from publisher.launcher.jupyter import WS_MAX
 from tests.attacks.kit import SLUG, launcher_log, ready, start_kernel
 from tests.helpers import PIDS, PeakRss, free_port, running_launcher
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.usefixtures("docker_engine")]
 MiB = 2**20
+# what one WebSocket whose reader (or session) reads nothing may cost the launcher: the
+# three messages of the largest size relayed that may wait (one in the connection that
+# does not read, one in hand, one read from the other side), and the copies made to write
+# one (measured: 27-28 MiB, 29-30 MiB the other way; it was 34-36 MiB)
+NOT_READING = 4 * WS_MAX
 
 
-def open_websocket(base: str, target: str, rcvbuf: int = 4096,
-                   source: str = "127.0.0.1") -> socket.socket:
+def upgrade(base: str, target: str, rcvbuf: int = 4096,
+            source: str = "127.0.0.1") -> tuple[socket.socket, int]:
     """A WebSocket handshake by hand, on a socket with a tiny receive buffer: a reader who
-    then never reads. Returns the socket after the 101 (or whatever came)."""
+    then never reads. Returns the socket, after the answer's head, and the answer's status
+    (0: the connection ended with no answer)."""
     host, port = base.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)
     s = socket.socket()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
@@ -35,16 +44,27 @@ def open_websocket(base: str, target: str, rcvbuf: int = 4096,
     s.settimeout(20)
     s.connect((host, int(port)))
     key = base64.b64encode(os.urandom(16)).decode()
-    s.sendall((f"GET {target} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
-               f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-               "Sec-WebSocket-Version: 13\r\n\r\n").encode())
     head = b""
-    while b"\r\n\r\n" not in head:
-        chunk = s.recv(1)
-        if not chunk:
-            break
-        head += chunk
-    assert head.startswith(b"HTTP/1.1 101"), head[:200]
+    try:
+        s.sendall((f"GET {target} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+                   f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                   "Sec-WebSocket-Version: 13\r\n\r\n").encode())
+        while b"\r\n\r\n" not in head:
+            chunk = s.recv(1)
+            if not chunk:
+                break
+            head += chunk
+    except ConnectionError:
+        pass
+    status = head.split(b" ", 2)[1] if head.startswith(b"HTTP/1.1 ") else b"0"
+    return s, int(status)
+
+
+def open_websocket(base: str, target: str, rcvbuf: int = 4096,
+                   source: str = "127.0.0.1") -> socket.socket:
+    """:func:`upgrade`, which must succeed: the socket after the 101."""
+    s, status = upgrade(base, target, rcvbuf, source)
+    assert status == 101, status
     return s
 
 
@@ -83,7 +103,7 @@ def test_a_flooding_session_cannot_fill_the_launchers_memory(
 def test_websocket_places_come_back_when_readers_vanish(launcher: str) -> None:
     """Cleanup on disconnect: readers who drop their WebSockets without a close frame (a
     closed laptop) give their places back; the session takes eight new ones."""
-    from websockets.exceptions import ConnectionClosed
+    from websockets.exceptions import ConnectionClosed, InvalidStatus
     from websockets.sync.client import connect
 
     ev = ready(launcher, SLUG)
@@ -91,9 +111,9 @@ def test_websocket_places_come_back_when_readers_vanish(launcher: str) -> None:
     target = f"/sessions/{ev['sid']}/api/kernels/{kid}/channels?token={ev['token']}"
     url = ev["url"].replace("http://", "ws://") + f"api/kernels/{kid}/channels?token={ev['token']}"
     raw = [open_websocket(launcher, target) for _ in range(8)]
-    with connect(url, open_timeout=10) as ninth, pytest.raises(ConnectionClosed) as full:
-        ninth.recv(timeout=10)  # the raw sockets hold every place: refused
-    assert full.value.rcvd is not None and full.value.rcvd.code == 1013
+    with pytest.raises(InvalidStatus) as full:
+        connect(url, open_timeout=10)  # the raw sockets hold every place: refused
+    assert full.value.response.status_code == 429
     for s in raw:
         s.close()  # no close frame: the TCP connection just ends
     deadline = time.monotonic() + 20
@@ -101,12 +121,12 @@ def test_websocket_places_come_back_when_readers_vanish(launcher: str) -> None:
         held = []
         try:
             held = [connect(url, open_timeout=10) for _ in range(8)]
-            for ws in held:  # a refused socket is closed (1013); a held one stays open
+            for ws in held:  # a held one stays open
                 with contextlib.suppress(TimeoutError):
                     while True:  # the kernel's greetings, then quiet
                         ws.recv(timeout=1)
             break
-        except (ConnectionClosed, OSError):
+        except (InvalidStatus, ConnectionClosed, OSError):  # a refused one: 429
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.5)
@@ -118,22 +138,93 @@ def test_websocket_places_come_back_when_readers_vanish(launcher: str) -> None:
 
 def test_websockets_per_session_are_capped(launcher: str) -> None:
     """Red-team finding 2b: one session's WebSockets are bounded (each one costs the
-    launcher memory and a connection); the next one is refused with 1013."""
-    from websockets.exceptions import ConnectionClosed
+    launcher memory and a connection). Finding 6: the next one was accepted, then closed
+    (1013), and its connection lingered ~10 s for a reader who did not answer the close;
+    now it is refused before the handshake (429) and its connection ends at once."""
     from websockets.sync.client import connect
 
     ev = ready(launcher, SLUG)
     kid = start_kernel(ev)
     url = ev["url"].replace("http://", "ws://") + f"api/kernels/{kid}/channels?token={ev['token']}"
+    target = f"/sessions/{ev['sid']}/api/kernels/{kid}/channels?token={ev['token']}"
     held = [connect(url, open_timeout=30) for _ in range(8)]
     try:
-        extra = connect(url, open_timeout=30)
-        with pytest.raises(ConnectionClosed) as closed:
-            extra.recv(timeout=10)
-        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
+        extra, status = upgrade(launcher, target)
+        with extra:
+            assert status == 429, status
+            assert ends_within(extra, 2), "the refused connection lingers"
     finally:
         for ws in held:
             ws.close()
+
+
+def take_places(base: str, target: str, n: int, timeout: float = 30) -> list[socket.socket]:
+    """*n* WebSockets to *target* (the places a test before holds come back within
+    moments: a refused one is tried again)."""
+    held: list[socket.socket] = []
+    deadline = time.monotonic() + timeout
+    while len(held) < n:
+        s, status = upgrade(base, target)
+        if status == 101:
+            held.append(s)
+            continue
+        s.close()
+        assert status == 429 and time.monotonic() < deadline, status
+        time.sleep(0.5)
+    return held
+
+
+def cost_per_websocket(base: str, ev: dict[str, Any], path: str,
+                       feed: Callable[[socket.socket], None] | None = None) -> float:
+    """The launcher's peak memory growth per WebSocket to *path* of the session *ev*, over
+    a session's every place, once the proxy has relayed one WebSocket (its one-time costs:
+    imports, pools); *feed* sends on each (in threads) until the launcher takes no more."""
+    with contextlib.closing(take_places(base, f"/sessions/{ev['sid']}/api/kernels/x/deaf"
+                                              f"?token={ev['token']}", 1)[0]):
+        time.sleep(1)
+    n = 8  # a session's every place
+    with PeakRss(PIDS[base]) as rss:
+        held = take_places(base, f"/sessions/{ev['sid']}/api/kernels/x/{path}"
+                                 f"?token={ev['token']}", n)
+        feeds = [threading.Thread(target=feed, args=(s,)) for s in held] if feed else []
+        for t in feeds:
+            t.start()
+        for t in feeds:
+            t.join(60)
+        time.sleep(10 if feed is None else 2)  # the launcher fills what it lets fill
+        for s in held:
+            s.close()
+    print(f"launcher memory per WebSocket ({path}): {rss.growth / n / MiB:.1f} MiB "
+          f"({n}: {rss.growth / MiB:.0f} MiB)")
+    return rss.growth / n
+
+
+def test_a_reader_who_does_not_read_costs_a_bounded_amount(
+        launcher: str, fake_upstream: dict[str, Any]) -> None:
+    """Red-team finding 6: a WebSocket whose reader does not read, fed by its session with
+    messages of the largest size relayed, cost the launcher ~28 MiB (34-36 MiB with 8 MiB
+    messages; the README said ~16): three messages waited besides the one in the reader's
+    connection. Now two do, whatever the session sends (the README's figure)."""
+    per = cost_per_websocket(launcher, fake_upstream, "flood8")
+    assert per <= NOT_READING, f"{per / MiB:.1f} MiB per non-reading WebSocket"
+    assert httpx.get(launcher + "health", timeout=10).status_code == 200
+
+
+def test_a_session_that_does_not_read_costs_a_bounded_amount(
+        launcher: str, fake_upstream: dict[str, Any]) -> None:
+    """Finding 6, the other way: the reader sends messages of the largest size relayed,
+    as fast as they are taken, to their own session, which reads none of them."""
+    frame = b"\x82\xff" + WS_MAX.to_bytes(8, "big") + bytes(4) + b"x" * WS_MAX  # masked
+
+    def flood(s: socket.socket) -> None:
+        s.settimeout(3)  # until a write waits that long: everything is full
+        with contextlib.suppress(OSError):
+            while True:
+                s.sendall(frame)
+
+    per = cost_per_websocket(launcher, fake_upstream, "deaf", flood)
+    assert per <= NOT_READING, f"{per / MiB:.1f} MiB per WebSocket"
+    assert httpx.get(launcher + "health", timeout=10).status_code == 200
 
 
 def test_invalid_utf8_from_a_reader_logs_no_traceback(launcher: str, runtime_dir: Path) -> None:
@@ -154,6 +245,16 @@ def test_invalid_utf8_from_a_reader_logs_no_traceback(launcher: str, runtime_dir
     new = launcher_log(runtime_dir, launcher).splitlines()[before:]
     assert "Traceback" not in "\n".join(new), "\n".join(new)[-3000:]
     assert len(new) <= n, new
+
+
+def served_from(source: str, url: str) -> int:
+    """The status of GET *url* asked from the local address *source* (0: no answer)."""
+    try:
+        with httpx.Client(transport=httpx.HTTPTransport(local_address=source),
+                          timeout=10) as client:
+            return client.get(url).status_code
+    except httpx.TransportError:
+        return 0
 
 
 def test_an_answered_request_whose_body_trickles_is_closed(launcher: str) -> None:
@@ -213,6 +314,47 @@ def test_one_address_cannot_take_every_connection(untrusted_loopback: str) -> No
             assert other.recv(100).startswith(b"HTTP/1.1 200"), "another address is served"
     finally:
         for s in held:
+            s.close()
+
+
+def test_websockets_count_against_one_addresss_connections(untrusted_loopback: str) -> None:
+    """Red-team finding 6: upgraded WebSockets were not counted against the per-address
+    cap, and the 9th+ WebSocket of one's own session was accepted, then closed, and its
+    connection lingered ~10 s: 1,150 sockets from one address and every other address got
+    503. Now an over-cap upgrade is refused before the 101 (and its connection ends), a
+    WebSocket counts as a connection of its address, and another address is served."""
+    base = untrusted_loopback
+    attacker, other = "127.0.0.3", "127.0.0.2"  # loopback is all of 127/8
+    ev = ready(base, SLUG, source=attacker)
+    kid = start_kernel(ev)
+    target = f"/sessions/{ev['sid']}/api/kernels/{kid}/channels?token={ev['token']}"
+    cap = server.connections_per_client(1)  # the fixture's --sessions-per-client
+    held: list[tuple[socket.socket, int]] = []
+    try:
+        for _ in range(1150):  # never read: a reader who does not answer a close
+            held.append(upgrade(base, target, source=attacker))
+        statuses = Counter(status for _, status in held)
+        # while the attacker holds every one of these, another address is served
+        assert served_from(other, base + "health") == 200, statuses
+        assert served_from(other, ev["url"] + f"api/status?token={ev['token']}") == 200
+        assert statuses[101] == 8, statuses  # the session's places, and no more
+        assert set(statuses) <= {101, 429, 0} and statuses[429], statuses
+        refused = [s for s, status in held if status != 101]
+        assert all(ends_within(s, 2) for s in refused[-20:]), "refused connections linger"
+        # the 8 WebSockets count: the address holds cap - 8 more connections, not cap
+        for _ in range(cap - 8):
+            s = socket.create_connection(base.split("://", 1)[1].rstrip("/").rsplit(":", 1),
+                                         timeout=10, source_address=(attacker, 0))
+            s.sendall(b"GET /health HTTP/1.1\r\n")  # unfinished: holds a connection
+            held.append((s, 0))
+        time.sleep(0.5)
+        extra = socket.create_connection(base.split("://", 1)[1].rstrip("/").rsplit(":", 1),
+                                         timeout=10, source_address=(attacker, 0))
+        held.append((extra, 0))
+        assert ends_within(extra, 5), "a connection over the cap (WebSockets counted)"
+        assert served_from(other, base + "health") == 200
+    finally:
+        for s, _ in held:
             s.close()
 
 
