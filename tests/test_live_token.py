@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.server
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -46,12 +47,13 @@ CODE = """\
 SESSION = ("() => { const m = window.thebe && window.thebe.server && "
            "window.thebe.server.sessionManager; return m ? [m.serverSettings.baseUrl, "
            "m.serverSettings.token] : null; }")
-# everything a page of the origin can read without a reference to another page
-STORAGE = """() => {
+# what a page of the origin reads of the origin's storage (IndexedDB: its databases' names;
+# the blog and JupyterLab make none)
+STORAGE = """async () => {
     const dump = s => { const o = {}; for (let i = 0; i < s.length; i++) {
         const k = s.key(i); o[k] = s.getItem(k); } return o; };
     return JSON.stringify({local: dump(localStorage), session: dump(sessionStorage),
-                           cookie: document.cookie});
+                           cookie: document.cookie, idb: await indexedDB.databases()});
 }"""
 # what earlier versions of publish-live.js left: the session of a post's last visit
 OLD_KEY = "publish-live:{origin}/build/git/first/0123abcd"
@@ -134,6 +136,17 @@ def run_code_here(page: Any) -> tuple[str, str]:
     return url, token
 
 
+def secrets(url: str, token: str) -> tuple[str, str]:
+    """What gives a session away: its token, and its address (with the reader's cookie, a
+    page of the origin that knows it uses the session)."""
+    return token, url.split("/sessions/", 1)[1].split("/", 1)[0]
+
+
+def finds(page: Any, url: str, token: str) -> list[str]:
+    dump = page.evaluate(STORAGE)
+    return [s for s in secrets(url, token) if s in dump]
+
+
 def ended(url: str, token: str) -> bool:
     """The launcher says the session is gone (or its server answers no more)."""
     r = httpx.get(url + "api/status", headers={"Authorization": f"token {token}"}, timeout=30)
@@ -153,20 +166,20 @@ def test_no_other_page_of_the_origin_finds_the_session_token(
         # another post of the origin, in another tab while the session lives
         other = ctx.new_page()
         other.goto(served + "posts/second/")
-        assert token not in other.evaluate(STORAGE)
+        assert finds(other, url, token) == []
         other.close()
 
         # a reload: the token was in the page's memory only, so a new session; the old
         # one ends (no page holds its token any more)
         page.reload()
-        assert token not in page.evaluate(STORAGE)
+        assert finds(page, url, token) == []
         url2, token2 = run_code_here(page)
         assert url2 != url and token2 != token
         wait_until(lambda: ended(url, token), timeout=60, what="the reloaded page's old session ended")
 
         # the same tab, on another page of the origin (sessionStorage is the tab's)
         page.goto(served + "posts/second/")
-        assert token2 not in page.evaluate(STORAGE)
+        assert finds(page, url2, token2) == []
         wait_until(lambda: ended(url2, token2), timeout=60, what="the left page's session ended")
 
         # what earlier versions stored goes when a post page with live code loads
@@ -176,6 +189,28 @@ def test_no_other_page_of_the_origin_finds_the_session_token(
         page.goto(post)
         page.get_by_role("button", name="Run code here").wait_for()
         assert page.evaluate("k => localStorage.getItem(k)", old) is None
+    finally:
+        ctx.close()
+
+
+def test_no_page_of_the_origin_finds_a_launched_jupyterlabs_token(browser: Any,
+                                                                 one_origin: str) -> None:
+    """The Launch badge's JupyterLab on the blog's origin: the session's cookie is HttpOnly
+    and its path's; JupyterLab keeps neither token nor address in the origin's storage."""
+    ctx = browser.new_context()
+    try:
+        page = ctx.new_page()
+        page.goto(one_origin + "launch/first")
+        page.wait_for_url(re.compile(r".*/sessions/[0-9a-f]+/lab/.*"), timeout=600_000)
+        page.locator(".jp-NotebookPanel .jp-CodeCell").first.wait_for(timeout=120_000)
+        cookie = next(c for c in ctx.cookies() if c["name"].startswith("publish-session-"))
+        assert cookie["httpOnly"] and cookie["path"].startswith("/sessions/")
+        url = one_origin + cookie["path"].lstrip("/")
+        assert page.url.startswith(url)
+        other = ctx.new_page()
+        other.goto(one_origin + "posts/second/")
+        assert finds(other, url, cookie["value"]) == []
+        assert finds(page, url, cookie["value"]) == []
     finally:
         ctx.close()
 
