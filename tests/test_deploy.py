@@ -33,7 +33,7 @@ from tests.helpers import (
 )
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
-SESSION_HOST = "abc123.live.example.org"
+SESSION_HOST = "abc123.example-live.org"
 F = TypeVar("F", bound=Callable[..., object])
 
 
@@ -110,7 +110,7 @@ def make_cert(folder: Path) -> None:
         [_tool("openssl"), "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
          "-keyout", str(folder / "privkey.pem"), "-out", str(folder / "fullchain.pem"),
          "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:*.live.example.org"],
+         "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:*.example-live.org"],
         check=True, capture_output=True, timeout=60)
 
 
@@ -131,7 +131,7 @@ def site_config(http_port: int, https_port: int, upstream_port: int, certs: Path
         ("listen [::]:443 ssl http2;", ""),
         ("server 127.0.0.1:8080;", f"server 127.0.0.1:{upstream_port};"),
         ("/etc/letsencrypt/live/example.org/", f"{certs}/"),
-        ("/etc/letsencrypt/live/live.example.org/", f"{certs}/"),
+        ("/etc/letsencrypt/live/example-live.org/", f"{certs}/"),
         ("root /srv/blog/_site;", f"root {blog};"),
         ("root /var/www/html;", f"root {acme};"),
     ]:
