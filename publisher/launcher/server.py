@@ -26,6 +26,10 @@ BODY_TIMEOUT = 60.0  # seconds to send a request body (JupyterLab uploads in 1 M
 PER_CLIENT = 128  # open connections (WebSockets too) per client address, at least
 PER_SESSION = 16  # ... and per session it may hold: 8 WebSockets, a browser's 6 HTTP/1.1
 MAX_CONNECTIONS = 1000
+# request line and headers: a browser sends up to 180 cookies of 4 kB for one domain, which
+# a session host's page can fill for its parent domain (a cookie bomb, dropped unparsed by
+# app.KnownCookies); h11's default of 16 kB turned every such reader away with a 400
+HEADERS_MAX = 1 << 20
 
 
 def connections_per_client(sessions_per_client: int) -> int:
@@ -174,6 +178,7 @@ def run(app: Any, host: str, port: int, trusted: str = "127.0.0.1",
     uvicorn.run(app, host=host, port=port, log_level="warning", http=GuardedH11,
                 ws="websockets-sansio" if _has_sansio() else "auto",
                 ws_max_size=WS_MAX, limit_concurrency=MAX_CONNECTIONS,
+                h11_max_incomplete_event_size=HEADERS_MAX,
                 # as Jupyter Server itself: deflate cost every proxied kernel message
                 # time (1.2x a direct round trip) and each WebSocket a compressor's memory
                 ws_per_message_deflate=False,
