@@ -98,7 +98,7 @@ def _url_path(value: str) -> str:
 
 def _one_id(value: str) -> str | None:
     if value and value.count("{id}") != 1:
-        return 'must contain {id} once, e.g. "{id}.live.example.org"'
+        return 'must contain {id} once, e.g. "{id}.example-live.org"'
     return None
 
 
@@ -159,7 +159,7 @@ class LauncherSection:
     sessions_per_client: int = setting(
         4, "Sessions one client address may hold at once (0: no limit; raise it for "
         "classrooms behind one address).")
-    session_host: str = setting("", "A host name per session, e.g. '{id}.live.example.org' "
+    session_host: str = setting("", "A host name per session, e.g. '{id}.example-live.org' "
                                 "(wildcard DNS and certificate).", check=_one_id)
     base_url: str = setting("/", "Path prefix of every route, e.g. /live/.",
                             normalize=_url_path)

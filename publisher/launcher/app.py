@@ -75,7 +75,7 @@ def create_manager(site_root: Path, backend: Backend, settings: LauncherSection)
 
 
 class SessionHosts:
-    """Per-session host names: ``{id}.live.example.org`` serves session *id* only, and
+    """Per-session host names: ``{id}.example-live.org`` serves session *id* only, and
     only there; every other host serves the launcher and no session.
 
     Each session is then an origin of its own, so what one reader plants in their

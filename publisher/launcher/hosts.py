@@ -60,7 +60,7 @@ def host_name(value: str) -> str:
 
 
 def _pattern(entry: str) -> re.Pattern[str]:
-    """``name``, ``*.domain`` or a session-host template (``{id}.live.example.org``)."""
+    """``name``, ``*.domain`` or a session-host template (``{id}.example-live.org``)."""
     escaped = re.escape(host_name(entry))
     return re.compile(escaped.replace(r"\*", "[a-z0-9-]+").replace(r"\{id\}", "[a-z0-9-]+"))
 
