@@ -9,6 +9,8 @@ from typing import Any
 
 import yaml
 
+from publisher.content.dates import DateError, read_date
+from publisher.content.plaintext import plain_text, strip_html
 from publisher.errors import ContentError
 
 FENCE = re.compile(r"\A---[ \t]*\r?\n(.*?)^---[ \t]*$\r?\n?", re.S | re.M)
@@ -16,6 +18,8 @@ KNOWN = {
     "title", "date", "authors", "author", "tags", "summary", "draft", "image", "network",
     "execute",
     "category", "kernelspec", "jupytext", "file_format", "mystnb",
+    # other tools' names for ours (publisher.content.conventions)
+    "categories", "description", "published", "status", "hide",
 }
 
 
@@ -25,12 +29,14 @@ class FrontMatter:
     date: dt.date | None = None
     authors: list[str] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
-    summary: str = ""
+    summary: str = ""  # plain text: listings, <meta name="description">, feeds
     draft: bool = False
     image: str = ""
     network: bool = False
     execute: bool = True  # False: render the outputs stored in the notebook
     extra: dict[str, Any] = field(default_factory=dict)
+    summary_markup: str = ""  # the summary as the author wrote it (Markdown, MyST, HTML)
+    unlisted: bool = False  # built at its address, in no listing, tag page or feed
 
 
 def split_header(text: str) -> tuple[str | None, str, int]:
@@ -63,32 +69,98 @@ def parse_yaml(source: str, where: str, first_line: int) -> dict[str, Any]:
     return data
 
 
-def _str_list(value: Any, key: str, where: str) -> list[str]:
+def _str_list(value: Any, key: str, where: str, split: str = ",") -> list[str]:
+    """A list of strings, or a string of several (split on commas; *split* "words": on
+    commas, else on spaces, as Jekyll splits ``categories: jekyll update``)."""
     if value is None:
         return []
     if isinstance(value, str):
+        if split == "words" and "," not in value:
+            return value.split()
+        if split == "one":
+            return [value.strip()] if value.strip() else []
         return [v.strip() for v in value.split(",") if v.strip()]
     if isinstance(value, list) and all(isinstance(v, str | int | float) for v in value):
         return [str(v).strip() for v in value if str(v).strip()]
     raise ContentError(f"{where}: front matter '{key}' must be a list of strings or a string.")
 
 
-def parse_date(value: Any, where: str) -> dt.date:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    if isinstance(value, str):
-        text = value.strip()
-        for parse in (dt.date.fromisoformat, lambda s: dt.datetime.fromisoformat(s).date()):
-            try:
-                return parse(text)
-            except ValueError:
-                pass
+def parse_date(value: Any, where: str) -> dt.date | None:
+    """The day of a front matter date in any form the other tools accept
+    (:mod:`publisher.content.dates`); None for Quarto's ``last-modified``."""
+    try:
+        return read_date(value)
+    except DateError as exc:
+        raise ContentError(f"{where}: front matter {exc}") from exc
+
+
+def tags_of(data: dict[str, Any], where: str) -> list[str]:
+    """``tags``, ``categories`` (Quarto, Jekyll, fastpages) and ``category`` (Pelican,
+    Nikola, ABlog, Jekyll) together, each once (the first spelling of a tag wins)."""
+    found = (_str_list(data.get("tags"), "tags", where)
+             + _str_list(data.get("categories"), "categories", where, split="words")
+             + _str_list(data.get("category"), "category", where, split="one"))
+    seen: dict[str, str] = {}
+    for tag in found:
+        seen.setdefault(tag.casefold(), tag)
+    return list(seen.values())
+
+
+def _name(value: Any, key: str, where: str) -> str:
+    """One author: a string (HTML reduced to its text), or a mapping with ``name``
+    (Quarto, MyST: a string or ``{given, family}``)."""
+    if isinstance(value, str | int | float):
+        return strip_html(str(value))
+    if isinstance(value, dict):
+        name = value.get("name", value.get("literal"))
+        if isinstance(name, dict):
+            name = name.get("literal") or " ".join(
+                str(name[k]) for k in ("given", "family") if name.get(k))
+        if isinstance(name, str | int | float) and str(name).strip():
+            return strip_html(str(name))
     raise ContentError(
-        f"{where}: front matter date {value!r} does not parse; "
-        "write it as YYYY-MM-DD (e.g. date: 2024-05-01)."
-    )
+        f"{where}: front matter '{key}' must be names: a string, a list of strings or of "
+        "mappings with a 'name' (name: Ada Lovelace).")
+
+
+def authors_of(data: dict[str, Any], where: str) -> list[str]:
+    """The authors in each tool's shape: ``Ada``, ``Ada, Grace``, ``[Ada, Grace]``,
+    ``[{name: Ada, url: …}]``, ``{name: Ada}``, ``<a href=…>Ada</a>``."""
+    key = "authors" if data.get("authors") is not None else "author"
+    value = data.get(key)
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [n.strip() for n in strip_html(value).split(",") if n.strip()]
+    items = value if isinstance(value, list) else [value]
+    return [n for n in (_name(v, key, where) for v in items) if n]
+
+
+TRUE, FALSE = {"true", "yes", "on", "1"}, {"false", "no", "off", "0", ""}
+
+
+def _flag(data: dict[str, Any], key: str, where: str) -> bool | None:
+    """A true/false key; ``'true'`` and ``'false'`` as strings too (nbdev's migration of
+    fastpages writes ``draft: 'true'``); None when absent."""
+    value = data.get(key)
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in TRUE | FALSE:
+        return value.strip().lower() in TRUE
+    raise ContentError(f"{where}: front matter '{key}' must be true or false.")
+
+
+def visibility(data: dict[str, Any], where: str) -> tuple[bool, bool]:
+    """(draft, unlisted). Drafts: ``draft: true`` (publish, Quarto), ``published: false``
+    (Jekyll), ``status: draft`` (Pelican, Nikola). Unlisted, built at its address but in
+    no listing: fastpages' ``hide: true`` (its README: "hide a blog post from the home
+    page, but still have a public url that you can preview or share discreetly") and
+    Pelican's ``status: hidden``."""
+    status = str(data.get("status") or "").strip().lower()
+    draft = (_flag(data, "draft", where) is True or _flag(data, "published", where) is False
+             or status == "draft")
+    unlisted = _flag(data, "hide", where) is True or status == "hidden"
+    return draft, unlisted and not draft
 
 
 def validate(data: dict[str, Any], where: str) -> FrontMatter:
@@ -96,26 +168,29 @@ def validate(data: dict[str, Any], where: str) -> FrontMatter:
     title = data.get("title", "")
     if not isinstance(title, str | int | float):
         raise ContentError(f"{where}: front matter 'title' must be a string.")
-    summary = data.get("summary", data.get("description", ""))
+    key = "summary" if data.get("summary") is not None else "description"
+    summary = data.get(key) or ""
     if not isinstance(summary, str):
-        raise ContentError(f"{where}: front matter 'summary' must be a string.")
-    for key in ("draft", "network", "execute"):
-        if key in data and not isinstance(data[key], bool):
-            raise ContentError(f"{where}: front matter '{key}' must be true or false.")
-    authors = _str_list(data.get("authors", data.get("author")), "authors", where)
+        raise ContentError(f"{where}: front matter '{key}' must be a string.")
+    for flag in ("network", "execute"):
+        if flag in data and not isinstance(data[flag], bool):
+            raise ContentError(f"{where}: front matter '{flag}' must be true or false.")
+    draft, unlisted = visibility(data, where)
     date = parse_date(data["date"], where) if data.get("date") is not None else None
     extra = {k: v for k, v in data.items() if k not in KNOWN}
     return FrontMatter(
         title=str(title).strip(),
         date=date,
-        authors=authors,
-        tags=_str_list(data.get("tags"), "tags", where),
-        summary=summary.strip(),
-        draft=bool(data.get("draft", False)),
+        authors=authors_of(data, where),
+        tags=tags_of(data, where),
+        summary=plain_text(summary),
+        draft=draft,
         image=str(data.get("image", "") or ""),
         network=bool(data.get("network", False)),
         execute=bool(data.get("execute", _mystnb_executes(data.get("mystnb")))),
         extra=extra,
+        summary_markup=summary.strip(),
+        unlisted=unlisted,
     )
 
 
@@ -125,6 +200,7 @@ def _mystnb_executes(mystnb: Any) -> bool:
 
 
 HEADING = re.compile(r"^#\s+(.+?)\s*#*\s*$", re.M)
+DEFINITION = re.compile(r"^\[[^\]]+\]:")
 
 
 def first_heading(markdown: str) -> str:
@@ -136,7 +212,9 @@ def first_paragraph(markdown: str) -> str:
     """The first plain paragraph of *markdown* (no heading, directive, fence or list)."""
     for block in re.split(r"\n\s*\n", markdown):
         block = block.strip()
-        if not block or block[0] in "#`:<>|!-*+=" or block.startswith(("{", "(", "$$", "[")):
+        if not block or block[0] in "#`:<>|!-*+=" or block.startswith(("{", "(", "$$")):
+            continue
+        if DEFINITION.match(block):  # a link's or footnote's definition: [x]: https://…
             continue
         return " ".join(line.strip() for line in block.splitlines())
     return ""

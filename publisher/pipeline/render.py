@@ -171,8 +171,10 @@ def header_cell(config: Config, rp: RenderPost) -> str:
         opts.append(":author: " + ", ".join(authors))
     # a summary of the front matter's opens the post; one taken from the first paragraph
     # is that paragraph, said once
-    summary = meta.summary.replace("\n", " ") if post.summary_given else ""
+    summary = meta.summary_markup.replace("\n", " ") if post.summary_given else ""
     post_directive = "\n".join(["```{post} " + post.date.isoformat(), *opts, "", summary, "```"])
+    if meta.unlisted:  # fastpages' hide, Pelican's hidden: a page at its address, no post
+        post_directive = summary  # of ABlog's (no listing, tag page, archive or feed)
     box = json.dumps(post_box_data(config, rp), indent=1)
     # the front matter's image: the post's first image, so the listings' thumbnail and
     # the social cards use it; the page itself does not show it (publish.css)

@@ -1,0 +1,76 @@
+"""A summary as plain text: what listings, ``<meta name="description">`` and feeds show.
+
+Authors write summaries in Markdown and MyST (``[Axel asked](https://…)``, ``*building
+models*``, ``{download}`x <y>```), Pelican's and fastpages' in Markdown or HTML. Their
+text is kept, the markup is not; math stays ``$…$`` (the listings typeset it).
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import re
+
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
+
+TAG = re.compile(r"<[^>]*>")
+SPAN = re.compile(r"\[([^\]\n]+)\]\{[^}\n]*\}")  # Pandoc/Quarto: [text]{.class}
+FOOTNOTE = re.compile(r"\[\^[^\]\s]+\]")
+ROLE_TARGET = re.compile(r"^(.*?)\s*<[^<>]*>$", re.S)  # {role}`text <target>`
+SPACES = re.compile(r"\s+")
+
+
+@functools.cache
+def _parser() -> MarkdownIt:
+    from mdit_py_plugins.dollarmath import dollarmath_plugin
+    from mdit_py_plugins.myst_role import myst_role_plugin
+
+    return (MarkdownIt("commonmark")
+            .use(dollarmath_plugin, double_inline=True)
+            .use(myst_role_plugin))
+
+
+def _inline(children: list[Token]) -> str:
+    out = []
+    for tok in children:
+        if tok.type == "text":
+            out.append(tok.content)
+        elif tok.type in ("code_inline", "image"):
+            out.append(tok.content)  # an image: its alt text
+        elif tok.type in ("softbreak", "hardbreak"):
+            out.append(" ")
+        elif tok.type == "math_inline":
+            out.append(f"${tok.content}$")
+        elif tok.type == "math_inline_double":
+            out.append(f"$${tok.content}$$")
+        elif tok.type == "myst_role":
+            text = tok.content
+            if tok.meta.get("name") == "math":
+                out.append(f"${text}$")
+                continue
+            m = ROLE_TARGET.match(text)
+            out.append(m.group(1) if m and m.group(1) else text)
+        # link, emphasis and HTML tags: their text is in the tokens between them
+    return "".join(out)
+
+
+def plain_text(markup: str) -> str:
+    """*markup* (Markdown, MyST or HTML) as one line of plain text."""
+    if not markup.strip():
+        return ""
+    parts = []
+    for tok in _parser().parse(SPAN.sub(r"\1", markup)):
+        if tok.type == "inline":
+            parts.append(_inline(tok.children or []))
+        elif tok.type == "html_block":
+            parts.append(html.unescape(TAG.sub(" ", tok.content)))
+        elif tok.type in ("math_block", "math_block_label"):
+            parts.append(f"$${tok.content.strip()}$$")
+    text = FOOTNOTE.sub("", " ".join(parts))
+    return SPACES.sub(" ", text).strip()
+
+
+def strip_html(text: str) -> str:
+    """Text of an HTML fragment (a fastpages author written as a link)."""
+    return SPACES.sub(" ", html.unescape(TAG.sub("", text))).strip()
