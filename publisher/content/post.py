@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import json
 import os
 import re
 import subprocess
-import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import nbformat
 from nbformat import NotebookNode
-from nbformat.warnings import MissingIDFieldWarning
 
+from publisher.content.conventions import (
+    dated_name,
+    fastpages_front_matter,
+    nikola_fields,
+    nikola_header,
+    pelican_header,
+    pelican_sidecar,
+)
 from publisher.content.frontmatter import (
     FrontMatter,
     first_heading,
@@ -25,6 +30,9 @@ from publisher.content.frontmatter import (
     split_header,
     validate,
 )
+from publisher.content.notebook import PYTHON_KERNELSPEC, read_notebook, stable_cell_ids
+from publisher.content.notebook import notebook_json as notebook_json
+from publisher.content.plaintext import plain_text
 from publisher.errors import ContentError
 from publisher.paths import check_inside, files_under, link_problem
 
@@ -122,78 +130,11 @@ class Post:
         return f"{self.rel_source} cell {cell + 1 + self.cell_offset}"
 
 
-def _read_ipynb(path: Path, where: str) -> NotebookNode:
-    text = path.read_text(encoding="utf-8")
-    try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ContentError(
-            f"{where}:{exc.lineno}:{exc.colno}: not valid notebook JSON ({exc.msg}). "
-            "Open it in Jupyter and save it again, or fix the JSON by hand."
-        ) from exc
-    try:
-        with warnings.catch_warnings():  # missing cell ids are added just below
-            warnings.simplefilter("ignore", MissingIDFieldWarning)
-            nb: NotebookNode = nbformat.reads(text, as_version=4)
-        # notebooks from older tools lack cell ids (nbformat 4.5); nbformat made random
-        # ones for them while reading: ids from their position instead
-        raw_cells = raw.get("cells") if isinstance(raw, dict) else None
-        for i, cell in enumerate(nb.cells):
-            if not (isinstance(raw_cells, list) and i < len(raw_cells)
-                    and isinstance(raw_cells[i], dict) and raw_cells[i].get("id")):
-                cell.pop("id", None)
-        stable_cell_ids(nb)
-        # cell ids need nbformat 4.5: upgrade in memory (the author's file is left alone)
-        nb.nbformat_minor = max(5, int(nb.get("nbformat_minor", 0)))
-        nbformat.validate(nb)
-        _default_language(nb)
-    except Exception as exc:  # nbformat raises several kinds
-        raise ContentError(
-            f"{where}: not a valid Jupyter notebook ({str(exc).splitlines()[0]}). "
-            "Open it in Jupyter and save it again."
-        ) from exc
-    return nb
-
-
-def notebook_json(nb: NotebookNode) -> str:
-    """The notebook's file text, as ``nbformat.write`` makes it, without validating it
-    again (a read notebook is valid; validation was most of the cost at hundreds of posts)."""
-    return str(nbformat.v4.writes(nb)) + "\n"
-
-
-def stable_cell_ids(nb: NotebookNode) -> None:
-    """Give cells without an id one made from their position (``cell-3``): the same
-    notebook gives the same ids, so the pages and downloads of a build are the same bytes
-    as those of the last one (random ids would change them on every read)."""
-    taken = {str(c["id"]) for c in nb.cells if c.get("id")}
-    for i, cell in enumerate(nb.cells):
-        if cell.get("id"):
-            continue
-        n, candidate = i, f"cell-{i}"
-        while candidate in taken:
-            n += len(nb.cells)
-            candidate = f"cell-{n}"
-        cell["id"] = candidate
-        taken.add(candidate)
-
-
-PYTHON_KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
-
-
-def _default_language(nb: NotebookNode) -> None:
-    """Notebooks of old tools (nbformat 3, some converters) name no kernel or language:
-    Python, as Jupyter assumed then. Code is then highlighted and executed as Python."""
-    meta = nb.metadata
-    language = str((meta.get("language_info") or {}).get("name")
-                   or (meta.get("kernelspec") or {}).get("language") or "python")
-    if not meta.get("kernelspec") and language == "python":
-        meta["kernelspec"] = dict(PYTHON_KERNELSPEC)
-    if not (meta.get("language_info") or {}).get("name"):
-        meta["language_info"] = {**meta.get("language_info", {}), "name": language}
-
-
-def _notebook_front_matter(nb: NotebookNode, where: str) -> dict[str, Any]:
-    """Front matter of a notebook: a fenced YAML first cell, else metadata ``publish``."""
+def _notebook_front_matter(nb: NotebookNode, source: Path, where: str) -> dict[str, Any]:
+    """Front matter of a notebook, where its tool puts it: a fenced YAML first cell
+    (publish, Quarto, Jupyter Book), fastpages' first markdown cell (``# Title`` /
+    ``> summary`` / ``- key: value``), the metadata ``publish`` or ``nikola``, a Pelican
+    ``name.ipynb-meta`` file beside it. The cell it was in is not shown."""
     if nb.cells and nb.cells[0].cell_type in ("raw", "markdown"):
         text = nb.cells[0].source
         yaml_text, body, _ = split_header(text)
@@ -204,10 +145,23 @@ def _notebook_front_matter(nb: NotebookNode, where: str) -> dict[str, Any]:
             else:
                 nb.cells.pop(0)
             return data
+    first = next((i for i, c in enumerate(nb.cells) if c.cell_type == "markdown"), None)
+    if first is not None and (found := fastpages_front_matter(nb.cells[first].source)):
+        fastpages, rest = found
+        if rest.strip() or first > 0:
+            nb.cells[first].source = rest
+        else:
+            nb.cells.pop(0)
+        return fastpages
     meta = nb.metadata.get("publish", {})
     if not isinstance(meta, dict):
         raise ContentError(f"{where}: notebook metadata 'publish' must be a mapping.")
-    return dict(meta)
+    if meta:
+        return dict(meta)
+    nikola = nb.metadata.get("nikola")
+    if isinstance(nikola, dict) and nikola:
+        return nikola_fields(nikola)
+    return pelican_sidecar(source) or {}
 
 
 def _read_md(path: Path, where: str) -> tuple[dict[str, Any], NotebookNode, list[int]]:
@@ -216,6 +170,8 @@ def _read_md(path: Path, where: str) -> tuple[dict[str, Any], NotebookNode, list
     text = path.read_text(encoding="utf-8")
     yaml_text, body, header_lines = split_header(text)
     data = parse_yaml(yaml_text, where, 2) if yaml_text is not None else {}
+    if yaml_text is None and (found := nikola_header(text) or pelican_header(text)):
+        data, body, header_lines = found
     validate(data, where)  # front matter problems first: they are the likelier mistake
     if not body.strip():
         return data, nbformat.v4.new_notebook(), []
@@ -232,6 +188,11 @@ def _read_md(path: Path, where: str) -> tuple[dict[str, Any], NotebookNode, list
     return data, nb, lines
 
 
+def name_date(source: Path) -> tuple[dt.date, str] | None:
+    """(date, slug) of a ``YYYY-MM-DD-slug`` file or post folder name (Jekyll's rule)."""
+    return dated_name(source.parent.name if source.name in SOURCE_NAMES else source.stem)
+
+
 def read_post(slug: str, source: Path, site_root: Path) -> Post:
     """Read one post, raising :class:`ContentError` naming the file and line."""
     where = source.relative_to(site_root).as_posix()
@@ -244,9 +205,9 @@ def read_post(slug: str, source: Path, site_root: Path) -> Post:
     lines: list[int] = []
     offset = 0
     if source.suffix == ".ipynb":
-        nb = _read_ipynb(source, where)
+        nb = read_notebook(source, where)
         cells_before = len(nb.cells)
-        data = _notebook_front_matter(nb, where)
+        data = _notebook_front_matter(nb, source, where)
         offset = cells_before - len(nb.cells)
         if isinstance(nb.metadata.get("mystnb"), dict):  # Jupyter Book's per-notebook settings
             data = {"mystnb": nb.metadata["mystnb"], **data}
@@ -255,20 +216,23 @@ def read_post(slug: str, source: Path, site_root: Path) -> Post:
     meta = validate(data, where)
     markdown = "\n\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
     notes: list[str] = []
+    named = name_date(source)
     title = meta.title or first_heading(markdown)
     if not title:  # a notebook dropped in as it is: its name, made readable
-        title = slug.replace("-", " ").replace("_", " ").strip().capitalize() or slug
+        name = named[1] if named else slug
+        title = name.replace("-", " ").replace("_", " ").strip().capitalize() or slug
         notes.append(f"{where}: no title; using '{title}'. Add 'title:' to the front "
                      "matter or start the post with a '# Heading'.")
-    date = meta.date
+    date = meta.date or (named[0] if named else None)
     if date is None:
         date, origin = first_seen(source)
         notes.append(f"{where}: no date; using {date.isoformat()} ({origin}). Add e.g. "
                      "'date: 2024-05-01' to the front matter (posts are listed newest first).")
-    summary = meta.summary or first_paragraph(markdown)
+    summary = meta.summary or plain_text(first_paragraph(markdown))
     post = Post(slug, Path(os.path.abspath(source)), site_root,
                 replace(meta, title=title, summary=summary, date=date), nb, lines, offset,
-                notes, summary_given=bool(meta.summary), date_given=meta.date is not None)
+                notes, summary_given=bool(meta.summary),
+                date_given=meta.date is not None or named is not None)
     if meta.image and not post.image_url:
         check_inside(post.source.parent / meta.image, site_root)
     if meta.image and not post.image_url and post.image_file is None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from publisher.config import Config, load_config
+from publisher.content.conventions import dated_name, is_post_file
 from publisher.content.post import SOURCE_NAMES, Post, read_post
 from publisher.errors import ContentError
 from publisher.memo import Memo, Stamp, stamp
@@ -43,7 +44,11 @@ class Site:
 
 
 def find_sources(root: Path) -> tuple[list[tuple[str, Path]], list[str]]:
-    """(slug, source) for every post under ``posts/``, plus problems found on the way."""
+    """(slug, source) for every post under ``posts/``, plus problems found on the way.
+
+    A ``YYYY-MM-DD-slug`` name gives the slug ``slug`` (Jekyll's rule); when two such
+    names give one slug, each keeps its whole name as its slug. README files and Jupyter
+    checkpoints are no posts."""
     posts_dir = root / "posts"
     found: dict[str, list[Path]] = {}
     problems: list[str] = []
@@ -67,15 +72,22 @@ def find_sources(root: Path) -> tuple[list[tuple[str, Path]], list[str]]:
                 )
                 continue
             found.setdefault(entry.name, []).append(sources[0])
-        elif entry.suffix in POST_SUFFIXES:
+        elif entry.suffix in POST_SUFFIXES and is_post_file(entry):
             found.setdefault(entry.stem, []).append(entry)
+    named: dict[str, list[tuple[str, Path]]] = {}
+    for name, sources in found.items():
+        dated = dated_name(name)
+        named.setdefault(dated[1] if dated else name, []).extend((name, s) for s in sources)
     result: list[tuple[str, Path]] = []
-    for slug, sources in found.items():
-        if len(sources) > 1:
-            names = " and ".join(s.relative_to(root).as_posix() for s in sources)
+    for slug, items in named.items():
+        if len(items) > 1 and len({name for name, _ in items}) == len(items):
+            result += items  # 2020-02-04-test.md and 2020-02-05-test.md: their whole names
+            continue
+        if len(items) > 1:
+            names = " and ".join(s.relative_to(root).as_posix() for _, s in items)
             problems.append(f"{names}: two posts with the same slug '{slug}'; rename one.")
             continue
-        result.append((slug, sources[0]))
+        result.append((slug, items[0][1]))
     return result, problems
 
 
@@ -87,7 +99,8 @@ def _read_post(slug: str, source: Path, root: Path) -> Post:
     """:func:`read_post`, kept while the file, its folder and the front matter's
     ``image`` are unchanged. A post without a date is read again every time: its date
     comes from git, which can change without the file."""
-    key, check = (slug, source, root), (stamp(source), stamp(source.parent))
+    sidecar = source.with_name(source.name + "-meta")  # Pelican's, beside a notebook
+    key, check = (slug, source, root), (stamp(source), stamp(source.parent), stamp(sidecar))
     kept = _POSTS.get(key, check)
     if kept is not None and _image_stamp(kept[0]) == kept[1]:
         return kept[0]
