@@ -35,6 +35,7 @@ from publisher.pipeline.output import (
     swap,
 )
 from publisher.pipeline.render import RenderPost, run_sphinx, write_project
+from publisher.pipeline.sourcemap import to_author
 from publisher.pipeline.thebe import copy_into, thebe_lib, thebe_url
 from publisher.progress import Reporter
 
@@ -157,7 +158,13 @@ def render_and_emit(site: Site, items: list[RenderPost], out: Path, strict: bool
     mode = f"strict={strict} "  # a --strict build must see the warnings again
     if changed or not stamp.is_file() or not stamp.read_text().startswith(mode):
         stamp.unlink(missing_ok=True)
-        warnings = run_sphinx(bdir / "src", bdir / "html", bdir / "doctrees", strict)
+        posts = [rp.post for rp in items]
+        try:
+            warnings = to_author(run_sphinx(bdir / "src", bdir / "html", bdir / "doctrees",
+                                            strict), bdir / "src", posts)
+        except PublishError as exc:  # --strict: the warnings, at the author's lines too
+            raise PublishError("\n".join(to_author(exc.message.splitlines(), bdir / "src",
+                                                   posts))) from exc
         stamp.write_text(f"{mode}{time.time()}")
         for w in warnings:
             reporter.log(f"warning: {w}")
