@@ -166,7 +166,11 @@ def check(site: Path) -> None:
     for pe in items:
         files = ", ".join(pe.spec.describe(s.root)) or "no env files"
         click.echo(f"ok  {pe.post.slug:<28} env {pe.env_id}  ({files})")
-    click.echo(f"{len(items)} posts, {len({pe.env_id for pe in items})} envs: no problems.")
+    for w in s.warnings:  # what discovery had to guess (a title, a date): said, not hidden
+        click.echo(f"warning: {w}")
+    tags = {t.casefold() for pe in items for t in pe.post.meta.tags}
+    click.echo(f"{len(items)} posts, {len(tags)} tags, {len({pe.env_id for pe in items})} "
+               "envs: no problems.")
 
 
 @main.group()
