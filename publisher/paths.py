@@ -92,6 +92,24 @@ def link_problem(path: Path, root: Path, folder: str = "the site folder") -> str
             "Copy the file into the site, or remove the link.")
 
 
+def read_problem(path: Path, root: Path, folder: str = "the site folder") -> str | None:
+    """Why a file a document names by its path (an include, an image, a download, a code
+    cell's ``:load:``) may not be read as a file of *root*, or None.
+
+    :func:`link_problem`, and a path that leaves *root* as written (``..``, an absolute
+    path) whether or not anything is there: a page that names a file outside the site
+    is refused alike for every file, so a build tells nothing about the host's files."""
+    lexical = Path(os.path.normpath(os.path.abspath(path)))
+    if not any(lexical.is_relative_to(r) for r in (os.path.normpath(os.path.abspath(root)),
+                                                   os.path.realpath(root))):
+        return (f"{lexical}: outside {folder} ({os.path.realpath(root)}); publish takes no "
+                "file from outside it (it would be published). Copy the file into the site "
+                "(the post's folder, or a folder the posts share) and name it from there.")
+    if os.path.realpath(lexical) == os.path.realpath(path):  # no link before a '..'
+        path = lexical  # named without the '..'
+    return link_problem(path, root, folder)
+
+
 def check_inside(path: Path, root: Path, error: Callable[[str], Exception] = ContentError,
                  folder: str = "the site folder") -> None:
     """Raise *error* with :func:`link_problem`'s message when *path* may not be read."""

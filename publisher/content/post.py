@@ -14,6 +14,7 @@ from typing import Any
 import nbformat
 from nbformat import NotebookNode
 
+from publisher.content import loads
 from publisher.content.conventions import (
     dated_name,
     fastpages_front_matter,
@@ -164,7 +165,8 @@ def _notebook_front_matter(nb: NotebookNode, source: Path, where: str) -> dict[s
     return pelican_sidecar(source) or {}
 
 
-def _read_md(path: Path, where: str) -> tuple[dict[str, Any], NotebookNode, list[int]]:
+def _read_md(path: Path, where: str, site_root: Path
+             ) -> tuple[dict[str, Any], NotebookNode, list[int]]:
     from myst_nb.core.read import read_myst_markdown_notebook
 
     text = path.read_text(encoding="utf-8")
@@ -176,7 +178,10 @@ def _read_md(path: Path, where: str) -> tuple[dict[str, Any], NotebookNode, list
     if not body.strip():
         return data, nbformat.v4.new_notebook(), []
     try:
-        nb = read_myst_markdown_notebook(body, add_source_map=True, path=path)
+        with loads.checked(where, site_root, body, header_lines):  # a code cell's :load:
+            nb = read_myst_markdown_notebook(body, add_source_map=True, path=path)
+    except ContentError:
+        raise
     except Exception as exc:
         raise ContentError(f"{where}: cannot read the MyST notebook: {exc}") from exc
     lines = [header_lines + n + 1 for n in nb.metadata.pop("source_map", [])]
@@ -212,7 +217,7 @@ def read_post(slug: str, source: Path, site_root: Path) -> Post:
         if isinstance(nb.metadata.get("mystnb"), dict):  # Jupyter Book's per-notebook settings
             data = {"mystnb": nb.metadata["mystnb"], **data}
     else:
-        data, nb, lines = _read_md(source, where)
+        data, nb, lines = _read_md(source, where, site_root)
     meta = validate(data, where)
     markdown = "\n\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
     notes: list[str] = []
