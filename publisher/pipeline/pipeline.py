@@ -7,7 +7,7 @@ import os
 import shutil
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
@@ -34,7 +34,8 @@ from publisher.pipeline.output import (
     spare_folder,
     swap,
 )
-from publisher.pipeline.render import RenderPost, run_sphinx, write_project
+from publisher.pipeline.reads import outside_changed
+from publisher.pipeline.render import FilesRefused, RenderPost, run_sphinx, write_project
 from publisher.pipeline.sourcemap import to_author
 from publisher.pipeline.thebe import copy_into, thebe_lib, thebe_url
 from publisher.progress import Reporter
@@ -107,9 +108,37 @@ def build(root: Path, opts: BuildOptions, reporter: Reporter | None = None,
                    updated[ex.post.slug].isoformat() if ex.post.slug in updated else "")
         for ex in sorted(executed, key=lambda e: (e.post.date, e.post.slug), reverse=True)
     ]
-    warnings = render_and_emit(site, render, out, opts.strict, reporter, lib, mathjax)
+    try:
+        warnings = render_and_emit(site, render, out, opts.strict, reporter, lib, mathjax)
+    except PublishError as exc:
+        if (refused := files_refused(exc)) is None or not opts.keep_going:
+            raise
+        site, render, executed = without(site, render, executed, refused, reporter)
+        problems = problems + refused.problems
+        warnings = render_and_emit(site, render, out, opts.strict, reporter, lib, mathjax)
     warnings = site.warnings + [w for w in (live_problem, math_problem) if w] + warnings
     return BuildReport(out, executed, failures, problems, warnings, time.monotonic() - start)
+
+
+def files_refused(exc: BaseException | None) -> FilesRefused | None:
+    """The refusal of files outside the site that *exc* is, or was raised from."""
+    while exc is not None and not isinstance(exc, FilesRefused):
+        exc = exc.__cause__
+    return exc
+
+
+def without(site: Site, render: list[RenderPost], executed: list[Executed],
+            refused: FilesRefused, reporter: Reporter
+            ) -> tuple[Site, list[RenderPost], list[Executed]]:
+    """The build without the posts and pages that name files outside the site
+    (--keep-going: the others are built)."""
+    slugs = {doc.split("/")[1] for doc in refused.by_doc if doc.startswith("posts/")}
+    pages = {doc for doc in refused.by_doc if doc.startswith("pages/")}
+    for name in [*sorted(slugs), *sorted(pages)]:
+        reporter.line("failed", name)
+    return (replace(site, pages=[p for p in site.pages if f"pages/{p.stem}" not in pages]),
+            [rp for rp in render if rp.post.slug not in slugs],
+            [ex for ex in executed if ex.post.slug not in slugs])
 
 
 def has_code(post: Post) -> bool:
@@ -156,7 +185,8 @@ def render_and_emit(site: Site, items: list[RenderPost], out: Path, strict: bool
     warnings: list[str] = []
     changed = write_project(site.config, bdir / "src", items, site.pages, mathjax is not None)
     mode = f"strict={strict} "  # a --strict build must see the warnings again
-    if changed or not stamp.is_file() or not stamp.read_text().startswith(mode):
+    if (changed or not stamp.is_file() or not stamp.read_text().startswith(mode)
+            or outside_changed(bdir / "html")):  # an included file of the site
         stamp.unlink(missing_ok=True)
         posts = [rp.post for rp in items]
         try:

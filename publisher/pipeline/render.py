@@ -28,7 +28,7 @@ from publisher.binder import binder_build_url, binder_launch_url, post_path, pro
 from publisher.config import Config
 from publisher.content.post import Post, notebook_json
 from publisher.envs.spec import EnvSpec
-from publisher.errors import PublishError
+from publisher.errors import BuildFailed, PublishError
 from publisher.hashing import digest
 from publisher.memo import Memo, stamp
 from publisher.paths import link_problem
@@ -36,6 +36,7 @@ from publisher.pipeline.cells import attachments_to_files, raw_cells_for_sphinx
 from publisher.pipeline.execute import Executed
 from publisher.pipeline.listing import HOME_MARKER
 from publisher.pipeline.mathjax import mathjax_path
+from publisher.pipeline.reads import REFUSED, SITE_FILES, refusals, site_files
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp"}
 H1 = re.compile(r"^#\s+.*$", re.M)
@@ -233,6 +234,8 @@ ogp_type = "article"
 ogp_enable_meta_description = True
 ogp_social_cards = {{"enable": False}}
 exclude_patterns = ["_build", "**.ipynb_checkpoints"]
+# no figure per language: an image is the file its page names (and nothing else is read)
+figure_language_filename = "{{root}}{{ext}}"
 html_theme = "sphinx_book_theme"
 # publish's rendering code, templates and Sphinx packages: a change re-renders every page
 publish_renderer = {renderer!r}
@@ -293,7 +296,7 @@ def renderer_digest() -> str:
     from importlib.metadata import version
 
     here = Path(__file__).resolve().parent
-    files = [here / "sphinx_ext.py", here / "render.py",
+    files = [here / "sphinx_ext.py", here / "render.py", here / "reads.py",
              *sorted(p for p in (here.parent / "templates").rglob("*") if p.is_file())]
     packages = ["sphinx", "myst-nb", "myst-parser", "ablog", "sphinx-book-theme",
                 "pydata-sphinx-theme", "sphinxext-opengraph"]
@@ -350,6 +353,10 @@ def write_project(config: Config, src: Path, items: list[RenderPost], pages: lis
     put("conf.py", conf_py(config, math_local))
     posts = [rp.post for rp in items]
     put("index.md", index_md(config, posts, pages))
+    # where each page's document is in the site: what it names resolves from there
+    put(SITE_FILES, site_files(config.root, {
+        **{f"posts/{p.slug}/index": p.rel_source for p in posts},
+        **{f"pages/{p.stem}": f"pages/{p.name}" for p in pages}}))
     for rp in items:
         post = rp.post
         text, files = _page_source(config, rp)
@@ -373,6 +380,16 @@ def write_project(config: Config, src: Path, items: list[RenderPost], pages: lis
         elif path.is_dir() and not any(path.iterdir()):
             path.rmdir()
     return changed
+
+
+class FilesRefused(BuildFailed):
+    """Pages that name files outside the site (:mod:`publisher.pipeline.reads`): each
+    refusal with the author's file and line, by document."""
+
+    def __init__(self, by_doc: dict[str, list[str]]) -> None:
+        self.by_doc = by_doc
+        super().__init__([m for messages in by_doc.values() for m in messages],
+                         "The build failed (the site was not changed):")
 
 
 # One warm Sphinx application per output folder: a second build in the same process
@@ -400,9 +417,13 @@ def _run_sphinx_apart(src: Path, out: Path, doctrees: Path, strict: bool) -> lis
             raise PublishError(res.stderr.strip()[-4000:]
                                or f"rendering failed (exit {res.returncode})")
         try:
-            return [str(w) for w in json.loads(result.read_text())]
-        except (OSError, ValueError) as exc:
+            found = json.loads(result.read_text())
+            warnings, refused = found["warnings"], found["refused"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
             raise PublishError(f"rendering gave no result: {exc}") from exc
+        if refused:
+            raise FilesRefused(refused)
+        return [str(w) for w in warnings]
 
 
 def run_sphinx(src: Path, out: Path, doctrees: Path, strict: bool) -> list[str]:
@@ -419,6 +440,7 @@ def run_sphinx(src: Path, out: Path, doctrees: Path, strict: bool) -> list[str]:
     if _LANGUAGE and _LANGUAGE[0] != language:
         return _run_sphinx_apart(src, out, doctrees, strict)
     warm = _WARM.get(key)
+    app: Any = None
     # a warm application holds the environment of the doctrees folder it made: not after
     # that folder was deleted or replaced (`rm -rf _build`)
     token = doctrees / ".publish-warm"
@@ -449,15 +471,20 @@ def run_sphinx(src: Path, out: Path, doctrees: Path, strict: bool) -> list[str]:
         app.build()  # leftovers of removed posts are pruned by sphinx_ext
     except (SphinxError, Exception) as exc:
         _WARM.pop(key, None)
+        if app is not None and (refused := refusals(app)):  # what made it fail, said
+            raise FilesRefused(refused) from None
         text = warnings.getvalue().strip()
         raise PublishError(
             f"rendering failed: {exc}" + (f"\nSphinx said:\n{text}" if text else "")
         ) from exc
+    if refused := refusals(app):  # pages that name files outside the site
+        raise FilesRefused(refused)
     warnings.seek(start)
     lines = [
         line for line in warnings.read().splitlines()
-        # a second Sphinx app in one process re-registers the extensions' nodes: harmless
-        if line.strip() and "is already registered" not in line
+        # a second Sphinx app in one process re-registers the extensions' nodes: harmless;
+        # a refused file is said by FilesRefused, not as the file a reader did not find
+        if line.strip() and "is already registered" not in line and REFUSED not in line
     ]
     if strict and app.statuscode:
         raise PublishError("rendering produced warnings (--strict):\n" + "\n".join(lines))
@@ -465,9 +492,12 @@ def run_sphinx(src: Path, out: Path, doctrees: Path, strict: bool) -> list[str]:
 
 
 if __name__ == "__main__":  # a render in a fresh process (see _run_sphinx_apart)
+    refused: dict[str, list[str]] = {}
     try:
         found = run_sphinx(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]),
                            sys.argv[4] == "strict")
+    except FilesRefused as exc:
+        found, refused = [], exc.by_doc
     except PublishError as exc:
         sys.exit(exc.message)
-    Path(sys.argv[5]).write_text(json.dumps(found))
+    Path(sys.argv[5]).write_text(json.dumps({"warnings": found, "refused": refused}))
