@@ -49,7 +49,8 @@ def drop_in(posts: Path, *sources: str) -> None:
 def moved_in(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, BuildReport]:
     """One site holding every tool's posts, built from stored outputs."""
     root = tmp_path_factory.mktemp("moved-in") / "site"
-    write_files(root, {"publish.toml": CONFIG})
+    write_files(root, {"publish.toml": CONFIG,
+                       "pages/about.md": "# About\n\nA page with a {nopagerole}`slip`.\n"})
     drop_in(root / "posts", *SOURCES)
     checkpoints = root / "posts" / ".ipynb_checkpoints"
     checkpoints.mkdir()
@@ -356,6 +357,7 @@ def test_warnings_of_markdown_posts_name_the_authors_file_and_line(
     assert len(role) == 1  # said once
     lines = (root / "posts" / "2014-03-11-frequentism.md").read_text().splitlines()
     assert "{nosuchrole}" in lines[8 - 1]
+    assert [w for w in report.warnings if w.startswith("pages/about.md:3:")], report.warnings
     # no warning is placed in a generated file
     assert not any(re.match(r"\S*_build/", w) for w in report.warnings), report.warnings
 

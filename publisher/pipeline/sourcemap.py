@@ -1,5 +1,7 @@
 """Sphinx's warnings at the author's file and line, not at the page we generated.
 
+A page (``pages/about.md``) is copied as it is: its warnings need only its own path.
+
 Sphinx reads each post as a notebook we wrote under ``_build/src/posts/<slug>/`` (our header
 cell first) and MyST-NB numbers its lines ``(cell + 1) * 10000 + line``. A warning about
 ``…/_build/src/posts/x/index.ipynb:30004`` is said at ``posts/x.md:17`` (a Markdown post)
@@ -67,8 +69,11 @@ def to_author(warnings: Iterable[str], src: Path, posts: Iterable[Post]) -> list
     by_slug = {p.slug: p for p in posts}
     prefix = re.escape(str(src).rstrip("/") + "/posts/")
     place = re.compile(rf"^{prefix}(?P<slug>[^/]+)/index\.ipynb(?::(?P<line>\d+))?:")
+    pages = str(src).rstrip("/") + "/pages/"  # pages are copied as they are: same lines
     out: dict[str, None] = {}
     for warning in warnings:
+        if warning.startswith(pages):
+            warning = warning[len(pages) - len("pages/"):]
         m = place.match(warning)
         post = by_slug.get(m["slug"]) if m else None
         if m and post is not None:
