@@ -352,6 +352,9 @@ def launcher(ctx: click.Context, /, site: Path, host: str, port: int, backend: s
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=8000, show_default=True)
 @click.option("--no-launcher", is_flag=True, help="Do not mount the launcher.")
+@click.option("--execute", type=click.Choice(["off", "cache", "force"]), default=None,
+              help="Execution mode (default: [execute] mode, else cache). A post whose code "
+              "fails stays on the site with its stored outputs, the failure on its page.")
 @BACKEND
 @click.option("--unsafe-local", is_flag=True,
               help="Allow a non-loopback --host with the launcher on the local backend "
@@ -360,10 +363,11 @@ def launcher(ctx: click.Context, /, site: Path, host: str, port: int, backend: s
 @click.option("--allowed-hosts", default="",
               help="Host names to answer besides local ones, comma-separated (adds to "
               "[launcher] allowed_hosts); others get 403.")
-def serve(site: Path, host: str, port: int, no_launcher: bool, backend: str | None,
-          unsafe_local: bool, open_browser: bool, allowed_hosts: str) -> None:
+def serve(site: Path, host: str, port: int, no_launcher: bool, execute: str | None,
+          backend: str | None, unsafe_local: bool, open_browser: bool,
+          allowed_hosts: str) -> None:
     """Build SITE, serve it with live reload, rebuild on change; launch badges work."""
     from publisher.serve import serve as run_serve
 
     run_serve(site, host, port, backend, not no_launcher, open_browser, unsafe_local,
-              allowed_hosts.split(","))
+              allowed_hosts.split(","), execute)

@@ -62,8 +62,10 @@ class BuildState:
 class Rebuilder:
     """Runs builds in one thread; tells listeners what changed."""
 
-    def __init__(self, site: Path, out: Path, backend: Backend, reporter: Reporter) -> None:
+    def __init__(self, site: Path, out: Path, backend: Backend, reporter: Reporter,
+                 execute: str | None = None) -> None:
         self.site, self.out, self.backend, self.reporter = site, out, backend, reporter
+        self.execute = execute  # None: [execute] mode of publish.toml, as `publish build`
         self.state = BuildState()
         self._hashed: dict[str, tuple[Stamp, str]] = {}  # url -> (file stamp, its hash)
         self.listeners: list[tuple[asyncio.AbstractEventLoop, asyncio.Queue[dict[str, Any]]]] = []
@@ -107,7 +109,8 @@ class Rebuilder:
         what = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
         error = ""
         try:
-            report = build(self.site, BuildOptions(out=self.out, keep_going=True),
+            report = build(self.site, BuildOptions(out=self.out, execute=self.execute,
+                                                   keep_going=True),
                            self.reporter, backend=self.backend)
             problems = report.problems + list(report.failures.values())
             error = "\n\n".join(problems)
@@ -209,11 +212,12 @@ def site_routes(rebuilder: Rebuilder) -> list[Route]:
 
 
 def create_serve_app(site: Path, out: Path, backend: Backend, reporter: Reporter,
-                     with_launcher: bool) -> tuple[Starlette, Rebuilder]:
+                     with_launcher: bool, execute: str | None = None
+                     ) -> tuple[Starlette, Rebuilder]:
     from watchdog.events import FileSystemEvent, FileSystemEventHandler
     from watchdog.observers import Observer
 
-    rebuilder = Rebuilder(site, out, backend, reporter)
+    rebuilder = Rebuilder(site, out, backend, reporter, execute)
     routes: list[Any] = []
     manager = None
     if with_launcher:
@@ -261,7 +265,7 @@ def create_serve_app(site: Path, out: Path, backend: Backend, reporter: Reporter
 
 def serve(site: Path, host: str, port: int, backend_name: str | None, with_launcher: bool,
           open_browser: bool, unsafe_local: bool = False,
-          allowed_hosts: Iterable[str] = ()) -> None:
+          allowed_hosts: Iterable[str] = (), execute: str | None = None) -> None:
     from publisher import memo
     from publisher.backends import get_backend
     from publisher.config import load_config
@@ -276,11 +280,12 @@ def serve(site: Path, host: str, port: int, backend_name: str | None, with_launc
     reporter = Reporter()
     if warning:
         reporter.log(warning)
-    app, _ = create_serve_app(cfg.root, out, backend, reporter, with_launcher)
+    app, _ = create_serve_app(cfg.root, out, backend, reporter, with_launcher, execute)
     names = cfg.launcher.host_names(cfg.site.base_url) + list(allowed_hosts)
     url = f"http://{host}:{port}/"
-    reporter.log(f"publish serve: {url} (site {cfg.root}, {backend.name} backend"
-                 f"{', launcher on' if with_launcher else ''}); Ctrl-C stops everything")
+    reporter.log(f"publish serve: {url} (site {cfg.root}, {backend.name} backend, execute "
+                 f"{execute or cfg.execute.mode}{', launcher on' if with_launcher else ''}); "
+                 "Ctrl-C stops everything")
     if open_browser:
         import webbrowser
 

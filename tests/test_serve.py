@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shutil
 import socket
@@ -17,7 +19,7 @@ import pytest
 
 from publisher.errors import PublishError
 from publisher.serve import check_host
-from tests.conftest import CONFIG, md_post, write_files
+from tests.conftest import CONFIG, md_post, notebook, write_files
 from tests.helpers import ReloadEvents, free_port, launch, wait_http
 
 pytestmark = pytest.mark.slow
@@ -186,3 +188,64 @@ def test_network_host_allowed_with_a_warning(host: str, backend: str, with_launc
 def test_network_host_with_local_launcher_refused(host: str) -> None:
     with pytest.raises(PublishError, match="--unsafe-local"):
         check_host(host, "local", True, False)
+
+
+# A notebook whose stored outputs are fine but whose code needs a package this env lacks:
+# what most imported blogs are, served before their environments are written
+NEEDS_PACKAGE = notebook(
+    ("markdown", "# Needs a package\n\nThe words of the post."),
+    ("code", "import publish_no_such_module_xyzzy\nprint('stored result', 6 * 7)"),
+    front="date: 2024-03-01")
+STORED_OUTPUT = {"output_type": "stream", "name": "stdout", "text": "stored result 42\n"}
+
+
+@contextlib.contextmanager
+def serving(site: Path, *args: str) -> Iterator[str]:
+    """`publish serve SITE ARGS…` as a process, once its first build is done."""
+    port = free_port()
+    rdir = Path(tempfile.mkdtemp(prefix="ps-", dir="/tmp"))
+    log = open(site.parent / f"serve-{port}.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "publisher", "serve", str(site), "--port", str(port),
+         "--backend", "local", "--no-launcher", *args],
+        env={**os.environ, "PUBLISH_RUNTIME_DIR": str(rdir)}, stdout=log,
+        stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}/"
+    try:
+        wait_http(base + "_publish/status", proc)
+        deadline = time.monotonic() + 300
+        while httpx.get(base + "_publish/status").json()["build"] < 1:
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.2)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        log.close()
+        shutil.rmtree(rdir, ignore_errors=True)
+
+
+def test_a_post_whose_code_fails_stays_with_its_stored_outputs(tmp_path: Path) -> None:
+    nb = json.loads(NEEDS_PACKAGE)
+    nb["cells"][-1].update(outputs=[STORED_OUTPUT], execution_count=1)
+    write_files(tmp_path / "site", {"publish.toml": CONFIG, "posts/alpha/index.md": ALPHA,
+                                    "posts/needs/index.ipynb": json.dumps(nb)})
+    site = tmp_path / "site"
+    # --execute off: the stored outputs, nothing run, no problem
+    with serving(site, "--execute", "off") as base:
+        page = httpx.get(base + "posts/needs/index.html")
+        assert page.status_code == 200 and "stored result 42" in page.text
+        assert "publish-exec-failed" not in page.text
+        assert httpx.get(base + "_publish/status").json()["error"] == ""
+        assert "alpha computed 42" not in httpx.get(base + "posts/alpha/index.html").text
+    # --execute cache: the code fails; the post stays, the failure on its page and in the
+    # error panel (the status the panel shows)
+    with serving(site, "--execute", "cache") as base:
+        page = httpx.get(base + "posts/needs/index.html")
+        assert page.status_code == 200 and "stored result 42" in page.text
+        assert "publish-exec-failed" in page.text
+        assert "ModuleNotFoundError" in page.text
+        error = httpx.get(base + "_publish/status").json()["error"]
+        assert "posts/needs/index.ipynb" in error and "ModuleNotFoundError" in error
+        assert "alpha computed 42" in httpx.get(base + "posts/alpha/index.html").text
+        assert "posts/needs/" in httpx.get(base).text, "listed on the home page too"

@@ -38,6 +38,7 @@ class Executed:
     notebook: NotebookNode
     status: str  # "cached" | "executed" | "stored"
     seconds: float = 0.0
+    failure: str = ""  # why its execution failed in this build (its page says it)
 
 
 def code_cells(nb: NotebookNode) -> list[NotebookNode]:
@@ -104,6 +105,15 @@ class ExecCache:
         if check is not None:
             _HITS.put((str(self.root), slug), check, merged)
         return merged
+
+    def last(self, slug: str, nb: NotebookNode) -> NotebookNode | None:
+        """*nb* with the outputs of its last good execution, whatever its code is now,
+        when it still has as many code cells (else None)."""
+        try:
+            data = json.loads(self._path(slug).read_text())
+            return self.get(slug, str(data["key"]), nb)
+        except (OSError, ValueError, KeyError):
+            return None
 
     def put(self, slug: str, key: str, executed: NotebookNode) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -258,6 +268,23 @@ def execute_posts(
     finally:
         reporter.stop()
     return done, failures
+
+
+def kept_despite_failure(items: list[PostEnv], failures: dict[str, str],
+                         cache: ExecCache) -> list[Executed]:
+    """The posts whose execution failed, as they stay on the site: with the outputs stored
+    in the notebook, else those of their last good execution; each with its failure, which
+    its page says (a post never silently disappears because its code failed)."""
+    kept = []
+    for pe in items:
+        failure = failures.get(pe.post.slug)
+        if failure is None:
+            continue
+        nb = pe.post.notebook
+        if not any(c.get("outputs") for c in code_cells(nb)):
+            nb = cache.last(pe.post.slug, nb) or nb
+        kept.append(Executed(pe.post, nb, "stored", failure=failure))
+    return kept
 
 
 def _strip_outputs(nb: NotebookNode) -> NotebookNode:

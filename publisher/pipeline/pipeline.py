@@ -23,7 +23,13 @@ from publisher.errors import BuildFailed, PublishError
 from publisher.hashing import digest
 from publisher.memo import Memo
 from publisher.paths import files_under
-from publisher.pipeline.execute import ExecCache, ExecOptions, Executed, execute_posts
+from publisher.pipeline.execute import (
+    ExecCache,
+    ExecOptions,
+    Executed,
+    execute_posts,
+    kept_despite_failure,
+)
 from publisher.pipeline.mathjax import copy_into as copy_mathjax
 from publisher.pipeline.mathjax import mathjax_lib
 from publisher.pipeline.output import (
@@ -95,6 +101,7 @@ def build(root: Path, opts: BuildOptions, reporter: Reporter | None = None,
     executed, failures = execute_posts(items, backend, cache, eopts, reporter)
     if failures and not opts.keep_going:
         raise BuildFailed(list(failures.values()), "The build failed (the site was not changed):")
+    executed += kept_despite_failure(items, failures, cache)  # reported, and on its page
 
     by_slug = {pe.post.slug: pe for pe in items}
     with_code = {ex.post.slug for ex in executed if has_code(ex.post)}

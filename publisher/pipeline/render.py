@@ -184,7 +184,22 @@ def header_cell(config: Config, rp: RenderPost) -> str:
     # the title is text: "x < y" and "R&D" are not HTML in the Markdown heading
     title = meta.title.replace("&", "\\&").replace("<", "\\<")
     return (f"# {title}\n\n{post_directive}\n{cover}\n```{{publish-post}}\n{box}\n"
-            "```\n")
+            f"```\n{failure_note(rp.executed.failure)}")
+
+
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def failure_note(failure: str) -> str:
+    """What a post's page says when its code failed in this build (its outputs are the
+    stored ones): the failure, as the build reported it."""
+    if not failure:
+        return ""
+    text = ANSI.sub("", failure)
+    fence = "`" * max(3, 1 + max((len(m) for m in re.findall(r"`+", text)), default=0))
+    return (f"\n{fence}`{{admonition}} The code of this post failed in this build: the "
+            f"outputs shown are the ones stored before\n:class: error publish-exec-failed\n\n"
+            f"{fence}text\n{text}\n{fence}\n{fence}`\n")
 
 
 def sphinx_notebook(config: Config, rp: RenderPost) -> tuple[NotebookNode, dict[str, bytes]]:
@@ -211,7 +226,8 @@ _SOURCES: Memo[str, tuple[str, dict[str, bytes]]] = Memo()
 
 def _page_source(config: Config, rp: RenderPost) -> tuple[str, dict[str, bytes]]:
     cover = cover_file(rp.post)
-    check = (config, rp.post, rp.executed.notebook, rp.executed.status, rp.spec, rp.env_id,
+    check = (config, rp.post, rp.executed.notebook, rp.executed.status,
+             rp.executed.failure, rp.spec, rp.env_id,
              rp.backend, rp.thebe, rp.updated, cover and stamp(cover))
     kept = _SOURCES.get(rp.post.slug, check)
     if kept is not None:
