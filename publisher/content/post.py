@@ -31,6 +31,7 @@ from publisher.content.frontmatter import (
     split_header,
     validate,
 )
+from publisher.content.markup import place_of, rewrite_syntax
 from publisher.content.notebook import PYTHON_KERNELSPEC, read_notebook, stable_cell_ids
 from publisher.content.notebook import notebook_json as notebook_json
 from publisher.content.plaintext import plain_text
@@ -218,9 +219,11 @@ def read_post(slug: str, source: Path, site_root: Path) -> Post:
             data = {"mystnb": nb.metadata["mystnb"], **data}
     else:
         data, nb, lines = _read_md(source, where, site_root)
+    # other tools' cell flags, Quarto and Liquid: as they render them (warnings at the line)
+    said = rewrite_syntax(nb, place_of(where, source.suffix.lstrip("."), source, lines, offset))
     meta = validate(data, where)
     markdown = "\n\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
-    notes: list[str] = []
+    notes: list[str] = said
     named = name_date(source)
     title = meta.title or first_heading(markdown)
     if not title:  # a notebook dropped in as it is: its name, made readable
