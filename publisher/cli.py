@@ -104,6 +104,20 @@ def build(ctx: click.Context, site: Path, out: Path | None, jobs: int, execute: 
         raise SystemExit(1)
 
 
+@main.command("import")
+@click.argument("src", type=click.Path(path_type=Path, file_okay=False))
+@click.argument("dest", type=click.Path(path_type=Path), required=False)
+def import_(src: Path, dest: Path | None) -> None:
+    """Make a publish site of the blog in SRC (Jekyll/fastpages, Quarto, Pelican, Nikola,
+    Jupyter Book, MyST) at DEST (default: SRC-publish beside it): posts, pages, static
+    files, publish.toml and the old addresses as redirects. Run it again to update DEST:
+    files you changed there are kept."""
+    from publisher.importers import run
+
+    for line in run(src, dest):
+        click.echo(line)
+
+
 @main.group()
 def warm() -> None:
     """The warm build processes: one per site keeps the last build in memory, so that the
