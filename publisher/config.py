@@ -24,6 +24,19 @@ DEFAULT_BASE_IMAGE = "python:3.11-slim"
 LOCAL_URL = "http://127.0.0.1:8000/"  # the site's address when [site] base_url is unset
 
 
+def setting(default: Any, help: str, flag: bool = True, normalize: Any = None,
+            check: Any = None) -> Any:
+    """A field of a section, declared once: its type (the annotation), default and help.
+
+    ``flag``: also a command-line option (``--name-with-dashes``) that overrides the file;
+    ``normalize``: value -> value; ``check``: value -> problem text or None.
+    """
+    meta = {"help": help, "flag": flag, "normalize": normalize, "check": check}
+    if isinstance(default, dict | list):
+        return field(default_factory=lambda: type(default)(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
 @dataclass(frozen=True)
 class SiteSection:
     title: str = "A research blog"
@@ -35,6 +48,13 @@ class SiteSection:
     math: str = "site"  # site: MathJax served from the site (fetched once from npm) | cdn
     listing: str = "list"  # how listings show posts: list | grid
     page_size: int = 10  # posts per listing page (home, all posts, each tag, year, author)
+    redirects: dict[str, str] = setting(
+        {}, 'Old addresses answered by a redirect page: { "2021/01/01/x.html" = "posts/x/" } '
+        "(paths from the site's root; publisher.pipeline.redirects).", flag=False)
+    feed_aliases: list[str] = setting(
+        [], 'Old addresses of the feed, e.g. ["feed.xml", "index.xml"]: a copy of '
+        "blog/atom.xml is written there (a feed reader follows no redirect page).",
+        flag=False)
 
     @property
     def url(self) -> str:
@@ -77,19 +97,6 @@ class DeploySection:
     remote: str = "origin"  # a git remote's name or URL
     branch: str = "gh-pages"
     cname: str = ""  # a custom domain for GitHub Pages: written to CNAME
-
-
-def setting(default: Any, help: str, flag: bool = True, normalize: Any = None,
-            check: Any = None) -> Any:
-    """A field of a section, declared once: its type (the annotation), default and help.
-
-    ``flag``: also a command-line option (``--name-with-dashes``) that overrides the file;
-    ``normalize``: value -> value; ``check``: value -> problem text or None.
-    """
-    meta = {"help": help, "flag": flag, "normalize": normalize, "check": check}
-    if isinstance(default, dict):
-        return field(default_factory=lambda: dict(default), metadata=meta)
-    return field(default=default, metadata=meta)
 
 
 def _url_path(value: str) -> str:

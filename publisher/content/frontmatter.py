@@ -20,6 +20,7 @@ KNOWN = {
     "category", "kernelspec", "jupytext", "file_format", "mystnb",
     # other tools' names for ours (publisher.content.conventions)
     "categories", "description", "published", "status", "hide",
+    "aliases", "permalink", "redirect_from",  # old addresses (publisher.pipeline.redirects)
 }
 
 
@@ -37,6 +38,10 @@ class FrontMatter:
     extra: dict[str, Any] = field(default_factory=dict)
     summary_markup: str = ""  # the summary as the author wrote it (Markdown, MyST, HTML)
     unlisted: bool = False  # built at its address, in no listing, tag page or feed
+    # the post's old addresses as written: Quarto's aliases (relative to the post's folder
+    # unless they start with /), Jekyll's permalink and redirect_from (to the site's root)
+    aliases: list[str] = field(default_factory=list)
+    site_aliases: list[str] = field(default_factory=list)
 
 
 def split_header(text: str) -> tuple[str | None, str, int]:
@@ -191,6 +196,10 @@ def validate(data: dict[str, Any], where: str) -> FrontMatter:
         extra=extra,
         summary_markup=summary.strip(),
         unlisted=unlisted,
+        aliases=_str_list(data.get("aliases"), "aliases", where, split="one"),
+        site_aliases=(_str_list(data.get("permalink"), "permalink", where, split="one")
+                      + _str_list(data.get("redirect_from"), "redirect_from", where,
+                                  split="one")),
     )
 
 

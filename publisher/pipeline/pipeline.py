@@ -23,6 +23,7 @@ from publisher.errors import BuildFailed, PublishError
 from publisher.hashing import digest
 from publisher.memo import Memo
 from publisher.paths import files_under
+from publisher.pipeline import redirects
 from publisher.pipeline.execute import (
     ExecCache,
     ExecOptions,
@@ -81,7 +82,7 @@ def build(root: Path, opts: BuildOptions, reporter: Reporter | None = None,
     out = (opts.out or site.root / "_site").resolve()
     check_out(site.root, out)  # before anything runs: the output folder is replaced whole
     items, env_problems = resolve_envs(site)
-    problems = site.problems + env_problems
+    problems = site.problems + env_problems + redirects.plan(site)[1]  # old URLs
     if opts.strict:  # a fallback (title from the slug, date from git) is an error then
         problems += [f"{w} (--strict)" for w in site.warnings]
     else:
@@ -210,6 +211,7 @@ def render_and_emit(site: Site, items: list[RenderPost], out: Path, strict: bool
         reporter.line("rendered", f"{len(items)} posts", "nothing changed")
     manifest = json.dumps(site_json(site, items), sort_keys=True)
     key = digest([stamp.read_text(), manifest, str(out), str(thebe), str(mathjax),
+                  repr(redirects.plan(site, [rp.post.slug for rp in items])[0]),
                   *_static_listing(site.root / "static")])
     key_file = out / "_publish" / ".emitted"
     if key_file.is_file() and key_file.read_text() == key and (out / MARKER).is_file():
@@ -261,6 +263,9 @@ def stage(site: Site, items: list[RenderPost], staging: Path, key: str,
             lambda name: name == ".doctrees" or name.startswith((".buildinfo", ".publish-")),
             made_now=True)
     emit(site, items, staging, st)
+    # old URLs: after the sitemap (no redirect page is listed), never over a page
+    redirects.write(site, redirects.plan(site, [rp.post.slug for rp in items])[0], staging,
+                    st.made, st.write)
     if thebe is not None:
         copy_into(thebe, staging, st.copy)
     if mathjax is not None:
