@@ -60,6 +60,8 @@ def find_sources(root: Path) -> tuple[list[tuple[str, Path]], list[str]]:
         if entry.is_dir():
             sources = [entry / n for n in SOURCE_NAMES if (entry / n).is_file()]
             rel = entry.relative_to(root).as_posix()
+            if not sources and assets_only(entry):
+                continue  # shared images or data of flat posts (posts/images/): not a post
             if not sources:
                 problems.append(
                     f"{rel}/: a post folder without a source document; "
@@ -89,6 +91,15 @@ def find_sources(root: Path) -> tuple[list[tuple[str, Path]], list[str]]:
             continue
         result.append((slug, items[0][1]))
     return result, problems
+
+
+def assets_only(folder: Path) -> bool:
+    """Whether a folder of ``posts/`` without ``index.ipynb``/``index.md`` holds only
+    files that are no documents (Quarto's and fastpages' ``posts/images/`` beside flat
+    posts): the posts' relative paths find them there. A folder holding a notebook or a
+    Markdown file (but no index) is still a post folder missing its source document."""
+    return not any(p.suffix in POST_SUFFIXES and is_post_file(p)
+                   and ".ipynb_checkpoints" not in p.parts for p in folder.rglob("*"))
 
 
 # (slug, source, root) -> (the post, the stamp of its front matter image)

@@ -191,7 +191,9 @@ def render_and_emit(site: Site, items: list[RenderPost], out: Path, strict: bool
     t0 = time.monotonic()
     stamp = bdir / "html" / ".publish-rendered"
     warnings: list[str] = []
-    changed = write_project(site.config, bdir / "src", items, site.pages, mathjax is not None)
+    old = {r.old: r.target for r in redirects.plan(site, [rp.post.slug for rp in items])[0]}
+    changed = write_project(site.config, bdir / "src", items, site.pages, mathjax is not None,
+                            old)
     mode = f"strict={strict} "  # a --strict build must see the warnings again
     if (changed or not stamp.is_file() or not stamp.read_text().startswith(mode)
             or outside_changed(bdir / "html")):  # an included file of the site

@@ -57,9 +57,13 @@ OUTSIDE = ".publish-outside"  # in Sphinx's output folder: files of the site pag
 STANDARD = Path(misc.Include.standard_include_path)  # docutils' <isonum.txt> and others
 
 
-def site_files(root: Path, docs: dict[str, str]) -> str:
-    """:data:`SITE_FILES`: the site folder, and {docname: its document, relative to it}."""
-    return json.dumps({"root": str(root), "docs": docs}, indent=1, sort_keys=True) + "\n"
+def site_files(root: Path, docs: dict[str, str], base_path: str = "/",
+               old: dict[str, str] | None = None) -> str:
+    """:data:`SITE_FILES`: the site folder, {docname: its document, relative to it}, the
+    path of ``[site] base_url`` (``/blog/``: a blog under a folder of its host) and the
+    old addresses {output path: the page now} (:mod:`publisher.pipeline.links`)."""
+    return json.dumps({"root": str(root), "docs": docs, "base_path": base_path,
+                       "old": old or {}}, indent=1, sort_keys=True) + "\n"
 
 
 def _matches(path: Path) -> list[Path]:
@@ -108,6 +112,8 @@ class Site:
     srcdir: Path  # Sphinx's source folder (real path)
     docs: dict[str, str] = field(default_factory=dict)  # docname -> its document in the site
     pages: dict[Path, str] = field(default_factory=dict)  # a document's real path -> docname
+    base_path: str = "/"  # the path of [site] base_url: "/blog/"
+    old: dict[str, str] = field(default_factory=dict)  # old address -> its page now
 
     @classmethod
     def of(cls, srcdir: Path) -> Site:
@@ -116,10 +122,25 @@ class Site:
             data = json.loads((src / SITE_FILES).read_text())
             root = Path(os.path.realpath(data["root"]))
             docs = {str(k): str(v) for k, v in data["docs"].items()}
+            base_path = str(data.get("base_path") or "/")
+            old = {str(k): str(v) for k, v in (data.get("old") or {}).items()}
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return cls(src, src)  # no site said: Sphinx's source folder only
         pages = {Path(os.path.realpath(root / rel)): doc for doc, rel in docs.items()}
-        return cls(root, src, docs, pages)
+        return cls(root, src, docs, pages, base_path, old)
+
+    def rooted(self, rest: Path) -> Path:
+        """A site-absolute path (``/images/x.png``) as the blog's tool served it: the file
+        of the site there, else of its ``static/`` folder (Jekyll's and fastpages' site
+        ``images/``, moved there); ``/blog/images/x.png`` of a blog under ``/blog/`` too."""
+        base = [p for p in self.base_path.split("/") if p]
+        parts = list(rest.parts)
+        tails = [parts] + ([parts[len(base):]] if base and parts[:len(base)] == base else [])
+        for tail in tails:
+            for folder in (self.root, self.root / "static"):
+                if tail and _found(folder.joinpath(*tail)):
+                    return folder.joinpath(*tail)
+        return self.root / rest
 
     def resolve(self, env: BuildEnvironment, written: str, docname: str) -> tuple[str, str]:
         """``relfn2path`` for a publish site: (path relative to the source folder, absolute
@@ -129,19 +150,22 @@ class Site:
         rest = Path(*parts[1:]) if rooted else Path(written)
         staged = self.srcdir / rest if rooted else (
             self.srcdir / env.doc2path(docname, base=False).parent / rest)
-        if _found(staged) and any(_problem(staged, made, "the build's folder") is None
-                                  for made in self.made(env)):
+        # the page's own document is publish's copy (a header added): a post's link to its
+        # own notebook is the author's file, as in Jupyter Book
+        own = staged == Path(env.doc2path(docname))
+        if _found(staged) and not own and any(
+                _problem(staged, made, "the build's folder") is None for made in self.made(env)):
             return self._answer(staged)  # a file the build wrote: beside the page, an output
         source = self.docs.get(docname)
         if source is None:  # a page publish made (the home page): its own files only
             path, root, folder = staged, self.srcdir, "Sphinx's source folder"
         else:  # as its author wrote it, from the document's own file in the site
-            path = self.root / rest if rooted else self.root / Path(source).parent / rest
+            path = self.rooted(rest) if rooted else self.root / Path(source).parent / rest
             root, folder = self.root, "the site folder"
         if (problem := _problem(path, root, folder)) is not None:
             return self.refuse(env, docname, written, problem)
         doc = self.pages.get(Path(os.path.realpath(path)))
-        if doc is not None:  # another post's or page's document: its page
+        if doc is not None and doc != docname:  # another post's or page's document: its page
             return self._answer(Path(env.doc2path(doc)))
         return self._answer(path)
 

@@ -19,7 +19,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import nbformat
 from nbformat import NotebookNode
@@ -282,7 +282,8 @@ html_sidebars = {{
 }}
 nb_execution_mode = "off"
 nb_merge_streams = True
-myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist", "substitution"]
+myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist", "substitution",
+                          "html_image"]  # <img src> in Markdown: an image of the page
 myst_heading_anchors = 3
 suppress_warnings = ["mystnb.unknown_mime_type", "myst.header"]
 blog_title = {title!r}
@@ -312,7 +313,7 @@ def renderer_digest() -> str:
     from importlib.metadata import version
 
     here = Path(__file__).resolve().parent
-    files = [here / "sphinx_ext.py", here / "render.py", here / "reads.py",
+    files = [here / "sphinx_ext.py", here / "render.py", here / "reads.py", here / "links.py",
              *sorted(p for p in (here.parent / "templates").rglob("*") if p.is_file())]
     packages = ["sphinx", "myst-nb", "myst-parser", "ablog", "sphinx-book-theme",
                 "pydata-sphinx-theme", "sphinxext-opengraph"]
@@ -354,7 +355,7 @@ def index_md(config: Config, posts: list[Post], pages: list[Path]) -> str:
 
 
 def write_project(config: Config, src: Path, items: list[RenderPost], pages: list[Path],
-                  math_local: bool = False) -> bool:
+                  math_local: bool = False, old: dict[str, str] | None = None) -> bool:
     """Write (only what changed of) the Sphinx source folder; True if anything changed."""
     src.mkdir(parents=True, exist_ok=True)
     keep: set[Path] = set()
@@ -372,7 +373,8 @@ def write_project(config: Config, src: Path, items: list[RenderPost], pages: lis
     # where each page's document is in the site: what it names resolves from there
     put(SITE_FILES, site_files(config.root, {
         **{f"posts/{p.slug}/index": p.rel_source for p in posts},
-        **{f"pages/{p.stem}": f"pages/{p.name}" for p in pages}}))
+        **{f"pages/{p.stem}": f"pages/{p.name}" for p in pages}},
+        urlsplit(config.site.url).path or "/", old))
     for rp in items:
         post = rp.post
         text, files = _page_source(config, rp)
