@@ -48,6 +48,13 @@ class SiteSection:
     math: str = "site"  # site: MathJax served from the site (fetched once from npm) | cdn
     listing: str = "list"  # how listings show posts: list | grid
     page_size: int = 10  # posts per listing page (home, all posts, each tag, year, author)
+    bibliography: list[str] = setting(
+        [], 'BibTeX files every post may cite, from the site folder: ["references.bib"] '
+        "(Jupyter Book's bibtex_bibfiles; a post's own: front matter bibliography).",
+        flag=False)
+    substitutions: dict[str, str] = setting(
+        {}, "{{ name }} substitutions every post may use (a post's own: front matter "
+        "myst: substitutions).", flag=False)
     redirects: dict[str, str] = setting(
         {}, 'Old addresses answered by a redirect page: { "2021/01/01/x.html" = "posts/x/" } '
         "(paths from the site's root; publisher.pipeline.redirects).", flag=False)
@@ -329,6 +336,10 @@ def _cross_checks(cfg: Config) -> list[str]:
             "sessions (a cookie bomb). Put session hosts under a domain of their own (as "
             "GitHub does with githubusercontent.com), e.g. '{id}.example-live.org', or set "
             "[launcher] session_host_same_site = true to accept that.")
+    for name in cfg.site.bibliography:
+        if not (cfg.root / name).is_file() or ".." in Path(name).parts:
+            problems.append(f"[site] bibliography: {name!r} is not a file of the site folder "
+                            "(a path such as \"references.bib\", from the site folder)")
     if cfg.site.page_size < 1:
         problems.append(f"[site] page_size: must be 1 or more, got {cfg.site.page_size}")
     if cfg.deploy.cname and not re.fullmatch(

@@ -29,7 +29,7 @@ class Package:
     name: str
     version: str
     integrity: str  # dist.integrity in the npm registry: the tarball must be these bytes
-    folder: str  # the package's folder that is served, e.g. "lib"
+    folder: str  # the package's folder that is served, e.g. "lib" ("." its top folder)
     main: str  # a file that must be in it, e.g. "index.js"
     keep: tuple[str, ...] = ()  # prefixes (inside folder) to keep; empty: everything
 
@@ -81,10 +81,11 @@ def unpack(pkg: Package, data: bytes, dest: Path) -> None:
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
         for member in tar.getmembers():
             path = PurePosixPath(member.name)
-            if not member.isfile() or path.parts[:2] != ("package", pkg.folder) \
-                    or ".." in path.parts or len(path.parts) < 3:
+            top = ("package",) if pkg.folder == "." else ("package", pkg.folder)
+            if not member.isfile() or path.parts[:len(top)] != top \
+                    or ".." in path.parts or len(path.parts) <= len(top):
                 continue
-            rel = PurePosixPath(*path.parts[2:])
+            rel = PurePosixPath(*path.parts[len(top):])
             if not pkg.kept(rel):
                 continue
             target = dest.joinpath(*rel.parts)

@@ -34,9 +34,11 @@ from publisher.memo import Memo, stamp
 from publisher.paths import link_problem
 from publisher.pipeline.cells import attachments_to_files, raw_cells_for_sphinx
 from publisher.pipeline.execute import Executed
+from publisher.pipeline.extensions import bib_files, book_conf, book_notebook
 from publisher.pipeline.listing import HOME_MARKER
 from publisher.pipeline.mathjax import mathjax_path
 from publisher.pipeline.reads import REFUSED, SITE_FILES, refusals, site_files
+from publisher.pipeline.richoutputs import rich_outputs
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp"}
 H1 = re.compile(r"^#\s+.*$", re.M)
@@ -208,6 +210,8 @@ def sphinx_notebook(config: Config, rp: RenderPost) -> tuple[NotebookNode, dict[
     nb = copy.deepcopy(rp.executed.notebook)
     files = attachments_to_files(nb)
     raw_cells_for_sphinx(nb)
+    book_notebook(nb, rp.post)  # MyST settings, a reference list
+    rich_outputs(nb, config.site.math)  # Plotly charts drawn
     for cell in nb.cells:
         if cell.cell_type == "markdown" and H1.search(cell.source):
             cell.source = H1.sub("", cell.source, count=1).lstrip("\n")
@@ -314,9 +318,11 @@ def renderer_digest() -> str:
 
     here = Path(__file__).resolve().parent
     files = [here / "sphinx_ext.py", here / "render.py", here / "reads.py", here / "links.py",
+             here / "sphinx_book.py", here / "extensions.py", here / "richoutputs.py",
              *sorted(p for p in (here.parent / "templates").rglob("*") if p.is_file())]
     packages = ["sphinx", "myst-nb", "myst-parser", "ablog", "sphinx-book-theme",
-                "pydata-sphinx-theme", "sphinxext-opengraph"]
+                "pydata-sphinx-theme", "sphinxext-opengraph", "sphinx-design",
+                "sphinx-togglebutton", "sphinx-proof", "sphinxcontrib-bibtex"]
     return digest([*(f.read_bytes() for f in files),
                    *(f"{name}=={version(name)}" for name in packages)])
 
@@ -367,8 +373,11 @@ def write_project(config: Config, src: Path, items: list[RenderPost], pages: lis
         keep.add(path)
         changed = write_if_changed(path, content) or changed
 
-    put("conf.py", conf_py(config, math_local))
     posts = [rp.post for rp in items]
+    bibs = bib_files(config, posts)  # the site's and the posts' BibTeX files
+    put("conf.py", conf_py(config, math_local) + book_conf(config, list(bibs)))
+    for rel, data in bibs.items():
+        put(rel, data)
     put("index.md", index_md(config, posts, pages))
     # where each page's document is in the site: what it names resolves from there
     put(SITE_FILES, site_files(config.root, {
