@@ -274,3 +274,21 @@ def test_links_by_a_path_that_no_longer_holds_the_post(tmp_path: Path) -> None:
     assert served(root, "posts/a/index.html", found["to b again"])[0] == b
     assert served(root, "posts/a/index.html", found["to c"])[0] == (
         root / "_site" / "posts" / "c" / "index.html")
+
+
+def test_old_addresses_under_blog_beside_ablogs_pages(tmp_path: Path) -> None:
+    """Pelican's old addresses are blog/2014/06/06/<slug>/, beside ABlog's blog/2014.html
+    and blog/2014/atom.xml: they are no page of the build, so they redirect; ABlog's own
+    pages are still refused as old addresses."""
+    root = tmp_path / "site"
+    write_files(root, {
+        "publish.toml": CONFIG + 'redirects = { "blog/2020/01/01/a/" = "posts/a/" }\n',
+        "posts/a.md": "---\ntitle: A\ndate: 2020-01-01\n---\n\nA.\n"})
+    build(root, options(), Reporter(quiet=True))
+    assert redirect_of(root, "blog/2020/01/01/a/index.html") == \
+        root / "_site" / "posts" / "a" / "index.html"
+    assert (root / "_site" / "blog" / "2020" / "atom.xml").is_file()
+    (root / "publish.toml").write_text(
+        CONFIG + 'redirects = { "blog/2020/atom.xml" = "posts/a/" }\n')
+    with pytest.raises(PublishError, match="blog/2020/atom.xml"):
+        build(root, options(), Reporter(quiet=True))

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import html
 import posixpath
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,8 +38,13 @@ from publisher.content.site import Site
 FEED = "blog/atom.xml"  # ABlog's feed of every post
 PAGE_SUFFIXES = (".html", ".htm")
 # folders and pages the build writes besides the posts' and pages' own
-BUILT_FOLDERS = ("blog/", "_static/", "_images/", "_sources/", "_downloads/", "_publish/",
+BUILT_FOLDERS = ("_static/", "_images/", "_sources/", "_downloads/", "_publish/",
                  "static/", "jupyter_execute/")
+# what ABlog writes under blog/ (not all of blog/: Pelican's old addresses are
+# blog/2014/06/06/<slug>/, beside ABlog's blog/2014.html and blog/2014/atom.xml)
+ABLOG_PAGES = re.compile(r"blog/(?:(?:atom|archive|drafts|author|tag|category|location|"
+                         r"language|\d{4})\.(?:html|xml)|\d{4}/atom\.xml|"
+                         r"(?:author|tag|category|location|language|page|archive)/.*)")
 BUILT_PAGES = ("index.html", "blog.html", "search.html", "genindex.html", "sitemap.xml",
                "robots.txt")
 
@@ -134,7 +140,8 @@ def is_built_page(path: str, site: Site, slugs: Iterable[str]) -> bool:
     folder of Sphinx's or publish's)."""
     own = {f"posts/{s}/index.html" for s in slugs}
     own |= {f"pages/{p.stem}.html" for p in site.pages}
-    return path in own or path in BUILT_PAGES or path.startswith(BUILT_FOLDERS)
+    return path in own or path in BUILT_PAGES or path.startswith(BUILT_FOLDERS) or \
+        ABLOG_PAGES.fullmatch(path) is not None
 
 
 def plan(site: Site, slugs: Iterable[str] | None = None) -> tuple[list[Redirect], list[str]]:
