@@ -136,6 +136,19 @@ def test_site_absolute_images_under_a_base_path(tmp_path: Path) -> None:
     assert image_bytes(root, "logo")["logo"] == (FASTPAGES / "images" / "logo.png").read_bytes()
 
 
+
+def test_relative_images_of_the_tools_root_are_the_sites_or_statics(tmp_path: Path) -> None:
+    """fastpages' notebooks lived in _notebooks/ and named ../images/x.png, the site's
+    images/ (which publish import puts under static/): from posts/ the same path lands on
+    the site's root, where images/ is looked for, then static/images/."""
+    root = tmp_path / "site"
+    write_files(root, {
+        "publish.toml": CONFIG,
+        "posts/2020-01-01-logo.md": "---\ntitle: Logo\n---\n\n![logo](../images/logo.png)\n"})
+    shutil.copytree(FASTPAGES / "images", root / "static" / "images")
+    build(root, options(), Reporter(quiet=True))
+    assert image_bytes(root, "logo")["logo"] == (FASTPAGES / "images" / "logo.png").read_bytes()
+
 # -- links between posts -------------------------------------------------------------------
 
 def links(root: Path, slug: str) -> dict[str, str]:

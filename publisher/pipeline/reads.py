@@ -161,6 +161,11 @@ class Site:
             path, root, folder = staged, self.srcdir, "Sphinx's source folder"
         else:  # as its author wrote it, from the document's own file in the site
             path = self.rooted(rest) if rooted else self.root / Path(source).parent / rest
+            if not rooted and not _found(path):  # ../images/x.png from where the tool
+                # kept its posts (fastpages' _notebooks/): the site's, else static/'s
+                landed = Path(os.path.normpath(path))
+                if landed.is_relative_to(self.root):
+                    path = self.rooted(landed.relative_to(self.root))
             root, folder = self.root, "the site folder"
         if (problem := _problem(path, root, folder)) is not None:
             return self.refuse(env, docname, written, problem)
