@@ -3,6 +3,8 @@ like each tool's own (tests/conventions/<tool>-project/), then a real build of t
 
 from __future__ import annotations
 
+import posixpath
+import re
 import shutil
 import subprocess
 import sys
@@ -172,3 +174,31 @@ def test_a_folder_not_made_by_import_is_refused(tmp_path: Path) -> None:
     assert (dest / "publish.toml").read_text() == '[site]\ntitle = "Mine"\n'
     unknown = publish("import", str(tmp_path / "mine"), str(tmp_path / "x"))
     assert unknown.returncode == 1 and "no blog publish knows how to import" in unknown.stderr
+
+
+def post_links(site: Path, page: str) -> set[str]:
+    """The site paths (``posts/x/#anchor``) that a page's text links to (not its menus)."""
+    html = (site / page).read_text()
+    html = html[html.index("<article"):html.index("</article>")]
+    found = set()
+    for href in re.findall(r'href="([^"#:]*\.html|[^"#:]*/)(#[^"]*)?"', html):
+        path = posixpath.normpath(posixpath.join(posixpath.dirname(page), href[0]))
+        path = path.removesuffix("index.html").removesuffix("/index") + "/"
+        if path.startswith("posts/"):
+            found.add(path.replace("//", "/") + href[1])
+    return found
+
+
+def test_jupyter_book_links_by_the_books_paths(tmp_path: Path) -> None:
+    """Pages linked by their paths in the book (``rl.ipynb#rewards``,
+    ``../decision/introduction.md``, two pages named introduction) land on their posts."""
+    _, dest, _ = imported(tmp_path, "jupyterbook-links-project")
+    site = built(dest)
+    assert {"posts/rl/#rewards"} <= post_links(site, "posts/ml-introduction/index.html")
+    assert {"posts/ml-introduction/", "posts/decision-introduction/"} <= post_links(
+        site, "posts/rl/index.html")
+    assert {"posts/decision-introduction/", "posts/rl/"} <= post_links(
+        site, "posts/confidence/index.html")
+    assert {"posts/confidence/"} <= post_links(site, "posts/decision-introduction/index.html")
+    assert {"posts/ml-introduction/", "posts/decision-introduction/"} <= post_links(
+        site, "posts/intro/index.html")

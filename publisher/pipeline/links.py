@@ -11,7 +11,11 @@ resolves references, and makes these a link to the post's page (the ``#anchor`` 
   or its page (``/posts/x/``); a link to the new page, not through the redirect;
 - a notebook or Markdown file named by a path that no longer holds it (a book's
   ``../x/index.ipynb`` dropped flat into ``posts/``): the post whose file has that name
-  (or whose folder has, for ``index.*``), when exactly one has.
+  (or whose folder has, for ``index.*``), when exactly one has;
+- a notebook or Markdown file named by its path in the blog's old layout (a Jupyter Book
+  page's ``introduction.ipynb`` or ``../ml/rl.ipynb``, once each page is
+  ``posts/<slug>/``): resolved from the post's old address (``decision/confidence.html``),
+  it is another post's old address with the document's suffix (``decision/introduction.html``).
 
 A link to a ``.ipynb``/``.md`` that is no post keeps its text, without a dead link, and
 is a warning at the author's file and line. Pages that have such links depend on the
@@ -45,17 +49,20 @@ class Targets:
     def __init__(self, docs: dict[str, str], old: dict[str, str]) -> None:
         self.paths: dict[str, str] = {}
         self.names: dict[str, set[str]] = {}
+        self.olds: dict[str, list[str]] = {}  # docname -> its old addresses
         for doc, source in docs.items():
             self.paths[f"{doc}.html"] = doc  # posts/x/index.html, pages/about.html
             self.paths[source] = doc
             name = posixpath.basename(source)
             folder = posixpath.basename(posixpath.dirname(source))
-            key = folder if posixpath.splitext(name)[0] == "index" else name
-            self.names.setdefault(key, set()).add(doc)
+            stem, suffix = posixpath.splitext(name)
+            for key in [folder, folder + suffix] if stem == "index" else [name]:
+                self.names.setdefault(key, set()).add(doc)
         by_page = {f"{doc}.html": doc for doc in docs}
         for old_path, target in old.items():
             if target in by_page:
                 self.paths.setdefault(old_path, by_page[target])
+                self.olds.setdefault(by_page[target], []).append(old_path)
 
     def page(self, path: str) -> str | None:
         """The docname of an output path (``posts/x/``, ``notes``, ``a/b.html``)."""
@@ -73,6 +80,20 @@ class Targets:
             name = posixpath.basename(posixpath.dirname(path))
         found = self.names.get(name, set())
         return next(iter(found)) if len(found) == 1 else None
+
+    def by_old_layout(self, doc: str, link: str) -> str | None:
+        """The post whose old address is *link* (a relative path to a document) resolved
+        from an old address of *doc*, with the document's suffix as the page's."""
+        for old in self.olds.get(doc, []):
+            folder = posixpath.dirname(old.rstrip("/")) if old.endswith("/") else \
+                posixpath.dirname(old)
+            joined = posixpath.normpath(posixpath.join(folder, link))
+            if joined.startswith(".."):
+                continue
+            found = self.page(posixpath.splitext(joined)[0])
+            if found is not None:
+                return found
+        return None
 
 
 def _targets(app: Sphinx) -> Targets:
@@ -139,6 +160,9 @@ class PostLinks(SphinxTransform):
         if site_path is None:
             return None, anchor
         doc = targets.page(site_path)
+        relative = not urlsplit(path).scheme and not path.startswith("/")
+        if doc is None and relative and site_path.endswith(DOCUMENTS):
+            doc = targets.by_old_layout(self.env.docname, unquote(urlsplit(path).path))
         if doc is None and site_path.endswith(DOCUMENTS):
             doc = targets.by_name(site_path)
         return doc, anchor
