@@ -202,3 +202,17 @@ def test_jupyter_book_links_by_the_books_paths(tmp_path: Path) -> None:
     assert {"posts/confidence/"} <= post_links(site, "posts/decision-introduction/index.html")
     assert {"posts/ml-introduction/", "posts/decision-introduction/"} <= post_links(
         site, "posts/intro/index.html")
+
+
+def test_fastpages_thumbnail_from_the_repository_root(tmp_path: Path) -> None:
+    """fastpages' ``image: images/logo.png`` is relative to the repository's root (the
+    site's static/images/ after import): the post's thumbnail, no warning."""
+    src, dest, _ = imported(tmp_path, "fastpages-project")
+    done = publish("build", str(dest), "--execute", "off", "--no-warm")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "front matter image" not in done.stdout + done.stderr
+    page = (dest / "_site/posts/test-markdown-post/index.html").read_text()
+    cover = re.search(r'<img[^>]*src="([^"]*publish-cover[^"]*)"', page)
+    assert cover, "the thumbnail is the post's first image"
+    shown = dest / "_site/posts/test-markdown-post" / cover.group(1)
+    assert same_bytes(shown, src / "images/logo.png")

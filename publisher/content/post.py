@@ -64,13 +64,23 @@ class Post:
         return self.meta.image if "://" in self.meta.image else ""
 
     @property
-    def image_file(self) -> Path | None:
-        """The front matter's ``image`` as a file beside the post; None without one (or
-        when it is not a file of the site: discovery said so)."""
+    def image_places(self) -> list[Path]:
+        """Where the front matter's ``image`` may be, as images in the text are found:
+        beside the post, else (fastpages: relative to the repository's root; ``/x.png``:
+        site-absolute) in the site's folder, then its ``static/`` (where import puts the
+        blog's ``images/``)."""
         if not self.meta.image or self.image_url:
-            return None
-        path = self.source.parent / self.meta.image
-        return path if path.is_file() and link_problem(path, self.site_root) is None else None
+            return []
+        rest = self.meta.image.lstrip("/")
+        beside = [] if self.meta.image.startswith("/") else [self.source.parent / rest]
+        return [*beside, self.site_root / rest, self.site_root / "static" / rest]
+
+    @property
+    def image_file(self) -> Path | None:
+        """The front matter's ``image`` as a file of the site (:attr:`image_places`); None
+        without one (or when it is not a file of the site: discovery said so)."""
+        return next((p for p in self.image_places
+                     if p.is_file() and link_problem(p, self.site_root) is None), None)
 
     @property
     def folder(self) -> Path | None:
@@ -241,12 +251,15 @@ def read_post(slug: str, source: Path, site_root: Path) -> Post:
                 replace(meta, title=title, summary=summary, date=date), nb, lines, offset,
                 notes, summary_given=bool(meta.summary),
                 date_given=meta.date is not None or named is not None)
-    if meta.image and not post.image_url:
-        check_inside(post.source.parent / meta.image, site_root)
+    for place in post.image_places:
+        check_inside(place, site_root)
+        if place.is_file():
+            break
     if meta.image and not post.image_url and post.image_file is None:
         notes.append(f"{where}: front matter image '{meta.image}' is not a file beside the "
-                     "post; the post has no thumbnail or social card image. Put the file "
-                     "there, or give a web address (https://…).")
+                     "post, nor of the site's folder or static/; the post has no thumbnail "
+                     "or social card image. Put the file there, or give a web address "
+                     "(https://…).")
     return post
 
 

@@ -102,8 +102,8 @@ def assets_only(folder: Path) -> bool:
                    and ".ipynb_checkpoints" not in p.parts for p in folder.rglob("*"))
 
 
-# (slug, source, root) -> (the post, the stamp of its front matter image)
-_POSTS: Memo[tuple[str, Path, Path], tuple[Post, Stamp]] = Memo()
+# (slug, source, root) -> (the post, the stamps of where its front matter image may be)
+_POSTS: Memo[tuple[str, Path, Path], tuple[Post, tuple[Stamp, ...]]] = Memo()
 
 
 def _read_post(slug: str, source: Path, root: Path) -> Post:
@@ -121,8 +121,8 @@ def _read_post(slug: str, source: Path, root: Path) -> Post:
     return post
 
 
-def _image_stamp(post: Post) -> Stamp:
-    return stamp(post.source.parent / post.meta.image) if post.meta.image else None
+def _image_stamp(post: Post) -> tuple[Stamp, ...]:
+    return tuple(stamp(p) for p in post.image_places)
 
 
 def discover(root: Path, include_drafts: bool = False) -> Site:
