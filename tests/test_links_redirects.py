@@ -305,3 +305,23 @@ def test_old_addresses_under_blog_beside_ablogs_pages(tmp_path: Path) -> None:
         CONFIG + 'redirects = { "blog/2020/atom.xml" = "posts/a/" }\n')
     with pytest.raises(PublishError, match="blog/2020/atom.xml"):
         build(root, options(), Reporter(quiet=True))
+
+
+def test_dated_posts_keep_their_address_before_dates_came_from_names(tmp_path: Path) -> None:
+    """A publish site's posts/2024-01-01-x/ (a folder) and posts/2024-02-01-y.md (a file)
+    are now posts/x/ and posts/y/; their pages' old addresses redirect there. An author's
+    own alias at such an address wins, quietly."""
+    root = tmp_path / "site"
+    write_files(root, {
+        "publish.toml": CONFIG,
+        "posts/2024-01-01-x/index.md": "---\ntitle: X\n---\n\nX.\n",
+        "posts/2024-02-01-y.md": "---\ntitle: Y\n---\n\nY.\n",
+        "posts/2024-03-01-z.md": "---\ntitle: Z\naliases: [/posts/2024-01-01-x/]\n---\n\nZ.\n",
+        "posts/plain.md": "---\ntitle: Plain\ndate: 2024-04-01\n---\n\nPlain.\n"})
+    build(root, options(), Reporter(quiet=True))
+    site = root / "_site"
+    assert redirect_of(root, "posts/2024-02-01-y/index.html") == site / "posts/y/index.html"
+    assert redirect_of(root, "posts/2024-03-01-z/index.html") == site / "posts/z/index.html"
+    assert redirect_of(root, "posts/2024-01-01-x/index.html") == site / "posts/z/index.html"
+    assert (site / "posts/x/index.html").is_file()
+    assert not (site / "posts/plain/index.html").read_text().count("http-equiv")

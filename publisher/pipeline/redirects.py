@@ -11,6 +11,9 @@ refreshes nothing, and ``noindex``. Where they come from:
 - front matter ``permalink:`` and ``redirect_from:`` (Jekyll): from the site's root;
 - ``[site] redirects = { "old/path.html" = "posts/new/" }`` in publish.toml (what
   ``publish import`` writes from each tool's URL rules);
+- a post whose file or folder is named ``YYYY-MM-DD-slug``: its page was
+  ``posts/YYYY-MM-DD-slug/`` before dates and slugs came from such names, and still
+  answers there (unless something else of the site is there now);
 - ``[site] feed_aliases = ["feed.xml"]``: a feed reader follows no redirect page, so the
   old address gets a copy of ``blog/atom.xml`` (an Atom feed; readers of an RSS address
   read Atom too).
@@ -33,6 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
+from publisher.content.conventions import dated_name
+from publisher.content.post import SOURCE_NAMES, Post
 from publisher.content.site import Site
 
 FEED = "blog/atom.xml"  # ABlog's feed of every post
@@ -154,13 +159,16 @@ def plan(site: Site, slugs: Iterable[str] | None = None) -> tuple[list[Redirect]
     problems: list[str] = []
     claimed: dict[str, Redirect] = {}
 
-    def claim(written: str, folder: str, target: str, title: str, origin: str) -> None:
+    def claim(written: str, folder: str, target: str, title: str, origin: str,
+              quiet: bool = False) -> None:
         path, problem = old_file(written, folder, base_path)
         if path is None:
             problems.append(f"{origin}: {problem}")
             return
         if path == target:
             return  # the post's own address
+        if quiet and (is_built_page(path, site, built) or path in claimed):
+            return  # an address no author wrote: what the author did write wins
         if is_built_page(path, site, built):
             problems.append(f"{origin}: the old address {written!r} is the page {path} of "
                             "this site; a redirect there would replace it. Remove it.")
@@ -180,6 +188,12 @@ def plan(site: Site, slugs: Iterable[str] | None = None) -> tuple[list[Redirect]
             claim(alias, folder, target, post.title, f"{post.rel_source} (aliases)")
         for alias in post.meta.site_aliases:
             claim(alias, "", target, post.title, f"{post.rel_source} (permalink, redirect_from)")
+    for post in site.posts:  # after the addresses authors wrote, which win
+        name = dated_page(post)
+        if post.slug in built and name is not None:
+            claim(f"posts/{name}/", "", f"posts/{post.slug}/index.html", post.title,
+                  f"{post.rel_source} (its address before its date came from its name)",
+                  quiet=True)
     for old, new in sorted(cfg.site.redirects.items()):
         origin = f"publish.toml [site] redirects {old!r}"
         page, problem = _target(new, site, built)
@@ -200,6 +214,14 @@ def plan(site: Site, slugs: Iterable[str] | None = None) -> tuple[list[Redirect]
         elif is_built_page(path, site, built):
             problems.append(f"{origin}: {path} is a file of this site already; remove it.")
     return sorted(claimed.values(), key=lambda r: r.old), problems
+
+
+def dated_page(post: Post) -> str | None:
+    """The ``YYYY-MM-DD-slug`` name of a post's file (or folder) when its slug was taken
+    from it: its page's name before discovery read dates from names; else None."""
+    source = post.source
+    name = source.parent.name if source.name in SOURCE_NAMES else source.stem
+    return name if name != post.slug and dated_name(name) is not None else None
 
 
 def feed_file(written: str, base_path: str) -> str:
