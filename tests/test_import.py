@@ -216,3 +216,21 @@ def test_fastpages_thumbnail_from_the_repository_root(tmp_path: Path) -> None:
     assert cover, "the thumbnail is the post's first image"
     shown = dest / "_site/posts/test-markdown-post" / cover.group(1)
     assert same_bytes(shown, src / "images/logo.png")
+
+
+def test_quarto_folder_metadata_applies_to_the_posts_below(tmp_path: Path) -> None:
+    """posts/_metadata.yml (and a post folder's) give every post below their keys, as
+    Quarto merges them: categories joined, the post's own front matter winning."""
+    src, dest, report = imported(tmp_path, "quarto-project")
+    assert same_bytes(src / "posts/_metadata.yml", dest / "posts/_metadata.yml")
+    assert "_metadata.yml" not in report
+    site = built(dest)
+
+    def tags(slug: str) -> set[str]:
+        page = (site / f"posts/{slug}/index.html").read_text()
+        return set(re.findall(r'href="[^"]*blog/tag/([^".]+)\.html"', page))
+
+    assert {"lab-notes", "biology", "counting"} <= tags("counting-cells")
+    assert {"lab-notes", "news", "greetings"} <= tags("welcome")
+    assert (site / "blog/tag/lab-notes.html").is_file()
+    assert "Quinn Quarto" in (site / "posts/counting-cells/index.html").read_text()

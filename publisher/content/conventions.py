@@ -9,7 +9,10 @@ A file dropped into ``posts/`` works as in the tool it came from:
 - Pelican: ``Title: …`` lines at the top of a Markdown file (Python-Markdown's ``meta``),
   or a ``name.ipynb-meta`` file beside a notebook (the pelican-ipynb plugin);
 - Nikola: a ``<!-- .. title: … -->`` comment atop a Markdown file, the notebook metadata
-  ``nikola``.
+  ``nikola``;
+- Quarto: a folder's ``_metadata.yml`` (``posts/_metadata.yml``) gives every post below
+  it its keys (``categories``, ``author``, ``image``…); the post's own front matter wins,
+  lists are joined (Quarto's ``mergeConfigs``).
 
 What the fields mean (tags, authors, drafts) is read in :mod:`publisher.content.frontmatter`.
 """
@@ -27,6 +30,7 @@ import yaml
 # a four-digit year here (a two-digit one names no year a blog was written in)
 DATED_NAME = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})-(.+)$")
 README = re.compile(r"^readme(\.[^.]+)?$", re.I)
+FOLDER_METADATA = "_metadata.yml"
 
 
 def dated_name(stem: str) -> tuple[dt.date, str] | None:
@@ -196,3 +200,47 @@ def nikola_fields(data: dict[str, Any]) -> dict[str, Any]:
     if str(out.get("status", "")).lower() == "private":
         out["status"] = "draft"
     return out
+
+
+def folder_metadata_files(source: Path, site_root: Path) -> list[Path]:
+    """The ``_metadata.yml`` files whose keys a post gets, outermost first: those of
+    ``posts/`` and of each folder down to the post's own."""
+    folder, found = source.parent, []
+    while folder != site_root and site_root in folder.parents:
+        if (folder / FOLDER_METADATA).is_file():
+            found.append(folder / FOLDER_METADATA)
+        folder = folder.parent
+    return found[::-1]
+
+
+def with_folder_metadata(data: dict[str, Any], source: Path, site_root: Path
+                         ) -> dict[str, Any]:
+    """*data* (a post's front matter) over the keys of its folders' ``_metadata.yml``,
+    as Quarto merges them: the inner file over the outer, the front matter over both;
+    two lists (``categories``) are joined. A file that is no YAML mapping is a
+    :class:`ContentError` naming it."""
+    from publisher.content.frontmatter import parse_yaml
+
+    merged: dict[str, Any] = {}
+    for path in [*folder_metadata_files(source, site_root), None]:
+        if path is None:
+            layer = data
+        else:
+            layer = parse_yaml(path.read_text(encoding="utf-8"),
+                               path.relative_to(site_root).as_posix(), 1)
+            # Quarto's execute options (echo, freeze…) are no publish front matter
+            layer = {k: v for k, v in layer.items() if k != "execute" or isinstance(v, bool)}
+        for key, value in layer.items():
+            old = merged.get(key)
+            if isinstance(old, list) or (isinstance(value, list) and old is not None):
+                both = [*_as_list(old), *_as_list(value)]
+                merged[key] = [v for i, v in enumerate(both) if v not in both[:i]]
+            elif isinstance(old, dict) and isinstance(value, dict):
+                merged[key] = {**old, **value}
+            else:
+                merged[key] = value
+    return merged
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [] if value is None else [value]

@@ -22,6 +22,7 @@ from publisher.content.conventions import (
     nikola_header,
     pelican_header,
     pelican_sidecar,
+    with_folder_metadata,
 )
 from publisher.content.frontmatter import (
     FrontMatter,
@@ -229,8 +230,10 @@ def read_post(slug: str, source: Path, site_root: Path) -> Post:
             data = {"mystnb": nb.metadata["mystnb"], **data}
     else:
         data, nb, lines = _read_md(source, where, site_root)
+    data = with_folder_metadata(data, source, site_root)  # Quarto's _metadata.yml
     # other tools' cell flags, Quarto and Liquid: as they render them (warnings at the line)
-    said = rewrite_syntax(nb, place_of(where, source.suffix.lstrip("."), source, lines, offset))
+    said = rewrite_syntax(nb, place_of(where, source.suffix.lstrip("."), source, lines, offset),
+                          cites=bool(data.get("bibliography")))
     meta = validate(data, where)
     markdown = "\n\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
     notes: list[str] = said

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from publisher.config import Config, load_config
-from publisher.content.conventions import dated_name, is_post_file
+from publisher.content.conventions import FOLDER_METADATA, dated_name, is_post_file
 from publisher.content.post import SOURCE_NAMES, Post, read_post
 from publisher.errors import ContentError
 from publisher.memo import Memo, Stamp, stamp
@@ -107,11 +107,14 @@ _POSTS: Memo[tuple[str, Path, Path], tuple[Post, tuple[Stamp, ...]]] = Memo()
 
 
 def _read_post(slug: str, source: Path, root: Path) -> Post:
-    """:func:`read_post`, kept while the file, its folder and the front matter's
-    ``image`` are unchanged. A post without a date is read again every time: its date
-    comes from git, which can change without the file."""
+    """:func:`read_post`, kept while the file, its folder, the ``_metadata.yml`` of
+    ``posts/`` and of its folder, and the front matter's ``image`` are unchanged. A post
+    without a date is read again every time: its date comes from git, which can change
+    without the file."""
     sidecar = source.with_name(source.name + "-meta")  # Pelican's, beside a notebook
-    key, check = (slug, source, root), (stamp(source), stamp(source.parent), stamp(sidecar))
+    folders = {root / "posts", source.parent}  # Quarto's _metadata.yml there
+    key, check = (slug, source, root), (stamp(source), stamp(source.parent), stamp(sidecar),
+                                        *(stamp(f / FOLDER_METADATA) for f in sorted(folders)))
     kept = _POSTS.get(key, check)
     if kept is not None and _image_stamp(kept[0]) == kept[1]:
         return kept[0]

@@ -94,9 +94,10 @@ def plan(src: Path) -> Plan:
     if qmd:
         p.notes.append(f"{qmd} .qmd posts were carried over as Markdown: their {{python}} "
                        "chunks are shown as code, not run; make them notebooks to run them")
-    if (posts_dir / "_metadata.yml").is_file():
-        p.notes.append("posts/_metadata.yml (defaults for every post) is not read: copy what "
-                       "you need into each post's front matter")
+    for defaults in sorted(posts_dir.rglob("_metadata.yml")) if posts_dir.is_dir() else []:
+        rel = defaults.relative_to(posts_dir)  # the posts' defaults: discovery reads them
+        if not any(x.startswith(".") or x == "_freeze" for x in rel.parts[:-1]):
+            p.add(f"posts/{rel.as_posix()}", defaults)
     for path in sorted(src.iterdir()):
         if path.name in ROOT_SKIP or path.name.startswith((".", "_")) or path.name in (
                 "posts", out_dir):
