@@ -234,3 +234,29 @@ def test_quarto_folder_metadata_applies_to_the_posts_below(tmp_path: Path) -> No
     assert {"lab-notes", "news", "greetings"} <= tags("welcome")
     assert (site / "blog/tag/lab-notes.html").is_file()
     assert "Quinn Quarto" in (site / "posts/counting-cells/index.html").read_text()
+
+
+def test_nikola(tmp_path: Path) -> None:
+    src, dest, report = imported(tmp_path, "nikola-project")
+    cfg = config(dest)["site"]
+    assert cfg["title"] == "Sampling notes" and cfg["author"] == "Nora Nikola"
+    assert cfg["description"] == "Notebooks about sampling"
+    assert cfg["base_url"] == "https://nora.example.org/"
+    assert config(dest)["execute"]["mode"] == "off"
+    # the notebook's Nikola slug in its POSTS destination is its old page; gibbs-notes'
+    # is the same page
+    assert cfg["redirects"] == {"blog/metropolis-in-numpy/": "posts/metropolis/"}
+    assert same_bytes(src / "posts/metropolis.ipynb", dest / "posts/metropolis.ipynb")
+    assert (dest / "pages/about.md").is_file() and (dest / "static/images/chain.png").is_file()
+    assert (dest / "static/data.csv").is_file()
+    assert "Imported 2 posts from a Nikola blog" in report
+    site = built(dest)
+    page = (site / "posts/metropolis/index.html").read_text()
+    assert "Metropolis in NumPy" in page and "acceptance = 0.42" in page
+    assert "2017" in page and "numpy" in page
+    assert "chain.png" in page
+    gibbs = (site / "posts/gibbs-notes/index.html").read_text()
+    assert "Notes on Gibbs sampling" in gibbs and "mcmc" in gibbs
+    assert {"posts/metropolis/"} <= post_links(site, "posts/gibbs-notes/index.html")
+    assert redirects_to(site, "blog/metropolis-in-numpy/index.html", "posts/metropolis/")
+    assert (site / "pages/about.html").is_file()

@@ -2,13 +2,14 @@
 
 The settings are read from the file's assignments of literals (``ast``; never run). Posts
 keep their files (publish reads Nikola's ``<!-- .. title: -->`` header and notebook
-metadata); ``files/`` and ``images/`` go to ``static/``. Old URLs: ``posts/<slug>/`` (or
-``posts/<slug>.html`` without PRETTY_URLS).
+metadata); ``files/`` and ``images/`` go to ``static/``. Old URLs: ``<dest>/<slug>/`` (or
+``<dest>/<slug>.html`` without PRETTY_URLS), ``<dest>`` from ``POSTS`` (``posts``).
 """
 
 from __future__ import annotations
 
 import json
+import posixpath
 from pathlib import Path
 
 from publisher.content.conventions import nikola_header
@@ -35,6 +36,20 @@ def _slug(doc: Path) -> str:
     return str((header[0] if header else {}).get("slug") or doc.stem)
 
 
+def posts(src: Path, setting: object) -> dict[Path, str]:
+    """{post file: the folder of its page} from ``POSTS`` (``("posts/*.ipynb", "blog",
+    "post.tmpl")``: Nikola's wildcards and destinations), else Nikola's default
+    (``posts/*`` to ``posts/``)."""
+    rules = [r for r in setting if isinstance(r, tuple | list) and len(r) >= 2] if \
+        isinstance(setting, tuple | list) else []
+    found: dict[Path, str] = {}
+    for pattern, dest, *_ in rules or [("posts/*", "posts")]:
+        for doc in sorted(src.glob(str(pattern))):
+            if doc.is_file():
+                found.setdefault(doc, str(dest).strip("/"))
+    return found
+
+
 def plan(src: Path) -> Plan:
     conf = settings(src / "conf.py")
     p = Plan("Nikola")
@@ -47,14 +62,14 @@ def plan(src: Path) -> Plan:
         "base_url": text(conf.get("SITE_URL")).rstrip("/") + "/" if conf.get("SITE_URL") else ""}
     p.execute = {"mode": "off"}  # Nikola shows the outputs stored in the notebooks
     pretty = conf.get("PRETTY_URLS", True)
-    docs = [f for f in sorted((src / "posts").glob("*")) if f.suffix in DOCS] if (
-        src / "posts").is_dir() else []
+    docs = {doc: dest for doc, dest in posts(src, conf.get("POSTS")).items()
+            if doc.suffix in DOCS}
     slugs = unique_slugs([f.stem for f in docs])
-    for doc in docs:
+    for doc, dest in docs.items():
         p.add(f"posts/{doc.name}", doc)
         p.posts.append(f"posts/{doc.name}")
-        slug = _slug(doc)
-        p.redirect(f"posts/{slug}/" if pretty else f"posts/{slug}.html", slugs[doc.stem])
+        old = posixpath.join(dest, _slug(doc))
+        p.redirect(f"{old}/" if pretty else f"{old}.html", slugs[doc.stem])
     for page in sorted((src / "pages").glob("*.md")) if (src / "pages").is_dir() else []:
         p.add(f"pages/{page.name}", page)
     for folder in ("files", "images"):
