@@ -260,3 +260,27 @@ def test_nikola(tmp_path: Path) -> None:
     assert {"posts/metropolis/"} <= post_links(site, "posts/gibbs-notes/index.html")
     assert redirects_to(site, "blog/metropolis-in-numpy/index.html", "posts/metropolis/")
     assert (site / "pages/about.html").is_file()
+
+
+def test_myst_jupyter_book_2(tmp_path: Path) -> None:
+    src, dest, report = imported(tmp_path, "myst-project")
+    full = config(dest)
+    cfg = full["site"]
+    assert cfg["title"] == "Field notes" and cfg["author"] == "Mia Myst"
+    assert cfg["description"] == "Notes from the field, with code"
+    # MyST's pages are at their file's name (numbers taken off), the first page at the root
+    assert cfg["redirects"] == {"sampling/": "posts/01_sampling/",
+                                "results/": "posts/02-results/"}
+    assert same_bytes(src / "chapters/01_sampling.ipynb", dest / "posts/01_sampling/index.ipynb")
+    assert same_bytes(src / "chapters/plot.png", dest / "posts/02-results/plot.png")
+    if base.site_knows("bibliography"):
+        assert cfg["bibliography"] == ["references.bib"]
+    assert "Imported 3 posts from a Jupyter Book 2 (MyST) blog" in report
+    site = built(dest)
+    page = (site / "posts/01_sampling/index.html").read_text()
+    assert "samples = 12" in page and "2024" in page
+    assert {"posts/02-results/"} <= post_links(site, "posts/01_sampling/index.html")
+    assert {"posts/01_sampling/"} <= post_links(site, "posts/02-results/index.html")
+    results = (site / "posts/02-results/index.html").read_text()
+    assert "plot.png" in results and "Fisher" in results
+    assert redirects_to(site, "sampling/index.html", "posts/01_sampling/")

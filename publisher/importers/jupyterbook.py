@@ -4,7 +4,8 @@ Every page of the table of contents becomes a post in a folder of its own
 (``posts/<name>/index.ipynb``), with the files its text names beside it at the same
 relative paths (its images and data). A book has no dates: each post gets its file's
 (discovery says so). Old URLs: the page's path in the book (``<path>.html``; MyST:
-``<name>/``). Execution settings and bibliographies go to publish.toml.
+``<name>/``, the file's name without a number before it, the first page at the root).
+Execution settings and bibliographies go to publish.toml.
 """
 
 from __future__ import annotations
@@ -58,6 +59,16 @@ def toc_files(toc: Any) -> list[str]:
     return list(dict.fromkeys(files))
 
 
+def myst_address(rel: Path, folders: bool) -> str:
+    """A page's address in a MyST site: its file's name made a slug, a number before it
+    taken off (``chapters/01_sampling.ipynb``: ``sampling/``); with ``site: options:
+    folders: true``, its folders before it."""
+    parts = [*rel.parent.parts, rel.stem] if folders else [rel.stem]
+    names = [re.sub(r"[^a-z0-9]+", "-", re.sub(r"^\d+[_.-]+(?=.)", "", x.lower())).strip("-")
+             for x in parts]
+    return "/".join(n for n in names if n) + "/"
+
+
 def _find(book: Path, name: str) -> Path | None:
     path = book / name
     if path.suffix in DOCS and path.is_file():
@@ -82,8 +93,11 @@ def plan(src: Path) -> Plan:
     assert book is not None
     myst = (book / "myst.yml").is_file()
     p = Plan("Jupyter Book 2 (MyST)" if myst else "Jupyter Book")
+    folders = False
     if myst:
-        project = read_yaml(book / "myst.yml").get("project") or {}
+        myst_cfg = read_yaml(book / "myst.yml")
+        project = myst_cfg.get("project") or {}
+        folders = bool(((myst_cfg.get("site") or {}).get("options") or {}).get("folders"))
         authors = project.get("authors") or []
         names = [a.get("name", "") if isinstance(a, dict) else str(a) for a in authors]
         p.site = {"title": project.get("title", ""), "description": project.get(
@@ -135,7 +149,9 @@ def plan(src: Path) -> Plan:
                 outside += norm.startswith("..") and (doc.parent / norm).is_file()
                 continue
             p.add(f"posts/{slug}/{norm}", target)
-        p.redirect(rel.with_suffix("").as_posix() + ("/" if myst else ".html"), slug)
+        old = myst_address(rel, folders) if myst else rel.with_suffix("").as_posix() + ".html"
+        if not myst or doc != docs[0]:
+            p.redirect(old, slug)  # MyST's first page is the site's root: the home page now
     if outside:
         p.notes.append(f"{outside} images or files named with ../ (outside their page's "
                        "folder) were not carried over: copy them into the post's folder")
