@@ -301,3 +301,42 @@ def test_read_problem_is_link_problem_plus_paths_that_leave(tmp_path: Path) -> N
         problem = read_problem(path, root)
         assert problem is not None and f"outside the site folder ({root})" in problem, path
     assert read_problem(root / "a/../a/f.txt", root) is None
+
+
+# --- rendering runs no code of a post on the build host ---------------------------------
+
+@pytest.mark.slow
+def test_substitutions_and_render_time_execution_run_no_code(make_site: SiteFactory,
+                                                              tmp_path: Path) -> None:
+    """A substitution expression ran unsandboxed Jinja with Sphinx's environment in reach
+    (``lipsum.__globals__`` reached ``open``), and a notebook whose metadata asks MyST-NB
+    for ``execution_mode: force`` was executed while Sphinx read it, on the build host,
+    even with ``--execute off``: both put a host file into the public page."""
+    _, secret = secrets_outside(tmp_path)
+    path = tmp_path / "outside" / "secret.txt"
+    read = f"lipsum.__globals__['__builtins__']['open']('{path}').read()"
+    root = make_site({
+        "posts/subst/index.md": md_post("Subst", "2024-01-01", f"""\
+            # Subst
+
+            Plain: {{{{ greeting }}}}; filtered: {{{{ greeting | upper }}}}.
+
+            Leak: {{{{ {read} }}}}.
+
+            Env: {{{{ env.srcdir }}}}.
+            """, extra="myst:\n  substitutions:\n    greeting: hello there\n"),
+        "posts/forced/index.ipynb": notebook(
+            ("markdown", "# Forced\n\nRun me at render time?"),
+            ("code", f"print(open('{path}').read())"),
+            front="title: Forced\ndate: 2024-01-02\nexecute: false",
+            meta={"mystnb": {"execution_mode": "force", "remove_code_source": False}}),
+    })
+    res = publish("build", str(root), "--execute", "off")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert holders(root / "_site", secret) == [] and holders(root / "_build", secret) == []
+    assert secret not in res.stdout + res.stderr
+    page = (root / "_site/posts/subst/index.html").read_text()
+    assert "Plain: hello there; filtered: HELLO THERE." in page
+    assert "Substitution error" in res.stderr  # said, at the post
+    assert str(root) not in page  # nothing of Sphinx's environment either
+    assert (root / "_site/posts/forced/index.html").is_file()

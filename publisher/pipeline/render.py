@@ -39,6 +39,7 @@ from publisher.pipeline.listing import HOME_MARKER
 from publisher.pipeline.mathjax import mathjax_path
 from publisher.pipeline.reads import REFUSED, SITE_FILES, refusals, site_files
 from publisher.pipeline.richoutputs import rich_outputs
+from publisher.pipeline.sandbox import no_render_execution
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp"}
 H1 = re.compile(r"^#\s+.*$", re.M)
@@ -211,6 +212,7 @@ def sphinx_notebook(config: Config, rp: RenderPost) -> tuple[NotebookNode, dict[
     files = attachments_to_files(nb)
     raw_cells_for_sphinx(nb)
     book_notebook(nb, rp.post)  # MyST settings, a reference list
+    no_render_execution(nb)  # executed by publish, in its env: never again by MyST-NB
     rich_outputs(nb, config.site.math)  # Plotly charts drawn
     for cell in nb.cells:
         if cell.cell_type == "markdown" and H1.search(cell.source):

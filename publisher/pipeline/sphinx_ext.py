@@ -19,7 +19,7 @@ from docutils import nodes
 from docutils.parsers.rst import Directive
 from sphinx.application import Sphinx
 
-from publisher.pipeline import kept, links, reads
+from publisher.pipeline import kept, links, reads, sandbox
 from publisher.pipeline.listing import (
     blog_of,
     math_in_summaries,
@@ -400,6 +400,7 @@ def _excerpt_memo(app: Sphinx) -> None:
 
 def setup(app: Sphinx) -> dict[str, Any]:
     reads.setup(app)  # the files a page names: from inside the site only
+    sandbox.install()  # substitutions run no code of the post's
     links.setup(app)  # links between posts, to their old addresses
     _memo_excerpts(app)
     app.connect("builder-inited", _excerpt_memo)
