@@ -80,9 +80,10 @@ def place_of(rel_source: str, kind: str, source: Path, source_lines: list[int],
     return place
 
 
-def rewrite_syntax(nb: NotebookNode, place: Place) -> list[str]:
+def rewrite_syntax(nb: NotebookNode, place: Place, cites: bool = False) -> list[str]:
     """Rewrite other tools' syntax in *nb*'s cells in place; the warnings, each naming
-    the author's file and line."""
+    the author's file and line. *cites*: the post has a bibliography (a bare ``@key`` is
+    a citation)."""
     from publisher.content.cellflags import cell_flags
     from publisher.content.liquid import liquid_markdown
     from publisher.content.quarto import quarto_markdown
@@ -94,7 +95,7 @@ def rewrite_syntax(nb: NotebookNode, place: Place) -> list[str]:
         elif cell.cell_type == "markdown" and cell.source:
             said: list[tuple[int, str]] = []
             text = liquid_markdown(cell.source, said)
-            text = quarto_markdown(text, said)
+            text = quarto_markdown(text, said, cites)
             cell.source = text
             notes += [f"{place(i, line)}: {message}" for line, message in said]
     return notes

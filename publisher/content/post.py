@@ -232,7 +232,8 @@ def read_post(slug: str, source: Path, site_root: Path) -> Post:
         data, nb, lines = _read_md(source, where, site_root)
     data = with_folder_metadata(data, source, site_root)  # Quarto's _metadata.yml
     # other tools' cell flags, Quarto and Liquid: as they render them (warnings at the line)
-    said = rewrite_syntax(nb, place_of(where, source.suffix.lstrip("."), source, lines, offset))
+    said = rewrite_syntax(nb, place_of(where, source.suffix.lstrip("."), source, lines, offset),
+                          cites=bool(data.get("bibliography")))
     meta = validate(data, where)
     markdown = "\n\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
     notes: list[str] = said

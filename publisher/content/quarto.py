@@ -11,9 +11,12 @@
   ``{numref}`` references, ``@eq-x`` ``{eq}``, ``@sec-x`` ``{ref}``;
 - inline footnotes ``^[text]`` are MyST footnotes;
 - fastpages/nbdev v1 quotes ``> Note: …`` (Tip, Important, Warning) are admonitions and
-  ``> youtube: url`` / ``> twitter: url`` links.
-
-Citations (``[@key]``) are left for a bibliography extension.
+  ``> youtube: url`` / ``> twitter: url`` links;
+- Pandoc citations are sphinxcontrib-bibtex roles: ``[@a; see @b, p. 3]`` is
+  ``{cite:p}`` (prefix and locator kept), ``[-@a]`` the year alone, and a bare ``@a`` in
+  prose ``{cite:t}`` (the author named) where the post cites: it has a ``bibliography`` or
+  a bracketed citation (an ``@name`` in another post is a handle, not a key); e-mail
+  addresses and ``@fig-``/``@tbl-``/``@eq-``/``@sec-`` cross-references are not citations.
 """
 
 from __future__ import annotations
@@ -37,6 +40,10 @@ SEC_LABEL = re.compile(r"^(\s*#{1,6}\s+.*?)\s*\{#(sec-[\w-]+)[^}]*\}\s*$")
 HEADING_ATTRS = re.compile(r"^(\s*#{1,6}\s+.*?)\s*\{[.#-][^}]*\}\s*$")
 REF = r"-?@((fig|tbl|eq|sec|lst)-[\w-]*\w)"
 CROSSREF = re.compile(rf"\[{REF}\]|(?<![\w@]){REF}")
+KEY = r"\w(?:[\w:.#$%&+?<>~/-]*\w)?"
+CITATION = re.compile(rf"\[([^\[\]]*-?@{KEY}[^\[\]]*)\](?![(\[{{])")
+CITE_PART = re.compile(rf"^\s*(.*?)(-?)@({KEY})(.*?)\s*$", re.S)
+BARE_CITE = re.compile(rf"(?<![\w@./:`-])@((?!(?:fig|tbl|eq|sec|lst)-){KEY})")
 NBDEV_QUOTE = re.compile(r"^\s*>\s*(Note|Tip|Important|Warning):\s*(.*)$")
 EMBED_QUOTE = re.compile(r"^\s*>\s*(youtube|twitter):\s*(\S+)\s*$")
 
@@ -74,9 +81,37 @@ def _footnotes(line: str, notes: list[str]) -> str:
     return "".join(out) + line[i:]
 
 
+def _citation(m: re.Match[str]) -> str:
+    """``[see @a, p. 3; @b]`` as ``{cite:p}`{see}a{p. 3},b```; not a citation as it was."""
+    parts = [CITE_PART.match(p) for p in m[1].split(";")]
+    if not all(parts):
+        return m[0]
+    targets, years = [], True
+    for p in parts:
+        assert p is not None
+        pre, post = p[1].strip(), p[4].strip().lstrip(",").strip()
+        years = years and p[2] == "-"
+        if any(c in pre + post for c in "{}`") or "@" in pre + post:
+            return m[0]
+        targets.append((f"{{{pre}}}" if pre else "") + p[3]
+                       + (f"{{{post}}}" if post else ""))
+    if years:
+        return f"({{cite:year}}`{','.join(targets)}`)"
+    return f"{{cite:p}}`{','.join(targets)}`"
+
+
+def citations(line: str, bare: bool) -> str:
+    """Pandoc's citations in *line* as sphinxcontrib-bibtex roles (*bare*: ``@key`` too)."""
+    if "@" not in line:
+        return line
+    line = CITATION.sub(_citation, line)
+    return BARE_CITE.sub(r"{cite:t}`\1`", line) if bare else line
+
+
 class _Quarto:
-    def __init__(self, lines: list[str], said: list[tuple[int, str]]) -> None:
+    def __init__(self, lines: list[str], said: list[tuple[int, str]], cites: bool) -> None:
         self.lines = lines
+        self.cites = cites
         self.said = said
         self.stack: list[tuple[str, bool]] = []  # (colons, rendered as a directive)
         self.title_next = 0  # line whose "## Title" is the open callout's title
@@ -132,6 +167,7 @@ class _Quarto:
             line = m[1]
         line = EQ_LABEL.sub(lambda e: f"$$ ({e[1]})", line)
         line = CROSSREF.sub(_crossref, line)
+        line = citations(line, self.cites)
         line = AFTER_LINK.sub(r"\1", line)
         line = SPAN.sub(r"\1", line)
         if "^[" in line:
@@ -139,11 +175,13 @@ class _Quarto:
         return line
 
 
-def quarto_markdown(text: str, said: list[tuple[int, str]]) -> str:
-    """*text* (one markdown cell) with Quarto's syntax rewritten (see the module's doc)."""
+def quarto_markdown(text: str, said: list[tuple[int, str]], cites: bool = False) -> str:
+    """*text* (one markdown cell) with Quarto's syntax rewritten (see the module's doc);
+    *cites*: the post cites (a bare ``@key`` is a citation)."""
     if not any(s in text for s in (":::", "]{", "@", "^[", "{#", "> ")):
         return text
-    q = _Quarto(text.split("\n"), said)
+    cites = cites or bool(CITATION.search(prose_only(text, lambda n, line: line)))
+    q = _Quarto(text.split("\n"), said, cites)
     out = prose_only(text, q.line)
     if q.notes:
         out += "\n\n" + "\n".join(dict.fromkeys(q.notes))
