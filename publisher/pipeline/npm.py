@@ -35,7 +35,9 @@ class Package:
 
     @property
     def tarball(self) -> str:
-        return f"https://registry.npmjs.org/{self.name}/-/{self.name}-{self.version}.tgz"
+        # a scoped package's file is named without its scope (@bokeh/bokehjs: bokehjs-x.tgz)
+        file = self.name.rsplit("/", 1)[-1]
+        return f"https://registry.npmjs.org/{self.name}/-/{file}-{self.version}.tgz"
 
     @property
     def out_dir(self) -> str:
@@ -67,6 +69,21 @@ def download(url: str) -> bytes:
         return buf.getvalue()
 
 
+def published_integrity(name: str, version: str) -> str:
+    """The integrity the npm registry publishes for *name* *version* (for a version named
+    by a stored output rather than pinned here); raises PublishError."""
+    import json
+
+    url = f"https://registry.npmjs.org/{name}/{version}"
+    try:
+        found = json.loads(download(url)).get("dist", {}).get("integrity", "")
+    except Exception as exc:  # network, TLS, HTTP status, not JSON
+        raise PublishError(f"could not look up {name} {version} at {url}: {exc}") from exc
+    if not isinstance(found, str) or "-" not in found:
+        raise PublishError(f"{url}: no integrity for {name} {version}")
+    return found
+
+
 def check(pkg: Package, data: bytes) -> None:
     algo, _, want = pkg.integrity.partition("-")
     got = base64.b64encode(hashlib.new(algo, data).digest()).decode()
@@ -81,7 +98,7 @@ def unpack(pkg: Package, data: bytes, dest: Path) -> None:
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
         for member in tar.getmembers():
             path = PurePosixPath(member.name)
-            top = ("package",) if pkg.folder == "." else ("package", pkg.folder)
+            top = ("package", *PurePosixPath(pkg.folder).parts)  # "." has no parts
             if not member.isfile() or path.parts[:len(top)] != top \
                     or ".." in path.parts or len(path.parts) <= len(top):
                 continue

@@ -320,7 +320,7 @@ def renderer_digest() -> str:
 
     here = Path(__file__).resolve().parent
     files = [here / "sphinx_ext.py", here / "render.py", here / "reads.py", here / "links.py",
-             here / "sphinx_book.py", here / "extensions.py", here / "richoutputs.py",
+             here / "sphinx_book.py", here / "extensions.py", here / "richoutputs.py", here / "charts.py",
              *sorted(p for p in (here.parent / "templates").rglob("*") if p.is_file())]
     packages = ["sphinx", "myst-nb", "myst-parser", "ablog", "sphinx-book-theme",
                 "pydata-sphinx-theme", "sphinxext-opengraph", "sphinx-design",

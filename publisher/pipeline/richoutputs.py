@@ -126,7 +126,10 @@ def plotly_html(figure: Any, data: dict[str, Any], src: str) -> str:
 def rich_outputs(nb: NotebookNode, math: str) -> None:
     """Every Plotly output of *nb* drawn by plotly.js (from the site with *math* "site",
     else from its CDN); when plotly.js cannot be had, the output's image (when it has one)
-    in place of its RequireJS HTML."""
+    in place of its RequireJS HTML. Vega and Bokeh outputs: :mod:`.charts`."""
+    from publisher.pipeline.charts import draw_charts
+
+    draw_charts(nb, math)
     src: str | None = None
     for cell in nb.cells:
         for output in cell.get("outputs", []) if cell.cell_type == "code" else []:

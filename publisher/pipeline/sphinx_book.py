@@ -5,7 +5,8 @@
 - An unknown directive keeps its content: MyST's warning (at the author's file and line)
   stays, and the content is shown in a box named after the directive, where Sphinx would
   drop it.
-- plotly.js into the output, when pages draw Plotly charts from the site.
+- An unknown role keeps its text: MyST's warning stays, the text is shown as literal text.
+- plotly.js, vega and BokehJS into the output, when pages draw such charts from the site.
 """
 
 from __future__ import annotations
@@ -111,10 +112,36 @@ def _content_of_unknown_directives() -> None:
     DocutilsRenderer.run_directive = run_directive  # type: ignore[method-assign]
 
 
+def _text_of_unknown_roles() -> None:
+    """MyST's renderer: an unknown role's text shown as literal text, not dropped."""
+    from docutils.parsers.rst import roles
+    from myst_parser.mdit_to_docutils.base import DocutilsRenderer
+
+    if getattr(DocutilsRenderer.render_myst_role, "publish_kept", False):
+        return
+    original = DocutilsRenderer.render_myst_role
+
+    def render_myst_role(self: Any, token: Any) -> None:
+        original(self, token)
+        name = token.meta["name"]
+        known, _ = roles.role(name, self.language_module_rst, 0, self.reporter)
+        if known is None:
+            self.current_node += nodes.literal(f":{name}:`{token.content}`", token.content,
+                                               classes=["publish-unknown-role"])
+
+    render_myst_role.publish_kept = True  # type: ignore[attr-defined]
+    DocutilsRenderer.render_myst_role = render_myst_role  # type: ignore[method-assign]
+
+
 def _plotly_page(app: Sphinx, pagename: str, templatename: str, context: dict[str, Any],
                  doctree: Any) -> None:
     if 'class="publish-plotly"' in str(context.get("body", "")):
         app.publish_plotly = True  # type: ignore[attr-defined]
+    body = str(context.get("body", ""))
+    if 'class="publish-vega"' in body or 'class="publish-bokeh"' in body:
+        from publisher.pipeline.charts import copy_libraries
+
+        copy_libraries(body, Path(app.outdir))
 
 
 def _copy_plotly(app: Sphinx, exc: Exception | None) -> None:
@@ -129,6 +156,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
     _own_citations()
     _own_bibliographies()
     _content_of_unknown_directives()
+    _text_of_unknown_roles()
     app.add_config_value("publish_plotly_lib", "", "env", types=frozenset({str}))
     app.connect("html-page-context", _plotly_page)
     app.connect("build-finished", _copy_plotly)
