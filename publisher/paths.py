@@ -105,6 +105,14 @@ def read_problem(path: Path, root: Path, folder: str = "the site folder") -> str
         return (f"{lexical}: outside {folder} ({os.path.realpath(root)}); publish takes no "
                 "file from outside it (it would be published). Copy the file into the site "
                 "(the post's folder, or a folder the posts share) and name it from there.")
+    inside = next(lexical.relative_to(r) for r in (os.path.normpath(os.path.abspath(root)),
+                                                  os.path.realpath(root))
+                  if lexical.is_relative_to(r))
+    hidden = next((part for part in inside.parts if part.startswith(".")), None)
+    if hidden is not None:  # .git/config, .env: what a site keeps and never publishes
+        return (f"{lexical}: in {hidden}, a hidden file or folder of {folder}; publish "
+                "takes no file from one (it would be published). Copy the file to a folder "
+                "the posts share and name it from there.")
     if os.path.realpath(lexical) == os.path.realpath(path):  # no link before a '..'
         path = lexical  # named without the '..'
     return link_problem(path, root, folder)

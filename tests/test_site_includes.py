@@ -340,3 +340,19 @@ def test_substitutions_and_render_time_execution_run_no_code(make_site: SiteFact
     assert "Substitution error" in res.stderr  # said, at the post
     assert str(root) not in page  # nothing of Sphinx's environment either
     assert (root / "_site/posts/forced/index.html").is_file()
+
+
+def test_hidden_files_of_the_site_are_not_read(tmp_path: Path) -> None:
+    """A site keeps .git/config, .env and the like, and publishes none of them."""
+    from publisher.paths import read_problem
+
+    root = tmp_path / "site"
+    (root / ".git").mkdir(parents=True)
+    (root / ".git/config").write_text("[remote] token\n")
+    (root / ".env").write_text("TOKEN=x\n")
+    (root / "shared").mkdir()
+    (root / "shared/ok.txt").write_text("ok\n")
+    for name in (".git/config", ".env", "shared/../.env"):
+        problem = read_problem(root / name, root)
+        assert problem is not None and "hidden file or folder" in problem, (name, problem)
+    assert read_problem(root / "shared/ok.txt", root) is None
