@@ -199,7 +199,10 @@ def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]
     ({"posts/a/index.ipynb": '{"cells": ['}, "posts/a/index.ipynb:1:"),
     ({"posts/a/index.md": "---\ntitle: [x\n---\n"}, "posts/a/index.md:2: invalid YAML"),
     ({"posts/a/index.md": "---\ntitle: x\ndate: 31/31/2020\n---\n"}, "does not parse"),
-    ({"posts/a/notes.txt": "x"}, "posts/a/: a post folder without a source document"),
+    # a folder of files only is shared files of flat posts (posts/images/); one holding a
+    # notebook that is not index.ipynb is a post folder missing its source document
+    ({"posts/a/analysis.ipynb": '{"cells": []}', "posts/a/notes.txt": "x"},
+     "posts/a/: a post folder without a source document"),
 ])
 def test_cli_bad_input_is_one_clear_message(make_site: SiteFactory, files: dict[str, str],
                                             expected: str) -> None:
