@@ -319,8 +319,9 @@ def renderer_digest() -> str:
     from importlib.metadata import version
 
     here = Path(__file__).resolve().parent
-    files = [here / "sphinx_ext.py", here / "render.py", here / "reads.py", here / "links.py",
-             here / "sphinx_book.py", here / "extensions.py", here / "richoutputs.py", here / "charts.py",
+    # every module of the pipeline (what renders a page is spread over several; one left
+    # out of a list kept by hand would leave pages rendered by old code)
+    files = [*sorted(here.glob("*.py")),
              *sorted(p for p in (here.parent / "templates").rglob("*") if p.is_file())]
     packages = ["sphinx", "myst-nb", "myst-parser", "ablog", "sphinx-book-theme",
                 "pydata-sphinx-theme", "sphinxext-opengraph", "sphinx-design",
