@@ -36,17 +36,19 @@ from publisher.content.markup import place_of, rewrite_syntax
 from publisher.content.notebook import PYTHON_KERNELSPEC, read_notebook, stable_cell_ids
 from publisher.content.notebook import notebook_json as notebook_json
 from publisher.content.plaintext import plain_text
+from publisher.content.qmd import read_qmd
 from publisher.errors import ContentError
 from publisher.paths import check_inside, files_under, link_problem
 
 SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-SOURCE_NAMES = ("index.ipynb", "index.md")
+SOURCE_NAMES = ("index.ipynb", "index.md", "index.qmd")
+TEXT_KINDS = ("md", "qmd")  # text documents: warnings at the author's line
 SKIP_DIRS = frozenset({".ipynb_checkpoints", "__pycache__", ".git"})  # not a post's files
 
 
 @dataclass
 class Post:
-    """A post: ``posts/<slug>/index.(ipynb|md)`` or ``posts/<slug>.(ipynb|md)``."""
+    """A post: ``posts/<slug>/index.(ipynb|md|qmd)`` or ``posts/<slug>.(ipynb|md|qmd)``."""
 
     slug: str
     source: Path  # absolute path of the source document in the site (a link's own path)
@@ -138,7 +140,7 @@ class Post:
         """``posts/x/index.md:12`` for the cell's line, or the cell number for notebooks."""
         if cell is None:
             return self.rel_source
-        if self.kind == "md" and cell < len(self.source_lines):
+        if self.kind in TEXT_KINDS and cell < len(self.source_lines):
             return f"{self.rel_source}:{self.source_lines[cell]}"
         return f"{self.rel_source} cell {cell + 1 + self.cell_offset}"
 
@@ -186,6 +188,10 @@ def _read_md(path: Path, where: str, site_root: Path
     data = parse_yaml(yaml_text, where, 2) if yaml_text is not None else {}
     if yaml_text is None and (found := nikola_header(text) or pelican_header(text)):
         data, body, header_lines = found
+    if path.suffix == ".qmd":  # Quarto's chunks are code cells (its execute: is theirs)
+        data, nb, lines = read_qmd(body, header_lines + 1, data)
+        validate(data, where)
+        return data, nb, lines
     validate(data, where)  # front matter problems first: they are the likelier mistake
     if not body.strip():
         return data, nbformat.v4.new_notebook(), []
@@ -232,7 +238,8 @@ def read_post(slug: str, source: Path, site_root: Path) -> Post:
         data, nb, lines = _read_md(source, where, site_root)
     data = with_folder_metadata(data, source, site_root)  # Quarto's _metadata.yml
     # other tools' cell flags, Quarto and Liquid: as they render them (warnings at the line)
-    said = rewrite_syntax(nb, place_of(where, source.suffix.lstrip("."), source, lines, offset),
+    kind = "md" if source.suffix == ".qmd" else source.suffix.lstrip(".")  # lines as for .md
+    said = rewrite_syntax(nb, place_of(where, kind, source, lines, offset),
                           cites=bool(data.get("bibliography")))
     meta = validate(data, where)
     markdown = "\n\n".join(c.source for c in nb.cells if c.cell_type == "markdown")

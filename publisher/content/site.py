@@ -13,7 +13,7 @@ from publisher.errors import ContentError
 from publisher.memo import Memo, Stamp, stamp
 from publisher.paths import files_under, link_problem
 
-POST_SUFFIXES = (".ipynb", ".md")
+POST_SUFFIXES = (".ipynb", ".md", ".qmd")
 
 
 @dataclass
@@ -65,12 +65,12 @@ def find_sources(root: Path) -> tuple[list[tuple[str, Path]], list[str]]:
             if not sources:
                 problems.append(
                     f"{rel}/: a post folder without a source document; "
-                    "add index.ipynb or index.md (or remove the folder)."
+                    "add index.ipynb, index.md or index.qmd (or remove the folder)."
                 )
                 continue
             if len(sources) > 1:
                 problems.append(
-                    f"{rel}/: has both index.ipynb and index.md; keep one source document."
+                    f"{rel}/: has {' and '.join(s.name for s in sources)}; keep one source document."
                 )
                 continue
             found.setdefault(entry.name, []).append(sources[0])

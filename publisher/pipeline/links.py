@@ -39,7 +39,7 @@ from sphinx.util import logging
 from publisher.pipeline.reads import SITE_FILES, site_of
 
 logger = logging.getLogger(__name__)
-DOCUMENTS = (".ipynb", ".md")
+DOCUMENTS = (".ipynb", ".md", ".qmd")
 
 
 class Targets:

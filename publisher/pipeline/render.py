@@ -26,7 +26,7 @@ from nbformat import NotebookNode
 
 from publisher.binder import binder_build_url, binder_launch_url, post_path, provider_spec
 from publisher.config import Config
-from publisher.content.post import Post, notebook_json
+from publisher.content.post import TEXT_KINDS, Post, notebook_json
 from publisher.envs.spec import EnvSpec
 from publisher.errors import BuildFailed, PublishError
 from publisher.hashing import digest
@@ -109,8 +109,8 @@ def post_box_data(config: Config, rp: RenderPost) -> dict[str, Any]:
     post = rp.post
     mode = config.launch.mode
     downloads = [("notebook (.ipynb)", f"../../_publish/notebooks/{post.slug}/{post.notebook_name}")]
-    if post.kind == "md":
-        downloads.append(("source (.md)", f"../../_publish/sources/{post.slug}/{post.source.name}"))
+    if post.kind in TEXT_KINDS:
+        downloads.append((f"source (.{post.kind})", f"../../_publish/sources/{post.slug}/{post.source.name}"))
     packages = [
         line.strip() for line in rp.spec.read("requirements.txt").splitlines()
         if line.strip() and not line.strip().startswith("#")

@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from publisher.content.post import Post
+from publisher.content.post import TEXT_KINDS, Post
 
 CELL_LINES = 10000  # MyST-NB's line base per cell (myst_nb.core.nb_to_tokens)
 H1 = re.compile(r"^#\s+.*$", re.M)  # the title render.sphinx_notebook takes out of the page
@@ -57,7 +57,7 @@ def author_place(post: Post, number: int | None) -> str:
     if cell < 0:  # our header: the title, tags, authors and summary of the front matter
         return f"{post.rel_source} (front matter)"
     line = _shift_for_title(post, cell, max(line, 1))
-    if post.kind == "md":
+    if post.kind in TEXT_KINDS:
         found = _md_line(post, cell, line)
         return f"{post.rel_source}:{found}" if found else post.where(cell)
     return f"{post.where(cell)}, line {line}"
