@@ -105,3 +105,19 @@ def test_qmd_warnings_at_the_author_line(tmp_path: Path) -> None:
     post = read_post("x", root / "posts" / "x.qmd", root)
     assert post.where(1) == "posts/x.qmd:8"
     assert any("posts/x.qmd:8" in w and "#|" in w for w in post.warnings), post.warnings
+
+
+def test_import_copies_qmd_posts_as_they_are(tmp_path: Path) -> None:
+    from publisher.importers import quarto
+
+    src = tmp_path / "blog"
+    write_files(src, {
+        "_quarto.yml": "project:\n  type: website\nexecute:\n  freeze: auto\n",
+        "posts/folder/index.qmd": "---\ntitle: Folder\n---\n\n```{python}\n1\n```\n",
+        "posts/flat.qmd": "---\ntitle: Flat\naliases: [/old/flat.html]\n---\n\nText.\n",
+    })
+    plan = quarto.plan(src)
+    assert sorted(plan.posts) == ["posts/flat.qmd", "posts/folder/index.qmd"]
+    assert plan.files["posts/folder/index.qmd"] == src / "posts/folder/index.qmd"
+    assert not any(name.endswith(".md") for name in plan.files)
+    assert plan.redirects["posts/flat.html"] and plan.redirects["old/flat.html"]

@@ -1,7 +1,7 @@
 """Quarto websites and blogs: ``_quarto.yml``, posts under ``posts/``.
 
 ``posts/`` is carried as it is (flat posts and shared folders of images, or a folder per
-post); ``.qmd`` files become ``.md`` (the same text). Old URLs: ``posts/<name>.html`` (or
+post); ``.qmd`` posts are copied as they are (publish reads them: their chunks run). Old URLs: ``posts/<name>.html`` (or
 ``output-file:``) and each ``aliases:`` entry.
 """
 
@@ -68,13 +68,12 @@ def plan(src: Path) -> Plan:
                     p.add(f"posts/{name}", path)
                     continue
                 docs.append(path)
-                name = name[:-4] + ".md" if path.suffix == ".qmd" else name
             p.add(f"posts/{name}", path)
     names = [d.stem if d.stem != "index" else d.parent.name for d in docs]
     slugs = unique_slugs(names)
     qmd = 0
     for doc, name in zip(docs, names, strict=True):
-        rel = doc.relative_to(posts_dir).with_suffix(".md" if doc.suffix == ".qmd" else doc.suffix)
+        rel = doc.relative_to(posts_dir)
         p.posts.append(f"posts/{rel.as_posix()}")
         qmd += doc.suffix == ".qmd"
         meta = _meta(doc)
@@ -92,8 +91,9 @@ def plan(src: Path) -> Plan:
         for old in olds:
             p.redirect(old, slugs[name])
     if qmd:
-        p.notes.append(f"{qmd} .qmd posts were carried over as Markdown: their {{python}} "
-                       "chunks are shown as code, not run; make them notebooks to run them")
+        p.notes.append(f"{qmd} .qmd posts keep no outputs (Quarto's _freeze/ is not read): "
+                       "with execution off their chunks show code only; build them with "
+                       "--execute cache (or execute: true in their front matter) to run them")
     for defaults in sorted(posts_dir.rglob("_metadata.yml")) if posts_dir.is_dir() else []:
         rel = defaults.relative_to(posts_dir)  # the posts' defaults: discovery reads them
         if not any(x.startswith(".") or x == "_freeze" for x in rel.parts[:-1]):
