@@ -1,8 +1,8 @@
 """Quarto websites and blogs: ``_quarto.yml``, posts under ``posts/``.
 
 ``posts/`` is carried as it is (flat posts and shared folders of images, or a folder per
-post); ``.qmd`` posts are copied as they are (publish reads them: their chunks run). Old URLs: ``posts/<name>.html`` (or
-``output-file:``) and each ``aliases:`` entry.
+post); ``.qmd`` posts are copied as they are (publish reads them: their chunks run).
+Old URLs: ``posts/<name>.html`` (or ``output-file:``) and each ``aliases:`` entry.
 """
 
 from __future__ import annotations
