@@ -106,6 +106,7 @@ def test_discovery_problems_do_not_stop_other_posts(make_site: SiteFactory) -> N
     root = make_site({
         "posts/good/index.md": md_post("Good", "2024-01-01", "# Good\n"),
         "posts/empty/data.csv": "a,b\n",
+        "posts/empty/analysis.ipynb": "{}",  # a notebook, but no index: not shared files
         "posts/twice.md": md_post("A", "2024-01-01", "x"),
         "posts/twice/index.md": md_post("B", "2024-01-01", "x"),
         "posts/broken.md": "---\ntitle: [x\n---\n",

@@ -1,20 +1,12 @@
-"""Other tools' syntax inside a post's cells, rewritten as publish renders it (pure).
-
-One entry point, :func:`rewrite_syntax`, applied when a post is read (before its title,
-summary, execution and rendering see the cells): cell flags (:mod:`.cellflags`), Quarto's
-Markdown (:mod:`.quarto`), Jekyll's Liquid and Pelican's tags (:mod:`.liquid`). What cannot
-be rendered keeps its text and is said once, at the author's file and line.
-
-Rewrites work on prose only: fenced code blocks and inline code spans are left as written.
-"""
+"""What the rewrites of other tools' syntax share (pure): prose only (fenced code blocks
+and inline code spans are left as written), and the author's file and line of a cell's
+line. The entry point is :func:`publisher.content.syntax.rewrite_syntax`."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
 from pathlib import Path
-
-from nbformat import NotebookNode
 
 FENCE = re.compile(r"^\s{0,3}(`{3,}|~{3,})")
 CODE_SPAN = re.compile(r"(`+)(?:(?!\1).)+?\1")
@@ -78,24 +70,3 @@ def place_of(rel_source: str, kind: str, source: Path, source_lines: list[int],
         return f"{rel_source} cell {cell + 1 + cell_offset}, line {line}"
 
     return place
-
-
-def rewrite_syntax(nb: NotebookNode, place: Place, cites: bool = False) -> list[str]:
-    """Rewrite other tools' syntax in *nb*'s cells in place; the warnings, each naming
-    the author's file and line. *cites*: the post has a bibliography (a bare ``@key`` is
-    a citation)."""
-    from publisher.content.cellflags import cell_flags
-    from publisher.content.liquid import liquid_markdown
-    from publisher.content.quarto import quarto_markdown
-
-    notes: list[str] = []
-    for i, cell in enumerate(nb.cells):
-        if cell.cell_type == "code":
-            notes += [f"{place(i, 1)}: {p}" for p in cell_flags(cell)]
-        elif cell.cell_type == "markdown" and cell.source:
-            said: list[tuple[int, str]] = []
-            text = liquid_markdown(cell.source, said)
-            text = quarto_markdown(text, said, cites)
-            cell.source = text
-            notes += [f"{place(i, line)}: {message}" for line, message in said]
-    return notes

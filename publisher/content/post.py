@@ -32,11 +32,12 @@ from publisher.content.frontmatter import (
     split_header,
     validate,
 )
-from publisher.content.markup import place_of, rewrite_syntax
+from publisher.content.markup import place_of
 from publisher.content.notebook import PYTHON_KERNELSPEC, read_notebook, stable_cell_ids
 from publisher.content.notebook import notebook_json as notebook_json
 from publisher.content.plaintext import plain_text
 from publisher.content.qmd import read_qmd
+from publisher.content.syntax import rewrite_syntax
 from publisher.errors import ContentError
 from publisher.paths import check_inside, files_under, link_problem
 

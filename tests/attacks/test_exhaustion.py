@@ -118,9 +118,10 @@ def test_websocket_places_come_back_when_readers_vanish(launcher: str) -> None:
         s.close()  # no close frame: the TCP connection just ends
     deadline = time.monotonic() + 20
     while True:  # the launcher notices the dropped connections within moments
-        held = []
+        held: list[Any] = []
         try:
-            held = [connect(url, open_timeout=10) for _ in range(8)]
+            for _ in range(8):  # one by one: those taken before a refusal are closed below
+                held.append(connect(url, open_timeout=10))
             for ws in held:  # a held one stays open
                 with contextlib.suppress(TimeoutError):
                     while True:  # the kernel's greetings, then quiet
