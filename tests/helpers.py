@@ -52,6 +52,36 @@ def running_launcher(site: Path, runtime_dir: Path, *args: str,
         log.close()
 
 
+@contextmanager
+def running_serve(site: Path, *args: str) -> Iterator[tuple[str, Path]]:
+    """`publish serve SITE ARGS…` as a process on a free port, once its first build is
+    done: (its base URL, its log file); stopped (by PID) on the way out, as Ctrl-C would."""
+    import shutil
+    import tempfile
+
+    port = free_port()
+    rdir = Path(tempfile.mkdtemp(prefix="ps-", dir="/tmp"))
+    log_path = site.parent / f"serve-{port}.log"
+    log = open(log_path, "wb")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "publisher", "serve", str(site), "--port", str(port), *args],
+        env={**os.environ, "PUBLISH_RUNTIME_DIR": str(rdir)}, stdout=log,
+        stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}/"
+    try:
+        wait_http(base + "_publish/status", proc)
+        deadline = time.monotonic() + 300
+        while httpx.get(base + "_publish/status").json()["build"] < 1:
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.2)
+        yield base, log_path
+    finally:
+        proc.terminate()  # uvicorn shuts down, sessions are stopped
+        proc.wait(30)
+        log.close()
+        shutil.rmtree(rdir, ignore_errors=True)
+
+
 def interruptible_build(root: Path, backend: str) -> subprocess.Popen[str]:
     """`publish build ROOT -j 2` as from a terminal: SIGINT at its default (a background
     job of a script ignores it, and a child inherits that)."""

@@ -5,11 +5,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +18,7 @@ import pytest
 from publisher.errors import PublishError
 from publisher.serve import check_host
 from tests.conftest import CONFIG, md_post, notebook, write_files
-from tests.helpers import ReloadEvents, free_port, launch, wait_http
+from tests.helpers import ReloadEvents, free_port, launch, running_serve
 
 pytestmark = pytest.mark.slow
 
@@ -49,28 +47,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
     site = tmp_path_factory.mktemp("serve-site")
     write_files(site, {"publish.toml": CONFIG, "posts/alpha/index.md": ALPHA,
                        "posts/beta/index.md": BETA})
-    port = free_port()
-    rdir = Path(tempfile.mkdtemp(prefix="ps-", dir="/tmp"))
-    log_path = site.parent / "serve.log"
-    log = open(log_path, "wb")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "publisher", "serve", str(site), "--port", str(port),
-         "--backend", "local"],
-        env={**os.environ, "PUBLISH_RUNTIME_DIR": str(rdir)}, stdout=log,
-        stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}/"
-    try:
-        wait_http(base + "_publish/status", proc)
-        deadline = time.monotonic() + 300
-        while httpx.get(base + "_publish/status").json()["build"] < 1:
-            assert time.monotonic() < deadline and proc.poll() is None
-            time.sleep(0.2)
+    with running_serve(site, "--backend", "local") as (base, log_path):
         yield base, site, log_path
-    finally:
-        proc.terminate()  # Ctrl-C equivalent: uvicorn shuts down, sessions are stopped
-        proc.wait(30)
-        log.close()
-        shutil.rmtree(rdir, ignore_errors=True)
 
 
 def test_edit_rebuilds_and_signals_reload(served: tuple[str, Path, Path]) -> None:
@@ -201,28 +179,9 @@ STORED_OUTPUT = {"output_type": "stream", "name": "stdout", "text": "stored resu
 
 @contextlib.contextmanager
 def serving(site: Path, *args: str) -> Iterator[str]:
-    """`publish serve SITE ARGS…` as a process, once its first build is done."""
-    port = free_port()
-    rdir = Path(tempfile.mkdtemp(prefix="ps-", dir="/tmp"))
-    log = open(site.parent / f"serve-{port}.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "publisher", "serve", str(site), "--port", str(port),
-         "--backend", "local", "--no-launcher", *args],
-        env={**os.environ, "PUBLISH_RUNTIME_DIR": str(rdir)}, stdout=log,
-        stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}/"
-    try:
-        wait_http(base + "_publish/status", proc)
-        deadline = time.monotonic() + 300
-        while httpx.get(base + "_publish/status").json()["build"] < 1:
-            assert time.monotonic() < deadline and proc.poll() is None
-            time.sleep(0.2)
+    """`publish serve SITE ARGS…` without the launcher, once its first build is done."""
+    with running_serve(site, "--backend", "local", "--no-launcher", *args) as (base, _):
         yield base
-    finally:
-        proc.terminate()
-        proc.wait(30)
-        log.close()
-        shutil.rmtree(rdir, ignore_errors=True)
 
 
 def test_a_post_whose_code_fails_stays_with_its_stored_outputs(tmp_path: Path) -> None:

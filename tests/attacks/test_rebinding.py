@@ -11,12 +11,8 @@ local backend.
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,7 +20,7 @@ import httpx
 import pytest
 
 from tests.conftest import CONFIG, md_post, write_files
-from tests.helpers import RawResponse, free_port, launch, raw_http, running_launcher, wait_http
+from tests.helpers import RawResponse, launch, raw_http, running_launcher, running_serve
 
 pytestmark = pytest.mark.slow
 
@@ -54,27 +50,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def served(site: Path) -> Iterator[str]:
     """`publish serve` with the launcher, local backend, on 127.0.0.1."""
-    port = free_port()
-    rdir = Path(tempfile.mkdtemp(prefix="pr-", dir="/tmp"))
-    log = open(rdir / "serve.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "publisher", "serve", str(site), "--port", str(port),
-         "--backend", "local", "--allowed-hosts", "blog.test"],
-        env={**os.environ, "PUBLISH_RUNTIME_DIR": str(rdir / "r")}, stdout=log,
-        stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}/"
-    try:
-        wait_http(base + "_publish/status", proc)
-        deadline = time.monotonic() + 300
-        while httpx.get(base + "_publish/status").json()["build"] < 1:
-            assert time.monotonic() < deadline and proc.poll() is None
-            time.sleep(0.2)
+    with running_serve(site, "--backend", "local", "--allowed-hosts", "blog.test") as (base, _):
         yield base
-    finally:
-        proc.terminate()
-        proc.wait(30)
-        log.close()
-        shutil.rmtree(rdir, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
