@@ -99,20 +99,29 @@ BOKEH_DRAW = """(function () {
 })();"""
 
 
-def _text(value: Any) -> str:
+def text(value: Any) -> str:
+    """A notebook output's value: a string, or a list of lines."""
     return "".join(value) if isinstance(value, list) else str(value)
+
+
+def image_tag(data: dict[str, Any], css_class: str, alt: str, hidden: bool = True) -> str:
+    """The output's own image (SVG, PNG or JPEG) as an ``<img>``, or "" without one."""
+    for mime in IMAGES:
+        if mime in data:
+            body = text(data[mime]).replace("\n", "")
+            if mime == "image/svg+xml":
+                body = base64.b64encode(body.encode()).decode()
+            return (f'<img class="{css_class}" alt="{html.escape(alt)}"'
+                    f'{" hidden" if hidden else ""} src="data:{mime};base64,{body}">')
+    return ""
 
 
 def _fallback(data: dict[str, Any], what: str, hidden: bool = True) -> str:
     """The output's image, else a note: shown when the chart cannot be drawn."""
+    image = image_tag(data, "publish-chart-fallback", what, hidden)
+    if image:
+        return image
     flag = " hidden" if hidden else ""
-    for mime in IMAGES:
-        if mime in data:
-            body = _text(data[mime]).replace("\n", "")
-            if mime == "image/svg+xml":
-                body = base64.b64encode(body.encode()).decode()
-            return (f'<img class="publish-chart-fallback" alt="{html.escape(what)}"{flag} '
-                    f'src="data:{mime};base64,{body}">')
     return (f'<div class="publish-chart-fallback admonition note"{flag}><p>{html.escape(what)} '
             "could not be drawn here: its library did not load. Run the notebook to see "
             "it.</p></div>")
@@ -183,8 +192,8 @@ def vega_html(spec: Any, mode: str, data: dict[str, Any], srcs: list[str]) -> st
 
 def bokeh_html(data: dict[str, Any], srcs: list[str]) -> str:
     """The exec output's element, and its embedding script run once BokehJS is loaded."""
-    page = _text(data.get("text/html", ""))
-    code = _text(data.get("application/javascript", "")) or "\n".join(SCRIPT.findall(page))
+    page = text(data.get("text/html", ""))
+    code = text(data.get("application/javascript", "")) or "\n".join(SCRIPT.findall(page))
     code = code.replace("</", "<\\/")
     return (f'<div class="publish-bokeh" data-srcs="{html.escape(json.dumps(srcs))}">'
             f'<div class="publish-chart">{SCRIPT.sub("", page)}</div>'
@@ -196,14 +205,14 @@ def _bokeh_banner(output: Any) -> bool:
     """The "Loading BokehJS ..." box output_notebook() prints before its load script."""
     data = output.get("data")
     return isinstance(data, dict) and set(data) <= {"text/html", "text/plain"} \
-        and "BokehJS" in _text(data.get("text/html", "")) \
-        and "Loading" in _text(data.get("text/html", ""))
+        and "BokehJS" in text(data.get("text/html", "")) \
+        and "Loading" in text(data.get("text/html", ""))
 
 
 def draw_charts(nb: NotebookNode, math: str) -> None:
     """Every Vega and Bokeh output of *nb* drawn by its library (see the module's doc)."""
     libs = Libraries(math)
-    loads = [_text(o["data"].get(BOKEH_LOAD, "")) for c in nb.cells
+    loads = [text(o["data"].get(BOKEH_LOAD, "")) for c in nb.cells
              for o in c.get("outputs", []) if isinstance(o.get("data"), dict)
              and BOKEH_LOAD in o["data"]]
     named = BOKEH_VERSION.search("\n".join(loads))
@@ -235,7 +244,7 @@ def _one_output(data: dict[str, Any], libs: Libraries, named: re.Match[str] | No
             data.pop(m, None)
         return
     if BOKEH_EXEC in data:
-        script = _text(data.get("application/javascript", "")) + _text(data.get("text/html", ""))
+        script = text(data.get("application/javascript", "")) + text(data.get("text/html", ""))
         found = named or BOKEH_VERSION.search(script)
         version = (found[1] or found[2]) if found else None
         srcs = libs.bokeh(version, extras)

@@ -20,6 +20,7 @@ from nbformat import NotebookNode
 
 from publisher.errors import PublishError
 from publisher.pipeline import npm
+from publisher.pipeline.charts import IMAGES, draw_charts, image_tag
 
 PLOTLY = npm.Package(
     "plotly.js-dist-min", "2.35.3",
@@ -27,7 +28,6 @@ PLOTLY = npm.Package(
     folder=".", main="plotly.min.js", keep=("plotly.min.js",))
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
 PLOTLY_CDN = f"https://cdn.jsdelivr.net/npm/{PLOTLY.name}@{PLOTLY.version}/{PLOTLY.main}"
-IMAGES = ("image/svg+xml", "image/png", "image/jpeg")
 
 # one loader per page, shared by the page's charts; RequireJS (if a page has it) must not
 # take plotly.js as an anonymous module
@@ -94,23 +94,6 @@ def copy_plotly(lib: Path, out: Path) -> None:
     shutil.copy2(src, dest)
 
 
-def _text(value: Any) -> str:
-    return "".join(value) if isinstance(value, list) else str(value)
-
-
-def _image_tag(data: dict[str, Any]) -> str:
-    for mime in IMAGES:
-        if mime in data:
-            body = _text(data[mime]).replace("\n", "")
-            if mime == "image/svg+xml":
-                import base64
-
-                body = base64.b64encode(body.encode()).decode()
-            return (f'<img class="publish-plotly-image" alt="a Plotly chart" hidden '
-                    f'src="data:{mime};base64,{body}">')
-    return ""
-
-
 def plotly_html(figure: Any, data: dict[str, Any], src: str) -> str:
     """The chart's HTML: the figure, plotly.js's loader, the output's image as fallback."""
     fig = json.dumps(figure if isinstance(figure, dict) else {}, separators=(",", ":"))
@@ -119,7 +102,8 @@ def plotly_html(figure: Any, data: dict[str, Any], src: str) -> str:
     height = layout.get("height") if isinstance(layout.get("height"), int | float) else 450
     return (f'<div class="publish-plotly" data-src="{html.escape(src)}">'
             f'<div class="publish-plotly-chart" style="width:100%;height:{height}px"></div>'
-            f'{_image_tag(data)}<script type="application/json">{fig}</script>'
+            f'{image_tag(data, "publish-plotly-image", "a Plotly chart")}'
+            f'<script type="application/json">{fig}</script>'
             f"<script>{LOADER}</script></div>")
 
 
@@ -127,8 +111,6 @@ def rich_outputs(nb: NotebookNode, math: str) -> None:
     """Every Plotly output of *nb* drawn by plotly.js (from the site with *math* "site",
     else from its CDN); when plotly.js cannot be had, the output's image (when it has one)
     in place of its RequireJS HTML. Vega and Bokeh outputs: :mod:`.charts`."""
-    from publisher.pipeline.charts import draw_charts
-
     draw_charts(nb, math)
     src: str | None = None
     for cell in nb.cells:
