@@ -563,3 +563,25 @@ def pip_in_a_session(url: str, token: str, wheel: str) -> tuple[list[str], str, 
     assert "imported" in lines, out
     return (eval(lines["pip list"]), lines["imported"].strip(),
             eval(lines["python -m pip list"]))
+
+
+def holders(folder: Path, secret: str) -> list[str]:
+    """Files under *folder* (links not followed) whose bytes hold *secret*."""
+    found = []
+    for parent, _dirs, names in os.walk(folder):
+        for name in names:
+            path = Path(parent) / name
+            if not path.is_symlink() and secret.encode() in path.read_bytes():
+                found.append(str(path.relative_to(folder)))
+    return found
+
+
+def container_stopped(container: Any) -> bool:
+    """Whether a docker-py container has stopped (or was removed)."""
+    import docker.errors
+
+    try:
+        container.reload()
+    except docker.errors.NotFound:  # removed
+        return True
+    return bool(container.status != "running")

@@ -26,6 +26,7 @@ import pytest
 
 from publisher.content.site import discover
 from tests.conftest import SiteFactory, md_post, notebook
+from tests.helpers import holders
 
 STANDARD = Path(docutils.parsers.rst.__file__).parent / "include"  # docutils' <...> folder
 
@@ -33,17 +34,6 @@ STANDARD = Path(docutils.parsers.rst.__file__).parent / "include"  # docutils' <
 def publish(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "publisher", *args], capture_output=True,
                           text=True, timeout=600, check=False)
-
-
-def holders(folder: Path, secret: str) -> list[str]:
-    """Files under *folder* (links not followed) whose bytes hold *secret*."""
-    found = []
-    for parent, _dirs, names in os.walk(folder):
-        for name in names:
-            path = Path(parent) / name
-            if not path.is_symlink() and secret.encode() in path.read_bytes():
-                found.append(str(path.relative_to(folder)))
-    return found
 
 
 def secrets_outside(tmp_path: Path) -> tuple[Path, str]:

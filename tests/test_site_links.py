@@ -10,7 +10,6 @@ for that secret everywhere the build wrote. (The launcher: tests/attacks/test_li
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import uuid
@@ -21,6 +20,7 @@ import pytest
 from publisher.content.site import discover
 from publisher.errors import ContentError
 from tests.conftest import SiteFactory, md_post, notebook
+from tests.helpers import holders
 
 
 def secret_file(tmp_path: Path, name: str = "secret.txt") -> tuple[Path, str]:
@@ -30,17 +30,6 @@ def secret_file(tmp_path: Path, name: str = "secret.txt") -> tuple[Path, str]:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(f"{secret}\n")
     return path, secret
-
-
-def holders(folder: Path, secret: str) -> list[str]:
-    """Files under *folder* (links not followed) whose bytes hold *secret*."""
-    found = []
-    for parent, _dirs, names in os.walk(folder):
-        for name in names:
-            path = Path(parent) / name
-            if not path.is_symlink() and secret.encode() in path.read_bytes():
-                found.append(str(path.relative_to(folder)))
-    return found
 
 
 def publish(*args: str) -> subprocess.CompletedProcess[str]:

@@ -34,6 +34,7 @@ from tests.attacks.kit import (
 from tests.helpers import (
     container_exec,
     container_socket,
+    container_stopped,
     free_port,
     running_launcher,
     wait_until,
@@ -283,8 +284,6 @@ def test_deadline_ends_the_container_of_a_reader_holding_pid_1(
     their container end at its deadline."""
     import signal
 
-    import docker.errors
-
     from tests.helpers import PIDS
 
     with running_launcher(site, runtime_dir / "held", "--backend", "docker",
@@ -296,16 +295,10 @@ def test_deadline_ends_the_container_of_a_reader_holding_pid_1(
         assert r.returncode == 0, r.stderr
         os.kill(PIDS[base], signal.SIGKILL)
 
-        def stopped() -> bool:
-            try:
-                c.reload()
-            except docker.errors.NotFound:  # removed
-                return True
-            return c.status != "running"
-
         # 8 s of age, 10 s of grace after the deadline's SIGTERM, and some slack
         remaining = max(1.0, 30 - (time.monotonic() - t_ready))
-        wait_until(stopped, remaining, interval=0.5, what="the container's own deadline")
+        wait_until(lambda: container_stopped(c), remaining, interval=0.5,
+                   what="the container's own deadline")
         print(f"held session ended {time.monotonic() - t_ready:.1f} s after it was ready")
 
 

@@ -30,6 +30,7 @@ from tests.attacks.kit import (
 from tests.helpers import (
     PIDS,
     ContainerWatch,
+    container_stopped,
     launch,
     metric,
     open_fds,
@@ -167,18 +168,9 @@ def test_session_stops_at_max_age_without_its_launcher(site: Path, runtime_dir: 
         t_ready = time.monotonic()
         os.kill(PIDS[base], signal.SIGKILL)
         c = container_of(ev)
-
-        import docker.errors
-
-        def stopped() -> bool:
-            try:
-                c.reload()
-            except docker.errors.NotFound:  # removed
-                return True
-            return c.status != "running"
-
         remaining = max(1.0, 25 - (time.monotonic() - t_ready))
-        wait_until(stopped, remaining, interval=0.5, what="the container's own deadline")
+        wait_until(lambda: container_stopped(c), remaining, interval=0.5,
+                   what="the container's own deadline")
 
 
 def test_stop_sessions_removes_containers_on_exit(site: Path, runtime_dir: Path) -> None:
