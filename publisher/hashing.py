@@ -24,3 +24,15 @@ def file_parts(root: Path, files: Iterable[Path]) -> list[bytes | str]:
         parts.append(path.relative_to(root).as_posix())
         parts.append(path.read_bytes())
     return parts
+
+
+def hex_of(data: bytes | str, length: int = 64, algorithm: str = "sha256") -> str:
+    """The hex digest of one blob (a file's content, a token, a note): for names and
+    fingerprints, not for keys made of several parts (use :func:`digest` there)."""
+    raw = data.encode("utf-8", "surrogateescape") if isinstance(data, str) else data
+    return hashlib.new(algorithm, raw).hexdigest()[:length]
+
+
+def raw_digest(data: bytes, algorithm: str) -> bytes:
+    """The binary digest of *data* with a named algorithm (e.g. an npm ``integrity``)."""
+    return hashlib.new(algorithm, data).digest()

@@ -1,4 +1,9 @@
-"""The one subprocess runner: streams output lines to a callback, keeps a tail for errors."""
+"""The one subprocess runner: every child process publish starts is started here.
+
+:func:`run` waits and captures, :func:`run_streaming` streams lines to a callback and
+keeps a tail for errors, :func:`start` starts a long-lived child (a kernel runner, a
+server) and returns its ``Popen``.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Any
 
 
 @dataclass
@@ -50,3 +56,37 @@ def run_streaming(
         proc.wait()
         raise
     return ProcResult(rc, list(tail))
+
+
+def run(
+    cmd: Sequence[str | os.PathLike[str]],
+    *,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    input: str | None = None,
+    timeout: float | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run *cmd* to its end: stdout and stderr captured as text (never raises on a
+    non-zero exit; the caller reads ``returncode``)."""
+    return subprocess.run([str(c) for c in cmd], cwd=cwd, env=env, input=input,
+                          stdin=None if input is not None else subprocess.DEVNULL,
+                          capture_output=True, text=True, errors="replace", timeout=timeout,
+                          check=False)
+
+
+def start(
+    cmd: Sequence[str | os.PathLike[str]],
+    *,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    stdin: int | IO[Any] | None = subprocess.DEVNULL,
+    stdout: int | IO[Any] | None = None,
+    stderr: int | IO[Any] | None = None,
+    pass_fds: Sequence[int] = (),
+    start_new_session: bool = False,
+    preexec_fn: Callable[[], object] | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start a long-lived child (binary pipes; stdin ``/dev/null`` unless given)."""
+    return subprocess.Popen([str(c) for c in cmd], cwd=cwd, env=env, stdin=stdin,
+                            stdout=stdout, stderr=stderr, pass_fds=pass_fds,
+                            start_new_session=start_new_session, preexec_fn=preexec_fn)
