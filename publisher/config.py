@@ -117,7 +117,7 @@ def _one_id(value: str) -> str | None:
 
 
 def _addresses(value: str) -> str | None:
-    from publisher.launcher.forwarded import parse_trusted
+    from publisher.web.forwarded import parse_trusted
 
     try:
         parse_trusted(value)
@@ -133,7 +133,7 @@ def _http_url(value: str) -> str | None:
 
 
 def _origins(value: str) -> str | None:
-    from publisher.launcher.cors import check_origins
+    from publisher.web.cors import check_origins
 
     return check_origins(value)
 
@@ -286,7 +286,7 @@ def _shared_domain(session_host: str, site_url: str) -> str:
     import ipaddress
     from urllib.parse import urlsplit
 
-    from publisher.launcher.hosts import host_name
+    from publisher.web.addresses import host_name
 
     domains = set()
     for name in (host_name(session_host.replace("{id}", "x")),

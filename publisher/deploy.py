@@ -43,9 +43,9 @@ from publisher.binder import (
 )
 from publisher.config import Config, load_config
 from publisher.errors import BuildFailed, PublishError
-from publisher.launcher.cors import origin_of
 from publisher.paths import files_under
 from publisher.pipeline.output import MARKER, SOURCES, swap
+from publisher.web.addresses import origin_of
 
 # build bookkeeping of the output folder, not part of the site a host serves
 INTERNAL = {MARKER, "_publish/.emitted"}
