@@ -90,3 +90,19 @@ def start(
     return subprocess.Popen([str(c) for c in cmd], cwd=cwd, env=env, stdin=stdin,
                             stdout=stdout, stderr=stderr, pass_fds=pass_fds,
                             start_new_session=start_new_session, preexec_fn=preexec_fn)
+
+
+def run_bytes(
+    cmd: Sequence[str | bytes | os.PathLike[str]],
+    *,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    input: bytes | None = None,
+    timeout: float | None = None,
+) -> subprocess.CompletedProcess[bytes]:
+    """:func:`run` for bytes: arguments, input and output as the child sees them (file
+    names that are not UTF-8, NUL-separated lists)."""
+    return subprocess.run([c if isinstance(c, str | bytes) else os.fspath(c) for c in cmd],
+                          cwd=cwd, env=env, input=input,
+                          stdin=None if input is not None else subprocess.DEVNULL,
+                          capture_output=True, timeout=timeout, check=False)
