@@ -9,7 +9,6 @@ touched. Settings of the author's git that would change the bytes of a commit ob
 from __future__ import annotations
 
 import os
-import subprocess
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -36,13 +35,13 @@ class GitError(PublishError):
 
 def call(repo: Path, *args: str | bytes, data: bytes | None = None,
          env: Mapping[str, str] | None = None,
-         timeout: float | None = None) -> subprocess.CompletedProcess[bytes]:
+         timeout: float | None = None) -> proc.CompletedProcess[bytes]:
     """Run one git command in *repo* whatever its exit; a GitError only when git cannot
     be started or does not answer within *timeout*."""
     try:
         return proc.run_bytes(["git", "-C", str(repo), *PINNED, *args], input=data,
                               env={**os.environ, **(env or {})}, timeout=timeout)
-    except subprocess.TimeoutExpired as exc:
+    except proc.TimeoutExpired as exc:
         raise GitError(f"git {os.fsdecode(args[0])} did not answer in {timeout:.0f} s") \
             from exc
     except OSError as exc:

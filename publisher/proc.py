@@ -106,3 +106,8 @@ def run_bytes(
                           cwd=cwd, env=env, input=input,
                           stdin=None if input is not None else subprocess.DEVNULL,
                           capture_output=True, timeout=timeout, check=False)
+
+
+# what callers catch or name without importing subprocess themselves
+TimeoutExpired = subprocess.TimeoutExpired
+CompletedProcess = subprocess.CompletedProcess

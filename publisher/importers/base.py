@@ -9,7 +9,6 @@ again updates DEST without touching what the author changed there since.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import re
 import shutil
@@ -21,6 +20,7 @@ import yaml
 
 from publisher.content.conventions import dated_name
 from publisher.errors import PublishError
+from publisher.hashing import hex_of
 
 MANIFEST = ".publish-import.json"
 OWN_PAGES = {"", "index.html", "blog.html", "search.html", "genindex.html"}  # publish's own
@@ -161,7 +161,7 @@ class Written:
 
 
 def _sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+    return hex_of(data)
 
 
 def write(plan: Plan, source: Path, dest: Path) -> Written:
