@@ -8,7 +8,8 @@ Binder badge pointing at it gives each post its own environment there.
 Refs are made with git plumbing only (blobs, a temporary index, ``commit-tree``,
 ``update-ref``): no checkout, and the author's branch, index and work tree are never
 touched. A commit has a fixed author, date and message, so the same tree always gives
-the same commit and a re-run with nothing changed moves no ref.
+the same commit and a re-run with nothing changed moves no ref (git itself:
+:mod:`publisher.git`; the badges that name the refs: :mod:`publisher.binderhub`).
 
 Where repo2docker looks (its ``binder_dir`` rule): a ``binder/`` folder wins over the
 repository root. A spec that installs a package (``pyproject.toml``/``setup.py``) or
