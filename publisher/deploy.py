@@ -16,10 +16,9 @@ Why not ghp-import (which also commits without a checkout, through ``git fast-im
 it resets the local branch to the remote's last fetched tip (dropping unpushed deploys
 unseen), writes over any branch, including one that never held a deploy, commits even
 when nothing changed, and publishes the file a link in the output points to, wherever it
-leads; here a deploy adds to the newer of the local and
-the remote branch or stops when they diverged, touches only a branch that holds publish's
-deploys (or ``--force``), makes no commit for an unchanged site, and refuses a link out
-of the output.
+leads. Here a deploy adds to the newer of the local and the remote branch or stops when
+they diverged, touches only a branch that holds publish's deploys (or ``--force``),
+makes no commit for an unchanged site, and refuses a link out of the output.
 
 Before either, :func:`publisher.deploy_check.check` looks at what would be broken where
 the site lands; the deploy stops there (exit 1, nothing pushed or copied) unless
