@@ -21,6 +21,7 @@ from sphinx.util.docutils import SphinxDirective
 
 from publisher.compat import ablog
 from publisher.compat import sphinx as sphinx_compat
+from publisher.compat.pydata_sphinx_theme import components_folder
 from publisher.hashing import hex_of
 from publisher.pipeline import kept, links, reads, sandbox
 from publisher.pipeline.listing import (
@@ -129,13 +130,6 @@ class PublishPostDirective(SphinxDirective):
         return [nodes.raw("", render_post_box(data), format="html")]
 
 
-def _pydata_components() -> str:
-    import pydata_sphinx_theme
-
-    return str(Path(pydata_sphinx_theme.__file__).parent / "theme" / "pydata_sphinx_theme"
-               / "components")
-
-
 def _stable_config(app: Sphinx, config: Any) -> None:
     """Give the fresh config, at config-inited, the values the build adds later.
 
@@ -148,8 +142,8 @@ def _stable_config(app: Sphinx, config: Any) -> None:
         config.html_static_path.append(str(STATIC))
     if str(SPHINX_TEMPLATES) not in config.templates_path:
         config.templates_path.insert(0, str(SPHINX_TEMPLATES))
-    if _pydata_components() not in config.templates_path:
-        config.templates_path.append(_pydata_components())
+    if components_folder() not in config.templates_path:
+        config.templates_path.append(components_folder())
     config.templates_path[:] = list(dict.fromkeys(config.templates_path))
 
 
