@@ -25,6 +25,7 @@ from sphinx.application import Sphinx
 from publisher.compat.sphinx import warning_count, wrap_static_copy
 from publisher.hashing import digest
 from publisher.memo import stamp
+from publisher.pipeline.feeds import write_feeds
 from publisher.pipeline.listing import paginated, thumbnail
 
 LISTINGS = ".publish-listings"
@@ -96,8 +97,7 @@ def _refers(excerpt: Any) -> bool:
 
 def new_build(app: Sphinx, env: Any, docnames: list[str]) -> None:
     """At env-before-read-docs: this build's fingerprint is made afresh."""
-    vars(app).update(publish_fingerprint=None, publish_feeds=None, publish_feeds_written=[],
-                     publish_kept={})
+    vars(app).update(publish_fingerprint=None, publish_kept={})
 
 
 def listings_when_changed(generate: Generate) -> Generate:
@@ -120,10 +120,9 @@ def listings_when_changed(generate: Generate) -> Generate:
     return listings
 
 
-def feeds_when_changed(generate: Generate) -> Generate:
-    """ABlog's Atom feeds (the blog's, and each tag's, year's, author's…), written only
-    when what they show changed. ``publish_feeds`` tells the feeds' mending (a
-    build-finished step) whether there is anything to mend."""
+def feeds_when_changed(write: Callable[[Sphinx], list[Path]]) -> Generate:
+    """The blog's Atom feeds (the blog's, and each tag's, year's, author's…), written only
+    when what they show changed, and recorded (with their files' stamps) when written."""
 
     def feeds(app: Sphinx) -> list[Any]:
         value = fingerprint(app)
@@ -132,28 +131,14 @@ def feeds_when_changed(generate: Generate) -> Generate:
         if (record is not None and record.get("fingerprint") == value
                 and isinstance(record.get("feeds"), list)
                 and all(_same(out / f, s) for f, s in record["feeds"])):
-            vars(app)["publish_feeds"] = None
             return []
         _forget(app, FEEDS)
-        vars(app)["publish_feeds"] = value
-        before = {f: _stamp_of(f) for f in out.rglob("atom.xml")}
-        pages = list(generate(app) or [])
-        # the feeds ABlog wrote now, which are mended (once: mending is not idempotent);
         # one of a collection that is gone is pruned (sphinx_ext._prune_leftovers)
-        vars(app)["publish_feeds_written"] = [
-            f for f in out.rglob("atom.xml") if _stamp_of(f) != before.get(f)]
-        return pages
+        _pending(app)[FEEDS] = {"fingerprint": value, "feeds": sorted(
+            [f.relative_to(out).as_posix(), _stamp_of(f)] for f in write(app))}
+        return []
 
     return feeds
-
-
-def feeds_made(app: Sphinx, feeds: list[Path]) -> None:
-    """The feeds were mended: record them (with their files' stamps) for the next build."""
-    value = getattr(app, "publish_feeds", None)
-    if value is not None:
-        out = Path(app.outdir)
-        _pending(app)[FEEDS] = {"fingerprint": value, "feeds": sorted(
-            [f.relative_to(out).as_posix(), _stamp_of(f)] for f in feeds)}
 
 
 def _stamp_of(path: Path) -> list[int] | None:
@@ -166,13 +151,14 @@ def _same(path: Path, recorded: Any) -> bool:
 
 
 def wrap_collect_pages(app: Sphinx) -> None:
-    """At builder-inited: ABlog's listing pages and feeds, each kept when unchanged."""
+    """At builder-inited: ABlog's listing pages, and publish's feeds in place of ABlog's,
+    each kept when unchanged."""
     from publisher.compat import ablog
     from publisher.compat.sphinx import replace_listener
 
     replace_listener(app, "html-collect-pages", ablog.LISTINGS,
                      listings_when_changed(paginated(ablog.LISTINGS)))
-    replace_listener(app, "html-collect-pages", ablog.FEEDS, feeds_when_changed(ablog.FEEDS))
+    replace_listener(app, "html-collect-pages", ablog.FEEDS, feeds_when_changed(write_feeds))
 
 
 def _plain(value: Any) -> Any:

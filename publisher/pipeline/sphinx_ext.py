@@ -233,69 +233,6 @@ def _prune_leftovers(app: Sphinx, exc: Exception | None) -> None:
                 empty.rmdir()
 
 
-ATOM = "http://www.w3.org/2005/Atom"
-
-
-def _stable_feeds(app: Sphinx, exc: Exception | None) -> None:
-    """ABlog's Atom feeds, mended: every author of a post (ABlog keeps the last), the
-    post's summary as the entry's, its thumbnail in the entry's content, and the feed's own
-    ``<updated>`` its newest entry's, not the build's time (the same posts give the same
-    feed: a deploy with nothing changed commits nothing)."""
-    import xml.etree.ElementTree as ET
-
-    if exc is not None or getattr(app, "publish_feeds", None) is None:
-        return  # failed, or the feeds were kept as they were (mended) last time
-    base = app.config.blog_baseurl
-    posts = {urljoin(base, app.builder.get_target_uri(p.docname)): p
-             for p in blog_of(app).posts}
-    ET.register_namespace("", ATOM)
-    q = f"{{{ATOM}}}"
-    # mended once, when made (and not pruned since: a tag that is gone)
-    feeds = [f for f in getattr(app, "publish_feeds_written", []) if f.is_file()]
-    for feed in feeds:
-        tree = ET.parse(feed)
-        root = tree.getroot()
-        dates = []
-        for entry in root.findall(f"{q}entry"):
-            post = posts.get(entry.findtext(f"{q}id") or "")
-            dates.append(entry.findtext(f"{q}updated") or "")
-            if post is None:
-                continue
-            for old in entry.findall(f"{q}author"):
-                entry.remove(old)
-            for i, name in enumerate(post.author or []):
-                author = ET.Element(f"{q}author")
-                ET.SubElement(author, f"{q}name").text = str(name)
-                entry.insert(2 + i, author)
-            meta = app.env.metadata.get(post.docname, {})
-            element = entry.find(f"{q}summary")
-            if meta.get("og:description") and element is not None:
-                element.text = str(meta["og:description"])
-            content = entry.find(f"{q}content")
-            if content is not None and (image := thumbnail(app, post.docname)):
-                src = html.escape(urljoin(base, image))
-                content.text = (content.text or "") + f'<p><img src="{src}" alt="" /></p>'
-
-        self_link = next((link.get("href") for link in root.findall(f"{q}link")
-                          if link.get("rel") == "self"), None)
-        if self_link:  # one id per feed (ABlog gives every feed the site's)
-            ident = root.find(f"{q}id")
-            if ident is not None:
-                ident.text = self_link
-        if root.find(f"{q}author") is None and any(
-                e.find(f"{q}author") is None for e in root.findall(f"{q}entry")):
-            author = ET.Element(f"{q}author")  # Atom: the feed's, for entries without one
-            ET.SubElement(author, f"{q}name").text = (app.config.author
-                                                      or app.config.project)
-            root.insert(1, author)
-        updated = root.find(f"{q}updated")
-        if updated is not None:
-            updated.text = max(dates, default="") or "1970-01-01T00:00:00+00:00"
-        ET.indent(tree)
-        tree.write(feed, encoding="UTF-8", xml_declaration=True)
-    kept.feeds_made(app, feeds)
-
-
 def _fresh_blog(app: Sphinx, env: Any, docnames: list[str]) -> None:
     """Every build lists the posts of its own environment (ABlog keeps them per process:
     :func:`publisher.compat.ablog.forget_posts`)."""
@@ -370,7 +307,6 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("html-page-context", _page_written, priority=100)
     app.connect("html-page-context", _social_image, priority=400)
     app.connect("build-finished", _prune_leftovers)
-    app.connect("build-finished", _stable_feeds)
     app.connect("build-finished", kept.finished, priority=900)
     app.add_css_file("publish.css")
     app.add_js_file("publish-live.js", loading_method="defer")
