@@ -232,12 +232,13 @@ def test_excerpt_html_is_kept_for_an_application_that_asked(built: Sphinx) -> No
 
 # -- MyST, MyST-NB, sphinxcontrib-bibtex ------------------------------------------------------
 
-def _myst_doctree(text: str) -> Any:
+def _myst_doctree(text: str, **settings: Any) -> Any:
     from docutils.core import publish_doctree
     from myst_parser.parsers.docutils_ import Parser
 
     return publish_doctree(text, parser=Parser(),
-                           settings_overrides={"report_level": 5, "halt_level": 5})
+                           settings_overrides={"report_level": 5, "halt_level": 5,
+                                               **settings})
 
 
 def test_myst_renderer_keeps_an_unknown_directive_s_content_and_role_s_text() -> None:
@@ -289,3 +290,15 @@ def test_bibtex_cite_role_and_bibliography_are_wrapped_for_the_whole_domain() ->
 
 def test_the_pydata_theme_keeps_its_components_where_publish_looks() -> None:
     assert (Path(pydata.components_folder())).is_dir()
+
+
+def test_myst_substitutions_render_in_publish_s_sandbox() -> None:
+    from myst_parser.mdit_to_docutils import base
+
+    from publisher.pipeline import sandbox
+
+    sandbox.install()
+    assert vars(base)["jinja2"].Environment is sandbox.SubstitutionSandbox
+    tree = _myst_doctree("Hello {{ who }}.\n", myst_enable_extensions=["substitution"],
+                         myst_substitutions={"who": "world"})
+    assert "Hello world." in tree.astext()

@@ -5,6 +5,9 @@
   :mod:`publisher.pipeline.sphinx_book` keeps it).
 - :func:`wrap_include`: ``MockIncludeDirective.run``, MyST's ``{include}``, which reads
   its file on its own, not through Sphinx (:mod:`publisher.pipeline.reads` checks it).
+- :func:`substitutions_in`: the ``jinja2`` MyST's renderer makes substitutions with (its
+  module's global), replaced by a namespace whose ``Environment`` is a sandbox
+  (:mod:`publisher.pipeline.sandbox`).
 
 They are replaced on the classes: MyST makes its renderer and its include directive
 itself, with no hook for a subclass.
@@ -12,10 +15,12 @@ itself, with no hook for a subclass.
 
 from __future__ import annotations
 
+import types
 from collections.abc import Callable
 from typing import Any
 
 from myst_parser import mocking
+from myst_parser.mdit_to_docutils import base
 from myst_parser.mdit_to_docutils.base import DocutilsRenderer
 
 from publisher.compat import patch
@@ -41,3 +46,14 @@ def wrap_include(make: Make) -> None:
         raise ImportError(f"publish needs myst_parser.mocking.MockIncludeDirective "
                           f"(myst-parser {VERSIONS})")
     patch.replace(mock, "run", make)
+
+
+def substitutions_in(namespace: types.SimpleNamespace) -> None:
+    """MyST renders substitutions with *namespace* for ``jinja2`` (``Environment``,
+    ``StrictUndefined``, ``nodes``), once per process."""
+    if not isinstance(getattr(base, "jinja2", None), types.ModuleType):
+        return  # replaced already
+    if not hasattr(DocutilsRenderer, "render_substitution"):
+        raise ImportError(f"publish needs DocutilsRenderer.render_substitution "
+                          f"(myst-parser {VERSIONS})")
+    setattr(base, "jinja2", namespace)  # noqa: B010 (a module's global)

@@ -211,14 +211,12 @@ class Site:
         return f"{REFUSED}/{name}", str(self.srcdir / REFUSED / name)
 
 
-_SITES: dict[str, Site] = {}  # Sphinx's source folder (real path) -> its site
-
-
 def site_of(env: BuildEnvironment) -> Site:
-    src = os.path.realpath(env.srcdir)
-    if src not in _SITES:
-        _SITES[src] = Site.of(Path(src))
-    return _SITES[src]
+    """The site of *env*'s source folder, read again by every build (:func:`_before_read`)."""
+    site: Site | None = vars(env).get("publish_site")
+    if site is None:
+        site = vars(env)["publish_site"] = Site.of(Path(os.path.realpath(env.srcdir)))
+    return site
 
 
 def is_refused(rel: str) -> bool:
@@ -231,8 +229,8 @@ def _in_site(original: Relfn2path) -> Relfn2path:
     def relfn2path(self: BuildEnvironment, filename: str | Path,
                    docname: str | None = None) -> tuple[str, str]:
         docname = docname or self.docname
-        if not docname:
-            return original(self, str(filename), docname)  # Sphinx's own error
+        if not docname or "publish_site" not in vars(self):  # Sphinx's own error, or
+            return original(self, str(filename), docname)  # not publish's application
         return site_of(self).resolve(self, str(filename), docname)
 
     return relfn2path
@@ -296,7 +294,8 @@ class CSVTable(tables.CSVTable):  # type: ignore[misc]
 def _standard_include_kept(original: Callable[..., Any]) -> Callable[..., Any]:
     def run(self: Any) -> list[nodes.Element]:  # MyST's {include}: it reads on its own
         env = getattr(self.document.settings, "env", None)
-        if env is not None and _standard_refused(env, self.arguments[0]):
+        if env is not None and "publish_site" in vars(env) \
+                and _standard_refused(env, self.arguments[0]):
             return []
         return list(original(self))
 
@@ -317,7 +316,7 @@ def _install() -> None:
 def _before_read(app: Sphinx, env: BuildEnvironment, docnames: list[str]) -> None:
     """Read the site's record again (posts come and go), and let a text notebook's
     ``:load:`` resolve like an include of its page."""
-    _SITES[os.path.realpath(app.srcdir)] = Site.of(Path(app.srcdir))
+    vars(env)["publish_site"] = Site.of(Path(os.path.realpath(app.srcdir)))
 
     def load(doc: Path, name: str, fence: int) -> Path:
         return Path(app.env.relfn2path(name, app.env.docname)[1])
