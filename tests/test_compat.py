@@ -213,21 +213,22 @@ def test_relfn2path_is_publish_s_and_keeps_sphinx_s_answer_outside_a_document(
 
 
 @pytest.mark.slow
-def test_excerpt_html_is_kept_for_an_application_that_asked(built: Sphinx) -> None:
+def test_feed_entry_html_is_kept_while_the_post_was_not_read_again(built: Sphinx) -> None:
+    """publish's feeds keep ABlog's HTML of an entry per application (no patch of
+    ABlog's Post.to_html)."""
+    from publisher.pipeline.feeds import entry_html
     from publisher.pipeline.listing import blog_of
 
-    ablog.keep_excerpt_html()
     ablog.forget_posts()
     post = next(iter(blog_of(built).posts))
-    plain = post.to_html("blog")
-    ablog.remember_excerpts(built)
-    assert post.to_html("blog") == plain
-    memo = vars(built)[ablog.EXCERPTS]
+    made = entry_html(built, post, "blog", False)
+    assert made == post.to_html("blog", img_url=True) and "Words of" in made
+    memo = vars(built)["publish_excerpts"]
     key = next(iter(memo))
     memo[key] = (memo[key][0], "kept")
-    assert post.to_html("blog") == "kept"  # from the memo, not made again
-    del vars(built)[ablog.EXCERPTS]
-    assert post.to_html("blog") == plain  # ABlog's own, for an application that did not ask
+    assert entry_html(built, post, "blog", False) == "kept"  # from the memo
+    post.excerpt = [node.deepcopy() for node in post.excerpt]  # as if read again
+    assert entry_html(built, post, "blog", False) == made
 
 
 # -- MyST, MyST-NB, sphinxcontrib-bibtex ------------------------------------------------------

@@ -22,6 +22,7 @@ from urllib.parse import urljoin
 
 from feedgen.entry import FeedEntry
 from feedgen.feed import FeedGenerator
+from sphinx import addnodes
 from sphinx.application import Sphinx
 from sphinx.locale import _
 
@@ -111,9 +112,30 @@ def _entry(app: Sphinx, blog: Any, feed: Feed, post: Any, entry: FeedEntry) -> N
                           or summary))
     if blog.blog_feed_titles:
         return
-    content = str(post.to_html(feed.pagename, fulltext=blog.blog_feed_fulltext, img_url=True))
+    content = entry_html(app, post, feed.pagename, bool(blog.blog_feed_fulltext))
     if content and (image := thumbnail(app, post.docname)):
         src = html.escape(urljoin(str(blog.blog_baseurl), image))
         content += f'<p><img src="{src}" alt="" /></p>'
     if content:
         entry.content(content=content, type="html")
+
+
+def entry_html(app: Sphinx, post: Any, pagename: str, fulltext: bool) -> str:
+    """ABlog's HTML of *post*'s excerpt (or whole text) in a feed for *pagename*, kept per
+    application while the excerpt (or doctree) is the same node objects, i.e. its document
+    was not read again: at 500 posts, making 400 entries again was most of a one-post
+    edit's time. An excerpt holding a cross-reference is always made again: its HTML
+    depends on other documents."""
+    roots = [post.doctree] if fulltext else list(post.excerpt)
+    if any(next(iter(n.findall(addnodes.pending_xref)), None) is not None for n in roots):
+        return str(post.to_html(pagename, fulltext=fulltext, img_url=True))
+    memo: dict[tuple[str, str, bool], tuple[list[Any], str]] = vars(app).setdefault(
+        "publish_excerpts", {})
+    key = (post.docname, pagename, fulltext)
+    kept = memo.get(key)
+    if kept is not None and len(kept[0]) == len(roots) and all(
+            a is b for a, b in zip(kept[0], roots, strict=True)):
+        return kept[1]
+    made = str(post.to_html(pagename, fulltext=fulltext, img_url=True))
+    memo[key] = (roots, made)
+    return made

@@ -285,8 +285,6 @@ def setup(app: Sphinx) -> dict[str, Any]:
     reads.setup(app)  # the files a page names: from inside the site only
     sandbox.install()  # substitutions run no code of the post's
     links.setup(app)  # links between posts, to their old addresses
-    ablog.keep_excerpt_html()
-    app.connect("builder-inited", ablog.remember_excerpts)
     app.add_directive("publish-post", PublishPostDirective)
     app.add_config_value("publish_renderer", "", "env", types=frozenset({str}))
     app.add_config_value("publish_listing", "list", "html", types=frozenset({str}))
