@@ -6,7 +6,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from publisher.envs.recipe import SLOW_MODULE
+from publisher.compat.jsonschema import SLOW_MODULE
 
 PACKAGE = Path(__file__).resolve().parent.parent / "publisher"
 

@@ -40,8 +40,9 @@ from publisher.backends.sessions import (
     jupyter_args,
     wait_for_jupyter,
 )
+from publisher.compat.jsonschema import HIDE_SLOW_MODULE
 from publisher.envs.dockerfile import LAB_OVERRIDES
-from publisher.envs.recipe import HIDE_SLOW_MODULE, USER_LAYER_FILES, kernel_spec, user_layer_env
+from publisher.envs.recipe import USER_LAYER_FILES, kernel_spec, user_layer_env
 from publisher.envs.spec import EnvSpec
 from publisher.errors import EnvBuildError, ExecutionError
 from publisher.paths import cache_root

@@ -23,7 +23,7 @@ import time
 from typing import Any
 
 # skip a 2 s grammar compile that jsonschema triggers and nbformat never needs (standalone
-# script: publisher.envs.recipe.SLOW_MODULE, spelled out; a test checks they agree)
+# script: publisher.compat.jsonschema.SLOW_MODULE, spelled out; a test checks they agree)
 sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
 
 import nbformat  # noqa: E402

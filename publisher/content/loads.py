@@ -5,9 +5,8 @@ document, wherever that leads; publish reads it only through the resolver its ca
 (:func:`publisher.paths.read_problem`), the render stage's resolves a page's like its
 includes (``publisher.pipeline.reads``). Without a resolver nothing is loaded.
 
-This replaces a private function of MyST-NB's reader (``myst_nb.core.read``); the
-version it was written for is pinned in pyproject.toml, and :func:`install` fails
-rather than leave ``:load:`` unchecked when that function is gone.
+MyST-NB's reader is wrapped by :mod:`publisher.compat.myst_nb`, which fails rather than
+leave ``:load:`` unchecked when the function it wraps is gone.
 """
 
 from __future__ import annotations
@@ -17,10 +16,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from publisher.errors import ContentError
 from publisher.paths import read_problem
+
+if TYPE_CHECKING:
+    from publisher.compat.myst_nb import Load
 
 # (the document's path, the path as written, the 0-based line of the cell's fence in the
 # text read) -> the file to read; raises, or answers a path that does not exist, to refuse
@@ -28,20 +30,7 @@ Resolver = Callable[[Path, str, int], Path]
 RESOLVER: ContextVar[Resolver | None] = ContextVar("publish_load_resolver", default=None)
 
 
-def install() -> None:
-    """Make MyST-NB's ``:load:`` read through :data:`RESOLVER` (once per process)."""
-    from myst_nb.core import read
-
-    original = getattr(read, "_load_code_from_file", None)
-    error = getattr(read, "_LoadFileParsingError", None)
-    if original is None or error is None:
-        raise RuntimeError(
-            "publish does not know how this version of myst-nb reads a code cell's :load: "
-            "file, so it cannot keep it inside the site; install the version pyproject.toml "
-            "names.")
-    if getattr(original, "publish_checked", False):
-        return
-
+def _through_resolver(original: Load, error: type[Exception]) -> Load:
     def load(nb_path: Any, file_name: str, token: Any, body_lines: list[str]) -> Any:
         resolve = RESOLVER.get()
         if resolve is None or nb_path is None:
@@ -50,8 +39,14 @@ def install() -> None:
         # MyST-NB joins the name to the document's folder: an absolute path stays itself
         return original(path, str(path), token, body_lines)
 
-    load.publish_checked = True  # type: ignore[attr-defined]
-    read._load_code_from_file = load
+    return load
+
+
+def install() -> None:
+    """Make MyST-NB's ``:load:`` read through :data:`RESOLVER` (once per process)."""
+    from publisher.compat.myst_nb import wrap_load
+
+    wrap_load(_through_resolver)
 
 
 @contextmanager

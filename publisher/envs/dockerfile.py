@@ -20,7 +20,8 @@ import functools
 import json
 from pathlib import Path
 
-from publisher.envs.recipe import SLOW_PACKAGE, USER_LAYER_FILES, kernel_spec
+from publisher.compat.jsonschema import SLOW_PACKAGE
+from publisher.envs.recipe import USER_LAYER_FILES, kernel_spec
 from publisher.envs.spec import EnvSpec
 from publisher.hashing import digest
 

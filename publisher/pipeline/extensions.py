@@ -71,7 +71,7 @@ def prefixed_bib(data: bytes, prefix: str) -> bytes:
     except Exception:
         return data
     renamed = BibliographyData(entries={f"{prefix}{k}": e for k, e in bib.entries.items()},
-                               preamble=bib._preamble)
+                               preamble=bib.preamble_list)
     return str(renamed.to_string("bibtex")).encode()
 
 

@@ -13,7 +13,6 @@ that fails half-way leaves no record, and the next one makes everything again.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import secrets
@@ -23,7 +22,10 @@ from typing import Any
 
 from sphinx.application import Sphinx
 
+from publisher.compat.sphinx import warning_count, wrap_static_copy
+from publisher.hashing import digest
 from publisher.memo import stamp
+from publisher.pipeline.feeds import write_feeds
 from publisher.pipeline.listing import paginated, thumbnail
 
 LISTINGS = ".publish-listings"
@@ -45,7 +47,7 @@ def _pending(app: Sphinx) -> dict[str, dict[str, Any]]:
     """The records this build writes when it finishes (name -> record)."""
     pending: dict[str, dict[str, Any]] | None = getattr(app, "publish_kept", None)
     if pending is None:
-        pending = app.publish_kept = {}  # type: ignore[attr-defined]
+        pending = vars(app)["publish_kept"] = {}
     return pending
 
 
@@ -67,21 +69,21 @@ def fingerprint(app: Sphinx) -> str:
         return repr(value)
 
     posts = getattr(app.env, "ablog_posts", {})
-    digest = hashlib.sha256((Path(app.confdir) / "conf.py").read_bytes())
+    parts: list[bytes | str] = [(Path(app.confdir) / "conf.py").read_bytes()]
     if any(_refers(info.get("excerpt")) for infos in posts.values() for info in infos):
         # an excerpt's cross-reference shows another document's title or number, which
         # this fingerprint does not see: such listings and feeds are always made again
-        digest.update(secrets.token_bytes(16))
-    digest.update(str(getattr(app.env, "publish_site_wide", "")).encode())  # sidebars
+        parts.append(secrets.token_bytes(16))
+    parts.append(str(getattr(app.env, "publish_site_wide", "")))  # sidebars
     for docname in sorted(posts):
         # what publish's entries add (summary, reading time, thumbnail), then ABlog's
-        digest.update(json.dumps([docname, sorted(app.env.metadata.get(docname, {}).items()),
-                                  thumbnail(app, docname)], default=str).encode())
+        parts.append(json.dumps([docname, sorted(app.env.metadata.get(docname, {}).items()),
+                                 thumbnail(app, docname)], default=str))
         for info in posts[docname]:
             items = sorted((k, text(v)) for k, v in info.items() if k != "doctree")
-            digest.update(json.dumps([docname, items]).encode())
-    value = digest.hexdigest()
-    app.publish_fingerprint = value  # type: ignore[attr-defined]
+            parts.append(json.dumps([docname, items]))
+    value = digest(parts, length=64)
+    vars(app)["publish_fingerprint"] = value
     return value
 
 
@@ -95,10 +97,7 @@ def _refers(excerpt: Any) -> bool:
 
 def new_build(app: Sphinx, env: Any, docnames: list[str]) -> None:
     """At env-before-read-docs: this build's fingerprint is made afresh."""
-    app.publish_fingerprint = None  # type: ignore[attr-defined]
-    app.publish_feeds = None  # type: ignore[attr-defined]
-    app.publish_feeds_written = []  # type: ignore[attr-defined]
-    app.publish_kept = {}  # type: ignore[attr-defined]
+    vars(app).update(publish_fingerprint=None, publish_kept={})
 
 
 def listings_when_changed(generate: Generate) -> Generate:
@@ -113,7 +112,7 @@ def listings_when_changed(generate: Generate) -> Generate:
         _pending(app)[LISTINGS] = {"fingerprint": value, "pages": names}
         if record == _pending(app)[LISTINGS] and all(
                 (Path(app.outdir) / f"{name}.html").is_file() for name in names):
-            app.publish_pages.update(names)  # type: ignore[attr-defined]
+            vars(app)["publish_pages"].update(names)
             return []
         _forget(app, LISTINGS)
         return pages
@@ -121,10 +120,9 @@ def listings_when_changed(generate: Generate) -> Generate:
     return listings
 
 
-def feeds_when_changed(generate: Generate) -> Generate:
-    """ABlog's Atom feeds (the blog's, and each tag's, year's, author's…), written only
-    when what they show changed. ``publish_feeds`` tells the feeds' mending (a
-    build-finished step) whether there is anything to mend."""
+def feeds_when_changed(write: Callable[[Sphinx], list[Path]]) -> Generate:
+    """The blog's Atom feeds (the blog's, and each tag's, year's, author's…), written only
+    when what they show changed, and recorded (with their files' stamps) when written."""
 
     def feeds(app: Sphinx) -> list[Any]:
         value = fingerprint(app)
@@ -133,28 +131,14 @@ def feeds_when_changed(generate: Generate) -> Generate:
         if (record is not None and record.get("fingerprint") == value
                 and isinstance(record.get("feeds"), list)
                 and all(_same(out / f, s) for f, s in record["feeds"])):
-            app.publish_feeds = None  # type: ignore[attr-defined]
             return []
         _forget(app, FEEDS)
-        app.publish_feeds = value  # type: ignore[attr-defined]
-        before = {f: _stamp_of(f) for f in out.rglob("atom.xml")}
-        pages = list(generate(app) or [])
-        # the feeds ABlog wrote now, which are mended (once: mending is not idempotent);
         # one of a collection that is gone is pruned (sphinx_ext._prune_leftovers)
-        app.publish_feeds_written = [  # type: ignore[attr-defined]
-            f for f in out.rglob("atom.xml") if _stamp_of(f) != before.get(f)]
-        return pages
+        _pending(app)[FEEDS] = {"fingerprint": value, "feeds": sorted(
+            [f.relative_to(out).as_posix(), _stamp_of(f)] for f in write(app))}
+        return []
 
     return feeds
-
-
-def feeds_made(app: Sphinx, feeds: list[Path]) -> None:
-    """The feeds were mended: record them (with their files' stamps) for the next build."""
-    value = getattr(app, "publish_feeds", None)
-    if value is not None:
-        out = Path(app.outdir)
-        _pending(app)[FEEDS] = {"fingerprint": value, "feeds": sorted(
-            [f.relative_to(out).as_posix(), _stamp_of(f)] for f in feeds)}
 
 
 def _stamp_of(path: Path) -> list[int] | None:
@@ -167,16 +151,14 @@ def _same(path: Path, recorded: Any) -> bool:
 
 
 def wrap_collect_pages(app: Sphinx) -> None:
-    """At builder-inited: ABlog's listing pages and feeds, each kept when unchanged."""
-    from ablog.post import generate_archive_pages, generate_atom_feeds
+    """At builder-inited: ABlog's listing pages, and publish's feeds in place of ABlog's,
+    each kept when unchanged."""
+    from publisher.compat import ablog
+    from publisher.compat.sphinx import replace_listener
 
-    listeners = app.events.listeners.get("html-collect-pages", [])
-    for i, listener in enumerate(listeners):
-        if listener.handler is generate_archive_pages:
-            listeners[i] = listener._replace(
-                handler=listings_when_changed(paginated(generate_archive_pages)))
-        elif listener.handler is generate_atom_feeds:
-            listeners[i] = listener._replace(handler=feeds_when_changed(generate_atom_feeds))
+    replace_listener(app, "html-collect-pages", ablog.LISTINGS,
+                     listings_when_changed(paginated(ablog.LISTINGS)))
+    replace_listener(app, "html-collect-pages", ablog.FEEDS, feeds_when_changed(write_feeds))
 
 
 def _plain(value: Any) -> Any:
@@ -212,50 +194,46 @@ def _static_inputs(app: Sphinx) -> str:
     context = dict(builder.globalcontext)
     if builder.indexer is not None:
         context.update(builder.indexer.context_for_searchtool())
-    digest = hashlib.sha256((Path(app.confdir) / "conf.py").read_bytes())
-    digest.update(json.dumps([[f.as_posix() for f in folders], files,
-                              [[p.as_posix(), _stamp_of(p)] for p in single],
-                              _plain(context)], default=str).encode())
-    return digest.hexdigest()
+    return digest([(Path(app.confdir) / "conf.py").read_bytes(),
+                   json.dumps([[f.as_posix() for f in folders], files,
+                               [[p.as_posix(), _stamp_of(p)] for p in single],
+                               _plain(context)], default=str)], length=64)
 
 
 def static_when_changed(app: Sphinx) -> None:
     """At builder-inited: the HTML builder copies the themes' static files (and renders
     the templated ones) only when a source file or the templates' context changed, or a
     file in ``_static`` is gone or changed since."""
-    builder: Any = app.builder
-    if not callable(getattr(builder, "copy_static_files", None)):
+    wrap_static_copy(app, lambda original: lambda: _copy_static_files(app, original))
+
+
+def _copy_static_files(app: Sphinx, original: Callable[[], None]) -> None:
+    """Sphinx's copy of the static files, when what it copies changed."""
+    out = Path(app.outdir)
+    inputs = _static_inputs(app)
+    record = _record(app, STATIC)
+    # what is in _static is recorded when the build finished: a theme writes its
+    # pygments.css again then, on every build
+    _pending(app)[STATIC] = {"inputs": inputs, "files": None}
+    if (record is not None and record.get("inputs") == inputs
+            and isinstance(record.get("files"), list)
+            and all(_same(out / f, s) for f, s in record["files"])):
         return
-    original = builder.copy_static_files
-    out = Path(builder.outdir)
-
-    def copy_static_files() -> None:
-        inputs = _static_inputs(app)
-        record = _record(app, STATIC)
-        # what is in _static is recorded when the build finished: a theme writes its
-        # pygments.css again then, on every build
-        _pending(app)[STATIC] = {"inputs": inputs, "files": None}
-        if (record is not None and record.get("inputs") == inputs
-                and isinstance(record.get("files"), list)
-                and all(_same(out / f, s) for f, s in record["files"])):
-            return
-        for name, _ in record.get("files") or [] if record is not None else []:
-            # what the last copy left, made afresh (a language's stemmer, a theme's
-            # file: from the old sources, none of them should stay)
-            if str(name).startswith("_static/") and ".." not in Path(name).parts:
-                (out / name).unlink(missing_ok=True)
-        warned = getattr(app, "_warncount", 0)
-        original()
-        if getattr(app, "_warncount", 0) != warned:  # a file not copied: no record
-            _pending(app).pop(STATIC, None)
-
-    builder.copy_static_files = copy_static_files
+    for name, _ in record.get("files") or [] if record is not None else []:
+        # what the last copy left, made afresh (a language's stemmer, a theme's
+        # file: from the old sources, none of them should stay)
+        if str(name).startswith("_static/") and ".." not in Path(name).parts:
+            (out / name).unlink(missing_ok=True)
+    warned = warning_count(app)
+    original()
+    if warning_count(app) != warned:  # a file not copied: no record
+        _pending(app).pop(STATIC, None)
 
 
 def finished(app: Sphinx, exc: Exception | None) -> None:
     """At build-finished (last): write this build's records, if it succeeded."""
     pending = _pending(app)
-    app.publish_kept = {}  # type: ignore[attr-defined]
+    vars(app)["publish_kept"] = {}
     if exc is not None:
         return
     out = Path(app.outdir)

@@ -48,7 +48,7 @@ def newest_posts(app: Sphinx) -> list[Any]:
     cached: list[Any] | None = getattr(app, "publish_newest", None)
     if cached is None:
         cached = _newest_first(p for p in blog_of(app).posts if p.published)
-        app.publish_newest = cached  # type: ignore[attr-defined]
+        vars(app)["publish_newest"] = cached
     return cached
 
 

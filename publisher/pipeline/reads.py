@@ -27,8 +27,8 @@ nothing while it renders a page, ``file://`` included), and a docutils standard 
 (``<isonum.txt>``) that leaves docutils' folder of them.
 
 This wraps Sphinx's ``relfn2path`` and MyST's ``MockIncludeDirective.run`` (and, through
-:mod:`publisher.content.loads`, a private function of MyST-NB): their versions are pinned
-in pyproject.toml, and :func:`setup` refuses to run when one of them is gone.
+:mod:`publisher.content.loads`, a private function of MyST-NB), through
+:mod:`publisher.compat`, which checks the versions they were written for.
 """
 
 from __future__ import annotations
@@ -36,20 +36,23 @@ from __future__ import annotations
 import glob
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from docutils import nodes
 from docutils.parsers.rst.directives import misc, tables
 from sphinx.application import Sphinx
 from sphinx.directives import other
 from sphinx.environment import BuildEnvironment
-from sphinx.errors import ExtensionError
 
 from publisher.content import loads
 from publisher.memo import stamp
 from publisher.paths import read_problem
+
+if TYPE_CHECKING:
+    from publisher.compat.sphinx import Relfn2path
 
 SITE_FILES = "publish-site.json"  # in Sphinx's source folder: the site and each page's document
 REFUSED = ".publish-refused"  # where a refused path leads: nowhere, in Sphinx's source folder
@@ -196,7 +199,7 @@ class Site:
         """Keep a refusal with *docname* (*text*: what its author wrote, to find the line)."""
         refused: dict[str, list[str]] | None = getattr(env, "publish_refused", None)
         if refused is None:
-            refused = env.publish_refused = {}  # type: ignore[attr-defined]
+            refused = vars(env)["publish_refused"] = {}
         message = f"{self.where(env, docname, text)}: {problem}"
         if message not in refused.setdefault(docname, []):
             refused[docname].append(message)
@@ -208,14 +211,12 @@ class Site:
         return f"{REFUSED}/{name}", str(self.srcdir / REFUSED / name)
 
 
-_SITES: dict[str, Site] = {}  # Sphinx's source folder (real path) -> its site
-
-
 def site_of(env: BuildEnvironment) -> Site:
-    src = os.path.realpath(env.srcdir)
-    if src not in _SITES:
-        _SITES[src] = Site.of(Path(src))
-    return _SITES[src]
+    """The site of *env*'s source folder, read again by every build (:func:`_before_read`)."""
+    site: Site | None = vars(env).get("publish_site")
+    if site is None:
+        site = vars(env)["publish_site"] = Site.of(Path(os.path.realpath(env.srcdir)))
+    return site
 
 
 def is_refused(rel: str) -> bool:
@@ -224,15 +225,15 @@ def is_refused(rel: str) -> bool:
 
 # -- the one resolver: Sphinx's, MyST's and MyST-NB's paths go through it -------------------
 
-_RELFN2PATH = BuildEnvironment.relfn2path
+def _in_site(original: Relfn2path) -> Relfn2path:
+    def relfn2path(self: BuildEnvironment, filename: str | Path,
+                   docname: str | None = None) -> tuple[str, str]:
+        docname = docname or self.docname
+        if not docname or "publish_site" not in vars(self):  # Sphinx's own error, or
+            return original(self, str(filename), docname)  # not publish's application
+        return site_of(self).resolve(self, str(filename), docname)
 
-
-def _relfn2path(self: BuildEnvironment, filename: str | Path,
-                docname: str | None = None) -> tuple[str, str]:
-    docname = docname or self.docname
-    if not docname:
-        return _RELFN2PATH(self, filename, docname)  # Sphinx's own error
-    return site_of(self).resolve(self, str(filename), docname)
+    return relfn2path
 
 
 def _standard_refused(env: BuildEnvironment, argument: str) -> bool:
@@ -290,30 +291,24 @@ class CSVTable(tables.CSVTable):  # type: ignore[misc]
         return list(super().run()) if _file_options(self) else []
 
 
-def _install() -> None:
-    """Wrap the libraries' file access once per process (see the module's doc)."""
-    from myst_parser import mocking
-
-    mock = getattr(mocking, "MockIncludeDirective", None)
-    if mock is None or not hasattr(BuildEnvironment, "relfn2path"):
-        raise ExtensionError(
-            "publish does not know how this version of Sphinx or myst-parser reads the "
-            "files a page names, so it cannot keep them inside the site; install the "
-            "versions pyproject.toml names.")
-    loads.install()
-    if getattr(BuildEnvironment.relfn2path, "publish_checked", False):
-        return
-    _relfn2path.publish_checked = True  # type: ignore[attr-defined]
-    BuildEnvironment.relfn2path = _relfn2path  # type: ignore[method-assign]
-    original = mock.run
-
+def _standard_include_kept(original: Callable[..., Any]) -> Callable[..., Any]:
     def run(self: Any) -> list[nodes.Element]:  # MyST's {include}: it reads on its own
         env = getattr(self.document.settings, "env", None)
-        if env is not None and _standard_refused(env, self.arguments[0]):
+        if env is not None and "publish_site" in vars(env) \
+                and _standard_refused(env, self.arguments[0]):
             return []
         return list(original(self))
 
-    mock.run = run
+    return run
+
+
+def _install() -> None:
+    """Wrap the libraries' file access once per process (see the module's doc)."""
+    from publisher.compat import myst, sphinx
+
+    loads.install()
+    sphinx.replace_relfn2path(_in_site)
+    myst.wrap_include(_standard_include_kept)
 
 
 # -- events ------------------------------------------------------------------------------
@@ -321,19 +316,19 @@ def _install() -> None:
 def _before_read(app: Sphinx, env: BuildEnvironment, docnames: list[str]) -> None:
     """Read the site's record again (posts come and go), and let a text notebook's
     ``:load:`` resolve like an include of its page."""
-    _SITES[os.path.realpath(app.srcdir)] = Site.of(Path(app.srcdir))
+    vars(env)["publish_site"] = Site.of(Path(os.path.realpath(app.srcdir)))
 
     def load(doc: Path, name: str, fence: int) -> Path:
         return Path(app.env.relfn2path(name, app.env.docname)[1])
 
-    app.publish_load_token = loads.RESOLVER.set(load)  # type: ignore[attr-defined]
+    vars(app)["publish_load_token"] = loads.RESOLVER.set(load)
 
 
 def _after_read(app: Sphinx, env: BuildEnvironment) -> list[str]:
     token = getattr(app, "publish_load_token", None)
     if token is not None:
         loads.RESOLVER.reset(token)
-        app.publish_load_token = None  # type: ignore[attr-defined]
+        vars(app)["publish_load_token"] = None
     return []
 
 
@@ -348,7 +343,7 @@ def _merge(app: Sphinx, env: BuildEnvironment, docnames: set[str],
         if docname in theirs:
             mine = getattr(env, "publish_refused", None)
             if mine is None:
-                mine = env.publish_refused = {}  # type: ignore[attr-defined]
+                mine = vars(env)["publish_refused"] = {}
             mine[docname] = theirs[docname]
 
 

@@ -46,13 +46,9 @@ def install() -> None:
     """myst-parser's substitutions render in :class:`SubstitutionSandbox` (myst-parser
     5.2: ``render_substitution`` uses its module's ``jinja2.Environment``, its
     ``StrictUndefined`` and ``nodes``)."""
-    from myst_parser.mdit_to_docutils import base
+    from publisher.compat.myst import substitutions_in
 
-    if not isinstance(getattr(base, "jinja2", None), types.ModuleType):
-        return  # installed already
-    if not hasattr(base.DocutilsRenderer, "render_substitution"):
-        raise RuntimeError("myst-parser changed: publisher/pipeline/sandbox.py needs a look")
-    setattr(base, "jinja2", types.SimpleNamespace(  # noqa: B010 (a module's global)
+    substitutions_in(types.SimpleNamespace(
         Environment=SubstitutionSandbox, StrictUndefined=jinja2.StrictUndefined,
         nodes=jinja2.nodes))
 

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,14 +41,8 @@ def _post_keys(target: str, slug: str, known: Any) -> str:
     return target
 
 
-def _own_citations() -> None:
+def _own_keys(original: Callable[..., Any]) -> Callable[..., Any]:
     """sphinxcontrib-bibtex's citation roles, finding a post's own keys first."""
-    from sphinxcontrib.bibtex.domain import BibtexDomain
-    from sphinxcontrib.bibtex.roles import CiteRole
-
-    if getattr(CiteRole.result_nodes, "publish_own", False):
-        return
-    original = CiteRole.result_nodes
 
     def result_nodes(self: Any, document: Any, env: Any, node: Any, is_ref: bool) -> Any:
         found = POST_DOC.match(env.docname)
@@ -56,21 +51,14 @@ def _own_citations() -> None:
             target = _post_keys(self.target, found[1], known)
             if target != self.target:
                 self.target = node["reftarget"] = target
-        return original(self, document, env, node, is_ref)  # type: ignore[no-untyped-call]
+        return original(self, document, env, node, is_ref)
 
-    result_nodes.publish_own = True  # type: ignore[attr-defined]
-    CiteRole.result_nodes = result_nodes  # type: ignore[method-assign]  # the domain's too
-    assert all(isinstance(r, CiteRole) for r in BibtexDomain.roles.values())
+    return result_nodes
 
 
-def _own_bibliographies() -> None:
+def _own_bibliography(original: Callable[..., Any]) -> Callable[..., Any]:
     """A post's ``{bibliography}`` lists what the post cites (sphinxcontrib-bibtex's
     default, for a book, is what any page cites)."""
-    from sphinxcontrib.bibtex.directives import BibliographyDirective
-
-    if getattr(BibliographyDirective.run, "publish_own", False):
-        return
-    original = BibliographyDirective.run
 
     def run(self: Any) -> Any:
         env = self.state.document.settings.env
@@ -79,18 +67,12 @@ def _own_bibliographies() -> None:
             self.options["filter"] = "docname in docnames"
         return original(self)
 
-    run.publish_own = True  # type: ignore[attr-defined]
-    BibliographyDirective.run = run  # type: ignore[method-assign]
+    return run
 
 
-def _content_of_unknown_directives() -> None:
+def _content_kept(original: Callable[..., Any]) -> Callable[..., Any]:
     """MyST's renderer: an unknown directive's content shown, not dropped."""
     from docutils.parsers.rst import directives
-    from myst_parser.mdit_to_docutils.base import DocutilsRenderer
-
-    if getattr(DocutilsRenderer.run_directive, "publish_kept", False):
-        return
-    original = DocutilsRenderer.run_directive
 
     def run_directive(self: Any, name: str, first_line: str, content: str, position: int,
                       additional_options: dict[str, str] | None = None, *,
@@ -108,18 +90,12 @@ def _content_of_unknown_directives() -> None:
             self.nested_render_text(content, position + 1)
         return [*result, box]
 
-    run_directive.publish_kept = True  # type: ignore[attr-defined]
-    DocutilsRenderer.run_directive = run_directive  # type: ignore[method-assign]
+    return run_directive
 
 
-def _text_of_unknown_roles() -> None:
+def _text_kept(original: Callable[..., Any]) -> Callable[..., Any]:
     """MyST's renderer: an unknown role's text shown as literal text, not dropped."""
     from docutils.parsers.rst import roles
-    from myst_parser.mdit_to_docutils.base import DocutilsRenderer
-
-    if getattr(DocutilsRenderer.render_myst_role, "publish_kept", False):
-        return
-    original = DocutilsRenderer.render_myst_role
 
     def render_myst_role(self: Any, token: Any) -> None:
         original(self, token)
@@ -129,14 +105,13 @@ def _text_of_unknown_roles() -> None:
             self.current_node += nodes.literal(f":{name}:`{token.content}`", token.content,
                                                classes=["publish-unknown-role"])
 
-    render_myst_role.publish_kept = True  # type: ignore[attr-defined]
-    DocutilsRenderer.render_myst_role = render_myst_role  # type: ignore[method-assign]
+    return render_myst_role
 
 
 def _plotly_page(app: Sphinx, pagename: str, templatename: str, context: dict[str, Any],
                  doctree: Any) -> None:
     if 'class="publish-plotly"' in str(context.get("body", "")):
-        app.publish_plotly = True  # type: ignore[attr-defined]
+        vars(app)["publish_plotly"] = True
     body = str(context.get("body", ""))
     if 'class="publish-vega"' in body or 'class="publish-bokeh"' in body:
         from publisher.pipeline.charts import copy_libraries
@@ -153,10 +128,12 @@ def _copy_plotly(app: Sphinx, exc: Exception | None) -> None:
 
 
 def setup(app: Sphinx) -> dict[str, Any]:
-    _own_citations()
-    _own_bibliographies()
-    _content_of_unknown_directives()
-    _text_of_unknown_roles()
+    from publisher.compat import bibtex, myst
+
+    bibtex.wrap_cite_role(_own_keys)
+    bibtex.wrap_bibliography(_own_bibliography)
+    myst.wrap_run_directive(_content_kept)
+    myst.wrap_render_role(_text_kept)
     app.add_config_value("publish_plotly_lib", "", "env", types=frozenset({str}))
     app.connect("html-page-context", _plotly_page)
     app.connect("build-finished", _copy_plotly)

@@ -16,9 +16,13 @@ from typing import Any
 from urllib.parse import urljoin
 
 from docutils import nodes
-from docutils.parsers.rst import Directive
 from sphinx.application import Sphinx
+from sphinx.util.docutils import SphinxDirective
 
+from publisher.compat import ablog
+from publisher.compat import sphinx as sphinx_compat
+from publisher.compat.pydata_sphinx_theme import components_folder
+from publisher.hashing import hex_of
 from publisher.pipeline import kept, links, reads, sandbox
 from publisher.pipeline.listing import (
     blog_of,
@@ -109,7 +113,7 @@ def render_post_box(data: dict[str, Any]) -> str:
     )
 
 
-class PublishPostDirective(Directive):  # type: ignore[misc]
+class PublishPostDirective(SphinxDirective):
     has_content = True
 
     def run(self) -> list[nodes.Node]:
@@ -117,21 +121,13 @@ class PublishPostDirective(Directive):  # type: ignore[misc]
             data = json.loads("\n".join(self.content))
         except ValueError as exc:
             raise self.error(f"publish-post: invalid JSON: {exc}") from exc
-        env = self.state.document.settings.env
-        meta = env.metadata[env.docname]
+        meta = self.env.metadata[self.env.docname]
         if data.get("summary"):  # the social cards' description: the post's summary
             meta["og:description"] = data["summary"]
         meta["publish-reading"] = data.get("reading_minutes", 1)  # for the listings
         if data.get("image_url"):  # the front matter's image, at a web address
             meta["publish-image-url"] = data["image_url"]
         return [nodes.raw("", render_post_box(data), format="html")]
-
-
-def _pydata_components() -> str:
-    import pydata_sphinx_theme
-
-    return str(Path(pydata_sphinx_theme.__file__).parent / "theme" / "pydata_sphinx_theme"
-               / "components")
 
 
 def _stable_config(app: Sphinx, config: Any) -> None:
@@ -146,8 +142,8 @@ def _stable_config(app: Sphinx, config: Any) -> None:
         config.html_static_path.append(str(STATIC))
     if str(SPHINX_TEMPLATES) not in config.templates_path:
         config.templates_path.insert(0, str(SPHINX_TEMPLATES))
-    if _pydata_components() not in config.templates_path:
-        config.templates_path.append(_pydata_components())
+    if components_folder() not in config.templates_path:
+        config.templates_path.append(components_folder())
     config.templates_path[:] = list(dict.fromkeys(config.templates_path))
 
 
@@ -158,8 +154,8 @@ def _dedupe_templates(app: Sphinx) -> None:
 
 def _page_written(app: Sphinx, pagename: str, templatename: str, context: Any,
                   doctree: Any) -> None:
-    app.publish_pages.add(pagename)  # type: ignore[attr-defined]
-    context["publish_pages"] = app.publish_page_links  # type: ignore[attr-defined]
+    vars(app)["publish_pages"].add(pagename)
+    context["publish_pages"] = vars(app)["publish_page_links"]
 
 
 def _listing_card(app: Sphinx, pagename: str, context: Any) -> str:
@@ -237,101 +233,29 @@ def _prune_leftovers(app: Sphinx, exc: Exception | None) -> None:
                 empty.rmdir()
 
 
-ATOM = "http://www.w3.org/2005/Atom"
-
-
-def _stable_feeds(app: Sphinx, exc: Exception | None) -> None:
-    """ABlog's Atom feeds, mended: every author of a post (ABlog keeps the last), the
-    post's summary as the entry's, its thumbnail in the entry's content, and the feed's own
-    ``<updated>`` its newest entry's, not the build's time (the same posts give the same
-    feed: a deploy with nothing changed commits nothing)."""
-    import xml.etree.ElementTree as ET
-
-    if exc is not None or getattr(app, "publish_feeds", None) is None:
-        return  # failed, or the feeds were kept as they were (mended) last time
-    base = app.config.blog_baseurl
-    posts = {urljoin(base, app.builder.get_target_uri(p.docname)): p
-             for p in blog_of(app).posts}
-    ET.register_namespace("", ATOM)
-    q = f"{{{ATOM}}}"
-    # mended once, when made (and not pruned since: a tag that is gone)
-    feeds = [f for f in getattr(app, "publish_feeds_written", []) if f.is_file()]
-    for feed in feeds:
-        tree = ET.parse(feed)
-        root = tree.getroot()
-        dates = []
-        for entry in root.findall(f"{q}entry"):
-            post = posts.get(entry.findtext(f"{q}id") or "")
-            dates.append(entry.findtext(f"{q}updated") or "")
-            if post is None:
-                continue
-            for old in entry.findall(f"{q}author"):
-                entry.remove(old)
-            for i, name in enumerate(post.author or []):
-                author = ET.Element(f"{q}author")
-                ET.SubElement(author, f"{q}name").text = str(name)
-                entry.insert(2 + i, author)
-            meta = app.env.metadata.get(post.docname, {})
-            element = entry.find(f"{q}summary")
-            if meta.get("og:description") and element is not None:
-                element.text = str(meta["og:description"])
-            content = entry.find(f"{q}content")
-            if content is not None and (image := thumbnail(app, post.docname)):
-                src = html.escape(urljoin(base, image))
-                content.text = (content.text or "") + f'<p><img src="{src}" alt="" /></p>'
-
-        self_link = next((link.get("href") for link in root.findall(f"{q}link")
-                          if link.get("rel") == "self"), None)
-        if self_link:  # one id per feed (ABlog gives every feed the site's)
-            ident = root.find(f"{q}id")
-            if ident is not None:
-                ident.text = self_link
-        if root.find(f"{q}author") is None and any(
-                e.find(f"{q}author") is None for e in root.findall(f"{q}entry")):
-            author = ET.Element(f"{q}author")  # Atom: the feed's, for entries without one
-            ET.SubElement(author, f"{q}name").text = (app.config.author
-                                                      or app.config.project)
-            root.insert(1, author)
-        updated = root.find(f"{q}updated")
-        if updated is not None:
-            updated.text = max(dates, default="") or "1970-01-01T00:00:00+00:00"
-        ET.indent(tree)
-        tree.write(feed, encoding="UTF-8", xml_declaration=True)
-    kept.feeds_made(app, feeds)
-
-
 def _fresh_blog(app: Sphinx, env: Any, docnames: list[str]) -> None:
-    """ABlog keeps its posts and catalogs in one object per *process*, filled once from
-    the first build's environment: a warm application's next build (``publish serve``),
-    or another site built in the same process, would list stale posts. Every build
-    starts it afresh; ABlog fills it again from the environment when it is first used."""
-    from ablog.blog import Blog
-
-    Blog._dict.clear()
-    app.publish_pages = set()  # type: ignore[attr-defined]
-    app.publish_newest = None  # type: ignore[attr-defined]  # listing.newest_posts
+    """Every build lists the posts of its own environment (ABlog keeps them per process:
+    :func:`publisher.compat.ablog.forget_posts`)."""
+    ablog.forget_posts()
+    vars(app)["publish_pages"] = set()
+    vars(app)["publish_newest"] = None  # listing.newest_posts
 
 
 def _fresh_doctrees(app: Sphinx, env: Any, docnames: list[str]) -> None:
-    """Sphinx keeps the doctrees it loaded (and the root document's, as a cached property)
-    as they were, and writes re-read ones only to disk: a warm application would resolve
-    the navigation from the last build's index. Load them again."""
-    cache = getattr(env, "_pickled_doctree_cache", None)
-    if isinstance(cache, dict):
-        cache.clear()
-    env.__dict__.pop("master_doctree", None)
+    """Sphinx keeps the doctrees it loaded (and the root document's) as they were, and
+    writes re-read ones only to disk: a warm application would resolve the navigation
+    from the last build's index. Load them again."""
+    sphinx_compat.forget_loaded_doctrees(env)
 
 
 def _fresh_assets(app: Sphinx, env: Any, docnames: list[str]) -> None:
     """The theme adds a script per page through the app (``DOCUMENTATION_OPTIONS.pagename``)
     and Sphinx keeps each one for the next build's every page: start every build from the
     assets the extensions registered before the first one."""
-    lists: list[list[Any]] = [app.registry.js_files, app.registry.css_files]
-    lists += [getattr(app.builder, name) for name in ("_js_files", "_css_files")
-              if isinstance(getattr(app.builder, name, None), list)]
+    lists = sphinx_compat.asset_lists(app)
     assets: list[list[Any]] | None = getattr(app, "publish_assets", None)
     if assets is None:
-        app.publish_assets = [list(a) for a in lists]  # type: ignore[attr-defined]
+        vars(app)["publish_assets"] = [list(a) for a in lists]
     else:
         for current, first in zip(lists, assets, strict=True):
             current[:] = first
@@ -342,9 +266,7 @@ def _site_wide(app: Sphinx, env: Any) -> list[str]:
     archives (ABlog's catalogs and their sizes) and the titles of posts and pages. Sphinx
     rewrites only the pages it re-read; without this, the other pages keep an old tag
     cloud."""
-    import hashlib
-
-    env.__dict__.pop("master_doctree", None)  # as read in this build (_fresh_doctrees)
+    sphinx_compat.forget_root_doctree(env)  # as read in this build (_fresh_doctrees)
     blog = blog_of(app)
     catalogs = [sorted((str(c.name), len(c)) for c in catalog)
                 for catalog in (blog.archive, *blog.catalogs.values())]
@@ -352,58 +274,17 @@ def _site_wide(app: Sphinx, env: Any) -> list[str]:
     titles = sorted((doc, env.titles[doc].astext()) for doc in env.found_docs
                     if doc in env.titles)
     # the site's pages in every page's sidebar (publish-pages.html), listed once per build
-    app.publish_page_links = [t for t in titles  # type: ignore[attr-defined]
-                              if t[0].startswith("pages/")]
-    fingerprint = hashlib.sha256(json.dumps([catalogs, posts, titles]).encode()).hexdigest()
+    vars(app)["publish_page_links"] = [t for t in titles if t[0].startswith("pages/")]
+    fingerprint = hex_of(json.dumps([catalogs, posts, titles]))
     before = getattr(env, "publish_site_wide", None)
     env.publish_site_wide = fingerprint
     return sorted(env.found_docs) if before not in (None, fingerprint) else []
-
-
-def _memo_excerpts(app: Sphinx) -> None:
-    """ABlog makes every feed entry's HTML again on every build (400 entries at 500 posts:
-    most of a one-post edit's time). An entry's HTML is kept per application while the
-    post's excerpt (or doctree) is the same node objects, i.e. its document was not read
-    again. An excerpt holding a cross-reference is always made again: its HTML depends on
-    other documents."""
-    from ablog.blog import Post
-    from sphinx import addnodes
-
-    if getattr(Post.to_html, "publish_memo", False):
-        return
-    original = Post.to_html
-
-    def to_html(self: Any, pagename: str, fulltext: bool = False, drop_h1: Any = True,
-                img_url: bool = False) -> str:
-        roots = [self.doctree] if fulltext else list(self.excerpt)
-        memo: dict[Any, tuple[list[Any], str]] | None = getattr(
-            self._blog.app, "publish_excerpts", None)
-        if memo is None or any(next(iter(n.findall(addnodes.pending_xref)), None) is not None
-                               for n in roots):
-            return str(original(self, pagename, fulltext, drop_h1, img_url))
-        key = (self.docname, pagename, fulltext, drop_h1, img_url)
-        kept = memo.get(key)
-        if kept is not None and len(kept[0]) == len(roots) and all(
-                a is b for a, b in zip(kept[0], roots, strict=True)):
-            return kept[1]
-        html = str(original(self, pagename, fulltext, drop_h1, img_url))
-        memo[key] = (roots, html)
-        return html
-
-    to_html.publish_memo = True  # type: ignore[attr-defined]
-    Post.to_html = to_html
-
-
-def _excerpt_memo(app: Sphinx) -> None:
-    app.publish_excerpts = {}  # type: ignore[attr-defined]
 
 
 def setup(app: Sphinx) -> dict[str, Any]:
     reads.setup(app)  # the files a page names: from inside the site only
     sandbox.install()  # substitutions run no code of the post's
     links.setup(app)  # links between posts, to their old addresses
-    _memo_excerpts(app)
-    app.connect("builder-inited", _excerpt_memo)
     app.add_directive("publish-post", PublishPostDirective)
     app.add_config_value("publish_renderer", "", "env", types=frozenset({str}))
     app.add_config_value("publish_listing", "list", "html", types=frozenset({str}))
@@ -424,7 +305,6 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("html-page-context", _page_written, priority=100)
     app.connect("html-page-context", _social_image, priority=400)
     app.connect("build-finished", _prune_leftovers)
-    app.connect("build-finished", _stable_feeds)
     app.connect("build-finished", kept.finished, priority=900)
     app.add_css_file("publish.css")
     app.add_js_file("publish-live.js", loading_method="defer")
