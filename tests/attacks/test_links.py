@@ -69,7 +69,7 @@ def launcher(site: Path, runtime_dir: Path) -> Iterator[str]:
     os.environ[ENV_VAR] = ENV_SECRET
     try:
         with running_launcher(site, runtime_dir / "main", "--backend", "docker",
-                              "--memory", "512m", "--admin-token", ADMIN) as base:
+                              "--memory", "512m", admin_token=ADMIN) as base:
             yield base
     finally:
         os.environ.pop(ENV_VAR, None)
