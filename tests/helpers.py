@@ -599,3 +599,24 @@ def container_stopped(container: Any) -> bool:
     except docker.errors.NotFound:  # removed
         return True
     return bool(container.status != "running")
+
+
+def published_site(out: Path, slugs: list[str], base_url: str = "") -> None:
+    """A published site in the output folder *out*, as a build leaves it for the launcher:
+    a site.json with one post per slug (no env files, a notebook and a data file each)."""
+    posts = [{"slug": slug, "title": slug.title(),
+              "notebook": f"_publish/notebooks/{slug}/index.ipynb",
+              "files": f"_publish/files/{slug}", "kernel": "python3", "network": False,
+              "env_id": "e1", "env_ref_path": f"posts/{slug}/index.ipynb"}
+             for slug in slugs]
+    site = {"base_url": base_url, "posts": posts, "envs": {"e1": {
+        "folder": "_publish/envs/e1", "files": [], "origin": "none", "python": None,
+        "package": False}}}
+    for slug in slugs:
+        for rel, text in ((f"_publish/notebooks/{slug}/index.ipynb", '{"cells": []}'),
+                          (f"_publish/files/{slug}/data.csv", "x\n1\n")):
+            (out / rel).parent.mkdir(parents=True, exist_ok=True)
+            (out / rel).write_text(text)
+    tmp = out / "_publish" / "site.json.tmp"
+    tmp.write_text(json.dumps(site))
+    tmp.replace(out / "_publish" / "site.json")  # as a build swaps it in: a new file

@@ -5,7 +5,6 @@ containers in tests/attacks/."""
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import re
 import socket
@@ -382,24 +381,10 @@ def test_jupyterlab_static_names_and_cache_headers(tmp_path: Path) -> None:
 
 # --- a flood of unknown slugs costs one look at site.json a second ----------------------
 
-def published_site(out: Path, slugs: list[str]) -> None:
-    """A published site.json in *out* with one post per slug (no env files)."""
-    posts = [{"slug": slug, "title": slug.title(), "notebook": f"_publish/notebooks/{slug}/"
-              "index.ipynb", "files": f"_publish/files/{slug}", "kernel": "python3",
-              "network": False, "env_id": "e1", "env_ref_path": f"posts/{slug}/index.ipynb"}
-             for slug in slugs]
-    site = {"base_url": "", "posts": posts, "envs": {"e1": {
-        "folder": "_publish/envs/e1", "files": [], "origin": "none", "python": None,
-        "package": False}}}
-    (out / "_publish").mkdir(parents=True, exist_ok=True)
-    tmp = out / "_publish" / "site.json.tmp"
-    tmp.write_text(json.dumps(site))
-    tmp.replace(out / "_publish" / "site.json")  # as a build swaps it in: a new file
-
-
 def test_unknown_slugs_cost_one_look_a_second(tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     from publisher.launcher import posts
+    from tests.helpers import published_site
 
     published_site(tmp_path, ["a"])
     looks = []

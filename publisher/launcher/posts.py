@@ -137,18 +137,20 @@ class SiteIndex:
 
     def get(self) -> PublishedSite:
         with self._lock:
-            if self._index is not None and time.monotonic() - self._checked < RECHECK:
-                return self._index
-            sig = _signature(self.root)
-            if sig is None and self._index is None:
+            if time.monotonic() - self._checked >= RECHECK:
+                self._look()
+            if self._index is None:
                 raise missing_site(self.root)
-            # none while a build swaps the output in: the site as last read meanwhile
-            if sig is not None and (self._index is None or sig != self._sig):
-                self._index = read_site(self.root)
-                self._sig = sig
-            self._checked = time.monotonic()
-            assert self._index is not None
             return self._index
+
+    def _look(self) -> None:
+        """Read site.json again if it changed; while there is none (a build swaps the
+        output in), the site as last read."""
+        self._checked = time.monotonic()
+        sig = _signature(self.root)
+        if sig is not None and (self._index is None or sig != self._sig):
+            self._index = read_site(self.root)
+            self._sig = sig
 
     def cached(self) -> PublishedSite | None:
         """The index as last read (no look at the files: for the event loop)."""
