@@ -102,6 +102,8 @@ class Routes:
     def __init__(self, manager: SessionManager) -> None:
         self.manager = manager
         self.lab_static = LabStatic(manager.backend, manager.settings.runtime_path / "lab-static")
+        # (allow_origins, the blog's address) -> who may call: parsed once per setting
+        self._origins = functools.lru_cache(maxsize=8)(Origins.parse)
 
     @property
     def base(self) -> str:
@@ -171,7 +173,7 @@ class Routes:
         origin = conn.headers.get("origin", "")
         if not origin or origin == _origin(conn):
             return "", True
-        return origin, _origins(self.manager.settings.allow_origins,
+        return origin, self._origins(self.manager.settings.allow_origins,
                                 self._blog_base()).allows(origin, "")
 
     def _cors(self, request: Request) -> dict[str, str]:
@@ -374,8 +376,3 @@ def _origin(conn: Request | WebSocket) -> str:
     """The origin this request was addressed to (after trusted forwarded headers)."""
     scheme = {"ws": "http", "wss": "https"}.get(conn.url.scheme, conn.url.scheme)
     return f"{scheme}://{conn.headers.get('host', '')}"
-
-
-@functools.lru_cache(maxsize=8)
-def _origins(setting: str, blog_base_url: str) -> Origins:
-    return Origins.parse(setting, blog_base_url)
