@@ -147,6 +147,14 @@ def test_no_published_site_says_so(tmp_path: Path) -> None:
         assert r.status_code == 503 and r.headers["retry-after"] == "60"
 
 
+def test_a_site_json_it_cannot_read_says_so(tmp_path: Path) -> None:
+    (tmp_path / "out/_publish").mkdir(parents=True)
+    (tmp_path / "out/_publish/site.json").write_text('{"posts": []}')  # an older publish's
+    with TestClient(launcher_app(tmp_path / "out", tmp_path / "rt")) as client:
+        r = client.get("/launch/hello")
+        assert r.status_code == 503 and "no published site" in r.text
+
+
 def test_a_post_published_later_is_launched(tmp_path: Path) -> None:
     with TestClient(launcher_app(tmp_path / "out", tmp_path / "rt")) as client:
         assert client.get("/launch/hello").status_code == 503

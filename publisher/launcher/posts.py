@@ -133,6 +133,7 @@ class SiteIndex:
         self._lock = threading.Lock()
         self._sig: tuple[int, int, int] | None = None
         self._index: PublishedSite | None = None
+        self._problem: PublishError | None = None  # why the site.json last read is none
         self._checked = -RECHECK
 
     def get(self) -> PublishedSite:
@@ -140,17 +141,21 @@ class SiteIndex:
             if time.monotonic() - self._checked >= RECHECK:
                 self._look()
             if self._index is None:
-                raise missing_site(self.root)
+                raise self._problem or missing_site(self.root)
             return self._index
 
     def _look(self) -> None:
         """Read site.json again if it changed; while there is none (a build swaps the
-        output in), the site as last read."""
+        output in) or it cannot be read, the site as last read."""
         self._checked = time.monotonic()
         sig = _signature(self.root)
         if sig is not None and (self._index is None or sig != self._sig):
-            self._index = read_site(self.root)
             self._sig = sig
+            try:
+                self._index, self._problem = read_site(self.root), None
+            except PublishError as exc:  # the site as last read, if any, meanwhile
+                log.warning("the published site was not read again: %s", exc.message)
+                self._problem = exc
 
     def cached(self) -> PublishedSite | None:
         """The index as last read (no look at the files: for the event loop)."""

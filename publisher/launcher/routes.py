@@ -26,6 +26,7 @@ from starlette.responses import (
 from starlette.websockets import WebSocket
 
 from publisher.content.post import SLUG
+from publisher.errors import PublishError
 from publisher.launcher.cors import (
     Origins,
     allow_headers,
@@ -35,7 +36,7 @@ from publisher.launcher.cors import (
 )
 from publisher.launcher.events import KEEPALIVE, sse
 from publisher.launcher.launches import Launch
-from publisher.launcher.posts import NoPublishedSite, PublishedPost
+from publisher.launcher.posts import PublishedPost
 from publisher.launcher.proxy import (
     COOKIE,
     clean_path,
@@ -111,12 +112,12 @@ class Routes:
 
     async def _post_or_none(self, slug: str) -> PublishedPost | None:
         """The published post *slug*, or None; :class:`LaunchRefused` (503) while there is
-        no published site (its operator is told what to do in the log)."""
+        no published site, or none it can read (its operator is told why in the log)."""
         if not SLUG.match(slug):
             return None
         try:
             return await self.manager.post(slug)
-        except NoPublishedSite as exc:
+        except PublishError as exc:  # NoPublishedSite; a site.json of another version
             log.warning("%s", exc.message)
             raise LaunchRefused(503, "This launcher has no published site yet; try again "
                                 "in a minute.", 60) from exc
