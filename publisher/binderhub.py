@@ -43,12 +43,13 @@ def provider_spec(repository: str, ref: str) -> tuple[str, str]:
     return "git", f"{quote(repository, safe='')}/{ref}"
 
 
-def binder_launch_url(config: Config, post: Post, env_id: str, hub: str = "") -> str:
+def binder_launch_url(config: Config, path: str, env_id: str, hub: str = "") -> str:
     """The Binder badge of a post: its env ref on ``hub`` (default ``[launch]
-    binderhub_url``), opening the post's notebook in JupyterLab."""
+    binderhub_url``), opening the post's notebook (at *path* in the ref: :func:`post_path`)
+    in JupyterLab."""
     base = (hub or config.launch.binderhub_url).rstrip("/")
     provider, spec = provider_spec(config.launch.repository, branch_name(config, env_id))
-    query = urlencode({"urlpath": f"lab/tree/{post_path(post)}"})
+    query = urlencode({"urlpath": f"lab/tree/{path}"})
     return f"{base}/v2/{provider}/{spec}?{query}"
 
 

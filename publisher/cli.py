@@ -347,10 +347,13 @@ def launcher_options(command: Callable[..., None]) -> Callable[..., None]:
 @click.option("--stop-sessions", is_flag=True,
               help="Stop every session on exit (default: docker sessions are kept and "
               "adopted by the next launcher run).")
+@click.option("--out", type=click.Path(path_type=Path),
+              help="The built site to launch posts of (default SITE/_site).")
 @launcher_options
 @click.pass_context
 def launcher(ctx: click.Context, /, site: Path, host: str, port: int, backend: str | None,
-             unsafe_local: bool, stop_sessions: bool, **settings: object) -> None:
+             unsafe_local: bool, stop_sessions: bool, out: Path | None,
+             **settings: object) -> None:
     """Serve launch badges: build envs on demand and proxy live Jupyter sessions.
 
     Every option below --stop-sessions overrides the same key of [launcher] in publish.toml.
@@ -358,7 +361,7 @@ def launcher(ctx: click.Context, /, site: Path, host: str, port: int, backend: s
     from publisher.launcher.main import run_launcher
 
     run_launcher(site, host, port, backend, unsafe_local, stop_sessions,
-                 bool((ctx.obj or {}).get("debug")), **settings)
+                 bool((ctx.obj or {}).get("debug")), out, **settings)
 
 
 @main.command()

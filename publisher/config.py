@@ -133,7 +133,9 @@ class LauncherSection:
     pool: int = setting(0, "Pre-started sessions per env.")
     network: bool = setting(False, "Let every session reach the network (else only posts "
                             "with network: true).")
-    admin_token: str = setting("", "Token for /api/sessions (or PUBLISH_ADMIN_TOKEN).")
+    admin_token: str = setting("", "Token for /api/sessions (or PUBLISH_ADMIN_TOKEN).",
+                               flag=False)  # never on a command line: ps shows it
+    admin_token_file: str = setting("", "A file holding the token for /api/sessions.")
     launches_per_minute: int = setting(30, "Launches per client address per minute.")
     sessions_per_client: int = setting(
         4, "Sessions one client address may hold at once (0: no limit; raise it for "
@@ -183,7 +185,14 @@ class LauncherSection:
 
     @property
     def admin_secret(self) -> str:
-        return self.admin_token or os.environ.get("PUBLISH_ADMIN_TOKEN", "")
+        """The admin token: ``admin_token``, else ``admin_token_file``'s first line, else
+        PUBLISH_ADMIN_TOKEN."""
+        if self.admin_token:
+            return self.admin_token
+        if self.admin_token_file:
+            lines = Path(self.admin_token_file).read_text(encoding="utf-8").splitlines()
+            return lines[0].strip() if lines else ""
+        return os.environ.get("PUBLISH_ADMIN_TOKEN", "")
 
     @property
     def runtime_path(self) -> Path:

@@ -47,3 +47,15 @@ def published_source(slug: str, source_name: str) -> str:
 def from_post_page(rel: str) -> str:
     """*rel* (relative to the output's root) as a link from a post's page."""
     return str(PurePosixPath("../..") / rel)
+
+
+def published_files(slug: str) -> str:
+    """Where the output holds a post's files (its folder but the source and env folders:
+    what a reader's session receives beside the notebook), relative to the output."""
+    return f"{PUBLISHED}/files/{slug}"
+
+
+def published_env(env_id: str) -> str:
+    """Where the output holds an env's spec files (its build context when it has one:
+    what a launcher builds the env from when it lacks it), relative to the output."""
+    return f"{PUBLISHED}/envs/{env_id}"

@@ -224,7 +224,7 @@ def create_serve_app(site: Path, out: Path, backend: Backend, reporter: Reporter
         from publisher.config import load_config
         from publisher.launcher.app import create_manager, launcher_routes, running
 
-        manager = create_manager(site, backend, load_config(site).launcher)
+        manager = create_manager(out, backend, load_config(site).launcher)
         routes += launcher_routes(manager)
     routes += site_routes(rebuilder)
 

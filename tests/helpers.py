@@ -34,10 +34,16 @@ def free_port() -> int:
 
 @contextmanager
 def running_launcher(site: Path, runtime_dir: Path, *args: str,
-                     port: int | None = None) -> Iterator[str]:
-    """Start `publish launcher` as a subprocess; yield its base URL; stop it (by PID)."""
+                     port: int | None = None, admin_token: str = "") -> Iterator[str]:
+    """Start `publish launcher` as a subprocess for the site built into SITE/_site (built
+    first, without executing, when it is not); yield its base URL; stop it (by PID).
+    *admin_token*: given in its environment, as an operator would."""
+    if "--out" not in args and not (site / "_site" / "_publish" / "site.json").is_file():
+        build_to_launch(site)
     port = port or free_port()
     env = {**os.environ, "PUBLISH_RUNTIME_DIR": str(runtime_dir)}
+    if admin_token:
+        env["PUBLISH_ADMIN_TOKEN"] = admin_token
     log = open(runtime_dir.parent / f"launcher-{port}.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen(
         [sys.executable, "-m", "publisher", "launcher", str(site), "--port", str(port), *args],
@@ -50,6 +56,14 @@ def running_launcher(site: Path, runtime_dir: Path, *args: str,
     finally:
         stop_process(proc)
         log.close()
+
+
+def build_to_launch(site: Path) -> None:
+    """Build *site* so that a launcher can launch its posts: no execution (a launch needs
+    the published notebooks, not their outputs); the posts with problems left out."""
+    subprocess.run([sys.executable, "-m", "publisher", "build", str(site), "--execute", "off",
+                    "--keep-going"], capture_output=True, timeout=600, check=False)
+    assert (site / "_site" / "_publish" / "site.json").is_file(), f"{site} was not built"
 
 
 @contextmanager
@@ -585,3 +599,24 @@ def container_stopped(container: Any) -> bool:
     except docker.errors.NotFound:  # removed
         return True
     return bool(container.status != "running")
+
+
+def published_site(out: Path, slugs: list[str], base_url: str = "") -> None:
+    """A published site in the output folder *out*, as a build leaves it for the launcher:
+    a site.json with one post per slug (no env files, a notebook and a data file each)."""
+    posts = [{"slug": slug, "title": slug.title(),
+              "notebook": f"_publish/notebooks/{slug}/index.ipynb",
+              "files": f"_publish/files/{slug}", "kernel": "python3", "network": False,
+              "env_id": "e1", "env_ref_path": f"posts/{slug}/index.ipynb"}
+             for slug in slugs]
+    site = {"base_url": base_url, "posts": posts, "envs": {"e1": {
+        "folder": "_publish/envs/e1", "files": [], "origin": "none", "python": None,
+        "package": False}}}
+    for slug in slugs:
+        for rel, text in ((f"_publish/notebooks/{slug}/index.ipynb", '{"cells": []}'),
+                          (f"_publish/files/{slug}/data.csv", "x\n1\n")):
+            (out / rel).parent.mkdir(parents=True, exist_ok=True)
+            (out / rel).write_text(text)
+    tmp = out / "_publish" / "site.json.tmp"
+    tmp.write_text(json.dumps(site))
+    tmp.replace(out / "_publish" / "site.json")  # as a build swaps it in: a new file

@@ -125,14 +125,14 @@ def test_binder_badges_name_the_posts_env_ref(tmp_path: Path) -> None:
     for repository, expected in cases.items():
         cfg = parse_config({"launch": {"repository": repository, "mode": "both",
                                        "binderhub_url": "https://hub.example.org/"}}, tmp_path)
-        url = binder_launch_url(cfg, walk, "abc")
+        url = binder_launch_url(cfg, post_path(walk), "abc")
         assert url == expected + "?urlpath=lab%2Ftree%2Fposts%2Fwalk%2Findex.ipynb"
         assert parse_qs(urlsplit(url).query) == {"urlpath": ["lab/tree/posts/walk/index.ipynb"]}
         assert binder_build_url(cfg, "abc") == expected.replace("/v2/", "/build/")
     # the overflow hub replaces the configured one; a custom prefix names the branch
     cfg = parse_config({"launch": {"repository": "https://github.com/ada/blog",
                                    "ref_prefix": "envs/"}}, tmp_path)
-    assert binder_launch_url(cfg, note, "abc", "https://other.example.org").startswith(
+    assert binder_launch_url(cfg, post_path(note), "abc", "https://other.example.org").startswith(
         "https://other.example.org/v2/gh/ada/blog/envs/abc?urlpath=lab%2Ftree%2Fposts%2Fnote")
 
 
@@ -396,7 +396,7 @@ def test_repo2docker_builds_each_env_ref_of_the_sample_site(sample_repo: Path) -
         if "requirements.txt" in pe.spec.files:
             assert 'pip install --no-cache-dir -r "binder/requirements.txt"' in dockerfile
         # the badge opens a file that is in what repo2docker checked out
-        urlpath = parse_qs(urlsplit(binder_launch_url(cfg, pe.post, pe.env_id)).query)
+        urlpath = parse_qs(urlsplit(binder_launch_url(cfg, post_path(pe.post), pe.env_id)).query)
         assert urlpath["urlpath"][0].removeprefix("lab/tree/") in verdict["files"]
 
 

@@ -242,7 +242,7 @@ def test_journey_static_site_and_separate_launcher(browser: Any, site: Path,
     try:
         # the blog's origin is not [site] base_url here: the operator names it
         with running_launcher(site, runtime_dir / "launcher", "--allow-origins", blog,
-                              "--admin-token", ADMIN, port=launcher_port) as launcher:
+                              admin_token=ADMIN, port=launcher_port) as launcher:
             reader_journey(browser, blog + "/", "static")
             live_code_journey(browser, blog + "/", "live-code", admin=launcher)
             stock_thebe_journey(browser, blog + "/stock-thebe.html")

@@ -22,12 +22,13 @@ from sphinx.util import logging as sphinx_logging
 from publisher.compat import ablog, bibtex, jsonschema, myst, myst_nb, patch
 from publisher.compat import pydata_sphinx_theme as pydata
 from publisher.compat import sphinx as sphinx_compat
+from publisher.compat import uvicorn as uvicorn_compat
 from publisher.compat.versions import UnsupportedVersion, require
 
 ROOT = Path(__file__).resolve().parent.parent
 MODULES = {"sphinx": sphinx_compat, "ablog": ablog, "myst-parser": myst, "myst-nb": myst_nb,
            "sphinxcontrib-bibtex": bibtex, "jsonschema": jsonschema,
-           "pydata-sphinx-theme": pydata}
+           "pydata-sphinx-theme": pydata, "uvicorn": uvicorn_compat}
 
 
 # -- the versions ---------------------------------------------------------------------

@@ -53,8 +53,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def launcher(site: Path, runtime_dir: Path) -> Iterator[str]:
     with running_launcher(site, runtime_dir / "a", "--backend", "docker",
-                          "--memory", "512m", "--admin-token", "admin-secret",
-                          "--sessions-per-client", "0") as base:
+                          "--memory", "512m", "--sessions-per-client", "0",
+                          admin_token="admin-secret") as base:
         yield base
     _remove_fresh_image(site)
 

@@ -30,7 +30,8 @@ from publisher.envs.spec import EnvSpec
 from publisher.launcher.app import create_manager
 from publisher.launcher.records import LaunchRefused, Session
 from publisher.launcher.sessions import SessionManager
-from tests.conftest import CONFIG, md_post, write_files
+from tests.conftest import CONFIG, write_files
+from tests.helpers import published_site
 
 
 class StandIn:
@@ -74,16 +75,13 @@ class StandIn:
 
 
 def manager(tmp_path: Path, **launcher: object) -> tuple[SessionManager, StandIn]:
-    write_files(tmp_path / "site", {
-        "publish.toml": CONFIG,
-        "posts/a/index.md": md_post("A", "2024-01-01", "# A\n"),
-        "posts/b/index.md": md_post("B", "2024-01-02", "# B\n"),
-    })
+    write_files(tmp_path / "site", {"publish.toml": CONFIG})
+    published_site(tmp_path / "site" / "_site", ["a", "b"])  # as `publish build` leaves it
     cfg = with_overrides(load_config(tmp_path / "site"), "launcher",
                          {"runtime_dir": str(tmp_path / "rt"), **launcher})
     backend = StandIn()
     typed: Backend = backend  # the stand-in satisfies the protocol (mypy checks it here)
-    return create_manager(cfg.root, typed, cfg.launcher), backend
+    return create_manager(cfg.root / "_site", typed, cfg.launcher), backend
 
 
 async def _post(m: SessionManager, slug: str):  # type: ignore[no-untyped-def]

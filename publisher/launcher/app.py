@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from publisher.backends.base import Backend
 from publisher.config import LauncherSection
 from publisher.launcher.metrics import Metrics
+from publisher.launcher.operations import Operations
 from publisher.launcher.posts import SiteIndex
 from publisher.launcher.proxy import COOKIE, UPSTREAM_COOKIES
 from publisher.launcher.routes import Routes
@@ -29,7 +30,7 @@ log = logging.getLogger("publish.launcher")
 
 
 def launcher_routes(manager: SessionManager) -> list[Any]:
-    r = Routes(manager)
+    r, ops = Routes(manager), Operations(manager)
     return [
         Route("/launch/{slug}", r.launch_page),
         Route("/v2/post/{slug}", r.launch_page),
@@ -42,20 +43,20 @@ def launcher_routes(manager: SessionManager) -> list[Any]:
         Route("/v2/gh/post/{slug}/{ref:path}", r.launch_page),
         Route("/sessions/{sid}/{path:path}", r.proxy, methods=ALL),
         WebSocketRoute("/sessions/{sid}/{path:path}", r.proxy_ws),
-        Route("/health", r.health),
-        Route("/versions", r.versions),
-        Route("/metrics", r.metrics),
-        Route("/api/sessions", r.api_sessions),
-        Route("/api/sessions/{sid}", r.api_sessions, methods=["GET", "DELETE"]),
+        Route("/health", ops.health),
+        Route("/versions", ops.versions),
+        Route("/metrics", ops.metrics),
+        Route("/api/sessions", ops.api_sessions),
+        Route("/api/sessions/{sid}", ops.api_sessions, methods=["GET", "DELETE"]),
     ]
 
 
 @contextlib.asynccontextmanager
 async def running(manager: SessionManager, keep_sessions: bool) -> AsyncIterator[None]:
-    """Read the site, adopt earlier sessions, cull, fill the pool; on exit stop sessions
-    unless kept. (The site is read first: which origins may use sessions comes from it,
-    and adopted sessions are used before anyone launches.)"""
-    with contextlib.suppress(Exception):  # a broken site is reported where it is used
+    """Read the published site, adopt earlier sessions, cull, fill the pool; on exit stop
+    sessions unless kept. (The site is read first: which origins may use sessions comes
+    from it, and adopted sessions are used before anyone launches.)"""
+    with contextlib.suppress(Exception):  # none yet, or broken: said where it is used
         await anyio.to_thread.run_sync(manager.index.get)
     await manager.adopt()
     tasks = [asyncio.ensure_future(manager.cull_forever()),
@@ -70,8 +71,9 @@ async def running(manager: SessionManager, keep_sessions: bool) -> AsyncIterator
             await manager.stop_all()
 
 
-def create_manager(site_root: Path, backend: Backend, settings: LauncherSection) -> SessionManager:
-    return SessionManager(SiteIndex(site_root), backend, settings, Metrics())
+def create_manager(out: Path, backend: Backend, settings: LauncherSection) -> SessionManager:
+    """The sessions of the site built into *out* (the output folder)."""
+    return SessionManager(SiteIndex(out), backend, settings, Metrics())
 
 
 class SessionHosts:

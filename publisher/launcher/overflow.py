@@ -12,10 +12,10 @@ import logging
 from dataclasses import dataclass
 
 from publisher.binder import pushed_refs
-from publisher.binderhub import binder_build_url, binder_launch_url, post_path
+from publisher.binderhub import binder_build_url, binder_launch_url
 from publisher.config import Config
-from publisher.envs.resolve import PostEnv
 from publisher.errors import PublishError
+from publisher.launcher.posts import PublishedPost
 
 log = logging.getLogger("publish.launcher")
 
@@ -28,15 +28,15 @@ class Overflow:
     # makes now (pushed, and not edited since); None: not known, every post goes
     current: frozenset[tuple[str, str]] | None
 
-    def target(self, pe: PostEnv) -> dict[str, str] | None:
+    def target(self, pe: PublishedPost) -> dict[str, str] | None:
         """Where a reader of *pe* goes instead of "busy": the post on the BinderHub (its
         launch page, its launch stream, the notebook's path), or None when the repository
         lacks its env ref as the site makes it now."""
-        if self.current is not None and (pe.post.slug, pe.env_id) not in self.current:
+        if self.current is not None and (pe.slug, pe.env_id) not in self.current:
             return None
-        return {"url": binder_launch_url(self.config, pe.post, pe.env_id, self.hub),
+        return {"url": binder_launch_url(self.config, pe.env_ref_path, pe.env_id, self.hub),
                 "build": binder_build_url(self.config, pe.env_id, self.hub),
-                "path": post_path(pe.post), "binderhub": self.hub}
+                "path": pe.env_ref_path, "binderhub": self.hub}
 
 
 def prepare(config: Config, hub: str) -> tuple[Overflow, str]:

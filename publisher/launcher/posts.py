@@ -1,100 +1,183 @@
-"""The launcher's view of the site: posts by slug with their env, re-read when files change.
+"""The launcher's view of the site: the published site, re-read when it changes.
 
-It uses the build's public parts only: env resolution (:mod:`publisher.envs.resolve`) and
-the last build's outputs (:func:`publisher.pipeline.execute.last_outputs`).
+The launcher reads what the build published into its output folder and nothing else (no
+source folder, no build cache): ``_publish/site.json``, and the files it names (each
+post's executed notebook and files, each env's spec files). Given that folder alone, a
+launcher on another machine launches the same posts in the same envs.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from typing import Any
 
-from publisher.content.post import notebook_json
-from publisher.content.site import Site, discover
-from publisher.envs.resolve import PostEnv, resolve_envs
-from publisher.pipeline.execute import last_outputs
+from publisher import layout
+from publisher.content.post import SLUG
+from publisher.envs.spec import EnvSpec
+from publisher.errors import ContentError, PublishError
+from publisher.paths import files_under, link_problem
 
 log = logging.getLogger("publish.launcher")
+RECHECK = 1.0  # seconds: how long site.json is taken as unchanged
+OUTPUT = "the published site"  # how a link's problem names the output folder
+
+
+class NoPublishedSite(PublishError):
+    """The output folder holds no published site (yet)."""
 
 
 @dataclass(frozen=True)
-class PostIndex:
-    site: Site
-    by_slug: dict[str, PostEnv]
+class PublishedPost:
+    """A post as the build published it: what a launch of it needs."""
+
+    slug: str
+    title: str
+    notebook: str  # the executed notebook, relative to the output
+    files: str  # the folder of the post's files, relative to the output
+    kernel: str  # the kernel its code runs in
+    network: bool  # the post asks for network access
+    env_id: str
+    env_ref_path: str  # the notebook's path in the post's env ref (a BinderHub's launch)
+    spec: EnvSpec  # the env's published spec: what a backend builds a missing env from
+
+    @property
+    def notebook_name(self) -> str:
+        return PurePosixPath(self.notebook).name
 
 
-def _signature(root: Path) -> tuple[int, float]:
-    """(file count, newest mtime) of the config and posts: cheap, no parsing."""
-    count, newest = 0, 0.0
-    paths = [root / "publish.toml"]
-    posts = root / "posts"
-    if posts.is_dir():
-        paths += list(posts.rglob("*"))
-    for p in paths:
-        try:
-            st = p.stat()
-        except OSError:
-            continue
-        count += 1
-        newest = max(newest, st.st_mtime)
-    return count, newest
+@dataclass(frozen=True)
+class PublishedSite:
+    out: Path
+    base_url: str  # [site] base_url: the blog's address
+    by_slug: dict[str, PublishedPost]
 
 
-RECHECK = 1.0  # seconds: how long the posts' files are taken as unchanged
+def missing_site(out: Path) -> NoPublishedSite:
+    return NoPublishedSite(
+        f"{out / layout.SITE_JSON}: not found, so there is no post to launch. Build the "
+        f"site first (`publish build`), or point the launcher at the folder it was built "
+        f"into (`publish launcher SITE --out DIR`).")
+
+
+def _inside(out: Path, rel: str) -> Path:
+    """*rel* (a path site.json names) in the output; a ContentError when it leaves it."""
+    path = out / rel
+    if os.path.isabs(rel) or ".." in PurePosixPath(rel).parts:
+        raise ContentError(f"{out / layout.SITE_JSON}: names {rel!r}, outside the output.")
+    return path
+
+
+def env_spec(out: Path, env: dict[str, Any]) -> EnvSpec:
+    """The published env *env* (an entry of site.json's ``envs``) as an env spec whose files
+    are the output's copies."""
+    files = tuple(str(f) for f in env.get("files") or ())
+    if not files:
+        return EnvSpec(None, (), str(env.get("origin") or "none"))
+    folder = _inside(out, str(env["folder"]))
+    return EnvSpec(folder, files, str(env["origin"]), env.get("python"),
+                   folder if env.get("package") else None, out)
+
+
+def read_site(out: Path) -> PublishedSite:
+    """The published site in *out*; :class:`NoPublishedSite` when there is none, a
+    ContentError when its site.json is not one the build wrote."""
+    path = out / layout.SITE_JSON
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise missing_site(out) from None
+    except (OSError, ValueError) as exc:
+        raise ContentError(f"{path}: cannot be read ({exc}); build the site again.") from exc
+    try:
+        envs = {eid: env_spec(out, env) for eid, env in data["envs"].items()}
+        posts = [PublishedPost(
+            p["slug"], p["title"], str(_inside(out, p["notebook"]).relative_to(out)),
+            str(_inside(out, p["files"]).relative_to(out)), p["kernel"], bool(p["network"]),
+            p["env_id"], p["env_ref_path"], envs[p["env_id"]]) for p in data["posts"]]
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ContentError(f"{path}: not a site.json of this publish version (no {exc}); "
+                           "build the site again.") from exc
+    for post in posts:
+        if not SLUG.match(post.slug):
+            log.warning("not launched: %s names a post %r", path, post.slug)
+    return PublishedSite(out, str(data.get("base_url") or ""),
+                         {p.slug: p for p in posts if SLUG.match(p.slug)})
+
+
+def _signature(out: Path) -> tuple[int, int, int] | None:
+    """(inode, size, modification time) of site.json, or None: one stat, no parsing."""
+    try:
+        st = os.stat(out / layout.SITE_JSON)
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
 
 
 class SiteIndex:
-    """Posts of the site, re-discovered only when a file under posts/ changes.
+    """The published site in *root* (the output folder), read again when its site.json
+    changes (a build replaces the output whole).
 
-    Whether one did is looked at (a walk of posts/, 88 ms for 2,500 files) at most once
-    per :data:`RECHECK` seconds, one caller at a time, whatever the requests: a flood of
-    launches of posts that do not exist costs one walk a second, not one per request.
+    Whether it did is looked at (one stat) at most once per :data:`RECHECK` seconds, one
+    caller at a time, whatever the requests: a flood of launches of posts that do not
+    exist costs one look a second, not one per request.
     """
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self._lock = threading.Lock()
-        self._sig: tuple[int, float] | None = None
-        self._index: PostIndex | None = None
+        self._sig: tuple[int, int, int] | None = None
+        self._index: PublishedSite | None = None
+        self._problem: PublishError | None = None  # why the site.json last read is none
         self._checked = -RECHECK
 
-    def get(self) -> PostIndex:
+    def get(self) -> PublishedSite:
         with self._lock:
-            if self._index is not None and time.monotonic() - self._checked < RECHECK:
-                return self._index
-            sig = _signature(self.root)
-            if self._index is None or sig != self._sig:
-                site = discover(self.root)
-                items, env_problems = resolve_envs(site)
-                # a post with a problem (a link out of the site…) is not launched: said once
-                # per reading, for the operator (a reader is told there is no such post)
-                for problem in dict.fromkeys(site.problems + env_problems):
-                    log.warning("not launched: %s", problem)
-                self._index = PostIndex(site, {pe.post.slug: pe for pe in items})
-                self._sig = sig
-            self._checked = time.monotonic()
+            if time.monotonic() - self._checked >= RECHECK:
+                self._look()
+            if self._index is None:
+                raise self._problem or missing_site(self.root)
             return self._index
 
-    def cached(self) -> PostIndex | None:
+    def _look(self) -> None:
+        """Read site.json again if it changed; while there is none (a build swaps the
+        output in) or it cannot be read, the site as last read."""
+        self._checked = time.monotonic()
+        sig = _signature(self.root)
+        if sig is not None and (self._index is None or sig != self._sig):
+            self._sig = sig
+            try:
+                self._index, self._problem = read_site(self.root), None
+            except PublishError as exc:  # the site as last read, if any, meanwhile
+                log.warning("the published site was not read again: %s", exc.message)
+                self._problem = exc
+
+    def cached(self) -> PublishedSite | None:
         """The index as last read (no look at the files: for the event loop)."""
         return self._index
 
-    def session_files(self, pe: PostEnv, backend: str, site: Site) -> dict[str, bytes]:
-        """The post's files for a reader: data files + the notebook, with the outputs of
-        the last build when they match the current code (else as stored). A link that
-        left the site since the index was read fails the launch (ContentError): its target
-        is never read."""
-        post = pe.post
+    def session_files(self, post: PublishedPost) -> dict[str, bytes]:
+        """The post's files for a reader: its published files and its executed notebook.
+        A link that leaves the output (planted after the build) fails the launch
+        (ContentError): its target is never read."""
+        out = self.root
         files: dict[str, bytes] = {}
-        if post.folder is not None:
-            for f in post.data_files():
-                rel = f.relative_to(post.folder)
-                if rel.parts[0] in ("binder", ".binder"):
-                    continue
-                files[rel.as_posix()] = f.read_bytes()
-        nb = last_outputs(site, pe, backend) or post.notebook
-        files[post.notebook_name] = notebook_json(nb).encode()
+        folder = out / post.files
+        if folder.is_dir():
+            for f in files_under(folder, out, folder_name=OUTPUT):
+                files[f.relative_to(folder).as_posix()] = f.read_bytes()
+        notebook = out / post.notebook
+        problem = link_problem(notebook, out, OUTPUT)
+        if problem:
+            raise ContentError(problem)
+        try:
+            files[post.notebook_name] = notebook.read_bytes()
+        except OSError as exc:
+            raise ContentError(f"{notebook}: cannot be read ({exc.strerror}); build the site "
+                               "again.") from exc
         return files

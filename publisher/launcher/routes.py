@@ -1,11 +1,10 @@
-"""The launcher's routes: launch page, SSE build/launch events, proxy, health, metrics."""
+"""The launcher's routes for readers: launch page, SSE build/launch events, the proxy."""
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import hmac
-import platform
+import logging
 import re
 import secrets
 from collections.abc import AsyncIterator
@@ -26,11 +25,11 @@ from starlette.responses import (
 )
 from starlette.websockets import WebSocket
 
-from publisher import __version__
 from publisher.content.post import SLUG
-from publisher.envs.resolve import PostEnv
+from publisher.errors import PublishError
 from publisher.launcher.events import KEEPALIVE, sse
 from publisher.launcher.launches import Launch
+from publisher.launcher.posts import PublishedPost
 from publisher.launcher.proxy import (
     COOKIE,
     clean_path,
@@ -44,15 +43,20 @@ from publisher.launcher.records import LaunchRefused, Session
 from publisher.launcher.sessions import SessionManager
 from publisher.launcher.static import LabStatic
 from publisher.web.addresses import origin_of
-from publisher.web.cors import Origins, allow_headers, is_preflight, preflight_headers
+from publisher.web.cors import (
+    Origins,
+    allow_headers,
+    is_preflight,
+    preflight_headers,
+)
 
 TEMPLATES = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).resolve().parent.parent / "templates"),
     autoescape=True,
 )
 SAFE_PATH = re.compile(r"^[A-Za-z0-9._\-/ %+=@~]*$")
-BINDERHUB_API = "1.0.0+publish"  # the launch API of BinderHub 1.x this launcher speaks
 KEEPALIVE_SECONDS = 15.0
+log = logging.getLogger("publish.launcher")
 MAX_WEBSOCKETS = 8  # per session: JupyterLab opens one per kernel, one per terminal
 
 
@@ -99,25 +103,38 @@ class Routes:
     def __init__(self, manager: SessionManager) -> None:
         self.manager = manager
         self.lab_static = LabStatic(manager.backend, manager.settings.runtime_path / "lab-static")
+        # (allow_origins, the blog's address) -> who may call: parsed once per setting
+        self._origins = functools.lru_cache(maxsize=8)(Origins.parse)
 
     @property
     def base(self) -> str:
         return self.manager.settings.base_url
 
-    async def _post_or_none(self, slug: str) -> PostEnv | None:
+    async def _post_or_none(self, slug: str) -> PublishedPost | None:
+        """The published post *slug*, or None; :class:`LaunchRefused` (503) while there is
+        no published site, or none it can read (its operator is told why in the log)."""
         if not SLUG.match(slug):
             return None
-        return await self.manager.post(slug)
+        try:
+            return await self.manager.post(slug)
+        except PublishError as exc:  # NoPublishedSite; a site.json of another version
+            log.warning("%s", exc.message)
+            raise LaunchRefused(503, "This launcher has no published site yet; try again "
+                                "in a minute.", 60) from exc
 
     async def launch_page(self, request: Request) -> Response:
         slug = request.path_params["slug"]
-        pe = await self._post_or_none(slug)
+        try:
+            pe = await self._post_or_none(slug)
+        except LaunchRefused as refused:
+            return message("Not published yet", refused.message, refused.status, retry=True,
+                           headers={"Retry-After": str(refused.retry_after)})
         labpath = safe_relpath(request.query_params.get("labpath"))
         urlpath = safe_relpath(request.query_params.get("urlpath"))
         if pe is None or labpath is None or urlpath is None:
             return message("Not found", f"There is no post '{slug}' to launch here, or the "
                            "link is malformed. Check the address, or go back to the blog.", 404)
-        target = urlpath or f"lab/tree/{labpath or pe.post.notebook_name}"
+        target = urlpath or f"lab/tree/{labpath or pe.notebook_name}"
         if self.manager.used >= self.manager.settings.max_sessions and not \
                 self.manager.pool.get(pe.env_id):
             elsewhere = self._overflow(pe)
@@ -128,12 +145,12 @@ class Routes:
                            "again in a minute.", 503, retry=True, headers={"Retry-After": "60"})
         nonce = secrets.token_urlsafe(12)
         html = TEMPLATES.get_template("launcher/launch.html").render(
-            title=pe.post.title, events_url=str(request.url_for("build", slug=slug)),
+            title=pe.title, events_url=str(request.url_for("build", slug=slug)),
             target=target, back_url=self._back_link(request, pe),
             nonce=nonce)
         return HTMLResponse(html, headers=page_headers(nonce))
 
-    def _back_link(self, request: Request, pe: PostEnv) -> str | None:
+    def _back_link(self, request: Request, pe: PublishedPost) -> str | None:
         """Back to the post: the page the reader came from when it is the blog's (or this
         origin's), else the post's address on the blog, else nothing."""
         blog = self._blog_origin()
@@ -141,12 +158,12 @@ class Routes:
         if referer and origin_of(referer) in {blog, _origin(request)}:
             return referer
         base = self._blog_base()
-        return f"{base.rstrip('/')}/posts/{pe.post.slug}/" if base else None
+        return f"{base.rstrip('/')}/posts/{pe.slug}/" if base else None
 
     def _blog_base(self) -> str:
         """``[site] base_url`` as last read (the handlers read the site first)."""
         index = self.manager.index.cached()
-        return index.site.config.site.base_url if index else ""
+        return index.base_url if index else ""
 
     def _blog_origin(self) -> str:
         return origin_of(self._blog_base())
@@ -157,7 +174,7 @@ class Routes:
         origin = conn.headers.get("origin", "")
         if not origin or origin == _origin(conn):
             return "", True
-        return origin, _origins(self.manager.settings.allow_origins,
+        return origin, self._origins(self.manager.settings.allow_origins,
                                 self._blog_base()).allows(origin, "")
 
     def _cors(self, request: Request) -> dict[str, str]:
@@ -168,7 +185,7 @@ class Routes:
 
     async def build(self, request: Request) -> Response:
         slug = request.path_params["slug"]
-        pe: PostEnv | None = None
+        pe: PublishedPost | None = None
         try:
             pe = await self._post_or_none(slug)
             if pe is None:
@@ -195,7 +212,7 @@ class Routes:
             headers={**self._cors(request), "Cache-Control": "no-cache",
                      "X-Accel-Buffering": "no"})
 
-    def _overflow(self, pe: PostEnv) -> dict[str, str] | None:
+    def _overflow(self, pe: PublishedPost) -> dict[str, str] | None:
         """Where a reader goes when every place is taken: the post on the overflow
         BinderHub, when there is one and the post's env ref is on the repository."""
         overflow = self.manager.overflow
@@ -346,47 +363,6 @@ class Routes:
         finally:
             session.websockets -= 1
 
-    # --- operations ----------------------------------------------------------------------
-    async def health(self, request: Request) -> Response:
-        ok = await anyio.to_thread.run_sync(self.manager.backend.ping)
-        body = {"status": "ok" if ok else "backend unreachable",
-                "backend": self.manager.backend.name,
-                "sessions": len(self.manager.sessions)}
-        return JSONResponse(body, 200 if ok else 503)
-
-    async def versions(self, request: Request) -> Response:
-        # "binderhub": clients that probe for a BinderHub (thebe, MyST) recognise the API
-        return JSONResponse({"publish": __version__, "backend": self.manager.backend.name,
-                             "python": platform.python_version(),
-                             "binderhub": BINDERHUB_API, "builder": f"publish {__version__}"})
-
-    async def metrics(self, request: Request) -> Response:
-        m = self.manager
-        gauges: dict[str, float] = {"sessions_live": m.live_count(),
-                  "sessions_pooled": sum(len(p) for p in m.pool.values()),
-                  "sessions_starting": sum(1 for s in m.sessions.values() if s.handle is None),
-                  "places_taken": m.used,
-                  "proxy_clients": len(m.upstreams),
-                  "env_builds_started": m.backend.flights.builds_started}
-        return PlainTextResponse(m.metrics.render(gauges),
-                                 media_type="text/plain; version=0.0.4")
-
-    def _admin(self, request: Request) -> bool:
-        """The admin token, in the Authorization header only (URLs end up in logs)."""
-        want = self.manager.settings.admin_secret.encode("utf-8")
-        got, _ = request_token(request.headers, {}, {}, "")
-        if not want or got is None:
-            return False
-        return hmac.compare_digest(want, got.encode("utf-8", "surrogateescape"))
-
-    async def api_sessions(self, request: Request) -> Response:
-        if not self._admin(request):
-            return JSONResponse({"error": "admin token required"}, 403)
-        if request.method == "DELETE":
-            await self.manager.stop(request.path_params.get("sid", ""), "admin")
-            return Response(status_code=204)
-        return JSONResponse([s.public() for s in self.manager.sessions.values()])
-
 
 async def _refuse(ws: WebSocket, answer: Response) -> None:
     """Answer a WebSocket handshake with *answer* (an HTTP response, no 101); a server
@@ -401,8 +377,3 @@ def _origin(conn: Request | WebSocket) -> str:
     """The origin this request was addressed to (after trusted forwarded headers)."""
     scheme = {"ws": "http", "wss": "https"}.get(conn.url.scheme, conn.url.scheme)
     return f"{scheme}://{conn.headers.get('host', '')}"
-
-
-@functools.lru_cache(maxsize=8)
-def _origins(setting: str, blog_base_url: str) -> Origins:
-    return Origins.parse(setting, blog_base_url)

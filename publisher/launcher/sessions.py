@@ -20,7 +20,6 @@ import anyio
 from publisher.backends.base import LABEL, Backend, BuildEvent, EnvRef
 from publisher.backends.sessions import SessionRequest
 from publisher.config import LauncherSection
-from publisher.envs.resolve import PostEnv
 from publisher.errors import PublishError
 from publisher.hashing import digest
 from publisher.launcher import jupyter
@@ -28,7 +27,7 @@ from publisher.launcher.adoption import adopt, save_state
 from publisher.launcher.launches import Launch, Reservation
 from publisher.launcher.metrics import Metrics
 from publisher.launcher.overflow import Overflow
-from publisher.launcher.posts import SiteIndex
+from publisher.launcher.posts import PublishedPost, SiteIndex
 from publisher.launcher.proxy import Upstreams
 from publisher.launcher.records import (
     LaunchRefused,
@@ -90,12 +89,12 @@ class SessionManager:
         task.add_done_callback(self._tasks.discard)
 
     # --- launching -----------------------------------------------------------------
-    async def post(self, slug: str) -> PostEnv | None:
-        """The post *slug* (site discovery runs off the event loop)."""
+    async def post(self, slug: str) -> PublishedPost | None:
+        """The post *slug* (the published site is read off the event loop)."""
         index = await anyio.to_thread.run_sync(self.index.get)
         return index.by_slug.get(slug)
 
-    def begin(self, pe: PostEnv, client: str) -> Launch:
+    def begin(self, pe: PublishedPost, client: str) -> Launch:
         """Start a launch of *pe* or raise :class:`LaunchRefused`; no await: atomic."""
         client = client_key(client)
         now = time.monotonic()
@@ -106,38 +105,38 @@ class SessionManager:
         while window and now - window[0] > 60:
             window.popleft()
         if len(window) >= self.settings.launches_per_minute:
-            log.info("refused launch slug=%s client=%s: rate limit", pe.post.slug, client)
+            log.info("refused launch slug=%s client=%s: rate limit", pe.slug, client)
             raise LaunchRefused(429, "Too many launches from your address; wait a minute.", 60)
         cap = self.settings.sessions_per_client
         held = sum(1 for s in self.sessions.values() if s.client == client) + \
             self._client_reserved.get(client, 0)
         if cap and held >= cap:
-            log.info("refused launch slug=%s client=%s: holds %d sessions", pe.post.slug,
+            log.info("refused launch slug=%s client=%s: holds %d sessions", pe.slug,
                      client, held)
             raise LaunchRefused(429, f"Your address already holds {held} sessions; close one "
                                 "(or wait until it ends) and try again.", 60)
         pooled = None
         # a pooled session's warm kernel is Python's: other languages start their own
-        if not pe.post.meta.network and pe.post.kernel == jupyter.POOL_KERNEL \
+        if not pe.network and pe.kernel == jupyter.POOL_KERNEL \
                 and self.pool.get(pe.env_id):
             pooled = self.pool[pe.env_id].pop()
         reservation = None
         if pooled is None:
             if self.used >= self.settings.max_sessions:
                 log.info("refused launch slug=%s client=%s: busy (%d places taken)",
-                         pe.post.slug, client, self.used)
+                         pe.slug, client, self.used)
                 raise LaunchRefused(503, "All sessions are in use; try again in a minute.", 60)
             reservation = self._reserve(client)
         else:
             pooled.client = client
         window.append(now)
-        launch = Launch(pe.post.slug)
-        log.info("launch slug=%s env=%s client=%s%s", pe.post.slug, pe.env_id, client,
+        launch = Launch(pe.slug)
+        log.info("launch slug=%s env=%s client=%s%s", pe.slug, pe.env_id, client,
                  " (from the pool)" if pooled else "")
         self._spawn(self._run(launch, pe, pooled, reservation, client))
         return launch
 
-    async def _run(self, launch: Launch, pe: PostEnv, pooled: Session | None,
+    async def _run(self, launch: Launch, pe: PublishedPost, pooled: Session | None,
                    reservation: Reservation | None, client: str) -> None:
         t0 = time.monotonic()
         loop = asyncio.get_running_loop()
@@ -149,12 +148,7 @@ class SessionManager:
             ref: EnvRef = await anyio.to_thread.run_sync(
                 self.backend.ensure_env, pe.spec, pe.env_id, on_event)
             launch.emit(BuildEvent("launching", "Starting a Jupyter server for you"))
-            # the index post() just read (a change since is picked up by the next launch)
-            index = self.index.cached()
-            if index is None:
-                index = await anyio.to_thread.run_sync(self.index.get)
-            files = await anyio.to_thread.run_sync(
-                self.index.session_files, pe, self.backend.name, index.site)
+            files = await anyio.to_thread.run_sync(self.index.session_files, pe)
             if pooled is not None and not await self._claim(pooled, pe, files):
                 reservation = self._reserve(client)  # the dead pooled session's place
                 pooled = None
@@ -162,12 +156,12 @@ class SessionManager:
                 session = pooled
             else:
                 assert reservation is not None
-                session = await self._start(ref, pe.post.slug, pe.post.meta.network,
-                                            reservation, pe.post.kernel)
+                session = await self._start(ref, pe.slug, pe.network,
+                                            reservation, pe.kernel)
                 await self._prepare(session, files, pe)
             self.metrics.inc("launches")
             self.metrics.observe("launch", time.monotonic() - t0)
-            log.info("ready session=%s slug=%s env=%s in %.1f s", session.id, pe.post.slug,
+            log.info("ready session=%s slug=%s env=%s in %.1f s", session.id, pe.slug,
                      pe.env_id, time.monotonic() - t0)
             launch.emit(BuildEvent("ready", "Your session is ready", {
                 "session_id": session.id, "token": session.token, "image": session.image}))
@@ -175,7 +169,7 @@ class SessionManager:
                 await self.stop(session.id, "abandoned")
         except Exception as exc:
             self.metrics.inc("launch_failures")
-            log.info("failed launch slug=%s env=%s: %s", pe.post.slug, pe.env_id,
+            log.info("failed launch slug=%s env=%s: %s", pe.slug, pe.env_id,
                      _message(exc).splitlines()[0])
             if session is not None:
                 await self.stop(session.id, "failed")
@@ -192,7 +186,7 @@ class SessionManager:
     def _base(self, session: Session) -> str:
         return f"{self.settings.base_url}{session.prefix}"
 
-    async def _prepare(self, session: Session, files: dict[str, bytes], pe: PostEnv) -> None:
+    async def _prepare(self, session: Session, files: dict[str, bytes], pe: PublishedPost) -> None:
         """The post's files in place and the notebook's kernel answering."""
         assert session.handle is not None
         base = self._base(session)
@@ -201,8 +195,8 @@ class SessionManager:
         upload = asyncio.ensure_future(
             jupyter.upload_files(session.handle, base, session.token, files))
         kernel = asyncio.ensure_future(
-            jupyter.start_kernel(session.handle, base, session.token, pe.post.notebook_name,
-                                 session.kernel_id or None, pe.post.kernel))
+            jupyter.start_kernel(session.handle, base, session.token, pe.notebook_name,
+                                 session.kernel_id or None, pe.kernel))
         try:
             await upload
             session.kernel_id = await kernel
@@ -210,13 +204,13 @@ class SessionManager:
             upload.cancel()
             kernel.cancel()
 
-    async def _claim(self, session: Session, pe: PostEnv, files: dict[str, bytes]) -> bool:
+    async def _claim(self, session: Session, pe: PublishedPost, files: dict[str, bytes]) -> bool:
         """Give a pooled session to a reader; False (and stopped) when it is dead."""
         assert session.handle is not None
         if not await anyio.to_thread.run_sync(self.backend.session_alive, session.handle):
             await self.stop(session.id, "dead")
             return False
-        session.slug, session.pooled = pe.post.slug, False
+        session.slug, session.pooled = pe.slug, False
         session.started = session.last_activity = time.time()  # its max age starts now
         try:
             await self._prepare(session, files, pe)

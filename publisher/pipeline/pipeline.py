@@ -9,21 +9,19 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from urllib.parse import quote, urlsplit
 
 from publisher import memo
 from publisher.backends import Backend, get_backend
-from publisher.binderhub import branch_name
 from publisher.config import Config
 from publisher.content.history import last_updated
-from publisher.content.post import Post, notebook_json
+from publisher.content.post import Post
 from publisher.content.site import Site, discover
 from publisher.envs.resolve import resolve_envs
 from publisher.errors import BuildFailed, PublishError
 from publisher.hashing import digest
-from publisher.memo import Memo
 from publisher.paths import files_under
 from publisher.pipeline import redirects
+from publisher.pipeline.emit import NOTEBOOKS, emit, listing, site_json
 from publisher.pipeline.execute import (
     ExecCache,
     ExecOptions,
@@ -214,7 +212,7 @@ def render_and_emit(site: Site, items: list[RenderPost], out: Path, strict: bool
     manifest = json.dumps(site_json(site, items), sort_keys=True)
     key = digest([stamp.read_text(), manifest, str(out), str(thebe), str(mathjax),
                   repr(redirects.plan(site, [rp.post.slug for rp in items])[0]),
-                  *_static_listing(site.root / "static")])
+                  *_static_listing(site.root / "static"), *listing(site, items)])
     key_file = out / "_publish" / ".emitted"
     if key_file.is_file() and key_file.read_text() == key and (out / MARKER).is_file():
         return warnings
@@ -264,7 +262,7 @@ def stage(site: Site, items: list[RenderPost], staging: Path, key: str,
     st.tree(site.build_dir / "html", staging,
             lambda name: name == ".doctrees" or name.startswith((".buildinfo", ".publish-")),
             made_now=True)
-    emit(site, items, staging, st)
+    emit(site, items, staging, st, NOTEBOOKS)
     # old URLs: after the sitemap (no redirect page is listed), never over a page
     redirects.write(site, redirects.plan(site, [rp.post.slug for rp in items])[0], staging,
                     st.made, st.write)
@@ -285,85 +283,3 @@ def _static_listing(static: Path) -> list[bytes]:
     # names as bytes: a file name that is not UTF-8 is still a name
     return [os.fsencode(p.relative_to(static)) + f":{p.stat().st_size}:{p.stat().st_mtime_ns}"
             .encode() for p in files_under(static, static.parent)]
-
-
-def site_json(site: Site, items: list[RenderPost]) -> dict[str, object]:
-    cfg = site.config
-    return {
-        "title": cfg.site.title,
-        "base_url": cfg.site.base_url,
-        "launch_url": cfg.launch.url,
-        "posts": [
-            {
-                "slug": rp.post.slug,
-                "title": rp.post.title,
-                "date": rp.post.date.isoformat(),
-                "tags": rp.post.meta.tags,
-                "authors": rp.post.meta.authors or cfg.all_authors,
-                "summary": rp.post.meta.summary,
-                "url": f"posts/{rp.post.slug}/index.html",
-                "source": rp.post.rel_source,
-                "notebook": f"_publish/notebooks/{rp.post.slug}/{rp.post.notebook_name}",
-                "env_id": rp.env_id,
-                "env_ref": branch_name(cfg, rp.env_id),  # `publish binder refs`
-                "env_files": rp.spec.describe(site.root),
-                "network": rp.post.meta.network,
-            }
-            for rp in items
-        ],
-    }
-
-
-# slug -> the executed notebook's file text (made again only when the notebook changed)
-_NOTEBOOKS: Memo[str, str] = Memo()
-
-
-def emit(site: Site, items: list[RenderPost], dest: Path, reuse: Staging) -> None:
-    """Stage 6: site.json, downloadable notebooks and sources, static files."""
-    pub = dest / "_publish"
-    reuse.write(pub / "site.json", json.dumps(site_json(site, items), indent=2))
-    for rp in items:
-        post, nb = rp.post, rp.executed.notebook
-        text = _NOTEBOOKS.get(post.slug, nb) or _NOTEBOOKS.put(post.slug, nb, notebook_json(nb))
-        reuse.write(pub / "notebooks" / post.slug / post.notebook_name, text)
-        src_dir = pub / "sources" / post.slug
-        src_dir.mkdir(parents=True, exist_ok=True)
-        reuse.copy(post.source, src_dir / post.source.name)
-    static = site.root / "static"
-    if static.is_dir():
-        reuse.tree(static, dest / "static", lambda name: False)
-    write_sitemap(site, items, dest, reuse)
-
-
-# pages a search engine has no use for
-UNLISTED = {"search.html", "genindex.html", "py-modindex.html", "blog/drafts.html"}
-
-
-def write_sitemap(site: Site, items: list[RenderPost], dest: Path, reuse: Staging) -> None:
-    """``sitemap.xml`` (every page at its absolute address; a post's with its date) and a
-    ``robots.txt`` that names it."""
-    from xml.sax.saxutils import escape
-
-    base = site.config.site.url
-    dates = {f"posts/{rp.post.slug}/index.html": rp.updated or rp.post.date.isoformat()
-             for rp in items}
-    # the pages this build made (the staging folder may still hold older ones)
-    top = len(os.fspath(dest)) + 1
-    pages = sorted(rel for rel in (path[top:] for path in reuse.made if path.endswith(".html"))
-                   if not rel.startswith("_"))
-    rows = []
-    for rel in pages:
-        if rel in UNLISTED:
-            continue
-        loc = base + quote(rel)
-        lastmod = f"<lastmod>{dates[rel]}</lastmod>" if rel in dates else ""
-        rows.append(f"  <url><loc>{escape(loc)}</loc>{lastmod}</url>\n")
-    reuse.write(dest / "sitemap.xml",
-                '<?xml version="1.0" encoding="UTF-8"?>\n'
-                '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n'
-                + "".join(rows) + "</urlset>\n")
-    if urlsplit(base).path in ("", "/"):  # crawlers read robots.txt at the host's root only
-        reuse.write(dest / "robots.txt",
-                    f"User-agent: *\nAllow: /\n\nSitemap: {base}sitemap.xml\n")
-
-

@@ -126,7 +126,7 @@ def post_box_data(config: Config, rp: RenderPost) -> dict[str, Any]:
         "env_origin": rp.spec.origin,
         "packages": packages,
         "launch_url": launch_url(config, post) if mode != "binderhub" else "",
-        "binder_url": binder_launch_url(config, post, rp.env_id) if mode != "launcher" else "",
+        "binder_url": binder_launch_url(config, post_path(post), rp.env_id) if mode != "launcher" else "",
         "colab_url": colab_url(config, post),
         "downloads": downloads,
         "computed": f"{status[rp.executed.status]} ({rp.backend} backend)",

@@ -42,7 +42,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def launcher(site: Path, runtime_dir: Path) -> Iterator[str]:
     with running_launcher(site, runtime_dir / "main", "--backend", "docker",
-                          "--memory", "512m", "--admin-token", ADMIN) as base:
+                          "--memory", "512m", admin_token=ADMIN) as base:
         yield base
 
 

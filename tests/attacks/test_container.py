@@ -488,7 +488,7 @@ def host_launcher(tmp_path_factory: pytest.TempPathFactory, site: Path,
     hosted = make_attack_site(tmp_path_factory.mktemp("host-site"),
                               f'session_host = "{{id}}.live.localhost:{port}"\n')
     with running_launcher(hosted, runtime_dir / "hosts", "--backend", "docker",
-                          "--admin-token", ADMIN, port=port) as base:
+                          admin_token=ADMIN, port=port) as base:
         yield base, port
 
 

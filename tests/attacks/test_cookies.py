@@ -38,7 +38,7 @@ def hosted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     with session_runtime("pk-") as runtime, \
             running_launcher(site, runtime / "main", "--backend", "docker",
-                             "--admin-token", ADMIN, port=port) as base:
+                             admin_token=ADMIN, port=port) as base:
         yield base, port
 
 

@@ -95,7 +95,7 @@ def idle_launcher(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     with session_runtime("pc-") as runtime, \
             running_launcher(site, runtime / "main", "--backend", "docker", "--memory", "512m",
-                             "--admin-token", ADMIN) as base:
+                             admin_token=ADMIN) as base:
         yield base
 
 

@@ -110,7 +110,7 @@ def test_abandoned_launches_leave_no_orphans(site: Path, runtime_dir: Path,
     normal ones all get a session."""
     rdir = runtime_dir / f"orphans-{after}"
     with running_launcher(site, rdir, "--backend", "docker", "--max-sessions", "3",
-                          "--admin-token", ADMIN) as base, ContainerWatch(rdir) as watch:
+                          admin_token=ADMIN) as base, ContainerWatch(rdir) as watch:
         for _ in range(3):
             abandon(base, after=after, linger=linger)
         no_live_sessions(base)
@@ -211,7 +211,7 @@ def test_claimed_pool_session_starts_at_claim_and_pool_refills(site: Path,
     """Hole 9: a claimed pooled session's `started` is the claim time (max-age counts from
     there, so it outlives the pool's start + max-age), and the pool is refilled."""
     with running_launcher(site, runtime_dir / "pool", "--backend", "docker", "--pool", "1",
-                          "--max-age", "12", "--admin-token", ADMIN) as base:
+                          "--max-age", "12", admin_token=ADMIN) as base:
         wait_until(lambda: metric(base, "publish_sessions_pooled") == 1, 90, what="pool")
         pooled = [s for s in api_sessions(base) if s["pooled"]]
         assert len(pooled) == 1, pooled

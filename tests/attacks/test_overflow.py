@@ -44,8 +44,7 @@ def overflowing(site: Path, runtime_dir: Path, tmp_path_factory: pytest.TempPath
     hub_url = (f"{HUB}/v2/git/{quote(str(remote), safe='')}/{env_ref}"
                f"?urlpath=lab%2Ftree%2Fposts%2F{SLUG}%2Findex.ipynb")
     with running_launcher(root, runtime_dir / "overflow", "--backend", "docker",
-                          "--max-sessions", "1", "--overflow", HUB,
-                          "--admin-token", ADMIN) as base:
+                          "--max-sessions", "1", "--overflow", HUB, admin_token=ADMIN) as base:
         yield base, hub_url
 
 
