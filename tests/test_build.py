@@ -423,3 +423,17 @@ def test_a_run_started_after_ctrl_c_is_ended_and_refused() -> None:
     assert ended == ["a", "b"]
     with pytest.raises(ExecutionError):
         runs.check("c")
+
+
+def test_progress_written_to_a_file_has_no_colour_codes(tmp_path: Path) -> None:
+    """`publish serve > log`: a notebook's coloured traceback is plain text in the log."""
+    from rich.console import Console
+
+    from publisher.progress import Reporter
+
+    with (tmp_path / "log").open("w") as log:
+        reporter = Reporter(Console(file=log, highlight=False))
+        reporter.log("Traceback: \x1b[0;31mZeroDivisionError\x1b[0m")
+        reporter.line("failed", "post", "\x1b[1mafter 1 s\x1b[0m")
+    text = (tmp_path / "log").read_text()
+    assert "\x1b" not in text and "ZeroDivisionError" in text and "after 1 s" in text

@@ -24,9 +24,10 @@ from pathlib import Path
 
 import pytest
 
-from publisher import warm
 from publisher.pipeline.pipeline import BuildOptions, build
 from publisher.progress import Reporter
+from publisher.warm import place
+from publisher.workspace import Workspace
 from tests.conftest import md_post, notebook, write_files
 
 pytestmark = pytest.mark.slow
@@ -68,7 +69,7 @@ SITE = {
 
 
 def stop_warm(sockets: Path) -> None:
-    for info in warm.status(sockets):
+    for info in place.status(sockets):
         os.kill(int(info["pid"]), signal.SIGKILL)
     shutil.rmtree(sockets.parent, ignore_errors=True)
 
@@ -186,17 +187,18 @@ def test_incremental_builds_equal_clean_builds(tmp_path: Path, how: str,
     env = {**os.environ, "PUBLISH_WARM": "1", "PUBLISH_WARM_DIR": str(sockets)}
     env.pop("CI", None)
     request.addfinalizer(lambda: stop_warm(sockets))
+    workspace = Workspace(long_lived=True)  # publish serve's, kept from build to build
 
     def incremental() -> None:
         if how == "warm":
-            report = build(root, opts, Reporter(quiet=True))
+            report = build(root, opts, Reporter(quiet=True), workspace=workspace)
             assert report.ok, report.problems + list(report.failures.values())
         else:
             cli_build(root, env=env if how == "warm process" else None)
 
     incremental()
     if how == "warm process":
-        assert len(warm.status(sockets)) == 1
+        assert len(place.status(sockets)) == 1
     for name, edit in EDITS:
         edit(root)
         incremental()

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
-from publisher import memo
-from publisher.backends import Backend, get_backend
+from publisher.backends import Backend
 from publisher.binder import branch_name
+from publisher.build_request import BuildOptions as BuildOptions
 from publisher.config import Config
 from publisher.content.history import last_updated
 from publisher.content.post import Post, notebook_json
@@ -42,21 +42,12 @@ from publisher.pipeline.output import (
     swap,
 )
 from publisher.pipeline.reads import outside_changed
-from publisher.pipeline.render import FilesRefused, RenderPost, run_sphinx, write_project
+from publisher.pipeline.render import RenderPost, write_project
 from publisher.pipeline.sourcemap import to_author
+from publisher.pipeline.sphinx_app import FilesRefused, run_sphinx
 from publisher.pipeline.thebe import copy_into, thebe_lib, thebe_url
 from publisher.progress import Reporter
-
-
-@dataclass
-class BuildOptions:
-    out: Path | None = None
-    jobs: int = 1
-    execute: str | None = None  # None: [execute] mode from publish.toml
-    backend: str | None = None  # None: [execute] backend from publish.toml
-    keep_going: bool = False
-    strict: bool = False
-    drafts: bool = False
+from publisher.workspace import Workspace
 
 
 @dataclass
@@ -74,14 +65,17 @@ class BuildReport:
 
 
 def build(root: Path, opts: BuildOptions, reporter: Reporter | None = None,
-          backend: Backend | None = None) -> BuildReport:
+          backend: Backend | None = None, workspace: Workspace | None = None) -> BuildReport:
+    """Build the site at *root*. *workspace*: what a long-lived process keeps from its
+    earlier builds (None: a throwaway one, for this build alone)."""
     start = time.monotonic()
     reporter = reporter or Reporter()
-    site = discover(root, include_drafts=opts.drafts)
+    ws = workspace if workspace is not None else Workspace()
+    site = discover(root, include_drafts=opts.drafts, read=ws.posts)
     cfg = site.config
     out = (opts.out or site.root / "_site").resolve()
     check_out(site.root, out)  # before anything runs: the output folder is replaced whole
-    items, env_problems = resolve_envs(site)
+    items, env_problems = resolve_envs(site, ws.specs)
     problems = site.problems + env_problems + redirects.plan(site)[1]  # old URLs
     if opts.strict:  # a fallback (title from the slug, date from git) is an error then
         problems += [f"{w} (--strict)" for w in site.warnings]
@@ -93,12 +87,12 @@ def build(root: Path, opts: BuildOptions, reporter: Reporter | None = None,
     for p in problems:
         reporter.line("failed", p.split(":", 1)[0])
     mode = opts.execute or cfg.execute.mode
-    backend = backend or get_backend(
-        opts.backend or cfg.execute.backend, cfg.base_image, cfg.launcher.base_images
-    )
-    cache = ExecCache(site.build_dir / "exec" / backend.name)
+    backend = backend or ws.backend(opts.backend or cfg.execute.backend, cfg.base_image,
+                                    cfg.launcher.base_images)
+    cache = ExecCache(site.build_dir / "exec" / backend.name,
+                      ws.exec_hits if ws.long_lived else None)
     eopts = ExecOptions(mode, opts.jobs, cfg.execute.timeout, cfg.execute.allow_errors,
-                        opts.keep_going)
+                        opts.keep_going, ws.kernels_ahead)
     executed, failures = execute_posts(items, backend, cache, eopts, reporter)
     if failures and not opts.keep_going:
         raise BuildFailed(list(failures.values()), "The build failed (the site was not changed):")
@@ -117,13 +111,13 @@ def build(root: Path, opts: BuildOptions, reporter: Reporter | None = None,
         for ex in sorted(executed, key=lambda e: (e.post.date, e.post.slug), reverse=True)
     ]
     try:
-        warnings = render_and_emit(site, render, out, opts.strict, reporter, lib, mathjax)
+        warnings = render_and_emit(site, render, out, opts.strict, reporter, lib, mathjax, ws)
     except PublishError as exc:
         if (refused := files_refused(exc)) is None or not opts.keep_going:
             raise
         site, render, executed = without(site, render, executed, refused, reporter)
         problems = problems + refused.problems
-        warnings = render_and_emit(site, render, out, opts.strict, reporter, lib, mathjax)
+        warnings = render_and_emit(site, render, out, opts.strict, reporter, lib, mathjax, ws)
     warnings = site.warnings + [w for w in (live_problem, math_problem) if w] + warnings
     return BuildReport(out, executed, failures, problems, warnings, time.monotonic() - start)
 
@@ -180,20 +174,22 @@ def math_lib(cfg: Config) -> tuple[Path | None, str | None]:
 
 def render_and_emit(site: Site, items: list[RenderPost], out: Path, strict: bool,
                     reporter: Reporter, thebe: Path | None = None,
-                    mathjax: Path | None = None) -> list[str]:
+                    mathjax: Path | None = None, workspace: Workspace | None = None
+                    ) -> list[str]:
     """Stages 5 and 6: render with Sphinx, then swap the finished site into *out*.
 
     Nothing is redone that has not changed: Sphinx runs only when its source folder
     changed (or never finished), and the output is replaced only when what it would
     receive differs from what it holds.
     """
+    ws = workspace if workspace is not None else Workspace()
     bdir = site.build_dir
     t0 = time.monotonic()
     stamp = bdir / "html" / ".publish-rendered"
     warnings: list[str] = []
     old = {r.old: r.target for r in redirects.plan(site, [rp.post.slug for rp in items])[0]}
     changed = write_project(site.config, bdir / "src", items, site.pages, mathjax is not None,
-                            old)
+                            old, ws.project)
     mode = f"strict={strict} "  # a --strict build must see the warnings again
     if (changed or not stamp.is_file() or not stamp.read_text().startswith(mode)
             or outside_changed(bdir / "html")):  # an included file of the site
@@ -201,7 +197,7 @@ def render_and_emit(site: Site, items: list[RenderPost], out: Path, strict: bool
         posts = [rp.post for rp in items]
         try:
             warnings = to_author(run_sphinx(bdir / "src", bdir / "html", bdir / "doctrees",
-                                            strict), bdir / "src", posts)
+                                            strict, ws.sphinx), bdir / "src", posts)
         except PublishError as exc:  # --strict: the warnings, at the author's lines too
             raise PublishError("\n".join(to_author(exc.message.splitlines(), bdir / "src",
                                                    posts))) from exc
@@ -223,7 +219,7 @@ def render_and_emit(site: Site, items: list[RenderPost], out: Path, strict: bool
     staging = spare_folder(bdir, out)
     for attempt in (1, 2):
         try:
-            stage(site, items, staging, key, thebe, mathjax)
+            stage(site, items, staging, key, thebe, mathjax, ws.spares)
             break
         except OSError:
             shutil.rmtree(staging, ignore_errors=True)  # start from nothing once
@@ -233,26 +229,28 @@ def render_and_emit(site: Site, items: list[RenderPost], out: Path, strict: bool
     # web server serving that folder's parent would serve the old site too
     keep = staging.is_relative_to(bdir)
     swap(staging, out, keep=keep)
-    if keep and memo.LONG_LIVED and not staging.exists():
-        # the first output had no spare: make it while the process waits for the next
-        # build, which would otherwise copy the whole site; links to the output's files
-        # (an output is never written in place, and staging replaces a file, never
-        # writes through it)
-        _PREPARING[staging] = threading.Thread(
-            target=shutil.copytree, args=(out, staging),
-            kwargs={"symlinks": True, "dirs_exist_ok": True, "copy_function": os.link},
-            daemon=True)
-        _PREPARING[staging].start()
+    if keep and ws.long_lived and not staging.exists():
+        prepare_spare(out, staging, ws.spares)
     return warnings
 
 
-_PREPARING: dict[Path, threading.Thread] = {}  # spare folders being copied, in the background
+def prepare_spare(out: Path, staging: Path, spares: dict[Path, threading.Thread]) -> None:
+    """The first output had no spare: make it while the process waits for the next build,
+    which would otherwise copy the whole site; links to the output's files (an output is
+    never written in place, and staging replaces a file, never writes through it)."""
+    spares[staging] = threading.Thread(
+        target=shutil.copytree, args=(out, staging),
+        kwargs={"symlinks": True, "dirs_exist_ok": True, "copy_function": os.link},
+        daemon=True)
+    spares[staging].start()
 
 
 def stage(site: Site, items: list[RenderPost], staging: Path, key: str,
-          thebe: Path | None, mathjax: Path | None) -> None:
-    """Make *staging* exactly the site this build outputs, from whatever it holds."""
-    if (preparing := _PREPARING.pop(staging, None)) is not None:
+          thebe: Path | None, mathjax: Path | None,
+          spares: dict[Path, threading.Thread] | None = None) -> None:
+    """Make *staging* exactly the site this build outputs, from whatever it holds (after
+    its copy in the background, when one of *spares* is under way)."""
+    if spares is not None and (preparing := spares.pop(staging, None)) is not None:
         preparing.join()
     if staging.is_symlink() or (staging.exists() and not staging.is_dir()):
         staging.unlink()
