@@ -5,7 +5,6 @@ runs it). Light on purpose: the client of a warm process imports nothing of the 
 from __future__ import annotations
 
 import dataclasses
-import sys
 import types
 from pathlib import Path
 from typing import Any, get_args, get_type_hints
@@ -37,7 +36,7 @@ class BuildRequest:
     def from_json(cls, data: dict[str, Any]) -> BuildRequest:
         """The request :meth:`to_json` made: every option of :class:`BuildOptions` (one
         missing is an error, never a default)."""
-        hints = get_type_hints(BuildOptions, vars(sys.modules[BuildOptions.__module__]))
+        hints = get_type_hints(BuildOptions)
         options = {f.name: _typed(hints[f.name], data["options"][f.name])
                    for f in dataclasses.fields(BuildOptions)}
         return cls(Path(data["site"]), BuildOptions(**options), bool(data["debug"]))
