@@ -30,8 +30,8 @@ def stamp(path: Path | str) -> Stamp:
 
 
 class Memo(Generic[K, V]):
-    """key -> (check, value); a bounded dict (cleared whole when full: a warm process
-    builds one site, so the bound is only a guard)."""
+    """key -> (check, value); a bounded dict (cleared whole when full: a long-lived
+    process builds one site, so the bound is only a guard)."""
 
     def __init__(self, limit: int = 20_000) -> None:
         self._entries: dict[K, tuple[object, V]] = {}

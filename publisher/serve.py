@@ -1,6 +1,7 @@
 """``publish serve``: build, serve, watch, rebuild; live reload; the launcher mounted.
 
-One process keeps everything warm: imported Sphinx, the execution cache, the backend.
+One process keeps one :class:`publisher.workspace.Workspace` for its life: imported Sphinx
+and its application, the memos of every stage, the backend (whose kernels start ahead).
 Rebuilds run in one background thread, debounced; a rebuild writes into a staging folder
 that is swapped in whole, so the server never serves a half-written site.
 """
