@@ -82,7 +82,8 @@ def build(ctx: click.Context, site: Path, out: Path | None, jobs: int, execute: 
           no_warm: bool) -> None:
     """Build the static site of SITE (default: the current folder)."""
     from publisher.build_request import BuildOptions, BuildRequest
-    from publisher.warm.client import enabled, run_warm
+    from publisher.warm.client import run_warm
+    from publisher.warm.place import enabled
 
     request = BuildRequest(site, BuildOptions(out=out, jobs=jobs, execute=execute,
                                               backend=backend, keep_going=keep_going,

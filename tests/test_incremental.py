@@ -3,9 +3,10 @@
 A wrong incremental build is worse than a slow one: after each edit (prose, code, front
 matter, tags, title, a data file, a new, removed and renamed post, the config) the site
 is built incrementally, then from scratch, and the two outputs are compared file by
-file. Incremental builds run every way publish runs them: in this process with the warm
-Sphinx application and memos (``publish serve``), as a fresh ``publish build`` process
-(Sphinx's saved environment), and as ``publish build`` in the site's warm build process.
+file. Incremental builds run every way publish runs them: in this process with a kept
+workspace, its Sphinx application and memos (``publish serve``), as a fresh ``publish
+build`` process (Sphinx's saved environment), and as ``publish build`` in the site's warm
+build process.
 """
 
 from __future__ import annotations
@@ -176,7 +177,7 @@ def differences(a: Path, b: Path) -> list[str]:
     return out
 
 
-@pytest.mark.parametrize("how", ["warm", "process", "warm process"])
+@pytest.mark.parametrize("how", ["kept workspace", "process", "warm process"])
 def test_incremental_builds_equal_clean_builds(tmp_path: Path, how: str,
                                                request: pytest.FixtureRequest) -> None:
     root = tmp_path / "site"
@@ -190,7 +191,7 @@ def test_incremental_builds_equal_clean_builds(tmp_path: Path, how: str,
     workspace = Workspace(long_lived=True)  # publish serve's, kept from build to build
 
     def incremental() -> None:
-        if how == "warm":
+        if how == "kept workspace":
             report = build(root, opts, Reporter(quiet=True), workspace=workspace)
             assert report.ok, report.problems + list(report.failures.values())
         else:

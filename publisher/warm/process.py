@@ -34,10 +34,8 @@ GRACE = 5.0  # seconds an interrupted build has to end by itself
 
 
 def serve(path: Path, site: Path) -> None:
-    """Run builds of *site* asked for on *path* until idle (the warm process's main)."""
-    from publisher.envs.recipe import hide_slow_module
-
-    hide_slow_module()
+    """Run builds of *site* asked for on *path* until idle (the warm process's main, under
+    ``publish warm serve``)."""
     # Ctrl-C in a client stops its build with SIGINT to this process group (of its own;
     # the starting client may ignore SIGINT)
     if os.getpgid(0) != os.getpid():
