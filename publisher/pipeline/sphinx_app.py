@@ -84,7 +84,9 @@ def run_sphinx(src: Path, out: Path, doctrees: Path, strict: bool,
     warnings = current.warnings if current is not None else io.StringIO()
     try:
         if current is None or current.conf != conf:
-            current = kept.apps[key] = _new_app(src, out, doctrees, strict, conf, language)
+            warnings = io.StringIO()  # what Sphinx says from its start: read on a failure
+            current = kept.apps[key] = _new_app(src, out, doctrees, strict, conf, language,
+                                                warnings)
         app, warnings = current.app, current.warnings
         start = warnings.tell()
         app.build()  # leftovers of removed posts are pruned by sphinx_ext
@@ -102,10 +104,9 @@ def run_sphinx(src: Path, out: Path, doctrees: Path, strict: bool,
 
 
 def _new_app(src: Path, out: Path, doctrees: Path, strict: bool, conf: str,
-             language: str) -> KeptApp:
+             language: str, warnings: io.StringIO) -> KeptApp:
     from sphinx.application import Sphinx
 
-    warnings = io.StringIO()
     # Sphinx keeps the labels it translated (the module index's…) in a saved
     # environment whatever the language: a new language starts a new one
     said = doctrees / LANGUAGE_FILE
