@@ -44,6 +44,9 @@ class PublishGroup(click.Group):
 @click.pass_context
 def main(ctx: click.Context, debug: bool) -> None:
     """Turn a folder of notebook posts into a research blog with live, per-post environments."""
+    from publisher.compat.jsonschema import hide_slow_module
+
+    hide_slow_module()
     ctx.obj = {"debug": debug}
 
 
@@ -78,30 +81,22 @@ def build(ctx: click.Context, site: Path, out: Path | None, jobs: int, execute: 
           backend: str | None, keep_going: bool, strict: bool, drafts: bool,
           no_warm: bool) -> None:
     """Build the static site of SITE (default: the current folder)."""
-    from publisher import warm
+    from publisher.build_request import BuildOptions, BuildRequest
+    from publisher.warm.client import run_warm
+    from publisher.warm.place import enabled
 
-    if not warm.IN_WARM and warm.enabled(no_warm):
-        argv = ["--debug"] if (ctx.obj or {}).get("debug") else []
-        argv += ["build", str(site), "-j", str(jobs)]
-        argv += ["--out", str(out)] if out is not None else []
-        argv += ["--execute", execute] if execute else []
-        argv += ["--backend", backend] if backend else []
-        argv += [flag for flag, on in (("--keep-going", keep_going), ("--strict", strict),
-                                       ("--drafts", drafts)) if on]
-        code = warm.run_warm(site, argv)
+    request = BuildRequest(site, BuildOptions(out=out, jobs=jobs, execute=execute,
+                                              backend=backend, keep_going=keep_going,
+                                              strict=strict, drafts=drafts),
+                           debug=bool((ctx.obj or {}).get("debug")))
+    if enabled(no_warm):
+        code = run_warm(request)
         if code is not None:
             raise SystemExit(code)
-    from publisher.pipeline.pipeline import BuildOptions
-    from publisher.pipeline.pipeline import build as run_build
+    from publisher.build_command import build_and_report
+    from publisher.workspace import Workspace
 
-    opts = BuildOptions(out, jobs, execute, backend, keep_going, strict, drafts)
-    report = run_build(site, opts)
-    problems = report.problems + list(report.failures.values())
-    status = "with problems" if problems else "ok"
-    click.echo(f"Built {len(report.posts)} posts into {report.out} in {report.seconds:.1f} s ({status}).")
-    if problems:
-        click.echo("Problems:\n" + "\n".join(f"- {p}" for p in problems), err=True)
-        raise SystemExit(1)
+    raise SystemExit(build_and_report(request, Workspace()))
 
 
 @main.command("import")
@@ -122,7 +117,8 @@ def import_(src: Path, dest: Path | None) -> None:
 def warm() -> None:
     """The warm build processes: one per site keeps the last build in memory, so that the
     next `publish build` redoes only what changed (ended after PUBLISH_WARM_IDLE seconds
-    without a build, default 900; not used with PUBLISH_WARM=0 or in CI)."""
+    without a build, default 300, at most PUBLISH_WARM_MAX of them across sites, default 3;
+    not used with PUBLISH_WARM=0 or in CI)."""
 
 
 @warm.command("serve", hidden=True)
@@ -130,15 +126,15 @@ def warm() -> None:
 @click.argument("site", type=click.Path(path_type=Path))
 def warm_serve(socket_path: Path, site: Path) -> None:
     """The warm build process itself (started by `publish build`)."""
-    from publisher.warm import serve
+    from publisher.warm.process import serve
 
-    serve(socket_path, site, main)
+    serve(socket_path, site)
 
 
 @warm.command("status")
 def warm_status() -> None:
     """List the warm build processes of this user."""
-    from publisher.warm import status
+    from publisher.warm.place import status
 
     found = status()
     for info in found:
@@ -153,7 +149,7 @@ def warm_status() -> None:
 @click.argument("site", type=click.Path(path_type=Path), required=False)
 def warm_stop(site: Path | None) -> None:
     """Stop the warm build process of SITE (default: every one of this user)."""
-    from publisher.warm import stop
+    from publisher.warm.client import stop
 
     stopped = stop(site)
     for info in stopped:

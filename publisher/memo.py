@@ -1,4 +1,5 @@
-"""What a warm process (``publish serve``, the build daemon) keeps between builds.
+"""How a long-lived process (``publish serve``, the warm build process) keeps results
+between builds (its :class:`publisher.workspace.Workspace` holds the memos).
 
 Each memo holds a result with the *check* it was made under: the stamps of the files it
 was made from (:func:`stamp`) and the other inputs. A lookup whose check differs is a
@@ -17,11 +18,6 @@ V = TypeVar("V")
 
 Stamp = tuple[int, int, int, int] | None
 
-# True in a process that builds again and again (publish serve, the warm build process):
-# work that pays off at the next build is worth starting
-LONG_LIVED = False
-
-
 def stamp(path: Path | str) -> Stamp:
     """A file's (or folder's) identity for this purpose: modification and change times,
     size and inode; None when it does not exist. A folder's times change when an entry is
@@ -34,8 +30,8 @@ def stamp(path: Path | str) -> Stamp:
 
 
 class Memo(Generic[K, V]):
-    """key -> (check, value); a bounded dict (cleared whole when full: a warm process
-    builds one site, so the bound is only a guard)."""
+    """key -> (check, value); a bounded dict (cleared whole when full: a long-lived
+    process builds one site, so the bound is only a guard)."""
 
     def __init__(self, limit: int = 20_000) -> None:
         self._entries: dict[K, tuple[object, V]] = {}

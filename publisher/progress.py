@@ -1,12 +1,22 @@
-"""Progress reporting: one line per post, with a rich progress bar on a terminal."""
+"""Progress reporting: one line per post, with a rich progress bar on a terminal; colour
+only on a terminal (a log file gets plain text)."""
 
 from __future__ import annotations
 
+import re
 import threading
 from types import TracebackType
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+# a terminal's colour and cursor codes (in a notebook's traceback, a tool's log)
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def without_ansi(text: str) -> str:
+    return ANSI.sub("", text)
+
 
 STYLES = {"cached": "dim", "executing": "cyan", "done": "green", "failed": "bold red",
           "stored": "dim", "building": "yellow", "built": "green"}
@@ -41,9 +51,14 @@ class Reporter:
             self._progress.stop()
             self._progress = None
 
+    def _plain(self, text: str) -> str:
+        """*text* as this console shows it: its colour codes only on a terminal."""
+        return text if self.console.is_terminal else without_ansi(text)
+
     def line(self, status: str, subject: str, detail: str = "") -> None:
         if self.quiet:
             return
+        subject, detail = self._plain(subject), self._plain(detail)
         style = STYLES.get(status, "")
         text = f"[{style}]{status:>9}[/{style}] {subject}" if style else f"{status:>9} {subject}"
         if detail:
@@ -54,7 +69,7 @@ class Reporter:
     def log(self, message: str) -> None:
         if not self.quiet:
             with self._lock:
-                self.console.print(message, markup=False, soft_wrap=True)
+                self.console.print(self._plain(message), markup=False, soft_wrap=True)
 
     def __enter__(self) -> Reporter:
         return self

@@ -1,6 +1,7 @@
 """``publish serve``: build, serve, watch, rebuild; live reload; the launcher mounted.
 
-One process keeps everything warm: imported Sphinx, the execution cache, the backend.
+One process keeps one :class:`publisher.workspace.Workspace` for its life: imported Sphinx
+and its application, the memos of every stage, the backend (whose kernels start ahead).
 Rebuilds run in one background thread, debounced; a rebuild writes into a staging folder
 that is swapped in whole, so the server never serves a half-written site.
 """
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import threading
 import time
 from collections.abc import AsyncIterator, Iterable
@@ -30,11 +30,13 @@ from starlette.routing import Route
 
 from publisher.backends.base import Backend
 from publisher.errors import PublishError
+from publisher.hashing import hex_of
 from publisher.launcher.events import KEEPALIVE, sse
 from publisher.launcher.hosts import check_host, local_hosts_only
 from publisher.memo import Stamp, stamp
 from publisher.pipeline.pipeline import BuildOptions, build
 from publisher.progress import Reporter
+from publisher.workspace import Workspace
 
 LIVERELOAD = Path(__file__).resolve().parent / "templates" / "livereload.js"
 IGNORED_PARTS = {"_build", "_site", ".git", "__pycache__", ".ipynb_checkpoints", "node_modules"}
@@ -63,8 +65,10 @@ class Rebuilder:
     """Runs builds in one thread; tells listeners what changed."""
 
     def __init__(self, site: Path, out: Path, backend: Backend, reporter: Reporter,
-                 execute: str | None = None) -> None:
+                 execute: str | None = None, workspace: Workspace | None = None) -> None:
         self.site, self.out, self.backend, self.reporter = site, out, backend, reporter
+        # what the builds share: kept for the life of the server (see publisher.workspace)
+        self.workspace = workspace or Workspace(long_lived=True, kernels_ahead=True)
         self.execute = execute  # None: [execute] mode of publish.toml, as `publish build`
         self.state = BuildState()
         self._hashed: dict[str, tuple[Stamp, str]] = {}  # url -> (file stamp, its hash)
@@ -111,7 +115,7 @@ class Rebuilder:
         try:
             report = build(self.site, BuildOptions(out=self.out, execute=self.execute,
                                                    keep_going=True),
-                           self.reporter, backend=self.backend)
+                           self.reporter, backend=self.backend, workspace=self.workspace)
             problems = report.problems + list(report.failures.values())
             error = "\n\n".join(problems)
         except PublishError as exc:
@@ -136,7 +140,7 @@ class Rebuilder:
                 st = stamp(f)  # a page read again only when its file changed
                 kept = self._hashed.get(url)
                 if kept is None or kept[0] != st:
-                    kept = self._hashed[url] = (st, hashlib.sha1(f.read_bytes()).hexdigest())
+                    kept = self._hashed[url] = (st, hex_of(f.read_bytes(), 40, "sha1"))
                 new[url] = kept[1]
             self._hashed = {url: self._hashed[url] for url in new}
         old = self.state.hashes
@@ -212,12 +216,12 @@ def site_routes(rebuilder: Rebuilder) -> list[Route]:
 
 
 def create_serve_app(site: Path, out: Path, backend: Backend, reporter: Reporter,
-                     with_launcher: bool, execute: str | None = None
-                     ) -> tuple[Starlette, Rebuilder]:
+                     with_launcher: bool, execute: str | None = None,
+                     workspace: Workspace | None = None) -> tuple[Starlette, Rebuilder]:
     from watchdog.events import FileSystemEvent, FileSystemEventHandler
     from watchdog.observers import Observer
 
-    rebuilder = Rebuilder(site, out, backend, reporter, execute)
+    rebuilder = Rebuilder(site, out, backend, reporter, execute, workspace)
     routes: list[Any] = []
     manager = None
     if with_launcher:
@@ -266,21 +270,22 @@ def create_serve_app(site: Path, out: Path, backend: Backend, reporter: Reporter
 def serve(site: Path, host: str, port: int, backend_name: str | None, with_launcher: bool,
           open_browser: bool, unsafe_local: bool = False,
           allowed_hosts: Iterable[str] = (), execute: str | None = None) -> None:
-    from publisher import memo
-    from publisher.backends import get_backend
     from publisher.config import load_config
 
-    memo.LONG_LIVED = True  # kernels started ahead, the next build's output prepared
+    # kept for the life of the server: kernels started ahead, the next build's output
+    # prepared, memos of every stage
+    workspace = Workspace(long_lived=True, kernels_ahead=True)
     cfg = load_config(site)
-    backend = get_backend(backend_name or cfg.execute.backend, cfg.base_image,
-                          cfg.launcher.base_images)
+    backend = workspace.backend(backend_name or cfg.execute.backend, cfg.base_image,
+                                cfg.launcher.base_images)
     # before anything listens
     warning = check_host(host, backend.name, with_launcher, unsafe_local, verb="serve")
     out = cfg.root / "_site"
     reporter = Reporter()
     if warning:
         reporter.log(warning)
-    app, _ = create_serve_app(cfg.root, out, backend, reporter, with_launcher, execute)
+    app, _ = create_serve_app(cfg.root, out, backend, reporter, with_launcher, execute,
+                              workspace)
     names = cfg.launcher.host_names(cfg.site.base_url) + list(allowed_hosts)
     url = f"http://{host}:{port}/"
     reporter.log(f"publish serve: {url} (site {cfg.root}, {backend.name} backend, execute "

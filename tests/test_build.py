@@ -423,3 +423,59 @@ def test_a_run_started_after_ctrl_c_is_ended_and_refused() -> None:
     assert ended == ["a", "b"]
     with pytest.raises(ExecutionError):
         runs.check("c")
+
+
+def test_progress_written_to_a_file_has_no_colour_codes(tmp_path: Path) -> None:
+    """`publish serve > log`: a notebook's coloured traceback is plain text in the log."""
+    from rich.console import Console
+
+    from publisher.progress import Reporter
+
+    with (tmp_path / "log").open("w") as log:
+        reporter = Reporter(Console(file=log, highlight=False))
+        reporter.log("Traceback: \x1b[0;31mZeroDivisionError\x1b[0m")
+        reporter.line("failed", "post", "\x1b[1mafter 1 s\x1b[0m")
+    text = (tmp_path / "log").read_text()
+    assert "\x1b" not in text and "ZeroDivisionError" in text and "after 1 s" in text
+
+
+@pytest.mark.parametrize("kernels_ahead", [False, True])
+def test_a_kernel_is_started_ahead_only_for_a_next_job_or_in_serve(
+        make_site: SiteFactory, tmp_path: Path, kernels_ahead: bool) -> None:
+    """A one-off build or the warm build process asks for a kernel ahead only while
+    another notebook of the same env waits; publish serve (kernels_ahead) always."""
+    from publisher.backends.base import EnvRef, ExecJob, ExecResult
+    from publisher.content.site import discover
+    from publisher.envs.resolve import resolve_envs
+    from publisher.pipeline.execute import ExecCache, ExecOptions, execute_posts
+
+    root = make_site({f"posts/p{i}.md": md_post(f"P{i}", f"2024-01-0{i}", "```{code-cell} "
+                                                "python\nprint(1)\n```\n") for i in (1, 2)})
+    items, _ = resolve_envs(discover(root))
+    jobs: list[ExecJob] = []
+
+    class Recording:
+        name = "fake"
+
+        def ensure_env(self, spec: object, env_id: str, on_event: object) -> EnvRef:
+            return EnvRef(env_id, "fake", "")
+
+        def execute(self, env: EnvRef, job: ExecJob) -> ExecResult:
+            jobs.append(job)
+            return ExecResult(job.notebook, None, 0.0)
+
+    execute_posts(items, Recording(), ExecCache(tmp_path / "cache"),  # type: ignore[arg-type]
+                  ExecOptions(kernels_ahead=kernels_ahead), Reporter(quiet=True))
+    assert [job.more for job in jobs] == [True, kernels_ahead]
+
+
+def test_importing_publisher_changes_no_process_wide_state() -> None:
+    """`import publisher` (a library user's) leaves sys.modules alone: only publish's own
+    commands hide the slow module when they start."""
+    from publisher.compat.jsonschema import SLOW_MODULE
+
+    probe = (f"import sys\nimport publisher, publisher.pipeline.pipeline, publisher.warm.process\n"
+             f"print({SLOW_MODULE!r} in sys.modules and sys.modules[{SLOW_MODULE!r}] is None)")
+    res = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         timeout=120, check=True)
+    assert res.stdout.strip() == "False", res.stderr

@@ -3,9 +3,10 @@
 A wrong incremental build is worse than a slow one: after each edit (prose, code, front
 matter, tags, title, a data file, a new, removed and renamed post, the config) the site
 is built incrementally, then from scratch, and the two outputs are compared file by
-file. Incremental builds run every way publish runs them: in this process with the warm
-Sphinx application and memos (``publish serve``), as a fresh ``publish build`` process
-(Sphinx's saved environment), and as ``publish build`` in the site's warm build process.
+file. Incremental builds run every way publish runs them: in this process with a kept
+workspace, its Sphinx application and memos (``publish serve``), as a fresh ``publish
+build`` process (Sphinx's saved environment), and as ``publish build`` in the site's warm
+build process.
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ from pathlib import Path
 
 import pytest
 
-from publisher import warm
 from publisher.pipeline.pipeline import BuildOptions, build
 from publisher.progress import Reporter
+from publisher.warm import place
+from publisher.workspace import Workspace
 from tests.conftest import md_post, notebook, write_files
 
 pytestmark = pytest.mark.slow
@@ -68,7 +70,7 @@ SITE = {
 
 
 def stop_warm(sockets: Path) -> None:
-    for info in warm.status(sockets):
+    for info in place.status(sockets):
         os.kill(int(info["pid"]), signal.SIGKILL)
     shutil.rmtree(sockets.parent, ignore_errors=True)
 
@@ -175,7 +177,7 @@ def differences(a: Path, b: Path) -> list[str]:
     return out
 
 
-@pytest.mark.parametrize("how", ["warm", "process", "warm process"])
+@pytest.mark.parametrize("how", ["kept workspace", "process", "warm process"])
 def test_incremental_builds_equal_clean_builds(tmp_path: Path, how: str,
                                                request: pytest.FixtureRequest) -> None:
     root = tmp_path / "site"
@@ -186,17 +188,18 @@ def test_incremental_builds_equal_clean_builds(tmp_path: Path, how: str,
     env = {**os.environ, "PUBLISH_WARM": "1", "PUBLISH_WARM_DIR": str(sockets)}
     env.pop("CI", None)
     request.addfinalizer(lambda: stop_warm(sockets))
+    workspace = Workspace(long_lived=True)  # publish serve's, kept from build to build
 
     def incremental() -> None:
-        if how == "warm":
-            report = build(root, opts, Reporter(quiet=True))
+        if how == "kept workspace":
+            report = build(root, opts, Reporter(quiet=True), workspace=workspace)
             assert report.ok, report.problems + list(report.failures.values())
         else:
             cli_build(root, env=env if how == "warm process" else None)
 
     incremental()
     if how == "warm process":
-        assert len(warm.status(sockets)) == 1
+        assert len(place.status(sockets)) == 1
     for name, edit in EDITS:
         edit(root)
         incremental()

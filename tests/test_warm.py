@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from publisher import warm
-from tests.conftest import SiteFactory, md_post, notebook
+from publisher.warm import place
+from tests.conftest import CONFIG, SiteFactory, md_post, notebook, write_files
 from tests.test_incremental import differences
 
 pytestmark = pytest.mark.slow
@@ -39,7 +39,7 @@ def warm_env() -> Iterator[dict[str, str]]:
     try:
         yield env
     finally:
-        for info in warm.status(folder / "w"):
+        for info in place.status(folder / "w"):
             with contextlib.suppress(OSError):
                 os.kill(int(info["pid"]), signal.SIGKILL)
         shutil.rmtree(folder, ignore_errors=True)
@@ -52,7 +52,7 @@ def publish(env: dict[str, str], *args: str, cwd: Path | None = None,
 
 
 def processes(env: dict[str, str]) -> list[dict[str, object]]:
-    return warm.status(Path(env["PUBLISH_WARM_DIR"]))
+    return place.status(Path(env["PUBLISH_WARM_DIR"]))
 
 
 SITE = {
@@ -90,6 +90,36 @@ def test_builds_run_in_one_warm_process_and_equal_a_fresh_build(
     assert res.returncode == 0, res.stderr
     assert [p["site"] for p in processes(warm_env)] == [str(root.resolve())]  # --no-warm
     assert not differences(root / "_site", fresh / "_site")
+
+
+def test_warm_processes_across_sites_are_bounded(
+        warm_env: dict[str, str], tmp_path: Path) -> None:
+    """An author building many sites keeps at most PUBLISH_WARM_MAX warm processes: a new
+    one stops the least recently used."""
+    env = {**warm_env, "PUBLISH_WARM_MAX": "2"}
+    roots = [tmp_path / name for name in ("a", "b", "c")]
+    for root in roots:
+        write_files(root, {"publish.toml": CONFIG, **SITE})
+    for root in (roots[0], roots[1], roots[0], roots[2]):  # "b" is the least recently used
+        assert publish(env, "build", str(root), "--execute", "off").returncode == 0
+    assert sorted(p["site"] for p in processes(env)) == [str(roots[0].resolve()),
+                                                          str(roots[2].resolve())]
+
+
+def test_a_build_request_carries_every_option() -> None:
+    """What `publish build` sends the warm process: every BuildOptions field, none left
+    at its default on the way."""
+    import dataclasses
+
+    from publisher.build_request import BuildOptions, BuildRequest
+
+    options = BuildOptions(out=Path("elsewhere"), jobs=3, execute="force", backend="local",
+                           keep_going=True, strict=True, drafts=True)
+    assert all(getattr(options, f.name) != f.default for f in dataclasses.fields(options))
+    request = BuildRequest(Path("site"), options, debug=True)
+    import json
+
+    assert BuildRequest.from_json(json.loads(json.dumps(request.to_json()))) == request
 
 
 def test_a_broken_post_fails_the_build_and_the_warm_process_lives_on(
@@ -130,9 +160,9 @@ def test_ctrl_c_stops_the_build_and_its_warm_process(
     out, _ = client.communicate(timeout=60)
     assert client.returncode == 130, seen + out
     deadline = time.monotonic() + 30
-    while warm._alive(int(proc["pid"])) and time.monotonic() < deadline:  # type: ignore[arg-type]
+    while place.alive(int(proc["pid"])) and time.monotonic() < deadline:  # type: ignore[arg-type]
         time.sleep(0.1)
-    assert not warm._alive(int(proc["pid"])), "an interrupted warm process ends"  # type: ignore[arg-type]
+    assert not place.alive(int(proc["pid"])), "an interrupted warm process ends"  # type: ignore[arg-type]
     assert not (root / "_site").exists()
 
 
@@ -145,9 +175,9 @@ def test_stop_and_status(make_site: SiteFactory, warm_env: dict[str, str]) -> No
     res = publish(warm_env, "warm", "stop", str(root))
     assert f"stopped pid {proc['pid']}" in res.stdout
     deadline = time.monotonic() + 10
-    while warm._alive(int(proc["pid"])) and time.monotonic() < deadline:  # type: ignore[arg-type]
+    while place.alive(int(proc["pid"])) and time.monotonic() < deadline:  # type: ignore[arg-type]
         time.sleep(0.05)
-    assert not warm._alive(int(proc["pid"]))  # type: ignore[arg-type]
+    assert not place.alive(int(proc["pid"]))  # type: ignore[arg-type]
     assert "No warm build process" in publish(warm_env, "warm", "status").stdout
 
 
@@ -181,7 +211,7 @@ def test_another_user_cannot_reach_a_warm_process(
     res = subprocess.run([OTHER_PYTHON, "-c", ask, str(sock_path)],
                          capture_output=True, text=True, user=65534, group=65534, timeout=30)
     assert res.stdout.strip() == "b''", res.stdout + res.stderr  # hung up on, not served
-    assert warm._alive(int(proc["pid"]))  # type: ignore[arg-type]
+    assert place.alive(int(proc["pid"]))  # type: ignore[arg-type]
     sock_path.parent.chmod(0o700)
     assert publish(warm_env, "build", str(root), "--execute", "off").returncode == 0
     assert [p["pid"] for p in processes(warm_env)] == [proc["pid"]]
@@ -197,7 +227,7 @@ def test_another_user_cannot_reach_a_warm_process(
         link.symlink_to(planted)
         os.environ["PUBLISH_WARM_DIR"] = str(link)
         try:
-            assert warm.runtime_dir() is None
+            assert place.runtime_dir() is None
         finally:
             os.environ.pop("PUBLISH_WARM_DIR")
         link.unlink()
@@ -211,28 +241,28 @@ def test_the_socket_is_per_site_and_only_its_user_may_connect(tmp_path: Path,
     folder = Path(tempfile.mkdtemp(prefix="pw-", dir="/tmp"))
     try:
         monkeypatch.setenv("PUBLISH_WARM_DIR", str(folder / "w"))
-        a, b = warm.socket_path(tmp_path / "a"), warm.socket_path(tmp_path / "b")
+        a, b = place.socket_path(tmp_path / "a"), place.socket_path(tmp_path / "b")
         assert a is not None and b is not None and a != b and a.parent == b.parent
         assert (folder / "w").stat().st_mode & 0o777 == 0o700
         # what Python fixes at start-up is part of the process's identity
-        original, before = os.environ.get("PYTHONPATH"), warm.socket_path(tmp_path / "a")
+        original, before = os.environ.get("PYTHONPATH"), place.socket_path(tmp_path / "a")
         monkeypatch.setenv("PYTHONPATH", str(tmp_path))
-        assert warm.socket_path(tmp_path / "a") not in (None, before)
+        assert place.socket_path(tmp_path / "a") not in (None, before)
         if original is None:
             monkeypatch.delenv("PYTHONPATH")
         else:
             monkeypatch.setenv("PYTHONPATH", original)
-        assert warm.socket_path(tmp_path / "a") == before
+        assert place.socket_path(tmp_path / "a") == before
         monkeypatch.setenv("PUBLISH_WARM", "1")
         monkeypatch.setenv("CI", "true")
-        assert not warm.enabled()
+        assert not place.enabled()
         monkeypatch.delenv("CI")
-        assert warm.enabled() and not warm.enabled(no_warm=True)
+        assert place.enabled() and not place.enabled(no_warm=True)
         monkeypatch.setenv("PUBLISH_WARM", "0")
-        assert not warm.enabled()
+        assert not place.enabled()
         # a path too long for a Unix socket: no warm process (the build runs here)
         monkeypatch.setenv("PUBLISH_WARM_DIR", str(folder / ("x" * 120)))
-        assert warm.socket_path(tmp_path / "a") is None
+        assert place.socket_path(tmp_path / "a") is None
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -335,21 +365,22 @@ def test_kept_posts_follow_their_image_and_dates_from_git(make_site: SiteFactory
     """In one process (as publish serve and the warm process build): a post is read again
     when the front matter's image appears in a folder of its own, and an undated post
     always (its date comes from git, which changes without the file)."""
-    from publisher.content.site import discover
+    from publisher.content.site import ReadPosts, discover
 
+    read = ReadPosts()  # what a long-lived process's workspace keeps
     root = make_site({
         "posts/pic/index.md": md_post("Pic", "2024-01-01", "# Pic\n", "image: img/cover.png\n"),
         "posts/pic/img/other.png": "",
         "posts/undated.md": "# Undated\n\nNo date.\n",
     })
-    first = discover(root)
+    first = discover(root, read=read)
     assert any("img/cover.png" in w and "not a file" in w for w in first.warnings)
     (root / "posts/pic/img/cover.png").write_bytes(b"\x89PNG\r\n\x1a\n")
-    second = discover(root)
+    second = discover(root, read=read)
     assert not any("img/cover.png" in w for w in second.warnings), second.warnings
     [pic] = [p for p in second.posts if p.slug == "pic"]
     assert pic.image_file == root / "posts/pic/img/cover.png"
     undated = [p for p in second.posts if p.slug == "undated"]
     assert undated and undated[0] is not next(p for p in first.posts if p.slug == "undated")
-    kept = next(p for p in discover(root).posts if p.slug == "pic")
+    kept = next(p for p in discover(root, read=read).posts if p.slug == "pic")
     assert kept is pic  # an unchanged dated post is the same object: not read again

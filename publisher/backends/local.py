@@ -21,7 +21,6 @@ import threading
 import time
 from pathlib import Path
 
-from publisher import memo
 from publisher.backends.base import (
     RUNNER,
     BuildEvent,
@@ -287,7 +286,7 @@ class LocalBackend:
     def execute(self, env: EnvRef, job: ExecJob) -> ExecResult:
         self.runs.check(job.name)
         runner = take_runner(env) or Runner(env)
-        if job.more or memo.LONG_LIVED:  # the next notebook's kernel starts while this one runs
+        if job.more:  # the next notebook's kernel starts while this one runs
             offer_runner(Runner(env))
         with runner, self.runs.running(job.name, runner.proc.kill):
             work, tmp = runner.work, runner.root

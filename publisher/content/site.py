@@ -103,10 +103,10 @@ def assets_only(folder: Path) -> bool:
 
 
 # (slug, source, root) -> (the post, the stamps of where its front matter image may be)
-_POSTS: Memo[tuple[str, Path, Path], tuple[Post, tuple[Stamp, ...]]] = Memo()
+ReadPosts = Memo[tuple[str, Path, Path], tuple[Post, tuple[Stamp, ...]]]
 
 
-def _read_post(slug: str, source: Path, root: Path) -> Post:
+def _read_post(slug: str, source: Path, root: Path, read: ReadPosts) -> Post:
     """:func:`read_post`, kept while the file, its folder, the ``_metadata.yml`` of
     ``posts/`` and of its folder, and the front matter's ``image`` are unchanged. A post
     without a date is read again every time: its date comes from git, which can change
@@ -115,12 +115,12 @@ def _read_post(slug: str, source: Path, root: Path) -> Post:
     folders = {root / "posts", source.parent}  # Quarto's _metadata.yml there
     key, check = (slug, source, root), (stamp(source), stamp(source.parent), stamp(sidecar),
                                         *(stamp(f / FOLDER_METADATA) for f in sorted(folders)))
-    kept = _POSTS.get(key, check)
+    kept = read.get(key, check)
     if kept is not None and _image_stamp(kept[0]) == kept[1]:
         return kept[0]
     post = read_post(slug, source, root)
     if post.date_given:
-        _POSTS.put(key, check, (post, _image_stamp(post)))
+        read.put(key, check, (post, _image_stamp(post)))
     return post
 
 
@@ -128,15 +128,18 @@ def _image_stamp(post: Post) -> tuple[Stamp, ...]:
     return tuple(stamp(p) for p in post.image_places)
 
 
-def discover(root: Path, include_drafts: bool = False) -> Site:
-    """Read the config and every post; broken posts become ``problems``, not exceptions."""
+def discover(root: Path, include_drafts: bool = False, read: ReadPosts | None = None) -> Site:
+    """Read the config and every post; broken posts become ``problems``, not exceptions.
+    *read*: the posts read by earlier builds of a long-lived process (each kept while its
+    files are unchanged)."""
+    read = read if read is not None else ReadPosts()
     config = load_config(root)
     sources, problems = find_sources(config.root)
     posts: list[Post] = []
     drafts: list[Post] = []
     for slug, source in sources:
         try:
-            post = _read_post(slug, source, config.root)
+            post = _read_post(slug, source, config.root, read)
             post.data_files()  # a link out of the site: named now, before anything runs
         except ContentError as exc:
             problems.append(exc.message)

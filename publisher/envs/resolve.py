@@ -27,7 +27,8 @@ class PostEnv:
     env_id: str
 
 
-_SPECS: Memo[tuple[Path, Path | None], tuple[EnvSpec, str, tuple[Stamp, ...]]] = Memo()
+# (site root, post folder) -> (its env spec, its env id, the stamps of the spec's files)
+KeptSpecs = Memo[tuple[Path, Path | None], tuple[EnvSpec, str, tuple[Stamp, ...]]]
 
 
 def root_check(root: Path) -> tuple[Stamp, ...]:
@@ -37,39 +38,48 @@ def root_check(root: Path) -> tuple[Stamp, ...]:
     return tuple(stamp(root / n) for n in names)
 
 
-def spec_and_id(cfg: Config, folder: Path | None,
-                root: tuple[Stamp, ...] | None = None) -> tuple[EnvSpec, str]:
+def spec_and_id(cfg: Config, folder: Path | None, root: tuple[Stamp, ...] | None = None,
+                kept_specs: KeptSpecs | None = None) -> tuple[EnvSpec, str]:
     """The env spec that applies to a post in *folder* (None: a single-file post), and its
     env id under the site's base images.
 
     Kept while the folders where env files are looked for list the same entries and the
-    spec's own files are unchanged (a package spec, whose id covers a tree, is never kept).
+    spec's own files are unchanged (a package spec, whose id covers a tree, is never kept),
+    in *kept_specs* (a long-lived process's; None: nothing kept).
     """
+    if kept_specs is None:
+        return _found_spec_and_id(cfg, folder)
     places = [] if folder is None else [folder, folder / "binder", folder / ".binder"]
     check = (cfg.base_image, cfg.launcher.base_images, root or root_check(cfg.root),
              *map(stamp, places))
     key = (cfg.root, folder)
-    kept = _SPECS.get(key, check)
+    kept = kept_specs.get(key, check)
     if kept is not None and kept[0].package_dir is None and _files_check(kept[0]) == kept[2]:
         return kept[0], kept[1]
-    spec = find_env_spec(cfg.root, folder)
-    eid = env_id(spec, base_image_for(spec, cfg.base_image, cfg.launcher.base_images))
-    _SPECS.put(key, check, (spec, eid, _files_check(spec)))
+    spec, eid = _found_spec_and_id(cfg, folder)
+    kept_specs.put(key, check, (spec, eid, _files_check(spec)))
     return spec, eid
+
+
+def _found_spec_and_id(cfg: Config, folder: Path | None) -> tuple[EnvSpec, str]:
+    spec = find_env_spec(cfg.root, folder)
+    return spec, env_id(spec, base_image_for(spec, cfg.base_image, cfg.launcher.base_images))
 
 
 def _files_check(spec: EnvSpec) -> tuple[Stamp, ...]:
     return tuple(stamp(spec.root / f) for f in spec.files) if spec.root is not None else ()
 
 
-def resolve_envs(site: Site) -> tuple[list[PostEnv], list[str]]:
-    """A :class:`PostEnv` per post, and one message per post whose env files are invalid."""
+def resolve_envs(site: Site, kept_specs: KeptSpecs | None = None
+                 ) -> tuple[list[PostEnv], list[str]]:
+    """A :class:`PostEnv` per post, and one message per post whose env files are invalid
+    (*kept_specs*: see :func:`spec_and_id`)."""
     items: list[PostEnv] = []
     problems: list[str] = []
     root = root_check(site.config.root)
     for post in site.posts:
         try:
-            spec, eid = spec_and_id(site.config, post.folder, root)
+            spec, eid = spec_and_id(site.config, post.folder, root, kept_specs)
         except EnvSpecError as exc:
             problems.append(exc.message)
             continue

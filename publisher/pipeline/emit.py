@@ -104,10 +104,6 @@ def _copy_files(files: list[Path], src: Path, dest: Path, reuse: Staging) -> Non
         reuse.copy(f, target)
 
 
-# slug -> the executed notebook's file text (what :func:`emit` is given to reuse)
-NOTEBOOKS: Memo[str, str] = Memo()
-
-
 def emit(site: Site, items: list[RenderPost], dest: Path, reuse: Staging,
          notebooks: Memo[str, str]) -> None:
     """Stage 6 into *dest*: site.json, notebooks, sources, post files, env files, static

@@ -11,7 +11,7 @@ import copy
 import json
 import threading
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,6 @@ from typing import Any
 import nbformat
 from nbformat import NotebookNode
 
-from publisher import memo
 from publisher.backends.base import Backend, BuildEvent, EnvRef, ExecJob
 from publisher.content.post import Post
 from publisher.content.site import Site
@@ -62,14 +61,16 @@ def last_outputs(site: Site, pe: PostEnv, backend: str) -> NotebookNode | None:
 
 
 # (cache folder, slug) -> a notebook with its stored outputs (see ExecCache.get)
-_HITS: Memo[tuple[str, str], NotebookNode] = Memo()
+KeptHits = Memo[tuple[str, str], NotebookNode]
 
 
 class ExecCache:
-    """Outputs per code cell, one JSON file per post, under the site's build dir."""
+    """Outputs per code cell, one JSON file per post, under the site's build dir; *hits*:
+    the notebooks found by earlier builds of a long-lived process (None: nothing kept)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, hits: KeptHits | None = None) -> None:
         self.root = root
+        self.hits = hits
 
     def _path(self, slug: str) -> Path:
         return self.root / f"{slug}.json"
@@ -82,13 +83,14 @@ class ExecCache:
             return None
 
     def get(self, slug: str, key: str, nb: NotebookNode) -> NotebookNode | None:
-        """*nb* with its stored outputs, if stored under *key*. In a long-lived process
-        the same object while neither changed (the memos of later stages compare the
+        """*nb* with its stored outputs, if stored under *key*. With :attr:`hits` the
+        same object while neither changed (the memos of later stages compare the
         executed notebook: the same object is found equal at once, a new one by comparing
         every cell)."""
         path = self._path(slug)
-        check = (key, stamp(path), nb) if memo.LONG_LIVED else None
-        if check is not None and (kept := _HITS.get((str(self.root), slug), check)) is not None:
+        check = (key, stamp(path), nb)
+        kept = self.hits.get((str(self.root), slug), check) if self.hits is not None else None
+        if kept is not None:
             return kept
         try:
             data = json.loads(path.read_text())
@@ -102,8 +104,8 @@ class ExecCache:
             cell.outputs = [nbformat.from_dict(o) for o in stored["outputs"]]
             cell.execution_count = stored["execution_count"]
         merged.metadata.update(data.get("metadata", {}))
-        if check is not None:
-            _HITS.put((str(self.root), slug), check, merged)
+        if self.hits is not None:
+            self.hits.put((str(self.root), slug), check, merged)
         return merged
 
     def last(self, slug: str, nb: NotebookNode) -> NotebookNode | None:
@@ -159,6 +161,9 @@ class ExecOptions:
     timeout: int = 120
     allow_errors: bool = False
     keep_going: bool = False
+    # start each env's next kernel while a notebook runs, even when no job of that env
+    # waits in this build (``publish serve``: the next build will want it)
+    kernels_ahead: bool = False
 
 
 LINES_PER_STATUS = 8  # more cached (or stored) posts than this: one line for all
@@ -172,10 +177,27 @@ def execute_posts(
     reporter: Reporter,
 ) -> tuple[list[Executed], dict[str, str]]:
     """Execute what needs it; returns (executed posts, {slug: failure message})."""
-    done: list[Executed] = []
+    done, todo, quiet = _not_to_run(items, backend.name, cache, opts)
+    _report_quiet(quiet, reporter)
     failures: dict[str, str] = {}
+    if not todo:
+        return done, failures
+    envs = _realise_envs([pe for pe, _ in todo], backend, reporter, failures)
+    if failures and not opts.keep_going:
+        return done, failures
+    runnable = [(pe, key) for pe, key in todo if pe.env_id in envs]
+    batch = _Batch(runnable, envs, backend, cache, opts, reporter, failures)
+    return done + batch.run_all(), failures
+
+
+def _not_to_run(items: list[PostEnv], backend: str, cache: ExecCache, opts: ExecOptions
+                ) -> tuple[list[Executed], list[tuple[PostEnv, str]],
+                           dict[tuple[str, str], list[str]]]:
+    """(the posts whose outputs are stored or cached, the posts to run with their cache
+    keys, {(status, why): slugs} of the first)."""
+    done: list[Executed] = []
     todo: list[tuple[PostEnv, str]] = []
-    quiet: dict[tuple[str, str], list[str]] = {}  # (status, why) -> slugs
+    quiet: dict[tuple[str, str], list[str]] = {}
     for pe in items:
         slug = pe.post.slug
         if opts.mode == "off" or not pe.post.meta.execute:
@@ -183,40 +205,84 @@ def execute_posts(
             quiet.setdefault(("stored", "execution off" if opts.mode == "off"
                               else "execute: false in its front matter"), []).append(slug)
             continue
-        key = cache_key(pe, backend.name, opts.allow_errors)
+        key = cache_key(pe, backend, opts.allow_errors)
         hit = cache.get(slug, key, pe.post.notebook) if opts.mode == "cache" else None
         if hit is not None:
             done.append(Executed(pe.post, hit, "cached"))
             quiet.setdefault(("cached", ""), []).append(slug)
         else:
             todo.append((pe, key))
+    return done, todo, quiet
+
+
+def _report_quiet(quiet: dict[tuple[str, str], list[str]], reporter: Reporter) -> None:
     for (status, why), slugs in quiet.items():
         if len(slugs) <= LINES_PER_STATUS:
             for slug in slugs:
                 reporter.line(status, slug, why)
         else:  # a line per post is noise at hundreds of posts (and costs a no-op build)
             reporter.line(status, f"{len(slugs)} posts", why or "code unchanged")
-    if not todo:
-        return done, failures
 
-    envs = _realise_envs([pe for pe, _ in todo], backend, reporter, failures)
-    if failures and not opts.keep_going:
-        return done, failures
-    runnable = [(pe, key) for pe, key in todo if pe.env_id in envs]
-    stop = threading.Event()
-    reporter.start("executing", len(runnable))
 
-    later = Counter(pe.env_id for pe, _ in runnable)  # jobs of each env not started yet
-    later_lock = threading.Lock()
+class _Batch:
+    """The notebooks of one build to run, *opts.jobs* at a time; a failure stops the
+    others unless --keep-going. Failures are added to *failures*."""
 
-    def run(pe: PostEnv, key: str) -> Executed | None:
-        if stop.is_set():
+    def __init__(self, runnable: list[tuple[PostEnv, str]], envs: dict[str, EnvRef],
+                 backend: Backend, cache: ExecCache, opts: ExecOptions, reporter: Reporter,
+                 failures: dict[str, str]) -> None:
+        self.runnable, self.envs, self.backend, self.cache = runnable, envs, backend, cache
+        self.opts, self.reporter, self.failures = opts, reporter, failures
+        self.stop = threading.Event()
+        self.later = Counter(pe.env_id for pe, _ in runnable)  # jobs of each env not started
+        self.later_lock = threading.Lock()
+
+    def run_all(self) -> list[Executed]:
+        done: list[Executed] = []
+        self.reporter.start("executing", len(self.runnable))
+        try:
+            with ThreadPoolExecutor(max_workers=max(1, self.opts.jobs)) as pool:
+                try:
+                    futures = {pool.submit(self.run, pe, key): pe for pe, key in self.runnable}
+                    for fut in as_completed(futures):
+                        self.reporter.advance()
+                        if (ex := self.result(futures[fut], fut)) is not None:
+                            done.append(ex)
+                except KeyboardInterrupt:  # Ctrl-C: the notebooks running end now, not
+                    # when done (the process is ending; `publish serve` builds in another
+                    # thread)
+                    self.stop.set()
+                    self.backend.cancel()
+                    raise
+        finally:
+            self.reporter.stop()
+        return done
+
+    def result(self, pe: PostEnv, fut: Future[Executed | None]) -> Executed | None:
+        try:
+            return fut.result()
+        except PublishError as exc:
+            self.fail(pe.post.slug, f"{pe.post.rel_source}: {exc.message}", "")
             return None
-        with later_lock:
-            later[pe.env_id] -= 1
-            more = later[pe.env_id] > 0
-        post = pe.post
-        reporter.line("executing", post.slug, f"env {pe.env_id}")
+
+    def fail(self, slug: str, message: str, detail: str) -> None:
+        self.failures[slug] = message
+        self.reporter.line("failed", slug, detail)
+        if not self.opts.keep_going:
+            self.stop.set()
+
+    def more_after(self, env_id: str) -> bool:
+        """Whether a kernel of *env_id* is worth starting ahead of the next job."""
+        with self.later_lock:
+            self.later[env_id] -= 1
+            return self.later[env_id] > 0 or self.opts.kernels_ahead
+
+    def run(self, pe: PostEnv, key: str) -> Executed | None:
+        if self.stop.is_set():
+            return None
+        post, opts = pe.post, self.opts
+        more = self.more_after(pe.env_id)
+        self.reporter.line("executing", post.slug, f"env {pe.env_id}")
         job = ExecJob(
             name=post.slug,
             notebook=nbformat.writes(_strip_outputs(post.notebook)),
@@ -228,46 +294,18 @@ def execute_posts(
             network=post.meta.network,
             more=more,
         )
-        result = backend.execute(envs[pe.env_id], job)
+        result = self.backend.execute(self.envs[pe.env_id], job)
         if result.error is not None and not opts.allow_errors:
-            failures[post.slug] = failure_message(post, result.error, opts.timeout)
-            reporter.line("failed", post.slug, f"after {result.seconds:.1f} s")
-            if not opts.keep_going:
-                stop.set()
+            self.fail(post.slug, failure_message(post, result.error, opts.timeout),
+                      f"after {result.seconds:.1f} s")
             return None
         executed = nbformat.reads(result.notebook, as_version=4)
-        cache.put(post.slug, key, executed)
+        self.cache.put(post.slug, key, executed)
         # render what a cached build will render (source + stored outputs): the pages of
         # the next no-change build are then identical and nothing is rewritten
-        merged = cache.get(post.slug, key, post.notebook) or executed
-        reporter.line("done", post.slug, f"in {result.seconds:.1f} s")
+        merged = self.cache.get(post.slug, key, post.notebook) or executed
+        self.reporter.line("done", post.slug, f"in {result.seconds:.1f} s")
         return Executed(post, merged, "executed", result.seconds)
-
-    try:
-        with ThreadPoolExecutor(max_workers=max(1, opts.jobs)) as pool:
-            try:
-                futures = {pool.submit(run, pe, key): pe for pe, key in runnable}
-                for fut in as_completed(futures):
-                    reporter.advance()
-                    pe = futures[fut]
-                    try:
-                        ex = fut.result()
-                    except PublishError as exc:
-                        failures[pe.post.slug] = f"{pe.post.rel_source}: {exc.message}"
-                        reporter.line("failed", pe.post.slug)
-                        if not opts.keep_going:
-                            stop.set()
-                        continue
-                    if ex is not None:
-                        done.append(ex)
-            except KeyboardInterrupt:  # Ctrl-C: the notebooks running end now, not when
-                # done (the process is ending; `publish serve` builds in another thread)
-                stop.set()
-                backend.cancel()
-                raise
-    finally:
-        reporter.stop()
-    return done, failures
 
 
 def kept_despite_failure(items: list[PostEnv], failures: dict[str, str],

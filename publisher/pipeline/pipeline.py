@@ -10,18 +10,17 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from publisher import memo
-from publisher.backends import Backend, get_backend
-from publisher.config import Config
+from publisher.backends import Backend
+from publisher.build_request import BuildOptions as BuildOptions
 from publisher.content.history import last_updated
 from publisher.content.post import Post
 from publisher.content.site import Site, discover
-from publisher.envs.resolve import resolve_envs
+from publisher.envs.resolve import PostEnv, resolve_envs
 from publisher.errors import BuildFailed, PublishError
 from publisher.hashing import digest
 from publisher.paths import files_under
 from publisher.pipeline import redirects
-from publisher.pipeline.emit import NOTEBOOKS, emit, listing, site_json
+from publisher.pipeline.emit import emit, listing, site_json
 from publisher.pipeline.execute import (
     ExecCache,
     ExecOptions,
@@ -29,8 +28,8 @@ from publisher.pipeline.execute import (
     execute_posts,
     kept_despite_failure,
 )
+from publisher.pipeline.libraries import live_code, math_lib
 from publisher.pipeline.mathjax import copy_into as copy_mathjax
-from publisher.pipeline.mathjax import mathjax_lib
 from publisher.pipeline.output import (
     MARKER,
     MARKER_TEXT,
@@ -40,21 +39,12 @@ from publisher.pipeline.output import (
     swap,
 )
 from publisher.pipeline.reads import outside_changed
-from publisher.pipeline.render import FilesRefused, RenderPost, run_sphinx, write_project
+from publisher.pipeline.render import RenderPost, write_project
 from publisher.pipeline.sourcemap import to_author
-from publisher.pipeline.thebe import copy_into, thebe_lib, thebe_url
+from publisher.pipeline.sphinx_app import FilesRefused, run_sphinx
+from publisher.pipeline.thebe import copy_into, thebe_url
 from publisher.progress import Reporter
-
-
-@dataclass
-class BuildOptions:
-    out: Path | None = None
-    jobs: int = 1
-    execute: str | None = None  # None: [execute] mode from publish.toml
-    backend: str | None = None  # None: [execute] backend from publish.toml
-    keep_going: bool = False
-    strict: bool = False
-    drafts: bool = False
+from publisher.workspace import Workspace
 
 
 @dataclass
@@ -72,14 +62,41 @@ class BuildReport:
 
 
 def build(root: Path, opts: BuildOptions, reporter: Reporter | None = None,
-          backend: Backend | None = None) -> BuildReport:
+          backend: Backend | None = None, workspace: Workspace | None = None) -> BuildReport:
+    """Build the site at *root*. *workspace*: what a long-lived process keeps from its
+    earlier builds (None: a throwaway one, for this build alone)."""
     start = time.monotonic()
     reporter = reporter or Reporter()
-    site = discover(root, include_drafts=opts.drafts)
+    ws = workspace if workspace is not None else Workspace()
+    site = discover(root, include_drafts=opts.drafts, read=ws.posts)
     cfg = site.config
     out = (opts.out or site.root / "_site").resolve()
     check_out(site.root, out)  # before anything runs: the output folder is replaced whole
-    items, env_problems = resolve_envs(site)
+    items, env_problems = resolve_envs(site, ws.specs)
+    problems = site_problems(site, env_problems, opts, reporter)
+    backend = backend or ws.backend(opts.backend or cfg.execute.backend, cfg.base_image,
+                                    cfg.launcher.base_images)
+    executed, failures = execute(site, items, backend, opts, ws, reporter)
+    lib, live_problem = live_code(cfg, any(has_code(ex.post) for ex in executed))
+    mathjax, math_problem = math_lib(cfg)
+    pages = render_posts(site, items, executed, backend.name,
+                         thebe_url(cfg, "../../") if live_problem is None else "")
+    try:
+        warnings = render_and_emit(site, pages, out, opts.strict, reporter, lib, mathjax, ws)
+    except PublishError as exc:
+        if (refused := files_refused(exc)) is None or not opts.keep_going:
+            raise
+        site, pages, executed = without(site, pages, executed, refused, reporter)
+        problems = problems + refused.problems
+        warnings = render_and_emit(site, pages, out, opts.strict, reporter, lib, mathjax, ws)
+    warnings = site.warnings + [w for w in (live_problem, math_problem) if w] + warnings
+    return BuildReport(out, executed, failures, problems, warnings, time.monotonic() - start)
+
+
+def site_problems(site: Site, env_problems: list[str], opts: BuildOptions,
+                  reporter: Reporter) -> list[str]:
+    """What is wrong with the site before anything runs: raised (BuildFailed), or with
+    --keep-going reported and returned."""
     problems = site.problems + env_problems + redirects.plan(site)[1]  # old URLs
     if opts.strict:  # a fallback (title from the slug, date from git) is an error then
         problems += [f"{w} (--strict)" for w in site.warnings]
@@ -90,40 +107,37 @@ def build(root: Path, opts: BuildOptions, reporter: Reporter | None = None,
         raise BuildFailed(problems, "The site has problems (nothing was built):")
     for p in problems:
         reporter.line("failed", p.split(":", 1)[0])
-    mode = opts.execute or cfg.execute.mode
-    backend = backend or get_backend(
-        opts.backend or cfg.execute.backend, cfg.base_image, cfg.launcher.base_images
-    )
-    cache = ExecCache(site.build_dir / "exec" / backend.name)
-    eopts = ExecOptions(mode, opts.jobs, cfg.execute.timeout, cfg.execute.allow_errors,
-                        opts.keep_going)
+    return problems
+
+
+def execute(site: Site, items: list[PostEnv], backend: Backend, opts: BuildOptions,
+            ws: Workspace, reporter: Reporter) -> tuple[list[Executed], dict[str, str]]:
+    """Stage 4: the executed posts (a failed one with its stored outputs, with
+    --keep-going) and {slug: failure}."""
+    cfg = site.config
+    cache = ExecCache(site.build_dir / "exec" / backend.name,
+                      ws.exec_hits if ws.long_lived else None)
+    eopts = ExecOptions(opts.execute or cfg.execute.mode, opts.jobs, cfg.execute.timeout,
+                        cfg.execute.allow_errors, opts.keep_going, ws.kernels_ahead)
     executed, failures = execute_posts(items, backend, cache, eopts, reporter)
     if failures and not opts.keep_going:
         raise BuildFailed(list(failures.values()), "The build failed (the site was not changed):")
     executed += kept_despite_failure(items, failures, cache)  # reported, and on its page
+    return executed, failures
 
+
+def render_posts(site: Site, items: list[PostEnv], executed: list[Executed], backend: str,
+                 thebe: str) -> list[RenderPost]:
+    """What stage 5 renders of each executed post, newest first; *thebe*: where pages
+    with code load thebe from ("" = no live code)."""
     by_slug = {pe.post.slug: pe for pe in items}
-    with_code = {ex.post.slug for ex in executed if has_code(ex.post)}
-    lib, live_problem = live_code(cfg, bool(with_code))
-    mathjax, math_problem = math_lib(cfg)
-    thebe = thebe_url(cfg, "../../") if live_problem is None else ""
     updated = last_updated(site.root, [ex.post for ex in executed])
-    render = [
-        RenderPost(ex, by_slug[ex.post.slug].spec, by_slug[ex.post.slug].env_id, backend.name,
-                   thebe if ex.post.slug in with_code else "",
+    return [
+        RenderPost(ex, by_slug[ex.post.slug].spec, by_slug[ex.post.slug].env_id, backend,
+                   thebe if has_code(ex.post) else "",
                    updated[ex.post.slug].isoformat() if ex.post.slug in updated else "")
         for ex in sorted(executed, key=lambda e: (e.post.date, e.post.slug), reverse=True)
     ]
-    try:
-        warnings = render_and_emit(site, render, out, opts.strict, reporter, lib, mathjax)
-    except PublishError as exc:
-        if (refused := files_refused(exc)) is None or not opts.keep_going:
-            raise
-        site, render, executed = without(site, render, executed, refused, reporter)
-        problems = problems + refused.problems
-        warnings = render_and_emit(site, render, out, opts.strict, reporter, lib, mathjax)
-    warnings = site.warnings + [w for w in (live_problem, math_problem) if w] + warnings
-    return BuildReport(out, executed, failures, problems, warnings, time.monotonic() - start)
 
 
 def files_refused(exc: BaseException | None) -> FilesRefused | None:
@@ -151,77 +165,74 @@ def has_code(post: Post) -> bool:
     return any(c.cell_type == "code" and c.source.strip() for c in post.notebook.cells)
 
 
-def live_code(cfg: Config, any_code: bool) -> tuple[Path | None, str | None]:
-    """(thebe's folder to put in the output, or None; the warning when live code is off
-    for this build although the site wants it)."""
-    if cfg.interactive.thebe != "site" or not any_code:
-        return None, None
-    try:
-        return thebe_lib(), None
-    except PublishError as exc:
-        return None, (f"live code is off in this build: {exc.message}. Build where the npm "
-                      'registry is reachable, or set [interactive] thebe = "cdn" (or "off").')
-
-
-def math_lib(cfg: Config) -> tuple[Path | None, str | None]:
-    """(MathJax's folder to put in the output, or None; the warning when it comes from its
-    CDN in this build although the site wants it served from the site)."""
-    if cfg.site.math != "site":
-        return None, None
-    try:
-        return mathjax_lib(), None
-    except PublishError as exc:
-        return None, (f"math is typeset by MathJax from its CDN in this build: {exc.message}. "
-                      "Build where the npm registry is reachable, or set [site] math = "
-                      '"cdn".')
-
-
 def render_and_emit(site: Site, items: list[RenderPost], out: Path, strict: bool,
                     reporter: Reporter, thebe: Path | None = None,
-                    mathjax: Path | None = None) -> list[str]:
+                    mathjax: Path | None = None, workspace: Workspace | None = None
+                    ) -> list[str]:
     """Stages 5 and 6: render with Sphinx, then swap the finished site into *out*.
 
     Nothing is redone that has not changed: Sphinx runs only when its source folder
     changed (or never finished), and the output is replaced only when what it would
     receive differs from what it holds.
     """
+    ws = workspace if workspace is not None else Workspace()
+    warnings = render(site, items, strict, reporter, mathjax is not None, ws)
+    output(site, items, out, thebe, mathjax, ws)
+    return warnings
+
+
+def rendered_stamp(site: Site) -> Path:
+    """The file that says Sphinx's output is whole: the mode and time of its render."""
+    return site.build_dir / "html" / ".publish-rendered"
+
+
+def render(site: Site, items: list[RenderPost], strict: bool, reporter: Reporter,
+           math_local: bool, ws: Workspace) -> list[str]:
+    """Stage 5: write the Sphinx project, and run Sphinx when it changed (or when its last
+    run did not finish); Sphinx's warnings, at the author's lines."""
     bdir = site.build_dir
     t0 = time.monotonic()
-    stamp = bdir / "html" / ".publish-rendered"
-    warnings: list[str] = []
+    stamp = rendered_stamp(site)
     old = {r.old: r.target for r in redirects.plan(site, [rp.post.slug for rp in items])[0]}
-    changed = write_project(site.config, bdir / "src", items, site.pages, mathjax is not None,
-                            old)
+    changed = write_project(site.config, bdir / "src", items, site.pages, math_local, old,
+                            ws.project)
     mode = f"strict={strict} "  # a --strict build must see the warnings again
-    if (changed or not stamp.is_file() or not stamp.read_text().startswith(mode)
+    if not (changed or not stamp.is_file() or not stamp.read_text().startswith(mode)
             or outside_changed(bdir / "html")):  # an included file of the site
-        stamp.unlink(missing_ok=True)
-        posts = [rp.post for rp in items]
-        try:
-            warnings = to_author(run_sphinx(bdir / "src", bdir / "html", bdir / "doctrees",
-                                            strict), bdir / "src", posts)
-        except PublishError as exc:  # --strict: the warnings, at the author's lines too
-            raise PublishError("\n".join(to_author(exc.message.splitlines(), bdir / "src",
-                                                   posts))) from exc
-        stamp.write_text(f"{mode}{time.time()}")
-        for w in warnings:
-            reporter.log(f"warning: {w}")
-        reporter.line("rendered", f"{len(items)} posts", f"in {time.monotonic() - t0:.1f} s")
-    else:
         reporter.line("rendered", f"{len(items)} posts", "nothing changed")
+        return []
+    stamp.unlink(missing_ok=True)
+    posts = [rp.post for rp in items]
+    try:
+        warnings = to_author(run_sphinx(bdir / "src", bdir / "html", bdir / "doctrees",
+                                        strict, ws.sphinx), bdir / "src", posts)
+    except PublishError as exc:  # --strict: the warnings, at the author's lines too
+        raise PublishError("\n".join(to_author(exc.message.splitlines(), bdir / "src",
+                                               posts))) from exc
+    stamp.write_text(f"{mode}{time.time()}")
+    for w in warnings:
+        reporter.log(f"warning: {w}")
+    reporter.line("rendered", f"{len(items)} posts", f"in {time.monotonic() - t0:.1f} s")
+    return warnings
+
+
+def output(site: Site, items: list[RenderPost], out: Path, thebe: Path | None,
+           mathjax: Path | None, ws: Workspace) -> None:
+    """Stage 6: the site into *out*, in one swap, unless *out* holds it already."""
+    bdir = site.build_dir
     manifest = json.dumps(site_json(site, items), sort_keys=True)
-    key = digest([stamp.read_text(), manifest, str(out), str(thebe), str(mathjax),
-                  repr(redirects.plan(site, [rp.post.slug for rp in items])[0]),
+    key = digest([rendered_stamp(site).read_text(), manifest, str(out), str(thebe),
+                  str(mathjax), repr(redirects.plan(site, [rp.post.slug for rp in items])[0]),
                   *_static_listing(site.root / "static"), *listing(site, items)])
     key_file = out / "_publish" / ".emitted"
     if key_file.is_file() and key_file.read_text() == key and (out / MARKER).is_file():
-        return warnings
+        return
     # the output before this one is brought up to date and exchanged with it: only what
     # changed is written (a one-post edit at 500 posts: tens of files, not 2500)
     staging = spare_folder(bdir, out)
     for attempt in (1, 2):
         try:
-            stage(site, items, staging, key, thebe, mathjax)
+            stage(site, items, staging, key, thebe, mathjax, ws)
             break
         except OSError:
             shutil.rmtree(staging, ignore_errors=True)  # start from nothing once
@@ -231,26 +242,26 @@ def render_and_emit(site: Site, items: list[RenderPost], out: Path, strict: bool
     # web server serving that folder's parent would serve the old site too
     keep = staging.is_relative_to(bdir)
     swap(staging, out, keep=keep)
-    if keep and memo.LONG_LIVED and not staging.exists():
-        # the first output had no spare: make it while the process waits for the next
-        # build, which would otherwise copy the whole site; links to the output's files
-        # (an output is never written in place, and staging replaces a file, never
-        # writes through it)
-        _PREPARING[staging] = threading.Thread(
-            target=shutil.copytree, args=(out, staging),
-            kwargs={"symlinks": True, "dirs_exist_ok": True, "copy_function": os.link},
-            daemon=True)
-        _PREPARING[staging].start()
-    return warnings
+    if keep and ws.long_lived and not staging.exists():
+        prepare_spare(out, staging, ws.spares)
 
 
-_PREPARING: dict[Path, threading.Thread] = {}  # spare folders being copied, in the background
+def prepare_spare(out: Path, staging: Path, spares: dict[Path, threading.Thread]) -> None:
+    """The first output had no spare: make it while the process waits for the next build,
+    which would otherwise copy the whole site; links to the output's files (an output is
+    never written in place, and staging replaces a file, never writes through it)."""
+    spares[staging] = threading.Thread(
+        target=shutil.copytree, args=(out, staging),
+        kwargs={"symlinks": True, "dirs_exist_ok": True, "copy_function": os.link},
+        daemon=True)
+    spares[staging].start()
 
 
 def stage(site: Site, items: list[RenderPost], staging: Path, key: str,
-          thebe: Path | None, mathjax: Path | None) -> None:
-    """Make *staging* exactly the site this build outputs, from whatever it holds."""
-    if (preparing := _PREPARING.pop(staging, None)) is not None:
+          thebe: Path | None, mathjax: Path | None, ws: Workspace) -> None:
+    """Make *staging* exactly the site this build outputs, from whatever it holds (after
+    its copy in the background, when one of the workspace's spares is under way)."""
+    if (preparing := ws.spares.pop(staging, None)) is not None:
         preparing.join()
     if staging.is_symlink() or (staging.exists() and not staging.is_dir()):
         staging.unlink()
@@ -262,7 +273,7 @@ def stage(site: Site, items: list[RenderPost], staging: Path, key: str,
     st.tree(site.build_dir / "html", staging,
             lambda name: name == ".doctrees" or name.startswith((".buildinfo", ".publish-")),
             made_now=True)
-    emit(site, items, staging, st, NOTEBOOKS)
+    emit(site, items, staging, st, ws.notebooks)
     # old URLs: after the sitemap (no redirect page is listed), never over a page
     redirects.write(site, redirects.plan(site, [rp.post.slug for rp in items])[0], staging,
                     st.made, st.write)
