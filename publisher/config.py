@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
+from publisher.backends import CHOICES as BACKEND_CHOICES
 from publisher.errors import ConfigError
 
 CONFIG_NAME = "publish.toml"
@@ -269,7 +270,7 @@ SECTIONS: dict[str, type[Any]] = {
 
 CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("execute", "mode"): ("off", "cache", "force"),
-    ("execute", "backend"): ("auto", "docker", "local"),
+    ("execute", "backend"): BACKEND_CHOICES,
     ("interactive", "thebe"): ("site", "cdn", "off"),
     ("site", "math"): ("site", "cdn"),
     ("site", "listing"): ("list", "grid"),

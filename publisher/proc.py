@@ -90,3 +90,9 @@ def start(
     return subprocess.Popen([str(c) for c in cmd], cwd=cwd, env=env, stdin=stdin,
                             stdout=stdout, stderr=stderr, pass_fds=pass_fds,
                             start_new_session=start_new_session, preexec_fn=preexec_fn)
+
+
+# for callers of start(): its pipes, the child's type, and what wait(timeout) raises
+PIPE, STDOUT = subprocess.PIPE, subprocess.STDOUT
+Child = subprocess.Popen[bytes]
+TimeoutExpired = subprocess.TimeoutExpired

@@ -267,13 +267,12 @@ def serve(site: Path, host: str, port: int, backend_name: str | None, with_launc
           open_browser: bool, unsafe_local: bool = False,
           allowed_hosts: Iterable[str] = (), execute: str | None = None) -> None:
     from publisher import memo
-    from publisher.backends import get_backend
+    from publisher.backends import backend_for
     from publisher.config import load_config
 
     memo.LONG_LIVED = True  # kernels started ahead, the next build's output prepared
     cfg = load_config(site)
-    backend = get_backend(backend_name or cfg.execute.backend, cfg.base_image,
-                          cfg.launcher.base_images)
+    backend = backend_for(cfg, backend_name)
     # before anything listens
     warning = check_host(host, backend.name, with_launcher, unsafe_local, verb="serve")
     out = cfg.root / "_site"

@@ -337,14 +337,11 @@ _OWN_FILES: list[Path] = []  # the socket and its record, removed when the proce
 def _end_all(code: int) -> None:
     """End this process and what its build started (a notebook's runner, which the
     client's Ctrl-C would have reached too), now: build threads may still wait for them."""
-    from publisher.backends.local import kill_runners
-
     for f in _OWN_FILES:
         f.unlink(missing_ok=True)
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):
             stream.flush()
-    kill_runners()  # and their work folders
     os.killpg(0, signal.SIGTERM)  # this process too (SIGTERM's default: end)
     os._exit(code)
 

@@ -7,10 +7,9 @@ import shutil
 import time
 from pathlib import Path
 
-from publisher.backends import get_backend
+from publisher.backends import backend_for
 from publisher.backends.base import BuildEvent
 from publisher.content.site import Site, discover
-from publisher.envs.dockerfile import env_dockerfile
 from publisher.envs.resolve import envs_by_id, spec_and_id
 from publisher.envs.spec import base_image_for
 from publisher.errors import BuildFailed, ContentError, PublishError
@@ -31,12 +30,9 @@ def show(site_root: Path, slug: str) -> str:
     cfg = site.config
     spec, eid = spec_and_id(cfg, post.folder)
     base = base_image_for(spec, cfg.base_image, cfg.launcher.base_images)
-    if spec.dockerfile:
-        dockerfile = spec.read("Dockerfile")
-    else:
-        from publisher.backends.docker import runtime_tag
+    from publisher.backends.docker import env_image_dockerfile
 
-        dockerfile = env_dockerfile(spec, runtime_tag(base), {})
+    dockerfile = env_image_dockerfile(spec, eid, base)
     return "\n".join([
         f"post      {post.slug} ({post.rel_source})",
         f"env spec  {', '.join(spec.describe(site.root)) or 'none'} ({spec.origin})",
@@ -59,8 +55,7 @@ def build_envs(site_root: Path, slug: str | None, backend_name: str | None,
                     or f.startswith((f"posts/{slug}/", f"posts/{slug}."))]
         if not envs and not failures:
             raise ContentError(f"no post '{slug}' in {site_root}.")
-    backend = get_backend(backend_name or cfg.execute.backend, cfg.base_image,
-                          cfg.launcher.base_images)
+    backend = backend_for(cfg, backend_name)
     for problem in failures:
         reporter.line("failed", problem.split(":", 1)[0])
     for eid, (spec, slugs) in envs.items():

@@ -49,6 +49,7 @@ from publisher.envs.recipe import USER_LAYER_FILES
 from publisher.envs.spec import BUILDER_VERSION, EnvSpec, base_image_for
 from publisher.errors import EnvBuildError, ExecutionError
 from publisher.hashing import digest
+from publisher.layout import READER_HOME as HOME
 from publisher.paths import CA_VARS, ca_bundle, files_under
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # colours in build output: noise in a log view
@@ -58,7 +59,6 @@ LAB_STATIC = f"{RUNTIME}/share/jupyter/lab/static"
 LAB_STATIC_LABEL = "publish.lab-static"  # a container created to copy those files from
 # a file name JupyterLab's static folder holds: no folders, no dot files
 LAB_FILE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
-HOME = "/home/reader"
 INDEX_VARS = ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "UV_INDEX_URL", "UV_EXTRA_INDEX_URL",
               "UV_DEFAULT_INDEX")
 
@@ -99,6 +99,24 @@ def host_build_settings(environ: dict[str, str] | None = None) -> tuple[bytes | 
 def runtime_tag(base: str) -> str:
     """The runtime image's tag: a hash of its Dockerfile, base and builder version."""
     return f"{RUNTIME_REPO}:{digest([BUILDER_VERSION, base, runtime_dockerfile(base)])}"
+
+
+def env_labels(spec: EnvSpec, env_id: str) -> dict[str, str]:
+    """The labels of an env's image: what `publish env list` and `prune` find it by."""
+    return {
+        f"{LABEL}.env_id": env_id,
+        f"{LABEL}.builder_version": BUILDER_VERSION,
+        f"{LABEL}.spec_files": json.dumps(list(spec.files)),
+        f"{LABEL}.origin": spec.origin,
+    }
+
+
+def env_image_dockerfile(spec: EnvSpec, env_id: str, base: str) -> str:
+    """The Dockerfile an env's image is built from (the build writes it, `publish env show`
+    prints it): the author's own, or publish's FROM the runtime image of *base*."""
+    if spec.dockerfile:
+        return spec.read("Dockerfile")
+    return env_dockerfile(spec, runtime_tag(base), env_labels(spec, env_id))
 
 
 def _copy_context(spec: EnvSpec, src: Path, dest: Path,
@@ -198,21 +216,6 @@ class DockerBackend:
     def env_tag(self, env_id: str) -> str:
         return f"{ENV_REPO}:{env_id}"
 
-    def labels(self, spec: EnvSpec, env_id: str) -> dict[str, str]:
-        return {
-            f"{LABEL}.env_id": env_id,
-            f"{LABEL}.builder_version": BUILDER_VERSION,
-            f"{LABEL}.spec_files": json.dumps(list(spec.files)),
-            f"{LABEL}.origin": spec.origin,
-        }
-
-    def dockerfile_for(self, spec: EnvSpec, env_id: str) -> str:
-        """The Dockerfile that builds this env (what `publish env show` prints)."""
-        if spec.dockerfile:
-            return spec.read("Dockerfile")
-        base = base_image_for(spec, self.base_image, self.base_images)
-        return env_dockerfile(spec, runtime_tag(base), self.labels(spec, env_id))
-
     def ensure_env(self, spec: EnvSpec, env_id: str, on_event: EventSink = ignore) -> EnvRef:
         tag = self.env_tag(env_id)
         ref = EnvRef(env_id, self.name, tag)
@@ -239,10 +242,10 @@ class DockerBackend:
                 assert spec.root is not None
                 _copy_context(spec, spec.root, ctx)
                 runtime = self.ensure_runtime(base, emit)
-                self._build(ctx, tag, emit, self.labels(spec, env_id), f"env {env_id}",
+                self._build(ctx, tag, emit, env_labels(spec, env_id), f"env {env_id}",
                             buildargs={"PUBLISH_RUNTIME_IMAGE": runtime})
                 return
-            runtime = self.ensure_runtime(base, emit)
+            runtime = self.ensure_runtime(base, emit)  # runtime_tag(base)
             emit(BuildEvent("building", f"Building env {env_id} ({spec.origin}) FROM {runtime}"))
             self._write_build_settings(ctx)
             spec_dir = ctx / "spec"
@@ -253,8 +256,7 @@ class DockerBackend:
             spec_dir.mkdir(exist_ok=True)
             for name in spec.files:
                 shutil.copy2(spec.path(name), spec_dir / name)
-            (ctx / "Dockerfile").write_text(
-                env_dockerfile(spec, runtime, self.labels(spec, env_id)))
+            (ctx / "Dockerfile").write_text(env_image_dockerfile(spec, env_id, base))
             self._build(ctx, tag, emit, {}, f"env {env_id} ({spec.origin})")
 
     def _write_build_settings(self, ctx: Path) -> None:

@@ -44,12 +44,12 @@ from publisher.backends.sessions import (
     wait_for_jupyter,
 )
 from publisher.envs.recipe import user_layer_env
+from publisher.layout import READER_HOME as HOME
+from publisher.layout import READER_WORK as WORK
 
 MOUNT = "/run/publish"
 SOCK_DIR = f"{MOUNT}/sock"
 SECRET_DIR = f"{MOUNT}/secret"
-HOME = "/home/reader"
-WORK = f"{HOME}/work"
 # A session's uid (and gid) is SESSION_UIDS + 16 bits of its id: 1900000000-1900065535.
 # Above every range Debian's useradd hands out as subordinate ids (SUB_UID_MIN 100000 to
 # SUB_UID_MAX 600100000, 65536 each: a second user gets 165536-231071), above
@@ -226,15 +226,14 @@ def prestart_kernel(kernel: str) -> str:
     env image whose kernel names that provisioner. The kernel is the shell's child, so
     Jupyter's once the shell becomes Jupyter; it leads a process group of its own (what
     Jupyter signals), and ends with Jupyter (JPY_PARENT_PID)."""
-    from publisher.envs.dockerfile import ENV, KERNEL, PRESTART, PRESTART_DIR
+    from publisher.envs.dockerfile import ENV, KERNEL_ARGV, PRESTART, PRESTART_DIR
 
     if kernel != "python3":  # another kernel of the post (R, Julia…): none started ahead
         return ""
     spec = f"{ENV}/share/jupyter/kernels/python3/kernel.json"
-    wanted = json.dumps({"argv": KERNEL["argv"], "cwd": WORK})
-    argv = " ".join(shlex.quote(str(a).replace("{connection_file}",
-                                               f"{PRESTART_DIR}/kernel.json"))
-                    for a in KERNEL["argv"])  # type: ignore[attr-defined]
+    wanted = json.dumps({"argv": KERNEL_ARGV, "cwd": WORK})
+    argv = " ".join(shlex.quote(a.replace("{connection_file}", f"{PRESTART_DIR}/kernel.json"))
+                    for a in KERNEL_ARGV)
     return (f"if grep -qs {PRESTART} {spec} && mkdir -m 700 {PRESTART_DIR}; then "
             f"printf '%s' {shlex.quote(wanted)} > {PRESTART_DIR}/wanted.json; "
             f"JPY_PARENT_PID=$$ setsid {argv} </dev/null & echo $! > {PRESTART_DIR}/pid; fi; ")

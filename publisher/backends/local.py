@@ -14,14 +14,13 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-from publisher import memo
+from publisher import proc
 from publisher.backends.base import (
     RUNNER,
     BuildEvent,
@@ -45,7 +44,6 @@ from publisher.envs.recipe import HIDE_SLOW_MODULE, USER_LAYER_FILES, kernel_spe
 from publisher.envs.spec import EnvSpec
 from publisher.errors import EnvBuildError, ExecutionError
 from publisher.paths import cache_root
-from publisher.proc import run_streaming
 
 MARKER = "publish-env.json"
 # Jupyter Server, minus the slow import (see publisher.envs.recipe)
@@ -75,9 +73,9 @@ def env_vars(env: EnvRef, user_base: Path) -> dict[str, str]:
 
 
 # A notebook's runner is started before its notebook is known: its kernel starts while
-# the build does other work (the previous notebook, a render). One waiting runner per env
-# and environment; long-lived processes (publish serve, the warm build process) keep one
-# for the next build, a one-off build only while notebooks of that env remain.
+# the build does other work (the previous notebook, a render). Each backend keeps a pool
+# of waiting runners, one per env and environment: while notebooks of that env remain
+# (ExecJob.more), and for the next build of a process that keeps its backend.
 MAX_WAITING = 2  # waiting runners (each holds a started kernel)
 
 
@@ -85,29 +83,29 @@ class Runner:
     """``nbrunner.py --serve`` in a work folder of its own: its kernel starts at once; its
     one notebook comes later (:meth:`run`)."""
 
-    def __init__(self, env: EnvRef) -> None:
+    def __init__(self, env: EnvRef, live: set[Runner] | None = None) -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix="publish-exec-")
         self.root = Path(self._tmp.name)
         self.work = self.root / "work"
         self.work.mkdir()
-        self.key = (env.location, tuple(sorted(os.environ.items())))
-        _ALL.add(self)
-        self.proc = subprocess.Popen(
-            [sys.executable, str(RUNNER), "--serve", str(self.work)], cwd=self.work,
-            env=env_vars(env, self.root / "user"), stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
+        self.key = runner_key(env)
+        self._live = live if live is not None else set()
+        self._live.add(self)
+        self.proc = proc.start([sys.executable, str(RUNNER), "--serve", str(self.work)],
+                               cwd=self.work, env=env_vars(env, self.root / "user"),
+                               stdin=proc.PIPE, stdout=proc.PIPE, stderr=proc.STDOUT)
 
     def run(self, job: dict[str, object]) -> list[str]:
         """Hand over the job; wait for the runner to end; the tail of its output."""
         assert self.proc.stdin is not None and self.proc.stdout is not None
         tail: collections.deque[str] = collections.deque(maxlen=30)
         try:
-            self.proc.stdin.write(json.dumps(job) + "\n")
+            self.proc.stdin.write((json.dumps(job) + "\n").encode())
             self.proc.stdin.close()
         except OSError:  # it ended already: its output says why
             pass
         for raw in self.proc.stdout:
-            tail.append(raw.rstrip("\n"))
+            tail.append(raw.decode(errors="replace").rstrip("\n"))
         self.proc.wait()
         return list(tail)
 
@@ -118,13 +116,13 @@ class Runner:
                     self.proc.stdin.close()  # no job: it stops its kernel and ends
             try:
                 self.proc.wait(5)
-            except subprocess.TimeoutExpired:
+            except proc.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
         if self.proc.stdout is not None:
             self.proc.stdout.close()
         self._tmp.cleanup()
-        _ALL.discard(self)
+        self._live.discard(self)
 
     def kill(self) -> None:
         """End it now (its kernel ends when it finds its parent gone) and remove its
@@ -140,47 +138,61 @@ class Runner:
         self.close()
 
 
-_WAITING: list[Runner] = []
-_ALL: set[Runner] = set()  # every runner not closed yet, waiting or running
-_WAITING_LOCK = threading.Lock()
+def runner_key(env: EnvRef) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """What a waiting runner must share with a notebook to run it: its env and the
+    environment it was started in (the notebook sees the variables of that build)."""
+    return env.location, tuple(sorted(os.environ.items()))
 
 
-def take_runner(env: EnvRef) -> Runner | None:
-    """A waiting runner for *env* (started in this same environment), or None."""
-    key = (env.location, tuple(sorted(os.environ.items())))
-    with _WAITING_LOCK:
-        for runner in _WAITING:
-            if runner.key == key:
-                _WAITING.remove(runner)
-                if runner.proc.poll() is None:
-                    return runner
-                runner.close()
-                return None
-    return None
+class RunnerPool:
+    """One backend's runners: those waiting for a notebook, and every one not closed."""
 
+    def __init__(self, max_waiting: int = MAX_WAITING) -> None:
+        self.max_waiting = max_waiting
+        self._waiting: list[Runner] = []
+        self._live: set[Runner] = set()  # waiting or running
+        self._lock = threading.Lock()
+        atexit.register(self.close)
 
-def offer_runner(runner: Runner) -> None:
-    with _WAITING_LOCK:
-        _WAITING.append(runner)
-        extra = _WAITING[:-MAX_WAITING]
-        del _WAITING[:-MAX_WAITING]
-    for old in extra:
-        old.close()
+    def start(self, env: EnvRef) -> Runner:
+        return Runner(env, self._live)
 
+    def take(self, env: EnvRef) -> Runner | None:
+        """A waiting runner for *env* (started in this same environment), or None."""
+        key = runner_key(env)
+        with self._lock:
+            for runner in self._waiting:
+                if runner.key == key:
+                    self._waiting.remove(runner)
+                    if runner.proc.poll() is None:
+                        return runner
+                    runner.close()
+                    return None
+        return None
 
-def kill_runners() -> None:
-    """For a process that must end at once: every runner ended, its folder removed."""
-    for runner in list(_ALL):
-        runner.kill()
+    def offer(self, runner: Runner) -> None:
+        with self._lock:
+            self._waiting.append(runner)
+            extra = self._waiting[:-self.max_waiting]
+            del self._waiting[:-self.max_waiting]
+        for old in extra:
+            old.close()
 
+    def kill(self) -> None:
+        """For a process that must end at once: every runner ended, its folder removed."""
+        with self._lock:
+            self._waiting.clear()
+            live = list(self._live)
+        for runner in live:
+            runner.kill()
 
-@atexit.register
-def close_runners() -> None:
-    with _WAITING_LOCK:
-        waiting = list(_WAITING)
-        _WAITING.clear()
-    for runner in waiting:
-        runner.close()
+    def close(self) -> None:
+        """The waiting runners closed (their kernels stopped)."""
+        with self._lock:
+            waiting = list(self._waiting)
+            self._waiting.clear()
+        for runner in waiting:
+            runner.close()
 
 
 class LocalBackend:
@@ -191,7 +203,8 @@ class LocalBackend:
         self.envs_dir = (cache_dir or cache_root()) / "envs"
         self.flights = SingleFlight()
         self.runs = Runs()
-        self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.runners = RunnerPool()
+        self._procs: dict[str, proc.Child] = {}
 
     def env_dir(self, env_id: str) -> Path:
         return self.envs_dir / env_id
@@ -236,7 +249,7 @@ class LocalBackend:
 
         def step(cmd: list[str], what: str, cwd: Path | None = None,
                  env: dict[str, str] | None = None) -> None:
-            res = run_streaming(cmd, on_line, cwd=cwd, env=env)
+            res = proc.run_streaming(cmd, on_line, cwd=cwd, env=env)
             if res.returncode != 0:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise EnvBuildError(f"env {env_id} ({spec.origin}): {what} failed", res.tail)
@@ -285,10 +298,10 @@ class LocalBackend:
 
     def execute(self, env: EnvRef, job: ExecJob) -> ExecResult:
         self.runs.check(job.name)
-        runner = take_runner(env) or Runner(env)
-        if job.more or memo.LONG_LIVED:  # the next notebook's kernel starts while this one runs
-            offer_runner(Runner(env))
-        with runner, self.runs.running(job.name, runner.proc.kill):
+        runner = self.runners.take(env) or self.runners.start(env)
+        if job.more:  # the next notebook's kernel starts while this one runs
+            self.runners.offer(self.runners.start(env))
+        with runner, self.runs.running(job.name, runner.kill):
             work, tmp = runner.work, runner.root
             if job.files_root is not None:
                 for f in job.files:
@@ -310,6 +323,7 @@ class LocalBackend:
 
     def cancel(self) -> None:
         self.runs.cancel()
+        self.runners.kill()  # the waiting ones too: the process is ending
 
     # sessions: Jupyter Server subprocesses on unix sockets, in the session's folder ---
     def start_session(self, env: EnvRef, req: SessionRequest) -> SessionHandle:
@@ -329,18 +343,17 @@ class LocalBackend:
         if os.geteuid() == 0:  # the author works as root (CI, containers): their choice
             args.append("--ServerApp.allow_root=True")
         # `timeout`: the session ends at its deadline even if the launcher is killed
-        proc = subprocess.Popen(
+        server = proc.start(
             ["timeout", "-s", "TERM", "-k", "10", str(max(1, int(req.deadline))),
              sys.executable, "-c", LOCAL_SERVER, *args],
-            cwd=work, env=session_env, stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
+            cwd=work, env=session_env, stdout=log, stderr=proc.STDOUT, start_new_session=True,
         )
         log.close()
-        handle = SessionHandle(req.session_id, socket, str(proc.pid), os.getuid())
-        self._procs[req.session_id] = proc
+        handle = SessionHandle(req.session_id, socket, str(server.pid), os.getuid())
+        self._procs[req.session_id] = server
         try:
             wait_for_jupyter(handle, req.base_url, req.token, time.monotonic() + 60,
-                             lambda: proc.poll() is None)
+                             lambda: server.poll() is None)
         except BaseException as exc:
             tail = (req.session_dir / "jupyter.log").read_text(errors="replace")[-2000:]
             self.stop_session(handle)
@@ -348,19 +361,19 @@ class LocalBackend:
         return handle
 
     def stop_session(self, handle: SessionHandle) -> None:
-        proc = self._procs.pop(handle.session_id, None)
-        if proc is not None and proc.poll() is None:
+        server = self._procs.pop(handle.session_id, None)
+        if server is not None and server.poll() is None:
             try:
-                os.killpg(proc.pid, signal.SIGTERM)
-                proc.wait(5)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
+                os.killpg(server.pid, signal.SIGTERM)
+                server.wait(5)
+            except (ProcessLookupError, proc.TimeoutExpired):
                 with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+                    os.killpg(server.pid, signal.SIGKILL)
+                server.wait()
 
     def session_alive(self, handle: SessionHandle) -> bool:
-        proc = self._procs.get(handle.session_id)
-        return proc is not None and proc.poll() is None
+        server = self._procs.get(handle.session_id)
+        return server is not None and server.poll() is None
 
     def find_sessions(self) -> list[tuple[str, dict[str, str], bool]]:
         return []  # local sessions are the launcher's children: they end with it

@@ -6,12 +6,27 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from publisher.backends.sockets import SocketPolicy, connect_unix
-from publisher.config import Limits
 
 SOCKET_NAME = "j.sock"  # short: unix socket paths are limited to ~107 bytes
+
+
+class Limits(Protocol):
+    """What one session may use (``[launcher] limits``)."""
+
+    @property
+    def memory(self) -> str: ...
+
+    @property
+    def cpus(self) -> float: ...
+
+    @property
+    def pids(self) -> int: ...
+
+    @property
+    def disk(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -22,7 +37,7 @@ class SessionRequest:
     env_id: str
     base_url: str  # the Jupyter base URL, e.g. /sessions/<id>/
     session_dir: Path  # a host folder of the launcher's own for this session
-    limits: Limits = Limits()
+    limits: Limits
     network: bool = False
     labels: dict[str, str] = field(default_factory=dict)
     deadline: float = 6 * 3600  # seconds: the session ends by then, launcher or not

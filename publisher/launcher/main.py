@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from publisher.backends import get_backend
+from publisher.backends import backend_for
 from publisher.config import load_config, with_overrides
 from publisher.launcher.app import create_app, create_manager
 from publisher.launcher.hosts import check_host, local_hosts_only
@@ -18,8 +18,7 @@ def run_launcher(site: Path, host: str, port: int, backend_name: str | None,
                  **overrides: object) -> None:
     """Serve the launcher; *overrides* are ``[launcher]`` settings from the command line."""
     cfg = with_overrides(load_config(site), "launcher", overrides)
-    backend = get_backend(backend_name or cfg.execute.backend, cfg.base_image,
-                          cfg.launcher.base_images)
+    backend = backend_for(cfg, backend_name)
     if backend.name == "docker":  # a session's uid must be no host account's
         from publisher.backends.docker_sessions import uid_problem
         from publisher.errors import BackendUnavailable

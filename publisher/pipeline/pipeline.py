@@ -12,7 +12,7 @@ from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 from publisher import memo
-from publisher.backends import Backend, get_backend
+from publisher.backends import Backend, backend_for
 from publisher.binder import branch_name
 from publisher.config import Config
 from publisher.content.history import last_updated
@@ -93,9 +93,7 @@ def build(root: Path, opts: BuildOptions, reporter: Reporter | None = None,
     for p in problems:
         reporter.line("failed", p.split(":", 1)[0])
     mode = opts.execute or cfg.execute.mode
-    backend = backend or get_backend(
-        opts.backend or cfg.execute.backend, cfg.base_image, cfg.launcher.base_images
-    )
+    backend = backend or backend_for(cfg, opts.backend)
     cache = ExecCache(site.build_dir / "exec" / backend.name)
     eopts = ExecOptions(mode, opts.jobs, cfg.execute.timeout, cfg.execute.allow_errors,
                         opts.keep_going)
