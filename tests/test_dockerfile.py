@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from publisher.backends.docker import host_build_settings
+from publisher.backends.docker_images import host_build_settings
 from publisher.envs.dockerfile import env_dockerfile, runtime_dockerfile
 from publisher.envs.spec import find_env_spec
 from tests.conftest import write_files

@@ -10,11 +10,11 @@ from __future__ import annotations
 import logging
 from typing import Protocol
 
-from publisher.backends.base import Backend, BuildEvent, EnvRef, ExecJob, ExecResult
+from publisher.backends.base import Backend, BuildBackend, BuildEvent, EnvRef, ExecJob, ExecResult
 from publisher.errors import BackendUnavailable
 
-__all__ = ["AUTO", "BACKENDS", "CHOICES", "Backend", "BuildEvent", "EnvRef", "ExecJob",
-           "ExecResult", "backend_for", "get_backend"]
+__all__ = ["AUTO", "BACKENDS", "CHOICES", "Backend", "BuildBackend", "BuildEvent", "EnvRef",
+           "ExecJob", "ExecResult", "backend_for", "backends_here", "get_backend"]
 
 BACKENDS = ("docker", "local")
 AUTO = "auto"
@@ -56,7 +56,8 @@ def get_backend(name: str, base_image: str, base_images: dict[str, str] | None =
                                  f"or {AUTO}.")
     problem = None
     if name in ("docker", AUTO):
-        from publisher.backends.docker import DockerBackend, engine_error
+        from publisher.backends.docker import DockerBackend
+        from publisher.backends.docker_images import engine_error
 
         problem = engine_error()
         if problem is None and name == AUTO:
@@ -73,6 +74,17 @@ def get_backend(name: str, base_image: str, base_images: dict[str, str] | None =
     if name == AUTO and problem:
         logging.getLogger("publish").warning("publish: using the local backend (%s)", problem)
     return LocalBackend(base_image)
+
+
+def backends_here() -> list[BuildBackend]:
+    """Every backend that keeps envs on this machine: docker when an engine answers, and
+    local (for `publish env list` and `prune`)."""
+    from publisher.backends.docker import DockerBackend
+    from publisher.backends.docker_images import engine_error
+    from publisher.backends.local import LocalBackend
+
+    docker: list[BuildBackend] = [] if engine_error() else [DockerBackend("")]
+    return [*docker, LocalBackend()]
 
 
 def _base_image_problem(base_image: str) -> str | None:

@@ -4,7 +4,7 @@ What a session's container can touch on the host, and nothing more:
 
 - ``/run/publish/sock``: a 1 MiB tmpfs Docker volume of its own, where Jupyter puts its
   socket; the launcher reads it at the volume's mount point and connects without
-  following links (:mod:`publisher.backends.sockets`).
+  following links (:mod:`publisher.launcher.sockets`).
 - ``/run/publish/secret``: the session token, read-only (never on a command line, nor in
   the container's environment, so neither ``ps`` nor ``docker inspect`` shows it).
 - ``$HOME`` and ``/tmp``: size-limited tmpfs (memory of the container's own cgroup); the
@@ -19,7 +19,7 @@ No network unless asked, memory/CPU/pids limits, a uid of its own (no host accou
 it: see :data:`SESSION_UIDS`), all capabilities dropped, no-new-privileges. PID 1 is
 publish's init, which no process of the session can trace (it is not dumpable): the
 container ends at its deadline whatever happens to the launcher or what the reader does.
-Labels let a restarted launcher find and adopt its sessions.
+Labels let a restarted launcher find and adopt its sessions (:func:`session_containers`).
 """
 
 from __future__ import annotations
@@ -35,13 +35,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from publisher.backends.base import LABEL
+from publisher.backends.docker_images import LABEL
 from publisher.backends.sessions import (
     SOCKET_NAME,
     SessionHandle,
+    SessionRecord,
     SessionRequest,
     jupyter_args,
-    wait_for_jupyter,
+    wait_until_ready,
 )
 from publisher.envs.recipe import user_layer_env
 from publisher.layout import READER_HOME as HOME
@@ -59,6 +60,9 @@ SECRET_DIR = f"{MOUNT}/secret"
 SESSION_UIDS = 1_900_000_000
 UID_SPAN = 0x10000
 SESSION_LABEL = f"{LABEL}.session"
+OWNER_LABEL = f"{LABEL}.owner"
+TOKEN_HASH_LABEL = f"{LABEL}.token_hash"
+DEADLINE_LABEL = f"{LABEL}.deadline"
 LOG_LIMIT = {"max-size": "1m", "max-file": "1"}  # nothing reaches it (PID 1's output is void)
 START_LOG = "start.log"  # beside the socket: the session's output, its first START_LOG_BYTES
 START_LOG_BYTES = 64 * 1024
@@ -193,13 +197,23 @@ def write_secret(folder: Path, token: str, uid: int) -> None:
         folder.chmod(0o755)
 
 
+def session_labels(req: SessionRequest) -> dict[str, str]:
+    """The labels of a session's container and volume: who started it and what for."""
+    now = time.time()
+    return {SESSION_LABEL: req.session_id, OWNER_LABEL: req.owner,
+            TOKEN_HASH_LABEL: req.token_hash, f"{LABEL}.slug": req.slug,
+            f"{LABEL}.env_id": req.env_id, f"{LABEL}.started": f"{now:.0f}",
+            # when the container ends by itself (adoption removes it after that)
+            DEADLINE_LABEL: f"{now + req.deadline:.0f}"}
+
+
 def _socket_area(client: Any, req: SessionRequest, uid: int) -> tuple[list[Any], Path, str]:
     """(mounts, host folder of the socket, volume name) for the session's socket."""
     from docker.types import Mount
 
     name = socket_volume(req.session_id)
     volume = client.volumes.create(
-        name=name, driver="local", labels={SESSION_LABEL: req.session_id, **req.labels},
+        name=name, driver="local", labels=session_labels(req),
         driver_opts={"type": "tmpfs", "device": "tmpfs",
                      "o": f"size=1m,uid={uid},gid={uid},mode=0700"})
     mountpoint = Path(volume.attrs["Mountpoint"])
@@ -266,7 +280,7 @@ def start_container(client: Any, image: str, req: SessionRequest,
         image,
         entrypoint=entrypoint,
         command=command,
-        labels={SESSION_LABEL: req.session_id, **req.labels},
+        labels=session_labels(req),
         network_mode="bridge" if req.network else "none",
         mem_limit=req.limits.memory,
         memswap_limit=req.limits.memory,  # no swap: a memory hog is killed, not slowed
@@ -296,7 +310,7 @@ def start_container(client: Any, image: str, req: SessionRequest,
             container.reload()
             return bool(container.status in ("created", "running"))
 
-        wait_for_jupyter(handle, req.base_url, req.token, time.monotonic() + timeout, alive)
+        wait_until_ready(handle, req.ready, time.monotonic() + timeout, alive)
         answer = container.update(cpu_period=CPU_PERIOD,
                                   cpu_quota=int(req.limits.cpus * CPU_PERIOD))
         if (answer or {}).get("Warnings"):  # e.g. "quota discarded": no limit at all
@@ -335,9 +349,20 @@ def container_alive(client: Any, ref: str) -> bool:
         return False
 
 
-def session_containers(client: Any) -> list[tuple[str, dict[str, str], bool]]:
-    """(container id, labels, running) for every session container on the engine."""
+def session_containers(client: Any) -> list[SessionRecord]:
+    """Every session container on the engine, read from its labels."""
     found = []
     for c in client.containers.list(all=True, filters={"label": SESSION_LABEL}):
-        found.append((c.id, dict(c.labels), c.status == "running"))
+        labels = dict(c.labels)
+        found.append(SessionRecord(
+            labels.get(SESSION_LABEL, ""), c.id, labels.get(OWNER_LABEL, ""),
+            labels.get(TOKEN_HASH_LABEL, ""), _epoch(labels.get(DEADLINE_LABEL, "")),
+            c.status == "running"))
     return found
+
+
+def _epoch(label: str) -> float:
+    try:
+        return float(label or "inf")
+    except ValueError:
+        return float("inf")

@@ -24,6 +24,7 @@ from publisher import proc
 from publisher.backends.base import (
     RUNNER,
     BuildEvent,
+    EnvInfo,
     EnvRef,
     EventSink,
     ExecJob,
@@ -35,9 +36,10 @@ from publisher.backends.base import (
 from publisher.backends.sessions import (
     SOCKET_NAME,
     SessionHandle,
+    SessionRecord,
     SessionRequest,
     jupyter_args,
-    wait_for_jupyter,
+    wait_until_ready,
 )
 from publisher.envs.dockerfile import LAB_OVERRIDES
 from publisher.envs.recipe import HIDE_SLOW_MODULE, USER_LAYER_FILES, kernel_spec, user_layer_env
@@ -325,6 +327,16 @@ class LocalBackend:
         self.runs.cancel()
         self.runners.kill()  # the waiting ones too: the process is ending
 
+    def envs(self) -> list[EnvInfo]:
+        if not self.envs_dir.is_dir():
+            return []
+        return [EnvInfo(d.name, self.name, str(d),
+                        sum(f.stat().st_size for f in d.rglob("*") if f.is_file()))
+                for d in sorted(self.envs_dir.iterdir()) if (d / MARKER).is_file()]
+
+    def remove_env(self, env: EnvInfo) -> None:
+        shutil.rmtree(env.location)
+
     # sessions: Jupyter Server subprocesses on unix sockets, in the session's folder ---
     def start_session(self, env: EnvRef, req: SessionRequest) -> SessionHandle:
         req.session_dir.mkdir(parents=True, exist_ok=True)
@@ -352,7 +364,7 @@ class LocalBackend:
         handle = SessionHandle(req.session_id, socket, str(server.pid), os.getuid())
         self._procs[req.session_id] = server
         try:
-            wait_for_jupyter(handle, req.base_url, req.token, time.monotonic() + 60,
+            wait_until_ready(handle, req.ready, time.monotonic() + 60,
                              lambda: server.poll() is None)
         except BaseException as exc:
             tail = (req.session_dir / "jupyter.log").read_text(errors="replace")[-2000:]
@@ -375,11 +387,14 @@ class LocalBackend:
         server = self._procs.get(handle.session_id)
         return server is not None and server.poll() is None
 
-    def find_sessions(self) -> list[tuple[str, dict[str, str], bool]]:
+    def find_sessions(self) -> list[SessionRecord]:
         return []  # local sessions are the launcher's children: they end with it
 
-    def lab_static(self, location: str, cache: Path) -> Path | None:
+    def env_folder(self, location: str, folder: str, cache: Path) -> Path | None:
         return None  # local sessions are the author's own: the proxy serves them as is
 
     def ping(self) -> bool:
         return True
+
+    def close(self) -> None:
+        self.runners.close()

@@ -33,6 +33,7 @@ RUNTIME_PACKAGES = (
     "nbformat>=5.10,<6",
 )
 RUNTIME = "/opt/publish/runtime"
+LAB_STATIC = f"{RUNTIME}/share/jupyter/lab/static"  # JupyterLab's static files
 START = "/opt/publish/start"  # the env's `start` (repo2docker), when it has one
 ENTRYPOINT = "/opt/publish/entrypoint"
 HOME_COPY = "/opt/publish/home"  # the image's $HOME, for sessions whose $HOME is a tmpfs

@@ -16,7 +16,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from publisher.backends.base import Backend
+from publisher.backends.base import SessionBackend
 from publisher.config import LauncherSection
 from publisher.launcher.metrics import Metrics
 from publisher.launcher.posts import SiteIndex
@@ -70,7 +70,7 @@ async def running(manager: SessionManager, keep_sessions: bool) -> AsyncIterator
             await manager.stop_all()
 
 
-def create_manager(site_root: Path, backend: Backend, settings: LauncherSection) -> SessionManager:
+def create_manager(site_root: Path, backend: SessionBackend, settings: LauncherSection) -> SessionManager:
     return SessionManager(SiteIndex(site_root), backend, settings, Metrics())
 
 

@@ -8,6 +8,8 @@ launch runs to its end; the manager then removes a session nobody is waiting for
 from __future__ import annotations
 
 import asyncio
+import time
+from collections import deque
 from collections.abc import AsyncIterator
 
 from publisher.backends.base import BuildEvent
@@ -49,3 +51,24 @@ class Reservation:
     def __init__(self, client: str) -> None:
         self.client = client
         self.held = True
+
+
+class LaunchRate:
+    """Launches per client in the last minute, at most *per_minute* each."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self.times: dict[str, deque[float]] = {}
+
+    def allows(self, client: str) -> bool:
+        """Whether *client* may launch now (its launches older than a minute forgotten)."""
+        now = time.monotonic()
+        if len(self.times) > 10_000:  # forget quiet clients
+            self.times = {k: v for k, v in self.times.items() if v and now - v[-1] < 60}
+        window = self.times.setdefault(client, deque())
+        while window and now - window[0] > 60:
+            window.popleft()
+        return len(window) < self.per_minute
+
+    def count(self, client: str) -> None:
+        self.times.setdefault(client, deque()).append(time.monotonic())
