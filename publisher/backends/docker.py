@@ -41,6 +41,7 @@ from publisher.backends.docker_images import (
     runtime_tag,
 )
 from publisher.backends.docker_sessions import (
+    UidGuard,
     container_alive,
     remove_session,
     session_containers,
@@ -83,6 +84,7 @@ class DockerBackend:
         self.client = docker.from_env(timeout=600)
         self.flights = SingleFlight()
         self.runs = Runs()
+        self.uids = UidGuard()
         self.memory, self.cpus, self.pids = memory, cpus, pids
 
     # images -------------------------------------------------------------------------
@@ -303,7 +305,7 @@ class DockerBackend:
     # sessions -----------------------------------------------------------------------
     def start_session(self, env: EnvRef, req: SessionRequest) -> SessionHandle:
         record_use(env.env_id)
-        return start_container(self.client, env.location, req)
+        return start_container(self.client, env.location, req, self.uids)
 
     def stop_session(self, handle: SessionHandle) -> None:
         remove_session(self.client, handle)

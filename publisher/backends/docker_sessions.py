@@ -124,28 +124,31 @@ def uid_problem(etc: Path = Path("/etc")) -> str | None:
             "start sessions until then.")
 
 
-_uid_checked: dict[tuple[tuple[int, int, int], ...], str | None] = {}
+class UidGuard:
+    """Refuses a session (RuntimeError) while the host's accounts overlap the session
+    uids; reads the account files again whenever one of them changes."""
 
+    def __init__(self, etc: Path = Path("/etc")) -> None:
+        self.etc = etc
+        self._stamp: tuple[tuple[int, int, int], ...] | None = None
+        self._problem: str | None = None
 
-def check_uids(etc: Path = Path("/etc")) -> None:
-    """Refuse a session (RuntimeError) while the host's accounts overlap the session uids;
-    read again whenever one of those files changes."""
-    key = []
-    for name in ("passwd", "group", "subuid", "subgid"):
+    def check(self) -> None:
+        stamp = tuple(self._file_stamp(name) for name in ("passwd", "group", "subuid", "subgid"))
+        if stamp != self._stamp:
+            self._stamp, self._problem = stamp, uid_problem(self.etc)
+        if self._problem:
+            log.error("%s", self._problem)
+            # the reader sees this message: the host's account names stay in the log
+            raise RuntimeError("this host's accounts overlap the session uids; the operator "
+                               "will find the details in the launcher's log")
+
+    def _file_stamp(self, name: str) -> tuple[int, int, int]:
         try:
-            st = (etc / name).stat()
-            key.append((st.st_ino, st.st_mtime_ns, st.st_size))
+            st = (self.etc / name).stat()
         except OSError:
-            key.append((0, 0, 0))
-    stamp = tuple(key)
-    if stamp not in _uid_checked:
-        _uid_checked.clear()
-        _uid_checked[stamp] = uid_problem(etc)
-    if _uid_checked[stamp]:
-        log.error("%s", _uid_checked[stamp])
-        # the reader sees this message: the host's account names stay in the log
-        raise RuntimeError("this host's accounts overlap the session uids; the operator "
-                           "will find the details in the launcher's log")
+            return (0, 0, 0)
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
 
 
 def start_log(folder: Path, lines: int = 20) -> str:
@@ -253,11 +256,11 @@ def prestart_kernel(kernel: str) -> str:
             f"JPY_PARENT_PID=$$ setsid {argv} </dev/null & echo $! > {PRESTART_DIR}/pid; fi; ")
 
 
-def start_container(client: Any, image: str, req: SessionRequest,
+def start_container(client: Any, image: str, req: SessionRequest, uids: UidGuard,
                     timeout: float = 60) -> SessionHandle:
     from docker.types import LogConfig, Mount
 
-    check_uids()
+    uids.check()
     uid = session_uid(req.session_id)
     write_secret(req.session_dir / "secret", req.token, uid)
     mounts, sock_dir, volume = _socket_area(client, req, uid)

@@ -1,4 +1,5 @@
-"""One launch's events, produced by a task of its own and followed by any number of streams.
+"""One launch's events, produced by a task of its own and followed by any number of streams;
+the env builds launches wait for; how often a client may launch.
 
 A launch does not belong to the HTTP stream that asked for it: a reader who closes the
 stream does not cancel it half-way (which would leave a container nobody tracks). The
@@ -12,7 +13,8 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator
 
-from publisher.backends.base import BuildEvent
+from publisher.backends.base import BuildEvent, EnvRef, EventSink, SessionBackend, SingleFlight
+from publisher.envs.resolve import PostEnv
 
 
 class Launch:
@@ -72,3 +74,28 @@ class LaunchRate:
 
     def count(self, client: str) -> None:
         self.times.setdefault(client, deque()).append(time.monotonic())
+
+
+class EnvBuilds:
+    """The envs launches wait for: realised once for the launches that ask at the same
+    time (they all see its log), and counted when they had to be built (a metric)."""
+
+    def __init__(self, backend: SessionBackend) -> None:
+        self.backend = backend
+        self.flights = SingleFlight()
+        self.started = 0
+
+    def realise(self, pe: PostEnv, on_event: EventSink) -> EnvRef:
+        def realise(emit: EventSink) -> EnvRef:
+            building = False
+
+            def watch(ev: BuildEvent) -> None:
+                nonlocal building
+                if ev.phase == "building" and not building:
+                    building = True
+                    self.started += 1
+                emit(ev)
+
+            return self.backend.ensure_env(pe.spec, pe.env_id, watch)
+
+        return self.flights.run(pe.env_id, realise, on_event)

@@ -16,7 +16,7 @@ from typing import Any
 
 import anyio
 
-from publisher.backends.base import BuildEvent, EnvRef, EventSink, SessionBackend, SingleFlight
+from publisher.backends.base import BuildEvent, EnvRef, SessionBackend
 from publisher.backends.sessions import SessionRequest
 from publisher.config import LauncherSection
 from publisher.envs.resolve import PostEnv
@@ -24,7 +24,7 @@ from publisher.errors import PublishError
 from publisher.hashing import digest
 from publisher.launcher import jupyter
 from publisher.launcher.adoption import adopt, save_state
-from publisher.launcher.launches import Launch, LaunchRate, Reservation
+from publisher.launcher.launches import EnvBuilds, Launch, LaunchRate, Reservation
 from publisher.launcher.metrics import Metrics
 from publisher.launcher.overflow import Overflow
 from publisher.launcher.posts import SiteIndex
@@ -48,8 +48,7 @@ class SessionManager:
         self.sessions: dict[str, Session] = {}
         self.pool: dict[str, list[Session]] = {}
         self.upstreams = Upstreams()
-        self.builds = SingleFlight()  # launches of one env at once wait for one build
-        self.env_builds_started = 0  # builds the launches waited for (a metric)
+        self.env_builds = EnvBuilds(backend)
         self.overflow: Overflow | None = None  # a BinderHub for readers when all is taken
         self.rate = LaunchRate(settings.launches_per_minute)
         self.owner = digest([str(index.root.resolve()), str(settings.runtime_path.resolve())])
@@ -140,7 +139,7 @@ class SessionManager:
             def on_event(ev: BuildEvent) -> None:
                 loop.call_soon_threadsafe(launch.emit, ev)
 
-            ref = await anyio.to_thread.run_sync(self._realise, pe, on_event)
+            ref = await anyio.to_thread.run_sync(self.env_builds.realise, pe, on_event)
             launch.emit(BuildEvent("launching", "Starting a Jupyter server for you"))
             # the index post() just read (a change since is picked up by the next launch)
             index = self.index.cached()
@@ -181,23 +180,6 @@ class SessionManager:
             if reservation is not None:
                 self._release(reservation)
             launch.finish()
-
-    def _realise(self, pe: PostEnv, on_event: EventSink) -> EnvRef:
-        """The post's env, realised once for the launches that ask for it at the same
-        time (they all see its log); counted when it had to be built."""
-        def realise(emit: EventSink) -> EnvRef:
-            building = False
-
-            def watch(ev: BuildEvent) -> None:
-                nonlocal building
-                if ev.phase == "building" and not building:
-                    building = True
-                    self.env_builds_started += 1
-                emit(ev)
-
-            return self.backend.ensure_env(pe.spec, pe.env_id, watch)
-
-        return self.builds.run(pe.env_id, realise, on_event)
 
     def _base(self, session: Session) -> str:
         return f"{self.settings.base_url}{session.prefix}"
