@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from publisher.backends import local
 from publisher.backends.base import EnvRef, ExecJob
-from publisher.backends.local import LocalBackend, RunnerPool
+from publisher.backends.local import LocalBackend
+from publisher.backends.runners import MAX_WAITING, RunnerPool
 from publisher.config import load_config
 from publisher.envs.resolve import spec_and_id
 from tests.conftest import SiteFactory, notebook
@@ -100,7 +100,7 @@ def test_a_notebook_runs_in_a_kernel_started_before_it(env: EnvRef, tmp_path: Pa
 
 def test_waiting_runners_end_with_the_process(env: EnvRef) -> None:
     pool = RunnerPool()
-    runners = [pool.start(env) for _ in range(local.MAX_WAITING + 1)]
+    runners = [pool.start(env) for _ in range(MAX_WAITING + 1)]
     for r in runners:
         pool.offer(r)
     assert runners[0].proc.poll() is not None  # beyond the limit: closed at once
