@@ -106,4 +106,4 @@ def test_the_launcher_uses_public_parts_of_the_build_only() -> None:
 
 def test_the_standalone_runner_hides_the_same_slow_module() -> None:
     runner = (PACKAGE / "backends" / "nbrunner.py").read_text()
-    assert f'sys.modules.setdefault("{SLOW_MODULE}", None)' in runner
+    assert f'sys.modules).setdefault("{SLOW_MODULE}", None)' in runner

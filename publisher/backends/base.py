@@ -4,9 +4,10 @@ interrupted build ends.
 Two seams: a :class:`BuildBackend` realises envs and runs notebooks in them (the build's
 side); a :class:`SessionBackend` realises envs and runs readers' sessions in them (the
 launcher's side), answering with typed records. A backend that does both (docker, local,
-or a third, say a cluster's) implements :class:`Backend`, their union, and nothing else:
-how it names, labels and reaches what it starts stays inside it; the launcher speaks
-HTTP to a session at the socket its handle names.
+or a third, say a cluster's) implements :class:`Backend`, their union, and nothing else
+(``publisher.backends.get_backend`` names it): how it names, labels and reaches what it
+starts stays inside it; the launcher speaks HTTP to a session at the socket its handle
+names.
 """
 
 from __future__ import annotations

@@ -116,9 +116,8 @@ def copy_image_folder(client: Any, location: str, folder: str, cache: Path) -> P
     for left in client.containers.list(all=True, filters={
             "label": COPY_LABEL, "status": "created"}):
         left.remove(force=True)
-    container = client.containers.create(location, command=["true"],
-                                              network_disabled=True,
-                                              labels={COPY_LABEL: "1"})
+    container = client.containers.create(location, command=["true"], network_disabled=True,
+                                         labels={COPY_LABEL: "1"})
     tmp = cache / f".{image_id}.tmp-{os.getpid()}"
     try:
         stream, _ = container.get_archive(folder)
