@@ -8,7 +8,8 @@ Binder badge pointing at it gives each post its own environment there.
 Refs are made with git plumbing only (blobs, a temporary index, ``commit-tree``,
 ``update-ref``): no checkout, and the author's branch, index and work tree are never
 touched. A commit has a fixed author, date and message, so the same tree always gives
-the same commit and a re-run with nothing changed moves no ref.
+the same commit and a re-run with nothing changed moves no ref (git itself:
+:mod:`publisher.git`; the badges that name the refs: :mod:`publisher.binderhub`).
 
 Where repo2docker looks (its ``binder_dir`` rule): a ``binder/`` folder wins over the
 repository root. A spec that installs a package (``pyproject.toml``/``setup.py``) or
@@ -23,77 +24,43 @@ from __future__ import annotations
 import os
 import re
 import stat
-import subprocess
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote, urlencode
 
+from publisher.binderhub import branch_name, post_path
 from publisher.config import Config
 from publisher.content.post import SOURCE_NAMES, Post, notebook_json
 from publisher.envs.spec import EnvSpec
 from publisher.errors import PublishError
+from publisher.git import (
+    AUTHOR,
+    FIXED_DATE,
+    IDENTITY,
+    REF_ROOT,
+    GitError,
+    git,
+    hash_bytes,
+    hash_files,
+    local_refs,
+    raw,
+    remote_refs,
+    repository_of,
+    write_tree,
+)
+from publisher.layout import ENV_FOLDERS, POSTS
 from publisher.paths import check_inside
 
-REF_ROOT = "refs/heads/"
-# a fixed identity and date: the same tree gives the same commit
-IDENTITY = {
-    "GIT_AUTHOR_NAME": "publish", "GIT_AUTHOR_EMAIL": "publish@localhost",
-    "GIT_COMMITTER_NAME": "publish", "GIT_COMMITTER_EMAIL": "publish@localhost",
-    "GIT_AUTHOR_DATE": "946684800 +0000", "GIT_COMMITTER_DATE": "946684800 +0000",
-}
-SKIP_DIRS = {"binder", ".binder", ".ipynb_checkpoints", "__pycache__", ".git"}
+SKIP_DIRS = {*ENV_FOLDERS, ".ipynb_checkpoints", "__pycache__", ".git"}
 EXECUTABLE = {"postBuild", "start"}
+
+
+WHY_GIT = ("Env refs are branches of the site's repository: run `git init` there (and push "
+           "it where your BinderHub can read it, the [launch] repository), then run this "
+           "command again.")
 
 
 class BinderError(PublishError):
     """Env refs cannot be made or pushed."""
-
-
-# -- where a post lives in its env ref, and the badge that opens it ---------------------
-
-def post_path(post: Post) -> str:
-    """The post's notebook in its env ref: ``posts/<slug>/index.ipynb`` (a Markdown post
-    is there as a notebook), or ``posts/<slug>.ipynb`` for a single-file post."""
-    if post.folder is not None:
-        return f"posts/{post.slug}/{post.notebook_name}"
-    return f"posts/{post.notebook_name}"
-
-
-def branch_name(config: Config, env_id: str) -> str:
-    return f"{config.launch.ref_prefix}{env_id}"
-
-
-def provider_spec(repository: str, ref: str) -> tuple[str, str]:
-    """(provider, spec) of *repository* at *ref* by BinderHub's rules: ``gh`` owner/repo/ref
-    for GitHub, ``gl`` url-escaped namespace/ref for gitlab.com, else ``git`` url-escaped
-    URL/ref. The ref is kept as is: BinderHub splits the spec before it, so its slashes
-    are allowed."""
-    m = re.match(r"^(?:https?://(?:www\.)?github\.com/|git@github\.com:)([^/]+)/([^/]+?)"
-                 r"(?:\.git)?/?$", repository, re.I)
-    if m:
-        return "gh", f"{m.group(1)}/{m.group(2)}/{ref}"
-    m = re.match(r"^(?:https?://(?:www\.)?gitlab\.com/|git@gitlab\.com:)(.+?)(?:\.git)?/?$",
-                 repository, re.I)
-    if m:
-        return "gl", f"{quote(m.group(1), safe='')}/{ref}"
-    return "git", f"{quote(repository, safe='')}/{ref}"
-
-
-def binder_launch_url(config: Config, post: Post, env_id: str, hub: str = "") -> str:
-    """The Binder badge of a post: its env ref on ``hub`` (default ``[launch]
-    binderhub_url``), opening the post's notebook in JupyterLab."""
-    base = (hub or config.launch.binderhub_url).rstrip("/")
-    provider, spec = provider_spec(config.launch.repository, branch_name(config, env_id))
-    query = urlencode({"urlpath": f"lab/tree/{post_path(post)}"})
-    return f"{base}/v2/{provider}/{spec}?{query}"
-
-
-def binder_build_url(config: Config, env_id: str, hub: str = "") -> str:
-    """BinderHub's launch stream (Server-Sent Events) for an env ref: live code follows it."""
-    base = (hub or config.launch.binderhub_url).rstrip("/")
-    provider, spec = provider_spec(config.launch.repository, branch_name(config, env_id))
-    return f"{base}/build/{provider}/{spec}"
 
 
 # -- the tree of one env ref ------------------------------------------------------------
@@ -147,14 +114,10 @@ class TreeMaker:
     def _git_files(self, folder: Path) -> list[Path]:
         """Files git would commit under *folder* (one ``git ls-files`` per folder asked)."""
         if folder not in self._listed:
-            result = subprocess.run(
-                ["git", "-C", str(self.repo), "ls-files", "-co", "--exclude-standard", "-z",
-                 "--", str(folder)], capture_output=True, check=False)
-            if result.returncode != 0:
-                raise BinderError(f"git ls-files failed in {self.repo}: "
-                                  f"{result.stderr.decode(errors='replace').strip()}")
-            self._listed[folder] = [self.repo / os.fsdecode(raw) for raw in
-                                    sorted(set(result.stdout.split(b"\0")) - {b""})]
+            listed = raw(self.repo, "ls-files", "-co", "--exclude-standard", "-z", "--",
+                         str(folder))
+            self._listed[folder] = [self.repo / os.fsdecode(name) for name in
+                                    sorted(set(listed.split(b"\0")) - {b""})]
         return self._listed[folder]
 
     def files(self, folder: Path) -> list[Path]:
@@ -203,12 +166,12 @@ class TreeMaker:
         paths (the site's own, not where links lead)."""
         entries: dict[str, Entry] = {}
         if post.folder is not None:
-            folder = self.site_root / "posts" / post.slug
+            folder = self.site_root / POSTS / post.slug
             sources = {folder / name for name in SOURCE_NAMES}
             for p in self.files(folder):
                 if p not in sources:
                     rel = p.relative_to(folder).as_posix()
-                    entries[f"posts/{post.slug}/{rel}"] = self._entry(p)
+                    entries[f"{POSTS}/{post.slug}/{rel}"] = self._entry(p)
         entries[post_path(post)] = Entry(None, notebook_bytes(post))
         return entries
 
@@ -219,80 +182,19 @@ def commit_message(env_id: str, spec: EnvSpec, site_root: Path, slugs: list[str]
             f"BinderHub.\nEnv files: {files}\nPosts: {', '.join(sorted(slugs))}\n")
 
 
-# -- git plumbing ------------------------------------------------------------------------
-
-# settings of the author's git that would change the bytes of a commit object
-GIT_PINNED = ["-c", "commit.gpgsign=false", "-c", "i18n.commitEncoding=UTF-8"]
-
-
-def git(repo: Path, *args: str | bytes, data: bytes | None = None,
-        env: dict[str, str] | None = None, timeout: float | None = None) -> str:
-    """Run one git command in *repo*; its stdout, or a BinderError with git's words."""
-    try:
-        result = subprocess.run(
-            ["git", "-C", str(repo), *GIT_PINNED, *args], input=data, capture_output=True,
-            env={**os.environ, **(env or {})}, check=False, timeout=timeout)
-    except subprocess.TimeoutExpired as exc:
-        raise BinderError(f"git {args[0]!s} did not answer in {timeout:.0f} s") from exc
-    if result.returncode != 0:
-        err = result.stderr.decode(errors="replace").strip()
-        what = " ".join(a if isinstance(a, str) else os.fsdecode(a) for a in args[:2])
-        raise BinderError(f"git {what} failed in {repo}: {err}")
-    return result.stdout.decode(errors="replace")
-
-
-def repository_of(site_root: Path, why: str = "") -> Path:
-    """The top folder of the site's git repository; a clear error when it is in none
-    (*why*: what needs the repository, default the env refs)."""
-    result = subprocess.run(["git", "-C", str(site_root), "rev-parse", "--show-toplevel"],
-                            capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        raise BinderError(f"{site_root}: not in a git repository. " + (why or (
-            "Env refs are branches of the site's repository: run `git init` there (and "
-            "push it where your BinderHub can read it, the [launch] repository), then run "
-            "this command again.")))
-    return Path(result.stdout.strip())
-
-
-def _blobs(repo: Path, entries: dict[str, Entry], tmp: Path) -> dict[str, str]:
-    """path in the ref -> blob id, written to the repository's objects. Files of the
-    repository are hashed as ``git add`` would (paths as arguments: any byte but NUL is
-    fine); generated bytes as they are."""
-    shas: dict[str, str] = {}
-    names = sorted(entries)
-    files = [n for n in names if entries[n].source is not None]
-    for i in range(0, len(files), 200):
-        chunk = files[i:i + 200]
-        paths = [os.fsencode(entries[n].source.relative_to(repo))  # type: ignore[union-attr]
-                 for n in chunk]
-        shas.update(zip(chunk, git(repo, "hash-object", "-w", "--", *paths).split(),
-                        strict=True))
-    made = [n for n in names if entries[n].source is None]
-    for i in range(0, len(made), 200):
-        chunk = made[i:i + 200]
-        made_paths = []
-        for j, name in enumerate(chunk):
-            path = tmp / f"blob-{i + j}"
-            path.write_bytes(entries[name].data)
-            made_paths.append(str(path))
-        shas.update(zip(chunk, git(repo, "hash-object", "-w", "--no-filters", "--",
-                                   *made_paths).split(), strict=True))
-    return shas
-
-
 def write_commit(repo: Path, entries: dict[str, Entry], message: str) -> str:
     """A root commit of *entries* (path → Entry), made in a temporary index: the same
-    entries and message give the same commit, on any machine."""
-    with tempfile.TemporaryDirectory(prefix="publish-refs-") as tmpname:
-        tmp = Path(tmpname)
-        index_env = {"GIT_INDEX_FILE": str(tmp / "index")}
-        shas = _blobs(repo, entries, tmp)
-        info = b"".join(
-            f"{'100755' if entries[n].executable else '100644'} {shas[n]}\t".encode()
-            + os.fsencode(n) + b"\0" for n in sorted(entries))
-        git(repo, "update-index", "--add", "-z", "--index-info", data=info, env=index_env)
-        tree = git(repo, "write-tree", env=index_env).strip()
-    return git(repo, "commit-tree", tree, "-m", message, env=IDENTITY).strip()
+    entries and message give the same commit, on any machine. Files of the repository
+    are hashed as ``git add`` would; generated bytes as they are."""
+    files = [name for name in sorted(entries) if entries[name].source is not None]
+    made = [name for name in sorted(entries) if entries[name].source is None]
+    shas = dict(zip(files, hash_files(repo, [
+        os.fsencode(entries[n].source.relative_to(repo))  # type: ignore[union-attr]
+        for n in files]), strict=True))
+    shas.update(zip(made, hash_bytes(repo, [entries[n].data for n in made]), strict=True))
+    tree = write_tree(repo, {n: ("100755" if entries[n].executable else "100644", shas[n])
+                             for n in entries})
+    return git(repo, "commit-tree", tree, "-m", message, env={**IDENTITY, **FIXED_DATE}).strip()
 
 
 def is_env_ref_commit(repo: Path, sha: str) -> bool:
@@ -300,36 +202,11 @@ def is_env_ref_commit(repo: Path, sha: str) -> bool:
     ``publish env …``): only those are ever moved or removed."""
     try:
         text = git(repo, "cat-file", "commit", sha)
-    except BinderError:
+    except GitError:
         return False
     header, _, body = text.partition("\n\n")
-    return ("\nparent " not in "\n" + header and "author publish <publish@localhost>" in header
+    return ("\nparent " not in "\n" + header and f"author {AUTHOR}" in header
             and body.startswith("publish env "))
-
-
-@dataclass(frozen=True)
-class LocalRef:
-    commit: str
-    worktree: str  # the worktree that has it checked out, "" for none
-
-
-def local_refs(repo: Path, prefix: str) -> dict[str, LocalRef]:
-    """ref -> its commit and worktree, for the branches under *prefix* (one git call)."""
-    out = git(repo, "for-each-ref", "--format=%(refname)%00%(objectname)%00%(worktreepath)",
-              REF_ROOT + prefix)
-    rows = (line.split("\0") for line in out.splitlines() if line.count("\0") == 2)
-    return {ref: LocalRef(sha, tree) for ref, sha, tree in rows
-            if ref.startswith(REF_ROOT + prefix)}
-
-
-def remote_refs(repo: Path, remote: str, prefix: str,
-                timeout: float | None = None) -> dict[str, str]:
-    """ref -> commit on *remote* (a remote's name or a URL), under *prefix*. With a
-    *timeout*, git never waits for credentials (the launcher asks this on start)."""
-    out = git(repo, "ls-remote", "--heads", remote, f"{REF_ROOT}{prefix}*", timeout=timeout,
-              env={"GIT_TERMINAL_PROMPT": "0"} if timeout else None)
-    pairs = (line.split("\t", 1) for line in out.splitlines() if "\t" in line)
-    return {ref: sha for sha, ref in pairs if ref.startswith(REF_ROOT + prefix)}
 
 
 # -- the command -------------------------------------------------------------------------
@@ -377,7 +254,7 @@ def plan_refs(site_root: Path, prefix: str | None = None
     from publisher.content.site import discover
     from publisher.envs.resolve import resolve_envs
 
-    repo = repository_of(site_root)
+    repo = repository_of(site_root, WHY_GIT, BinderError)
     site = discover(site_root)
     config = site.config
     if prefix is not None:

@@ -8,34 +8,30 @@ path, and raises once.
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import functools
 import os
 import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, get_args, get_origin, get_type_hints
+from typing import Any
 
 from publisher.backends import CHOICES as BACKEND_CHOICES
+from publisher.config_values import (
+    addresses,
+    http_url,
+    one_id,
+    origins,
+    setting,
+    suggest,
+    url_path,
+    value_of,
+)
 from publisher.errors import ConfigError
+from publisher.layout import CONFIG_FILE
+from publisher.web.addresses import shared_domain
 
-CONFIG_NAME = "publish.toml"
 DEFAULT_BASE_IMAGE = "python:3.11-slim"
 LOCAL_URL = "http://127.0.0.1:8000/"  # the site's address when [site] base_url is unset
-
-
-def setting(default: Any, help: str, flag: bool = True, normalize: Any = None,
-            check: Any = None) -> Any:
-    """A field of a section, declared once: its type (the annotation), default and help.
-
-    ``flag``: also a command-line option (``--name-with-dashes``) that overrides the file;
-    ``normalize``: value -> value; ``check``: value -> problem text or None.
-    """
-    meta = {"help": help, "flag": flag, "normalize": normalize, "check": check}
-    if isinstance(default, dict | list):
-        return field(default_factory=lambda: type(default)(default), metadata=meta)
-    return field(default=default, metadata=meta)
 
 
 @dataclass(frozen=True)
@@ -107,38 +103,6 @@ class DeploySection:
     cname: str = ""  # a custom domain for GitHub Pages: written to CNAME
 
 
-def _url_path(value: str) -> str:
-    return "/" + value.strip("/") + "/" if value.strip("/") else "/"
-
-
-def _one_id(value: str) -> str | None:
-    if value and value.count("{id}") != 1:
-        return 'must contain {id} once, e.g. "{id}.example-live.org"'
-    return None
-
-
-def _addresses(value: str) -> str | None:
-    from publisher.launcher.forwarded import parse_trusted
-
-    try:
-        parse_trusted(value)
-    except ValueError as exc:
-        return str(exc)
-    return None
-
-
-def _http_url(value: str) -> str | None:
-    if value and not re.fullmatch(r"https?://[^/\s?#@]+(/[^\s?#]*)?", value):
-        return f"expected an http(s) URL like https://mybinder.org, got {value!r}"
-    return None
-
-
-def _origins(value: str) -> str | None:
-    from publisher.launcher.cors import check_origins
-
-    return check_origins(value)
-
-
 @dataclass(frozen=True)
 class Limits:
     """What one session may use."""
@@ -159,10 +123,11 @@ class LauncherSection:
     base_images: dict[str, str] = setting(
         {}, 'Base images by runtime.txt version, e.g. { "3.12" = "python:3.12-slim" }.',
         flag=False)
-    memory: str = setting("1g", "Memory per session, e.g. 1g.")
-    cpus: float = setting(1.0, "CPUs per session.")
-    pids: int = setting(256, "Processes per session.")
-    disk: str = setting("512m", "Writable space per session ($HOME, /tmp; counts as memory).")
+    memory: str = setting(Limits.memory, "Memory per session, e.g. 1g.")
+    cpus: float = setting(Limits.cpus, "CPUs per session.")
+    pids: int = setting(Limits.pids, "Processes per session.")
+    disk: str = setting(Limits.disk, "Writable space per session ($HOME, /tmp; counts as "
+                        "memory).")
     idle_timeout: float = setting(600.0, "Seconds without activity before a session is culled.")
     max_age: float = setting(6 * 3600.0, "Seconds a session may live.")
     max_sessions: int = setting(20, "Sessions at once, pool included (then: busy).")
@@ -175,9 +140,9 @@ class LauncherSection:
         4, "Sessions one client address may hold at once (0: no limit; raise it for "
         "classrooms behind one address).")
     session_host: str = setting("", "A host name per session, e.g. '{id}.example-live.org' "
-                                "(wildcard DNS and certificate).", check=_one_id)
+                                "(wildcard DNS and certificate).", check=one_id)
     base_url: str = setting("/", "Path prefix of every route, e.g. /live/.",
-                            normalize=_url_path)
+                            normalize=url_path)
     session_host_same_site: bool = setting(
         False, "Allow session_host under the registrable domain of [site] base_url (a "
         "session's page can then set cookies for the blog's domain).")
@@ -188,15 +153,15 @@ class LauncherSection:
         "(DNS rebinding).")
     forwarded_allow_ips: str = setting(
         "127.0.0.1", "Comma-separated proxy addresses or networks whose X-Forwarded-* "
-        "headers count ('*': any).", check=_addresses)
+        "headers count ('*': any).", check=addresses)
     allow_origins: str = setting(
         "", "Origins whose pages may use the launch stream and a session's API with its "
         "token, e.g. thebe on the blog (comma-separated; '*': any). Default: the blog's, "
-        "from [site] base_url.", check=_origins)
+        "from [site] base_url.", check=origins)
     overflow: str = setting(
         "", "A BinderHub to send readers to when every place is taken, e.g. "
         "https://mybinder.org (needs [launch] repository and the env refs pushed: publish "
-        "binder refs --push).", check=_http_url)
+        "binder refs --push).", check=http_url)
     runtime_dir: str = setting("", "Folder for session state (default: PUBLISH_RUNTIME_DIR, "
                                "else the cache folder).")
 
@@ -281,35 +246,6 @@ CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
 REF_PREFIX = re.compile(r"(?!.*(?:\.\.|//|@\{|\.lock/|/\.))[A-Za-z0-9][A-Za-z0-9._/-]*/")
 
 
-def _shared_domain(session_host: str, site_url: str) -> str:
-    """The registrable domain (Public Suffix List) that *session_host* (a template) and
-    the host of *site_url* share, or "" (none, or an address or a local name)."""
-    import ipaddress
-    from urllib.parse import urlsplit
-
-    from publisher.launcher.hosts import host_name
-
-    domains = set()
-    for name in (host_name(session_host.replace("{id}", "x")),
-                 (urlsplit(site_url).hostname or "").lower()):
-        name = name.strip(".")
-        if not name or name == "localhost" or name.endswith(".localhost"):
-            return ""
-        try:
-            ipaddress.ip_address(name)
-            return ""
-        except ValueError:
-            domains.add(_suffixes().privatesuffix(name) or name)
-    return domains.pop() if len(domains) == 1 else ""
-
-
-@functools.cache
-def _suffixes() -> Any:
-    from publicsuffixlist import PublicSuffixList  # the list ships with the package
-
-    return PublicSuffixList()
-
-
 def _cross_checks(cfg: Config) -> list[str]:
     """Problems that involve more than one key."""
     problems = []
@@ -327,7 +263,7 @@ def _cross_checks(cfg: Config) -> list[str]:
         problems.append(f"[launch] ref_prefix: {cfg.launch.ref_prefix!r} is not a valid git "
                         'branch folder (e.g. "publish/env/": letters, digits, ".", "_", "-", '
                         'ending in "/")')
-    shared = "" if cfg.launcher.session_host_same_site else _shared_domain(
+    shared = "" if cfg.launcher.session_host_same_site else shared_domain(
         cfg.launcher.session_host, cfg.site.base_url)
     if shared:
         problems.append(
@@ -351,75 +287,13 @@ def _cross_checks(cfg: Config) -> list[str]:
     return problems
 
 
-def _type_name(tp: Any) -> str:
-    origin = get_origin(tp)
-    if origin is list:
-        return "a list of strings"
-    if origin is dict:
-        return "a table of strings"
-    return {str: "a string", int: "an integer", float: "a number", bool: "true or false"}[tp]
-
-
-def _check(value: Any, tp: Any) -> Any:
-    """Return *value* coerced to *tp*, or raise TypeError."""
-    origin = get_origin(tp)
-    if origin is list:
-        if isinstance(value, str):
-            return [value]
-        if isinstance(value, list) and all(isinstance(v, str) for v in value):
-            return value
-        raise TypeError
-    if origin is dict:
-        _, vt = get_args(tp)
-        if isinstance(value, dict) and all(isinstance(v, vt) for v in value.values()):
-            return {str(k): v for k, v in value.items()}
-        raise TypeError
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        raise TypeError
-    if tp is float and isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if tp is int and isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if tp is str and isinstance(value, str):
-        return value
-    raise TypeError
-
-
-def _suggest(key: str, known: list[str]) -> str:
-    close = difflib.get_close_matches(key, known, n=1)
-    return f" (did you mean '{close[0]}'?)" if close else ""
-
-
-def _value(cls: type[Any], section: str, key: str, raw: Any) -> tuple[Any, str | None]:
-    """(the value of *key* in *section* for *raw*, or a problem text)."""
-    hints = get_type_hints(cls)
-    if key not in hints:
-        known = [f.name for f in dataclasses.fields(cls)]
-        return None, f"unknown key{_suggest(key, known)}"
-    try:
-        value = _check(raw, hints[key])
-    except TypeError:
-        return None, f"expected {_type_name(hints[key])}, got {raw!r}"
-    choices = CHOICES.get((section, key))
-    if choices and value not in choices:
-        return None, f"must be one of {', '.join(choices)}, got {value!r}"
-    meta = {f.name: f.metadata for f in dataclasses.fields(cls)}[key]
-    if meta.get("check") and (problem := meta["check"](value)):
-        return None, str(problem)
-    if meta.get("normalize"):
-        value = meta["normalize"](value)
-    return value, None
-
-
-def parse_config(data: dict[str, Any], root: Path, source: str = CONFIG_NAME) -> Config:
+def parse_config(data: dict[str, Any], root: Path, source: str = CONFIG_FILE) -> Config:
     """Validate *data* (a parsed TOML document) against the schema."""
     problems: list[str] = []
     sections: dict[str, Any] = {}
     for name, value in data.items():
         if name not in SECTIONS:
-            problems.append(f"[{name}]: unknown section{_suggest(name, list(SECTIONS))}")
+            problems.append(f"[{name}]: unknown section{suggest(name, list(SECTIONS))}")
             continue
         if not isinstance(value, dict):
             problems.append(f"{name}: expected a table [{name}]")
@@ -427,7 +301,7 @@ def parse_config(data: dict[str, Any], root: Path, source: str = CONFIG_NAME) ->
         cls = SECTIONS[name]
         kwargs: dict[str, Any] = {}
         for key, raw in value.items():
-            coerced, problem = _value(cls, name, key, raw)
+            coerced, problem = value_of(cls, key, raw, CHOICES.get((name, key)))
             if problem:
                 problems.append(f"[{name}] {key}: {problem}")
             else:
@@ -453,7 +327,7 @@ def with_overrides(cfg: Config, section: str, overrides: dict[str, Any]) -> Conf
     for key, raw in overrides.items():
         if raw is None:
             continue
-        value, problem = _value(cls, section, key, raw)
+        value, problem = value_of(cls, key, raw, CHOICES.get((section, key)))
         if problem:
             problems.append(f"--{key.replace('_', '-')}: {problem}")
         else:
@@ -468,12 +342,12 @@ def with_overrides(cfg: Config, section: str, overrides: dict[str, Any]) -> Conf
 
 def load_config(root: Path) -> Config:
     """Read ``publish.toml`` from the site folder *root*."""
-    path = root / CONFIG_NAME
+    path = root / CONFIG_FILE
     if not root.is_dir():
         raise ConfigError(f"{root}: no such site folder. Create one with `publish new {root}`.")
     if not path.is_file():
         raise ConfigError(
-            f"{path}: not found. A site folder needs a {CONFIG_NAME} "
+            f"{path}: not found. A site folder needs a {CONFIG_FILE} "
             f"(create a site with `publish new DIR`, or pass the site folder as argument)."
         )
     try:

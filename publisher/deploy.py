@@ -12,44 +12,52 @@ Two targets:
 - **dir**: the output is copied beside DEST and exchanged with it in one step, so a web
   server reading DEST never serves a half-copied site.
 
-Before either, :func:`check` looks at what would be broken where the site lands: a
-``base_url`` left at a local address (feed, canonical links), launch badges on a static
-host's own address (a 404 there), Binder badges naming env refs the repository lacks.
-The deploy stops there (exit 1, nothing pushed or copied) unless ``--force``.
+Why not ghp-import (which also commits without a checkout, through ``git fast-import``):
+it resets the local branch to the remote's last fetched tip (dropping unpushed deploys
+unseen), writes over any branch, including one that never held a deploy, commits even
+when nothing changed, and publishes the file a link in the output points to, wherever it
+leads. Here a deploy adds to the newer of the local and the remote branch or stops when
+they diverged, touches only a branch that holds publish's deploys (or ``--force``),
+makes no commit for an unchanged site, and refuses a link out of the output.
+
+Before either, :func:`publisher.deploy_check.check` looks at what would be broken where
+the site lands; the deploy stops there (exit 1, nothing pushed or copied) unless
+``--force``.
 """
 
 from __future__ import annotations
 
 import errno
-import ipaddress
 import json
 import os
 import shutil
-import socket
-import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from publisher import __version__
-from publisher.binder import (
-    REF_ROOT,
-    git,
-    local_refs,
-    provider_spec,
-    pushed_refs,
-    repository_of,
-)
 from publisher.config import Config, load_config
+from publisher.deploy_check import check, checked, pages_address
 from publisher.errors import BuildFailed, PublishError
-from publisher.launcher.cors import origin_of
+from publisher.git import (
+    REF_ROOT,
+    answer,
+    call,
+    git,
+    hash_bytes,
+    hash_files,
+    identity,
+    local_refs,
+    repository_of,
+    succeeds,
+    write_tree,
+)
+from publisher.layout import DEFAULT_OUT, PUBLISHED, WORK
 from publisher.paths import files_under
 from publisher.pipeline.output import MARKER, SOURCES, swap
 
 # build bookkeeping of the output folder, not part of the site a host serves
-INTERNAL = {MARKER, "_publish/.emitted"}
-EMITTED = Path("_publish") / ".emitted"
+EMITTED = f"{PUBLISHED}/.emitted"
+INTERNAL = {MARKER, EMITTED}
 WHY_GIT = ("The site goes on a branch of its repository: run `git init`, commit the site and "
            "add the remote (git remote add origin URL), or deploy a folder with `publish "
            "deploy dir DEST`.")
@@ -57,135 +65,6 @@ WHY_GIT = ("The site goes on a branch of its repository: run `git init`, commit 
 
 class DeployError(PublishError):
     """The site cannot be deployed where asked."""
-
-
-# -- the check: would the badges work where the site lands? ------------------------------
-
-def is_local(url: str) -> bool:
-    """Whether *url* names this machine (or no machine): a reader's browser elsewhere
-    cannot reach it. Private-network addresses count as reachable (an intranet blog)."""
-    host = (urlsplit(url).hostname or "").rstrip(".").lower()
-    if not host or host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        try:  # the shorthands browsers accept too: 127.1, 0x7f.1
-            ip = ipaddress.ip_address(socket.inet_aton(host))
-        except OSError:
-            return False
-    return ip.is_loopback or ip.is_unspecified or ip.is_link_local
-
-
-def pages_address(config: Config, remote_url: str) -> str:
-    """Where GitHub Pages serves a repository's gh-pages branch, or "" when *remote_url*
-    is not on GitHub."""
-    if config.deploy.cname:
-        return f"https://{config.deploy.cname}/"
-    provider, spec = provider_spec(remote_url, "")
-    if provider != "gh":
-        return ""
-    owner, repo = spec.split("/")[:2]
-    if repo.lower() == f"{owner.lower()}.github.io":
-        return f"https://{repo.lower()}/"
-    return f"https://{owner.lower()}.github.io/{repo}/"
-
-
-def launcher_at(root: str, timeout: float = 5.0) -> bool:
-    """Whether a publish launcher answers at *root* (its ``versions`` route)."""
-    import httpx
-
-    try:
-        response = httpx.get(root.rstrip("/") + "/versions", timeout=timeout,
-                             follow_redirects=True)
-        return response.status_code == 200 and "publish" in response.json()
-    except (httpx.HTTPError, ValueError):
-        return False
-
-
-def _base_problems(config: Config, suggestion: str) -> list[str]:
-    base = config.site.base_url
-    e_g = f", e.g. {suggestion}" if suggestion else ""
-    if not base:
-        return ["[site] base_url is not set: the feed, the canonical links and every absolute "
-                f"link would name {config.site.url}. Set it in publish.toml to the address "
-                f"where the site lands{e_g}."]
-    if not origin_of(base):
-        return [f"[site] base_url is {base}, not an absolute http(s) address: the feed and "
-                "the canonical links need one. Set it to the address where the site "
-                f"lands{e_g}."]
-    if is_local(base):
-        return [f"[site] base_url is {base}, an address of this machine: the feed and the "
-                "canonical links would send readers there. Set it to the address where the "
-                f"site lands{e_g}."]
-    return []
-
-
-def _launch_problems(config: Config, static_host: bool) -> list[str]:
-    """Launch badges open ``<[launch] url>/launch/<slug>``: on the site's own address when
-    the url is empty or a path."""
-    url, site = config.launch.url, origin_of(config.site.base_url)
-    if url and not url.startswith("/"):
-        if not origin_of(url):
-            return [f"[launch] url is {url}, neither a path on the site's address nor an "
-                    "absolute http(s) address: badges would open it relative to each post. "
-                    "Set it to the launcher's address, e.g. https://live.example.org."]
-        if static_host and origin_of(url) == site:
-            return [f"[launch] url is {url}, on the site's own address ({site}), which the "
-                    "static host serves: readers would get a 404 there. Set it to the address "
-                    "of a launcher on a server of yours."]
-        if is_local(url):
-            return [f"[launch] url is {url}, an address of this machine: readers' browsers "
-                    "would look for a launcher on their own computer. Set it to the "
-                    "launcher's public address."]
-        return []
-    root = f"{site}{url.rstrip('/')}"
-    opens = f"{root}/launch/<slug>" + ("" if site else " on the site's own address")
-    fix = ("set [launch] url to your launcher's address (README: \"Run the launcher on a "
-           'server"), or [launch] mode = "binderhub" for Binder badges only.')
-    if static_host:
-        return [f"[launch] url is {url or 'empty'}: every launch badge opens {opens}, on the "
-                "static host, which only serves files: readers would get a 404. Run a "
-                f"launcher on a server of yours and {fix}"]
-    if site and not launcher_at(root):
-        return [f"[launch] url is {url or 'empty'}: every launch badge opens {opens}, and no "
-                f"publish launcher answers at {root}/versions. Start the launcher behind the "
-                f"same server first (deploy/), or {fix}"]
-    return []
-
-
-def _binder_problems(config: Config) -> list[str]:
-    where = config.launch.repository
-    try:
-        plans, pushed = pushed_refs(config)
-    except PublishError as exc:
-        return [f"Binder badges: cannot read the env refs on {where}: {exc.message}"]
-    behind = sorted(p.branch for p in plans if p.branch not in pushed)
-    if not behind:
-        return []
-    return [f"Binder badges: {len(behind)} of {len(plans)} env refs are missing or out of "
-            f"date on {where} ({', '.join(behind)}): their badges would fail on the "
-            "BinderHub. Run `publish binder refs --push REMOTE` first."]
-
-
-def check(config: Config, static_host: bool, suggestion: str = "") -> list[str]:
-    """What would be broken where the site lands. *static_host*: the host serves files
-    only (GitHub Pages, any static host); else a server of the author's, which may put a
-    launcher on the site's own address (``deploy/nginx-publish.conf``)."""
-    mode = config.launch.mode
-    return (_base_problems(config, suggestion)
-            + (_launch_problems(config, static_host) if mode != "binderhub" else [])
-            + (_binder_problems(config) if mode != "launcher" else []))
-
-
-def checked(config: Config, static_host: bool, force: bool, suggestion: str = "") -> list[str]:
-    """Lines to print before deploying: nothing when the check passes; the problems as
-    warnings with *force*; else a :class:`BuildFailed` (nothing deployed)."""
-    problems = check(config, static_host, suggestion)
-    if problems and not force:
-        raise BuildFailed(problems, "Not deployed: where the site lands, these would be "
-                          "broken (fix them, or deploy anyway with --force):")
-    return [f"warning: deployed with --force although {p}" for p in problems]
 
 
 def build_output(site: Path) -> Path:
@@ -209,55 +88,24 @@ def site_files(out: Path) -> dict[str, Path]:
     return files
 
 
-def _hash(repo: Path, paths: list[str]) -> list[str]:
-    shas: list[str] = []
-    for i in range(0, len(paths), 200):
-        shas += git(repo, "hash-object", "-w", "--no-filters", "--", *paths[i:i + 200]).split()
-    return shas
-
-
-def write_tree(repo: Path, files: dict[str, Path], made: dict[str, bytes]) -> str:
-    """The tree of *files* (bytes as they are: no filters) and *made* (generated files),
-    written in a temporary index of its own."""
-    with tempfile.TemporaryDirectory(prefix="publish-deploy-") as tmpname:
-        tmp = Path(tmpname)
-        for i, name in enumerate(made):
-            (tmp / f"made-{i}").write_bytes(made[name])
-        paths = {**{n: str(p) for n, p in files.items()},
-                 **{n: str(tmp / f"made-{i}") for i, n in enumerate(made)}}
-        names = sorted(paths)
-        shas = dict(zip(names, _hash(repo, [paths[n] for n in names]), strict=True))
-        info = b"".join(f"100644 {shas[n]}\t".encode() + os.fsencode(n) + b"\0" for n in names)
-        index = {"GIT_INDEX_FILE": str(tmp / "index")}
-        git(repo, "update-index", "--add", "-z", "--index-info", data=info, env=index)
-        return git(repo, "write-tree", env=index).strip()
-
-
-def _is_ancestor(repo: Path, older: str, newer: str) -> bool:
-    return subprocess.run(["git", "-C", str(repo), "merge-base", "--is-ancestor", older, newer],
-                          capture_output=True, check=False).returncode == 0
+def output_tree(repo: Path, files: dict[str, Path], made: dict[str, bytes]) -> str:
+    """The tree of *files* (bytes as they are: no filters) and *made* (generated files)."""
+    shas = dict(zip(files, hash_files(repo, [str(p) for p in files.values()], filters=False),
+                    strict=True))
+    shas.update(zip(made, hash_bytes(repo, list(made.values())), strict=True))
+    return write_tree(repo, {name: ("100644", sha) for name, sha in shas.items()})
 
 
 def _source(repo: Path, site: Path) -> str:
     """The commit the site was built from, and whether the site had uncommitted changes."""
-    head = subprocess.run(["git", "-C", str(repo), "rev-parse", "--verify", "-q", "HEAD"],
-                          capture_output=True, text=True, check=False).stdout.strip()
+    head = answer(repo, "rev-parse", "--verify", "-q", "HEAD")
     if not head:
         return "no commit yet"
     rel = site.resolve().relative_to(repo.resolve()).as_posix()
     top = "" if rel == "." else f"{rel}/"
     dirty = git(repo, "status", "--porcelain", "--", f":(top){top}",
-                f":(top,exclude){top}_build", f":(top,exclude){top}_site").strip()
+                f":(top,exclude){top}{WORK}", f":(top,exclude){top}{DEFAULT_OUT}").strip()
     return head + (" with uncommitted changes" if dirty else "")
-
-
-def _identity(repo: Path) -> dict[str, str]:
-    """The author's git identity, or publish's when git has none (a fresh CI machine)."""
-    ok = subprocess.run(["git", "-C", str(repo), "var", "GIT_COMMITTER_IDENT"],
-                        capture_output=True, check=False).returncode == 0
-    return {} if ok else {"GIT_AUTHOR_NAME": "publish", "GIT_AUTHOR_EMAIL": "publish@localhost",
-                          "GIT_COMMITTER_NAME": "publish",
-                          "GIT_COMMITTER_EMAIL": "publish@localhost"}
 
 
 def _remote_tip(repo: Path, remote: str, ref: str, push: bool) -> str:
@@ -265,14 +113,11 @@ def _remote_tip(repo: Path, remote: str, ref: str, push: bool) -> str:
     when pushing, else as last fetched (``refs/remotes/<remote>/<branch>``)."""
     if not push:
         tracking = f"refs/remotes/{remote}/{ref[len(REF_ROOT):]}"
-        return subprocess.run(["git", "-C", str(repo), "rev-parse", "-q", "--verify",
-                               f"{tracking}^{{commit}}"], capture_output=True, text=True,
-                              check=False).stdout.strip()
+        return answer(repo, "rev-parse", "-q", "--verify", f"{tracking}^{{commit}}")
     out = git(repo, "ls-remote", "--heads", remote, ref)
     tip = next((line.split("\t")[0] for line in out.splitlines()
                 if line.split("\t")[-1] == ref), "")
-    if tip and subprocess.run(["git", "-C", str(repo), "cat-file", "-e", f"{tip}^{{commit}}"],
-                              capture_output=True, check=False).returncode != 0:
+    if tip and not succeeds(repo, "cat-file", "-e", f"{tip}^{{commit}}"):
         git(repo, "fetch", "--no-tags", "-q", remote, ref)
     return tip
 
@@ -283,8 +128,7 @@ def check_branch(repo: Path, branch: str) -> str:
     remotes = git(repo, "remote").split()
     bad = (branch in ("HEAD", "@") or branch.startswith(("-", "refs/", "remotes/"))
            or (branch.split("/")[0] in remotes and "/" in branch)
-           or subprocess.run(["git", "check-ref-format", f"refs/heads/{branch}"],
-                             capture_output=True, check=False).returncode != 0)
+           or not succeeds(repo, "check-ref-format", f"{REF_ROOT}{branch}"))
     if bad:
         raise DeployError(f"--branch {branch!r}: not a plain branch name (e.g. gh-pages).")
     return REF_ROOT + branch
@@ -354,9 +198,9 @@ def commit_pages(config: Config, repo: Path, out: Path, remote: str, branch: str
                 "from.")
     parent = mine or theirs  # on top of the newer of the two
     if mine and theirs and mine != theirs:
-        if _is_ancestor(repo, mine, theirs):
+        if succeeds(repo, "merge-base", "--is-ancestor", mine, theirs):
             parent = theirs
-        elif not _is_ancestor(repo, theirs, mine):
+        elif not succeeds(repo, "merge-base", "--is-ancestor", theirs, mine):
             raise DeployError(
                 f"{branch} here and on {remote} have diverged: neither holds the other's "
                 f"deploys. Keep the remote's history with `git branch -f {branch} "
@@ -366,7 +210,7 @@ def commit_pages(config: Config, repo: Path, out: Path, remote: str, branch: str
     if config.deploy.cname:
         made["CNAME"] = f"{config.deploy.cname}\n".encode()
     files = site_files(out)
-    tree = write_tree(repo, files, made)
+    tree = output_tree(repo, files, made)
     changed = not parent or git(repo, "rev-parse", f"{parent}^{{tree}}").strip() != tree
     commit = parent
     if changed:
@@ -376,17 +220,15 @@ def commit_pages(config: Config, repo: Path, out: Path, remote: str, branch: str
         body = f"{subject}\n\nSource: {source}\n{DEPLOY_TRAILER}{__version__}.\n"
         parents = ["-p", parent] if parent else []
         commit = git(repo, "commit-tree", tree, *parents, "-m", body,
-                     env=_identity(repo)).strip()
+                     env=identity(repo)).strip()
     if commit != mine:
         git(repo, "update-ref", "-m", "publish deploy", ref, commit, mine)
     pushed = ""
     if push and commit != theirs:
-        result = subprocess.run(["git", "-C", str(repo), "push", "--porcelain", remote,
-                                 f"{commit}:{ref}"], capture_output=True, text=True,
-                                check=False)
+        result = call(repo, "push", "--porcelain", remote, f"{commit}:{ref}")
         if result.returncode != 0:  # the reason is on stdout with --porcelain
-            said = "\n".join(line for line in (result.stdout + result.stderr).splitlines()
-                             if line.strip() and line.strip() != "Done")
+            said = "\n".join(line for line in (result.stdout + result.stderr).decode(
+                errors="replace").splitlines() if line.strip() and line.strip() != "Done")
             raise DeployError(f"git push to {remote} failed:\n{said}\nThe commit is on "
                               f"{branch} here; run the deploy again to push it.")
         pushed = remote
@@ -399,9 +241,8 @@ def gh_pages(site: Path, remote: str | None, branch: str | None, message: str | 
     config = load_config(site)
     remote = remote or config.deploy.remote
     branch = branch or config.deploy.branch
-    repo = repository_of(config.root, WHY_GIT)
-    remote_url = subprocess.run(["git", "-C", str(repo), "remote", "get-url", remote],
-                                capture_output=True, text=True, check=False).stdout.strip()
+    repo = repository_of(config.root, WHY_GIT, DeployError)
+    remote_url = answer(repo, "remote", "get-url", remote)
     if push and not remote_url and "/" not in remote and ":" not in remote:
         raise DeployError(
             f"{repo}: has no git remote named {remote!r}. Add it (git remote add {remote} "
@@ -488,7 +329,7 @@ def to_dir(site: Path, dest: Path, force: bool) -> list[str]:
     """``publish deploy dir``: check, build, replace DEST by the output in one step."""
     config = load_config(site)
     dest = Path(os.path.abspath(dest)).resolve()
-    check_dest(config.root, (config.root / "_site").resolve(), dest)  # before building
+    check_dest(config.root, (config.root / DEFAULT_OUT).resolve(), dest)  # before building
     lines = checked(config, False, force)
     if copied := copy_site(build_output(config.root), dest):
         return [*lines, f"deployed {copied} files to {dest}"]

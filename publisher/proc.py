@@ -92,7 +92,26 @@ def start(
                             start_new_session=start_new_session, preexec_fn=preexec_fn)
 
 
-# for callers of start(): its pipes, the child's type, and what wait(timeout) raises
+def run_bytes(
+    cmd: Sequence[str | bytes | os.PathLike[str]],
+    *,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    input: bytes | None = None,
+    timeout: float | None = None,
+) -> subprocess.CompletedProcess[bytes]:
+    """:func:`run` for bytes: arguments, input and output as the child sees them (file
+    names that are not UTF-8, NUL-separated lists)."""
+    return subprocess.run([c if isinstance(c, str | bytes) else os.fspath(c) for c in cmd],
+                          cwd=cwd, env=env, input=input,
+                          stdin=None if input is not None else subprocess.DEVNULL,
+                          capture_output=True, timeout=timeout, check=False)
+
+
+# what callers catch or name without importing subprocess themselves
+TimeoutExpired = subprocess.TimeoutExpired
+CompletedProcess = subprocess.CompletedProcess
+
+# for callers of start(): its pipes and the child's type
 PIPE, STDOUT = subprocess.PIPE, subprocess.STDOUT
 Child = subprocess.Popen[bytes]
-TimeoutExpired = subprocess.TimeoutExpired

@@ -22,15 +22,8 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from publisher.binder import (
-    BinderError,
-    binder_build_url,
-    binder_launch_url,
-    make_refs,
-    post_path,
-    provider_spec,
-    python_of,
-)
+from publisher.binder import BinderError, make_refs, python_of
+from publisher.binderhub import binder_build_url, binder_launch_url, post_path, provider_spec
 from publisher.cli import main
 from publisher.config import parse_config
 from publisher.content.site import discover

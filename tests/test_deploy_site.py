@@ -19,14 +19,8 @@ from click.testing import CliRunner, Result
 
 from publisher.cli import main
 from publisher.config import parse_config
-from publisher.deploy import (
-    check,
-    copy_site,
-    is_local,
-    launcher_at,
-    pages_address,
-    site_files,
-)
+from publisher.deploy import copy_site, site_files
+from publisher.deploy_check import check, is_local, launcher_at, pages_address
 from publisher.errors import ConfigError, PublishError
 from tests.conftest import md_post, write_files
 from tests.helpers import free_port, running_launcher

@@ -14,7 +14,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import Message
 from starlette.websockets import WebSocket
 
-from publisher.launcher.forwarded import ForwardedHeaders, parse_trusted
+from publisher.web.forwarded import ForwardedHeaders, parse_trusted
 
 
 def _seen(conn: Request | WebSocket) -> dict[str, Any]:

@@ -313,7 +313,7 @@ def test_folders_come_once_and_before_their_files() -> None:
     ("http://blog.example.org:8080", "", "http://blog.example.org", False),
 ])
 def test_allowed_origins(setting: str, blog: str, origin: str, allowed: bool) -> None:
-    from publisher.launcher.cors import Origins
+    from publisher.web.cors import Origins
 
     assert Origins.parse(setting, blog).allows(origin, "http://launcher.test") is allowed
 
@@ -324,7 +324,7 @@ def test_allowed_origins(setting: str, blog: str, origin: str, allowed: bool) ->
     ("https://u:p@a.example", False), ("https://a.example:abc", False),
 ])
 def test_allow_origins_setting_is_checked(value: str, ok: bool) -> None:
-    from publisher.launcher.cors import check_origins
+    from publisher.web.cors import check_origins
 
     assert (check_origins(value) is None) is ok
 

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import os
 import re
-import subprocess
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -32,6 +30,7 @@ from publisher.content.frontmatter import (
     split_header,
     validate,
 )
+from publisher.content.history import first_added
 from publisher.content.markup import place_of
 from publisher.content.notebook import PYTHON_KERNELSPEC, read_notebook, stable_cell_ids
 from publisher.content.notebook import notebook_json as notebook_json
@@ -254,7 +253,7 @@ def read_post(slug: str, source: Path, site_root: Path) -> Post:
                      "matter or start the post with a '# Heading'.")
     date = meta.date or (named[0] if named else None)
     if date is None:
-        date, origin = first_seen(source)
+        date, origin = first_seen(source, site_root)
         notes.append(f"{where}: no date; using {date.isoformat()} ({origin}). Add e.g. "
                      "'date: 2024-05-01' to the front matter (posts are listed newest first).")
     summary = meta.summary or plain_text(first_paragraph(markdown))
@@ -274,23 +273,10 @@ def read_post(slug: str, source: Path, site_root: Path) -> Post:
     return post
 
 
-def first_seen(source: Path) -> tuple[dt.date, str]:
+def first_seen(source: Path, site_root: Path) -> tuple[dt.date, str]:
     """When *source* appeared: the date of the git commit that added it (the site is in
     git), else the file's modification time; and which of the two it is."""
-    return _first_seen(source, source.stat().st_mtime_ns)
-
-
-@functools.lru_cache(maxsize=1024)
-def _first_seen(source: Path, mtime_ns: int) -> tuple[dt.date, str]:
-    # every discovery (each rebuild of publish serve, each launcher index) asks again: one
-    # git call per file version is enough
-    try:
-        res = subprocess.run(
-            ["git", "log", "--follow", "--diff-filter=A", "--format=%as", "--", source.name],
-            cwd=source.parent, capture_output=True, text=True, timeout=10, check=False)
-        added = res.stdout.split()
-        if res.returncode == 0 and added:
-            return dt.date.fromisoformat(added[-1]), "the commit that added it"
-    except (OSError, ValueError, subprocess.SubprocessError):
-        pass
+    added = first_added(site_root, source)
+    if added is not None:
+        return added, "the commit that added it"
     return dt.date.fromtimestamp(source.stat().st_mtime), "the file's modification time"

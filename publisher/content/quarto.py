@@ -21,10 +21,10 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 
 from publisher.content.markup import prose_only
+from publisher.hashing import hex_of
 
 CALLOUTS = ("note", "tip", "warning", "important", "caution")
 DIV = re.compile(r"^(\s*)(:{3,})\s*(?:\{([^}]*)\}|([\w-]+))?\s*$")
@@ -74,7 +74,7 @@ def _footnotes(line: str, notes: list[str]) -> str:
         if depth:
             break
         note = line[j + 2:k]
-        label = "qn-" + hashlib.sha1(note.encode()).hexdigest()[:8]  # unique in the page
+        label = "qn-" + hex_of(note, 8, "sha1")  # unique in the page
         notes.append(f"[^{label}]: {note}")
         out.append(f"{line[i:j]}[^{label}]")
         i = k + 1

@@ -9,7 +9,6 @@ again updates DEST without touching what the author changed there since.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import re
 import shutil
@@ -21,6 +20,8 @@ import yaml
 
 from publisher.content.conventions import dated_name
 from publisher.errors import PublishError
+from publisher.hashing import hex_of
+from publisher.layout import POSTS
 
 MANIFEST = ".publish-import.json"
 OWN_PAGES = {"", "index.html", "blog.html", "search.html", "genindex.html"}  # publish's own
@@ -52,9 +53,9 @@ class Plan:
 
     def redirect(self, old: str, slug: str) -> None:
         old = re.sub(r"/+", "/", old).lstrip("/")
-        new = f"posts/{slug}/"
+        new = f"{POSTS}/{slug}/"
         if old in OWN_PAGES:  # a book's front page: the site's home page is there now
-            self.notes.append(f"{old or '/'} was the page of posts/{slug}/; it is the site's "
+            self.notes.append(f"{old or '/'} was the page of {new}; it is the site's "
                               "home page now (no redirect)")
         elif old not in (new, new + "index.html"):
             self.redirects[old] = new
@@ -161,7 +162,7 @@ class Written:
 
 
 def _sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+    return hex_of(data)
 
 
 def write(plan: Plan, source: Path, dest: Path) -> Written:

@@ -14,6 +14,7 @@ from typing import Any
 
 from publisher.content.conventions import dated_name, fastpages_front_matter
 from publisher.importers.base import Plan, as_list, front_matter, read_yaml, unique_slugs
+from publisher.layout import PAGES, POSTS, STATIC
 
 NAME = "jekyll"
 POST_DIRS = ("_posts", "_notebooks")
@@ -77,7 +78,7 @@ def plan(src: Path) -> Plan:
     slugs = unique_slugs([f.stem for f in posts])
     for f in sources:
         if f.is_dir():
-            p.tree(f, f"posts/{f.name}")  # images beside the posts (my_icons/)
+            p.tree(f, f"{POSTS}/{f.name}")  # images beside the posts (my_icons/)
         elif f.suffix in SUFFIXES and not dated_name(f.stem) and f.stem.lower() != "readme":
             p.notes.append(f"{f.relative_to(src)}: no YYYY-MM-DD- in its name, so Jekyll "
                            "did not publish it; not carried over")
@@ -87,8 +88,8 @@ def plan(src: Path) -> Plan:
             p.notes.append(f"{f.relative_to(src)}: published: false; not carried over")
             continue
         name = f.stem + (".md" if f.suffix == ".markdown" else f.suffix)
-        p.add(f"posts/{name}", f)
-        p.posts.append(f"posts/{name}")
+        p.add(f"{POSTS}/{name}", f)
+        p.posts.append(f"{POSTS}/{name}")
         date, title = dated_name(f.stem) or (None, f.stem)
         cats = as_list(meta.get("categories")) + as_list(meta.get("category"))
         day = str(meta.get("date") or date)[:10]
@@ -100,10 +101,10 @@ def plan(src: Path) -> Plan:
         for url in [old, *as_list(meta.get("redirect_from"))]:
             p.redirect(url, slugs[f.stem])
     for page in sorted((src / "_pages").glob("*.md")) if (src / "_pages").is_dir() else []:
-        p.add(f"pages/{page.name}", page)
+        p.add(f"{PAGES}/{page.name}", page)
     for folder in ("images", "assets/img"):
         if (src / folder).is_dir():
-            p.tree(src / folder, f"static/{folder}")
+            p.tree(src / folder, f"{STATIC}/{folder}")
     if (src / "_word").is_dir() and any((src / "_word").glob("*.docx")):
         p.notes.append("_word/: Word documents are not carried over (save them as Markdown "
                        "into posts/)")

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from publisher.importers.base import Plan, as_list, read_yaml
+from publisher.layout import POSTS
 
 NAME = "jupyterbook"
 DOCS = (".ipynb", ".md", ".myst")
@@ -135,8 +136,8 @@ def plan(src: Path) -> Plan:
         slug = doc.stem if stems.count(doc.stem) == 1 else "-".join(rel.with_suffix("").parts)
         slug = re.sub(r"[^A-Za-z0-9._-]+", "-", slug).strip("-.") or "page"
         suffix = ".md" if doc.suffix == ".myst" else doc.suffix
-        p.add(f"posts/{slug}/index{suffix}", doc)
-        p.posts.append(f"posts/{slug}/index{suffix}")
+        p.add(f"{POSTS}/{slug}/index{suffix}", doc)
+        p.posts.append(f"{POSTS}/{slug}/index{suffix}")
         text = _text(doc)
         for match in REFS.finditer(text):
             ref = next(g for g in match.groups() if g).split("#")[0].split("?")[0]
@@ -148,7 +149,7 @@ def plan(src: Path) -> Plan:
             if norm.startswith("..") or not target.is_file() or target.suffix in DOCS:
                 outside += norm.startswith("..") and (doc.parent / norm).is_file()
                 continue
-            p.add(f"posts/{slug}/{norm}", target)
+            p.add(f"{POSTS}/{slug}/{norm}", target)
         old = myst_address(rel, folders) if myst else rel.with_suffix("").as_posix() + ".html"
         if not myst or doc != docs[0]:
             p.redirect(old, slug)  # MyST's first page is the site's root: the home page now

@@ -15,6 +15,7 @@ from pathlib import Path
 from publisher.content.conventions import nikola_header
 from publisher.importers.base import Plan, unique_slugs
 from publisher.importers.pelican import settings
+from publisher.layout import PAGES, POSTS, STATIC
 
 NAME = "nikola"
 DOCS = (".md", ".ipynb")
@@ -66,13 +67,13 @@ def plan(src: Path) -> Plan:
             if doc.suffix in DOCS}
     slugs = unique_slugs([f.stem for f in docs])
     for doc, dest in docs.items():
-        p.add(f"posts/{doc.name}", doc)
-        p.posts.append(f"posts/{doc.name}")
+        p.add(f"{POSTS}/{doc.name}", doc)
+        p.posts.append(f"{POSTS}/{doc.name}")
         old = posixpath.join(dest, _slug(doc))
         p.redirect(f"{old}/" if pretty else f"{old}.html", slugs[doc.stem])
     for page in sorted((src / "pages").glob("*.md")) if (src / "pages").is_dir() else []:
-        p.add(f"pages/{page.name}", page)
+        p.add(f"{PAGES}/{page.name}", page)
     for folder in ("files", "images"):
         if (src / folder).is_dir():
-            p.tree(src / folder, "static" if folder == "files" else "static/images")
+            p.tree(src / folder, STATIC if folder == "files" else f"{STATIC}/images")
     return p

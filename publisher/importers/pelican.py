@@ -18,6 +18,7 @@ from typing import Any
 
 from publisher.content.conventions import pelican_header
 from publisher.importers.base import Plan, unique_slugs
+from publisher.layout import PAGES, POSTS, STATIC
 
 NAME = "pelican"
 NOTEBOOK = re.compile(r"\{%\s*notebook\s+(\S+)(?:\s+cells\[([^\]]*)\])?\s*%\}")
@@ -101,15 +102,15 @@ def plan(src: Path) -> Plan:
                                "carried over as Markdown")
                 embed = None
             else:
-                p.add(f"posts/{f.stem}.ipynb", nb)
+                p.add(f"{POSTS}/{f.stem}.ipynb", nb)
                 lines = [ln for ln in text[: len(text) - len(body)].splitlines() if ln.strip()]
-                p.add(f"posts/{f.stem}.ipynb-meta", ("\n".join(lines) + "\n").encode())
-                p.posts.append(f"posts/{f.stem}.ipynb")
+                p.add(f"{POSTS}/{f.stem}.ipynb-meta", ("\n".join(lines) + "\n").encode())
+                p.posts.append(f"{POSTS}/{f.stem}.ipynb")
                 sliced += bool(embed[2] and embed[2].strip() not in ("", ":", "0:"))
                 prose += bool(NOTEBOOK.sub("", body).strip())
         if embed is None:
-            p.add(f"posts/{f.stem}.md", f)
-            p.posts.append(f"posts/{f.stem}.md")
+            p.add(f"{POSTS}/{f.stem}.md", f)
+            p.posts.append(f"{POSTS}/{f.stem}.md")
         date = _date(meta.get("date", "")) or _date(f.stem[:10]) or dt.datetime(1970, 1, 1)
         slug = meta.get("slug") or slugify(meta.get("title") or f.stem)
         category = meta.get("category") or (rel.parts[0] if len(rel.parts) > 1 else str(
@@ -130,13 +131,13 @@ def plan(src: Path) -> Plan:
                        "not in the post (add it to the notebook)")
     for folder in page_dirs:
         for page in sorted((content / folder).glob("*.md")) if (content / folder).is_dir() else []:
-            p.add(f"pages/{page.name}", page)
+            p.add(f"{PAGES}/{page.name}", page)
     for static in statics:
         path = content / static
         if path.is_dir():
-            p.tree(path, f"static/{static}")
+            p.tree(path, f"{STATIC}/{static}")
         elif path.is_file():
-            p.add(f"static/{static}", path)
+            p.add(f"{STATIC}/{static}", path)
     if conf.get("PLUGINS"):
         p.notes.append("Pelican plugins are not run: "
                        + ", ".join(str(x) for x in conf["PLUGINS"]))

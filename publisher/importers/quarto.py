@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from publisher.importers.base import Plan, as_list, front_matter, read_yaml, unique_slugs
+from publisher.layout import PAGES, POSTS, STATIC
 
 NAME = "quarto"
 DOCS = (".ipynb", ".md", ".qmd")
@@ -65,16 +66,16 @@ def plan(src: Path) -> Plan:
             if path.suffix in DOCS and path.stem.lower() != "readme":
                 if len(rel.parts) > 2 or (len(rel.parts) == 2 and path.stem != "index"):
                     # a document deeper than posts/<name>/index: an attachment of a post
-                    p.add(f"posts/{name}", path)
+                    p.add(f"{POSTS}/{name}", path)
                     continue
                 docs.append(path)
-            p.add(f"posts/{name}", path)
+            p.add(f"{POSTS}/{name}", path)
     names = [d.stem if d.stem != "index" else d.parent.name for d in docs]
     slugs = unique_slugs(names)
     qmd = 0
     for doc, name in zip(docs, names, strict=True):
         rel = doc.relative_to(posts_dir)
-        p.posts.append(f"posts/{rel.as_posix()}")
+        p.posts.append(f"{POSTS}/{rel.as_posix()}")
         qmd += doc.suffix == ".qmd"
         meta = _meta(doc)
         parent = doc.parent.relative_to(src).as_posix()
@@ -97,17 +98,17 @@ def plan(src: Path) -> Plan:
     for defaults in sorted(posts_dir.rglob("_metadata.yml")) if posts_dir.is_dir() else []:
         rel = defaults.relative_to(posts_dir)  # the posts' defaults: discovery reads them
         if not any(x.startswith(".") or x == "_freeze" for x in rel.parts[:-1]):
-            p.add(f"posts/{rel.as_posix()}", defaults)
+            p.add(f"{POSTS}/{rel.as_posix()}", defaults)
     for path in sorted(src.iterdir()):
         if path.name in ROOT_SKIP or path.name.startswith((".", "_")) or path.name in (
                 "posts", out_dir):
             continue
         if path.is_file() and path.suffix in (".qmd", ".md"):
-            p.add(f"pages/{path.stem}.md", path)
+            p.add(f"{PAGES}/{path.stem}.md", path)
         elif path.is_dir():
-            p.tree(path, f"static/{path.name}")
+            p.tree(path, f"{STATIC}/{path.name}")
         elif path.is_file() and path.suffix not in (".yml", ".ipynb"):
-            p.add(f"static/{path.name}", path)
+            p.add(f"{STATIC}/{path.name}", path)
     for b in as_list(bib):
         if (src / b).is_file():
             p.add(Path(b).name, src / b)

@@ -161,7 +161,7 @@ def create_app(manager: SessionManager, keep_sessions: bool) -> ASGIApp:
         outer = SessionHosts(outer, manager.settings.session_host, manager.settings.base_url)
     outer = KnownCookies(outer)
     if manager.settings.forwarded_allow_ips:
-        from publisher.launcher.forwarded import ForwardedHeaders
+        from publisher.web.forwarded import ForwardedHeaders
 
         outer = ForwardedHeaders(outer, manager.settings.forwarded_allow_ips.split(","))
     return outer

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from publisher.errors import PublishError
+from publisher.web.addresses import host_name
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Receive, Scope, Send
@@ -49,14 +50,6 @@ def check_host(host: str, backend_name: str, with_launcher: bool, unsafe_local: 
                 "with no isolation.")
     return (f"warning: {host} is reachable beyond this machine: make sure only the people "
             "you mean can reach it.")
-
-
-def host_name(value: str) -> str:
-    """The name in a ``Host`` header value: lower case, without port or brackets."""
-    value = value.strip().lower()
-    if value.startswith("["):
-        return value[1:value.find("]")] if "]" in value else value
-    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
 
 
 def _pattern(entry: str) -> re.Pattern[str]:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from publisher.binder import binder_build_url, binder_launch_url, post_path, pushed_refs
+from publisher.binder import pushed_refs
+from publisher.binderhub import binder_build_url, binder_launch_url, post_path
 from publisher.config import Config
 from publisher.envs.resolve import PostEnv
 from publisher.errors import PublishError

@@ -37,7 +37,7 @@ RESPONSE_HEADERS = frozenset({
     "content-type", "content-encoding", "content-disposition",
     "content-range", "accept-ranges", "cache-control", "etag", "last-modified", "expires",
     "vary", "content-security-policy", "x-content-type-options",
-    # no access-control-*: the launcher alone says which origins may read (launcher/cors.py)
+    # no access-control-*: the launcher alone says which origins may read (publisher/web/cors.py)
 })
 UPSTREAM_COOKIES = ("_xsrf",)  # Jupyter's own, already scoped to the session's path
 SAFETY = [(b"referrer-policy", b"no-referrer"), (b"x-content-type-options", b"nosniff")]

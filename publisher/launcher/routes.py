@@ -29,13 +29,6 @@ from starlette.websockets import WebSocket
 from publisher import __version__
 from publisher.content.post import SLUG
 from publisher.envs.resolve import PostEnv
-from publisher.launcher.cors import (
-    Origins,
-    allow_headers,
-    is_preflight,
-    origin_of,
-    preflight_headers,
-)
 from publisher.launcher.events import KEEPALIVE, sse
 from publisher.launcher.launches import Launch
 from publisher.launcher.proxy import (
@@ -50,6 +43,8 @@ from publisher.launcher.proxy import (
 from publisher.launcher.records import LaunchRefused, Session
 from publisher.launcher.sessions import SessionManager
 from publisher.launcher.static import LabStatic
+from publisher.web.addresses import origin_of
+from publisher.web.cors import Origins, allow_headers, is_preflight, preflight_headers
 
 TEMPLATES = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).resolve().parent.parent / "templates"),

@@ -18,8 +18,8 @@ from typing import Any
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from publisher.launcher.forwarded import Network, parse_trusted, trusts
 from publisher.launcher.jupyter import WS_MAX
+from publisher.web.forwarded import Network, parse_trusted, trusts
 
 HEADER_TIMEOUT = 10.0  # seconds to send the request line and headers
 BODY_TIMEOUT = 60.0  # seconds to send a request body (JupyterLab uploads in 1 MB chunks)

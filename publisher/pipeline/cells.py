@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import re
 from urllib.parse import quote
 
 import nbformat
 from nbformat import NotebookNode
+
+from publisher.hashing import hex_of
 
 ATTACHMENT_DIR = "_attachments"
 IMAGE_EXT = {"image/png": ".png", "image/jpeg": ".jpg", "image/gif": ".gif",
@@ -52,7 +53,7 @@ def attachments_to_files(nb: NotebookNode) -> dict[str, bytes]:
                 data = _attachment_bytes(mime, bundle.get(mime)) if mime in bundle else None
                 if data is None:
                     continue
-                rel = f"{ATTACHMENT_DIR}/{hashlib.sha256(data).hexdigest()[:20]}{ext}"
+                rel = f"{ATTACHMENT_DIR}/{hex_of(data, 20)}{ext}"
                 files[rel] = data
                 for spelled in {name, quote(name)}:  # the whole name: a.png, not a.png.png
                     source = re.sub(rf"attachment:{re.escape(spelled)}(?=[)\s\"'>]|$)",

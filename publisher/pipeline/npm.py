@@ -6,7 +6,6 @@ copied into every output. No Node and no CDN at reading time.
 from __future__ import annotations
 
 import base64
-import hashlib
 import io
 import os
 import shutil
@@ -17,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from publisher.errors import PublishError
+from publisher.hashing import raw_digest
+from publisher.layout import PUBLISHED
 from publisher.paths import ca_bundle, cache_root
 
 MAX_BYTES = 64 * 1024 * 1024
@@ -42,7 +43,7 @@ class Package:
     @property
     def out_dir(self) -> str:
         """Where an output holds it."""
-        return f"_publish/{self.name}/{self.version}"
+        return f"{PUBLISHED}/{self.name}/{self.version}"
 
     def kept(self, rel: PurePosixPath) -> bool:
         text = rel.as_posix()
@@ -86,7 +87,7 @@ def published_integrity(name: str, version: str) -> str:
 
 def check(pkg: Package, data: bytes) -> None:
     algo, _, want = pkg.integrity.partition("-")
-    got = base64.b64encode(hashlib.new(algo, data).digest()).decode()
+    got = base64.b64encode(raw_digest(data, algo)).decode()
     if got != want:
         raise PublishError(f"{pkg.tarball}: the download does not match {pkg.name} "
                            f"{pkg.version}'s published integrity; not used.")

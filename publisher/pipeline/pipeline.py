@@ -13,7 +13,7 @@ from urllib.parse import quote, urlsplit
 
 from publisher import memo
 from publisher.backends import Backend, backend_for
-from publisher.binder import branch_name
+from publisher.binderhub import branch_name
 from publisher.config import Config
 from publisher.content.history import last_updated
 from publisher.content.post import Post, notebook_json

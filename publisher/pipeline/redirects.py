@@ -39,12 +39,13 @@ from urllib.parse import unquote, urljoin, urlsplit
 from publisher.content.conventions import dated_name
 from publisher.content.post import SOURCE_NAMES, Post
 from publisher.content.site import Site
+from publisher.layout import PAGES, POSTS, PUBLISHED, STATIC, post_url
 
 FEED = "blog/atom.xml"  # ABlog's feed of every post
 PAGE_SUFFIXES = (".html", ".htm")
 # folders and pages the build writes besides the posts' and pages' own
-BUILT_FOLDERS = ("_static/", "_images/", "_sources/", "_downloads/", "_publish/",
-                 "static/", "jupyter_execute/")
+BUILT_FOLDERS = ("_static/", "_images/", "_sources/", "_downloads/", f"{PUBLISHED}/",
+                 f"{STATIC}/", "jupyter_execute/")
 # what ABlog writes under blog/ (not all of blog/: Pelican's old addresses are
 # blog/2014/06/06/<slug>/, beside ABlog's blog/2014.html and blog/2014/atom.xml)
 ABLOG_PAGES = re.compile(r"blog/(?:(?:atom|archive|drafts|author|tag|category|location|"
@@ -126,10 +127,10 @@ def _target(written: str, site: Site, slugs: set[str]) -> tuple[str | None, str]
         return written, ""
     path = written.strip().strip("/")
     parts = path.split("/")
-    slug = parts[1] if len(parts) >= 2 and parts[0] == "posts" else path
+    slug = parts[1] if len(parts) >= 2 and parts[0] == POSTS else path
     if slug in slugs and (len(parts) <= 2 or parts[2:] == ["index.html"]):
-        return f"posts/{slug}/index.html", ""
-    pages = {f"pages/{p.stem}": f"pages/{p.stem}.html" for p in site.pages}
+        return post_url(slug), ""
+    pages = {f"{PAGES}/{p.stem}": f"{PAGES}/{p.stem}.html" for p in site.pages}
     if path.removesuffix(".html") in pages:
         return pages[path.removesuffix(".html")], ""
     if path in ("", "index.html", "blog", "blog.html"):
@@ -143,8 +144,8 @@ def _target(written: str, site: Site, slugs: set[str]) -> tuple[str | None, str]
 def is_built_page(path: str, site: Site, slugs: Iterable[str]) -> bool:
     """Whether the build writes *path* itself (a post's or page's page, a listing, a
     folder of Sphinx's or publish's)."""
-    own = {f"posts/{s}/index.html" for s in slugs}
-    own |= {f"pages/{p.stem}.html" for p in site.pages}
+    own = {post_url(s) for s in slugs}
+    own |= {f"{PAGES}/{p.stem}.html" for p in site.pages}
     return path in own or path in BUILT_PAGES or path.startswith(BUILT_FOLDERS) or \
         ABLOG_PAGES.fullmatch(path) is not None
 
@@ -182,7 +183,7 @@ def plan(site: Site, slugs: Iterable[str] | None = None) -> tuple[list[Redirect]
     for post in site.posts:
         if post.slug not in built:
             continue
-        target = f"posts/{post.slug}/index.html"
+        target = post_url(post.slug)
         folder = posixpath.dirname(post.rel_source)
         for alias in post.meta.aliases:
             claim(alias, folder, target, post.title, f"{post.rel_source} (aliases)")
@@ -191,7 +192,7 @@ def plan(site: Site, slugs: Iterable[str] | None = None) -> tuple[list[Redirect]
     for post in site.posts:  # after the addresses authors wrote, which win
         name = dated_page(post)
         if post.slug in built and name is not None:
-            claim(f"posts/{name}/", "", f"posts/{post.slug}/index.html", post.title,
+            claim(f"{POSTS}/{name}/", "", post_url(post.slug), post.title,
                   f"{post.rel_source} (its address before its date came from its name)",
                   quiet=True)
     for old, new in sorted(cfg.site.redirects.items()):
@@ -201,7 +202,7 @@ def plan(site: Site, slugs: Iterable[str] | None = None) -> tuple[list[Redirect]
             if problem:
                 problems.append(f"{origin}: {problem}")
             continue
-        title = next((p.title for p in site.posts if page == f"posts/{p.slug}/index.html"),
+        title = next((p.title for p in site.posts if page == post_url(p.slug)),
                      page)
         claim(old, "", page, title, origin)
     for old in cfg.site.feed_aliases:

@@ -24,7 +24,7 @@ from urllib.parse import quote, urlsplit
 import nbformat
 from nbformat import NotebookNode
 
-from publisher.binder import binder_build_url, binder_launch_url, post_path, provider_spec
+from publisher.binderhub import binder_build_url, binder_launch_url, post_path, provider_spec
 from publisher.config import Config
 from publisher.content.post import TEXT_KINDS, Post, notebook_json
 from publisher.envs.spec import EnvSpec

@@ -9,6 +9,13 @@ for them.
 
 The trust check looks at ``scope["client"]`` as the server set it, so the server must not
 rewrite it first: run uvicorn with ``proxy_headers=False`` under this middleware.
+
+Why not uvicorn's ``ProxyHeadersMiddleware`` (0.55): it ignores ``X-Forwarded-Host``, which
+the launcher needs (its host checks and each session's origin read the public ``Host``);
+it turns a malformed trusted entry into a literal silently, where the config must name it
+(:func:`parse_trusted`); with ``*`` it takes the leftmost ``X-Forwarded-For`` entry, which
+the client wrote, and it accepts any text there as the client's address, where the
+per-client limits need an IP address (IPv4-mapped addresses made IPv4, zone ids refused).
 """
 
 from __future__ import annotations

@@ -14,29 +14,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from publisher.web.addresses import origin_of
+
 METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
 HEADERS = "Authorization, Content-Type, X-XSRFToken, X-Requested-With"
 MAX_AGE = "600"
-
-
-DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-def origin_of(url: str) -> str:
-    """scheme://host[:port] of *url* as browsers send it in ``Origin`` (lower case, no
-    default port), or "" when it has none (or user info, or a port that is no number)."""
-    parts = urlsplit(url.strip())
-    scheme = parts.scheme.lower()
-    try:
-        port = parts.port
-    except ValueError:
-        return ""
-    if scheme not in DEFAULT_PORTS or not parts.hostname or "@" in parts.netloc:
-        return ""
-    host = parts.hostname.lower()
-    if ":" in host:  # IPv6
-        host = f"[{host}]"
-    return f"{scheme}://{host}" + (f":{port}" if port and port != DEFAULT_PORTS[scheme] else "")
 
 
 def check_origins(value: str) -> str | None:
