@@ -13,10 +13,11 @@ from typing import Any
 import click
 
 from publisher import __version__
+from publisher.backends import CHOICES
 
 SITE = click.argument("site", type=click.Path(path_type=Path), default=".", required=False)
 BACKEND = click.option(
-    "--backend", type=click.Choice(["auto", "docker", "local"]), default=None,
+    "--backend", type=click.Choice(CHOICES), default=None,
     help="Where envs are realised: docker images or local virtualenvs (default: [execute] "
     "backend in publish.toml, else auto = docker when an engine answers).",
 )

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from publisher.backends import CHOICES as BACKEND_CHOICES
 from publisher.config_values import (
     addresses,
     http_url,
@@ -243,7 +244,7 @@ SECTIONS: dict[str, type[Any]] = {
 
 CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("execute", "mode"): ("off", "cache", "force"),
-    ("execute", "backend"): ("auto", "docker", "local"),
+    ("execute", "backend"): BACKEND_CHOICES,
     ("interactive", "thebe"): ("site", "cdn", "off"),
     ("site", "math"): ("site", "cdn"),
     ("site", "listing"): ("list", "grid"),

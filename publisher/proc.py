@@ -111,3 +111,7 @@ def run_bytes(
 # what callers catch or name without importing subprocess themselves
 TimeoutExpired = subprocess.TimeoutExpired
 CompletedProcess = subprocess.CompletedProcess
+
+# for callers of start(): its pipes and the child's type
+PIPE, STDOUT = subprocess.PIPE, subprocess.STDOUT
+Child = subprocess.Popen[bytes]

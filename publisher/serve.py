@@ -276,8 +276,7 @@ def serve(site: Path, host: str, port: int, backend_name: str | None, with_launc
     # prepared, memos of every stage
     workspace = Workspace(long_lived=True, kernels_ahead=True)
     cfg = load_config(site)
-    backend = workspace.backend(backend_name or cfg.execute.backend, cfg.base_image,
-                                cfg.launcher.base_images)
+    backend = workspace.backend(cfg, backend_name)
     # before anything listens
     warning = check_host(host, backend.name, with_launcher, unsafe_local, verb="serve")
     out = cfg.root / "_site"

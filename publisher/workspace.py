@@ -15,7 +15,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from publisher.backends import Backend, get_backend
+from publisher.backends import Backend, SiteSettings, backend_for
 from publisher.content.site import ReadPosts
 from publisher.envs.resolve import KeptSpecs
 from publisher.memo import Memo
@@ -45,11 +45,13 @@ class Workspace:
     spares: dict[Path, threading.Thread] = field(default_factory=dict)
     backends: dict[BackendKey, Backend] = field(default_factory=dict)
 
-    def backend(self, name: str, base_image: str, base_images: dict[str, str]) -> Backend:
-        """The backend *name* under these base images: one instance per workspace."""
-        key = (name, base_image, tuple(sorted(base_images.items())))
+    def backend(self, cfg: SiteSettings, name: str | None = None) -> Backend:
+        """The backend a command uses (:func:`publisher.backends.backend_for`'s rule): one
+        instance per name and base images in a workspace."""
+        key = (name or cfg.execute.backend, cfg.base_image,
+               tuple(sorted(cfg.launcher.base_images.items())))
         if key not in self.backends:
-            self.backends[key] = get_backend(name, base_image, base_images)
+            self.backends[key] = backend_for(cfg, name)
         return self.backends[key]
 
     def cancel(self) -> None:

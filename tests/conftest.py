@@ -81,7 +81,7 @@ def md_post(title: str, date: str, body: str, extra: str = "") -> str:
 
 
 def docker_problem() -> str | None:
-    from publisher.backends.docker import engine_error
+    from publisher.backends.docker_images import engine_error
 
     return engine_error()
 

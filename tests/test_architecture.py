@@ -113,4 +113,4 @@ def test_the_launcher_reads_the_published_site_only() -> None:
 
 def test_the_standalone_runner_hides_the_same_slow_module() -> None:
     runner = (PACKAGE / "backends" / "nbrunner.py").read_text()
-    assert f'sys.modules.setdefault("{SLOW_MODULE}", None)' in runner
+    assert f'sys.modules).setdefault("{SLOW_MODULE}", None)' in runner

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from publisher.backends.docker import host_build_settings
+from publisher.backends.docker_images import host_build_settings
 from publisher.envs.dockerfile import env_dockerfile, runtime_dockerfile
 from publisher.envs.spec import find_env_spec
-from tests.conftest import write_files
+from tests.conftest import SiteFactory, write_files
 
 
 def render(tmp_path: Path, files: dict[str, str]) -> str:
@@ -71,3 +71,21 @@ def test_host_build_settings(tmp_path: Path) -> None:
     assert "export UV_INDEX_URL='https://idx/simple'" in env_sh
     assert host_build_settings({}) == (None, host_build_settings({})[1])
     assert "export" not in host_build_settings({})[1]
+
+
+def test_env_show_prints_the_dockerfile_the_build_writes(make_site: SiteFactory) -> None:
+    """`publish env show` and the image build render one Dockerfile, labels and all."""
+    from publisher.backends.commands import show
+    from publisher.backends.docker_images import env_image_dockerfile
+    from publisher.config import load_config
+    from publisher.envs.resolve import spec_and_id
+    from publisher.envs.spec import base_image_for
+
+    root = make_site({"posts/a/index.md": "# A\n", "posts/a/requirements.txt": "six\n"})
+    cfg = load_config(root)
+    spec, eid = spec_and_id(cfg, root / "posts/a")
+    built = env_image_dockerfile(spec, eid, base_image_for(spec, cfg.base_image,
+                                                           cfg.launcher.base_images))
+    printed = show(root, "a")
+    assert printed.endswith("\n" + built)
+    assert built.count("\nLABEL ") == 4 and f'org.publish.env_id="{eid}"' in built

@@ -1,6 +1,6 @@
 """The session manager's decisions, in-process: capacity, reservations, the pool, culling.
 
-The backend here is an in-process stand-in written against the Backend protocol (no
+The backend here is an in-process stand-in written against the SessionBackend protocol (no
 Docker, no Jupyter): what it proves is the manager's bookkeeping. The same behaviours are
 attacked with real containers in tests/attacks/.
 """
@@ -14,17 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from publisher.backends.base import (
-    Backend,
-    BuildEvent,
-    EnvRef,
-    EventSink,
-    ExecJob,
-    ExecResult,
-    SingleFlight,
-    ignore,
-)
-from publisher.backends.sessions import SessionHandle, SessionRequest
+from publisher.backends.base import BuildEvent, EnvRef, EventSink, SessionBackend, ignore
+from publisher.backends.sessions import SessionHandle, SessionRecord, SessionRequest
 from publisher.config import load_config, with_overrides
 from publisher.envs.spec import EnvSpec
 from publisher.launcher.app import create_manager
@@ -41,7 +32,6 @@ class StandIn:
     name = "standin"
 
     def __init__(self) -> None:
-        self.flights = SingleFlight()
         self.gate = threading.Event()
         self.started: list[str] = []
         self.stopped: list[str] = []
@@ -50,12 +40,6 @@ class StandIn:
     def ensure_env(self, spec: EnvSpec, env_id: str, on_event: EventSink = ignore) -> EnvRef:
         self.gate.wait(10)
         return EnvRef(env_id, self.name, f"image-{env_id}")
-
-    def execute(self, env: EnvRef, job: ExecJob) -> ExecResult:
-        raise NotImplementedError
-
-    def cancel(self) -> None:
-        pass
 
     def start_session(self, env: EnvRef, req: SessionRequest) -> SessionHandle:
         self.started.append(req.session_id)
@@ -67,11 +51,17 @@ class StandIn:
     def session_alive(self, handle: SessionHandle) -> bool:
         return handle.session_id not in self.dead
 
-    def find_sessions(self) -> list[tuple[str, dict[str, str], bool]]:
+    def find_sessions(self) -> list[SessionRecord]:
         return []
+
+    def env_folder(self, location: str, folder: str, cache: Path) -> Path | None:
+        return None
 
     def ping(self) -> bool:
         return True
+
+    def close(self) -> None:
+        pass
 
 
 def manager(tmp_path: Path, **launcher: object) -> tuple[SessionManager, StandIn]:
@@ -80,7 +70,7 @@ def manager(tmp_path: Path, **launcher: object) -> tuple[SessionManager, StandIn
     cfg = with_overrides(load_config(tmp_path / "site"), "launcher",
                          {"runtime_dir": str(tmp_path / "rt"), **launcher})
     backend = StandIn()
-    typed: Backend = backend  # the stand-in satisfies the protocol (mypy checks it here)
+    typed: SessionBackend = backend  # the stand-in satisfies the protocol (mypy checks it here)
     return create_manager(cfg.root / "_site", typed, cfg.launcher), backend
 
 

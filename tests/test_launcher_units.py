@@ -17,7 +17,6 @@ from typing import Any
 import httpx
 import pytest
 
-from publisher.backends.sockets import SocketPolicy, UnsafeSocket, connect_unix
 from publisher.launcher.app import SessionHosts
 from publisher.launcher.proxy import (
     clean_path,
@@ -29,6 +28,7 @@ from publisher.launcher.proxy import (
     upstream_headers,
 )
 from publisher.launcher.records import client_key
+from publisher.launcher.sockets import SocketPolicy, UnsafeSocket, connect_unix
 
 SID = "0123456789abcdef0123456789abcdef"
 PREFIX = f"/sessions/{SID}/"
@@ -344,7 +344,7 @@ def test_jupyterlab_static_names_and_cache_headers(tmp_path: Path) -> None:
     (folder / ".complete").write_text("x")
 
     class Images:
-        def lab_static(self, location: str, cache: Path) -> Path | None:
+        def env_folder(self, location: str, folder_in_env: str, cache: Path) -> Path | None:
             return folder if location == "img" else None
 
     async def answers() -> dict[str, object]:

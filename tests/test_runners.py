@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from publisher.backends import local
 from publisher.backends.base import EnvRef, ExecJob
-from publisher.backends.local import LocalBackend, Runner, close_runners, take_runner
+from publisher.backends.local import LocalBackend
+from publisher.backends.runners import MAX_WAITING, RunnerPool
 from publisher.config import load_config
 from publisher.envs.resolve import spec_and_id
 from tests.conftest import SiteFactory, notebook
@@ -74,10 +74,10 @@ def test_a_notebook_runs_in_a_kernel_started_before_it(env: EnvRef, tmp_path: Pa
         first = backend.execute(env, job(tmp_path, more=True))
         assert first.error is None, first.error
         assert outputs(first.notebook).splitlines() == ["data-from-the-post work 2", "unset"]
-        waiting = take_runner(env)
+        waiting = backend.runners.take(env)
         assert waiting is not None and waiting.proc.poll() is None
         assert kernel_of(waiting.proc.pid), "the waiting runner starts its kernel at once"
-        local.offer_runner(waiting)
+        backend.runners.offer(waiting)
 
         # the next notebook runs in that runner: its files are there although they were
         # copied after its kernel started, and the kernel has run nothing before it
@@ -85,25 +85,26 @@ def test_a_notebook_runs_in_a_kernel_started_before_it(env: EnvRef, tmp_path: Pa
         assert second.error is None, second.error
         assert outputs(second.notebook).splitlines() == ["data-from-the-post work 2", "unset"]
         assert waiting.proc.returncode == 0  # it was the one used, and it ended
-        assert take_runner(env) is None  # no more notebooks: no runner started for them
+        assert backend.runners.take(env) is None  # no more notebooks: none started for them
 
         # a runner started under another environment is not used (the notebook would see
         # the variables of the build that started it)
-        local.offer_runner(Runner(env))
+        backend.runners.offer(backend.runners.start(env))
         monkeypatch.setenv("PUBLISH_TEST_MARK", "this-build")
-        assert take_runner(env) is None
+        assert backend.runners.take(env) is None
         third = backend.execute(env, job(tmp_path))
         assert outputs(third.notebook).splitlines()[-1] == "this-build"
     finally:
-        close_runners()
+        backend.runners.close()
 
 
 def test_waiting_runners_end_with_the_process(env: EnvRef) -> None:
-    runners = [Runner(env) for _ in range(local.MAX_WAITING + 1)]
+    pool = RunnerPool()
+    runners = [pool.start(env) for _ in range(MAX_WAITING + 1)]
     for r in runners:
-        local.offer_runner(r)
+        pool.offer(r)
     assert runners[0].proc.poll() is not None  # beyond the limit: closed at once
-    close_runners()
+    pool.close()
     for r in runners:
         assert r.proc.poll() is not None, "a waiting runner (and its kernel) outlived close"
         assert not r.root.exists()

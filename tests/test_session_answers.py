@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from publisher.backends.sessions import SessionHandle, answers
+from publisher.backends.sessions import SessionHandle
 from publisher.launcher import jupyter
+from publisher.launcher.jupyter import answers
 
 HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
 

@@ -58,13 +58,14 @@ def test_a_session_is_refused_while_the_host_overlaps(tmp_path: Path) -> None:
     """The check before each session reads the files again when they change; the reader
     is told little (account names stay in the launcher's log)."""
     folder = etc(tmp_path, passwd="", group="", subuid="", subgid="")
-    ds.check_uids(folder)
+    guard = ds.UidGuard(folder)
+    guard.check()
     (folder / "subuid").write_text(f"someone:{FIRST}:65536\n")
     with pytest.raises(RuntimeError) as refused:
-        ds.check_uids(folder)
+        guard.check()
     assert "someone" not in str(refused.value)
     (folder / "subuid").write_text("")
-    ds.check_uids(folder)
+    guard.check()
 
 
 @pytest.mark.docker

@@ -1,5 +1,14 @@
-"""The backend interface, its one event type, the single-flight helper and the runs an
-interrupted build ends."""
+"""The backend interfaces, their event type, the single-flight helper and the runs an
+interrupted build ends.
+
+Two seams: a :class:`BuildBackend` realises envs and runs notebooks in them (the build's
+side); a :class:`SessionBackend` realises envs and runs readers' sessions in them (the
+launcher's side), answering with typed records. A backend that does both (docker, local,
+or a third, say a cluster's) implements :class:`Backend`, their union, and nothing else
+(``publisher.backends.get_backend`` names it): how it names, labels and reaches what it
+starts stays inside it; the launcher speaks HTTP to a session at the socket its handle
+names.
+"""
 
 from __future__ import annotations
 
@@ -13,11 +22,10 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 from publisher.envs.spec import EnvSpec
 from publisher.errors import ExecutionError
 
-if TYPE_CHECKING:  # annotations only: importing sessions pulls in httpx (~140 ms a command)
-    from publisher.backends.sessions import SessionHandle, SessionRequest
+if TYPE_CHECKING:  # annotations only
+    from publisher.backends.sessions import SessionHandle, SessionRecord, SessionRequest
 
 RUNNER = Path(__file__).with_name("nbrunner.py")  # standalone: runs inside every env
-LABEL = "org.publish"  # prefix of every Docker label publish sets
 
 T = TypeVar("T")
 
@@ -75,15 +83,32 @@ class ExecResult:
     seconds: float
 
 
-class Backend(Protocol):
-    """Everything the build and the launcher ask of a backend (docker, local, …)."""
+@dataclass(frozen=True)
+class EnvInfo:
+    """A realised env a backend keeps (for `publish env list` and `prune`)."""
+
+    env_id: str
+    backend: str
+    location: str  # docker: image tag; local: venv folder
+    size: int  # bytes
+
+
+class EnvBackend(Protocol):
+    """What both seams share: envs, realised once per env id."""
 
     name: str
-    flights: SingleFlight  # the single-flight registry of env builds (for metrics)
 
     def ensure_env(self, spec: EnvSpec, env_id: str, on_event: EventSink = ignore) -> EnvRef:
         """Realise the env (build once per env id; concurrent callers share one build)."""
         ...
+
+    def close(self) -> None:
+        """Let go of what the backend holds (an engine's connection, waiting runners)."""
+        ...
+
+
+class BuildBackend(EnvBackend, Protocol):
+    """The build's seam: notebooks executed in realised envs, and the envs it keeps."""
 
     def execute(self, env: EnvRef, job: ExecJob) -> ExecResult:
         """Run a notebook inside the env and return the executed notebook."""
@@ -94,8 +119,20 @@ class Backend(Protocol):
         (Ctrl-C), and its process is ending."""
         ...
 
+    def envs(self) -> list[EnvInfo]:
+        """The envs this backend keeps on this machine."""
+        ...
+
+    def remove_env(self, env: EnvInfo) -> None:
+        ...
+
+
+class SessionBackend(EnvBackend, Protocol):
+    """The launcher's seam: one Jupyter Server per reader, listening where its handle
+    says (a unix socket); the launcher talks HTTP to it there."""
+
     def start_session(self, env: EnvRef, req: SessionRequest) -> SessionHandle:
-        """Start a Jupyter Server for a reader; return once it answers on its socket."""
+        """Start a Jupyter Server for a reader; return once ``req.ready`` says it answers."""
         ...
 
     def stop_session(self, handle: SessionHandle) -> None:
@@ -105,19 +142,24 @@ class Backend(Protocol):
     def session_alive(self, handle: SessionHandle) -> bool:
         ...
 
-    def find_sessions(self) -> list[tuple[str, dict[str, str], bool]]:
-        """(ref, labels, running) of sessions that may outlive a launcher (adoption)."""
+    def find_sessions(self) -> list[SessionRecord]:
+        """The sessions that outlive a launcher (for a restarted one to adopt)."""
         ...
 
-    def lab_static(self, location: str, cache: Path) -> Path | None:
-        """JupyterLab's static files (``share/jupyter/lab/static``) of the env at
-        *location*, read from the env itself, never from a session; None when the env has
-        none where publish puts it. *cache*: a folder to copy them to when needed."""
+    def env_folder(self, location: str, folder: str, cache: Path) -> Path | None:
+        """A copy, under *cache*, of the regular files directly in *folder* of the env at
+        *location*, read from the env itself (never from a session: what a reader changes
+        there reaches no one else); None when the env has no such folder or the backend
+        does not copy them (its sessions serve them)."""
         ...
 
     def ping(self) -> bool:
         """Whether the backend can start sessions right now."""
         ...
+
+
+class Backend(BuildBackend, SessionBackend, Protocol):
+    """A backend for builds and sessions alike: docker, local, or a third."""
 
 
 class Runs:

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 import time
 from pathlib import Path
 
-from publisher.backends import get_backend
+from publisher.backends import backend_for, backends_here
 from publisher.backends.base import BuildEvent
 from publisher.content.site import Site, discover
-from publisher.envs.dockerfile import env_dockerfile
 from publisher.envs.resolve import envs_by_id, spec_and_id
 from publisher.envs.spec import base_image_for
 from publisher.errors import BuildFailed, ContentError, PublishError
@@ -31,12 +29,9 @@ def show(site_root: Path, slug: str) -> str:
     cfg = site.config
     spec, eid = spec_and_id(cfg, post.folder)
     base = base_image_for(spec, cfg.base_image, cfg.launcher.base_images)
-    if spec.dockerfile:
-        dockerfile = spec.read("Dockerfile")
-    else:
-        from publisher.backends.docker import runtime_tag
+    from publisher.backends.docker_images import env_image_dockerfile
 
-        dockerfile = env_dockerfile(spec, runtime_tag(base), {})
+    dockerfile = env_image_dockerfile(spec, eid, base)
     return "\n".join([
         f"post      {post.slug} ({post.rel_source})",
         f"env spec  {', '.join(spec.describe(site.root)) or 'none'} ({spec.origin})",
@@ -59,8 +54,7 @@ def build_envs(site_root: Path, slug: str | None, backend_name: str | None,
                     or f.startswith((f"posts/{slug}/", f"posts/{slug}."))]
         if not envs and not failures:
             raise ContentError(f"no post '{slug}' in {site_root}.")
-    backend = get_backend(backend_name or cfg.execute.backend, cfg.base_image,
-                          cfg.launcher.base_images)
+    backend = backend_for(cfg, backend_name)
     for problem in failures:
         reporter.line("failed", problem.split(":", 1)[0])
     for eid, (spec, slugs) in envs.items():
@@ -84,7 +78,6 @@ def _fmt_time(ts: float | None) -> str:
 
 
 def list_envs(site_root: Path) -> str:
-    from publisher.backends.local import MARKER, LocalBackend
     from publisher.backends.usage import load_usage
 
     users: dict[str, list[str]] = {}
@@ -92,58 +85,23 @@ def list_envs(site_root: Path) -> str:
         users = {eid: slugs for eid, (_, slugs) in envs_by_id(site_root)[1].items()}
     usage = load_usage()
     rows = [f"{'ENV ID':<18}{'BACKEND':<9}{'LOCATION':<36}{'SIZE':>9}  {'LAST USED':<17}POSTS"]
-    for eid, location, size in _docker_envs():
-        rows.append(f"{eid:<18}{'docker':<9}{location:<36}{size / 1e6:>7.0f}MB  "
-                    f"{_fmt_time(usage.get(eid)):<17}{', '.join(users.get(eid, [])) or '-'}")
-    local = LocalBackend()
-    if local.envs_dir.is_dir():
-        for d in sorted(local.envs_dir.iterdir()):
-            if (d / MARKER).is_file():
-                size = sum(f.stat().st_size for f in d.rglob("*") if f.is_file())
-                rows.append(f"{d.name:<18}{'local':<9}{str(d)[-35:]:<36}{size / 1e6:>7.0f}MB  "
-                            f"{_fmt_time(usage.get(d.name)):<17}"
-                            f"{', '.join(users.get(d.name, [])) or '-'}")
+    for backend in backends_here():
+        for env in backend.envs():
+            rows.append(f"{env.env_id:<18}{env.backend:<9}{env.location[-35:]:<36}"
+                        f"{env.size / 1e6:>7.0f}MB  {_fmt_time(usage.get(env.env_id)):<17}"
+                        f"{', '.join(users.get(env.env_id, [])) or '-'}")
+        backend.close()
     return "\n".join(rows)
-
-
-def _docker_envs() -> list[tuple[str, str, int]]:
-    from publisher.backends.base import LABEL
-    from publisher.backends.docker import ENV_REPO, engine_error
-
-    if engine_error() is not None:
-        return []
-    import docker
-
-    client = docker.from_env()
-    found = []
-    for image in client.images.list(filters={"label": f"{LABEL}.env_id"}):
-        tags = [t for t in image.tags if t.startswith(ENV_REPO + ":")]
-        if tags:
-            found.append((image.labels[f"{LABEL}.env_id"], tags[0], int(image.attrs["Size"])))
-    client.close()
-    return sorted(found)
 
 
 def prune_envs(site_root: Path) -> str:
     """Remove env images and venvs that no post of the site references."""
-    from publisher.backends.local import MARKER, LocalBackend
-
     keep = set(envs_by_id(site_root)[1])
     removed = []
-    envs = _docker_envs()
-    if envs:
-        import docker
-
-        client = docker.from_env()
-        for eid, tag, _ in envs:
-            if eid not in keep:
-                client.images.remove(tag)
-                removed.append(tag)
-        client.close()
-    local = LocalBackend()
-    if local.envs_dir.is_dir():
-        for d in sorted(local.envs_dir.iterdir()):
-            if (d / MARKER).is_file() and d.name not in keep:
-                shutil.rmtree(d)
-                removed.append(str(d))
+    for backend in backends_here():
+        for env in backend.envs():
+            if env.env_id not in keep:
+                backend.remove_env(env)
+                removed.append(env.location)
+        backend.close()
     return "\n".join(f"removed {r}" for r in removed) or "nothing to remove"

@@ -9,20 +9,17 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import re
 import shutil
 import tarfile
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from publisher.backends.base import (
-    LABEL,
     RUNNER,
     BuildEvent,
+    EnvInfo,
     EnvRef,
     EventSink,
     ExecJob,
@@ -31,85 +28,32 @@ from publisher.backends.base import (
     SingleFlight,
     ignore,
 )
+from publisher.backends.docker_images import (
+    ANSI,
+    ENV_REPO,
+    LABEL,
+    copy_context,
+    copy_image_folder,
+    env_image_dockerfile,
+    env_images,
+    env_labels,
+    host_build_settings,
+    runtime_tag,
+)
 from publisher.backends.docker_sessions import (
+    UidGuard,
     container_alive,
     remove_session,
     session_containers,
     start_container,
 )
-from publisher.backends.sessions import SessionHandle, SessionRequest, with_folders
+from publisher.backends.sessions import SessionHandle, SessionRecord, SessionRequest, with_folders
 from publisher.backends.usage import record_use
-from publisher.envs.dockerfile import (
-    RUNTIME,
-    env_dockerfile,
-    prestart_files,
-    runtime_dockerfile,
-)
+from publisher.envs.dockerfile import RUNTIME, prestart_files, runtime_dockerfile
 from publisher.envs.recipe import USER_LAYER_FILES
-from publisher.envs.spec import BUILDER_VERSION, EnvSpec, base_image_for
+from publisher.envs.spec import EnvSpec, base_image_for
 from publisher.errors import EnvBuildError, ExecutionError
-from publisher.hashing import digest
-from publisher.paths import CA_VARS, ca_bundle, files_under
-
-ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # colours in build output: noise in a log view
-ENV_REPO = "publish-env"
-RUNTIME_REPO = "publish-runtime"
-LAB_STATIC = f"{RUNTIME}/share/jupyter/lab/static"
-LAB_STATIC_LABEL = "publish.lab-static"  # a container created to copy those files from
-# a file name JupyterLab's static folder holds: no folders, no dot files
-LAB_FILE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
-HOME = "/home/reader"
-INDEX_VARS = ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "UV_INDEX_URL", "UV_EXTRA_INDEX_URL",
-              "UV_DEFAULT_INDEX")
-
-
-def engine_error() -> str | None:
-    """None when a Docker engine answers, else why not (one line)."""
-    try:
-        import docker
-
-        client = docker.from_env(timeout=5)
-        client.ping()
-        client.close()
-    except Exception as exc:
-        return f"no Docker engine answers ({str(exc).splitlines()[0][:200]})"
-    return None
-
-
-def host_build_settings(environ: dict[str, str] | None = None) -> tuple[bytes | None, str]:
-    """(CA bundle bytes, env.sh text) from the host's TLS and index settings.
-
-    Used in the build stage only: never in the final image's environment or layers.
-    """
-    environ = dict(os.environ if environ is None else environ)
-    bundle = ca_bundle(environ)
-    ca = bundle.read_bytes() if bundle is not None else None
-    lines = ["# build-time settings from the host (build stage only)"]
-    if ca is not None:
-        for var in (*CA_VARS, "UV_NATIVE_TLS_CERT"):
-            lines.append(f"export {var}=/tmp/publish-build/ca.pem")
-    index = {v: environ[v] for v in INDEX_VARS if environ.get(v)}
-    if "PIP_INDEX_URL" in index and "UV_INDEX_URL" not in index:
-        index["UV_INDEX_URL"] = index["PIP_INDEX_URL"]
-    for var, value in index.items():
-        lines.append(f"export {var}='{value}'")
-    return ca, "\n".join(lines) + "\n"
-
-
-def runtime_tag(base: str) -> str:
-    """The runtime image's tag: a hash of its Dockerfile, base and builder version."""
-    return f"{RUNTIME_REPO}:{digest([BUILDER_VERSION, base, runtime_dockerfile(base)])}"
-
-
-def _copy_context(spec: EnvSpec, src: Path, dest: Path,
-                  skip: Callable[[str], bool] = lambda _: False) -> None:
-    """The files of *src* (an env's build context) into *dest*, through links that stay
-    inside the site; a link out of it fails the build, naming it (its target would be in
-    the image, and so in every session and execution of the env)."""
-    for path in files_under(src, spec.site_root or src, skip, EnvBuildError):
-        target = dest / path.relative_to(src)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(path, target)
+from publisher.layout import READER_HOME as HOME
 
 
 def _tar(files: dict[str, bytes], mode: int = 0o644) -> bytes:
@@ -140,6 +84,7 @@ class DockerBackend:
         self.client = docker.from_env(timeout=600)
         self.flights = SingleFlight()
         self.runs = Runs()
+        self.uids = UidGuard()
         self.memory, self.cpus, self.pids = memory, cpus, pids
 
     # images -------------------------------------------------------------------------
@@ -198,21 +143,6 @@ class DockerBackend:
     def env_tag(self, env_id: str) -> str:
         return f"{ENV_REPO}:{env_id}"
 
-    def labels(self, spec: EnvSpec, env_id: str) -> dict[str, str]:
-        return {
-            f"{LABEL}.env_id": env_id,
-            f"{LABEL}.builder_version": BUILDER_VERSION,
-            f"{LABEL}.spec_files": json.dumps(list(spec.files)),
-            f"{LABEL}.origin": spec.origin,
-        }
-
-    def dockerfile_for(self, spec: EnvSpec, env_id: str) -> str:
-        """The Dockerfile that builds this env (what `publish env show` prints)."""
-        if spec.dockerfile:
-            return spec.read("Dockerfile")
-        base = base_image_for(spec, self.base_image, self.base_images)
-        return env_dockerfile(spec, runtime_tag(base), self.labels(spec, env_id))
-
     def ensure_env(self, spec: EnvSpec, env_id: str, on_event: EventSink = ignore) -> EnvRef:
         tag = self.env_tag(env_id)
         ref = EnvRef(env_id, self.name, tag)
@@ -237,24 +167,23 @@ class DockerBackend:
             ctx = Path(ctxname)
             if spec.dockerfile:
                 assert spec.root is not None
-                _copy_context(spec, spec.root, ctx)
+                copy_context(spec, spec.root, ctx)
                 runtime = self.ensure_runtime(base, emit)
-                self._build(ctx, tag, emit, self.labels(spec, env_id), f"env {env_id}",
+                self._build(ctx, tag, emit, env_labels(spec, env_id), f"env {env_id}",
                             buildargs={"PUBLISH_RUNTIME_IMAGE": runtime})
                 return
-            runtime = self.ensure_runtime(base, emit)
+            runtime = self.ensure_runtime(base, emit)  # runtime_tag(base)
             emit(BuildEvent("building", f"Building env {env_id} ({spec.origin}) FROM {runtime}"))
             self._write_build_settings(ctx)
             spec_dir = ctx / "spec"
             if spec.package_dir is not None:
-                _copy_context(spec, spec.package_dir, spec_dir, lambda name: name.endswith(
+                copy_context(spec, spec.package_dir, spec_dir, lambda name: name.endswith(
                     ".ipynb") or name in (".ipynb_checkpoints", "__pycache__", "binder",
                                           ".binder"))
             spec_dir.mkdir(exist_ok=True)
             for name in spec.files:
                 shutil.copy2(spec.path(name), spec_dir / name)
-            (ctx / "Dockerfile").write_text(
-                env_dockerfile(spec, runtime, self.labels(spec, env_id)))
+            (ctx / "Dockerfile").write_text(env_image_dockerfile(spec, env_id, base))
             self._build(ctx, tag, emit, {}, f"env {env_id} ({spec.origin})")
 
     def _write_build_settings(self, ctx: Path) -> None:
@@ -353,6 +282,12 @@ class DockerBackend:
     def cancel(self) -> None:
         self.runs.cancel()
 
+    def envs(self) -> list[EnvInfo]:
+        return env_images(self.client)
+
+    def remove_env(self, env: EnvInfo) -> None:
+        self.client.images.remove(env.location)
+
     def _read_out(self, container: Any) -> dict[str, bytes]:
         stream, _ = container.get_archive(f"{HOME}/out")
         buf = io.BytesIO(b"".join(stream))
@@ -370,7 +305,7 @@ class DockerBackend:
     # sessions -----------------------------------------------------------------------
     def start_session(self, env: EnvRef, req: SessionRequest) -> SessionHandle:
         record_use(env.env_id)
-        return start_container(self.client, env.location, req)
+        return start_container(self.client, env.location, req, self.uids)
 
     def stop_session(self, handle: SessionHandle) -> None:
         remove_session(self.client, handle)
@@ -378,53 +313,11 @@ class DockerBackend:
     def session_alive(self, handle: SessionHandle) -> bool:
         return container_alive(self.client, handle.ref)
 
-    def find_sessions(self) -> list[tuple[str, dict[str, str], bool]]:
+    def find_sessions(self) -> list[SessionRecord]:
         return session_containers(self.client)
 
-    def lab_static(self, location: str, cache: Path) -> Path | None:
-        """JupyterLab's static folder of the image *location*, copied once per image id
-        from a container created (never started) from the image: what a reader changes in
-        a session never reaches it."""
-        import docker
-
-        try:
-            image_id = str(self.client.images.get(location).id).split(":")[-1][:24]
-        except docker.errors.DockerException:
-            return None
-        dest = cache / image_id
-        if (dest / ".complete").is_file():
-            return dest
-        # copies a stopped launcher left half done: their containers were never removed
-        for left in self.client.containers.list(all=True, filters={
-                "label": LAB_STATIC_LABEL, "status": "created"}):
-            left.remove(force=True)
-        container = self.client.containers.create(location, command=["true"],
-                                                  network_disabled=True,
-                                                  labels={LAB_STATIC_LABEL: "1"})
-        tmp = cache / f".{image_id}.tmp-{os.getpid()}"
-        try:
-            stream, _ = container.get_archive(LAB_STATIC)
-            data = b"".join(stream)
-        except docker.errors.NotFound:
-            return None  # a Dockerfile env of the author's: no runtime of publish's
-        finally:
-            container.remove(force=True)
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        try:
-            with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-                for member in tar.getmembers():  # the folder's own files: flat, regular
-                    parts = member.name.split("/")
-                    if member.isfile() and len(parts) == 2 and LAB_FILE.fullmatch(parts[1]):
-                        fh = tar.extractfile(member)
-                        if fh is not None:
-                            (tmp / parts[1]).write_bytes(fh.read())
-            (tmp / ".complete").write_text(location)
-            shutil.rmtree(dest, ignore_errors=True)
-            tmp.rename(dest)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)  # a half copy (renamed away when whole)
-        return dest
+    def env_folder(self, location: str, folder: str, cache: Path) -> Path | None:
+        return copy_image_folder(self.client, location, folder, cache)
 
     def ping(self) -> bool:
         try:

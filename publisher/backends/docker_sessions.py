@@ -4,7 +4,7 @@ What a session's container can touch on the host, and nothing more:
 
 - ``/run/publish/sock``: a 1 MiB tmpfs Docker volume of its own, where Jupyter puts its
   socket; the launcher reads it at the volume's mount point and connects without
-  following links (:mod:`publisher.backends.sockets`).
+  following links (:mod:`publisher.launcher.sockets`).
 - ``/run/publish/secret``: the session token, read-only (never on a command line, nor in
   the container's environment, so neither ``ps`` nor ``docker inspect`` shows it).
 - ``$HOME`` and ``/tmp``: size-limited tmpfs (memory of the container's own cgroup); the
@@ -19,7 +19,7 @@ No network unless asked, memory/CPU/pids limits, a uid of its own (no host accou
 it: see :data:`SESSION_UIDS`), all capabilities dropped, no-new-privileges. PID 1 is
 publish's init, which no process of the session can trace (it is not dumpable): the
 container ends at its deadline whatever happens to the launcher or what the reader does.
-Labels let a restarted launcher find and adopt its sessions.
+Labels let a restarted launcher find and adopt its sessions (:func:`session_containers`).
 """
 
 from __future__ import annotations
@@ -35,21 +35,22 @@ import time
 from pathlib import Path
 from typing import Any
 
-from publisher.backends.base import LABEL
+from publisher.backends.docker_images import LABEL
 from publisher.backends.sessions import (
     SOCKET_NAME,
     SessionHandle,
+    SessionRecord,
     SessionRequest,
     jupyter_args,
-    wait_for_jupyter,
+    wait_until_ready,
 )
 from publisher.envs.recipe import user_layer_env
+from publisher.layout import READER_HOME as HOME
+from publisher.layout import READER_WORK as WORK
 
 MOUNT = "/run/publish"
 SOCK_DIR = f"{MOUNT}/sock"
 SECRET_DIR = f"{MOUNT}/secret"
-HOME = "/home/reader"
-WORK = f"{HOME}/work"
 # A session's uid (and gid) is SESSION_UIDS + 16 bits of its id: 1900000000-1900065535.
 # Above every range Debian's useradd hands out as subordinate ids (SUB_UID_MIN 100000 to
 # SUB_UID_MAX 600100000, 65536 each: a second user gets 165536-231071), above
@@ -59,6 +60,9 @@ WORK = f"{HOME}/work"
 SESSION_UIDS = 1_900_000_000
 UID_SPAN = 0x10000
 SESSION_LABEL = f"{LABEL}.session"
+OWNER_LABEL = f"{LABEL}.owner"
+TOKEN_HASH_LABEL = f"{LABEL}.token_hash"
+DEADLINE_LABEL = f"{LABEL}.deadline"
 LOG_LIMIT = {"max-size": "1m", "max-file": "1"}  # nothing reaches it (PID 1's output is void)
 START_LOG = "start.log"  # beside the socket: the session's output, its first START_LOG_BYTES
 START_LOG_BYTES = 64 * 1024
@@ -120,28 +124,31 @@ def uid_problem(etc: Path = Path("/etc")) -> str | None:
             "start sessions until then.")
 
 
-_uid_checked: dict[tuple[tuple[int, int, int], ...], str | None] = {}
+class UidGuard:
+    """Refuses a session (RuntimeError) while the host's accounts overlap the session
+    uids; reads the account files again whenever one of them changes."""
 
+    def __init__(self, etc: Path = Path("/etc")) -> None:
+        self.etc = etc
+        self._stamp: tuple[tuple[int, int, int], ...] | None = None
+        self._problem: str | None = None
 
-def check_uids(etc: Path = Path("/etc")) -> None:
-    """Refuse a session (RuntimeError) while the host's accounts overlap the session uids;
-    read again whenever one of those files changes."""
-    key = []
-    for name in ("passwd", "group", "subuid", "subgid"):
+    def check(self) -> None:
+        stamp = tuple(self._file_stamp(name) for name in ("passwd", "group", "subuid", "subgid"))
+        if stamp != self._stamp:
+            self._stamp, self._problem = stamp, uid_problem(self.etc)
+        if self._problem:
+            log.error("%s", self._problem)
+            # the reader sees this message: the host's account names stay in the log
+            raise RuntimeError("this host's accounts overlap the session uids; the operator "
+                               "will find the details in the launcher's log")
+
+    def _file_stamp(self, name: str) -> tuple[int, int, int]:
         try:
-            st = (etc / name).stat()
-            key.append((st.st_ino, st.st_mtime_ns, st.st_size))
+            st = (self.etc / name).stat()
         except OSError:
-            key.append((0, 0, 0))
-    stamp = tuple(key)
-    if stamp not in _uid_checked:
-        _uid_checked.clear()
-        _uid_checked[stamp] = uid_problem(etc)
-    if _uid_checked[stamp]:
-        log.error("%s", _uid_checked[stamp])
-        # the reader sees this message: the host's account names stay in the log
-        raise RuntimeError("this host's accounts overlap the session uids; the operator "
-                           "will find the details in the launcher's log")
+            return (0, 0, 0)
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
 
 
 def start_log(folder: Path, lines: int = 20) -> str:
@@ -193,13 +200,23 @@ def write_secret(folder: Path, token: str, uid: int) -> None:
         folder.chmod(0o755)
 
 
+def session_labels(req: SessionRequest) -> dict[str, str]:
+    """The labels of a session's container and volume: who started it and what for."""
+    now = time.time()
+    return {SESSION_LABEL: req.session_id, OWNER_LABEL: req.owner,
+            TOKEN_HASH_LABEL: req.token_hash, f"{LABEL}.slug": req.slug,
+            f"{LABEL}.env_id": req.env_id, f"{LABEL}.started": f"{now:.0f}",
+            # when the container ends by itself (adoption removes it after that)
+            DEADLINE_LABEL: f"{now + req.deadline:.0f}"}
+
+
 def _socket_area(client: Any, req: SessionRequest, uid: int) -> tuple[list[Any], Path, str]:
     """(mounts, host folder of the socket, volume name) for the session's socket."""
     from docker.types import Mount
 
     name = socket_volume(req.session_id)
     volume = client.volumes.create(
-        name=name, driver="local", labels={SESSION_LABEL: req.session_id, **req.labels},
+        name=name, driver="local", labels=session_labels(req),
         driver_opts={"type": "tmpfs", "device": "tmpfs",
                      "o": f"size=1m,uid={uid},gid={uid},mode=0700"})
     mountpoint = Path(volume.attrs["Mountpoint"])
@@ -226,25 +243,24 @@ def prestart_kernel(kernel: str) -> str:
     env image whose kernel names that provisioner. The kernel is the shell's child, so
     Jupyter's once the shell becomes Jupyter; it leads a process group of its own (what
     Jupyter signals), and ends with Jupyter (JPY_PARENT_PID)."""
-    from publisher.envs.dockerfile import ENV, KERNEL, PRESTART, PRESTART_DIR
+    from publisher.envs.dockerfile import ENV, KERNEL_ARGV, PRESTART, PRESTART_DIR
 
     if kernel != "python3":  # another kernel of the post (R, Julia…): none started ahead
         return ""
     spec = f"{ENV}/share/jupyter/kernels/python3/kernel.json"
-    wanted = json.dumps({"argv": KERNEL["argv"], "cwd": WORK})
-    argv = " ".join(shlex.quote(str(a).replace("{connection_file}",
-                                               f"{PRESTART_DIR}/kernel.json"))
-                    for a in KERNEL["argv"])  # type: ignore[attr-defined]
+    wanted = json.dumps({"argv": KERNEL_ARGV, "cwd": WORK})
+    argv = " ".join(shlex.quote(a.replace("{connection_file}", f"{PRESTART_DIR}/kernel.json"))
+                    for a in KERNEL_ARGV)
     return (f"if grep -qs {PRESTART} {spec} && mkdir -m 700 {PRESTART_DIR}; then "
             f"printf '%s' {shlex.quote(wanted)} > {PRESTART_DIR}/wanted.json; "
             f"JPY_PARENT_PID=$$ setsid {argv} </dev/null & echo $! > {PRESTART_DIR}/pid; fi; ")
 
 
-def start_container(client: Any, image: str, req: SessionRequest,
+def start_container(client: Any, image: str, req: SessionRequest, uids: UidGuard,
                     timeout: float = 60) -> SessionHandle:
     from docker.types import LogConfig, Mount
 
-    check_uids()
+    uids.check()
     uid = session_uid(req.session_id)
     write_secret(req.session_dir / "secret", req.token, uid)
     mounts, sock_dir, volume = _socket_area(client, req, uid)
@@ -267,7 +283,7 @@ def start_container(client: Any, image: str, req: SessionRequest,
         image,
         entrypoint=entrypoint,
         command=command,
-        labels={SESSION_LABEL: req.session_id, **req.labels},
+        labels=session_labels(req),
         network_mode="bridge" if req.network else "none",
         mem_limit=req.limits.memory,
         memswap_limit=req.limits.memory,  # no swap: a memory hog is killed, not slowed
@@ -297,7 +313,7 @@ def start_container(client: Any, image: str, req: SessionRequest,
             container.reload()
             return bool(container.status in ("created", "running"))
 
-        wait_for_jupyter(handle, req.base_url, req.token, time.monotonic() + timeout, alive)
+        wait_until_ready(handle, req.ready, time.monotonic() + timeout, alive)
         answer = container.update(cpu_period=CPU_PERIOD,
                                   cpu_quota=int(req.limits.cpus * CPU_PERIOD))
         if (answer or {}).get("Warnings"):  # e.g. "quota discarded": no limit at all
@@ -336,9 +352,20 @@ def container_alive(client: Any, ref: str) -> bool:
         return False
 
 
-def session_containers(client: Any) -> list[tuple[str, dict[str, str], bool]]:
-    """(container id, labels, running) for every session container on the engine."""
+def session_containers(client: Any) -> list[SessionRecord]:
+    """Every session container on the engine, read from its labels."""
     found = []
     for c in client.containers.list(all=True, filters={"label": SESSION_LABEL}):
-        found.append((c.id, dict(c.labels), c.status == "running"))
+        labels = dict(c.labels)
+        found.append(SessionRecord(
+            labels.get(SESSION_LABEL, ""), c.id, labels.get(OWNER_LABEL, ""),
+            labels.get(TOKEN_HASH_LABEL, ""), _epoch(labels.get(DEADLINE_LABEL, "")),
+            c.status == "running"))
     return found
+
+
+def _epoch(label: str) -> float:
+    try:
+        return float(label or "inf")
+    except ValueError:
+        return float("inf")

@@ -7,23 +7,20 @@ isolation: code runs as the author, on the author's machine.
 
 from __future__ import annotations
 
-import atexit
-import collections
 import contextlib
 import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
+from publisher import proc
 from publisher.backends.base import (
-    RUNNER,
     BuildEvent,
+    EnvInfo,
     EnvRef,
     EventSink,
     ExecJob,
@@ -32,20 +29,21 @@ from publisher.backends.base import (
     SingleFlight,
     ignore,
 )
+from publisher.backends.runners import RunnerPool, env_vars
 from publisher.backends.sessions import (
     SOCKET_NAME,
     SessionHandle,
+    SessionRecord,
     SessionRequest,
     jupyter_args,
-    wait_for_jupyter,
+    wait_until_ready,
 )
 from publisher.compat.jsonschema import HIDE_SLOW_MODULE
 from publisher.envs.dockerfile import LAB_OVERRIDES
-from publisher.envs.recipe import USER_LAYER_FILES, kernel_spec, user_layer_env
+from publisher.envs.recipe import USER_LAYER_FILES, kernel_spec
 from publisher.envs.spec import EnvSpec
 from publisher.errors import EnvBuildError, ExecutionError
 from publisher.paths import cache_root
-from publisher.proc import run_streaming
 
 MARKER = "publish-env.json"
 # Jupyter Server, minus the slow import (see publisher.envs.recipe)
@@ -63,126 +61,6 @@ def uv_binary() -> str | None:
 
 
 
-def env_vars(env: EnvRef, user_base: Path) -> dict[str, str]:
-    """The environment of code run in a local env (a build's runner, a session's server):
-    the env's commands first on PATH, its kernels, and `pip install` into a layer of this
-    run's own (*user_base*), never into the shared env."""
-    return {**os.environ,
-            "PATH": f"{Path(env.location) / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
-            "VIRTUAL_ENV": env.location, **user_layer_env(str(user_base)),
-            "JUPYTER_PATH": str(Path(env.location) / "share" / "jupyter"),
-            "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
-
-
-# A notebook's runner is started before its notebook is known: its kernel starts while
-# the build does other work (the previous notebook, a render). One waiting runner per env
-# and environment; long-lived processes (publish serve, the warm build process) keep one
-# for the next build, a one-off build only while notebooks of that env remain.
-MAX_WAITING = 2  # waiting runners (each holds a started kernel)
-
-
-class Runner:
-    """``nbrunner.py --serve`` in a work folder of its own: its kernel starts at once; its
-    one notebook comes later (:meth:`run`)."""
-
-    def __init__(self, env: EnvRef) -> None:
-        self._tmp = tempfile.TemporaryDirectory(prefix="publish-exec-")
-        self.root = Path(self._tmp.name)
-        self.work = self.root / "work"
-        self.work.mkdir()
-        self.key = (env.location, tuple(sorted(os.environ.items())))
-        _ALL.add(self)
-        self.proc = subprocess.Popen(
-            [sys.executable, str(RUNNER), "--serve", str(self.work)], cwd=self.work,
-            env=env_vars(env, self.root / "user"), stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
-
-    def run(self, job: dict[str, object]) -> list[str]:
-        """Hand over the job; wait for the runner to end; the tail of its output."""
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        tail: collections.deque[str] = collections.deque(maxlen=30)
-        try:
-            self.proc.stdin.write(json.dumps(job) + "\n")
-            self.proc.stdin.close()
-        except OSError:  # it ended already: its output says why
-            pass
-        for raw in self.proc.stdout:
-            tail.append(raw.rstrip("\n"))
-        self.proc.wait()
-        return list(tail)
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            with contextlib.suppress(OSError):
-                if self.proc.stdin is not None:
-                    self.proc.stdin.close()  # no job: it stops its kernel and ends
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-        self._tmp.cleanup()
-        _ALL.discard(self)
-
-    def kill(self) -> None:
-        """End it now (its kernel ends when it finds its parent gone) and remove its
-        folder."""
-        with contextlib.suppress(OSError):
-            self.proc.kill()
-        shutil.rmtree(self.root, ignore_errors=True)
-
-    def __enter__(self) -> Runner:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-_WAITING: list[Runner] = []
-_ALL: set[Runner] = set()  # every runner not closed yet, waiting or running
-_WAITING_LOCK = threading.Lock()
-
-
-def take_runner(env: EnvRef) -> Runner | None:
-    """A waiting runner for *env* (started in this same environment), or None."""
-    key = (env.location, tuple(sorted(os.environ.items())))
-    with _WAITING_LOCK:
-        for runner in _WAITING:
-            if runner.key == key:
-                _WAITING.remove(runner)
-                if runner.proc.poll() is None:
-                    return runner
-                runner.close()
-                return None
-    return None
-
-
-def offer_runner(runner: Runner) -> None:
-    with _WAITING_LOCK:
-        _WAITING.append(runner)
-        extra = _WAITING[:-MAX_WAITING]
-        del _WAITING[:-MAX_WAITING]
-    for old in extra:
-        old.close()
-
-
-def kill_runners() -> None:
-    """For a process that must end at once: every runner ended, its folder removed."""
-    for runner in list(_ALL):
-        runner.kill()
-
-
-@atexit.register
-def close_runners() -> None:
-    with _WAITING_LOCK:
-        waiting = list(_WAITING)
-        _WAITING.clear()
-    for runner in waiting:
-        runner.close()
-
-
 class LocalBackend:
     name = "local"
 
@@ -191,7 +69,8 @@ class LocalBackend:
         self.envs_dir = (cache_dir or cache_root()) / "envs"
         self.flights = SingleFlight()
         self.runs = Runs()
-        self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.runners = RunnerPool()
+        self._procs: dict[str, proc.Child] = {}
 
     def env_dir(self, env_id: str) -> Path:
         return self.envs_dir / env_id
@@ -236,7 +115,7 @@ class LocalBackend:
 
         def step(cmd: list[str], what: str, cwd: Path | None = None,
                  env: dict[str, str] | None = None) -> None:
-            res = run_streaming(cmd, on_line, cwd=cwd, env=env)
+            res = proc.run_streaming(cmd, on_line, cwd=cwd, env=env)
             if res.returncode != 0:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise EnvBuildError(f"env {env_id} ({spec.origin}): {what} failed", res.tail)
@@ -285,10 +164,10 @@ class LocalBackend:
 
     def execute(self, env: EnvRef, job: ExecJob) -> ExecResult:
         self.runs.check(job.name)
-        runner = take_runner(env) or Runner(env)
+        runner = self.runners.take(env) or self.runners.start(env)
         if job.more:  # the next notebook's kernel starts while this one runs
-            offer_runner(Runner(env))
-        with runner, self.runs.running(job.name, runner.proc.kill):
+            self.runners.offer(self.runners.start(env))
+        with runner, self.runs.running(job.name, runner.kill):
             work, tmp = runner.work, runner.root
             if job.files_root is not None:
                 for f in job.files:
@@ -310,6 +189,17 @@ class LocalBackend:
 
     def cancel(self) -> None:
         self.runs.cancel()
+        self.runners.kill()  # the waiting ones too: the process is ending
+
+    def envs(self) -> list[EnvInfo]:
+        if not self.envs_dir.is_dir():
+            return []
+        return [EnvInfo(d.name, self.name, str(d),
+                        sum(f.stat().st_size for f in d.rglob("*") if f.is_file()))
+                for d in sorted(self.envs_dir.iterdir()) if (d / MARKER).is_file()]
+
+    def remove_env(self, env: EnvInfo) -> None:
+        shutil.rmtree(env.location)
 
     # sessions: Jupyter Server subprocesses on unix sockets, in the session's folder ---
     def start_session(self, env: EnvRef, req: SessionRequest) -> SessionHandle:
@@ -329,18 +219,17 @@ class LocalBackend:
         if os.geteuid() == 0:  # the author works as root (CI, containers): their choice
             args.append("--ServerApp.allow_root=True")
         # `timeout`: the session ends at its deadline even if the launcher is killed
-        proc = subprocess.Popen(
+        server = proc.start(
             ["timeout", "-s", "TERM", "-k", "10", str(max(1, int(req.deadline))),
              sys.executable, "-c", LOCAL_SERVER, *args],
-            cwd=work, env=session_env, stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
+            cwd=work, env=session_env, stdout=log, stderr=proc.STDOUT, start_new_session=True,
         )
         log.close()
-        handle = SessionHandle(req.session_id, socket, str(proc.pid), os.getuid())
-        self._procs[req.session_id] = proc
+        handle = SessionHandle(req.session_id, socket, str(server.pid), os.getuid())
+        self._procs[req.session_id] = server
         try:
-            wait_for_jupyter(handle, req.base_url, req.token, time.monotonic() + 60,
-                             lambda: proc.poll() is None)
+            wait_until_ready(handle, req.ready, time.monotonic() + 60,
+                             lambda: server.poll() is None)
         except BaseException as exc:
             tail = (req.session_dir / "jupyter.log").read_text(errors="replace")[-2000:]
             self.stop_session(handle)
@@ -348,25 +237,28 @@ class LocalBackend:
         return handle
 
     def stop_session(self, handle: SessionHandle) -> None:
-        proc = self._procs.pop(handle.session_id, None)
-        if proc is not None and proc.poll() is None:
+        server = self._procs.pop(handle.session_id, None)
+        if server is not None and server.poll() is None:
             try:
-                os.killpg(proc.pid, signal.SIGTERM)
-                proc.wait(5)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
+                os.killpg(server.pid, signal.SIGTERM)
+                server.wait(5)
+            except (ProcessLookupError, proc.TimeoutExpired):
                 with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+                    os.killpg(server.pid, signal.SIGKILL)
+                server.wait()
 
     def session_alive(self, handle: SessionHandle) -> bool:
-        proc = self._procs.get(handle.session_id)
-        return proc is not None and proc.poll() is None
+        server = self._procs.get(handle.session_id)
+        return server is not None and server.poll() is None
 
-    def find_sessions(self) -> list[tuple[str, dict[str, str], bool]]:
+    def find_sessions(self) -> list[SessionRecord]:
         return []  # local sessions are the launcher's children: they end with it
 
-    def lab_static(self, location: str, cache: Path) -> Path | None:
+    def env_folder(self, location: str, folder: str, cache: Path) -> Path | None:
         return None  # local sessions are the author's own: the proxy serves them as is
 
     def ping(self) -> bool:
         return True
+
+    def close(self) -> None:
+        self.runners.close()

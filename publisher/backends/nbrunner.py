@@ -20,11 +20,12 @@ import shutil
 import sys
 import tempfile
 import time
-from typing import Any
+from typing import Any, cast
 
 # skip a 2 s grammar compile that jsonschema triggers and nbformat never needs (standalone
 # script: publisher.compat.jsonschema.SLOW_MODULE, spelled out; a test checks they agree)
-sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
+# (None in sys.modules: "not installed", what importlib documents for blocking a module)
+cast("dict[str, object]", sys.modules).setdefault("rfc3987_syntax", None)
 
 import nbformat  # noqa: E402
 from jupyter_core.utils import run_sync  # noqa: E402

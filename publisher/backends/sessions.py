@@ -1,4 +1,5 @@
-"""What backends share for sessions: the request, the handle, the Jupyter command line."""
+"""What session backends share: the request, the handle, the record of a found session,
+Jupyter's command line, and waiting until the launcher's probe says a session answers."""
 
 from __future__ import annotations
 
@@ -6,12 +7,41 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from publisher.backends.sockets import SocketPolicy, connect_unix
-from publisher.config import Limits
+from typing import Any, Protocol
 
 SOCKET_NAME = "j.sock"  # short: unix socket paths are limited to ~107 bytes
+
+
+class Probe(Protocol):
+    def __call__(self, handle: SessionHandle, timeout: float) -> bool: ...
+
+
+class Limits(Protocol):
+    """What one session may use (``[launcher] limits``)."""
+
+    @property
+    def memory(self) -> str: ...
+
+    @property
+    def cpus(self) -> float: ...
+
+    @property
+    def pids(self) -> int: ...
+
+    @property
+    def disk(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    """A session a backend found on its machine, started by some launcher."""
+
+    session_id: str
+    ref: str  # the backend's own name for it (a container id)
+    owner: str  # SessionRequest.owner
+    token_hash: str  # SessionRequest.token_hash
+    deadline: float  # when it ends by itself (epoch seconds; inf: unknown)
+    running: bool
 
 
 @dataclass(frozen=True)
@@ -22,9 +52,11 @@ class SessionRequest:
     env_id: str
     base_url: str  # the Jupyter base URL, e.g. /sessions/<id>/
     session_dir: Path  # a host folder of the launcher's own for this session
-    limits: Limits = Limits()
+    limits: Limits
+    ready: Probe  # whether the session answers (the launcher's HTTP probe)
+    owner: str = ""  # which launcher started it: a restarted one adopts its own
+    token_hash: str = ""  # what a restarted launcher checks its saved token against
     network: bool = False
-    labels: dict[str, str] = field(default_factory=dict)
     deadline: float = 6 * 3600  # seconds: the session ends by then, launcher or not
     kernel: str = "python3"  # the kernel the session's notebook asks for
 
@@ -36,13 +68,10 @@ class SessionHandle:
     session_id: str
     socket: Path
     ref: str  # container id (docker) or pid (local)
-    owner_uid: int | None = None  # see SocketPolicy: None = the socket's owner, not root
+    # who may listen on the socket (the launcher checks): None = its owner, never root
+    owner_uid: int | None = None
     volume: str = ""  # docker: the socket volume
     started: float = field(default_factory=time.time)
-
-    @property
-    def policy(self) -> SocketPolicy:
-        return SocketPolicy(self.owner_uid)
 
     def to_json(self) -> dict[str, Any]:
         return {"session_id": self.session_id, "socket": str(self.socket), "ref": self.ref,
@@ -93,40 +122,14 @@ def jupyter_args(req: SessionRequest, socket: str, root_dir: str) -> list[str]:
     ]
 
 
-def answers(handle: SessionHandle, base_url: str, token: str, timeout: float = 2) -> bool:
-    """Whether the session's server answers 200 to ``api/status``.
-
-    Only the status line is read (64 bytes at most, *timeout* seconds in all): the session
-    decides what comes back, and a probe must not wait on, or hold, more than that.
-    """
-    end = time.monotonic() + timeout
-    request = (f"GET {base_url}api/status HTTP/1.1\r\nHost: localhost\r\n"
-               f"Authorization: token {token}\r\nConnection: close\r\n\r\n").encode()
-    line = b""
-    try:
-        with connect_unix(handle.socket, handle.policy, timeout) as sock:
-            sock.sendall(request)
-            while b"\r\n" not in line and len(line) < 64:
-                left = end - time.monotonic()
-                if left <= 0:
-                    return False
-                sock.settimeout(left)
-                chunk = sock.recv(64 - len(line))
-                if not chunk:
-                    break
-                line += chunk
-    except OSError:  # refused, reset, timed out, or not the session's own socket
-        return False
-    return line.startswith((b"HTTP/1.1 200 ", b"HTTP/1.0 200 "))
-
-
-def wait_for_jupyter(handle: SessionHandle, base_url: str, token: str, deadline: float,
+def wait_until_ready(handle: SessionHandle, ready: Probe, deadline: float,
                      alive: Callable[[], bool] | None = None) -> None:
-    """Poll the server on its socket until it answers; raise TimeoutError or RuntimeError."""
+    """Poll *ready* once the session's socket is there, until it says yes; raise
+    TimeoutError (at *deadline*) or RuntimeError (the server ended)."""
     checked = time.monotonic()
     while time.monotonic() < deadline:
-        if handle.socket.exists() and answers(handle, base_url, token,
-                                              min(2.0, max(0.1, deadline - time.monotonic()))):
+        if handle.socket.exists() and ready(handle,
+                                            min(2.0, max(0.1, deadline - time.monotonic()))):
             return
         # asking whether it still runs costs the engine (and a starting server) CPU:
         # twice a second is enough

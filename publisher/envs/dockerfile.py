@@ -24,6 +24,7 @@ from publisher.compat.jsonschema import SLOW_PACKAGE
 from publisher.envs.recipe import USER_LAYER_FILES, kernel_spec
 from publisher.envs.spec import EnvSpec
 from publisher.hashing import digest
+from publisher.layout import READER_HOME, READER_WORK
 
 RUNTIME_PACKAGES = (
     "jupyter-server>=2.14,<3",
@@ -33,6 +34,7 @@ RUNTIME_PACKAGES = (
     "nbformat>=5.10,<6",
 )
 RUNTIME = "/opt/publish/runtime"
+LAB_STATIC = f"{RUNTIME}/share/jupyter/lab/static"  # JupyterLab's static files
 START = "/opt/publish/start"  # the env's `start` (repo2docker), when it has one
 ENTRYPOINT = "/opt/publish/entrypoint"
 HOME_COPY = "/opt/publish/home"  # the image's $HOME, for sessions whose $HOME is a tmpfs
@@ -44,9 +46,11 @@ SPEC_DIR = "/tmp/publish-spec"
 PRESTART = "publish-prestarted"
 PRESTART_SOURCE = Path(__file__).resolve().parent.parent / "templates/runtime/publish_prestart.py"
 PRESTART_DIR = "/tmp/publish-kernel"  # in the session's /tmp (a tmpfs of its own)
-KERNEL = kernel_spec(f"{ENV}/bin/python")
-KERNEL["metadata"] = {**KERNEL["metadata"],  # type: ignore[dict-item]
-                      "kernel_provisioner": {"provisioner_name": PRESTART}}
+_SPEC = kernel_spec(f"{ENV}/bin/python")
+_ARGV, _METADATA = _SPEC["argv"], _SPEC["metadata"]
+assert isinstance(_ARGV, list) and isinstance(_METADATA, dict)
+KERNEL_ARGV = [str(a) for a in _ARGV]  # the env kernel's command line
+KERNEL = {**_SPEC, "metadata": {**_METADATA, "kernel_provisioner": {"provisioner_name": PRESTART}}}
 # `. env.sh` exports PIP_CERT/SSL_CERT_FILE/index URLs of the host, when it has them
 SOURCE_BUILD_ENV = f". {BUILD_DIR}/env.sh"
 
@@ -92,7 +96,7 @@ RUN {SOURCE_BUILD_ENV} \\
 
 FROM {base_image}
 RUN (id -u reader >/dev/null 2>&1 || useradd --create-home --uid 1000 --shell /bin/bash reader) \\
- && mkdir -p /home/reader/work && chown -R reader:reader /home/reader
+ && mkdir -p {READER_WORK} && chown -R reader:reader {READER_HOME}
 COPY --from=build {RUNTIME} {RUNTIME}
 # every command run in the image goes through the env's `start` script, as with
 # repo2docker's entrypoint: what it exports, kernels, terminals and one-off commands all see
@@ -104,7 +108,7 @@ ENV PATH={RUNTIME}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/
     LANG=C.UTF-8 \\
     PYTHONDONTWRITEBYTECODE=1
 USER reader
-WORKDIR /home/reader/work
+WORKDIR {READER_WORK}
 """
 
 
@@ -159,17 +163,17 @@ def env_dockerfile(spec: EnvSpec, runtime_image: str, labels: dict[str, str]) ->
     ]
     if "start" in spec.files:
         steps += [f"COPY spec/start {START}", f"RUN chmod 755 {START}"]
-    steps += ["USER reader", "WORKDIR /home/reader/work"]
+    steps += ["USER reader", f"WORKDIR {READER_WORK}"]
     if "postBuild" in spec.files:
         steps += [
             "COPY --chown=reader:reader spec/postBuild /tmp/publish-postBuild",
-            "RUN chmod +x /tmp/publish-postBuild && cd /home/reader/work "
+            f"RUN chmod +x /tmp/publish-postBuild && cd {READER_WORK} "
             "&& /tmp/publish-postBuild && rm -f /tmp/publish-postBuild",
         ]
     # sessions mount an empty tmpfs on $HOME (the root filesystem is read-only): keep what
     # the image put there (postBuild's dotfiles, the work folder) for them to copy back
     steps += ["USER root",
-              f"RUN rm -rf {HOME_COPY} && cp -a /home/reader {HOME_COPY}",
+              f"RUN rm -rf {HOME_COPY} && cp -a {READER_HOME} {HOME_COPY}",
               "USER reader"]
     steps += [f"LABEL {k}={json.dumps(v)}" for k, v in sorted(labels.items())]
     return "\n".join(steps) + "\n"

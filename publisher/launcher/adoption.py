@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import anyio
 
-from publisher.backends.base import LABEL, Backend
+from publisher.backends.base import SessionBackend
 from publisher.backends.sessions import SessionHandle
 from publisher.config import LauncherSection
 from publisher.launcher.records import Session, hash_token, remove_folder
@@ -24,9 +24,9 @@ log = logging.getLogger("publish.launcher")
 class Registry(Protocol):
     """What adoption reads and fills of the session manager."""
 
-    backend: Backend
+    backend: SessionBackend
     settings: LauncherSection
-    owner: str  # this launcher's label value: its site and runtime folder
+    owner: str  # this launcher (its site and runtime folder), as its sessions' records say
     state_dir: Path
     folders: Path
     sessions: dict[str, Session]
@@ -49,19 +49,18 @@ async def adopt(m: Registry) -> tuple[int, int]:
     adopted = removed = 0
     states = {p.stem: _read_json(p) for p in m.state_dir.glob("*.json")}
     found = await anyio.to_thread.run_sync(m.backend.find_sessions)
-    for ref, labels, running in found:
-        if labels.get(f"{LABEL}.owner") != m.owner:
+    for record in found:
+        if record.owner != m.owner:
             continue
-        sid = labels.get(f"{LABEL}.session", "")
+        sid = record.session_id
         state: dict[str, Any] = states.pop(sid, None) or {}
         handle_data = state.get("handle")
         # past its own deadline: a reader may have kept PID 1 from ending it (ptrace)
-        overdue = time.time() > float(labels.get(f"{LABEL}.deadline") or "inf") + 60
-        ok = (running and isinstance(handle_data, dict) and not overdue
-              and hash_token(str(state.get("token", ""))) == labels.get(
-                  f"{LABEL}.token_hash"))
+        overdue = time.time() > record.deadline + 60
+        ok = (record.running and isinstance(handle_data, dict) and not overdue
+              and hash_token(str(state.get("token", ""))) == record.token_hash)
         if not ok or not isinstance(handle_data, dict):
-            handle = SessionHandle(sid, Path(), ref)
+            handle = SessionHandle(sid, Path(), record.ref)
             if isinstance(handle_data, dict):
                 handle = SessionHandle.from_json(handle_data)
             await anyio.to_thread.run_sync(m.backend.stop_session, handle)

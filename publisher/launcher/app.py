@@ -16,7 +16,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from publisher.backends.base import Backend
+from publisher.backends.base import SessionBackend
 from publisher.config import LauncherSection
 from publisher.launcher.metrics import Metrics
 from publisher.launcher.operations import Operations
@@ -71,7 +71,7 @@ async def running(manager: SessionManager, keep_sessions: bool) -> AsyncIterator
             await manager.stop_all()
 
 
-def create_manager(out: Path, backend: Backend, settings: LauncherSection) -> SessionManager:
+def create_manager(out: Path, backend: SessionBackend, settings: LauncherSection) -> SessionManager:
     """The sessions of the site built into *out* (the output folder)."""
     return SessionManager(SiteIndex(out), backend, settings, Metrics())
 

@@ -1,7 +1,8 @@
-"""What the launcher asks of a session's Jupyter Server: files in, a warm kernel, activity.
+"""What the launcher asks of a session's Jupyter Server: does it answer, files in, a warm
+kernel, activity.
 
 Every connection goes through the session's pinned socket (see
-:mod:`publisher.backends.sockets`), with short-lived clients, so the proxy's connection
+:mod:`publisher.launcher.sockets`), with short-lived clients, so the proxy's connection
 pool is not touched. The session decides what comes back (a reader can put any server on
 their socket), so every answer is read within a size and a time for the whole of it
 (:func:`_ask`), and anything else is a :class:`BadAnswer`.
@@ -22,7 +23,7 @@ from urllib.parse import quote
 import httpx
 
 from publisher.backends.sessions import SessionHandle, with_folders
-from publisher.backends.sockets import async_transport, connect_unix
+from publisher.launcher.sockets import SocketPolicy, async_transport, connect_unix
 
 WS_MAX = 8 * 2**20  # bytes in one WebSocket message, either way
 ANSWER_MAX = 64 * 1024  # bytes of an answer the launcher reads whole (Jupyter's: < 1 kB)
@@ -34,9 +35,37 @@ class BadAnswer(Exception):
     compressed, or not the JSON Jupyter sends."""
 
 
+def answers(handle: SessionHandle, base_url: str, token: str, timeout: float = 2) -> bool:
+    """Whether the session's server answers 200 to ``api/status``.
+
+    Only the status line is read (64 bytes at most, *timeout* seconds in all): the session
+    decides what comes back, and a probe must not wait on, or hold, more than that.
+    """
+    end = time.monotonic() + timeout
+    request = (f"GET {base_url}api/status HTTP/1.1\r\nHost: localhost\r\n"
+               f"Authorization: token {token}\r\nConnection: close\r\n\r\n").encode()
+    line = b""
+    try:
+        with connect_unix(handle.socket, SocketPolicy(handle.owner_uid), timeout) as sock:
+            sock.sendall(request)
+            while b"\r\n" not in line and len(line) < 64:
+                left = end - time.monotonic()
+                if left <= 0:
+                    return False
+                sock.settimeout(left)
+                chunk = sock.recv(64 - len(line))
+                if not chunk:
+                    break
+                line += chunk
+    except OSError:  # refused, reset, timed out, or not the session's own socket
+        return False
+    return line.startswith((b"HTTP/1.1 200 ", b"HTTP/1.0 200 "))
+
+
 def _client(handle: SessionHandle, token: str) -> httpx.AsyncClient:
     # identity: a compressed answer could be small on the wire and huge once read
-    return httpx.AsyncClient(transport=async_transport(handle.socket, handle.policy),
+    return httpx.AsyncClient(transport=async_transport(handle.socket,
+                                                                    SocketPolicy(handle.owner_uid)),
                              base_url="http://localhost", timeout=ANSWER_TIME,
                              headers={"Authorization": f"token {token}",
                                       "Accept-Encoding": "identity"})
@@ -86,7 +115,8 @@ async def open_websocket(handle: SessionHandle, target: str, headers: Mapping[st
     from websockets.asyncio.client import connect
     from websockets.typing import Subprotocol
 
-    sock = await asyncio.to_thread(connect_unix, handle.socket, handle.policy)
+    sock = await asyncio.to_thread(connect_unix, handle.socket,
+                                    SocketPolicy(handle.owner_uid))
     return await connect(
         f"ws://localhost{target}", sock=sock, additional_headers=dict(headers),
         subprotocols=[Subprotocol(p) for p in subprotocols] if subprotocols else None,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from publisher.backends import get_backend
+from publisher.backends import backend_for
 from publisher.config import load_config, with_overrides
 from publisher.errors import PublishError
 from publisher.launcher.app import create_app, create_manager
@@ -24,8 +24,7 @@ def run_launcher(site: Path, host: str, port: int, backend_name: str | None,
     cfg = with_overrides(load_config(site), "launcher", overrides)
     out = (out or cfg.root / DEFAULT_OUT).resolve()
     read_site(out)  # no published site: said now, with what to do (NoPublishedSite)
-    backend = get_backend(backend_name or cfg.execute.backend, cfg.base_image,
-                          cfg.launcher.base_images)
+    backend = backend_for(cfg, backend_name)
     if backend.name == "docker":  # a session's uid must be no host account's
         from publisher.backends.docker_sessions import uid_problem
         from publisher.errors import BackendUnavailable

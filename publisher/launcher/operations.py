@@ -40,7 +40,7 @@ class Operations:
                   "sessions_starting": sum(1 for s in m.sessions.values() if s.handle is None),
                   "places_taken": m.used,
                   "proxy_clients": len(m.upstreams),
-                  "env_builds_started": m.backend.flights.builds_started}
+                  "env_builds_started": m.env_builds.started}
         return PlainTextResponse(m.metrics.render(gauges),
                                  media_type="text/plain; version=0.0.4")
 

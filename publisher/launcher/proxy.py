@@ -21,8 +21,8 @@ from starlette.responses import Response, StreamingResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from publisher.backends.sessions import SessionHandle
-from publisher.backends.sockets import async_transport
 from publisher.launcher import jupyter
+from publisher.launcher.sockets import SocketPolicy, async_transport
 
 COOKIE = "publish-session"  # + "-<session id>", path-scoped; "__Host-" + it on session hosts
 REQUEST_HEADERS = frozenset({
@@ -174,7 +174,8 @@ class Upstreams:
     def client(self, sid: str, handle: SessionHandle) -> httpx.AsyncClient:
         c = self._clients.get(sid)
         if c is None:
-            c = httpx.AsyncClient(transport=async_transport(handle.socket, handle.policy),
+            c = httpx.AsyncClient(transport=async_transport(handle.socket,
+                                                                    SocketPolicy(handle.owner_uid)),
                                   timeout=httpx.Timeout(60, read=None))
             self._clients[sid] = c
         return c

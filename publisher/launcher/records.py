@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import ipaddress
 import shutil
@@ -12,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from publisher.backends.sessions import SessionHandle
+from publisher.hashing import hex_of
 
 
 class LaunchRefused(Exception):
@@ -34,7 +34,7 @@ def client_key(host: str) -> str:
 
 
 def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()
+    return hex_of(token)
 
 
 @dataclass

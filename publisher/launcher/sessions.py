@@ -12,19 +12,18 @@ import contextlib
 import logging
 import secrets
 import time
-from collections import deque
 from typing import Any
 
 import anyio
 
-from publisher.backends.base import LABEL, Backend, BuildEvent, EnvRef
+from publisher.backends.base import BuildEvent, EnvRef, SessionBackend
 from publisher.backends.sessions import SessionRequest
 from publisher.config import LauncherSection
 from publisher.errors import PublishError
 from publisher.hashing import digest
 from publisher.launcher import jupyter
 from publisher.launcher.adoption import adopt, save_state
-from publisher.launcher.launches import Launch, Reservation
+from publisher.launcher.launches import EnvBuilds, Launch, LaunchRate, Reservation
 from publisher.launcher.metrics import Metrics
 from publisher.launcher.overflow import Overflow
 from publisher.launcher.posts import PublishedPost, SiteIndex
@@ -42,14 +41,15 @@ CHECKS_AT_ONCE = 16  # sessions a cull round asks at the same time
 
 
 class SessionManager:
-    def __init__(self, index: SiteIndex, backend: Backend, settings: LauncherSection,
+    def __init__(self, index: SiteIndex, backend: SessionBackend, settings: LauncherSection,
                  metrics: Metrics) -> None:
         self.index, self.backend, self.settings, self.metrics = index, backend, settings, metrics
         self.sessions: dict[str, Session] = {}
         self.pool: dict[str, list[Session]] = {}
         self.upstreams = Upstreams()
+        self.env_builds = EnvBuilds(backend)
         self.overflow: Overflow | None = None  # a BinderHub for readers when all is taken
-        self.launch_times: dict[str, deque[float]] = {}
+        self.rate = LaunchRate(settings.launches_per_minute)
         self.owner = digest([str(index.root.resolve()), str(settings.runtime_path.resolve())])
         self.state_dir = settings.runtime_path / "state"
         self.folders = settings.runtime_path / "s"
@@ -97,14 +97,7 @@ class SessionManager:
     def begin(self, pe: PublishedPost, client: str) -> Launch:
         """Start a launch of *pe* or raise :class:`LaunchRefused`; no await: atomic."""
         client = client_key(client)
-        now = time.monotonic()
-        if len(self.launch_times) > 10_000:  # forget quiet clients
-            self.launch_times = {k: v for k, v in self.launch_times.items()
-                                 if v and now - v[-1] < 60}
-        window = self.launch_times.setdefault(client, deque())
-        while window and now - window[0] > 60:
-            window.popleft()
-        if len(window) >= self.settings.launches_per_minute:
+        if not self.rate.allows(client):
             log.info("refused launch slug=%s client=%s: rate limit", pe.slug, client)
             raise LaunchRefused(429, "Too many launches from your address; wait a minute.", 60)
         cap = self.settings.sessions_per_client
@@ -129,7 +122,7 @@ class SessionManager:
             reservation = self._reserve(client)
         else:
             pooled.client = client
-        window.append(now)
+        self.rate.count(client)
         launch = Launch(pe.slug)
         log.info("launch slug=%s env=%s client=%s%s", pe.slug, pe.env_id, client,
                  " (from the pool)" if pooled else "")
@@ -145,8 +138,8 @@ class SessionManager:
             def on_event(ev: BuildEvent) -> None:
                 loop.call_soon_threadsafe(launch.emit, ev)
 
-            ref: EnvRef = await anyio.to_thread.run_sync(
-                self.backend.ensure_env, pe.spec, pe.env_id, on_event)
+            ref = await anyio.to_thread.run_sync(self.env_builds.realise, pe.spec, pe.env_id,
+                                               on_event)
             launch.emit(BuildEvent("launching", "Starting a Jupyter server for you"))
             files = await anyio.to_thread.run_sync(self.index.session_files, pe)
             if pooled is not None and not await self._claim(pooled, pe, files):
@@ -238,17 +231,13 @@ class SessionManager:
         save_state(self, session)
         # a pooled session waits up to max_age, then serves a reader up to max_age
         deadline = self.settings.max_age * (2 if pooled else 1) + 5
+        base = self._base(session)
         req = SessionRequest(
             session_id=sid, token=token, slug=slug, env_id=ref.env_id,
-            base_url=self._base(session), session_dir=session.folder,
+            base_url=base, session_dir=session.folder,
             limits=self.settings.limits, network=network or self.settings.network,
-            labels={f"{LABEL}.owner": self.owner, f"{LABEL}.token_hash": hash_token(token),
-                    f"{LABEL}.slug": slug, f"{LABEL}.env_id": ref.env_id,
-                    f"{LABEL}.started": f"{time.time():.0f}",
-                    # when the container ends by itself (adoption removes it after that)
-                    f"{LABEL}.deadline": f"{time.time() + deadline:.0f}"},
-            deadline=deadline, kernel=kernel,
-        )
+            ready=lambda handle, timeout: jupyter.answers(handle, base, token, timeout),
+            owner=self.owner, token_hash=hash_token(token), deadline=deadline, kernel=kernel)
         t0 = time.monotonic()
         try:
             handle = await anyio.to_thread.run_sync(self.backend.start_session, ref, req)
@@ -395,7 +384,6 @@ class SessionManager:
                     self.metrics.inc("cull_errors")
                     log.exception("%s failed", step.__name__)
 
-    # --- restart safety ----------------------------------------------------------------
 def _message(exc: BaseException) -> str:
     if isinstance(exc, PublishError):
         return exc.message

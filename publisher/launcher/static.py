@@ -19,7 +19,8 @@ from pathlib import Path
 import anyio.to_thread
 from starlette.responses import Response
 
-from publisher.backends.base import Backend
+from publisher.backends.base import SessionBackend
+from publisher.envs.dockerfile import LAB_STATIC
 
 log = logging.getLogger("publish.launcher")
 
@@ -33,7 +34,7 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 class LabStatic:
     """Per image: JupyterLab's static folder once copied (None: the image has none)."""
 
-    def __init__(self, backend: Backend, cache: Path) -> None:
+    def __init__(self, backend: SessionBackend, cache: Path) -> None:
         self.backend, self.cache = backend, cache
         self.folders: dict[str, Path | None] = {}
         self.names: dict[tuple[str, str], str] = {}  # (folder, name) -> sha256 of its bytes
@@ -42,7 +43,7 @@ class LabStatic:
 
     def _fetch(self, image: str) -> None:
         try:
-            self.folders[image] = self.backend.lab_static(image, self.cache)
+            self.folders[image] = self.backend.env_folder(image, LAB_STATIC, self.cache)
         except Exception as exc:  # an engine hiccup: proxy this image's files instead
             log.warning("JupyterLab's static files of %s: %s (proxied instead)", image, exc)
             self.folders[image] = None

@@ -74,8 +74,7 @@ def build(root: Path, opts: BuildOptions, reporter: Reporter | None = None,
     check_out(site.root, out)  # before anything runs: the output folder is replaced whole
     items, env_problems = resolve_envs(site, ws.specs)
     problems = site_problems(site, env_problems, opts, reporter)
-    backend = backend or ws.backend(opts.backend or cfg.execute.backend, cfg.base_image,
-                                    cfg.launcher.base_images)
+    backend = backend or ws.backend(cfg, opts.backend)
     executed, failures = execute(site, items, backend, opts, ws, reporter)
     lib, live_problem = live_code(cfg, any(has_code(ex.post) for ex in executed))
     mathjax, math_problem = math_lib(cfg)

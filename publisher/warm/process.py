@@ -170,15 +170,12 @@ class WarmProcess:
         """End this process and what its build started (a notebook's runner, which the
         client's Ctrl-C would have reached too), now: build threads may still wait for
         them."""
-        from publisher.backends.local import kill_runners
-
         for f in (self.path, self.meta):
             f.unlink(missing_ok=True)
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(OSError, ValueError):
                 stream.flush()
-        self.workspace.cancel()
-        kill_runners()  # and their work folders
+        self.workspace.cancel()  # each backend ends its runners, removes their folders
         os.killpg(0, signal.SIGTERM)  # this process too (SIGTERM's default: end)
         os._exit(code)
 

@@ -439,13 +439,13 @@ def test_jupyterlab_files_come_from_the_image_never_from_a_session(
     # are those of copies a stopped launcher left half done
     import docker
 
-    from publisher.backends.docker import LAB_STATIC_LABEL
+    from publisher.backends.docker_images import COPY_LABEL
 
     client = docker.from_env()
     try:
         left = client.containers.list(all=True, filters={"status": "created",
                                                          "ancestor": c.image.id})
-        labelled = client.containers.list(all=True, filters={"label": LAB_STATIC_LABEL})
+        labelled = client.containers.list(all=True, filters={"label": COPY_LABEL})
     finally:
         client.close()
     assert left == [] and labelled == []

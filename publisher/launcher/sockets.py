@@ -12,7 +12,7 @@ Engine's, say). Every connection therefore
   socket's owner and, for a container, not as root.
 
 The folders above the socket are the launcher's own; only the last component is the
-session's. Used by the launcher's proxy (httpx, websockets) and by the readiness probe.
+session's. Used by the proxy (httpx, websockets) and :mod:`publisher.launcher.jupyter`.
 """
 
 from __future__ import annotations
