@@ -227,15 +227,21 @@ def remove_sessions_under(runtime_dir: Path) -> int:
 class ReloadEvents:
     """The live-reload events of a running `publish serve`, collected in a thread.
 
-    Each event is kept with the perf_counter time it arrived (benchmarks use it)."""
+    Returns once the server has answered the stream's request: it registers a listener
+    before it sends the answer's headers, so no event after that is missed. Each event is
+    kept with the perf_counter time it arrived (benchmarks use it)."""
 
-    def __init__(self, base: str) -> None:
+    def __init__(self, base: str, timeout: float = 30) -> None:
         self.items: list[tuple[float, dict[str, Any]]] = []
+        self._listening = threading.Event()
         threading.Thread(target=self._run, args=(base,), daemon=True).start()
+        if not self._listening.wait(timeout):
+            raise TimeoutError(f"{base}_publish/events did not answer in {timeout:g} s")
 
     def _run(self, base: str) -> None:
         try:
             with httpx.stream("GET", base + "_publish/events", timeout=None) as r:
+                self._listening.set()
                 for line in r.iter_lines():
                     if line.startswith("data: "):
                         self.items.append((time.perf_counter(), json.loads(line[6:])))
