@@ -19,9 +19,12 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import httpx
+
+if TYPE_CHECKING:
+    from bs4 import Tag
 
 PIDS: dict[str, int] = {}  # base URL -> launcher PID (for memory measurements)
 
@@ -591,3 +594,20 @@ def container_stopped(container: Any) -> bool:
     except docker.errors.NotFound:  # removed
         return True
     return bool(container.status != "running")
+
+
+def one(root: Tag, selector: str) -> Tag:
+    """The first element under *root* that the CSS *selector* matches; the test fails
+    without one."""
+    found = root.select_one(selector)
+    assert found is not None, f"nothing matches {selector!r}"
+    return found
+
+
+def attr(tag: Tag | None, name: str) -> str:
+    """The value of the attribute *name* of *tag* (a single string, not a class list); the
+    test fails when there is no tag or no such attribute."""
+    assert tag is not None, f"no element to read {name!r} of"
+    value = tag.get(name)
+    assert isinstance(value, str), f"{name}={value!r}"
+    return value

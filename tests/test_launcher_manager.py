@@ -26,6 +26,7 @@ from publisher.backends.base import (
 )
 from publisher.backends.sessions import SessionHandle, SessionRequest
 from publisher.config import load_config, with_overrides
+from publisher.envs.resolve import PostEnv
 from publisher.envs.spec import EnvSpec
 from publisher.launcher.app import create_manager
 from publisher.launcher.records import LaunchRefused, Session
@@ -69,6 +70,9 @@ class StandIn:
     def find_sessions(self) -> list[tuple[str, dict[str, str], bool]]:
         return []
 
+    def lab_static(self, location: str, cache: Path) -> Path | None:
+        return None
+
     def ping(self) -> bool:
         return True
 
@@ -86,7 +90,7 @@ def manager(tmp_path: Path, **launcher: object) -> tuple[SessionManager, StandIn
     return create_manager(cfg.root, typed, cfg.launcher), backend
 
 
-async def _post(m: SessionManager, slug: str):  # type: ignore[no-untyped-def]
+async def _post(m: SessionManager, slug: str) -> PostEnv:
     pe = await m.post(slug)
     assert pe is not None
     return pe

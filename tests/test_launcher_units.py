@@ -9,7 +9,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -143,7 +143,7 @@ def _asgi_call(app: Any, host: str, path: str, kind: str = "http") -> int:
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": b""}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         if message["type"] == "http.response.start":
             status.append(message["status"])
         elif message["type"] == "websocket.close":
@@ -386,9 +386,14 @@ def test_unknown_slugs_cost_one_walk_a_second(tmp_path: Path,
 
     write_files(tmp_path, {"publish.toml": CONFIG,
                            "posts/a/index.md": md_post("A", "2024-01-01", "# A\n")})
-    walks = []
+    walks: list[int] = []
     real = posts._signature
-    monkeypatch.setattr(posts, "_signature", lambda root: walks.append(1) or real(root))
+
+    def counted(root: Path) -> tuple[int, float]:
+        walks.append(1)
+        return real(root)
+
+    monkeypatch.setattr(posts, "_signature", counted)
     index = posts.SiteIndex(tmp_path)
     t0 = time.monotonic()
     for i in range(500):  # what a 404 flood asks
@@ -416,9 +421,10 @@ def test_unknown_slugs_cost_one_walk_a_second(tmp_path: Path,
 ])
 def test_session_hosts_under_the_blogs_domain_are_refused(
         tmp_path: Path, session_host: str, base_url: str, refused: bool) -> None:
-    from publisher.config import ConfigError, parse_config
+    from publisher.config import parse_config
+    from publisher.errors import ConfigError
 
-    raw = {"site": {"base_url": base_url} if base_url else {},
+    raw: dict[str, dict[str, object]] = {"site": {"base_url": base_url} if base_url else {},
            "launcher": {"session_host": session_host}}
     if refused:
         with pytest.raises(ConfigError, match="cookie bomb"):

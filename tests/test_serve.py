@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from publisher.errors import PublishError
-from publisher.serve import check_host
+from publisher.launcher.hosts import check_host
 from tests.conftest import CONFIG, md_post, notebook, write_files
 from tests.helpers import ReloadEvents, free_port, launch, raw_request, running_serve
 

@@ -16,6 +16,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -51,7 +52,7 @@ def publish(env: dict[str, str], *args: str, cwd: Path | None = None,
                           capture_output=True, text=True, timeout=600)
 
 
-def processes(env: dict[str, str]) -> list[dict[str, object]]:
+def processes(env: dict[str, str]) -> list[dict[str, Any]]:
     return warm.status(Path(env["PUBLISH_WARM_DIR"]))
 
 
@@ -130,9 +131,9 @@ def test_ctrl_c_stops_the_build_and_its_warm_process(
     out, _ = client.communicate(timeout=60)
     assert client.returncode == 130, seen + out
     deadline = time.monotonic() + 30
-    while warm._alive(int(proc["pid"])) and time.monotonic() < deadline:  # type: ignore[arg-type]
+    while warm._alive(int(proc["pid"])) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not warm._alive(int(proc["pid"])), "an interrupted warm process ends"  # type: ignore[arg-type]
+    assert not warm._alive(int(proc["pid"])), "an interrupted warm process ends"
     assert not (root / "_site").exists()
 
 
@@ -145,9 +146,9 @@ def test_stop_and_status(make_site: SiteFactory, warm_env: dict[str, str]) -> No
     res = publish(warm_env, "warm", "stop", str(root))
     assert f"stopped pid {proc['pid']}" in res.stdout
     deadline = time.monotonic() + 10
-    while warm._alive(int(proc["pid"])) and time.monotonic() < deadline:  # type: ignore[arg-type]
+    while warm._alive(int(proc["pid"])) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not warm._alive(int(proc["pid"]))  # type: ignore[arg-type]
+    assert not warm._alive(int(proc["pid"]))
     assert "No warm build process" in publish(warm_env, "warm", "status").stdout
 
 
@@ -181,7 +182,7 @@ def test_another_user_cannot_reach_a_warm_process(
     res = subprocess.run([OTHER_PYTHON, "-c", ask, str(sock_path)],
                          capture_output=True, text=True, user=65534, group=65534, timeout=30)
     assert res.stdout.strip() == "b''", res.stdout + res.stderr  # hung up on, not served
-    assert warm._alive(int(proc["pid"]))  # type: ignore[arg-type]
+    assert warm._alive(int(proc["pid"]))
     sock_path.parent.chmod(0o700)
     assert publish(warm_env, "build", str(root), "--execute", "off").returncode == 0
     assert [p["pid"] for p in processes(warm_env)] == [proc["pid"]]

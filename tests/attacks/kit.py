@@ -69,7 +69,8 @@ def start_kernel(ev: dict[str, Any]) -> str:
 
 
 def ws_url(ev: dict[str, Any], path: str) -> str:
-    return ev["url"].replace("http://", "ws://", 1) + f"{path}?token={ev['token']}"
+    url: str = ev["url"]
+    return url.replace("http://", "ws://", 1) + f"{path}?token={ev['token']}"
 
 
 def receive_until_closed(ws: Any, timeout: float,

@@ -30,6 +30,7 @@ def test_cookie_requests_from_another_site_are_refused(launcher: str) -> None:
     terminal (POST api/terminals, then its WebSocket) in the reader's session."""
     from websockets.exceptions import InvalidStatus
     from websockets.sync.client import connect
+    from websockets.typing import Origin
 
     ev = ready(launcher, SLUG)
     cookie = _first_visit(ev)
@@ -45,9 +46,9 @@ def test_cookie_requests_from_another_site_are_refused(launcher: str) -> None:
     ws_url = ev["url"].replace("http://", "ws://") + "api/events/subscribe"
     header = {"Cookie": f"{cookie[0]}={cookie[1]}"}
     with pytest.raises(InvalidStatus) as refused:
-        connect(ws_url, origin=evil, additional_headers=header, open_timeout=20)  # type: ignore[arg-type]
+        connect(ws_url, origin=Origin(evil), additional_headers=header, open_timeout=20)
     assert refused.value.response.status_code == 403
-    with connect(ws_url, origin=own, additional_headers=header, open_timeout=20):  # type: ignore[arg-type]
+    with connect(ws_url, origin=Origin(own), additional_headers=header, open_timeout=20):
         pass
 
 
@@ -108,6 +109,7 @@ def test_other_sites_pages_use_a_session_only_when_allowed(launcher: str) -> Non
     session's own "Access-Control-Allow-Origin: *" never reaches a browser."""
     from websockets.exceptions import InvalidStatus
     from websockets.sync.client import connect
+    from websockets.typing import Origin, Subprotocol
 
     ev = ready(launcher, SLUG)
     blog, evil = "http://example.org", "https://other.example.org"  # blog: [site] base_url
@@ -140,11 +142,11 @@ def test_other_sites_pages_use_a_session_only_when_allowed(launcher: str) -> Non
     ws_url = (ev["url"].replace("http://", "ws://")
               + f"api/kernels/{kid}/channels?token={ev['token']}")
     protocol = "v1.kernel.websocket.jupyter.org"
-    with connect(ws_url, origin=blog, subprotocols=[protocol],  # type: ignore[arg-type,list-item]
+    with connect(ws_url, origin=Origin(blog), subprotocols=[Subprotocol(protocol)],
                  open_timeout=20) as ws:
         assert ws.subprotocol == protocol, "Jupyter's kernel protocol passes through"
     with pytest.raises(InvalidStatus) as refused:
-        connect(ws_url, origin=evil, open_timeout=20)  # type: ignore[arg-type]
+        connect(ws_url, origin=Origin(evil), open_timeout=20)
     assert refused.value.response.status_code == 403
 
     # once the session is gone, the blog's pages can tell (and start a new one)

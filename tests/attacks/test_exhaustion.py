@@ -343,13 +343,14 @@ def test_websockets_count_against_one_addresss_connections(untrusted_loopback: s
         refused = [s for s, status in held if status != 101]
         assert all(ends_within(s, 2) for s in refused[-20:]), "refused connections linger"
         # the 8 WebSockets count: the address holds cap - 8 more connections, not cap
+        host, port = base.split("://", 1)[1].rstrip("/").rsplit(":", 1)
         for _ in range(cap - 8):
-            s = socket.create_connection(base.split("://", 1)[1].rstrip("/").rsplit(":", 1),
+            s = socket.create_connection((host, int(port)),
                                          timeout=10, source_address=(attacker, 0))
             s.sendall(b"GET /health HTTP/1.1\r\n")  # unfinished: holds a connection
             held.append((s, 0))
         time.sleep(0.5)
-        extra = socket.create_connection(base.split("://", 1)[1].rstrip("/").rsplit(":", 1),
+        extra = socket.create_connection((host, int(port)),
                                          timeout=10, source_address=(attacker, 0))
         held.append((extra, 0))
         assert ends_within(extra, 5), "a connection over the cap (WebSockets counted)"

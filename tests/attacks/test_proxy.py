@@ -37,6 +37,7 @@ from tests.attacks.kit import (
 from tests.helpers import (
     PIDS,
     PeakRss,
+    RawResponse,
     container_exec,
     container_socket,
     open_fds,
@@ -143,9 +144,9 @@ def test_container_create_never_reaches_docker(launcher: str, hijacked: dict[str
     sid, token = hijacked["sid"], hijacked["token"]
     client = docker.from_env()
     try:
-        answers = [httpx.post(f"{hijacked['url']}containers/create", params={"token": token},
-                              content=body, headers={"Content-Type": "application/json"},
-                              timeout=30)]
+        answers: list[httpx.Response | RawResponse] = [httpx.post(
+            f"{hijacked['url']}containers/create", params={"token": token}, content=body,
+            headers={"Content-Type": "application/json"}, timeout=30)]
         for suffix in (b"../../containers/create", b"..%2F..%2Fcontainers%2Fcreate",
                        b"%2e%2e/%2e%2e/v1.41/containers/create"):
             answers.append(raw_request(
@@ -155,7 +156,7 @@ def test_container_create_never_reaches_docker(launcher: str, hijacked: dict[str
         assert not made, "the reader created a container on the host's engine"
         for r in answers:
             no_docker_answer(r)
-            status = r.status if hasattr(r, "status") else r.status_code
+            status = r.status if isinstance(r, RawResponse) else r.status_code
             assert status in (400, 502), r
     finally:
         for c in client.containers.list(all=True,

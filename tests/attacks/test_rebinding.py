@@ -36,8 +36,9 @@ POST = md_post("Hello", "2024-01-01", """\
 TARGETS = [(b"GET", b"/build/post/hello"), (b"GET", b"/launch/hello"),
            (b"GET", b"/v2/post/hello"), (b"POST", b"/sessions/" + b"0" * 32 + b"/api/kernels"),
            (b"GET", b"/health")]
-WEBSOCKET = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
-             "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
+WEBSOCKET: dict[str, str | bytes] = {
+    "Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+    "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
 
 
 @pytest.fixture(scope="module")
