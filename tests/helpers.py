@@ -530,6 +530,17 @@ def wait_until(pred: Callable[[], Any], timeout: float, interval: float = 0.25,
         time.sleep(interval)
 
 
+def holds_for(pred: Callable[[], Any], seconds: float, interval: float = 0.25,
+              what: str = "condition") -> None:
+    """Poll *pred* for *seconds*; fail the first time it is false. For absences (nothing
+    more starts, nothing is refilled): watched over a stated time, not slept through."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert pred(), f"{what}: no longer true"
+        time.sleep(interval)
+    assert pred(), f"{what}: no longer true"
+
+
 def tiny_wheel(folder: Path, name: str = "tinypkg") -> str:
     """Write a minimal pure-Python wheel (``import <name>; <name>.VALUE == 42``) into
     *folder*, for offline `pip install`; returns its file name."""

@@ -1,4 +1,4 @@
-"""Other tools' files dropped into ``posts/`` as they are (issue 26, native conventions).
+"""Other tools' files dropped into ``posts/`` as they are.
 
 Each tool's files are small fixtures shaped like that tool's own, in
 ``tests/conventions/<tool>/``: fastpages, Jekyll, Quarto, Pelican, Nikola, Jupyter Book,

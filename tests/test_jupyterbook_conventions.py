@@ -1,4 +1,4 @@
-"""What Jupyter Book authors write, dropped into ``posts/`` (issue 26): citations and
+"""What Jupyter Book authors write, dropped into ``posts/``: citations and
 bibliographies (sphinxcontrib-bibtex), sphinx-design, toggles, margins, sphinx-proof,
 substitutions, numbered figures and equations, ``{download}`` of a post's own notebook,
 unknown directives that keep their text, and stored Plotly charts drawn in a browser.

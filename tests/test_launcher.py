@@ -84,7 +84,7 @@ def test_launch_execute_and_files(launcher: str) -> None:
     ev = ready(launcher, "hello")
     assert ev["url"].startswith(launcher + "sessions/") and ev["url"].endswith("/")
     assert ev["image"].startswith("publish-env:")
-    # the notebook's kernel runs before the reader arrives (hole 10: JupyterLab drops an
+    # the notebook's kernel runs before the reader arrives (JupyterLab drops an
     # execution asked for while a kernel starts), and answers at once
     nb_sessions = httpx.get(ev["url"] + "api/sessions", params={"token": ev["token"]}).json()
     assert [(s["path"], s["kernel"]["execution_state"]) for s in nb_sessions] == [

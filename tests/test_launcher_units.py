@@ -377,7 +377,7 @@ def test_jupyterlab_static_names_and_cache_headers(tmp_path: Path) -> None:
     }
 
 
-# --- finding 9: a flood of unknown slugs costs one walk of posts/ a second -------------
+# --- a flood of unknown slugs costs one walk of posts/ a second -------------
 
 def test_unknown_slugs_cost_one_walk_a_second(tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
@@ -407,7 +407,7 @@ def test_unknown_slugs_cost_one_walk_a_second(tmp_path: Path,
     assert len(walks) == 2
 
 
-# --- finding 8: cookie bombs -----------------------------------------------------------
+# --- cookie bombs -----------------------------------------------------------
 
 @pytest.mark.parametrize(("session_host", "base_url", "refused"), [
     ("{id}.live.example.org", "https://example.org/", True),

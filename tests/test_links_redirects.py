@@ -1,4 +1,4 @@
-"""Images, links between posts and old URLs of a blog that moved in (issue 26).
+"""Images, links between posts and old URLs of a blog that moved in.
 
 Two small blogs shaped like their tools' own files, in ``tests/conventions/``:
 ``quarto-flat/`` (flat dated notebooks beside a shared ``posts/images/`` folder, Quarto's

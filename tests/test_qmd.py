@@ -1,4 +1,4 @@
-"""Quarto Markdown posts (``.qmd``) read and built as Quarto renders them (issue 26).
+"""Quarto Markdown posts (``.qmd``) read and built as Quarto renders them.
 
 The fixtures in ``tests/conventions/quarto-qmd/posts/`` are shaped like a Quarto blog's
 posts: front matter (title, date, categories, description, ``execute:``, ``jupyter:``), a

@@ -1,4 +1,4 @@
-"""What other tools write inside cells and Markdown, rendered as they render it (issue 26).
+"""What other tools write inside cells and Markdown, rendered as they render it.
 
 Fixtures in ``tests/conventions/syntax/<tool>/`` are shaped like each tool's own files:
 fastpages/nbdev cell flags (``#hide``, ``#collapse-hide``…), Quarto cell options (``#|

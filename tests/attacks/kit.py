@@ -101,7 +101,7 @@ def drain_until_closed(ws: Any, timeout: float) -> Any:
     return closed
 
 
-# --- a reader's own server in place of Jupyter (hole 4) ------------------------------
+# --- a reader's own server in place of Jupyter ------------------------------
 
 FAKE_UPSTREAM = r'''
 import base64, hashlib, http.server, json, os, socketserver, sys, threading

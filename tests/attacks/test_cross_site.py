@@ -26,7 +26,7 @@ def _first_visit(ev: dict[str, str]) -> tuple[str, str]:
 
 
 def test_cookie_requests_from_another_site_are_refused(launcher: str) -> None:
-    """Red-team finding 4: with only the session cookie, a page of another origin opened a
+    """The attack: with only the session cookie, a page of another origin opens a
     terminal (POST api/terminals, then its WebSocket) in the reader's session."""
     from websockets.exceptions import InvalidStatus
     from websockets.sync.client import connect
@@ -53,7 +53,7 @@ def test_cookie_requests_from_another_site_are_refused(launcher: str) -> None:
 
 
 def test_the_admin_token_is_taken_from_the_header_only(launcher: str) -> None:
-    """Red-team finding 11: an admin token in a URL ends up in access logs."""
+    """An admin token in a URL would end up in access logs: it is refused there."""
     assert httpx.get(launcher + "api/sessions", params={"token": ADMIN}).status_code == 403
     assert httpx.get(launcher + "api/sessions",
                      headers={"Authorization": f"token {ADMIN}"}).status_code == 200
@@ -64,15 +64,15 @@ def test_the_admin_token_is_taken_from_the_header_only(launcher: str) -> None:
 @pytest.mark.parametrize("query", ["urlpath=%252e%252e/%252e%252e/%252e%252e/elsewhere",
                                    "labpath=%2e%2e/x", "urlpath=lab\\..\\..\\x"])
 def test_the_launch_page_refuses_encoded_dot_paths(launcher: str, page: str, query: str) -> None:
-    """Red-team finding 9: an encoded dot path in urlpath/labpath was written into the
-    page's redirect, which browsers resolve outside the session (with the new token); the
+    """The attack: an encoded dot path in urlpath/labpath, written into the page's
+    redirect, which browsers would resolve outside the session (with the new token); the
     BinderHub spellings of the page too."""
     assert httpx.get(f"{launcher}{page}?{query}").status_code == 404
     assert httpx.get(f"{launcher}{page}").status_code == 200, "the page itself answers"
 
 
 def test_the_back_link_leads_to_the_blog_only(launcher: str) -> None:
-    """Red-team finding 10: the launch page's back link was any Referer."""
+    """The attack: a Referer of another site as the launch page's back link."""
     evil = httpx.get(f"{launcher}launch/{SLUG}", headers={"Referer": "https://evil.example/x"})
     assert "evil.example" not in evil.text
     assert 'href="http://example.org/posts/hello/"' in evil.text, "the post on the blog"
@@ -82,7 +82,7 @@ def test_the_back_link_leads_to_the_blog_only(launcher: str) -> None:
 
 
 def test_sessions_run_as_uids_no_host_account_has(launcher: str) -> None:
-    """Red-team finding 5: every session ran as uid 1000, a host account here, which
+    """The attack: sessions running as one uid that is also a host account (1000 here)
     could read every session's token and signal its processes."""
     import pwd
 

@@ -1,4 +1,4 @@
-"""DNS rebinding against the author's own machine (red team, issue 25, finding 4).
+"""DNS rebinding against the author's own machine.
 
 A web page the author visits rebinds its name to 127.0.0.1: it is then same-origin with
 `publish serve` (or a loopback launcher) on the same port, reads the launch stream's
