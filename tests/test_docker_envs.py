@@ -23,7 +23,7 @@ from publisher.errors import BuildFailed, EnvBuildError
 from publisher.pipeline.pipeline import BuildOptions, build
 from publisher.progress import Reporter
 from tests.conftest import SiteFactory, md_post, notebook, write_files
-from tests.helpers import interruptible_build
+from tests.helpers import interruptible_build, wait_until
 
 if TYPE_CHECKING:
     from publisher.backends.docker import DockerBackend
@@ -253,7 +253,12 @@ def test_ctrl_c_ends_the_execution_containers_at_once(make_site: SiteFactory,
                 if c.id not in before]
             time.sleep(0.2)
         assert len(runs) == 2, "both notebooks run at once"
-        time.sleep(2)  # their kernels started, their cells running
+
+        def kernels_started() -> bool:
+            tops = [client.containers.get(ref).top()["Processes"] for ref in runs]
+            return all(any("ipykernel" in " ".join(p) for p in top) for top in tops)
+
+        wait_until(kernels_started, 120, interval=0.2, what="a kernel in each container")
         build.send_signal(signal.SIGINT)
         out, _ = build.communicate(timeout=30)
         left = {c.id for c in client.containers.list(all=True)} & set(runs)

@@ -22,6 +22,7 @@ import pytest
 
 from publisher import warm
 from tests.conftest import SiteFactory, md_post, notebook
+from tests.helpers import wait_until
 from tests.test_incremental import differences
 
 pytestmark = pytest.mark.slow
@@ -50,6 +51,14 @@ def publish(env: dict[str, str], *args: str, cwd: Path | None = None,
             ) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "publisher", *args], env=env, cwd=cwd,
                           capture_output=True, text=True, timeout=600)
+
+
+def has_socket(pid: int) -> bool:
+    """Whether process *pid* holds a socket (a client of the warm process: connected)."""
+    with contextlib.suppress(OSError):
+        return any(os.readlink(fd).startswith("socket:")
+                   for fd in Path(f"/proc/{pid}/fd").iterdir())
+    return False
 
 
 def processes(env: dict[str, str]) -> list[dict[str, Any]]:
@@ -288,7 +297,8 @@ def test_a_queued_build_cancelled_while_it_waits_harms_nobody(
     # (its streams are in the socket's queue until the warm process reads its request:
     # a pipe would stay open that long, a terminal does not care)
     waiting = client(subprocess.DEVNULL)
-    time.sleep(1)
+    wait_until(lambda: has_socket(waiting.pid), 30, interval=0.05,
+               what="the second client connected to the warm process")
     third = client()
     t0 = time.monotonic()
     waiting.send_signal(signal.SIGINT)

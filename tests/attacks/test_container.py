@@ -36,6 +36,7 @@ from tests.helpers import (
     container_socket,
     container_stopped,
     free_port,
+    holds_for,
     running_launcher,
     wait_until,
 )
@@ -135,8 +136,13 @@ chunk = (b"x" * 1023 + b"\\n") * 1024
 for _ in range(50):
     os.write(fd, chunk)
 """)
-    time.sleep(1)  # PID 1 drains the pipe
-    c.reload()
+
+    def host_log_size() -> int:
+        c.reload()
+        return Path(c.attrs["LogPath"]).stat().st_size if c.attrs["LogPath"] else 0
+
+    # while PID 1 drains what is left in the pipe, nothing reaches the host's log
+    holds_for(lambda: host_log_size() == 0, 1, what="the container's log stays empty")
     assert c.attrs["LogPath"], "a json-file log (else the size below means nothing)"
     assert c.attrs["HostConfig"]["LogConfig"]["Config"].get("max-size") == "1m"
     size = Path(c.attrs["LogPath"]).stat().st_size
