@@ -189,6 +189,7 @@ def test_unknown_directive_keeps_its_text(site: tuple[Path, BuildReport]) -> Non
     assert len(said) == 1 and "posts/unknown-syntax.md:8" in said[0], said
 
 
+@pytest.mark.slow  # executes the post
 def test_flags_are_seen_by_execution(tmp_path: Path) -> None:
     """``#hide`` cells run (later cells use them) and are not shown; ``#| eval: false`` cells
     are shown and not run."""
