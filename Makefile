@@ -26,7 +26,7 @@ demo: venv
 test: venv
 	$(BIN)/python -m pytest
 
-## test-fast: what runs in seconds: no executed builds, servers, Docker or browser
+## test-fast: what runs in seconds: no full builds, servers, Docker or browser
 test-fast: venv
 	$(BIN)/python -m pytest -m "not slow and not docker and not browser"
 
