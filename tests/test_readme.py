@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -75,8 +76,10 @@ def cli_block() -> list[str]:
 def parse(entry: str) -> Synopsis:
     words = entry.split()[1:]
     command: list[str] = []
-    while words and re.fullmatch(r"[a-z][a-z-]*", words[0]):
+    level: click.Command = main  # the group the next word may name a command of
+    while words and isinstance(level, click.Group) and words[0] in level.commands:
         command.append(words.pop(0))
+        level = level.commands[command[-1]]
     synopsis = Synopsis(tuple(command))
     # in order: a bracketed group (optional) or a bare word (required); a word after an
     # option is that option's value
@@ -141,3 +144,25 @@ def test_a_synopsis_matches_the_commands_help(entry: str) -> None:
         assert option.required == declared.required, f"{name}: required is shown bare"
         if declared.choices is not None and option.value and "|" in option.value:
             assert option.value.split("|") == declared.choices, name
+
+
+def commands_in_code_blocks() -> list[str]:
+    """Every `publish …` command line of the README's code blocks (``\\`` continuations
+    joined, comments dropped)."""
+    blocks = README.read_text().split("```")[1::2]
+    found: list[str] = []
+    for block in blocks:
+        text = block.replace("\\\n", " ")
+        for line in text.splitlines():
+            shown = re.split(r"\s#\s", " " + line, maxsplit=1)[0].strip()
+            if shown.startswith("publish "):
+                found.append(shown)
+    return found
+
+
+@pytest.mark.parametrize("line", commands_in_code_blocks())
+def test_every_option_in_a_readme_example_exists(line: str) -> None:
+    shown = parse(line)
+    real = help_of(shown.command)
+    unknown = [name for name in shown.options if real.declared(name) is None]
+    assert not unknown, f"{line}: not in --help: {unknown}"
