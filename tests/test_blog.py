@@ -24,7 +24,7 @@ from bs4 import BeautifulSoup
 from publisher.pipeline.listing import summary_html
 from publisher.pipeline.pipeline import BuildOptions, build
 from tests.conftest import md_post, write_files
-from tests.helpers import attr, one
+from tests.pages import attr, one
 
 pytestmark = pytest.mark.slow
 BASE = "https://blog.example.org/research/"

@@ -25,7 +25,7 @@ from publisher.content.site import discover
 from publisher.pipeline.pipeline import BuildOptions, BuildReport, build
 from publisher.progress import Reporter
 from tests.conftest import CONFIG, write_files
-from tests.helpers import attr, one
+from tests.pages import attr, one
 
 FIXTURES = Path(__file__).resolve().parent / "conventions"
 # where each tool keeps its posts, in the fixtures

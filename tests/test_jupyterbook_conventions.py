@@ -26,7 +26,7 @@ from bs4 import BeautifulSoup, Tag
 from publisher.pipeline.pipeline import BuildOptions, BuildReport, build
 from publisher.progress import Reporter
 from tests.conftest import write_files
-from tests.helpers import one
+from tests.pages import one
 
 FIXTURES = Path(__file__).resolve().parent / "conventions" / "jupyterbook-book"
 TOML = """\

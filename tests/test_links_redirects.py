@@ -22,7 +22,7 @@ from publisher.errors import PublishError
 from publisher.pipeline.pipeline import BuildOptions, BuildReport, build
 from publisher.progress import Reporter
 from tests.conftest import CONFIG, write_files
-from tests.helpers import attr, one
+from tests.pages import attr, one
 
 FIXTURES = Path(__file__).resolve().parent / "conventions"
 QUARTO = FIXTURES / "quarto-flat" / "posts"

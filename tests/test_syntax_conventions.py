@@ -21,7 +21,7 @@ from bs4 import BeautifulSoup, Tag
 from publisher.pipeline.pipeline import BuildOptions, BuildReport, build
 from publisher.progress import Reporter
 from tests.conftest import CONFIG, notebook, write_files
-from tests.helpers import attr, one
+from tests.pages import attr, one
 
 FIXTURES = Path(__file__).resolve().parent / "conventions" / "syntax"
 SOURCES = ["fastpages/_notebooks", "quarto/posts", "jekyll/_posts", "pelican/content", "myst"]
