@@ -263,8 +263,19 @@ def test_open_fds_return_to_baseline(launcher: str) -> None:
                          timeout=60)
         assert r.status_code in (200, 204), r.text
 
+    def settled_fds() -> int:
+        """The launcher's open fds once they stop changing (three equal readings)."""
+        readings: list[int] = []
+
+        def steady() -> bool:
+            readings.append(open_fds(pid))
+            return len(readings) >= 3 and len(set(readings[-3:])) == 1
+
+        wait_until(steady, 30, interval=0.5, what="the launcher's open fds settle")
+        return readings[-1]
+
     cycle()  # warm up: clients, pools, threads
-    baseline = open_fds(pid)
+    baseline = settled_fds()
     for _ in range(5):
         cycle()
     wait_until(lambda: open_fds(pid) <= baseline + 3, 30,
