@@ -26,9 +26,9 @@ demo: venv
 test: venv
 	$(BIN)/python -m pytest
 
-## test-fast: unit tests and local builds only (no Docker, no browser)
+## test-fast: what runs in seconds: no full builds, servers, Docker or browser
 test-fast: venv
-	$(BIN)/python -m pytest -m "not docker and not browser"
+	$(BIN)/python -m pytest -m "not slow and not docker and not browser"
 
 lint: venv
 	$(BIN)/ruff check publisher tests bench

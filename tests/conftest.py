@@ -58,13 +58,14 @@ def make_site(tmp_path: Path) -> SiteFactory:
     return make
 
 
-def notebook(*cells: tuple[str, str], front: str | None = None, meta: dict | None = None) -> str:
+def notebook(*cells: tuple[str, str], front: str | None = None,
+             meta: dict[str, Any] | None = None) -> str:
     """An nbformat-4 notebook as JSON: cells are (type, source)."""
-    out = []
+    out: list[dict[str, Any]] = []
     if front is not None:
         out.append({"cell_type": "raw", "metadata": {}, "source": f"---\n{front}\n---"})
     for kind, src in cells:
-        cell = {"cell_type": kind, "metadata": {}, "source": src}
+        cell: dict[str, Any] = {"cell_type": kind, "metadata": {}, "source": src}
         if kind == "code":
             cell.update(outputs=[], execution_count=None)
         out.append(cell)
@@ -117,17 +118,37 @@ def docker_engine() -> None:
     pytest.skip(f"no Docker engine: {problem} (set PUBLISH_REQUIRE_DOCKER=1 to fail instead)")
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Chromium's path; skip (locally) or fail (CI: PUBLISH_REQUIRE_BROWSER=1) without it."""
     if not Path(CHROMIUM).exists():
         if os.environ.get("PUBLISH_REQUIRE_BROWSER") == "1":
             pytest.fail("PUBLISH_REQUIRE_BROWSER=1 but Chromium is missing; run "
                         "scripts/provision.sh")
         pytest.skip("Chromium is not installed (apt-get install chromium)")
+    return CHROMIUM
+
+
+# the gate each marker stands for: a test marked `docker` (or `browser`) is skipped or
+# failed by it before any of its fixtures runs, whether or not it asks for the gate itself
+GATES = {"docker": "docker_engine", "browser": "chromium"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if not isinstance(item, pytest.Function):
+            continue
+        for marker, gate in GATES.items():
+            if item.get_closest_marker(marker) and gate not in item.fixturenames:
+                item.fixturenames.insert(0, gate)
+
+
+@pytest.fixture(scope="module")
+def browser(chromium: str) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=[
+        b = pw.chromium.launch(executable_path=chromium, args=[
             "--no-sandbox", "--disable-gpu", "--disable-background-networking",
             "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run"])
         yield b

@@ -19,9 +19,27 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 import httpx
+
+# what tests/containers.py, rawhttp.py and sampling.py hold is importable from here too
+from tests.containers import SOCKET_CANDIDATES as SOCKET_CANDIDATES
+from tests.containers import ContainerWatch as ContainerWatch
+from tests.containers import cleanup_sessions_under as cleanup_sessions_under
+from tests.containers import container_exec as container_exec
+from tests.containers import container_socket as container_socket
+from tests.containers import container_stopped as container_stopped
+from tests.containers import remove_sessions_under as remove_sessions_under
+from tests.containers import session_container as session_container
+from tests.containers import sessions_under as sessions_under
+from tests.rawhttp import RawResponse as RawResponse
+from tests.rawhttp import raw_http as raw_http
+from tests.rawhttp import raw_request as raw_request
+from tests.sampling import PeakRss as PeakRss
+from tests.sampling import Sampler as Sampler
+from tests.sampling import open_fds as open_fds
+from tests.sampling import rss_bytes as rss_bytes
 
 PIDS: dict[str, int] = {}  # base URL -> launcher PID (for memory measurements)
 
@@ -219,37 +237,24 @@ def execute(url: str, token: str, code: str, timeout: float = 60,
     return "".join(out)
 
 
-def remove_sessions_under(runtime_dir: Path) -> int:
-    """Remove the session containers (and their socket volumes) whose session folder lies
-    under *runtime_dir*."""
-    import docker
-
-    client = docker.from_env()
-    n = 0
-    for c in client.containers.list(all=True, filters={"label": "org.publish.session"}):
-        mounts = c.attrs.get("Mounts", [])
-        if any(str(m.get("Source", "")).startswith(str(runtime_dir)) for m in mounts):
-            sid = c.labels.get("org.publish.session", "")
-            c.remove(force=True)
-            with contextlib.suppress(docker.errors.NotFound):
-                client.volumes.get(f"publish-sock-{sid}").remove(force=True)
-            n += 1
-    client.close()
-    return n
-
-
 class ReloadEvents:
     """The live-reload events of a running `publish serve`, collected in a thread.
 
-    Each event is kept with the perf_counter time it arrived (benchmarks use it)."""
+    Returns once the server has answered the stream's request: it registers a listener
+    before it sends the answer's headers, so no event after that is missed. Each event is
+    kept with the perf_counter time it arrived (benchmarks use it)."""
 
-    def __init__(self, base: str) -> None:
+    def __init__(self, base: str, timeout: float = 30) -> None:
         self.items: list[tuple[float, dict[str, Any]]] = []
+        self._listening = threading.Event()
         threading.Thread(target=self._run, args=(base,), daemon=True).start()
+        if not self._listening.wait(timeout):
+            raise TimeoutError(f"{base}_publish/events did not answer in {timeout:g} s")
 
     def _run(self, base: str) -> None:
         try:
             with httpx.stream("GET", base + "_publish/events", timeout=None) as r:
+                self._listening.set()
                 for line in r.iter_lines():
                     if line.startswith("data: "):
                         self.items.append((time.perf_counter(), json.loads(line[6:])))
@@ -280,238 +285,6 @@ def session_id(url: str) -> str:
     return url.rstrip("/").rsplit("/", 1)[1]
 
 
-class RawResponse:
-    """An HTTP/1.1 answer read off a raw socket (``status`` 0: the server sent nothing)."""
-
-    def __init__(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
-        self.status, self.headers, self.body = status, headers, body
-
-    def all(self, name: str) -> list[str]:
-        return [v for k, v in self.headers if k.lower() == name.lower()]
-
-    def header(self, name: str) -> str | None:
-        values = self.all(name)
-        return values[0] if values else None
-
-    @property
-    def text(self) -> str:
-        return self.body.decode("utf-8", "replace")
-
-    def __repr__(self) -> str:
-        return f"<RawResponse {self.status} {self.headers} {self.body[:300]!r}>"
-
-
-def _dechunk(body: bytes) -> bytes:
-    out, rest = b"", body
-    while rest:
-        size_line, _, rest = rest.partition(b"\r\n")
-        try:
-            size = int(size_line.split(b";")[0], 16)
-        except ValueError:
-            break
-        if size == 0:
-            break
-        out, rest = out + rest[:size], rest[size + 2:]
-    return out
-
-
-def raw_http(base: str, data: bytes, timeout: float = 30) -> RawResponse:
-    """Send *data* byte for byte to *base*'s host and port (nothing is normalised), read
-    until the server closes or *timeout* passes, and parse the answer."""
-    hostport = base.split("://", 1)[1].split("/", 1)[0]
-    host, _, port = hostport.rpartition(":")
-    deadline = time.monotonic() + timeout
-    chunks: list[bytes] = []
-    with socket.create_connection((host, int(port)), timeout=timeout) as s:
-        s.sendall(data)
-        while time.monotonic() < deadline:
-            s.settimeout(max(0.1, deadline - time.monotonic()))
-            try:
-                chunk = s.recv(65536)
-            except (TimeoutError, ConnectionResetError):
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-    raw = b"".join(chunks)
-    head, _, body = raw.partition(b"\r\n\r\n")
-    lines = head.split(b"\r\n")
-    parts = lines[0].split(b" ", 2)
-    status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
-    headers = []
-    for line in lines[1:]:
-        k, _, v = line.partition(b":")
-        headers.append((k.decode("latin-1").strip(), v.decode("latin-1").strip()))
-    if any(k.lower() == "transfer-encoding" and "chunked" in v.lower() for k, v in headers):
-        body = _dechunk(body)
-    return RawResponse(status, headers, body)
-
-
-def raw_request(base: str, target: bytes, method: bytes = b"GET",
-                headers: dict[str, str | bytes] | None = None, body: bytes = b"",
-                timeout: float = 30) -> RawResponse:
-    """One request with *target* sent exactly as given (``..``, ``%2e``, NUL…): HTTP
-    clients normalise dot segments before sending, so traversal tests need this."""
-    hostport = base.split("://", 1)[1].split("/", 1)[0]
-    lines = [method + b" " + target + b" HTTP/1.1", b"Host: " + hostport.encode()]
-    for k, v in (headers or {}).items():
-        lines.append(k.encode() + b": " + (v if isinstance(v, bytes) else v.encode("latin-1")))
-    if body or method not in (b"GET", b"HEAD"):
-        lines.append(b"Content-Length: " + str(len(body)).encode())
-    lines.append(b"Connection: close")
-    return raw_http(base, b"\r\n".join(lines) + b"\r\n\r\n" + body, timeout)
-
-
-def session_container(sid: str) -> Any | None:
-    """The Docker container of session *sid* (any state), or None."""
-    import docker
-
-    client = docker.from_env()
-    try:
-        found = client.containers.list(all=True, filters={"label": f"org.publish.session={sid}"})
-        return found[0] if found else None
-    finally:
-        client.close()
-
-
-def container_exec(container_id: str, *argv: str, user: str | None = None,
-                   detach: bool = False, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """Run *argv* in a session's container as its reader (the container's own user unless
-    *user* says otherwise): what a hostile reader can do from a terminal or a kernel.
-    Bounded by *timeout*."""
-    cmd = ["docker", "exec", *(["-d"] if detach else []), *(["--user", user] if user else []),
-           container_id, *argv]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
-
-
-# where a session's Jupyter socket is, inside its container (newest layout first)
-SOCKET_CANDIDATES = ("/run/publish/sock/j.sock", "/run/publish/j.sock")
-
-
-def container_socket(container_id: str) -> str:
-    """The path of Jupyter's unix socket inside the container."""
-    script = "; ".join(f'if [ -e {p} ] || [ -L {p} ]; then echo {p}; exit 0; fi'
-                       for p in SOCKET_CANDIDATES) + "; exit 1"
-    r = container_exec(container_id, "sh", "-c", script, timeout=30)
-    assert r.returncode == 0, f"no Jupyter socket in the container: {r.stderr}"
-    return r.stdout.strip()
-
-
-def sessions_under(runtime_dir: Path) -> list[str]:
-    """Session ids of the containers (any state) with a mount from under *runtime_dir*:
-    the sessions of the launcher(s) using that runtime folder."""
-    import docker
-
-    client = docker.from_env()
-    try:
-        listed = client.api.containers(all=True, filters={"label": "org.publish.session"})
-    finally:
-        client.close()
-    root = str(runtime_dir)
-    return [c["Labels"].get("org.publish.session", "") for c in listed
-            if any(str(m.get("Source", "")).startswith(root) for m in c.get("Mounts") or [])]
-
-
-def cleanup_sessions_under(runtime_dir: Path) -> None:
-    """:func:`remove_sessions_under`, plus the sessions' Docker volumes (socket areas)."""
-    from contextlib import suppress
-
-    import docker
-
-    sids = set(sessions_under(runtime_dir))
-    sids |= {p.stem for p in runtime_dir.glob("**/state/*.json")}
-    sids |= {p.name for p in runtime_dir.glob("**/s/*") if p.is_dir()}
-    remove_sessions_under(runtime_dir)
-    client = docker.from_env()
-    try:
-        for sid in sids:
-            # ids are random: a container with one of these ids is one of ours
-            for c in client.containers.list(all=True,
-                                            filters={"label": f"org.publish.session={sid}"}):
-                c.remove(force=True)
-            for v in client.volumes.list(filters={"label": f"org.publish.session={sid}"}):
-                with suppress(docker.errors.APIError):
-                    v.remove(force=True)
-    finally:
-        client.close()
-
-
-class Sampler:
-    """Calls ``sample()`` every *interval* seconds in a thread while the ``with`` block runs;
-    ``sample()`` returns False to stop early."""
-
-    def __init__(self, interval: float) -> None:
-        self.interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def sample(self) -> bool:
-        raise NotImplementedError
-
-    def _run(self) -> None:
-        while not self._stop.is_set() and self.sample():
-            self._stop.wait(self.interval)
-
-    def __enter__(self) -> Self:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(10)
-
-
-class ContainerWatch(Sampler):
-    """Samples how many session containers exist under a runtime folder until the
-    ``with`` block ends: ``max`` is the most seen at once."""
-
-    def __init__(self, runtime_dir: Path, interval: float = 0.2) -> None:
-        super().__init__(interval)
-        self.runtime_dir = runtime_dir
-        self.max = 0
-        self.samples = 0
-
-    def sample(self) -> bool:
-        try:
-            self.max = max(self.max, len(sessions_under(self.runtime_dir)))
-            self.samples += 1
-        except Exception:  # the engine is busy: skip this sample
-            pass
-        return True
-
-
-def rss_bytes(pid: int) -> int:
-    """The resident memory of process *pid* (VmRSS)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError(f"no VmRSS for {pid}")
-
-
-class PeakRss(Sampler):
-    """The highest VmRSS of *pid* while the ``with`` block runs (sampled every 10 ms)."""
-
-    def __init__(self, pid: int) -> None:
-        super().__init__(0.01)
-        self.pid = pid
-        self.before = self.peak = rss_bytes(pid)
-
-    def sample(self) -> bool:
-        try:
-            self.peak = max(self.peak, rss_bytes(self.pid))
-        except (OSError, RuntimeError):
-            return False  # the process is gone
-        return True
-
-    @property
-    def growth(self) -> int:
-        return self.peak - self.before
-
-
-def open_fds(pid: int) -> int:
-    return len(os.listdir(f"/proc/{pid}/fd"))
-
-
 def metric(base: str, name: str) -> float | None:
     """A metric's value on /metrics (summed over its labels), None when absent."""
     total, seen = 0.0, False
@@ -533,6 +306,17 @@ def wait_until(pred: Callable[[], Any], timeout: float, interval: float = 0.25,
         if time.monotonic() >= deadline:
             raise TimeoutError(f"{what}: not reached in {timeout:g} s")
         time.sleep(interval)
+
+
+def holds_for(pred: Callable[[], Any], seconds: float, interval: float = 0.25,
+              what: str = "condition") -> None:
+    """Poll *pred* for *seconds*; fail the first time it is false. For absences (nothing
+    more starts, nothing is refilled): watched over a stated time, not slept through."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert pred(), f"{what}: no longer true"
+        time.sleep(interval)
+    assert pred(), f"{what}: no longer true"
 
 
 def tiny_wheel(folder: Path, name: str = "tinypkg") -> str:
@@ -588,17 +372,6 @@ def holders(folder: Path, secret: str) -> list[str]:
             if not path.is_symlink() and secret.encode() in path.read_bytes():
                 found.append(str(path.relative_to(folder)))
     return found
-
-
-def container_stopped(container: Any) -> bool:
-    """Whether a docker-py container has stopped (or was removed)."""
-    import docker.errors
-
-    try:
-        container.reload()
-    except docker.errors.NotFound:  # removed
-        return True
-    return bool(container.status != "running")
 
 
 def published_site(out: Path, slugs: list[str], base_url: str = "") -> None:

@@ -14,6 +14,7 @@ import subprocess
 import xml.etree.ElementTree as ET
 import zlib
 from pathlib import Path
+from typing import TypedDict
 from urllib.parse import urljoin, urlsplit
 
 import feedparser
@@ -23,6 +24,7 @@ from bs4 import BeautifulSoup
 from publisher.pipeline.listing import summary_html
 from publisher.pipeline.pipeline import BuildOptions, build
 from tests.conftest import md_post, write_files
+from tests.pages import attr, one
 
 pytestmark = pytest.mark.slow
 BASE = "https://blog.example.org/research/"
@@ -119,18 +121,31 @@ def resolves(out: Path, rel_page: str, href: str) -> bool:
     return (out / path).is_file()
 
 
-def entries(soup: BeautifulSoup) -> list[dict[str, object]]:
-    out = []
+class Entry(TypedDict):
+    """What a listing shows of one post."""
+
+    title: str
+    href: str
+    date: str
+    authors: list[str]
+    tags: dict[str, str]
+    reading: str
+    summary: str
+    image: str | None
+
+
+def entries(soup: BeautifulSoup) -> list[Entry]:
+    out: list[Entry] = []
     for art in soup.select(".publish-listing article.publish-entry"):
-        title = art.select_one(".publish-entry-title a")
+        title = one(art, ".publish-entry-title a")
         out.append({
-            "title": title.get_text(strip=True), "href": title["href"],
-            "date": art.select_one("time")["datetime"],
+            "title": title.get_text(strip=True), "href": attr(title, "href"),
+            "date": attr(art.select_one("time"), "datetime"),
             "authors": [a.get_text(strip=True) for a in art.select(".publish-entry-authors a")],
-            "tags": {a.get_text(strip=True): a["href"] for a in art.select(".publish-tag")},
-            "reading": art.select_one(".publish-entry-reading").get_text(strip=True),
-            "summary": art.select_one(".publish-entry-summary").get_text(strip=True),
-            "image": (img["src"] if (img := art.select_one(".publish-entry-thumb img"))
+            "tags": {a.get_text(strip=True): attr(a, "href") for a in art.select(".publish-tag")},
+            "reading": one(art, ".publish-entry-reading").get_text(strip=True),
+            "summary": one(art, ".publish-entry-summary").get_text(strip=True),
+            "image": (attr(img, "src") if (img := art.select_one(".publish-entry-thumb img"))
                       else None),
         })
     return out
@@ -154,7 +169,7 @@ def test_the_home_lists_the_newest_posts_with_what_readers_look_for(blog: Path) 
     assert plain["image"] is None
     assert resolves(blog, "index.html", str(covered["href"]))
     older = page(blog, "index.html").select_one(".publish-pager a[rel=next]")
-    assert older is not None and resolves(blog, "index.html", older["href"])
+    assert older is not None and resolves(blog, "index.html", attr(older, "href"))
 
 
 def test_listings_have_pages(blog: Path) -> None:
@@ -166,11 +181,11 @@ def test_listings_have_pages(blog: Path) -> None:
         link = soup.select_one(".publish-pager a[rel=next]")
         if link is None:
             break
-        rel = urlsplit(urljoin(f"{BASE}{rel}", link["href"])).path[len("/research/"):]
+        rel = urlsplit(urljoin(f"{BASE}{rel}", attr(link, "href"))).path[len("/research/"):]
     assert seen == ["Covered", "Plain", "Figured", "Third", "Fourth", "Escaping <script> tags"]
     assert rel == "blog/page/3.html"
     back = page(blog, rel).select_one(".publish-pager a[rel=prev]")
-    assert back is not None and resolves(blog, rel, back["href"])
+    assert back is not None and resolves(blog, rel, attr(back, "href"))
     # tag pages are listings too; the figure of a notebook is its thumbnail
     plots = entries(page(blog, "blog/tag/plots.html"))
     assert [e["title"] for e in plots] == ["Figured"]
@@ -192,23 +207,23 @@ def test_post_pages_say_when_and_how_long_and_link_their_neighbours(blog: Path) 
     assert meta is not None
     text = meta.get_text(" ", strip=True)
     assert "1 min read" in text
-    assert meta.select_one("time")["datetime"] == "2026-04-01"
+    assert attr(meta.select_one("time"), "datetime") == "2026-04-01"
     updated = meta.select_one("time.publish-updated")
     assert updated is not None and updated["datetime"] == "2026-06-10"  # the git commit
     newer = soup.select_one("a.right-next")
     older = soup.select_one("a.left-prev")
     assert newer is not None and "Covered" in newer.get_text()
     assert older is not None and "Figured" in older.get_text()
-    assert resolves(blog, "posts/plain/index.html", newer["href"])
+    assert resolves(blog, "posts/plain/index.html", attr(newer, "href"))
     # the summary is said once: a post without one does not repeat its first paragraph
     assert soup.get_text().count("Just words here.") == 1
     # added after its date but never changed since: no update to speak of
-    covered = page(blog, "posts/covered/index.html").select_one(".publish-post-meta")
+    covered = one(page(blog, "posts/covered/index.html"), ".publish-post-meta")
     assert covered.select_one("time.publish-updated") is None
     # a title is text in the links to it
     fourth = (blog / "posts/fourth/index.html").read_text()
     assert "Escaping <script>" not in fourth
-    older_link = page(blog, "posts/fourth/index.html").select_one("a.left-prev")
+    older_link = one(page(blog, "posts/fourth/index.html"), "a.left-prev")
     assert "Escaping <script> tags" in older_link.get_text()
 
 
@@ -241,7 +256,7 @@ def test_feeds_one_per_tag_valid_for_a_feed_parser(blog: Path) -> None:
     assert {a.name for a in covered.authors} == {"Ada", "Grace"}
     # a page links its feed for feed readers
     links = page(blog, "index.html").select('link[type="application/atom+xml"]')
-    assert any(urljoin(f"{BASE}index.html", link["href"]) == f"{BASE}blog/atom.xml"
+    assert any(urljoin(f"{BASE}index.html", attr(link, "href")) == f"{BASE}blog/atom.xml"
                for link in links)
 
 
@@ -258,23 +273,24 @@ def test_social_cards_and_canonical_links(blog: Path) -> None:
     assert meta("og:url") == f"{BASE}posts/covered/index.html"
     assert meta("og:image").startswith(BASE) and resolves(blog, "", meta("og:image")[len(BASE):])
     assert meta("twitter:card") == "summary_large_image"
-    assert soup.find("link", rel="canonical")["href"] == f"{BASE}posts/covered/index.html"
+    assert attr(soup.find("link", rel="canonical"), "href") == f"{BASE}posts/covered/index.html"
     figured = page(blog, "posts/figured/index.html")
     image = figured.find("meta", attrs={"property": "og:image"})
-    assert image is not None and resolves(blog, "", image["content"][len(BASE):])
+    assert image is not None and resolves(blog, "", attr(image, "content")[len(BASE):])
     plain = page(blog, "posts/plain/index.html")
-    assert plain.find("meta", attrs={"name": "twitter:card"})["content"] == "summary"
+    assert attr(plain.find("meta", attrs={"name": "twitter:card"}), "content") == "summary"
     home = page(blog, "index.html")
-    assert home.find("meta", attrs={"property": "og:description"})["content"] == \
+    assert attr(home.find("meta", attrs={"property": "og:description"}), "content") == \
         "Notes from the lab."
     # listing pages have cards too (a tag's, a page of all posts)
     for rel in ("blog/tag/notes.html", "blog/page/2.html"):
         listing = page(blog, rel)
-        assert listing.find("meta", attrs={"property": "og:url"})["content"] == f"{BASE}{rel}"
-        assert listing.find("meta", attrs={"property": "og:description"})["content"] == \
+        assert attr(listing.find("meta", attrs={"property": "og:url"}), "content") == \
+            f"{BASE}{rel}"
+        assert attr(listing.find("meta", attrs={"property": "og:description"}), "content") == \
             "Notes from the lab."
-        assert listing.find("meta", attrs={"name": "twitter:card"})["content"] == "summary"
-        assert listing.find("link", rel="canonical")["href"] == f"{BASE}{rel}"
+        assert attr(listing.find("meta", attrs={"name": "twitter:card"}), "content") == "summary"
+        assert attr(listing.find("link", rel="canonical"), "href") == f"{BASE}{rel}"
 
 
 def test_sitemap_and_robots(blog: Path) -> None:
@@ -323,7 +339,7 @@ def test_feeds_without_authors_and_images_from_anywhere(tmp_path: Path) -> None:
         src = urlsplit(urljoin("https://notes.org/index.html", str(shown[title]))).path
         assert (out / src[1:]).read_bytes() == data, title
     web = page(out, "posts/web/index.html")
-    assert web.find("meta", attrs={"property": "og:image"})["content"] == \
+    assert attr(web.find("meta", attrs={"property": "og:image"}), "content") == \
         "https://cdn.example.org/card.png"
     # no author anywhere: the feeds still have one (Atom requires it), and each its own id
     ids = set()

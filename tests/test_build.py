@@ -8,11 +8,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from publisher.errors import BuildFailed, PublishError
-from publisher.pipeline.pipeline import BuildOptions, build
+from publisher.pipeline.pipeline import BuildOptions, BuildReport, build
 from publisher.progress import Reporter
 from tests.conftest import SiteFactory, md_post, notebook
 from tests.helpers import interruptible_build
@@ -44,13 +45,12 @@ SITE = {
 }
 
 
-def run(root: Path, **kw: object) -> object:
-    opts = BuildOptions(backend="local", **kw)  # type: ignore[arg-type]
-    return build(root, opts, Reporter(quiet=True))
+def run(root: Path, **options: Any) -> BuildReport:
+    return build(root, BuildOptions(backend="local", **options), Reporter(quiet=True))
 
 
-def statuses(report: object) -> dict[str, str]:
-    return {e.post.slug: e.status for e in report.posts}  # type: ignore[attr-defined]
+def statuses(report: BuildReport) -> dict[str, str]:
+    return {e.post.slug: e.status for e in report.posts}
 
 
 def test_build_renders_a_blog(make_site: SiteFactory) -> None:
@@ -278,7 +278,7 @@ def test_out_new_or_empty_then_rebuilt(make_site: SiteFactory, tmp_path: Path) -
     root = make_site(SMALL)
     out = tmp_path / "public"
     out.mkdir()  # an existing empty folder is fine
-    assert run(root, out=out).out == out  # type: ignore[attr-defined]
+    assert run(root, out=out).out == out
     assert (out / "posts/single/index.html").is_file() and (out / ".publish-output").is_file()
     run(root, out=out)  # a folder made by publish: replaced again
     src = root / "posts/single.md"
@@ -362,7 +362,7 @@ def test_fallbacks_are_warnings_and_errors_with_strict(make_site: SiteFactory) -
     root = make_site({"posts/untitled-notes.md": "Just some text.\n"})
     report = run(root, execute="off")
     assert any("posts/untitled-notes.md: no title; using 'Untitled notes'" in w
-               for w in report.warnings)  # type: ignore[attr-defined]
+               for w in report.warnings)
     assert (root / "_site" / "posts" / "untitled-notes" / "index.html").is_file()
     with pytest.raises(BuildFailed, match=r"no date; using .*\(--strict\)"):
         run(root, execute="off", strict=True)

@@ -1,4 +1,4 @@
-"""Pure parts of issue 26's charts and citations: Pandoc citations as sphinxcontrib-bibtex
+"""Pure parts of charts and citations: Pandoc citations as sphinxcontrib-bibtex
 roles, and Vega/Bokeh outputs rewritten (CDN mode, and when a library cannot be had).
 The built pages and the browser: tests/test_rich_outputs.py."""
 

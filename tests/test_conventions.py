@@ -1,4 +1,4 @@
-"""Other tools' files dropped into ``posts/`` as they are (issue 26, native conventions).
+"""Other tools' files dropped into ``posts/`` as they are.
 
 Each tool's files are small fixtures shaped like that tool's own, in
 ``tests/conventions/<tool>/``: fastpages, Jekyll, Quarto, Pelican, Nikola, Jupyter Book,
@@ -25,6 +25,7 @@ from publisher.content.site import discover
 from publisher.pipeline.pipeline import BuildOptions, BuildReport, build
 from publisher.progress import Reporter
 from tests.conftest import CONFIG, write_files
+from tests.pages import attr, one
 
 FIXTURES = Path(__file__).resolve().parent / "conventions"
 # where each tool keeps its posts, in the fixtures
@@ -83,13 +84,13 @@ def listed(root: Path, rel: str) -> dict[str, dict[str, Any]]:
     """The entries of a listing page, by title."""
     out = {}
     for art in page(root, rel).select(".publish-listing article.publish-entry"):
-        title = art.select_one(".publish-entry-title a")
+        title = one(art, ".publish-entry-title a")
         out[title.get_text(strip=True)] = {
-            "href": title["href"],
-            "date": art.select_one("time")["datetime"],
+            "href": attr(title, "href"),
+            "date": attr(art.select_one("time"), "datetime"),
             "authors": [a.get_text(strip=True) for a in art.select(".publish-entry-authors a")],
             "tags": [a.get_text(strip=True) for a in art.select(".publish-tag")],
-            "summary": art.select_one(".publish-entry-summary").get_text(strip=True),
+            "summary": one(art, ".publish-entry-summary").get_text(strip=True),
         }
     return out
 
@@ -106,7 +107,7 @@ def all_listed(root: Path) -> dict[str, dict[str, Any]]:
 def tag_page(root: Path, tag: str) -> str:
     """The tag's listing page, found from the tag index (ABlog names the file)."""
     for link in page(root, "blog/tag.html").select("a"):
-        if link.get_text(strip=True) == tag and link["href"].endswith(".html"):
+        if link.get_text(strip=True) == tag and attr(link, "href").endswith(".html"):
             return "blog/" + str(link["href"]).removeprefix("../").removeprefix("blog/")
     raise AssertionError(f"no tag page for {tag!r}")
 
@@ -131,7 +132,7 @@ def test_dates_and_slugs_come_from_file_and_folder_names(moved_in: tuple[Path, A
         assert slug in posts, (slug, sorted(posts), report.problems)
         assert (posts[slug]["date"], posts[slug]["title"]) == (date, title)
         soup = page(root, f"posts/{slug}/index.html")
-        assert soup.select_one(".publish-post-meta time")["datetime"] == date
+        assert attr(soup.select_one(".publish-post-meta time"), "datetime") == date
     assert not any(re.match(r"\d{4}-\d\d-\d\d-", s) for s in posts), sorted(posts)
     assert not any("no date" in w for w in report.warnings), report.warnings
 
@@ -232,7 +233,7 @@ def test_summaries_are_plain_text_in_listings_meta_and_feeds(moved_in: tuple[Pat
     code = page(root, "posts/post-with-code/index.html")
     meta = code.select_one('meta[name="description"]')
     assert meta is not None and meta["content"] == summaries["Post With Code"]
-    assert code.select_one('meta[property="og:description"]')["content"] == (
+    assert attr(code.select_one('meta[property="og:description"]'), "content") == (
         summaries["Post With Code"])
     feed = feedparser.parse((root / "_site" / "blog" / "atom.xml").read_bytes())
     by_title = {e.title: e.summary for e in feed.entries}

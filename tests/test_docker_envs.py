@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -22,18 +23,25 @@ from publisher.errors import BuildFailed, EnvBuildError
 from publisher.pipeline.pipeline import BuildOptions, build
 from publisher.progress import Reporter
 from tests.conftest import SiteFactory, md_post, notebook, write_files
-from tests.helpers import interruptible_build
+from tests.helpers import interruptible_build, wait_until
+
+if TYPE_CHECKING:
+    from publisher.backends.docker import DockerBackend
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.usefixtures("docker_engine")]
 
 
 @pytest.fixture(scope="module")
-def backend() -> Iterator[object]:
+def created() -> list[str]:
+    """Images made only for this module's run (unique env ids): removed at its end."""
+    return []
+
+
+@pytest.fixture(scope="module")
+def backend(created: list[str]) -> Iterator[DockerBackend]:
     from publisher.backends.docker import DockerBackend
 
     b = DockerBackend(load_config_base())
-    created: list[str] = []
-    b.created = created  # type: ignore[attr-defined]
     yield b
     for tag in created:  # images made only for this run (unique env ids)
         with contextlib.suppress(Exception):
@@ -49,18 +57,18 @@ def load_config_base() -> str:
     return os.environ.get("PUBLISH_BASE_IMAGE", DEFAULT_BASE_IMAGE)
 
 
-def spec_and_id(root: Path, post: str = "posts/p"):  # type: ignore[no-untyped-def]
+def spec_and_id(root: Path, post: str = "posts/p") -> tuple[EnvSpec, str]:
     spec = find_env_spec(root, root / post)
     return spec, env_id(spec, load_config_base())
 
 
-def run_in(backend: object, image: str, cmd: str) -> str:
-    out: bytes = backend.client.containers.run(  # type: ignore[attr-defined]
+def run_in(backend: DockerBackend, image: str, cmd: str) -> str:
+    out: bytes = backend.client.containers.run(
         image, ["sh", "-c", cmd], remove=True, network_mode="none")
     return out.decode().strip()
 
 
-def test_image_with_requirements_apt_postbuild_start(tmp_path: Path, backend: object) -> None:
+def test_image_with_requirements_apt_postbuild_start(tmp_path: Path, backend: DockerBackend) -> None:
     write_files(tmp_path, {
         # a fresh env id every run: the image is really built here, not found
         "posts/p/requirements.txt": f"# {uuid.uuid4().hex}\ntabulate==0.9.0\n",
@@ -71,20 +79,20 @@ def test_image_with_requirements_apt_postbuild_start(tmp_path: Path, backend: ob
     })
     spec, eid = spec_and_id(tmp_path)
     events: list[BuildEvent] = []
-    ref = backend.ensure_env(spec, eid, events.append)  # type: ignore[attr-defined]
+    ref = backend.ensure_env(spec, eid, events.append)
     assert ref.location == f"publish-env:{eid}"
     try:
         _check_image(backend, spec, eid, ref.location, events)
     finally:
-        backend.client.images.remove(ref.location, force=True)  # type: ignore[attr-defined]
+        backend.client.images.remove(ref.location, force=True)
 
 
-def _check_image(backend: object, spec: EnvSpec, eid: str, image: str,
+def _check_image(backend: DockerBackend, spec: EnvSpec, eid: str, image: str,
                  events: list[BuildEvent]) -> None:
     assert any(e.phase == "building" for e in events), "a new env id is built"
     assert events[-1].phase == "built"
     again: list[BuildEvent] = []
-    backend.ensure_env(spec, eid, again.append)  # type: ignore[attr-defined]
+    backend.ensure_env(spec, eid, again.append)
     assert [e.phase for e in again] == ["built"], "an existing image is never rebuilt"
     ref = EnvRef(eid, "docker", image)
     out = run_in(backend, ref.location,
@@ -99,9 +107,9 @@ def _check_image(backend: object, spec: EnvSpec, eid: str, image: str,
     # the kernel sees what `start` exported too (execution in the image, as at build time)
     job = ExecJob("start-check", notebook(("code", "import os\nprint(os.environ['PUBLISH_TEST_START'])")),
                   None, ())
-    result = backend.execute(ref, job)  # type: ignore[attr-defined]
+    result = backend.execute(ref, job)
     assert result.error is None and "started" in result.notebook, result.error
-    attrs = backend.client.images.get(ref.location).attrs  # type: ignore[attr-defined]
+    attrs = backend.client.images.get(ref.location).attrs
     env = " ".join(attrs["Config"]["Env"])
     assert "PIP_CERT" not in env and "SSL_CERT_FILE" not in env, "no build settings in the image"
     assert attrs["Config"]["User"] == "reader"
@@ -113,21 +121,22 @@ def _check_image(backend: object, spec: EnvSpec, eid: str, image: str,
         "No such file or directory")
 
 
-def test_failing_postbuild_and_missing_package(tmp_path: Path, backend: object) -> None:
+def test_failing_postbuild_and_missing_package(tmp_path: Path, backend: DockerBackend) -> None:
     write_files(tmp_path, {"posts/p/postBuild": "#!/bin/bash\necho preparing data\nexit 3\n",
                            "posts/q/requirements.txt": "publish-no-such-package-xyzzy==1.0\n"})
     spec, eid = spec_and_id(tmp_path)
     with pytest.raises(EnvBuildError) as err:
-        backend.ensure_env(spec, eid)  # type: ignore[attr-defined]
+        backend.ensure_env(spec, eid)
     assert "returned a non-zero code: 3" in err.value.message
     assert "preparing data" in "\n".join(err.value.log_tail)
     spec, eid = spec_and_id(tmp_path, "posts/q")
     with pytest.raises(EnvBuildError) as err:
-        backend.ensure_env(spec, eid)  # type: ignore[attr-defined]
+        backend.ensure_env(spec, eid)
     assert "publish-no-such-package-xyzzy" in err.value.message
 
 
-def test_binder_precedence_reuse_and_single_flight(tmp_path: Path, backend: object) -> None:
+def test_binder_precedence_reuse_and_single_flight(tmp_path: Path, backend: DockerBackend,
+                                                  created: list[str]) -> None:
     marker = uuid.uuid4().hex  # a fresh env id, so this run really builds
     write_files(tmp_path, {
         "posts/p/binder/requirements.txt": f"# {marker}\ntabulate==0.9.0\n",
@@ -136,21 +145,21 @@ def test_binder_precedence_reuse_and_single_flight(tmp_path: Path, backend: obje
     })
     spec, eid = spec_and_id(tmp_path)
     assert spec.origin == "post binder/"
-    before = backend.flights.builds_started  # type: ignore[attr-defined]
+    before = backend.flights.builds_started
     logs: dict[int, list[BuildEvent]] = {i: [] for i in range(4)}
-    refs: list[object] = []
+    refs: list[EnvRef] = []
 
     def click(i: int) -> None:
-        refs.append(backend.ensure_env(spec, eid, logs[i].append))  # type: ignore[attr-defined]
+        refs.append(backend.ensure_env(spec, eid, logs[i].append))
 
     threads = [threading.Thread(target=click, args=(i,)) for i in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(600)
-    backend.created.append(f"publish-env:{eid}")  # type: ignore[attr-defined]
-    assert len(refs) == 4 and len({r.location for r in refs}) == 1  # type: ignore[attr-defined]
-    assert backend.flights.builds_started - before == 1, "four requests, one build"  # type: ignore[attr-defined]
+    created.append(f"publish-env:{eid}")
+    assert len(refs) == 4 and len({r.location for r in refs}) == 1
+    assert backend.flights.builds_started - before == 1, "four requests, one build"
     for events in logs.values():  # every waiter saw the build's log and its end
         assert any("tabulate" in e.message for e in events)
         assert events[-1].phase == "built"
@@ -158,7 +167,7 @@ def test_binder_precedence_reuse_and_single_flight(tmp_path: Path, backend: obje
     (tmp_path / "posts/p/index.md").write_text("new words")
     (tmp_path / "posts/p/data.csv").write_text("1,2\n")
     assert spec_and_id(tmp_path)[1] == eid
-    backend.ensure_env(spec, eid)  # type: ignore[attr-defined]
+    backend.ensure_env(spec, eid)
     assert backend.flights.builds_started - before == 1
 
 
@@ -227,12 +236,12 @@ def test_build_site_in_images(make_site: SiteFactory) -> None:
 
 
 def test_ctrl_c_ends_the_execution_containers_at_once(make_site: SiteFactory,
-                                                      backend: object) -> None:
+                                                      backend: DockerBackend) -> None:
     # no terminal signal reaches a container: the build ends its runs when interrupted
     root = make_site({f"posts/p{i}/index.ipynb": notebook(
         ("code", "import time\ntime.sleep(300)"), front=f"title: P{i}\ndate: 2024-01-0{i}")
         for i in (1, 2)})
-    client = backend.client  # type: ignore[attr-defined]
+    client = backend.client
     before = {c.id for c in client.containers.list(all=True)}
     runs: list[str] = []
     build = interruptible_build(root, "docker")
@@ -244,7 +253,12 @@ def test_ctrl_c_ends_the_execution_containers_at_once(make_site: SiteFactory,
                 if c.id not in before]
             time.sleep(0.2)
         assert len(runs) == 2, "both notebooks run at once"
-        time.sleep(2)  # their kernels started, their cells running
+
+        def kernels_started() -> bool:
+            tops = [client.containers.get(ref).top()["Processes"] for ref in runs]
+            return all(any("ipykernel" in " ".join(p) for p in top) for top in tops)
+
+        wait_until(kernels_started, 120, interval=0.2, what="a kernel in each container")
         build.send_signal(signal.SIGINT)
         out, _ = build.communicate(timeout=30)
         left = {c.id for c in client.containers.list(all=True)} & set(runs)

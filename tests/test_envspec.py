@@ -105,6 +105,7 @@ def test_cache_key_tracks_code_data_and_env_not_markdown(tmp_path: Path) -> None
     assert key() != k2, "a code change must re-execute"
 
 
+@pytest.mark.slow  # builds a real local env
 def test_env_build_keeps_going_past_an_unsupported_env(make_site: SiteFactory) -> None:
     """One post brings a Pipfile (unsupported): the other envs are still built, and the
     command ends with exit 1 and a message that says what to do."""

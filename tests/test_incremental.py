@@ -96,7 +96,9 @@ def _remove(path: str) -> Callable[[Path], None]:
 
 
 def _rename(old: str, new: str) -> Callable[[Path], None]:
-    return lambda root: (root / old).rename(root / new)
+    def apply(root: Path) -> None:
+        (root / old).rename(root / new)
+    return apply
 
 
 EDITS: list[tuple[str, Callable[[Path], None]]] = [

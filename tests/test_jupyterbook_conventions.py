@@ -1,4 +1,4 @@
-"""What Jupyter Book authors write, dropped into ``posts/`` (issue 26): citations and
+"""What Jupyter Book authors write, dropped into ``posts/``: citations and
 bibliographies (sphinxcontrib-bibtex), sphinx-design, toggles, margins, sphinx-proof,
 substitutions, numbered figures and equations, ``{download}`` of a post's own notebook,
 unknown directives that keep their text, and stored Plotly charts drawn in a browser.
@@ -26,6 +26,7 @@ from bs4 import BeautifulSoup, Tag
 from publisher.pipeline.pipeline import BuildOptions, BuildReport, build
 from publisher.progress import Reporter
 from tests.conftest import write_files
+from tests.pages import one
 
 FIXTURES = Path(__file__).resolve().parent / "conventions" / "jupyterbook-book"
 TOML = """\
@@ -129,7 +130,7 @@ def test_sphinx_design_tabs_cards_and_dropdowns(book: tuple[Path, BuildReport]) 
     root, _ = book
     page = article(root, "directives")
     assert len(page.select(".sd-tab-set > input")) == 2
-    assert "Tab two holds tidy wombats" in page.select_one(".sd-tab-set").get_text()
+    assert "Tab two holds tidy wombats" in one(page, ".sd-tab-set").get_text()
     assert len(page.select("div.sd-card")) == 2
     assert page.select_one(".sd-container-fluid, .sd-row") is not None
     dropdown = page.select_one("details.sd-dropdown")

@@ -13,7 +13,15 @@ import httpx
 import pytest
 
 from tests.conftest import CONFIG, md_post, write_files
-from tests.helpers import execute, launch, pip_in_a_session, running_launcher, session_runtime, tiny_wheel
+from tests.helpers import (
+    execute,
+    launch,
+    pip_in_a_session,
+    running_launcher,
+    session_runtime,
+    tiny_wheel,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.usefixtures("docker_engine")]
 
@@ -84,7 +92,7 @@ def test_launch_execute_and_files(launcher: str) -> None:
     ev = ready(launcher, "hello")
     assert ev["url"].startswith(launcher + "sessions/") and ev["url"].endswith("/")
     assert ev["image"].startswith("publish-env:")
-    # the notebook's kernel runs before the reader arrives (hole 10: JupyterLab drops an
+    # the notebook's kernel runs before the reader arrives (JupyterLab drops an
     # execution asked for while a kernel starts), and answers at once
     nb_sessions = httpx.get(ev["url"] + "api/sessions", params={"token": ev["token"]}).json()
     assert [(s["path"], s["kernel"]["execution_state"]) for s in nb_sessions] == [
@@ -120,8 +128,18 @@ def test_the_notebooks_kernel_is_the_one_started_with_the_container(launcher: st
     kid = httpx.get(f"{url}api/sessions", params={"token": token}).json()[0]["kernel"]["id"]
 
     # interrupted while it runs (Jupyter signals it: its process group, its own)
+    def busy() -> bool:
+        kernel = httpx.get(f"{url}api/kernels/{kid}", params={"token": token}, timeout=30)
+        return bool(kernel.json()["execution_state"] == "busy")
+
+    def running_the_cell() -> bool:  # busy for longer than a kernel_info request
+        if not busy():
+            return False
+        time.sleep(0.5)
+        return busy()
+
     def interrupt_soon() -> None:
-        time.sleep(2)
+        wait_until(running_the_cell, 60, interval=0.1, what="the kernel runs the cell")
         httpx.post(f"{url}api/kernels/{kid}/interrupt", params={"token": token}, timeout=30)
 
     threading.Thread(target=interrupt_soon, daemon=True).start()

@@ -19,6 +19,8 @@ from publisher.backends.sessions import SessionHandle, SessionRecord, SessionReq
 from publisher.config import load_config, with_overrides
 from publisher.envs.spec import EnvSpec
 from publisher.launcher.app import create_manager
+from publisher.launcher.launches import Launch
+from publisher.launcher.posts import PublishedPost
 from publisher.launcher.records import LaunchRefused, Session
 from publisher.launcher.sessions import SessionManager
 from tests.conftest import CONFIG, write_files
@@ -74,10 +76,21 @@ def manager(tmp_path: Path, **launcher: object) -> tuple[SessionManager, StandIn
     return create_manager(cfg.root / "_site", typed, cfg.launcher), backend
 
 
-async def _post(m: SessionManager, slug: str):  # type: ignore[no-untyped-def]
+async def _post(m: SessionManager, slug: str) -> PublishedPost:
     pe = await m.post(slug)
     assert pe is not None
     return pe
+
+
+async def ended(*launches: Launch, timeout: float = 30) -> None:
+    """Wait for each launch to end (no Jupyter answers here: each fails), so that none is
+    left running when the event loop closes."""
+    for launch in launches:
+        await asyncio.wait_for(list_events(launch), timeout)
+
+
+async def list_events(launch: Launch) -> list[BuildEvent]:
+    return [ev async for ev in launch.follow()]
 
 
 def test_capacity_counts_launches_from_the_moment_they_are_asked_for(tmp_path: Path) -> None:
@@ -106,13 +119,12 @@ def test_rate_limit_per_client(tmp_path: Path) -> None:
 
     async def go() -> None:
         a = await _post(m, "a")
-        m.begin(a, "r1")
-        m.begin(a, "r1")
+        first, second = m.begin(a, "r1"), m.begin(a, "r1")
         with pytest.raises(LaunchRefused) as refused:
             m.begin(a, "r1")
         assert refused.value.status == 429
-        m.begin(a, "r2")  # another address is not limited by r1's launches
-        await asyncio.sleep(0.5)
+        other = m.begin(a, "r2")  # another address is not limited by r1's launches
+        await ended(first, second, other)
 
     asyncio.run(go())
 
@@ -122,13 +134,13 @@ def test_one_address_holds_a_bounded_number_of_sessions(tmp_path: Path) -> None:
 
     async def go() -> None:
         a = await _post(m, "a")
-        m.begin(a, "2001:db8::1")
+        first = m.begin(a, "2001:db8::1")
         with pytest.raises(LaunchRefused) as refused:
             m.begin(a, "2001:db8::2")  # the same /64: the same subscriber
         assert refused.value.status == 429 and "holds 1" in refused.value.message
-        m.begin(a, "203.0.113.5")
+        other = m.begin(a, "203.0.113.5")
         backend.gate.set()
-        await asyncio.sleep(0.5)
+        await ended(first, other)
 
     asyncio.run(go())
 
@@ -154,12 +166,12 @@ def test_a_pooled_session_is_a_place_and_can_be_claimed_when_full(tmp_path: Path
         a = await _post(m, "a")
         _session(m, "p1", a.env_id, pooled=True)
         assert m.used == 1
-        m.begin(a, "r1")  # full, but the pooled session is this env's: it is claimed
+        claimed = m.begin(a, "r1")  # full, but the pooled session is this env's: it is claimed
         assert not m.pool[a.env_id]
         with pytest.raises(LaunchRefused):
             m.begin(a, "r2")
         backend.gate.set()
-        await asyncio.sleep(0.5)
+        await ended(claimed)
 
     asyncio.run(go())
 

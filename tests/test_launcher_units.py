@@ -10,7 +10,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -144,7 +144,7 @@ def _asgi_call(app: Any, host: str, path: str, kind: str = "http") -> int:
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": b""}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         if message["type"] == "http.response.start":
             status.append(message["status"])
         elif message["type"] == "websocket.close":
@@ -387,9 +387,14 @@ def test_unknown_slugs_cost_one_look_a_second(tmp_path: Path,
     from tests.helpers import published_site
 
     published_site(tmp_path, ["a"])
-    looks = []
+    looks: list[int] = []
     real = posts._signature
-    monkeypatch.setattr(posts, "_signature", lambda root: looks.append(1) or real(root))
+
+    def counted(path: Path) -> object:
+        looks.append(1)
+        return real(path)
+
+    monkeypatch.setattr(posts, "_signature", counted)
     index = posts.SiteIndex(tmp_path)
     t0 = time.monotonic()
     for i in range(500):  # what a 404 flood asks
@@ -410,7 +415,7 @@ def test_no_published_site_says_what_to_do(tmp_path: Path) -> None:
         posts.SiteIndex(tmp_path).get()
 
 
-# --- finding 8: cookie bombs -----------------------------------------------------------
+# --- cookie bombs -----------------------------------------------------------
 
 @pytest.mark.parametrize(("session_host", "base_url", "refused"), [
     ("{id}.live.example.org", "https://example.org/", True),
@@ -424,9 +429,10 @@ def test_no_published_site_says_what_to_do(tmp_path: Path) -> None:
 ])
 def test_session_hosts_under_the_blogs_domain_are_refused(
         tmp_path: Path, session_host: str, base_url: str, refused: bool) -> None:
-    from publisher.config import ConfigError, parse_config
+    from publisher.config import parse_config
+    from publisher.errors import ConfigError
 
-    raw = {"site": {"base_url": base_url} if base_url else {},
+    raw: dict[str, dict[str, object]] = {"site": {"base_url": base_url} if base_url else {},
            "launcher": {"session_host": session_host}}
     if refused:
         with pytest.raises(ConfigError, match="cookie bomb"):

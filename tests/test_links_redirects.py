@@ -1,4 +1,4 @@
-"""Images, links between posts and old URLs of a blog that moved in (issue 26).
+"""Images, links between posts and old URLs of a blog that moved in.
 
 Two small blogs shaped like their tools' own files, in ``tests/conventions/``:
 ``quarto-flat/`` (flat dated notebooks beside a shared ``posts/images/`` folder, Quarto's
@@ -16,12 +16,13 @@ from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 import pytest
-from bs4 import BeautifulSoup
+from bs4 import BeautifulSoup, Tag
 
 from publisher.errors import PublishError
 from publisher.pipeline.pipeline import BuildOptions, BuildReport, build
 from publisher.progress import Reporter
 from tests.conftest import CONFIG, write_files
+from tests.pages import attr, one
 
 FIXTURES = Path(__file__).resolve().parent / "conventions"
 QUARTO = FIXTURES / "quarto-flat" / "posts"
@@ -59,10 +60,8 @@ def page(root: Path, rel: str) -> BeautifulSoup:
     return BeautifulSoup((root / "_site" / rel).read_text(encoding="utf-8"), "html.parser")
 
 
-def article(root: Path, slug: str) -> BeautifulSoup:
-    found = page(root, f"posts/{slug}/index.html").select_one("article.bd-article")
-    assert found is not None
-    return found
+def article(root: Path, slug: str) -> Tag:
+    return one(page(root, f"posts/{slug}/index.html"), "article.bd-article")
 
 
 def served(root: Path, page_rel: str, href: str) -> tuple[Path, str]:
@@ -74,13 +73,13 @@ def served(root: Path, page_rel: str, href: str) -> tuple[Path, str]:
 
 def image_bytes(root: Path, slug: str) -> dict[str, bytes]:
     """{alt: bytes of the file its src names} for every image of the post's page."""
-    found = {}
+    found: dict[str, bytes] = {}
     for img in article(root, slug).find_all("img"):
         if img.get("alt") == "a plot":  # the missing one (test_a_missing_image_warns…)
             continue
-        path, _ = served(root, f"posts/{slug}/index.html", img["src"])
+        path, _ = served(root, f"posts/{slug}/index.html", attr(img, "src"))
         assert path.is_file(), f"{img['src']} of {slug} is no file of the site"
-        found[img.get("alt", "")] = path.read_bytes()
+        found[str(img.get("alt", ""))] = path.read_bytes()
     return found
 
 
@@ -132,7 +131,7 @@ def test_site_absolute_images_under_a_base_path(tmp_path: Path) -> None:
     shutil.copytree(FASTPAGES / "images", root / "images")
     build(root, options(), Reporter(quiet=True))
     img = article(root, "logo").find("img")
-    assert img is not None and not img["src"].startswith("/")
+    assert img is not None and not attr(img, "src").startswith("/")
     assert image_bytes(root, "logo")["logo"] == (FASTPAGES / "images" / "logo.png").read_bytes()
 
 
@@ -152,7 +151,7 @@ def test_relative_images_of_the_tools_root_are_the_sites_or_statics(tmp_path: Pa
 # -- links between posts -------------------------------------------------------------------
 
 def links(root: Path, slug: str) -> dict[str, str]:
-    return {a.get_text(" ", strip=True): a["href"] for a in article(root, slug).find_all("a")
+    return {a.get_text(" ", strip=True): attr(a, "href") for a in article(root, slug).find_all("a")
             if a.get("href") and "headerlink" not in (a.get("class") or [])}
 
 

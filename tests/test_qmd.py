@@ -1,4 +1,4 @@
-"""Quarto Markdown posts (``.qmd``) read and built as Quarto renders them (issue 26).
+"""Quarto Markdown posts (``.qmd``) read and built as Quarto renders them.
 
 The fixtures in ``tests/conventions/quarto-qmd/posts/`` are shaped like a Quarto blog's
 posts: front matter (title, date, categories, description, ``execute:``, ``jupyter:``), a
@@ -48,6 +48,7 @@ def code_inputs(art: Tag) -> str:
     return "\n".join(c.get_text() for c in art.select(".cell_input"))
 
 
+@pytest.mark.slow  # executes the posts
 def test_qmd_post_folder_executes(executed: tuple[Path, BuildReport]) -> None:
     root, report = executed
     assert not report.failures, report.failures
@@ -71,6 +72,7 @@ def test_qmd_post_folder_executes(executed: tuple[Path, BuildReport]) -> None:
         o.get_text() for o in art.select(".cell_output"))
 
 
+@pytest.mark.slow  # executes the posts
 def test_qmd_flat_post_execute_defaults(executed: tuple[Path, BuildReport]) -> None:
     root, _ = executed
     art = article(root, "flat-defaults")

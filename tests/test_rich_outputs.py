@@ -1,5 +1,5 @@
 """Altair/Vega and Bokeh outputs drawn as in JupyterLab, Quarto's citations, and unknown
-MyST roles that keep their text (issue 26).
+MyST roles that keep their text.
 
 The fixtures in ``tests/conventions/rich-outputs/`` are written by hand from the documented
 mime bundles: a notebook with a Vega-Lite v5 bar chart, a Vega-Lite v4 chart and a Vega v5

@@ -16,9 +16,9 @@ import httpx
 import pytest
 
 from publisher.errors import PublishError
-from publisher.serve import check_host
+from publisher.launcher.hosts import check_host
 from tests.conftest import CONFIG, md_post, notebook, write_files
-from tests.helpers import ReloadEvents, free_port, launch, running_serve
+from tests.helpers import ReloadEvents, free_port, launch, raw_request, running_serve
 
 pytestmark = pytest.mark.slow
 
@@ -40,13 +40,15 @@ BETA = md_post("Beta", "2024-01-01", """\
     print("beta computed")
     ```
     """)
+# a file of the author's folder next to the served _site/, which no address may reach
+PRIVATE = "author's private notes 5d41402a\n"
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path, Path]]:
     site = tmp_path_factory.mktemp("serve-site")
     write_files(site, {"publish.toml": CONFIG, "posts/alpha/index.md": ALPHA,
-                       "posts/beta/index.md": BETA})
+                       "posts/beta/index.md": BETA, "private.txt": PRIVATE})
     with running_serve(site, "--backend", "local") as (base, log_path):
         yield base, site, log_path
 
@@ -57,7 +59,6 @@ def test_edit_rebuilds_and_signals_reload(served: tuple[str, Path, Path]) -> Non
     assert page.status_code == 200 and "alpha computed 42" in page.text
     assert "/_publish/livereload.js" in page.text
     events = ReloadEvents(base)
-    time.sleep(0.5)
     src = site / "posts/alpha/index.md"
     t0 = time.monotonic()
     src.write_text(src.read_text().replace("first words of alpha", "revised words of alpha"))
@@ -79,7 +80,6 @@ def test_edit_rebuilds_and_signals_reload(served: tuple[str, Path, Path]) -> Non
 def test_broken_front_matter_shows_error_and_recovers(served: tuple[str, Path, Path]) -> None:
     base, site, _ = served
     events = ReloadEvents(base)
-    time.sleep(0.5)
     src = site / "posts/alpha/index.md"
     good = src.read_text()
     src.write_text(good.replace("date: 2024-02-01", "date: [2024"))
@@ -106,10 +106,19 @@ def test_launch_badge_works_on_the_dev_server(served: tuple[str, Path, Path]) ->
     assert events[-1]["url"].startswith(base + "sessions/")
 
 
-def test_no_path_escape(served: tuple[str, Path, Path]) -> None:
-    base, _, _ = served
-    assert httpx.get(base + "..%2F..%2Fpublish.toml").status_code == 404
-    assert httpx.get(base + "_publish/site.json").status_code == 200
+@pytest.mark.parametrize("target", [
+    b"/../private.txt", b"/%2e%2e/private.txt", b"/..%2Fprivate.txt", b"/posts/../../private.txt",
+    b"/posts/%2E%2E/%2E%2E/private.txt", b"/_publish/..%2F..%2Fprivate.txt",
+])
+def test_no_path_escape(served: tuple[str, Path, Path], target: bytes) -> None:
+    """A request whose path climbs out of the served _site/ (sent as is: HTTP clients
+    remove dot segments before sending) does not reach the author's files beside it."""
+    base, site, _ = served
+    assert (site / "private.txt").read_text() == PRIVATE and not (site / "_site/private.txt").exists()
+    assert raw_request(base, b"/_publish/site.json").status == 200, "the raw client works"
+    r = raw_request(base, target)
+    assert r.status == 404, r
+    assert b"5d41402a" not in r.body
 
 
 def listening(port: int) -> bool:

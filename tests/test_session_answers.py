@@ -1,5 +1,5 @@
-"""What the launcher reads from a session is bounded in bytes and time (issue 25, findings
-1 and 2), in-process: a unix socket server of the test's own stands in for a reader's.
+"""What the launcher reads from a session is bounded in bytes and time, in-process: a
+unix socket server of the test's own stands in for a reader's.
 
 The same questions against real containers: tests/attacks/test_culling.py.
 """

@@ -136,6 +136,7 @@ def test_discovery_names_each_link_and_where_it_leads(make_site: SiteFactory,
     assert "- posts/away: a link to " in text and "posts/away/index.md" not in text
     # the files the build and the launcher take from the good post: through its links
     good = site.posts[0]
+    assert good.folder is not None
     assert [f.relative_to(good.folder).as_posix() for f in good.data_files()] == [
         "data.csv", "lib/words.txt"]
     assert good.source == root.resolve() / "posts/good/index.ipynb"

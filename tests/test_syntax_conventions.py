@@ -1,4 +1,4 @@
-"""What other tools write inside cells and Markdown, rendered as they render it (issue 26).
+"""What other tools write inside cells and Markdown, rendered as they render it.
 
 Fixtures in ``tests/conventions/syntax/<tool>/`` are shaped like each tool's own files:
 fastpages/nbdev cell flags (``#hide``, ``#collapse-hide``…), Quarto cell options (``#|
@@ -21,6 +21,7 @@ from bs4 import BeautifulSoup, Tag
 from publisher.pipeline.pipeline import BuildOptions, BuildReport, build
 from publisher.progress import Reporter
 from tests.conftest import CONFIG, notebook, write_files
+from tests.pages import attr, one
 
 FIXTURES = Path(__file__).resolve().parent / "conventions" / "syntax"
 SOURCES = ["fastpages/_notebooks", "quarto/posts", "jekyll/_posts", "pelican/content", "myst"]
@@ -120,7 +121,7 @@ def test_quarto_callouts_divs_spans(site: tuple[Path, BuildReport]) -> None:
     art = article(site[0], "quarto-prose")
     note = art.select_one(".admonition.note")
     assert note is not None
-    assert note.select_one(".admonition-title").get_text(strip=True) == "Remember this"
+    assert one(note, ".admonition-title").get_text(strip=True) == "Remember this"
     assert "Callout body words stay visible." in note.get_text()
     warning = art.select_one(".admonition.warning")
     assert warning is not None and "dropdown" in warning["class"]
@@ -162,7 +163,7 @@ def test_liquid_tags(site: tuple[Path, BuildReport]) -> None:
     assert alert is not None and "Alert box words." in alert.get_text()
     assert "Templates write {{ name }} literally." in art.get_text(" ")
     link = art.find("a", string=re.compile("the earlier post"))
-    assert link is not None and link["href"].rstrip("/").split("#")[0] in (
+    assert link is not None and attr(link, "href").rstrip("/").split("#")[0] in (
         "../earlier", "../earlier/index.html")
     # a tag that cannot be rendered keeps its text, with one warning at its line
     assert "Comment words kept." in art.get_text(" ")
@@ -173,7 +174,7 @@ def test_liquid_tags(site: tuple[Path, BuildReport]) -> None:
 def test_pelican_filename_and_img(site: tuple[Path, BuildReport]) -> None:
     art = article(site[0], "linking")
     link = art.find("a", string=re.compile("the linked post"))
-    assert link is not None and link["href"].rstrip("/").split("#")[0] in (
+    assert link is not None and attr(link, "href").rstrip("/").split("#")[0] in (
         "../earlier", "../earlier/index.html")
     assert "{filename}" not in str(art) and "{% img" not in prose(art)
     img = art.select_one('img[alt="Chart from liquid tags"]')
@@ -188,6 +189,7 @@ def test_unknown_directive_keeps_its_text(site: tuple[Path, BuildReport]) -> Non
     assert len(said) == 1 and "posts/unknown-syntax.md:8" in said[0], said
 
 
+@pytest.mark.slow  # executes the post
 def test_flags_are_seen_by_execution(tmp_path: Path) -> None:
     """``#hide`` cells run (later cells use them) and are not shown; ``#| eval: false`` cells
     are shown and not run."""

@@ -16,11 +16,13 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from publisher.warm import place
 from tests.conftest import CONFIG, SiteFactory, md_post, notebook, write_files
+from tests.helpers import wait_until
 from tests.test_incremental import differences
 
 pytestmark = pytest.mark.slow
@@ -51,7 +53,15 @@ def publish(env: dict[str, str], *args: str, cwd: Path | None = None,
                           capture_output=True, text=True, timeout=600)
 
 
-def processes(env: dict[str, str]) -> list[dict[str, object]]:
+def has_socket(pid: int) -> bool:
+    """Whether process *pid* holds a socket (a client of the warm process: connected)."""
+    with contextlib.suppress(OSError):
+        return any(os.readlink(fd).startswith("socket:")
+                   for fd in Path(f"/proc/{pid}/fd").iterdir())
+    return False
+
+
+def processes(env: dict[str, str]) -> list[dict[str, Any]]:
     return place.status(Path(env["PUBLISH_WARM_DIR"]))
 
 
@@ -160,9 +170,9 @@ def test_ctrl_c_stops_the_build_and_its_warm_process(
     out, _ = client.communicate(timeout=60)
     assert client.returncode == 130, seen + out
     deadline = time.monotonic() + 30
-    while place.alive(int(proc["pid"])) and time.monotonic() < deadline:  # type: ignore[arg-type]
+    while place.alive(int(proc["pid"])) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not place.alive(int(proc["pid"])), "an interrupted warm process ends"  # type: ignore[arg-type]
+    assert not place.alive(int(proc["pid"])), "an interrupted warm process ends"
     assert not (root / "_site").exists()
 
 
@@ -175,9 +185,9 @@ def test_stop_and_status(make_site: SiteFactory, warm_env: dict[str, str]) -> No
     res = publish(warm_env, "warm", "stop", str(root))
     assert f"stopped pid {proc['pid']}" in res.stdout
     deadline = time.monotonic() + 10
-    while place.alive(int(proc["pid"])) and time.monotonic() < deadline:  # type: ignore[arg-type]
+    while place.alive(int(proc["pid"])) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not place.alive(int(proc["pid"]))  # type: ignore[arg-type]
+    assert not place.alive(int(proc["pid"]))
     assert "No warm build process" in publish(warm_env, "warm", "status").stdout
 
 
@@ -211,7 +221,7 @@ def test_another_user_cannot_reach_a_warm_process(
     res = subprocess.run([OTHER_PYTHON, "-c", ask, str(sock_path)],
                          capture_output=True, text=True, user=65534, group=65534, timeout=30)
     assert res.stdout.strip() == "b''", res.stdout + res.stderr  # hung up on, not served
-    assert place.alive(int(proc["pid"]))  # type: ignore[arg-type]
+    assert place.alive(int(proc["pid"]))
     sock_path.parent.chmod(0o700)
     assert publish(warm_env, "build", str(root), "--execute", "off").returncode == 0
     assert [p["pid"] for p in processes(warm_env)] == [proc["pid"]]
@@ -317,7 +327,8 @@ def test_a_queued_build_cancelled_while_it_waits_harms_nobody(
     # (its streams are in the socket's queue until the warm process reads its request:
     # a pipe would stay open that long, a terminal does not care)
     waiting = client(subprocess.DEVNULL)
-    time.sleep(1)
+    wait_until(lambda: has_socket(waiting.pid), 30, interval=0.05,
+               what="the second client connected to the warm process")
     third = client()
     t0 = time.monotonic()
     waiting.send_signal(signal.SIGINT)

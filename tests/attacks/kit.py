@@ -69,7 +69,8 @@ def start_kernel(ev: dict[str, Any]) -> str:
 
 
 def ws_url(ev: dict[str, Any], path: str) -> str:
-    return ev["url"].replace("http://", "ws://", 1) + f"{path}?token={ev['token']}"
+    url: str = ev["url"]
+    return url.replace("http://", "ws://", 1) + f"{path}?token={ev['token']}"
 
 
 def receive_until_closed(ws: Any, timeout: float,
@@ -100,7 +101,7 @@ def drain_until_closed(ws: Any, timeout: float) -> Any:
     return closed
 
 
-# --- a reader's own server in place of Jupyter (hole 4) ------------------------------
+# --- a reader's own server in place of Jupyter ------------------------------
 
 FAKE_UPSTREAM = r'''
 import base64, hashlib, http.server, json, os, socketserver, sys, threading

@@ -1,4 +1,4 @@
-"""A cookie bomb from a session host (red team, issue 25, finding 8).
+"""A cookie bomb from a session host.
 
 With per-session hosts, a reader's session page can set cookies for a parent domain of
 its host (``live.localhost`` here), which every other session host and the launcher's own

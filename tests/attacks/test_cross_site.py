@@ -26,10 +26,11 @@ def _first_visit(ev: dict[str, str]) -> tuple[str, str]:
 
 
 def test_cookie_requests_from_another_site_are_refused(launcher: str) -> None:
-    """Red-team finding 4: with only the session cookie, a page of another origin opened a
+    """The attack: with only the session cookie, a page of another origin opens a
     terminal (POST api/terminals, then its WebSocket) in the reader's session."""
     from websockets.exceptions import InvalidStatus
     from websockets.sync.client import connect
+    from websockets.typing import Origin
 
     ev = ready(launcher, SLUG)
     cookie = _first_visit(ev)
@@ -45,14 +46,14 @@ def test_cookie_requests_from_another_site_are_refused(launcher: str) -> None:
     ws_url = ev["url"].replace("http://", "ws://") + "api/events/subscribe"
     header = {"Cookie": f"{cookie[0]}={cookie[1]}"}
     with pytest.raises(InvalidStatus) as refused:
-        connect(ws_url, origin=evil, additional_headers=header, open_timeout=20)  # type: ignore[arg-type]
+        connect(ws_url, origin=Origin(evil), additional_headers=header, open_timeout=20)
     assert refused.value.response.status_code == 403
-    with connect(ws_url, origin=own, additional_headers=header, open_timeout=20):  # type: ignore[arg-type]
+    with connect(ws_url, origin=Origin(own), additional_headers=header, open_timeout=20):
         pass
 
 
 def test_the_admin_token_is_taken_from_the_header_only(launcher: str) -> None:
-    """Red-team finding 11: an admin token in a URL ends up in access logs."""
+    """An admin token in a URL would end up in access logs: it is refused there."""
     assert httpx.get(launcher + "api/sessions", params={"token": ADMIN}).status_code == 403
     assert httpx.get(launcher + "api/sessions",
                      headers={"Authorization": f"token {ADMIN}"}).status_code == 200
@@ -63,15 +64,15 @@ def test_the_admin_token_is_taken_from_the_header_only(launcher: str) -> None:
 @pytest.mark.parametrize("query", ["urlpath=%252e%252e/%252e%252e/%252e%252e/elsewhere",
                                    "labpath=%2e%2e/x", "urlpath=lab\\..\\..\\x"])
 def test_the_launch_page_refuses_encoded_dot_paths(launcher: str, page: str, query: str) -> None:
-    """Red-team finding 9: an encoded dot path in urlpath/labpath was written into the
-    page's redirect, which browsers resolve outside the session (with the new token); the
+    """The attack: an encoded dot path in urlpath/labpath, written into the page's
+    redirect, which browsers would resolve outside the session (with the new token); the
     BinderHub spellings of the page too."""
     assert httpx.get(f"{launcher}{page}?{query}").status_code == 404
     assert httpx.get(f"{launcher}{page}").status_code == 200, "the page itself answers"
 
 
 def test_the_back_link_leads_to_the_blog_only(launcher: str) -> None:
-    """Red-team finding 10: the launch page's back link was any Referer."""
+    """The attack: a Referer of another site as the launch page's back link."""
     evil = httpx.get(f"{launcher}launch/{SLUG}", headers={"Referer": "https://evil.example/x"})
     assert "evil.example" not in evil.text
     assert 'href="http://example.org/posts/hello/"' in evil.text, "the post on the blog"
@@ -81,7 +82,7 @@ def test_the_back_link_leads_to_the_blog_only(launcher: str) -> None:
 
 
 def test_sessions_run_as_uids_no_host_account_has(launcher: str) -> None:
-    """Red-team finding 5: every session ran as uid 1000, a host account here, which
+    """The attack: sessions running as one uid that is also a host account (1000 here)
     could read every session's token and signal its processes."""
     import pwd
 
@@ -108,6 +109,7 @@ def test_other_sites_pages_use_a_session_only_when_allowed(launcher: str) -> Non
     session's own "Access-Control-Allow-Origin: *" never reaches a browser."""
     from websockets.exceptions import InvalidStatus
     from websockets.sync.client import connect
+    from websockets.typing import Origin, Subprotocol
 
     ev = ready(launcher, SLUG)
     blog, evil = "http://example.org", "https://other.example.org"  # blog: [site] base_url
@@ -140,11 +142,11 @@ def test_other_sites_pages_use_a_session_only_when_allowed(launcher: str) -> Non
     ws_url = (ev["url"].replace("http://", "ws://")
               + f"api/kernels/{kid}/channels?token={ev['token']}")
     protocol = "v1.kernel.websocket.jupyter.org"
-    with connect(ws_url, origin=blog, subprotocols=[protocol],  # type: ignore[arg-type,list-item]
+    with connect(ws_url, origin=Origin(blog), subprotocols=[Subprotocol(protocol)],
                  open_timeout=20) as ws:
         assert ws.subprotocol == protocol, "Jupyter's kernel protocol passes through"
     with pytest.raises(InvalidStatus) as refused:
-        connect(ws_url, origin=evil, open_timeout=20)  # type: ignore[arg-type]
+        connect(ws_url, origin=Origin(evil), open_timeout=20)
     assert refused.value.response.status_code == 403
 
     # once the session is gone, the blog's pages can tell (and start a new one)

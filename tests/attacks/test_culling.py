@@ -1,5 +1,5 @@
 """A reader's session answers the launcher's own questions with garbage, a trickle or
-gigabytes (red team, issue 25, findings 1 and 2).
+gigabytes.
 
 The launcher asks each session's Jupyter for its last activity in every cull round. A
 reader can put any server on their socket, so the answer is theirs: 100 kB of ``[`` (a

@@ -1,4 +1,4 @@
-"""A hostile reader against the sessions' lifecycle (issue 10's holes 2, 3 and 9).
+"""A hostile reader against the sessions' lifecycle.
 
 Readers abandon launches, launch all at once against a capacity (pool included), and
 count on sessions, containers, state files and file descriptors outliving their use.
@@ -31,6 +31,7 @@ from tests.helpers import (
     PIDS,
     ContainerWatch,
     container_stopped,
+    holds_for,
     launch,
     metric,
     open_fds,
@@ -43,7 +44,7 @@ from tests.helpers import (
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.usefixtures("docker_engine")]
 
 
-# --- hole 2: orphans -------------------------------------------------------------------
+# --- orphans -------------------------------------------------------------------
 
 def abandon(base: str, slug: str = SLUG, after: str | None = None,
             linger: float = 0) -> dict[str, Any]:
@@ -104,7 +105,7 @@ def parallel_launches(base: str, n: int) -> list[dict[str, Any]]:
                          ids=["after-first-event", "while-starting"])
 def test_abandoned_launches_leave_no_orphans(site: Path, runtime_dir: Path,
                                              after: str | None, linger: float) -> None:
-    """Hole 2: readers who close the launch stream (right after the first event, or while
+    """Readers who close the launch stream (right after the first event, or while
     the container starts) leave no untracked container: with --max-sessions 3, three
     abandoned then three normal launches never make more than 3 containers, and the three
     normal ones all get a session."""
@@ -116,22 +117,26 @@ def test_abandoned_launches_leave_no_orphans(site: Path, runtime_dir: Path,
         no_live_sessions(base)
         results = parallel_launches(base, 3)
         assert [r["phase"] for r in results] == ["ready"] * 3, results
-        time.sleep(2)  # anything left over from the abandoned launches shows up by now
+        wait_until(lambda: metric(base, "publish_sessions_starting") == 0, 60,
+                   what="no launch still starting")
+        assert sorted(sessions_under(rdir)) == sorted(s["id"] for s in api_sessions(base)), \
+            "every container is a session the launcher knows"
         assert len(sessions_under(rdir)) == 3, sessions_under(rdir)
     assert watch.samples >= 3, 'the container count was sampled'
     assert watch.max <= 3, f"{watch.max} session containers at once with --max-sessions 3"
 
 
-# --- hole 3: capacity --------------------------------------------------------------------
+# --- capacity --------------------------------------------------------------------
 
 def test_concurrent_launches_respect_max_sessions(site: Path, runtime_dir: Path) -> None:
-    """Hole 3: with --max-sessions 2, six concurrent launches give exactly 2 sessions and
+    """With --max-sessions 2, six concurrent launches give exactly 2 sessions and
     4 refusals (503, "failed"); never more than 2 containers exist."""
     rdir = runtime_dir / "capacity"
     with running_launcher(site, rdir, "--backend", "docker", "--max-sessions", "2") as base, \
             ContainerWatch(rdir) as watch:
         results = parallel_launches(base, 6)
-        time.sleep(2)
+        wait_until(lambda: metric(base, "publish_sessions_starting") == 0, 60,
+                   what="no launch still starting")
     ready_ = [r for r in results if r["phase"] == "ready"]
     refused = [r for r in results if r.get("status") == 503 and r["phase"] == "failed"]
     assert (len(ready_), len(refused)) == (2, 4), results
@@ -140,7 +145,7 @@ def test_concurrent_launches_respect_max_sessions(site: Path, runtime_dir: Path)
 
 
 def test_pooled_sessions_count_toward_capacity(site: Path, runtime_dir: Path) -> None:
-    """Hole 3: the pool is part of the capacity: with --pool 1 --max-sessions 2 and the pool
+    """The pool is part of the capacity: with --pool 1 --max-sessions 2 and the pool
     filled, three concurrent launches give at most 2 sessions, never 3 containers."""
     rdir = runtime_dir / "pooled-capacity"
     with running_launcher(site, rdir, "--backend", "docker", "--pool", "1",
@@ -148,7 +153,9 @@ def test_pooled_sessions_count_toward_capacity(site: Path, runtime_dir: Path) ->
         wait_until(lambda: metric(base, "publish_sessions_pooled") == 1, 90, what="pool")
         with ContainerWatch(rdir) as watch:
             results = parallel_launches(base, 3)
-            time.sleep(3)  # a pool refill would show up by now
+            # no refill may start while the places are taken (the watch counts containers)
+            holds_for(lambda: metric(base, "publish_sessions_starting") == 0, 3,
+                      what="nothing starts while every place is taken")
     ready_ = [r for r in results if r["phase"] == "ready"]
     assert len(ready_) <= 2, results
     assert len(ready_) == 2, "one claims the pooled session, one takes the last place"
@@ -157,10 +164,10 @@ def test_pooled_sessions_count_toward_capacity(site: Path, runtime_dir: Path) ->
     assert watch.max <= 2, f"{watch.max} containers with --max-sessions 2 (pool included)"
 
 
-# --- hole 9: leaks -------------------------------------------------------------------------
+# --- leaks -------------------------------------------------------------------------
 
 def test_session_stops_at_max_age_without_its_launcher(site: Path, runtime_dir: Path) -> None:
-    """Hole 9: a session's deadline holds without the launcher: with --max-age 6, SIGKILL
+    """A session's deadline holds without the launcher: with --max-age 6, SIGKILL
     the launcher (it can stop nothing) and the container still stops within ~20 s."""
     with running_launcher(site, runtime_dir / "max-age", "--backend", "docker",
                           "--max-age", "6") as base:
@@ -174,7 +181,7 @@ def test_session_stops_at_max_age_without_its_launcher(site: Path, runtime_dir: 
 
 
 def test_stop_sessions_removes_containers_on_exit(site: Path, runtime_dir: Path) -> None:
-    """Hole 9: `publish launcher --stop-sessions` removes its containers on a normal exit
+    """`publish launcher --stop-sessions` removes its containers on a normal exit
     (SIGTERM)."""
     with running_launcher(site, runtime_dir / "stop", "--backend", "docker",
                           "--stop-sessions") as base:
@@ -185,7 +192,7 @@ def test_stop_sessions_removes_containers_on_exit(site: Path, runtime_dir: Path)
 
 def test_restart_cleans_up_after_sessions_removed_meanwhile(site: Path,
                                                             runtime_dir: Path) -> None:
-    """Hole 9: the state file, session folder and socket area of a session whose container
+    """The state file, session folder and socket area of a session whose container
     was removed while the launcher was down are gone after the next start."""
     import docker
 
@@ -208,7 +215,7 @@ def test_restart_cleans_up_after_sessions_removed_meanwhile(site: Path,
 
 def test_claimed_pool_session_starts_at_claim_and_pool_refills(site: Path,
                                                                runtime_dir: Path) -> None:
-    """Hole 9: a claimed pooled session's `started` is the claim time (max-age counts from
+    """A claimed pooled session's `started` is the claim time (max-age counts from
     there, so it outlives the pool's start + max-age), and the pool is refilled."""
     with running_launcher(site, runtime_dir / "pool", "--backend", "docker", "--pool", "1",
                           "--max-age", "12", admin_token=ADMIN) as base:
@@ -229,7 +236,7 @@ def test_claimed_pool_session_starts_at_claim_and_pool_refills(site: Path,
 
 
 def test_open_fds_return_to_baseline(launcher: str) -> None:
-    """Hole 9: proxy upstream clients are closed when sessions stop: the launcher's open
+    """Proxy upstream clients are closed when sessions stop: the launcher's open
     fds return near the baseline after 5 sessions are started, used and deleted."""
     from websockets.sync.client import connect
 
@@ -256,11 +263,20 @@ def test_open_fds_return_to_baseline(launcher: str) -> None:
                          timeout=60)
         assert r.status_code in (200, 204), r.text
 
+    def settled_fds() -> int:
+        """The launcher's open fds once they stop changing (three equal readings)."""
+        readings: list[int] = []
+
+        def steady() -> bool:
+            readings.append(open_fds(pid))
+            return len(readings) >= 3 and len(set(readings[-3:])) == 1
+
+        wait_until(steady, 30, interval=0.5, what="the launcher's open fds settle")
+        return readings[-1]
+
     cycle()  # warm up: clients, pools, threads
-    time.sleep(1)
-    baseline = open_fds(pid)
+    baseline = settled_fds()
     for _ in range(5):
         cycle()
-    time.sleep(2)
-    after = open_fds(pid)
-    assert after <= baseline + 3, f"open fds: {baseline} before, {after} after 5 sessions"
+    wait_until(lambda: open_fds(pid) <= baseline + 3, 30,
+               what=f"open fds back near {baseline} after 5 sessions")

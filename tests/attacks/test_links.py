@@ -1,4 +1,4 @@
-"""A post's links against the launcher (red-team finding 3): a post folder with
+"""A post's links against the launcher: a post folder with
 ``notes.txt -> /proc/self/environ`` or ``table.csv -> <a host file>`` is never launched,
 and no session receives the target's bytes, even when the link appears after the launcher
 read the site; links that stay inside the site are followed into the session.

@@ -1,4 +1,4 @@
-"""A hostile reader against the launcher's proxy (issue 10's holes 1, 4 and 5).
+"""A hostile reader against the launcher's proxy.
 
 The reader replaces their session's socket by a symlink (to the host's Docker socket, to
 a host-only server), replaces Jupyter by their own hostile server, and sends odd bytes,
@@ -37,6 +37,7 @@ from tests.attacks.kit import (
 from tests.helpers import (
     PIDS,
     PeakRss,
+    RawResponse,
     container_exec,
     container_socket,
     open_fds,
@@ -56,7 +57,7 @@ def no_docker_answer(r: Any) -> None:
         headers
 
 
-# --- hole 1: the reader reaches the host's Docker API ---------------------------------
+# --- the reader reaches the host's Docker API ---------------------------------
 
 def point_socket_at(container: Any, target: str) -> None:
     """As the reader: replace Jupyter's socket by a symlink to *target* (a host path)."""
@@ -95,7 +96,7 @@ TRAVERSALS = {
 @pytest.mark.parametrize("suffix", TRAVERSALS.values(), ids=TRAVERSALS.keys())
 def test_traversal_and_bad_bytes_in_proxied_paths_are_400(
         launcher: str, hijacked: dict[str, Any], suffix: bytes) -> None:
-    """Hole 1 (and 5: NUL gave a 500): dot segments, encoded or not, backslashes, NUL and
+    """Dot segments, encoded or not, backslashes, NUL and
     control bytes in a proxied path answer 400, never the Docker Engine, never 500."""
     target = (f"/sessions/{hijacked['sid']}/".encode() + suffix
               + f"?token={hijacked['token']}".encode())
@@ -110,7 +111,7 @@ def test_traversal_and_bad_bytes_in_proxied_paths_are_400(
                               "empty-segment", "dotdot-nul"])
 def test_odd_encodings_never_reach_docker(launcher: str, hijacked: dict[str, Any],
                                          suffix: bytes) -> None:
-    """Hole 1: encodings the launcher may legitimately forward still never get the Docker
+    """Encodings the launcher may legitimately forward still never get the Docker
     Engine's answer (the socket symlink is not followed) and never a 500."""
     target = (f"/sessions/{hijacked['sid']}/".encode() + suffix
               + f"?token={hijacked['token']}".encode())
@@ -123,7 +124,7 @@ def test_odd_encodings_never_reach_docker(launcher: str, hijacked: dict[str, Any
 @pytest.mark.parametrize("path", ["api/status", "version", "info", "v1.41/version"])
 def test_socket_symlinked_to_docker_is_not_followed(launcher: str, hijacked: dict[str, Any],
                                                     path: str) -> None:
-    """Hole 1: after the reader points its socket at /var/run/docker.sock, a plain proxied
+    """After the reader points its socket at /var/run/docker.sock, a plain proxied
     request answers 502 (the launcher never follows a path the container can change)."""
     r = httpx.get(f"{hijacked['url']}{path}", params={"token": hijacked["token"]}, timeout=30)
     no_docker_answer(r)
@@ -132,7 +133,7 @@ def test_socket_symlinked_to_docker_is_not_followed(launcher: str, hijacked: dic
 
 def test_container_create_never_reaches_docker(launcher: str, hijacked: dict[str, Any],
                                                tmp_path: Path) -> None:
-    """Hole 1: POST /containers/create through a hijacked session (plain, and with dot
+    """POST /containers/create through a hijacked session (plain, and with dot
     segments) creates no container (a host bind mount would be root on the host)."""
     import docker
 
@@ -143,9 +144,9 @@ def test_container_create_never_reaches_docker(launcher: str, hijacked: dict[str
     sid, token = hijacked["sid"], hijacked["token"]
     client = docker.from_env()
     try:
-        answers = [httpx.post(f"{hijacked['url']}containers/create", params={"token": token},
-                              content=body, headers={"Content-Type": "application/json"},
-                              timeout=30)]
+        answers: list[httpx.Response | RawResponse] = [httpx.post(
+            f"{hijacked['url']}containers/create", params={"token": token}, content=body,
+            headers={"Content-Type": "application/json"}, timeout=30)]
         for suffix in (b"../../containers/create", b"..%2F..%2Fcontainers%2Fcreate",
                        b"%2e%2e/%2e%2e/v1.41/containers/create"):
             answers.append(raw_request(
@@ -155,7 +156,7 @@ def test_container_create_never_reaches_docker(launcher: str, hijacked: dict[str
         assert not made, "the reader created a container on the host's engine"
         for r in answers:
             no_docker_answer(r)
-            status = r.status if hasattr(r, "status") else r.status_code
+            status = r.status if isinstance(r, RawResponse) else r.status_code
             assert status in (400, 502), r
     finally:
         for c in client.containers.list(all=True,
@@ -207,7 +208,7 @@ class HostSocketServer:
 
 def test_socket_symlinked_to_a_host_socket_is_not_followed(launcher: str,
                                                           runtime_dir: Path) -> None:
-    """Hole 1: the reader points its socket at any host path (here a host-only HTTP server
+    """The reader points its socket at any host path (here a host-only HTTP server
     on a unix socket): the launcher never connects there; the request answers 502."""
     ev = ready(launcher)
     path = runtime_dir / f"h{uuid.uuid4().hex[:6]}.sock"
@@ -220,10 +221,10 @@ def test_socket_symlinked_to_a_host_socket_is_not_followed(launcher: str,
     delete_session(launcher, ev["sid"])
 
 
-# --- hole 4: the proxy trusts its upstream -----------------------------------------------
+# --- the proxy trusts its upstream -----------------------------------------------
 
 def test_proxy_forwards_only_what_jupyter_needs(fake_upstream: dict[str, Any]) -> None:
-    """Hole 4: the session gets neither the origin's other cookies, nor another session's
+    """The session gets neither the origin's other cookies, nor another session's
     cookie, nor the admin token: only its own token, for a path inside its prefix."""
     ev = fake_upstream
     other = "0123456789ab" if ev["sid"] != "0123456789ab" else "ba9876543210"
@@ -250,7 +251,7 @@ def _cookie_attrs(value: str) -> dict[str, str]:
 
 
 def test_proxy_scopes_cookies_and_drops_hostile_headers(fake_upstream: dict[str, Any]) -> None:
-    """Hole 4: a session cannot set cookies outside its own prefix or for a domain, nor
+    """A session cannot set cookies outside its own prefix or for a domain, nor
     send Service-Worker-Allowed, Strict-Transport-Security or Clear-Site-Data to the
     launcher's origin; responses carry Referrer-Policy: no-referrer."""
     ev = fake_upstream
@@ -269,7 +270,7 @@ def test_proxy_scopes_cookies_and_drops_hostile_headers(fake_upstream: dict[str,
 
 
 def test_proxy_never_redirects_off_site(launcher: str, fake_upstream: dict[str, Any]) -> None:
-    """Hole 4: a session's Location pointing off-site is dropped or the answer refused."""
+    """A session's Location pointing off-site is dropped or the answer refused."""
     ev = fake_upstream
     r = httpx.get(ev["url"] + "redirect", params={"token": ev["token"]}, timeout=30)
     location = r.headers.get("location")
@@ -281,7 +282,7 @@ def test_proxy_never_redirects_off_site(launcher: str, fake_upstream: dict[str, 
 
 def test_an_unparsable_location_is_dropped_without_a_leak(
         launcher: str, fake_upstream: dict[str, Any], runtime_dir: Path) -> None:
-    """Red-team finding 10: a session answering ``Location: http://x]/`` (no URL parser
+    """A session answering ``Location: http://x]/`` (no URL parser
     takes it) got a 500 with a traceback, and each answer kept its upstream connection
     open (fds 25 -> 76, then 502s). Now the header is dropped, the answer comes through,
     and the launcher holds no more files after 50 such answers than before."""
@@ -308,17 +309,17 @@ def test_an_unparsable_location_is_dropped_without_a_leak(
 
 @pytest.mark.parametrize("path", ["launch/hello", "launch/nope", "sessions/ffffffffffff/"])
 def test_launcher_pages_carry_csp_and_no_referrer(launcher: str, path: str) -> None:
-    """Hole 4: the launcher's own pages (launch page, 404 pages) carry a
+    """The launcher's own pages (launch page, 404 pages) carry a
     Content-Security-Policy and Referrer-Policy: no-referrer."""
     r = httpx.get(launcher + path, timeout=30)
     assert r.headers.get("content-security-policy"), (path, dict(r.headers))
     assert r.headers.get("referrer-policy") == "no-referrer", (path, dict(r.headers))
 
 
-# --- hole 5: limits a reader can exhaust ------------------------------------------------
+# --- limits a reader can exhaust ------------------------------------------------
 
 def test_huge_websocket_message_from_the_reader_is_refused(launcher: str) -> None:
-    """Hole 5: one 60 MB WebSocket message through the proxy closes the connection (1009)
+    """One 60 MB WebSocket message through the proxy closes the connection (1009)
     and grows the launcher by less than 40 MB; the launcher and the session still answer."""
     from websockets.exceptions import ConnectionClosed
     from websockets.sync.client import connect
@@ -344,7 +345,7 @@ def test_huge_websocket_message_from_the_reader_is_refused(launcher: str) -> Non
 
 def test_huge_websocket_message_from_the_session_is_refused(
         launcher: str, fake_upstream: dict[str, Any]) -> None:
-    """Hole 5: a session sending one 60 MiB WebSocket message (upstream max_size was None)
+    """A session sending one 60 MiB WebSocket message (upstream max_size was None)
     does not grow the launcher by more than 40 MB; the connection closes."""
     from websockets.sync.client import connect
 
@@ -380,7 +381,7 @@ def seconds_until_closed(base: str, send: bytes, limit: float) -> float:
 
 
 def test_slow_and_silent_connections_are_closed(launcher: str) -> None:
-    """Hole 5 (slowloris): a connection that sends part of a request and then nothing, or
+    """Slowloris: a connection that sends part of a request and then nothing, or
     nothing at all, is closed by the launcher within 15 s."""
     cases = {"partial": b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: 1",
              "headers-unfinished": b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n",
@@ -401,7 +402,7 @@ def test_slow_and_silent_connections_are_closed(launcher: str) -> None:
 @pytest.mark.parametrize("auth", [b"token \xc3\xa9", b"token \xe9", b"Bearer \xff\xfe"],
                          ids=["utf8", "latin1", "bearer-bytes"])
 def test_non_ascii_admin_token_is_403(launcher: str, auth: bytes) -> None:
-    """Hole 5: a non-ASCII admin token is refused (403), never a 500."""
+    """A non-ASCII admin token is refused (403), never a 500."""
     r = raw_request(launcher, b"/api/sessions", headers={"Authorization": auth})
     assert r.status == 403, r
     r = raw_request(launcher, b"/api/sessions?token=%C3%A9")
@@ -410,7 +411,7 @@ def test_non_ascii_admin_token_is_403(launcher: str, auth: bytes) -> None:
 
 def test_jupyterlab_files_come_from_the_image_never_from_a_session(
         launcher: str, fake_upstream: dict[str, Any]) -> None:
-    """The static path (issue 15): the launcher serves JupyterLab's ``static/lab/`` files
+    """The static path: the launcher serves JupyterLab's ``static/lab/`` files
     itself, copied once from the image. A reader who replaced Jupyter by their own server
     (fake_upstream: it answers every path with an echo) cannot change what JupyterLab
     loads, in their session or anyone's: the bytes are the image's. Only the folder's own

@@ -1,4 +1,4 @@
-"""DNS rebinding against the author's own machine (red team, issue 25, finding 4).
+"""DNS rebinding against the author's own machine.
 
 A web page the author visits rebinds its name to 127.0.0.1: it is then same-origin with
 `publish serve` (or a loopback launcher) on the same port, reads the launch stream's
@@ -36,8 +36,9 @@ POST = md_post("Hello", "2024-01-01", """\
 TARGETS = [(b"GET", b"/build/post/hello"), (b"GET", b"/launch/hello"),
            (b"GET", b"/v2/post/hello"), (b"POST", b"/sessions/" + b"0" * 32 + b"/api/kernels"),
            (b"GET", b"/health")]
-WEBSOCKET = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
-             "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
+WEBSOCKET: dict[str, str | bytes] = {
+    "Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+    "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
 
 
 @pytest.fixture(scope="module")
