@@ -20,6 +20,7 @@ from sphinx.environment import BuildEnvironment
 from sphinx.util import logging as sphinx_logging
 
 from publisher.compat import ablog, bibtex, jsonschema, myst, myst_nb, patch
+from publisher.compat import httpx as httpx_compat
 from publisher.compat import pydata_sphinx_theme as pydata
 from publisher.compat import sphinx as sphinx_compat
 from publisher.compat import uvicorn as uvicorn_compat
@@ -28,7 +29,8 @@ from publisher.compat.versions import UnsupportedVersion, require
 ROOT = Path(__file__).resolve().parent.parent
 MODULES = {"sphinx": sphinx_compat, "ablog": ablog, "myst-parser": myst, "myst-nb": myst_nb,
            "sphinxcontrib-bibtex": bibtex, "jsonschema": jsonschema,
-           "pydata-sphinx-theme": pydata, "uvicorn": uvicorn_compat}
+           "pydata-sphinx-theme": pydata, "uvicorn": uvicorn_compat,
+           "httpx": httpx_compat}
 
 
 # -- the versions ---------------------------------------------------------------------
@@ -307,3 +309,34 @@ def test_myst_substitutions_render_in_publish_s_sandbox() -> None:
     tree = _myst_doctree("Hello {{ who }}.\n", myst_enable_extensions=["substitution"],
                          myst_substitutions={"who": "world"})
     assert "Hello world." in tree.astext()
+
+
+# -- httpx -------------------------------------------------------------------------------
+
+def test_an_httpx_transport_sends_its_requests_through_the_pool_it_was_given(
+        tmp_path: Path) -> None:
+    """The pool put into the transport is the one a request goes through: a request over
+    a pool whose every connection is refused fails with that pool's error."""
+    import anyio
+    import httpcore
+    import httpx
+
+    class Refusing(httpcore.AnyIOBackend):
+        async def connect_unix_socket(self, path: str, timeout: float | None = None,
+                                      socket_options: object = None
+                                      ) -> httpcore.AsyncNetworkStream:
+            raise httpcore.ConnectError(f"refused by the pool's backend: {path}")
+
+    pool = httpcore.AsyncConnectionPool(uds=str(tmp_path / "s"), network_backend=Refusing())
+    transport = httpx_compat.transport_over(pool, str(tmp_path / "s"))
+    assert httpx_compat.pool_of(transport) is pool
+
+    async def ask() -> str:
+        async with httpx.AsyncClient(transport=transport) as client:
+            try:
+                await client.get("http://session/api/status")
+            except httpx.ConnectError as exc:
+                return str(exc)
+        return "answered"
+
+    assert "refused by the pool's backend" in anyio.run(ask)

@@ -28,6 +28,8 @@ from typing import Any
 import httpcore
 import httpx
 
+from publisher.compat.httpx import transport_over
+
 _CRED = struct.Struct("3i")  # pid, uid, gid
 
 
@@ -116,8 +118,7 @@ class _AsyncBackend(httpcore.AnyIOBackend):
 def async_transport(path: Path | str, policy: SocketPolicy,
                     max_connections: int = 50) -> httpx.AsyncHTTPTransport:
     """An httpx transport whose every connection goes through :func:`connect_unix`'s checks."""
-    transport = httpx.AsyncHTTPTransport(uds=str(path))
-    transport._pool = httpcore.AsyncConnectionPool(
+    pool = httpcore.AsyncConnectionPool(
         uds=str(path), network_backend=_AsyncBackend(policy),
         max_connections=max_connections, max_keepalive_connections=10, keepalive_expiry=30)
-    return transport
+    return transport_over(pool, str(path))

@@ -10,7 +10,6 @@ session's Jupyter every time. Anything else, and any image without them, is prox
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import mimetypes
 import re
@@ -21,6 +20,7 @@ from starlette.responses import Response
 
 from publisher.backends.base import SessionBackend
 from publisher.envs.dockerfile import LAB_STATIC
+from publisher.hashing import hex_of
 
 log = logging.getLogger("publish.launcher")
 
@@ -69,7 +69,7 @@ class LabStatic:
             if not path.is_file():
                 return None
             data = path.read_bytes()
-            digest = self.names[key] = hashlib.sha256(data).hexdigest()
+            digest = self.names[key] = hex_of(data)
             self.contents.setdefault(digest, data)
         return self.contents[digest]
 
