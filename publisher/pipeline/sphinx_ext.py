@@ -243,7 +243,7 @@ def _fresh_blog(app: Sphinx, env: Any, docnames: list[str]) -> None:
 
 def _fresh_doctrees(app: Sphinx, env: Any, docnames: list[str]) -> None:
     """Sphinx keeps the doctrees it loaded (and the root document's) as they were, and
-    writes re-read ones only to disk: a warm application would resolve the navigation
+    writes re-read ones only to disk: a kept Sphinx application would resolve the navigation
     from the last build's index. Load them again."""
     sphinx_compat.forget_loaded_doctrees(env)
 
