@@ -171,3 +171,16 @@ def files_under(folder: Path, root: Path, skip: Callable[[str], bool] = _never,
                 found.append(path)
         stack.extend(reversed(below))
     return sorted(found)
+
+
+def current_umask() -> int:
+    """This process's umask, read without changing it (other threads may create files)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return umask

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import (
     FileResponse,
@@ -26,7 +27,9 @@ from starlette.responses import (
     Response,
     StreamingResponse,
 )
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
 
 from publisher.backends.base import Backend
 from publisher.errors import PublishError
@@ -153,13 +156,43 @@ class Rebuilder:
             loop.call_soon_threadsafe(queue.put_nowait, event)
 
 
+NOT_FOUND = (b"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>Not found"
+             b"</title></head><body><h1>Not found</h1><p>No page at this address (yet). If you "
+             b"are editing it, the build may have a problem.</p></body></html>")
+
+
+class DevFiles(StaticFiles):
+    """The output folder as the author's browser sees it: Starlette's static files (paths
+    kept inside the folder, a folder's index.html), every page with the live-reload script
+    and never cached, a page that is not (yet) there said so."""
+
+    def __init__(self, out: Path) -> None:
+        super().__init__(directory=out, html=True, check_dir=False)
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        try:
+            response = await super().get_response(path, scope)
+        except HTTPException as exc:
+            if exc.status_code != 404:
+                raise
+            return HTMLResponse(inject(NOT_FOUND), 404)
+        if response.status_code == 404:  # StaticFiles' own 404.html (html=True)
+            return HTMLResponse(inject(NOT_FOUND), 404)
+        if isinstance(response, FileResponse):
+            if str(response.path).endswith(".html"):
+                return HTMLResponse(inject(Path(response.path).read_bytes()),
+                                    headers={"Cache-Control": "no-store"})
+            response.headers["Cache-Control"] = "no-cache"
+        return response
+
+
 def inject(html: bytes) -> bytes:
     tag = b'<script src="/_publish/livereload.js"></script>'
     i = html.rfind(b"</body>")
     return html[:i] + tag + html[i:] if i >= 0 else html + tag
 
 
-def site_routes(rebuilder: Rebuilder) -> list[Route]:
+def site_routes(rebuilder: Rebuilder) -> list[BaseRoute]:
     out = rebuilder.out
 
     async def events(request: Request) -> Response:
@@ -189,29 +222,11 @@ def site_routes(rebuilder: Rebuilder) -> list[Route]:
     async def livereload(request: Request) -> Response:
         return FileResponse(LIVERELOAD, media_type="text/javascript")
 
-    async def static(request: Request) -> Response:
-        rel = request.path_params.get("path", "")
-        target = (out / rel).resolve()
-        if not target.is_relative_to(out.resolve()):
-            return HTMLResponse("Not found", 404)
-        if target.is_dir():
-            target = target / "index.html"
-        if not target.is_file():
-            body = (b"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>Not "
-                    b"found</title></head><body><h1>Not found</h1><p>No page at this address "
-                    b"(yet). If you are editing it, the build may have a problem.</p></body>"
-                    b"</html>")
-            return HTMLResponse(inject(body), 404)
-        if target.suffix == ".html":
-            return HTMLResponse(inject(target.read_bytes()),
-                                headers={"Cache-Control": "no-store"})
-        return FileResponse(target, headers={"Cache-Control": "no-cache"})
-
     return [
         Route("/_publish/events", events),
         Route("/_publish/status", status),
         Route("/_publish/livereload.js", livereload),
-        Route("/{path:path}", static),
+        Mount("/", DevFiles(out)),
     ]
 
 

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from publisher.errors import PublishError
+from publisher.paths import current_umask
 
 MARKER = ".publish-output"
 MARKER_TEXT = ("This folder is the output of `publish build`; every build replaces it whole.\n"
@@ -219,19 +220,6 @@ class Staging:
             if dirpath != top:
                 with contextlib.suppress(OSError):  # not empty: what it holds was made
                     os.rmdir(dirpath)
-
-
-def current_umask() -> int:
-    """This process's umask, read without changing it (other threads may create files)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    umask = os.umask(0o022)
-    os.umask(umask)
-    return umask
 
 
 def _clear(path: Path) -> None:

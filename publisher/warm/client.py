@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from publisher import proc
-from publisher.pipeline.output import current_umask
+from publisher.paths import current_umask
 from publisher.warm.place import runtime_dir, socket_path, status
 from publisher.warm.wire import CANCEL, Reply, connect, send
 
