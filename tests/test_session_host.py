@@ -72,10 +72,12 @@ def test_a_session_is_refused_while_the_host_overlaps(tmp_path: Path) -> None:
 @pytest.mark.usefixtures("docker_engine")
 def test_launcher_refuses_to_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from publisher.launcher.main import run_launcher
+    from tests.helpers import published_site
 
     folder = etc(tmp_path, passwd="", group="", subuid=f"someone:{FIRST + 7}:1\n", subgid="")
     monkeypatch.setattr(ds, "uid_problem", functools.partial(ds.uid_problem, folder))
     site = make_attack_site(tmp_path / "site")
+    published_site(site / "_site", ["a"])  # a launchable site: only the uids are wrong
     with pytest.raises(BackendUnavailable, match="someone"):
         run_launcher(site, "127.0.0.1", 1, "docker", False)
 
