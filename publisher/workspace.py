@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from publisher.backends import Backend, SiteSettings, backend_for
+from publisher.content.history import History
 from publisher.content.site import ReadPosts
 from publisher.envs.resolve import KeptSpecs
 from publisher.memo import Memo
@@ -35,6 +36,7 @@ class Workspace:
     # author's edit comes next; a warm build process keeps no kernels waiting)
     kernels_ahead: bool = False
     posts: ReadPosts = field(default_factory=ReadPosts)
+    history: History = field(default_factory=History)  # what git says of the posts
     specs: KeptSpecs = field(default_factory=KeptSpecs)
     exec_hits: KeptHits = field(default_factory=KeptHits)
     project: KeptProject = field(default_factory=KeptProject)

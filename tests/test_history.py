@@ -8,6 +8,9 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
+
+from publisher.content import history
 from publisher.content.history import added_dates, first_added
 
 
@@ -45,3 +48,28 @@ def test_a_commit_after_a_question_is_seen_by_the_next(tmp_path: Path) -> None:
 def test_outside_git_nothing_is_known(tmp_path: Path) -> None:
     (tmp_path / "posts").mkdir()
     assert added_dates(tmp_path) == {}
+
+
+def test_a_kept_history_reads_git_once_per_state_of_the_repository(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """publish serve asks at every rebuild: the log is read again only after a commit."""
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    (tmp_path / "posts").mkdir()
+    post = tmp_path / "posts" / "a.md"
+    post.write_text("# A\n")
+    _commit(tmp_path, "2023-01-02")
+    reads: list[Path] = []
+    real = history.added_dates
+
+    def counted(root: Path) -> dict[str, dt.date]:
+        reads.append(root)
+        return real(root)
+
+    monkeypatch.setattr(history, "added_dates", counted)
+    kept = history.History()
+    assert [kept.first_added(tmp_path, post) for _ in range(3)] == [dt.date(2023, 1, 2)] * 3
+    assert len(reads) == 1
+    (tmp_path / "posts" / "b.md").write_text("# B\n")
+    _commit(tmp_path, "2023-02-03")
+    assert kept.first_added(tmp_path, tmp_path / "posts" / "b.md") == dt.date(2023, 2, 3)
+    assert len(reads) == 2

@@ -5,7 +5,6 @@ and when posts last changed (:func:`last_updated`)."""
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol
@@ -89,17 +88,26 @@ def added_dates(root: Path) -> dict[str, dt.date]:
     return added
 
 
+class History:
+    """What git says about the sites' posts, read again only when the repository changed
+    (a commit, a checkout, the index): one ``git log`` per state of the repository for
+    every discovery of a long-lived process (each rebuild of publish serve)."""
+
+    def __init__(self) -> None:
+        self._added: dict[Path, tuple[tuple[int, ...], dict[str, dt.date]]] = {}
+
+    def first_added(self, root: Path, source: Path) -> dt.date | None:
+        """When git says *source* (a file under *root*'s ``posts/``) was added, else None."""
+        state = _history_stamp(root)
+        kept = self._added.get(root)
+        if kept is None or kept[0] != state:
+            kept = self._added[root] = (state, added_dates(root))
+        return kept[1].get(source.relative_to(root).as_posix())
+
+
 def first_added(root: Path, source: Path) -> dt.date | None:
-    """When git says *source* (a file under *root*'s ``posts/``) was added, else None.
-    The site's history is read once for each state of the repository."""
-    return _added_dates(root, _history_stamp(root)).get(source.relative_to(root).as_posix())
-
-
-@functools.lru_cache(maxsize=8)
-def _added_dates(root: Path, stamp: tuple[int, ...]) -> dict[str, dt.date]:
-    # every discovery (each rebuild of publish serve, each launcher index) asks again: one
-    # git call per state of the repository is enough
-    return added_dates(root)
+    """When git says *source* (a file under *root*'s ``posts/``) was added, else None."""
+    return History().first_added(root, source)
 
 
 def _history_stamp(root: Path) -> tuple[int, ...]:

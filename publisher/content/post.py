@@ -30,7 +30,7 @@ from publisher.content.frontmatter import (
     split_header,
     validate,
 )
-from publisher.content.history import first_added
+from publisher.content.history import History
 from publisher.content.markup import place_of
 from publisher.content.notebook import PYTHON_KERNELSPEC, read_notebook, stable_cell_ids
 from publisher.content.notebook import notebook_json as notebook_json
@@ -216,8 +216,9 @@ def name_date(source: Path) -> tuple[dt.date, str] | None:
     return dated_name(source.parent.name if source.name in SOURCE_NAMES else source.stem)
 
 
-def read_post(slug: str, source: Path, site_root: Path) -> Post:
-    """Read one post, raising :class:`ContentError` naming the file and line."""
+def read_post(slug: str, source: Path, site_root: Path, history: History | None = None) -> Post:
+    """Read one post, raising :class:`ContentError` naming the file and line. *history*:
+    the site's git history as read by earlier posts (a post without a date asks it)."""
     where = source.relative_to(site_root).as_posix()
     check_inside(source, site_root)  # a link out of the site: its target is no post
     if not SLUG.match(slug):
@@ -253,7 +254,7 @@ def read_post(slug: str, source: Path, site_root: Path) -> Post:
                      "matter or start the post with a '# Heading'.")
     date = meta.date or (named[0] if named else None)
     if date is None:
-        date, origin = first_seen(source, site_root)
+        date, origin = first_seen(source, site_root, history or History())
         notes.append(f"{where}: no date; using {date.isoformat()} ({origin}). Add e.g. "
                      "'date: 2024-05-01' to the front matter (posts are listed newest first).")
     summary = meta.summary or plain_text(first_paragraph(markdown))
@@ -273,10 +274,10 @@ def read_post(slug: str, source: Path, site_root: Path) -> Post:
     return post
 
 
-def first_seen(source: Path, site_root: Path) -> tuple[dt.date, str]:
+def first_seen(source: Path, site_root: Path, history: History) -> tuple[dt.date, str]:
     """When *source* appeared: the date of the git commit that added it (the site is in
     git), else the file's modification time; and which of the two it is."""
-    added = first_added(site_root, source)
+    added = history.first_added(site_root, source)
     if added is not None:
         return added, "the commit that added it"
     return dt.date.fromtimestamp(source.stat().st_mtime), "the file's modification time"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from publisher.config import Config, load_config
 from publisher.content.conventions import FOLDER_METADATA, dated_name, is_post_file
+from publisher.content.history import History
 from publisher.content.post import SOURCE_NAMES, Post, read_post
 from publisher.errors import ContentError
 from publisher.memo import Memo, Stamp, stamp
@@ -106,7 +107,7 @@ def assets_only(folder: Path) -> bool:
 ReadPosts = Memo[tuple[str, Path, Path], tuple[Post, tuple[Stamp, ...]]]
 
 
-def _read_post(slug: str, source: Path, root: Path, read: ReadPosts) -> Post:
+def _read_post(slug: str, source: Path, root: Path, read: ReadPosts, history: History) -> Post:
     """:func:`read_post`, kept while the file, its folder, the ``_metadata.yml`` of
     ``posts/`` and of its folder, and the front matter's ``image`` are unchanged. A post
     without a date is read again every time: its date comes from git, which can change
@@ -118,7 +119,7 @@ def _read_post(slug: str, source: Path, root: Path, read: ReadPosts) -> Post:
     kept = read.get(key, check)
     if kept is not None and _image_stamp(kept[0]) == kept[1]:
         return kept[0]
-    post = read_post(slug, source, root)
+    post = read_post(slug, source, root, history)
     if post.date_given:
         read.put(key, check, (post, _image_stamp(post)))
     return post
@@ -128,18 +129,20 @@ def _image_stamp(post: Post) -> tuple[Stamp, ...]:
     return tuple(stamp(p) for p in post.image_places)
 
 
-def discover(root: Path, include_drafts: bool = False, read: ReadPosts | None = None) -> Site:
+def discover(root: Path, include_drafts: bool = False, read: ReadPosts | None = None,
+             history: History | None = None) -> Site:
     """Read the config and every post; broken posts become ``problems``, not exceptions.
     *read*: the posts read by earlier builds of a long-lived process (each kept while its
-    files are unchanged)."""
+    files are unchanged); *history*: the site's git history as they read it."""
     read = read if read is not None else ReadPosts()
+    history = history if history is not None else History()
     config = load_config(root)
     sources, problems = find_sources(config.root)
     posts: list[Post] = []
     drafts: list[Post] = []
     for slug, source in sources:
         try:
-            post = _read_post(slug, source, config.root, read)
+            post = _read_post(slug, source, config.root, read, history)
             post.data_files()  # a link out of the site: named now, before anything runs
         except ContentError as exc:
             problems.append(exc.message)

@@ -68,7 +68,7 @@ def build(root: Path, opts: BuildOptions, reporter: Reporter | None = None,
     start = time.monotonic()
     reporter = reporter or Reporter()
     ws = workspace if workspace is not None else Workspace()
-    site = discover(root, include_drafts=opts.drafts, read=ws.posts)
+    site = discover(root, include_drafts=opts.drafts, read=ws.posts, history=ws.history)
     cfg = site.config
     out = (opts.out or site.root / "_site").resolve()
     check_out(site.root, out)  # before anything runs: the output folder is replaced whole
