@@ -21,7 +21,6 @@ from nbformat import NotebookNode
 
 from publisher.backends.base import Backend, BuildEvent, EnvRef, ExecJob
 from publisher.content.post import Post
-from publisher.content.site import Site
 from publisher.envs.resolve import PostEnv
 from publisher.errors import PublishError
 from publisher.hashing import digest, file_parts
@@ -53,13 +52,6 @@ def cache_key(pe: PostEnv, backend: str, allow_errors: bool) -> str:
     return digest(parts, 32)
 
 
-def last_outputs(site: Site, pe: PostEnv, backend: str) -> NotebookNode | None:
-    """The post's notebook with the outputs of the last build, when they were computed from
-    its current code, files and env (else None). Public: the launcher gives it to readers."""
-    key = cache_key(pe, backend, site.config.execute.allow_errors)
-    return ExecCache(site.build_dir / "exec" / backend).get(pe.post.slug, key, pe.post.notebook)
-
-
 # (cache folder, slug) -> a notebook with its stored outputs (see ExecCache.get)
 KeptHits = Memo[tuple[str, str], NotebookNode]
 
@@ -74,13 +66,6 @@ class ExecCache:
 
     def _path(self, slug: str) -> Path:
         return self.root / f"{slug}.json"
-
-    def key_of(self, slug: str) -> str | None:
-        try:
-            data: dict[str, Any] = json.loads(self._path(slug).read_text())
-            return str(data["key"])
-        except (OSError, ValueError, KeyError):
-            return None
 
     def get(self, slug: str, key: str, nb: NotebookNode) -> NotebookNode | None:
         """*nb* with its stored outputs, if stored under *key*. With :attr:`hits` the

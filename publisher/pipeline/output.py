@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from publisher.errors import PublishError
+from publisher.layout import SOURCE_FOLDERS, WORK
 from publisher.paths import current_umask
 
 MARKER = ".publish-output"
@@ -26,7 +27,7 @@ MARKER_TEXT = ("This folder is the output of `publish build`; every build replac
 # what the output of a publish without the marker always held
 LEGACY = Path("_publish") / "site.json"
 # the author's folders (and publish's work folder) inside a site
-SOURCES = ("posts", "pages", "static", "binder", ".binder", "_build")
+SOURCES = (*SOURCE_FOLDERS, WORK)
 
 
 def check_out(root: Path, out: Path) -> None:
