@@ -16,7 +16,14 @@ from typing import Any
 import httpx
 
 from bench.common import PY, QUICK, ROOT, run, summary
-from tests.helpers import PIDS, execute, launch, remove_sessions_under, running_launcher
+from tests.helpers import (
+    PIDS,
+    build_to_launch,
+    execute,
+    launch,
+    remove_sessions_under,
+    running_launcher,
+)
 
 SLUG = "random-walks"
 # every benchmark client is 127.0.0.1: no per-address session cap
@@ -161,8 +168,9 @@ def concurrency(site: Path, rdir: Path) -> dict[str, Any]:
     (post / "index.md").write_text("---\ntitle: Fresh\ndate: 2024-01-01\n---\n# Fresh\n")
     (post / "requirements.txt").write_text(f"# {marker}\ntabulate==0.9.0\n")
     result: dict[str, Any] = {}
-    with running_launcher(site, rdir / "c", "--backend", "docker", "--admin-token", ADMIN,
-                          "--max-sessions", "40", *ONE_CLIENT) as base:
+    build_to_launch(site)  # the launcher launches what the build published: the new post too
+    with running_launcher(site, rdir / "c", "--backend", "docker", "--max-sessions", "40",
+                          *ONE_CLIENT, admin_token=ADMIN) as base:
         results: list[tuple[float, dict[str, Any]]] = []
         t0 = time.perf_counter()
 
@@ -215,15 +223,15 @@ def main(work: Path) -> dict[str, Any]:
     n = 10 if QUICK else 20
     out: dict[str, Any] = {}
     try:
-        with running_launcher(site, rdir / "a", "--backend", "docker",
-                              "--admin-token", ADMIN, *ONE_CLIENT) as base:
+        with running_launcher(site, rdir / "a", "--backend", "docker", *ONE_CLIENT,
+                              admin_token=ADMIN) as base:
             ev = launch(base, SLUG)[-1]  # warm the page cache of the image
             _stop(base, ev["url"])
             out["cached"] = click_to_ready(base, n, pool=False)
             image = ev["image"]
             out["proxy"] = proxy_overhead(base, rdir / "a")
         with running_launcher(site, rdir / "p", "--backend", "docker", "--pool", "2",
-                              "--admin-token", ADMIN, *ONE_CLIENT) as base:
+                              *ONE_CLIENT, admin_token=ADMIN) as base:
             out["pooled"] = click_to_ready(base, n, pool=True)
         remove_sessions_under(rdir)
         out["baseline"] = docker_run_baseline(image, n, rdir)

@@ -103,19 +103,21 @@ def main(work: Path) -> dict[str, Any]:
     rdir = Path(tempfile.mkdtemp(prefix="pbv-", dir="/tmp"))
     n = 5 if QUICK else 15
     result: dict[str, Any] = {}
-    args = ("--backend", "docker", "--admin-token", ADMIN, "--sessions-per-client", "0",
+    args = ("--out", str(out_dir), "--backend", "docker", "--sessions-per-client", "0",
             "--allow-origins", blog)
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=shutil.which("chromium")
                                          or "/usr/bin/chromium", args=CHROMIUM_ARGS)
-            with running_launcher(site, rdir / "a", *args, port=port) as base:
+            with running_launcher(site, rdir / "a", *args, port=port,
+                                  admin_token=ADMIN) as base:
                 clicks(browser, page_url, base, 1, pool=0)  # warm the image's page cache
                 result["cached"] = clicks(browser, page_url, base, n, pool=0)
             # two per env of the site's posts
             envs = {p["env_id"] for p in json.loads((out_dir / "_publish/site.json").read_text())
                     ["posts"]}
-            with running_launcher(site, rdir / "p", *args, "--pool", "2", port=port) as base:
+            with running_launcher(site, rdir / "p", *args, "--pool", "2", port=port,
+                                  admin_token=ADMIN) as base:
                 result["pooled"] = clicks(browser, page_url, base, n, pool=2 * len(envs))
             browser.close()
     finally:
