@@ -6,6 +6,12 @@ notebooks; each post's files (what a reader's session receives beside the notebo
 env's spec files, its build context when it has one (what a launcher builds a missing env
 from). A launcher on another machine, given the output folder alone, launches the same.
 Also here: the downloadable sources, ``static/``, ``sitemap.xml`` and ``robots.txt``.
+
+Why not sphinx-sitemap (2.x): it lists what one Sphinx application wrote, while a build
+here may render in several applications (a warm one, a fresh process) and reuse pages of
+the last build; it dates pages from git (through sphinx-last-updated-by-git, one ``git
+log`` per page) where a post's date is its front matter's ``updated`` or ``date``; and it
+writes no ``robots.txt``. The sitemap below is twenty lines over the pages this build made.
 """
 
 from __future__ import annotations

@@ -3,6 +3,14 @@
 Cache key: backend + env id + every code cell's source + every other file in the post
 folder (+ allow_errors). Markdown edits never re-execute: outputs are stored per code
 cell and merged back into the current notebook.
+
+Why not jupyter-cache (1.0, which MyST-NB installs): its key is the notebook's code cells
+and kernelspec only, so a changed data file beside the post, a changed env or another
+backend would serve stale outputs; it executes with a kernel of the building process, not
+in the post's own env; and it keeps one SQLite database per cache, which two builds (the
+warm process and a one-off ``publish build``) would share. Ours is one JSON file per
+post, replaced atomically, under a key that holds all of those, and it keeps the last
+good outputs of a post whose execution now fails (:meth:`ExecCache.last`).
 """
 
 from __future__ import annotations
