@@ -209,7 +209,9 @@ def execute(url: str, token: str, code: str, timeout: float = 60,
     scheme, rest = url.split("://", 1)
     ws_url = f"{'wss' if scheme == 'https' else 'ws'}://{rest}api/kernels/{kid}/channels?token={token}"
     out: list[str] = []
-    with connect(ws_url, open_timeout=30, max_size=None,
+    # Jupyter Server answers the handshake once the new kernel replied to kernel_info (it
+    # allows the kernel 60 s, kernel_info_timeout): a kernel starting on a busy machine
+    with connect(ws_url, open_timeout=90, max_size=None,
                  ssl=ssl_context if scheme == "https" else None) as ws:
         mid = uuid.uuid4().hex
         ws.send(json.dumps({
