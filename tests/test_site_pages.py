@@ -109,6 +109,20 @@ def test_every_page_has_one_h1_and_a_title(site: Path) -> None:
 
 
 @pytest.mark.slow
+def test_sidebar_items_are_alike_and_their_lists_are_lists(site: Path) -> None:
+    for rel in ["index.html", "posts/walks/index.html", "blog/tag/sim.html"]:
+        items = page(site, rel).select(".bd-sidebar-primary .ablog-sidebar-item")
+        assert len(items) >= 3, rel
+        for item in items:  # one heading each, of one level
+            assert [h.name for h in item.find_all(re.compile(r"^h\d$"))] == ["h3"], (rel, item)
+            for ul in item.find_all("ul"):
+                assert {child.name for child in ul.find_all(recursive=False)} <= {"li"}, rel
+    card = one(page(site, "posts/walks/index.html"), ".ablog__postcard")
+    assert one(card, "h3").get_text(strip=True)  # the post's date
+    assert "Tags: sim" in " ".join(card.get_text(" ", strip=True).split())
+
+
+@pytest.mark.slow
 def test_only_posts_link_their_neighbours(site: Path) -> None:
     for rel in ["index.html", "pages/about.html", "blog.html", "blog/archive.html"]:
         soup = page(site, rel)
