@@ -99,9 +99,10 @@ def contrast(a: str, b: str) -> float:
     return (hi + 0.05) / (lo + 0.05)
 
 
-def test_search_snippets_start_in_the_article(browser: Any, served: str) -> None:
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_search_snippets_start_in_the_article(browser: Any, served: str, scheme: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page = browser.new_page(viewport={"width": 1280, "height": 800}, color_scheme=scheme)
     try:
         page.goto(served + "search.html?q=wombat")
         page.wait_for_selector("#search-results ul.search li p.context", timeout=20_000)
@@ -110,7 +111,14 @@ def test_search_snippets_start_in_the_article(browser: Any, served: str) -> None
         assert "The wombat digs burrows" in snippet
         for chrome in ["System Settings", "Light", "Dark", "Launch", "Environment"]:
             assert chrome not in snippet, (chrome, snippet)
-        page.screenshot(path=str(ARTIFACTS / "polish-search.png"), full_page=True)
+        # the words found, highlighted in the title and the snippet, stay readable
+        marked = page.evaluate("""() => Array.from(document.querySelectorAll(
+            '#search-results .highlighted')).map(e => { const s = getComputedStyle(e);
+                                                        return [s.color, s.backgroundColor]; })""")
+        assert len(marked) >= 2
+        for color, background in marked:
+            assert contrast(color, background) >= 4.5, (color, background, scheme)
+        page.screenshot(path=str(ARTIFACTS / f"polish-search-{scheme}.png"), full_page=True)
     finally:
         page.close()
 
