@@ -55,6 +55,9 @@ class SiteSection:
     redirects: dict[str, str] = setting(
         {}, 'Old addresses answered by a redirect page: { "2021/01/01/x.html" = "posts/x/" } '
         "(paths from the site's root; publisher.pipeline.redirects).", flag=False)
+    favicon: str = setting(
+        "", "The site's icon: a file of the site folder (e.g. static/favicon.png) or a web "
+        "address; publish's own without one.", flag=False)
     feed_aliases: list[str] = setting(
         [], 'Old addresses of the feed, e.g. ["feed.xml", "index.xml"]: a copy of '
         "blog/atom.xml is written there (a feed reader follows no redirect page).",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import threading
 import time
 from collections.abc import AsyncIterator, Iterable
@@ -156,6 +157,9 @@ class Rebuilder:
             loop.call_soon_threadsafe(queue.put_nowait, event)
 
 
+# the site's 404.html resolves its links from [site] base_url's path; this server serves the
+# site at its root
+BASE = re.compile(rb'<base href="[^"]*"')
 NOT_FOUND = (b"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>Not found"
              b"</title></head><body><h1>Not found</h1><p>No page at this address (yet). If you "
              b"are editing it, the build may have a problem.</p></body></html>")
@@ -164,7 +168,8 @@ NOT_FOUND = (b"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title
 class DevFiles(StaticFiles):
     """The output folder as the author's browser sees it: Starlette's static files (paths
     kept inside the folder, a folder's index.html), every page with the live-reload script
-    and never cached, a page that is not (yet) there said so."""
+    and never cached, a page that is not (yet) there said so (by the site's ``404.html``,
+    as a static host would, once a build made one)."""
 
     def __init__(self, out: Path) -> None:
         super().__init__(directory=out, html=True, check_dir=False)
@@ -176,8 +181,11 @@ class DevFiles(StaticFiles):
             if exc.status_code != 404:
                 raise
             return HTMLResponse(inject(NOT_FOUND), 404)
-        if response.status_code == 404:  # StaticFiles' own 404.html (html=True)
-            return HTMLResponse(inject(NOT_FOUND), 404)
+        if response.status_code == 404:  # the site's 404.html (StaticFiles, html=True)
+            page = NOT_FOUND
+            if isinstance(response, FileResponse):  # its links from the root, served here
+                page = BASE.sub(b'<base href="/"', Path(response.path).read_bytes(), count=1)
+            return HTMLResponse(inject(page), 404, headers={"Cache-Control": "no-store"})
         if isinstance(response, FileResponse):
             if str(response.path).endswith(".html"):
                 return HTMLResponse(inject(Path(response.path).read_bytes()),

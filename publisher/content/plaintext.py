@@ -23,10 +23,14 @@ SPACES = re.compile(r"\s+")
 
 @functools.cache
 def _parser() -> MarkdownIt:
+    from mdit_py_plugins.colon_fence import colon_fence_plugin
     from mdit_py_plugins.dollarmath import dollarmath_plugin
     from mdit_py_plugins.myst_role import myst_role_plugin
 
+    # ~~struck~~ and ::: fences (MyST's colon_fence) are read, so that no marker is left
     return (MarkdownIt("commonmark")
+            .enable("strikethrough")
+            .use(colon_fence_plugin)
             .use(dollarmath_plugin, double_inline=True)
             .use(myst_role_plugin))
 
@@ -50,9 +54,16 @@ def _inline(children: list[Token]) -> str:
                 out.append(f"${text}$")
                 continue
             m = ROLE_TARGET.match(text)
-            out.append(m.group(1) if m and m.group(1) else text)
+            out.append(_role_text(m.group(1) if m and m.group(1) else text))
         # link, emphasis and HTML tags: their text is in the tokens between them
     return "".join(out)
+
+
+def _role_text(text: str) -> str:
+    """A cross-reference's text as Sphinx shows it: ``~a.b.c`` is ``c``, ``!x`` is ``x``."""
+    if text.startswith("~"):
+        return text[1:].rpartition(".")[2]
+    return text.removeprefix("!")
 
 
 def plain_text(markup: str) -> str:

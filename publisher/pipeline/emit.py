@@ -138,7 +138,7 @@ def emit(site: Site, items: list[RenderPost], dest: Path, reuse: Staging,
 
 
 # pages a search engine has no use for
-UNLISTED = {"search.html", "genindex.html", "py-modindex.html", "blog/drafts.html"}
+UNLISTED = {"search.html", "genindex.html", "py-modindex.html", "blog/drafts.html", "404.html"}
 
 
 def write_sitemap(site: Site, items: list[RenderPost], dest: Path, reuse: Staging) -> None:

@@ -171,8 +171,11 @@ def math_in_summaries(app: Sphinx, pagename: str, templatename: str,
 def page_context(app: Sphinx, pagename: str, templatename: str, context: dict[str, Any],
                  doctree: Any) -> None:
     """html-page-context: the listings of the home page and ABlog's collection pages,
-    and a post's older and newer posts as the page's previous and next."""
+    and a post's older and newer posts as the page's previous and next (nothing else
+    has any: the theme would link pages in the order of its table of contents, the home
+    page's "next" an arbitrary post, the about page's "previous" another)."""
     shown = context.pop("publish_shown", None)
+    context["prev"] = context["next"] = None
     if shown is not None and templatename == COLLECTION:
         posts, page, pages = shown
         base = context.get("publish_docname", pagename)

@@ -51,7 +51,7 @@ BUILT_FOLDERS = ("_static/", "_images/", "_sources/", "_downloads/", f"{PUBLISHE
 ABLOG_PAGES = re.compile(r"blog/(?:(?:atom|archive|drafts|author|tag|category|location|"
                          r"language|\d{4})\.(?:html|xml)|\d{4}/atom\.xml|"
                          r"(?:author|tag|category|location|language|page|archive)/.*)")
-BUILT_PAGES = ("index.html", "blog.html", "search.html", "genindex.html", "sitemap.xml",
+BUILT_PAGES = ("index.html", "blog.html", "search.html", "genindex.html", "404.html", "sitemap.xml",
                "robots.txt")
 
 
