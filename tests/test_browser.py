@@ -339,7 +339,7 @@ def live_code_journey(browser: Any, home: str, name: str, admin: str = "") -> No
             assert r.status_code == 204
             page.wait_for_function(
                 f"() => !({SESSION_URL})().includes('{sid}') && document."
-                f"querySelector('.publish-live-status').dataset.phase === 'ready'",
+                f"querySelector('.publish-live-status').dataset.phase === 'replaced'",
                 timeout=300_000)
             j.shot("new-session")
             rewrite_and_run(page, third, "print('again', 6*7)", "again 42")
