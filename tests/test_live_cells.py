@@ -236,8 +236,10 @@ def test_live_cells_are_readable_and_keep_their_place(browser: Any, blog: Blog,
         run = cell(page, 0).get_by_role("button", name="Run this cell")
         box = run.bounding_box()
         assert box["height"] >= 24 and box["width"] >= 24, box
-        cell(page, 0).get_by_role("button", name="Run all cells").focus()
-        page.keyboard.press("Shift+Tab")  # to Run, from the keyboard: :focus-visible
+        # Tab indents in the editor; Esc leaves it, and Tab goes on to Run (:focus-visible)
+        cell(page, 0).locator(".CodeMirror").click()
+        page.keyboard.press("Escape")
+        page.keyboard.press("Tab")
         assert run.evaluate("b => b === document.activeElement")
         ring = run.evaluate("b => getComputedStyle(b).outlineStyle + ' ' + "
                             "getComputedStyle(b).outlineWidth")
@@ -333,6 +335,12 @@ def test_a_replaced_session_says_the_variables_are_gone(browser: Any, blog: Blog
         assert "variables" in notice.inner_text() and "gone" in notice.inner_text()
         assert notice.get_attribute("role") == "status"
         assert notice.is_visible() and in_view(page, notice), "in view where the reader is"
+        assert notice.evaluate("""n => [...n.querySelectorAll('.publish-live-message, button')]
+            .every(e => { const r = e.getBoundingClientRect();
+                          return [[.5, .5], [.5, .9], [.1, .9], [.9, .9]].every(([x, y]) =>
+                              n.contains(document.elementFromPoint(r.left + x * r.width,
+                                                                   r.top + y * r.height))); })"""), \
+            "nothing covers the notice"
         shot(page, f"replaced-{width}-{scheme}")
         ratio, where = page.evaluate(CONTRAST, ".publish-live-status")
         assert ratio >= 4.5, f"{ratio:.2f} at {where}"

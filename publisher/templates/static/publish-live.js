@@ -147,7 +147,9 @@
     }
 
     function sayReady() {
-      say("ready", "Ready: code runs in this post's own environment. Shift+Enter runs a cell.");
+      // Tab indents in an editor: Esc is the way out of it from the keyboard (thebe's)
+      say("ready", "Ready: code runs in this post's own environment. Shift+Enter runs a " +
+          "cell; Esc leaves its editor.");
     }
 
     // the launcher's reason, short: what failed, and the line of its log that says why;
