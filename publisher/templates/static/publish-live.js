@@ -116,6 +116,9 @@
     // wherever the reader is in the page: what happens while they read further down)
     function say(phase, text, opts) {
       opts = opts || {};
+      // a button of the old content had the focus: it goes to the new content's first
+      // button, or the line itself, never to the page's start
+      var hadFocus = status.contains(document.activeElement);
       status.hidden = false;
       status.setAttribute("data-phase", phase);
       if (opts.float) status.setAttribute("data-float", "true");
@@ -143,6 +146,14 @@
         row.className = "publish-live-actions";
         actions.forEach(function (b) { row.appendChild(b); });
         status.appendChild(row);
+      }
+      if (hadFocus) {
+        if (actions.length) {
+          actions[0].focus();
+        } else {
+          status.tabIndex = -1;
+          status.focus();
+        }
       }
     }
 
