@@ -216,6 +216,10 @@ def test_live_cells_are_readable_and_keep_their_place(browser: Any, blog: Blog,
         assert abs(after["top"] - before["top"]) <= 2, (before, after)
         assert abs(after["height"] - before["height"]) <= 1, (before, after)
         assert page.locator("main .CodeMirror-linenumber:visible").count() == 0, "no line numbers"
+        assert page.evaluate("() => [...document.querySelectorAll('main .cell_output')].every("
+                             "o => o.textContent.trim() || !o.getBoundingClientRect().height && "
+                             "getComputedStyle(o).marginTop === '0px')"), \
+            "a cell without output yet takes no room"
 
         run_cell(cell(page, 0), "x is 42")
         run_cell(cell(page, 3), "ValueError")
