@@ -339,7 +339,7 @@ def live_code_journey(browser: Any, home: str, name: str, admin: str = "") -> No
             assert r.status_code == 204
             page.wait_for_function(
                 f"() => !({SESSION_URL})().includes('{sid}') && document."
-                f"querySelector('.publish-live-status').dataset.phase === 'ready'",
+                f"querySelector('.publish-live-status').dataset.phase === 'replaced'",
                 timeout=300_000)
             j.shot("new-session")
             rewrite_and_run(page, third, "print('again', 6*7)", "again 42")
@@ -350,7 +350,12 @@ def live_code_journey(browser: Any, home: str, name: str, admin: str = "") -> No
         j.shot("failed-env")
         text = page.locator(".publish-live-status").inner_text()
         assert "publish-no-such-package-xyzzy" in text, text
-        assert page.get_by_role("button", name="Try again").is_visible()
+        assert page.locator("main .thebe-cell").count() == 0, "the cells stay as they were"
+        # Try again, unless the launcher says the failure would recur (retry: false)
+        failed = launch(admin or home, "broken-live")[-1]
+        assert failed["phase"] == "failed", failed
+        assert page.get_by_role("button", name="Try again").is_visible() == (
+            failed.get("retry") is not False), failed
 
 
 # stock thebe as published on npm, configured as Jupyter Book / sphinx-thebe would be

@@ -1,8 +1,9 @@
 // publish: live code in the page. "Run code here" turns the post's code cells into
 // editable cells (thebe) backed by a session of the post's own environment. The page asks
 // the blog's launcher for the session through its BinderHub-compatible API
-// (/build/git/<slug>/<env id>, Server-Sent Events) while thebe loads, then gives thebe the
-// session's Jupyter server.
+// (/build/git/<slug>/<env id>, Server-Sent Events read with fetch) while thebe loads; the
+// cells become editors once the session's kernel is there, so a launch that fails leaves
+// the page as it was, plus the launcher's reason.
 //
 // The session's address and token live in this page's memory only, never in storage:
 // localStorage, sessionStorage, IndexedDB and cookies are the origin's, and when the
@@ -48,6 +49,43 @@
     });
   }
 
+  // a launch that did not start; *retry* false: it will fail again (a broken env)
+  function failure(message, retry) {
+    var e = new Error(message);
+    e.retry = retry !== false;
+    return e;
+  }
+
+  // The events of a Server-Sent Events answer, each event's data parsed as JSON, to
+  // *onData* until it returns true (then true) or the stream ends (then false). fetch, not
+  // EventSource: EventSource reads neither a refusal's status nor its body.
+  async function readEvents(response, onData) {
+    var reader = response.body.getReader();
+    var decoder = new TextDecoder();
+    var buffer = "";
+    try {
+      for (;;) {
+        var chunk = await reader.read();
+        if (chunk.done) return false;
+        buffer += decoder.decode(chunk.value, {stream: true});
+        // a line ends with \n, \r\n or \r; a \r last in the chunk may be half of a \r\n
+        var held = buffer.slice(-1) === "\r" ? "\r" : "";
+        var text = (held ? buffer.slice(0, -1) : buffer).replace(/\r\n?/g, "\n");
+        var end;
+        while ((end = text.indexOf("\n\n")) >= 0) {
+          var data = text.slice(0, end).split("\n")
+            .filter(function (l) { return l.indexOf("data:") === 0; })
+            .map(function (l) { return l.slice(l.charAt(5) === " " ? 6 : 5); }).join("\n");
+          text = text.slice(end + 2);
+          if (data && onData(JSON.parse(data))) return true;
+        }
+        buffer = text + held;
+      }
+    } finally {
+      reader.cancel().catch(function () {});
+    }
+  }
+
   onReady(function () {
     forgetStoredSessions();
     var button = document.querySelector("button.publish-live");
@@ -58,54 +96,91 @@
     var build = new URL(cfg.build, window.location.href).href;
     var status = document.createElement("div");
     status.className = "publish-live-status";
-    status.setAttribute("role", "status");
+    status.setAttribute("role", "status");  // polite: read out when the reader pauses
     status.setAttribute("aria-live", "polite");
     status.hidden = true;
     button.closest(".publish-badges").insertAdjacentElement("afterend", status);
     var started = false;
 
-    function say(phase, text, log) {
+    function action(label, title, fn) {
+      var b = document.createElement("button");
+      b.type = "button";
+      b.className = "publish-live-action";
+      b.textContent = label;
+      if (title) b.title = title;
+      b.addEventListener("click", fn);
+      return b;
+    }
+
+    // *opts*: log (a line of the launcher's log), actions (buttons), float (keep it in view
+    // wherever the reader is in the page: what happens while they read further down)
+    function say(phase, text, opts) {
+      opts = opts || {};
+      // a button of the old content had the focus: it goes to the new content's first
+      // button, or the line itself, never to the page's start
+      var hadFocus = status.contains(document.activeElement);
       status.hidden = false;
       status.setAttribute("data-phase", phase);
+      if (opts.float) status.setAttribute("data-float", "true");
+      else status.removeAttribute("data-float");
       status.textContent = "";
       var main = document.createElement("span");
       main.className = "publish-live-message";
       main.textContent = text;
       status.appendChild(main);
-      if (log) {
+      if (opts.log) {
         var line = document.createElement("div");
         line.className = "publish-live-log";
-        line.textContent = log;
+        line.textContent = opts.log;
         status.appendChild(line);
       }
-      if (phase === "failed") {
-        var again = document.createElement("button");
-        again.type = "button";
-        again.className = "publish-live-retry";
-        again.textContent = "Try again";
-        again.addEventListener("click", function () {
-          // cells already live: a new session for them; else start over
-          if (live && live.notebook) connect(true);
-          else start();
-        });
-        status.appendChild(again);
+      var actions = opts.actions || [];
+      if (opts.float) {
+        actions = actions.concat([action("Dismiss", "Hide this notice", function () {
+          status.removeAttribute("data-float");
+          if (status.getAttribute("data-phase") !== "failed") status.hidden = true;
+        })]);
+      }
+      if (actions.length) {
+        var row = document.createElement("div");
+        row.className = "publish-live-actions";
+        actions.forEach(function (b) { row.appendChild(b); });
+        status.appendChild(row);
+      }
+      if (hadFocus) {
+        if (actions.length) {
+          actions[0].focus();
+        } else {
+          status.tabIndex = -1;
+          status.focus();
+        }
       }
     }
 
     function sayReady() {
-      say("ready", "Ready: code runs in this post's own environment. Shift+Enter runs a cell.");
+      // Tab indents in an editor: Esc is the way out of it from the keyboard (thebe's)
+      say("ready", "Ready: code runs in this post's own environment. Shift+Enter runs a " +
+          "cell; Esc leaves its editor.");
     }
 
-    // the launcher's reason, short: what failed, and the line of its log that says why
-    function sayFailed(message) {
+    // the launcher's reason, short: what failed, and the line of its log that says why;
+    // Try again unless the launcher says it would fail the same way
+    function sayFailed(e, float) {
+      var message = (e && e.message) || String(e);
       var head = message.split(/: (?=The command|Last lines)/)[0];
       var lines = message.split(/\s\|\s|\n/).map(function (l) { return l.trim(); });
       var why = lines.filter(function (l) {
         return /error|cause|not found|no matching|unsatisfiable|denied|refused/i.test(l) &&
           !/^(Step \d|The command|Removing|--->)/.test(l);
       }).pop();
+      var again = action("Try again", "Ask the launcher for a live session again", function () {
+        // cells already live: a new session for them; else start over
+        if (live && live.notebook) connect(true);
+        else start();
+      });
       say("failed", "Could not start live code: " +
-          (head.length > 300 ? head.slice(0, 300) + "…" : head), why || "");
+          (head.length > 300 ? head.slice(0, 300) + "…" : head),
+          {log: why || "", float: float, actions: e && e.retry === false ? [] : [again]});
     }
 
     // thebe pairs the n-th source with the n-th output: give every code cell one of each
@@ -129,7 +204,10 @@
     }
 
     // figures a cell draws come without alt text: give them one (screen readers)
+    var described = false;
     function describeFigures() {
+      if (described) return;
+      described = true;
       var article = document.querySelector("article") || document.body;
       new MutationObserver(function () {
         article.querySelectorAll(".thebe-output img:not([alt])").forEach(function (img) {
@@ -183,48 +261,52 @@
                  built: "Environment built.", launching: "Starting a live session…"};
 
     var run = 0;  // the reader's current attempt: progress of an abandoned one is not shown
+    var floating = false;  // the current attempt's messages float (a session was replaced)
 
     // follow a launch stream (BinderHub's API) to its session; a full launcher's
     // "failed" event may name the same post on a BinderHub: follow that one instead
-    function launch(mine, url, path) {
-      return new Promise(function (resolve, reject) {
-        var events = new EventSource(url || build);
-        var done = false;
-        events.onmessage = function (e) {
-          var data = JSON.parse(e.data);
-          if (data.phase === "ready") {
-            done = true;
-            events.close();
-            resolve({url: data.url, token: data.token, path: path || cfg.path});
-          } else if (data.phase === "failed" && data.overflow && !url) {
-            done = true;
-            events.close();
-            if (mine !== run) {  // the reader gave up on this attempt: start nothing more
-              reject(new Error("the launch was abandoned"));
-              return;
-            }
-            say("launching", "This blog's launcher is full; starting the post on " +
-                data.overflow.binderhub + " (this takes longer)…");
-            launch(mine, data.overflow.build, data.overflow.path).then(resolve, reject);
-          } else if (data.phase === "failed") {
-            done = true;
-            events.close();
-            reject(new Error(data.message || "the launch failed"));
-          } else if (mine === run) {
-            say(data.phase, WORDS[data.phase] || data.phase + "…",
-                data.phase === "building" ? (data.message || "").trim() : "");
-          }
-        };
-        events.onerror = function () {
-          if (done) return;
-          done = true;
-          events.close();
-          // a refusal (busy, too many sessions from this address, unknown post) or no answer
-          reject(new Error("the launcher at " + new URL(url || build).origin + " did not " +
-                           "start a session (it may be busy, or unreachable); try again " +
-                           "in a minute"));
-        };
+    async function launch(mine, url, path) {
+      var target = url || build;
+      var origin = new URL(target).origin;
+      var response;
+      try {
+        response = await fetch(target, {headers: {Accept: "text/event-stream"},
+                                        cache: "no-store"});
+      } catch (e) {
+        throw failure("the launcher at " + origin + " did not answer (it may be down, or " +
+                      "your connection is); try again in a minute");
+      }
+      if (!response.ok) {  // a refusal: busy, too many sessions, unknown post
+        var body = null;
+        try { body = await response.json(); } catch (e) { /* not the launcher's JSON */ }
+        throw failure((body && body.message) || "the launcher at " + origin + " refused " +
+                      "(HTTP " + response.status + "); try again in a minute",
+                      !(body && body.retry === false));
+      }
+      var result = null;
+      var finished = await readEvents(response, function (data) {
+        if (data.phase === "ready") {
+          result = {ready: {url: data.url, token: data.token, path: path || cfg.path}};
+        } else if (data.phase === "failed" && data.overflow && !url) {
+          result = {overflow: data.overflow};
+        } else if (data.phase === "failed") {
+          result = {failed: failure(data.message || "the launch failed", data.retry)};
+        } else if (mine === run) {
+          say(data.phase, WORDS[data.phase] || data.phase + "…", {float: floating,
+              log: data.phase === "building" ? (data.message || "").trim() : ""});
+        }
+        return result !== null;
       });
+      if (!finished) {
+        throw failure("the launcher at " + origin + " stopped answering before the " +
+                      "session was ready; try again");
+      }
+      if (result.failed) throw result.failed;
+      if (result.ready) return result.ready;
+      if (mine !== run) throw failure("the launch was abandoned");  // start nothing more
+      say("launching", "This blog's launcher is full; starting the post on " +
+          result.overflow.binderhub + " (this takes longer)…", {float: floating});
+      return launch(mine, result.overflow.build, result.overflow.path);
     }
 
     // one launch at a time: a retry while one runs waits for it (one session, not two)
@@ -276,9 +358,11 @@
       if (!live) {
         var thebe = window.thebe;
         var api = window.thebeCore.api;
+        // no "restart & run all": thebe 0.9.3's runs all without a restart
         var options = thebe.mergeOptions({
           requestKernel: true, useBinder: false, mountActivateWidget: false,
-          mountStatusWidget: false, mathjaxUrl: false,
+          mountStatusWidget: false, mountRestartAllButton: false, mathjaxUrl: false,
+          codeMirrorConfig: {lineNumbers: false, styleActiveLine: false},
           kernelOptions: {kernelName: cfg.kernel, path: cfg.path}});
         var config = api.makeConfiguration(options, thebe.events);
         live = {options: options, config: config,
@@ -287,37 +371,78 @@
       return live;
     }
 
-    // the page's cells as thebe cells, while the launch runs (thebe's bootstrap, split in
-    // two: cells now, the server when the session is ready). In a task of its own: a
-    // launch's answer that came while thebe loaded goes first, so the server's handshake
-    // is on the network while the cells are made.
-    var cells = null;
+    var LABELS = {run: ["Run", "Run this cell"], runAll: ["Run all", "Run all cells, in order"],
+                  restart: ["Restart", "Restart the kernel: its variables are cleared"]};
+    // the reader's cell: "Run all cells above" runs the cells above it
+    var here = null;
+
+    // the page's cells as thebe cells (thebe's bootstrap, split in two: the server first,
+    // the cells once its kernel is there); once
     function liveCells() {
-      if (!cells) {
-        cells = new Promise(function (resolve, reject) {
-          setTimeout(function () {
-            try {
-              var thebe = window.thebe;
-              var l = configure();
-              var items = thebe.findCells(l.options.selector, l.options.outputSelector);
-              var code = items.map(function (item) {
-                return {id: item.id, source: (item.placeholders.source.textContent || "").trim()};
-              });
-              var notebook = window.thebeCore.api.setupNotebookFromBlocks(code, l.config,
-                                                                          l.rendermime);
-              thebe.notebook = notebook;
-              thebe.renderAllCells(l.options, notebook, items);
-              l.notebook = notebook;
-              mark("cells");
-              resolve();
-            } catch (e) {
-              reject(e);
-            }
-          }, 0);
+      var l = configure();
+      if (l.notebook) return;
+      var thebe = window.thebe;
+      markCells();
+      var items = thebe.findCells(l.options.selector, l.options.outputSelector);
+      var code = items.map(function (item) {
+        return {id: item.id, source: (item.placeholders.source.textContent || "").trim()};
+      });
+      var notebook = window.thebeCore.api.setupNotebookFromBlocks(code, l.config, l.rendermime);
+      thebe.notebook = notebook;
+      thebe.renderAllCells(l.options, notebook, items).forEach(function (item, i) {
+        if (!item.ui) return;
+        Object.keys(LABELS).forEach(function (k) {
+          var b = item.ui.buttons[k];
+          if (!b) return;
+          b.type = "button";
+          b.textContent = LABELS[k][0];
+          b.title = LABELS[k][1];
+          b.setAttribute("aria-label", LABELS[k][1] + " (cell " + (i + 1) + ")");
         });
-        cells.catch(function () { cells = null; });  // Try again makes them again
+        var input = item.ui.editor.querySelector("textarea");
+        if (input) input.setAttribute("aria-label", "Code of cell " + (i + 1) + ", editable");
+        // thebe makes the editor before it is in the page, where CodeMirror cannot measure
+        // it: it would show empty until its next poll (a quarter of a second). Lay it out now
+        var editor = item.ui.editor.querySelector(".CodeMirror");
+        if (editor && editor.CodeMirror) editor.CodeMirror.refresh();
+        item.ui.cell.addEventListener("focusin", function () { here = item.id; });
+      });
+      l.notebook = notebook;
+      mark("cells");
+    }
+
+    // after a new session: the cells above the reader's (all of them when the reader is in
+    // none, or in the first), in order, stopping at the first error
+    async function runAbove() {
+      var cells = live.notebook.cells || [];
+      var at = cells.findIndex(function (c) { return c.id === here; });
+      var ids = cells.slice(0, at > 0 ? at : cells.length).map(function (c) { return c.id; });
+      var thebe = window.thebe;
+      say("busy", "Running " + ids.length + " cell" + (ids.length === 1 ? "" : "s") + "…",
+          {float: true});
+      ids.forEach(function (id) { if (thebe.setButtonsBusy) thebe.setButtonsBusy(id); });
+      var results = [];
+      try {
+        results = await live.notebook.executeCells(ids, true);
+      } finally {
+        ids.forEach(function (id) { if (thebe.clearButtonsBusy) thebe.clearButtonsBusy(id); });
       }
-      return cells;
+      var bad = results.findIndex(function (r) { return !r || r.error; });
+      if (bad >= 0) {
+        say("ready", "Stopped at cell " + (bad + 1) + ": it raised an error (see its output).",
+            {float: true});
+      } else {
+        say("ready", "Ran " + ids.length + " cell" + (ids.length === 1 ? "" : "s") +
+            " again: their variables are back.", {float: true});
+      }
+    }
+
+    function sayReplaced() {
+      say("replaced", "A new live session is ready, but the variables your earlier runs " +
+          "made are gone: the old session ended. Run the cells above again before the next one.",
+          {float: true, actions: [action("Run all cells above",
+            "Run the cells above the one you are in (all cells when you are in none), in order",
+            function () { runAbove(); })]});
     }
 
     // a session for the page's cells: a new launch when *ended* says the last one is gone
@@ -326,8 +451,9 @@
       if (connecting) return;
       connecting = true;
       var thebe = window.thebe;
+      floating = ended;
       say(ended ? "launching" : "waiting", ended ? "The live session ended; starting a new one…"
-                                                 : "Waiting for the launcher…");
+                                                 : "Waiting for the launcher…", {float: ended});
       try {
         run += 1;
         if (ended) {
@@ -335,50 +461,55 @@
           try { thebe.session.kernel.dispose(); } catch (e) { /* already gone */ }
           try { thebe.server.dispose(); } catch (e) { /* already gone */ }
         }
-        await attach(await session());
+        await attach(await session(), ended);
       } catch (e) {
-        sayFailed((e && e.message) || String(e));
+        sayFailed(e, ended);
       }
       connecting = false;
     }
 
-    async function attach(s) {
+    // the session's server and kernel, then the cells (made once) on that kernel
+    async function attach(s, replaced) {
       var thebe = window.thebe;
       var l = configure();
       l.config.serverSettings = serverSettings(s);
       var server = window.thebeCore.api.makeServer(l.config);
       thebe.server = server;
       server.connectToJupyterServer();
-      await Promise.all([server.ready, liveCells()]);
+      await server.ready;
       var fresh = await server.startNewSession(l.rendermime,
                                                {path: s.path || cfg.path,
                                                 kernelName: cfg.kernel});
+      liveCells();
       l.notebook.attachSession(fresh);
       thebe.session = fresh;
       watch(fresh, s);
       mark("ready");
-      sayReady();
+      if (replaced) sayReplaced();
+      else sayReady();
     }
 
     async function start() {
       mark("click");
       run += 1;
       started = true;
+      floating = false;
       button.setAttribute("aria-pressed", "true");
       say("waiting", "Waiting for the launcher…");
-      markCells();
       describeFigures();
       try {
-        // the launch, and thebe's files then the live cells, at the same time
+        // the launch, and thebe's files, at the same time
         var both = await Promise.all([session(), loadThebe().then(function () {
           mark("thebe-loaded");
-          liveCells().catch(function () {});  // attach waits for them (and says why)
         })]);
-        await attach(both[0]);
+        await attach(both[0], false);
       } catch (e) {
         started = false;
         run += 1;  // what the abandoned attempt still reports is not shown
-        sayFailed((e && e.message) || String(e));
+        button.setAttribute("aria-pressed", "false");
+        end(current);  // a session the page could not use
+        current = null;
+        sayFailed(e, false);
       }
     }
 
