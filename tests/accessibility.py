@@ -32,6 +32,23 @@ RUN = """async (tags) => {
 }"""
 
 
+# axe measures contrast against the backgrounds the page's elements state, white where none
+# does; a page that leaves its background to the browser (`color-scheme: light dark` and
+# nothing more) is dark in dark mode, and axe's contrast answers for it are not the reader's
+MEASURABLE = """() => {
+    const own = [document.documentElement, document.body].some(e => e &&
+        !/^(transparent|rgba\\(0, 0, 0, 0\\))$/.test(getComputedStyle(e).backgroundColor));
+    const scheme = getComputedStyle(document.documentElement).colorScheme || 'normal';
+    return own || !(matchMedia('(prefers-color-scheme: dark)').matches
+                    && scheme.includes('dark'));
+}"""
+UNMEASURABLE = {
+    "id": "page-background", "impact": "serious",
+    "help": "In dark mode the page's background is the browser's (color-scheme), not its "
+            "own: axe measures contrast against white. Give html or body a background.",
+    "nodes": [{"target": ["html"]}]}
+
+
 @functools.cache
 def axe_source() -> str:
     """axe.min.js of the pinned release (fetched into the cache on first use)."""
@@ -49,6 +66,8 @@ def audit(page: Any) -> dict[str, Any]:
         if not frame.evaluate("() => typeof window.axe === 'object'"):
             frame.add_script_tag(content=source)
     results: dict[str, Any] = page.evaluate(RUN, list(WCAG))
+    if not page.evaluate(MEASURABLE):
+        results["violations"].append(UNMEASURABLE)
     return results
 
 

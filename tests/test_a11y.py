@@ -3,10 +3,11 @@ serious or critical violation.
 
 The sample site is built once (executed, local backend), served statically, with a launcher
 (local backend) beside it, as a blog is published: its home, a post, a tag page and the
-archive at 1280 and 375 px, light and dark; a post's live cells after they ran; the launch
-page while an env builds and after its build failed; the launcher's error pages (an
-unknown post, an ended session, busy). Each state's screenshot and axe's results are in
-test-artifacts/browser/a11y-<state>.png/.json (tests/accessibility.py).
+archive at 1280 and 375 px, light and dark, and the phone's menu open; a post's live
+cells after they ran; the launch page while an env builds and after its build failed; the
+launcher's error pages (an unknown post, an ended session, busy). Each state's screenshot
+and axe's results are in test-artifacts/browser/a11y-<state>.png/.json
+(tests/accessibility.py).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from publisher.pipeline.pipeline import BuildOptions, build
 from tests.accessibility import audit, blocking, check, record
@@ -136,13 +138,18 @@ def settled(page: Any, scheme: str) -> None:
 
 
 def test_the_check_finds_what_it_must(browser: Any) -> None:
-    """The harness itself: a page with a missing alt text, faint text and no language."""
+    """The harness itself: a page with a missing alt text, faint text and no language; a
+    page whose dark background is the browser's, where axe would measure against white."""
     with reader(browser, "self-check", "light") as page:
         page.set_content('<html><head><title>t</title></head><body><main>'
                          '<img src="data:image/gif;base64,R0lGODlhAQABAAAAACw=">'
                          '<p style="color:#bbb;background:#fff">faint</p></main></body></html>')
         found = {v["id"] for v in blocking(audit(page))}
         assert {"image-alt", "color-contrast", "html-has-lang"} <= found, found
+    with reader(browser, "self-check-dark", "dark") as page:  # dark by the browser alone
+        page.set_content('<html lang="en" style="color-scheme: light dark"><head><title>t'
+                         '</title></head><body><main><p>Words.</p></main></body></html>')
+        assert [v["id"] for v in blocking(audit(page))] == ["page-background"]
 
 
 @pytest.mark.parametrize("scheme", SCHEMES)
@@ -154,6 +161,24 @@ def test_blog_pages(browser: Any, blog: Blog, name: str, width: int, scheme: str
         response = page.goto(blog.url + PAGES[name])
         assert response is not None and response.ok, PAGES[name]
         settled(page, scheme)
+        check(page, state)
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_phone_menu_open(browser: Any, blog: Blog, scheme: str) -> None:
+    state = f"menu-375-{scheme}"
+    with reader(browser, state, scheme, 375) as page:
+        page.goto(blog.url + PAGES["home"])
+        settled(page, scheme)
+        toggle = page.locator("button.primary-toggle:visible").first
+        label = toggle.get_attribute("aria-label") or toggle.get_attribute("title")
+        toggle.click()
+        opened = page.locator("dialog[open], .bd-sidebar-primary:visible")
+        try:
+            opened.first.wait_for(timeout=10_000)
+        except PlaywrightTimeout:
+            record(page, state)
+            pytest.fail(f"the phone's menu button ({label!r}) opened no menu")
         check(page, state)
 
 
