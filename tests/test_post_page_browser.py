@@ -142,6 +142,42 @@ def test_the_badges_are_legible_and_large_enough(browser: Any, served: str, widt
         shot(page, f"post-{width}-{scheme}")
 
 
+# the contrast of each element's text with the first opaque background behind it
+TEXTS = """(selectors) => {
+  const rgb = s => s.match(/[\\d.]+/g).slice(0, 4).map(Number);
+  const lum = ([r, g, b]) => {
+    const f = c => (c /= 255) <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const behind = el => {
+    for (; el; el = el.parentElement) {
+      const c = rgb(getComputedStyle(el).backgroundColor);
+      if (c.length < 4 || c[3] === 1) return c;
+    }
+    return [255, 255, 255];
+  };
+  const out = [];
+  for (const s of selectors) for (const el of document.querySelectorAll(s)) {
+    const [hi, lo] = [lum(rgb(getComputedStyle(el).color)), lum(behind(el))]
+      .sort((a, b) => b - a);
+    out.push({selector: s, text: el.textContent.slice(0, 30), contrast: (hi + 0.05) / (lo + 0.05)});
+  }
+  return out;
+}"""
+OURS = [".publish-post-meta", ".publish-post-meta a", ".publish-downloads", ".publish-downloads a",
+        ".publish-env summary", ".publish-env p", ".publish-env-tech", ".publish-env code"]
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_meta_line_and_the_end_are_legible(browser: Any, served: str, scheme: str) -> None:
+    with post_page(browser, served, 1280, scheme) as page:
+        page.locator("details.publish-env summary").click()
+        texts = page.evaluate(TEXTS, OURS)
+        assert {t["selector"] for t in texts} == set(OURS)
+        for t in texts:
+            assert t["contrast"] >= 4.5, t
+
+
 def test_the_environment_opens_at_the_end(browser: Any, served: str) -> None:
     with post_page(browser, served, 375, "dark") as page:
         fold = page.locator("details.publish-env")
