@@ -50,7 +50,7 @@ mathjax3_config = {{"options": {{"processHtmlClass": "tex2jax_process|mathjax_pr
 # the sidebar lists recent posts, not every post: a list of every post on every page
 # makes a build quadratic in the number of posts (300 posts: 43 s instead of 11 s); its
 # search box is the navbar's (one search box per page), the site's name is the top bar's and
-# a post's date, authors and tags are under its title (sphinx_ext.post_meta)
+# a post's date, authors and tags are under its title (post_box.post_meta)
 html_sidebars = {{
     "**": ["ablog/recentposts.html", "publish-pages.html", "ablog/tagcloud.html",
            "ablog/archives.html"],
