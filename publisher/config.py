@@ -18,6 +18,7 @@ from typing import Any
 from publisher.backends import CHOICES as BACKEND_CHOICES
 from publisher.config_values import (
     addresses,
+    date_format,
     http_url,
     one_id,
     origins,
@@ -45,6 +46,10 @@ class SiteSection:
     math: str = "site"  # site: MathJax served from the site (fetched once from npm) | cdn
     listing: str = "list"  # how listings show posts: list | grid
     page_size: int = 10  # posts per listing page (home, all posts, each tag, year, author)
+    date_format: str = setting(
+        "%-d %B %Y", 'How pages write a day (strftime codes): "%-d %B %Y" is 2 May 2025, '
+        '"%Y-%m-%d" 2025-05-02; posts, listings and sidebars alike.', flag=False,
+        check=date_format)
     bibliography: list[str] = setting(
         [], 'BibTeX files every post may cite, from the site folder: ["references.bib"] '
         "(Jupyter Book's bibtex_bibfiles; a post's own: front matter bibliography).",

@@ -6,6 +6,7 @@ sections live in :mod:`publisher.config`)."""
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import difflib
 import re
 from dataclasses import field
@@ -56,6 +57,20 @@ def http_url(value: str) -> str | None:
 
 def origins(value: str) -> str | None:
     return check_origins(value)
+
+
+DAY_CODES = re.compile(r"%-?[aAbBdejmyYGuUVwW]")
+
+
+def date_format(value: str) -> str | None:
+    """A strftime format of a day: it names the day with at least one of its codes."""
+    try:
+        dt.date(2025, 5, 2).strftime(value)
+    except ValueError as exc:
+        return f"not a strftime format ({exc}): {value!r}"
+    if not DAY_CODES.search(value):
+        return f'expected a strftime format of a day such as "%-d %B %Y", got {value!r}'
+    return None
 
 
 # -- a TOML value coerced to its field's type ---------------------------------------------

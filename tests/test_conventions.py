@@ -75,7 +75,7 @@ def article_text(root: Path, slug: str) -> str:
     soup = page(root, f"posts/{slug}/index.html")
     article = soup.select_one("article.bd-article")
     assert article is not None
-    for box in article.select(".publish-badges, .publish-env"):
+    for box in article.select(".publish-badges, .publish-post-end"):
         box.decompose()
     return article.get_text(" ", strip=True)
 

@@ -39,7 +39,7 @@ def article(root: Path, slug: str) -> Tag:
                          "html.parser")
     art = soup.select_one("article.bd-article")
     assert art is not None
-    for box in art.select(".publish-badges, .publish-env"):
+    for box in art.select(".publish-badges, .publish-post-end"):
         box.decompose()
     return art
 

@@ -34,11 +34,13 @@ def run(root: Path, **kw: object) -> object:
 
 
 def article(root: Path, slug: str) -> str:
-    """The post's article, without our badges and Environment box."""
+    """The post's article, without our meta line, badges, downloads and Environment box."""
     page = (root / "_site" / "posts" / slug / "index.html").read_text()
     m = re.search(r'<article class="bd-article">(.*?)</article>', page, re.S)
     assert m, page[:500]
-    return re.sub(r'<div class="publish-badges".*?</aside>', "", m.group(1), flags=re.S)
+    ours = (r'<p class="publish-post-meta">.*?</p>|<div class="publish-badges".*?</div>'
+            r'|<div class="publish-post-end">.*?</details></div>')
+    return re.sub(ours, "", m.group(1), flags=re.S)
 
 
 def text_of(html: str) -> str:

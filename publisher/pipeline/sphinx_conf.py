@@ -42,6 +42,8 @@ html_theme_options = {{
     "show_toc_level": 2,
     "use_download_button": False,
     "use_fullscreen_button": False,
+    # the site's name in the top bar, on phones too (templates/sphinx/sections/header.html)
+    "navbar_start": ["navbar-logo.html"],
     "navbar_persistent": ["search-button-field"],
     "icon_links": [],
     "logo": {{}},
@@ -52,10 +54,10 @@ mathjax_path = {mathjax_path!r}
 mathjax3_config = {{"options": {{"processHtmlClass": "tex2jax_process|mathjax_process|math|output_area"}}}}
 # the sidebar lists recent posts, not every post: a list of every post on every page
 # makes a build quadratic in the number of posts (300 posts: 43 s instead of 11 s); its
-# search box is the navbar's (one search box per page)
+# search box is the navbar's (one search box per page), the site's name is the top bar's and
+# a post's date, authors and tags are under its title (post_box.post_meta)
 html_sidebars = {{
-    "**": ["navbar-logo.html", "ablog/postcard.html",
-           "ablog/recentposts.html", "publish-pages.html", "ablog/tagcloud.html",
+    "**": ["ablog/recentposts.html", "publish-pages.html", "ablog/tagcloud.html",
            "ablog/archives.html"],
 }}
 nb_execution_mode = "off"
@@ -73,8 +75,9 @@ blog_feed_archives = True  # a feed per tag, author and year too
 publish_listing = {listing!r}
 publish_page_size = {page_size!r}
 blog_feed_subtitle = {description!r}
-post_date_format = "%d %B %Y"
-post_date_format_short = "%d %b %Y"
+# one date format on every page ([site] date_format): posts, listings, sidebars
+post_date_format = {date_format!r}
+post_date_format_short = {date_format!r}
 # thumbnails are publish's (listings, feeds): ABlog's excerpt images break in builds
 # that do not write the post again (a relative path into its work folder)
 post_auto_image = 0
@@ -117,6 +120,7 @@ def conf_py(config: Config, math_local: bool = False) -> str:
         description=config.site.description,
         copybutton=copybutton_conf(),
         favicon=favicon(config),
+        date_format=config.site.date_format,
     )
 
 

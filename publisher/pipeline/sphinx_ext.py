@@ -1,29 +1,22 @@
-"""Our Sphinx extension: the launch badges and the Environment box on each post page.
-
-The generated notebook of a post carries a ``publish-post`` directive whose content is
-JSON (slug, env id, env files, links). Keeping that data *in the document* means a
-change to one post's environment re-reads only that post.
-"""
+"""Our Sphinx extension: the top and end of each post page (:mod:`post_box`), the
+listings, social cards, and what keeps a warm Sphinx application's builds right."""
 
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import html
 import json
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
 
-from docutils import nodes
 from sphinx.application import Sphinx
-from sphinx.util.docutils import SphinxDirective
 
 from publisher.compat import ablog
 from publisher.compat import sphinx as sphinx_compat
 from publisher.compat.pydata_sphinx_theme import components_folder
 from publisher.hashing import hex_of
-from publisher.pipeline import kept, links, reads, sandbox
+from publisher.pipeline import kept, links, post_box, reads, sandbox
 from publisher.pipeline.listing import (
     blog_of,
     math_in_summaries,
@@ -34,100 +27,6 @@ from publisher.pipeline.listing import page_context as listing_context
 
 STATIC = Path(__file__).resolve().parent.parent / "templates" / "static"
 SPHINX_TEMPLATES = STATIC.parent / "sphinx"
-
-
-def _badge(href: str, label: str, value: str, cls: str, title: str) -> str:
-    return (
-        f'<a class="publish-badge {cls}" href="{html.escape(href)}" title="{html.escape(title)}">'
-        f'<span class="publish-badge-label">{html.escape(label)}</span>'
-        f'<span class="publish-badge-value">{html.escape(value)}</span></a>'
-    )
-
-
-def _day(iso: str) -> str:
-    day = dt.date.fromisoformat(iso)
-    return f"{day.day:02d} {day:%B %Y}"
-
-
-def post_meta(data: dict[str, Any]) -> str:
-    """The line under a post's title: its date, reading time and last update."""
-    if not data.get("date"):
-        return ""
-    parts = [f'<time datetime="{html.escape(data["date"])}">{_day(data["date"])}</time>',
-             f'<span class="publish-reading">{int(data.get("reading_minutes", 1))} min '
-             "read</span>"]
-    if data.get("updated"):
-        parts.append(f'updated <time class="publish-updated" datetime="'
-                     f'{html.escape(data["updated"])}">{_day(data["updated"])}</time>')
-    return f'<p class="publish-post-meta">{" · ".join(parts)}</p>'
-
-
-def render_post_box(data: dict[str, Any]) -> str:
-    """HTML for the post's date line, the badges row and the Environment box (pure;
-    unit-tested)."""
-    badges = []
-    if data.get("launch_url"):
-        badges.append(_badge(data["launch_url"], "launch", "live notebook", "publish-launch",
-                             "Start a live Jupyter session of this post, in its own "
-                             "environment"))
-    if data.get("binder_url"):
-        badges.append(_badge(data["binder_url"], "launch", "binder", "publish-binder",
-                             "Open this post in its own environment on a BinderHub"))
-    if data.get("colab_url"):
-        badges.append(_badge(data["colab_url"], "open in", "colab", "publish-colab",
-                             "Open this notebook in Google Colab"))
-    live = data.get("live")
-    if live:
-        badges.append(
-            f'<button type="button" class="publish-badge publish-live" aria-pressed="false" '
-            f'aria-label="Run code here" data-live="{html.escape(json.dumps(live))}" '
-            f'title="Make the code cells of this page editable and runnable, in this post\'s '
-            f'own environment"><span class="publish-badge-label">run</span>'
-            f'<span class="publish-badge-value">code here</span></button>')
-    for label, href in data.get("downloads", []):
-        badges.append(_badge(href, "download", label, "publish-download",
-                             f"Download the {label}"))
-    files = data.get("env_files") or []
-    files_html = (
-        ", ".join(f"<code>{html.escape(f)}</code>" for f in files)
-        if files else "no environment files (the runtime only)"
-    )
-    packages = data.get("packages") or []
-    pkg_html = ""
-    if packages:
-        items = "".join(f"<li><code>{html.escape(p)}</code></li>" for p in packages[:12])
-        more = f"<li>… {len(packages) - 12} more</li>" if len(packages) > 12 else ""
-        pkg_html = f'<ul class="publish-env-packages">{items}{more}</ul>'
-    computed = html.escape(data.get("computed", ""))
-    return (
-        f"{post_meta(data)}"
-        f'<div class="publish-badges" role="group" aria-label="Launch and download">'
-        f'{"".join(badges)}</div>'
-        f'<aside class="publish-env" aria-label="Environment">'
-        f'<p class="publish-env-title">Environment</p>'
-        f"<p>Files: {files_html} <span class=\"publish-env-origin\">"
-        f"({html.escape(data.get('env_origin', ''))})</span></p>"
-        f"{pkg_html}"
-        f'<p>Env id <code class="publish-env-id">{html.escape(data["env_id"])}</code>'
-        f"{' · ' + computed if computed else ''}</p></aside>"
-    )
-
-
-class PublishPostDirective(SphinxDirective):
-    has_content = True
-
-    def run(self) -> list[nodes.Node]:
-        try:
-            data = json.loads("\n".join(self.content))
-        except ValueError as exc:
-            raise self.error(f"publish-post: invalid JSON: {exc}") from exc
-        meta = self.env.metadata[self.env.docname]
-        if data.get("summary"):  # the social cards' description: the post's summary
-            meta["og:description"] = data["summary"]
-        meta["publish-reading"] = data.get("reading_minutes", 1)  # for the listings
-        if data.get("image_url"):  # the front matter's image, at a web address
-            meta["publish-image-url"] = data["image_url"]
-        return [nodes.raw("", render_post_box(data), format="html")]
 
 
 def _stable_config(app: Sphinx, config: Any) -> None:
@@ -285,7 +184,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
     reads.setup(app)  # the files a page names: from inside the site only
     sandbox.install()  # substitutions run no code of the post's
     links.setup(app)  # links between posts, to their old addresses
-    app.add_directive("publish-post", PublishPostDirective)
+    post_box.setup(app)  # the publish-post directive: a post's top and end
     app.add_config_value("publish_renderer", "", "env", types=frozenset({str}))
     app.add_config_value("publish_listing", "list", "html", types=frozenset({str}))
     app.add_config_value("publish_page_size", 10, "html", types=frozenset({int}))
