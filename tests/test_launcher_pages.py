@@ -4,7 +4,10 @@ the launch stream's refusals carry their reason as JSON for every client."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
@@ -13,6 +16,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from publisher.backends.base import Backend
+from publisher.backends.sessions import READER_LAB_SETTINGS, reader_settings_script
 from publisher.config import LauncherSection
 from publisher.launcher.app import create_app, create_manager
 from publisher.launcher.sessions import SessionManager
@@ -120,3 +124,17 @@ def test_no_published_site_yet(tmp_path: Path) -> None:
         r = c.get("/launch/hello")
         assert r.status_code == 503 and "no published site yet" in r.text
         assert links(r.text)["The blog: home page"] == "/"
+
+
+def test_a_sessions_jupyterlab_follows_the_readers_colour_scheme(tmp_path: Path) -> None:
+    """The user setting a container session's start writes (the image's own kept)."""
+    assert READER_LAB_SETTINGS["@jupyterlab/apputils-extension:themes"] == {
+        "adaptive-theme": True}
+    path = tmp_path / ".jupyter/lab/user-settings/@jupyterlab/apputils-extension"
+    env = {"HOME": str(tmp_path), "PATH": os.environ["PATH"]}
+    subprocess.run(["sh", "-c", reader_settings_script()], env=env, check=True)
+    assert json.loads((path / "themes.jupyterlab-settings").read_text()) == {
+        "adaptive-theme": True}
+    (path / "themes.jupyterlab-settings").write_text('{"theme": "JupyterLab Dark"}')
+    subprocess.run(["sh", "-c", reader_settings_script()], env=env, check=True)
+    assert (path / "themes.jupyterlab-settings").read_text() == '{"theme": "JupyterLab Dark"}'
