@@ -117,9 +117,14 @@ def build_failure(message: str, tail: Sequence[str]) -> Failure:
     return Failure(_who(sentence, retry), retry, detail, log)
 
 
+def technical(exc: BaseException) -> str:
+    """*exc* as the launcher's log and the technical details say it."""
+    return exc.message if isinstance(exc, PublishError) else (str(exc) or type(exc).__name__)
+
+
 def failure_of(exc: BaseException) -> Failure:
     """What a reader is told of a launch that raised *exc*."""
-    text = exc.message if isinstance(exc, PublishError) else (str(exc) or type(exc).__name__)
+    text = technical(exc)
     if isinstance(exc, EnvBuildError):
         return build_failure(text, exc.log_tail)
     if isinstance(exc, ContentError):

@@ -19,11 +19,10 @@ import anyio
 from publisher.backends.base import BuildEvent, EnvRef, SessionBackend
 from publisher.backends.sessions import SessionRequest
 from publisher.config import LauncherSection
-from publisher.errors import PublishError
 from publisher.hashing import digest
 from publisher.launcher import jupyter
 from publisher.launcher.adoption import adopt, save_state
-from publisher.launcher.failures import failure_of
+from publisher.launcher.failures import failure_of, technical
 from publisher.launcher.launches import EnvBuilds, Launch, LaunchRate, Reservation
 from publisher.launcher.metrics import Metrics
 from publisher.launcher.overflow import Overflow
@@ -170,7 +169,7 @@ class SessionManager:
         except Exception as exc:
             self.metrics.inc("launch_failures")
             log.info("failed launch slug=%s env=%s: %s", pe.slug, pe.env_id,
-                     _message(exc).splitlines()[0])
+                     technical(exc).splitlines()[0])
             if session is not None:
                 await self.stop(session.id, "failed")
             elif pooled is not None and pooled.pooled and pooled.id in self.sessions:
@@ -280,7 +279,7 @@ class SessionManager:
             except Exception as exc:
                 self.metrics.inc("pool_failures")
                 log.warning("pool env=%s: a session did not start: %s", ref.env_id,
-                            _message(exc).splitlines()[0])
+                            technical(exc).splitlines()[0])
                 if session is not None:
                     await self.stop(session.id, "failed")
                 return
@@ -393,8 +392,3 @@ class SessionManager:
                 except Exception:
                     self.metrics.inc("cull_errors")
                     log.exception("%s failed", step.__name__)
-
-def _message(exc: BaseException) -> str:
-    if isinstance(exc, PublishError):
-        return exc.message
-    return str(exc) or type(exc).__name__
