@@ -110,7 +110,9 @@ def test_a_phone_gets_one_document_in_its_colour_scheme(browser: Any, site: Path
         page = context.new_page()
         page.goto(base + "launch/hello")
         page.wait_for_url("**/doc/tree/index.ipynb?*", timeout=300_000)
-        page.wait_for_selector(".jp-Notebook", timeout=120_000)
+        page.locator(".jp-NotebookPanel .jp-Cell").first.wait_for(timeout=120_000)
+        page.locator(".jp-NotebookPanel .jp-Spinner").wait_for(state="hidden",
+                                                               timeout=120_000)
         page.wait_for_function("() => document.body.dataset.jpThemeLight === 'false'",
                                timeout=60_000)
         notebook = page.locator(".jp-NotebookPanel").bounding_box()
