@@ -105,7 +105,8 @@
           !/^(Step \d|The command|Removing|--->)/.test(l);
       }).pop();
       say("failed", "Could not start live code: " +
-          (head.length > 300 ? head.slice(0, 300) + "…" : head), why || "");
+          (head.length > 300 ? head.slice(0, 300) + "…" : head),
+          why && why !== head ? why : "");  // the launcher's plain cause is said once
     }
 
     // thebe pairs the n-th source with the n-th output: give every code cell one of each
