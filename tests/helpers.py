@@ -376,7 +376,7 @@ def holders(folder: Path, secret: str) -> list[str]:
     return found
 
 
-def published_site(out: Path, slugs: list[str], base_url: str = "") -> None:
+def published_site(out: Path, slugs: list[str], base_url: str = "", title: str = "") -> None:
     """A published site in the output folder *out*, as a build leaves it for the launcher:
     a site.json with one post per slug (no env files, a notebook and a data file each)."""
     posts = [{"slug": slug, "title": slug.title(),
@@ -384,7 +384,7 @@ def published_site(out: Path, slugs: list[str], base_url: str = "") -> None:
               "files": f"_publish/files/{slug}", "kernel": "python3", "network": False,
               "env_id": "e1", "env_ref_path": f"posts/{slug}/index.ipynb"}
              for slug in slugs]
-    site = {"base_url": base_url, "posts": posts, "envs": {"e1": {
+    site = {"title": title, "base_url": base_url, "posts": posts, "envs": {"e1": {
         "folder": "_publish/envs/e1", "files": [], "origin": "none", "python": None,
         "package": False}}}
     for slug in slugs:

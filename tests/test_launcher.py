@@ -175,7 +175,7 @@ def test_unknown_and_hostile_paths_are_404(launcher: str, path: str) -> None:
 
 def test_launch_page_and_events_route(launcher: str) -> None:
     page = httpx.get(launcher + "launch/hello?labpath=index.ipynb")
-    assert page.status_code == 200 and 'lang="en"' in page.text and "EventSource" in page.text
+    assert page.status_code == 200 and 'lang="en"' in page.text and "getReader()" in page.text
     assert httpx.get(launcher + "build/post/nope").status_code == 404
     # cross-origin reads of the launch stream: the blog's own pages only ([site] base_url)
     r = httpx.get(launcher + "build/post/nope", headers={"Origin": "http://example.org"})

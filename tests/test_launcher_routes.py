@@ -22,6 +22,8 @@ from publisher.launcher.posts import RECHECK, SiteIndex, read_site
 from tests.helpers import published_site
 
 BLOG = "https://blog.example.org"
+NOT_FOUND = ("  ╰─▶ Because nosuchpkg was not found in the package registry and you require "
+             "nosuchpkg, we can conclude that your requirements are unsatisfiable.")
 ADMIN = "the-admin-token"
 
 
@@ -36,7 +38,7 @@ class NoSessions:
     def ensure_env(self, spec: EnvSpec, env_id: str, on_event: Any = ignore) -> EnvRef:
         on_event(BuildEvent("building", f"Building env {env_id}"))
         raise EnvBuildError(f"env {env_id} ({spec.origin}): installing packages failed",
-                            ["ERROR: no such package"])
+                            [NOT_FOUND])
 
     def find_sessions(self) -> list[tuple[str, dict[str, str], bool]]:
         return []
@@ -101,8 +103,14 @@ def test_the_stream_of_an_unknown_post_is_404(client: TestClient) -> None:
 def test_the_stream_of_a_launch_that_fails(client: TestClient) -> None:
     found = events(client, "hello")
     assert [e["phase"] for e in found] == ["building", "failed"], found
-    assert found[-1]["message"].startswith("env e1 (none): installing packages failed\n")
-    assert found[-1]["log"] == ["ERROR: no such package"]
+    # the cause first, in words for the reader; retrying cannot help; the rest folded
+    assert found[-1]["message"] == (
+        "The package nosuchpkg was not found in the package registry, so this post's "
+        "environment could not be built. The post's author has to fix the post's "
+        "environment.")
+    assert found[-1]["retry"] is False
+    assert found[-1]["detail"] == "env e1 (none): installing packages failed"
+    assert found[-1]["log"] == [NOT_FOUND]
     assert "publish_launch_failures_total 1.0" in client.get("/metrics").text
 
 

@@ -42,6 +42,7 @@ from publisher.backends.sessions import (
     SessionRecord,
     SessionRequest,
     jupyter_args,
+    reader_settings_script,
     wait_until_ready,
 )
 from publisher.envs.recipe import user_layer_env
@@ -272,7 +273,8 @@ def start_container(client: Any, image: str, req: SessionRequest, uids: UidGuard
     args = jupyter_args(req, f"{SOCK_DIR}/{SOCKET_NAME}", WORK)
     # the image's entrypoint runs all this through the env's `start` script
     script = (f'[ -d {HOME_COPY} ] && cp -a {HOME_COPY}/. "$HOME"/; mkdir -p {WORK} && '
-              f'cd {WORK} && {prestart_kernel(req.kernel)}exec {jupyter} "$@"')
+              f'cd {WORK} && {reader_settings_script()}{prestart_kernel(req.kernel)}'
+              f'exec {jupyter} "$@"')
     disk = req.limits.disk
     # PID 1 is publish's init; the session runs through the image's own entrypoint
     # (ENTRYPOINT: the env's `start`), as before

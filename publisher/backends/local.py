@@ -31,6 +31,7 @@ from publisher.backends.base import (
 )
 from publisher.backends.runners import RunnerPool, env_vars
 from publisher.backends.sessions import (
+    READER_LAB_SETTINGS,
     SOCKET_NAME,
     SessionHandle,
     SessionRecord,
@@ -213,7 +214,8 @@ class LocalBackend:
         session_env = {**env_vars(env, req.session_dir / "user"), "JUPYTER_TOKEN": req.token}
         settings = req.session_dir / "lab-settings"
         settings.mkdir(exist_ok=True)
-        (settings / "overrides.json").write_text(json.dumps(LAB_OVERRIDES))
+        (settings / "overrides.json").write_text(json.dumps({**LAB_OVERRIDES,
+                                                              **READER_LAB_SETTINGS}))
         args = [*jupyter_args(req, str(socket), str(work)),
                 f"--LabApp.app_settings_dir={settings}"]
         if os.geteuid() == 0:  # the author works as root (CI, containers): their choice

@@ -3,6 +3,8 @@ Jupyter's command line, and waiting until the launcher's probe says a session an
 
 from __future__ import annotations
 
+import json
+import shlex
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -10,6 +12,23 @@ from pathlib import Path
 from typing import Any, Protocol
 
 SOCKET_NAME = "j.sock"  # short: unix socket paths are limited to ~107 bytes
+# JupyterLab as a reader first sees it: light or dark as their system prefers. Set per
+# session (a local session's overrides, a container's user settings), not in an image:
+# what an image holds is part of every env id.
+READER_LAB_SETTINGS = {"@jupyterlab/apputils-extension:themes": {"adaptive-theme": True}}
+
+
+def reader_settings_script() -> str:
+    """Shell: :data:`READER_LAB_SETTINGS` as JupyterLab user settings in the session's
+    home, unless the image brought its own."""
+    where = "${JUPYTERLAB_SETTINGS_DIR:-${JUPYTER_CONFIG_DIR:-$HOME/.jupyter}/lab/user-settings}"
+    parts = []
+    for plugin, values in READER_LAB_SETTINGS.items():
+        package, name = plugin.split(":")
+        path = f'"{where}/{package}/{name}.jupyterlab-settings"'
+        parts.append(f'[ -e {path} ] || {{ mkdir -p "$(dirname {path})" && printf %s '
+                     f"{shlex.quote(json.dumps(values))} > {path}; }}; ")
+    return "".join(parts)
 
 
 class Probe(Protocol):

@@ -56,6 +56,7 @@ class PublishedSite:
     out: Path
     base_url: str  # [site] base_url: the blog's address
     by_slug: dict[str, PublishedPost]
+    title: str = ""  # [site] title: the blog's name on the launcher's pages
 
 
 def missing_site(out: Path) -> NoPublishedSite:
@@ -107,7 +108,8 @@ def read_site(out: Path) -> PublishedSite:
         if not SLUG.match(post.slug):
             log.warning("not launched: %s names a post %r", path, post.slug)
     return PublishedSite(out, str(data.get("base_url") or ""),
-                         {p.slug: p for p in posts if SLUG.match(p.slug)})
+                         {p.slug: p for p in posts if SLUG.match(p.slug)},
+                         str(data.get("title") or ""))
 
 
 def _signature(out: Path) -> tuple[int, int, int] | None:

@@ -6,14 +6,11 @@ import asyncio
 import functools
 import logging
 import re
-import secrets
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import anyio
 import httpx
-import jinja2
 from starlette.requests import Request
 from starlette.responses import (
     HTMLResponse,
@@ -29,6 +26,7 @@ from publisher.content.post import SLUG
 from publisher.errors import PublishError
 from publisher.launcher.events import KEEPALIVE, sse
 from publisher.launcher.launches import Launch
+from publisher.launcher.pages import Blog, blog_of, message, render
 from publisher.launcher.posts import PublishedPost
 from publisher.launcher.proxy import (
     COOKIE,
@@ -50,10 +48,6 @@ from publisher.web.cors import (
     preflight_headers,
 )
 
-TEMPLATES = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(Path(__file__).resolve().parent.parent / "templates"),
-    autoescape=True,
-)
 SAFE_PATH = re.compile(r"^[A-Za-z0-9._\-/ %+=@~]*$")
 KEEPALIVE_SECONDS = 15.0
 log = logging.getLogger("publish.launcher")
@@ -68,27 +62,6 @@ def safe_relpath(value: str | None) -> str | None:
             or not clean_path(value):
         return None
     return value
-
-
-def page_headers(nonce: str) -> dict[str, str]:
-    """The launcher's own pages: nothing but their own inline code, no referrer."""
-    return {
-        "Content-Security-Policy": (
-            f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; "
-            "connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; "
-            "frame-ancestors 'none'"),
-        "Referrer-Policy": "no-referrer",
-        "X-Content-Type-Options": "nosniff",
-    }
-
-
-def message(heading: str, text: str, status: int, retry: bool = False,
-            headers: dict[str, str] | None = None, link: tuple[str, str] | None = None
-            ) -> HTMLResponse:
-    nonce = secrets.token_urlsafe(12)
-    html = TEMPLATES.get_template("launcher/message.html").render(
-        heading=heading, message=text, retry=retry, nonce=nonce, link=link)
-    return HTMLResponse(html, status, headers={**page_headers(nonce), **(headers or {})})
 
 
 def bad_request(what: str) -> PlainTextResponse:
@@ -119,7 +92,7 @@ class Routes:
             return await self.manager.post(slug)
         except PublishError as exc:  # NoPublishedSite; a site.json of another version
             log.warning("%s", exc.message)
-            raise LaunchRefused(503, "This launcher has no published site yet; try again "
+            raise LaunchRefused(503, "This launcher has no published site yet. Try again "
                                 "in a minute.", 60) from exc
 
     async def launch_page(self, request: Request) -> Response:
@@ -127,13 +100,14 @@ class Routes:
         try:
             pe = await self._post_or_none(slug)
         except LaunchRefused as refused:
-            return message("Not published yet", refused.message, refused.status, retry=True,
-                           headers={"Retry-After": str(refused.retry_after)})
+            return message(self.blog, "Not published yet", refused.message, refused.status,
+                           retry=True, headers={"Retry-After": str(refused.retry_after)})
         labpath = safe_relpath(request.query_params.get("labpath"))
         urlpath = safe_relpath(request.query_params.get("urlpath"))
         if pe is None or labpath is None or urlpath is None:
-            return message("Not found", f"There is no post '{slug}' to launch here, or the "
-                           "link is malformed. Check the address, or go back to the blog.", 404)
+            return message(self.blog, "There is no such post",
+                           f"There is no post “{slug}” to launch here, or the link to it is "
+                           "broken; the blog lists every post.", 404)
         target = urlpath or f"lab/tree/{labpath or pe.notebook_name}"
         if self.manager.used >= self.manager.settings.max_sessions and not \
                 self.manager.pool.get(pe.env_id):
@@ -141,24 +115,26 @@ class Routes:
             if elsewhere:  # the same post in its own env on the BinderHub
                 return RedirectResponse(elsewhere["url"], 303, headers={
                     "Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
-            return message("Busy", "All sessions are in use right now; this page will work "
-                           "again in a minute.", 503, retry=True, headers={"Retry-After": "60"})
-        nonce = secrets.token_urlsafe(12)
-        html = TEMPLATES.get_template("launcher/launch.html").render(
-            title=pe.title, events_url=str(request.url_for("build", slug=slug)),
-            target=target, back_url=self._back_link(request, pe),
-            nonce=nonce)
-        return HTMLResponse(html, headers=page_headers(nonce))
+            return message(self.blog, "All sessions are in use",
+                           "All sessions are in use right now; try again in a minute.", 503,
+                           links=[(self._back_link(request, pe), "Back to the post")],
+                           retry=True, headers={"Retry-After": "60"})
+        return render("launch.html", title=pe.title, blog=self.blog, target=target,
+                      events_url=str(request.url_for("build", slug=slug)),
+                      back_url=self._back_link(request, pe))
 
-    def _back_link(self, request: Request, pe: PublishedPost) -> str | None:
+    def _back_link(self, request: Request, pe: PublishedPost) -> str:
         """Back to the post: the page the reader came from when it is the blog's (or this
-        origin's), else the post's address on the blog, else nothing."""
-        blog = self._blog_origin()
+        origin's), else the post's address on the blog."""
         referer = request.headers.get("referer", "")
-        if referer and origin_of(referer) in {blog, _origin(request)}:
+        if referer and origin_of(referer) in {self._blog_origin(), _origin(request)}:
             return referer
-        base = self._blog_base()
-        return f"{base.rstrip('/')}/posts/{pe.slug}/" if base else None
+        return self.blog.post(pe.slug)
+
+    @property
+    def blog(self) -> Blog:
+        """The blog's title and home, as last read (the handlers read the site first)."""
+        return blog_of(self.manager.index.cached())
 
     def _blog_base(self) -> str:
         """``[site] base_url`` as last read (the handlers read the site first)."""
@@ -184,12 +160,26 @@ class Routes:
         return allow_headers(origin) if origin and allowed else {"Vary": "Origin"}
 
     async def build(self, request: Request) -> Response:
+        """The launch of a post as Server-Sent Events (BinderHub's format), or a refusal.
+
+        The contract for every client (the launch page, thebe, BinderHub's): a launch that
+        starts answers 200 and an event stream whose last event is ``ready`` or
+        ``failed``; a launch refused before it starts (no such post 404, too many 429,
+        busy or no published site 503) answers that status with a JSON body
+        ``{"phase": "failed", "message": ..., "retry": ...}``: *message* is a plain
+        sentence for the reader (what happened, what to do), *retry* whether trying again
+        can help (with ``Retry-After`` when it can). A ``failed`` event carries the same
+        two fields, and the technical account apart (``detail``, ``log``; see
+        :mod:`publisher.launcher.failures`). The one exception: busy with an overflow
+        BinderHub answers a stream whose one ``failed`` event names it (``overflow``).
+        """
         slug = request.path_params["slug"]
         pe: PublishedPost | None = None
         try:
             pe = await self._post_or_none(slug)
             if pe is None:
-                raise LaunchRefused(404, f"There is no post '{slug}' on this site.")
+                raise LaunchRefused(404, f"There is no post “{slug}” on this blog; the "
+                                    "link to it is broken.")
             launch = self.manager.begin(pe, client_of(request))
         except LaunchRefused as refused:
             headers = self._cors(request)
@@ -205,7 +195,8 @@ class Routes:
                     headers={**headers, "Cache-Control": "no-cache"})
             if refused.retry_after:
                 headers["Retry-After"] = str(refused.retry_after)
-            return JSONResponse({"phase": "failed", "message": refused.message},
+            return JSONResponse({"phase": "failed", "message": refused.message,
+                                 "retry": bool(refused.retry_after)},
                                 refused.status, headers=headers)
         return StreamingResponse(
             self._events(launch, self._session_url(request)), media_type="text/event-stream",
@@ -263,12 +254,16 @@ class Routes:
         return await anyio.to_thread.run_sync(self.manager.backend.session_alive,
                                               session.handle)
 
-    def _ended(self, slug: str, headers: dict[str, str] | None = None) -> HTMLResponse:
-        link = (f"{self.base}launch/{slug}", "Start a new session") if slug else None
-        return message("This session has ended",
-                       "Sessions end after a while without activity, after their maximum "
-                       "age, or when their server stops. Your changes in it are gone; start "
-                       "a new session from the post.", 410, link=link, headers=headers)
+    def _ended(self, slug: str, status: int, headers: dict[str, str] | None = None
+               ) -> HTMLResponse:
+        """The page of a session that has ended: launch its post again (when known)."""
+        blog = self.blog
+        links = [(f"{self.base}launch/{slug}", "Launch it again"),
+                 (blog.post(slug), "Back to the post")] if slug else []
+        return message(blog, "This session has ended",
+                       "This session has ended, and the changes made in it are gone: "
+                       "sessions end after a while without activity or after their "
+                       "maximum age.", status, links=links, headers=headers)
 
     async def proxy(self, request: Request) -> Response:
         sid = request.path_params["sid"]
@@ -289,9 +284,7 @@ class Routes:
                 origin or request.headers["origin"]))
         session = self._session(sid)
         if session is None:
-            return message("No such session", "This session has ended (sessions stop after "
-                           "a while without activity). Launch the post again.", 404,
-                           headers=readable)
+            return self._ended(self.manager.ended.get(sid, ""), 404, readable)
         token, by_cookie = request_token(request.headers, request.query_params,
                                          request.cookies, sid)
         if not session.token_ok(token):
@@ -303,8 +296,9 @@ class Routes:
             return PlainTextResponse("403: this site's pages may not use sessions.", 403)
         cors = readable if not by_cookie else {}
         if session.handle is None:
-            return message("Starting", "This session is still starting; try again in a "
-                           "moment.", 503, retry=True, headers={"Retry-After": "2", **readable})
+            return message(self.blog, "Still starting", "This session is still starting; "
+                           "try again in a moment.", 503, retry=True,
+                           headers={"Retry-After": "2", **readable})
         session.touch()
         cookie = None
         if request.query_params.get("token") is not None:
@@ -323,10 +317,10 @@ class Routes:
         except httpx.TransportError:
             if not await self._alive(session):
                 self.manager.stop_later(sid, "dead")
-                return self._ended(session.slug, readable)
-            return message("The session does not answer", "Its Jupyter server did not "
-                           "answer; try again in a moment.", 502, retry=True,
-                           headers=readable)
+                return self._ended(session.slug, 410, readable)
+            return message(self.blog, "The session does not answer", "This session's "
+                           "Jupyter server did not answer; try again in a moment.", 502,
+                           retry=True, headers=readable)
 
     async def proxy_ws(self, ws: WebSocket) -> None:
         sid = ws.path_params["sid"]

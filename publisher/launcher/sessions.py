@@ -19,10 +19,10 @@ import anyio
 from publisher.backends.base import BuildEvent, EnvRef, SessionBackend
 from publisher.backends.sessions import SessionRequest
 from publisher.config import LauncherSection
-from publisher.errors import PublishError
 from publisher.hashing import digest
 from publisher.launcher import jupyter
 from publisher.launcher.adoption import adopt, save_state
+from publisher.launcher.failures import failure_of, technical
 from publisher.launcher.launches import EnvBuilds, Launch, LaunchRate, Reservation
 from publisher.launcher.metrics import Metrics
 from publisher.launcher.overflow import Overflow
@@ -38,6 +38,7 @@ from publisher.launcher.records import (
 
 log = logging.getLogger("publish.launcher")
 CHECKS_AT_ONCE = 16  # sessions a cull round asks at the same time
+ENDED_KEPT = 4096  # ended sessions whose post is remembered
 
 
 class SessionManager:
@@ -56,6 +57,7 @@ class SessionManager:
         self._reserved = 0
         self._client_reserved: dict[str, int] = {}
         self._tasks: set[asyncio.Future[None]] = set()
+        self.ended: dict[str, str] = {}  # recently stopped sessions' posts: "launch it again"
         for folder in (settings.runtime_path, self.state_dir, self.folders):
             folder.mkdir(parents=True, exist_ok=True)
             folder.chmod(0o700)
@@ -99,15 +101,18 @@ class SessionManager:
         client = client_key(client)
         if not self.rate.allows(client):
             log.info("refused launch slug=%s client=%s: rate limit", pe.slug, client)
-            raise LaunchRefused(429, "Too many launches from your address; wait a minute.", 60)
+            raise LaunchRefused(429, "You have started many sessions in the last minute. "
+                                "Wait a minute, then try again.", 60)
         cap = self.settings.sessions_per_client
         held = sum(1 for s in self.sessions.values() if s.client == client) + \
             self._client_reserved.get(client, 0)
         if cap and held >= cap:
             log.info("refused launch slug=%s client=%s: holds %d sessions", pe.slug,
                      client, held)
-            raise LaunchRefused(429, f"Your address already holds {held} sessions; close one "
-                                "(or wait until it ends) and try again.", 60)
+            raise LaunchRefused(429, f"Your address already holds {held} sessions, the most "
+                                "one reader may have at a time. Wait until one of them ends "
+                                "(they end after a while without activity), then try "
+                                "again.", 60)
         pooled = None
         # a pooled session's warm kernel is Python's: other languages start their own
         if not pe.network and pe.kernel == jupyter.POOL_KERNEL \
@@ -118,7 +123,8 @@ class SessionManager:
             if self.used >= self.settings.max_sessions:
                 log.info("refused launch slug=%s client=%s: busy (%d places taken)",
                          pe.slug, client, self.used)
-                raise LaunchRefused(503, "All sessions are in use; try again in a minute.", 60)
+                raise LaunchRefused(503, "All sessions are in use right now. Try again in "
+                                    "a minute.", 60)
             reservation = self._reserve(client)
         else:
             pooled.client = client
@@ -163,14 +169,13 @@ class SessionManager:
         except Exception as exc:
             self.metrics.inc("launch_failures")
             log.info("failed launch slug=%s env=%s: %s", pe.slug, pe.env_id,
-                     _message(exc).splitlines()[0])
+                     technical(exc).splitlines()[0])
             if session is not None:
                 await self.stop(session.id, "failed")
             elif pooled is not None and pooled.pooled and pooled.id in self.sessions:
                 self.pool.setdefault(pooled.env_id, []).append(pooled)  # not claimed: back
-            prefix = "" if isinstance(exc, PublishError) else "The session did not start: "
-            launch.emit(BuildEvent("failed", prefix + _message(exc),
-                                   {"log": getattr(exc, "log_tail", [])}))
+            failure = failure_of(exc)
+            launch.emit(BuildEvent("failed", failure.message, failure.event()))
         finally:
             if reservation is not None:
                 self._release(reservation)
@@ -274,7 +279,7 @@ class SessionManager:
             except Exception as exc:
                 self.metrics.inc("pool_failures")
                 log.warning("pool env=%s: a session did not start: %s", ref.env_id,
-                            _message(exc).splitlines()[0])
+                            technical(exc).splitlines()[0])
                 if session is not None:
                     await self.stop(session.id, "failed")
                 return
@@ -309,6 +314,10 @@ class SessionManager:
             if session in pooled:
                 pooled.remove(session)
         await self.upstreams.forget(sid)
+        if session.slug:
+            self.ended[sid] = session.slug
+            if len(self.ended) > ENDED_KEPT:
+                del self.ended[next(iter(self.ended))]
         if session.handle is not None:
             with contextlib.suppress(Exception):
                 await anyio.to_thread.run_sync(self.backend.stop_session, session.handle)
@@ -383,8 +392,3 @@ class SessionManager:
                 except Exception:
                     self.metrics.inc("cull_errors")
                     log.exception("%s failed", step.__name__)
-
-def _message(exc: BaseException) -> str:
-    if isinstance(exc, PublishError):
-        return exc.message
-    return str(exc) or type(exc).__name__

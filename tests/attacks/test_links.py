@@ -146,7 +146,8 @@ def test_a_link_planted_after_the_build(launcher: str, site: Path, runtime_dir: 
             assert_not_launched(events)
             shown = link.relative_to(site / "_site").as_posix()
             assert events[-1]["phase"] == "failed" and f"{shown}: a link to {target}, " \
-                "outside the published site" in events[-1]["message"], events
+                "outside the published site" in events[-1]["detail"], events
+            assert "publish the site again" in events[-1]["message"], events
         finally:
             link.unlink()
     assert_no_session_holds_a_secret(runtime_dir)

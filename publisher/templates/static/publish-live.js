@@ -180,7 +180,9 @@
       });
       say("failed", "Could not start live code: " +
           (head.length > 300 ? head.slice(0, 300) + "…" : head),
-          {log: why || "", float: float, actions: e && e.retry === false ? [] : [again]});
+          // the launcher's plain cause is said once
+          {log: why && why !== head ? why : "", float: float,
+           actions: e && e.retry === false ? [] : [again]});
     }
 
     // thebe pairs the n-th source with the n-th output: give every code cell one of each
