@@ -13,13 +13,10 @@ and axe's results are in test-artifacts/browser/a11y-<state>.png/.json
 from __future__ import annotations
 
 import contextlib
-import http.server
 import shutil
 import tempfile
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +27,7 @@ from publisher.pipeline.pipeline import BuildOptions, build
 from tests.accessibility import audit, blocking, check, record
 from tests.conftest import SAMPLE_SITE, write_files
 from tests.helpers import free_port, running_launcher
+from tests.statichost import served as served_folder
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -62,18 +60,6 @@ def extra_posts(gate: Path) -> dict[str, str]:
     }
 
 
-@contextlib.contextmanager
-def served(folder: Path) -> Iterator[str]:
-    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 @pytest.fixture(scope="module")
 def blog(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Blog]:
     tmp = tmp_path_factory.mktemp("a11y")
@@ -87,7 +73,7 @@ def blog(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Blog]:
     assert report.ok, report.problems
     runtime = Path(tempfile.mkdtemp(prefix="pa-", dir="/tmp"))  # short: socket paths
     try:
-        with served(report.out) as url, running_launcher(
+        with served_folder(report.out) as url, running_launcher(
                 root, runtime / "launcher", "--backend", "local", "--allow-origins",
                 url.rstrip("/"), "--sessions-per-client", "0", port=port) as launcher:
             try:

@@ -7,16 +7,13 @@ site served statically on one origin and `publish launcher` on another.
 from __future__ import annotations
 
 import contextlib
-import http.server
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +29,7 @@ from tests.helpers import (
     session_runtime,
     wait_http,
 )
+from tests.statichost import served as served_folder
 
 pytestmark = [pytest.mark.browser, pytest.mark.docker, pytest.mark.slow,
               pytest.mark.usefixtures("docker_engine")]
@@ -240,20 +238,15 @@ def test_journey_static_site_and_separate_launcher(browser: Any, site: Path,
                           str(out), "--keep-going"], capture_output=True, text=True, timeout=1800)
     assert "broken-env" in res.stderr and (out / "index.html").is_file(), res.stderr[-3000:]
     (out / "stock-thebe.html").write_text(STOCK_THEBE.replace("LAUNCHER", f"http://127.0.0.1:{launcher_port}"))
-    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(out))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    blog = f"http://127.0.0.1:{server.server_port}"
-    try:
+    with served_folder(out) as home:
+        blog = home.rstrip("/")
         # the blog's origin is not [site] base_url here: the operator names it
         with running_launcher(site, runtime_dir / "launcher", "--allow-origins", blog,
                               admin_token=ADMIN, port=launcher_port) as launcher:
-            reader_journey(browser, blog + "/", "static")
-            live_code_journey(browser, blog + "/", "live-code", admin=launcher)
-            stock_thebe_journey(browser, blog + "/stock-thebe.html")
-        overflow_journey(browser, blog + "/", site, runtime_dir, launcher_port)
-    finally:
-        server.shutdown()
+            reader_journey(browser, home, "static")
+            live_code_journey(browser, home, "live-code", admin=launcher)
+            stock_thebe_journey(browser, home + "stock-thebe.html")
+        overflow_journey(browser, home, site, runtime_dir, launcher_port)
 
 
 HUB = "https://hub.example.org"

@@ -11,12 +11,9 @@ outputs (``--execute off``).
 from __future__ import annotations
 
 import contextlib
-import http.server
 import re
 import shutil
-import threading
 from collections.abc import Iterator
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +24,7 @@ from publisher.pipeline.pipeline import BuildOptions, BuildReport, build
 from publisher.progress import Reporter
 from tests.conftest import write_files
 from tests.pages import one
+from tests.statichost import served as served_folder
 
 FIXTURES = Path(__file__).resolve().parent / "conventions" / "jupyterbook-book"
 TOML = """\
@@ -240,15 +238,8 @@ def test_a_plotly_output_is_a_chart_not_a_require_call(book: tuple[Path, BuildRe
 @pytest.fixture(scope="module")
 def served(book: tuple[Path, BuildReport]) -> Iterator[str]:
     _, report = book
-    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(report.out))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with served_folder(report.out) as url:
+        yield url
 
 
 @contextlib.contextmanager

@@ -9,11 +9,8 @@ Screenshots land in test-artifacts/browser/ (live-*.png)."""
 from __future__ import annotations
 
 import contextlib
-import http.server
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +21,7 @@ from publisher.pipeline.pipeline import BuildOptions, build
 from publisher.progress import Reporter
 from tests.conftest import ROOT, md_post, write_files
 from tests.helpers import free_port, running_launcher, session_runtime
+from tests.statichost import served as served_folder
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
@@ -145,14 +143,8 @@ def blog(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Blog]:
         "posts/cells/index.md": POST})
     report = build(root, BuildOptions(backend="local"), Reporter(quiet=True))
     assert report.ok, report.problems
-    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(report.out))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield Blog(root, f"http://127.0.0.1:{server.server_port}/", port)
-    finally:
-        server.shutdown()
-        server.server_close()
+    with served_folder(report.out) as url:
+        yield Blog(root, url, port)
 
 
 @contextlib.contextmanager

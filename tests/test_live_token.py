@@ -6,15 +6,12 @@ when it goes away (nobody else can use it then)."""
 
 from __future__ import annotations
 
-import http.server
 import json
 import os
 import re
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +29,7 @@ from tests.helpers import (
     wait_http,
     wait_until,
 )
+from tests.statichost import served as served_folder
 
 pytestmark = [pytest.mark.browser, pytest.mark.docker, pytest.mark.slow,
               pytest.mark.usefixtures("docker_engine")]
@@ -111,17 +109,10 @@ def two_origins(tmp_path_factory: pytest.TempPathFactory, runtime: Path) -> Iter
                                        '[execute]\nmode = "off"\n', **SITE})
     report = build(root, BuildOptions(backend="docker"), Reporter(quiet=True))
     assert report.ok, report.problems
-    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(report.out))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    blog = f"http://127.0.0.1:{server.server_port}"
-    try:
-        (runtime / "launcher").mkdir()
-        with running_launcher(root, runtime / "launcher", "--allow-origins", blog, port=port):
-            yield blog + "/"
-    finally:
-        server.shutdown()
-        server.server_close()
+    (runtime / "launcher").mkdir()
+    with served_folder(report.out) as url, running_launcher(
+            root, runtime / "launcher", "--allow-origins", url.rstrip("/"), port=port):
+        yield url
 
 
 def run_code_here(page: Any) -> tuple[str, str]:

@@ -9,26 +9,19 @@ Screenshots land in test-artifacts/browser/ (page-*.png).
 from __future__ import annotations
 
 import contextlib
-import http.server
-import threading
 from collections.abc import Iterator
-from functools import partial
 from typing import Any
 
 import pytest
 
 from publisher.pipeline.pipeline import BuildOptions, build
 from tests.conftest import ROOT
+from tests.statichost import served as served_folder
 from tests.test_post_page import make_site
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 POST = "posts/walk/index.html"
-
-
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
 
 
 @pytest.fixture(scope="module")
@@ -37,14 +30,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     make_site(root)
     report = build(root, BuildOptions(backend="local"))
     assert report.ok, report.problems
-    server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), partial(QuietHandler, directory=str(report.out)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with served_folder(report.out) as url:
+        yield url
 
 
 @contextlib.contextmanager

@@ -11,11 +11,8 @@ the charts are checked in Chromium.
 
 from __future__ import annotations
 
-import http.server
 import shutil
-import threading
 from collections.abc import Iterator
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +22,7 @@ from bs4 import BeautifulSoup, Tag
 from publisher.pipeline.pipeline import BuildOptions, BuildReport, build
 from publisher.progress import Reporter
 from tests.conftest import CONFIG, write_files
+from tests.statichost import served as served_folder
 from tests.test_jupyterbook_conventions import site_only
 
 FIXTURES = Path(__file__).resolve().parent / "conventions" / "rich-outputs"
@@ -80,14 +78,8 @@ def test_vega_outputs_are_charts_with_their_libraries_from_the_site(
 @pytest.fixture(scope="module")
 def served(site: tuple[Path, BuildReport]) -> Iterator[str]:
     _, report = site
-    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(report.out))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with served_folder(report.out) as url:
+        yield url
 
 
 def drawn(page: Any, selector: str) -> list[dict[str, float]]:

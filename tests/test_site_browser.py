@@ -7,17 +7,15 @@ Screenshots land in test-artifacts/browser/ (site-*.png).
 from __future__ import annotations
 
 import contextlib
-import http.server
 import json
-import threading
 from collections.abc import Iterator
-from functools import partial
 from typing import Any
 
 import pytest
 
 from publisher.pipeline.pipeline import BuildOptions, build
 from tests.conftest import ROOT, md_post, write_files
+from tests.statichost import served as served_folder
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
@@ -82,15 +80,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     (root / "posts" / "output-math" / "index.ipynb").write_text(latex_output_notebook())
     report = build(root, BuildOptions())
     assert report.ok, report.problems
-    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(report.out))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with served_folder(report.out) as url:
+        yield url
 
 
 @contextlib.contextmanager

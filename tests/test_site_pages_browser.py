@@ -7,11 +7,7 @@ Screenshots land in test-artifacts/browser/ (polish-*.png).
 
 from __future__ import annotations
 
-import http.server
-import threading
 from collections.abc import Iterator
-from functools import partial
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +15,8 @@ import pytest
 from publisher.pipeline.pipeline import BuildOptions, build
 from tests.conftest import ROOT, md_post, write_files
 from tests.helpers import wait_until
+from tests.statichost import WithNotFoundPage
+from tests.statichost import served as served_folder
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
@@ -42,26 +40,6 @@ OLDER = "An older post whose rather long title wraps over many lines on a phone"
 NEWER = "A newer post, whose title is also long enough to wrap over many lines"
 
 
-class StaticHost(http.server.SimpleHTTPRequestHandler):
-    """A static host: an unknown address is answered with the site's 404.html."""
-
-    def send_error(self, code: int, message: str | None = None,
-                   explain: str | None = None) -> None:
-        page = Path(self.directory) / "404.html"
-        if code != 404 or not page.is_file():
-            super().send_error(code, message, explain)
-            return
-        body = page.read_bytes()
-        self.send_response(404)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     root = tmp_path_factory.mktemp("polish") / "site"
@@ -75,15 +53,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     })
     report = build(root, BuildOptions())
     assert report.ok, report.problems
-    server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), partial(StaticHost, directory=str(report.out)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with served_folder(report.out, WithNotFoundPage) as url:
+        yield url
 
 
 def luminance(css: str) -> float:
