@@ -46,7 +46,7 @@ TEXT_LIKE = frozenset({".js", ".mjs", ".css", ".json", ".svg", ".html", ".map", 
                        ".ttf", ".eot", ".otf", ".xml", ".wasm"})
 ENCODINGS = ("br", "gzip")  # the preferred first, when a reader takes both equally
 BROTLI_QUALITY = 9  # 11 is 9 % smaller and 25 times slower (2.4 s for jlab_core's 2.6 MB)
-BUDGET = 128 * 2**20  # bytes kept, all variants: ~26 MB per runtime once all is read
+BUDGET = 128 * 2**20  # bytes kept, all variants: 25 MB per runtime once all is read
 
 
 @dataclass(frozen=True)
