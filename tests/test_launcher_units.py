@@ -357,14 +357,14 @@ def test_jupyterlab_static_names_and_cache_headers(tmp_path: Path) -> None:
                      "static/lab/style.css", "static/lab/.complete", "static/lab/../x",
                      "static/lab/sub/a.js", "static/lab/nope.js", "static/x.js",
                      "static/lab/main.efd36b46f3b45eb8.js%00"]:
-            r = lab.response("img", (prefix + rest).encode(), prefix, "GET")
+            r = await lab.response("img", (prefix + rest).encode(), prefix, "GET", {})
             out[rest] = None if r is None else (r.body, r.headers["cache-control"])
-        out["POST"] = lab.response("img", f"{prefix}static/lab/style.css".encode(), prefix,
-                                   "POST")
-        out["other image"] = lab.response("other", f"{prefix}static/lab/style.css".encode(),
-                                          prefix, "GET")
-        out["other session"] = lab.response("img", b"/sessions/zzz/static/lab/style.css",
-                                            prefix, "GET")
+        out["POST"] = await lab.response("img", f"{prefix}static/lab/style.css".encode(),
+                                         prefix, "POST", {})
+        out["other image"] = await lab.response(
+            "other", f"{prefix}static/lab/style.css".encode(), prefix, "GET", {})
+        out["other session"] = await lab.response(
+            "img", b"/sessions/zzz/static/lab/style.css", prefix, "GET", {})
         return out
 
     got = asyncio.run(answers())

@@ -137,6 +137,9 @@ def jupyter_args(req: SessionRequest, socket: str, root_dir: str) -> list[str]:
         "--ServerApp.default_url=/lab",
         "--ServerApp.quit_button=False",
         "--LabApp.news_url=None",
+        # its pages, API answers and the files it serves gzipped for a reader who takes
+        # gzip, in the session's own CPU; the launcher passes them on as they come
+        '--ServerApp.tornado_settings={"compress_response": True}',
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
     ]
 

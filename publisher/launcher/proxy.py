@@ -33,7 +33,9 @@ REQUEST_HEADERS = frozenset({
 })
 RESPONSE_HEADERS = frozenset({
     # no content-length: what a session announces may not be what it sends; streamed
-    # chunked, a short body just ends
+    # chunked, a short body just ends. A compressed body (Jupyter gzips its pages, API
+    # answers and files for a reader who takes gzip) is passed on as it came, never
+    # decoded nor compressed here: its reader's browser decodes it
     "content-type", "content-encoding", "content-disposition",
     "content-range", "accept-ranges", "cache-control", "etag", "last-modified", "expires",
     "vary", "content-security-policy", "x-content-type-options",
@@ -97,6 +99,9 @@ def cross_site(headers: Mapping[str, str], own_origin: str, method: str) -> bool
 def upstream_headers(headers: Mapping[str, str], token: str) -> list[tuple[str, str]]:
     """What Jupyter gets: the allow-listed headers, its own cookies, our token, Host."""
     out = [(k, v) for k, v in headers.items() if k.lower() in REQUEST_HEADERS]
+    if not any(k.lower() == "accept-encoding" for k, _ in out):
+        # else httpx asks for its own (gzip, br): bytes the reader cannot read
+        out.append(("accept-encoding", "identity"))
     cookies = [part.strip() for part in headers.get("cookie", "").split(";")]
     kept = [c for c in cookies if c.split("=", 1)[0].strip() in UPSTREAM_COOKIES]
     if kept:

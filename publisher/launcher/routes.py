@@ -307,7 +307,8 @@ class Routes:
             else:
                 cookie = (f"{COOKIE}-{sid}", prefix)
         if cookie is None and not cors:  # JupyterLab's own files: from the image, cached
-            static = self.lab_static.response(session.image, target, prefix, request.method)
+            static = await self.lab_static.response(session.image, target, prefix,
+                                                    request.method, request.headers)
             if static is not None:
                 return static
         client = self.manager.upstreams.client(sid, session.handle)

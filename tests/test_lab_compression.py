@@ -1,0 +1,174 @@
+"""JupyterLab compressed on the wire, against a real launcher on loopback with real Docker
+sessions: its bundles from the launcher's cache in brotli or gzip (the image's bytes once
+decoded), what the session's Jupyter compresses passed on compressed, and in Chromium a
+launch that loads JupyterLab compressed, with its hashed bundles kept for good and the rest
+revalidated. The wire bytes of one launch's ``static/lab/`` files are written to
+test-artifacts/browser/lab-compression.json.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import brotli
+import httpx
+import pytest
+
+from publisher.launcher.static import HASHED
+from tests.conftest import CONFIG, ROOT, md_post, write_files
+from tests.containers import container_exec, session_container
+from tests.helpers import launch, running_launcher, wait_until
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.usefixtures("docker_engine")]
+ARTIFACTS = ROOT / "test-artifacts" / "browser"
+FOLDER = "/opt/publish/runtime/share/jupyter/lab/static"
+
+
+@pytest.fixture(scope="module")
+def launcher(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    site = tmp_path_factory.mktemp("lab-compression")
+    write_files(site, {
+        "publish.toml": CONFIG,
+        "posts/hello/index.md": md_post("Hello", "2024-01-01", """\
+            # Hello
+            ```{code-cell} python
+            print("hello")
+            ```
+            """),
+    })
+    with tempfile.TemporaryDirectory(prefix="pl-", dir="/tmp") as runtime, \
+            running_launcher(site, Path(runtime) / "l", "--backend", "docker",
+                             "--memory", "512m", "--sessions-per-client", "0") as base:
+        yield base
+
+
+def ready(base: str) -> dict[str, Any]:
+    events = launch(base, "hello")
+    assert events[-1]["phase"] == "ready", events
+    return {**events[-1], "sid": events[-1]["url"].rstrip("/").rsplit("/", 1)[1]}
+
+
+def from_the_launcher(ev: dict[str, Any], name: str) -> None:
+    """Wait until the launcher serves the image's files (copied once the session is up;
+    proxied until then): its answers have a length (a proxied one is chunked)."""
+    cookies = {f"publish-session-{ev['sid']}": ev["token"]}
+    wait_until(lambda: "content-length" in httpx.head(
+        ev["url"] + f"static/lab/{name}", cookies=cookies, timeout=30).headers, 120,
+        what="JupyterLab's files from the image")
+
+
+def test_bundles_come_compressed_and_decode_to_the_images_bytes(launcher: str) -> None:
+    ev = ready(launcher)
+    c = session_container(ev["sid"])
+    assert c is not None
+    names = container_exec(c.id, "ls", FOLDER).stdout.split()
+    name = next(n for n in names if n.startswith("jlab_core.") and n.endswith(".js"))
+    image_sha = container_exec(c.id, "sha256sum", f"{FOLDER}/{name}").stdout.split()[0]
+    size = int(container_exec(c.id, "stat", "-c", "%s", f"{FOLDER}/{name}").stdout)
+    from_the_launcher(ev, name)
+    cookies = {f"publish-session-{ev['sid']}": ev["token"]}
+    for accept, encoding, decode in [("br, gzip", "br", brotli.decompress),
+                                     ("gzip", "gzip", gzip.decompress)]:
+        with httpx.stream("GET", ev["url"] + f"static/lab/{name}", cookies=cookies,
+                          headers={"Accept-Encoding": accept}, timeout=30) as r:
+            wire = b"".join(r.iter_raw())  # as it crossed the socket, not decoded
+        assert r.status_code == 200 and r.headers["content-encoding"] == encoding
+        assert r.headers["vary"] == "Accept-Encoding"
+        assert int(r.headers["content-length"]) == len(wire) < 0.4 * size, (len(wire), size)
+        assert hashlib.sha256(decode(wire)).hexdigest() == image_sha
+        again = httpx.get(ev["url"] + f"static/lab/{name}", cookies=cookies, timeout=30,
+                          headers={"Accept-Encoding": accept,
+                                   "If-None-Match": r.headers["etag"]})
+        assert again.status_code == 304 and again.content == b""
+    # what Jupyter itself answers (its page, its settings: over 1 kB) comes
+    # gzipped as it sent it
+    for path in ["lab/tree/index.ipynb", "lab/api/settings"]:
+        with httpx.stream("GET", ev["url"] + path, cookies=cookies, timeout=30,
+                          headers={"Accept-Encoding": "gzip, br"}) as r:
+            wire = b"".join(r.iter_raw())
+        assert r.status_code == 200 and r.headers.get("content-encoding") == "gzip", path
+        assert gzip.decompress(wire), path
+
+
+@pytest.mark.browser
+def test_chromium_loads_jupyterlab_compressed(launcher: str, browser: Any) -> None:
+    """A launch in Chromium once the launcher has the image's files: JupyterLab's bundles
+    arrive compressed with the launcher's validators; on a reload the hashed ones are not
+    asked for again, the others answered 304."""
+    ev = ready(launcher)
+    c = session_container(ev["sid"])
+    assert c is not None
+    names = container_exec(c.id, "ls", FOLDER).stdout.split()
+    main = next(n for n in names if n.startswith("main.") and n.endswith(".js"))
+    from_the_launcher(ev, main)
+    context = browser.new_context()
+    page = context.new_page()
+    cdp = context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    seen: dict[str, dict[str, Any]] = {}
+    from_cache: set[str] = set()
+
+    def received(e: dict[str, Any]) -> None:
+        if "/static/lab/" in e["response"]["url"]:
+            seen[e["requestId"]] = {
+                "url": e["response"]["url"], "name": urlsplit(e["response"]["url"]).path
+                .rsplit("/", 1)[1], "status": e["response"]["status"],
+                "headers": {k.lower(): v for k, v in e["response"]["headers"].items()},
+                "cached": e["requestId"] in from_cache
+                or e["response"].get("fromDiskCache", False), "wire": None, "decoded": 0}
+
+    def data(e: dict[str, Any]) -> None:
+        if e["requestId"] in seen:
+            seen[e["requestId"]]["decoded"] += e["dataLength"]
+
+    def finished(e: dict[str, Any]) -> None:
+        if e["requestId"] in seen:
+            seen[e["requestId"]]["wire"] = e["encodedDataLength"]
+
+    cdp.on("Network.requestServedFromCache", lambda e: from_cache.add(e["requestId"]))
+    cdp.on("Network.responseReceived", received)
+    cdp.on("Network.dataReceived", data)
+    cdp.on("Network.loadingFinished", finished)
+    page.goto(f"{ev['url']}lab/tree/index.ipynb?token={ev['token']}")
+    page.locator(".jp-NotebookPanel .jp-Cell").first.wait_for(timeout=120_000)
+    page.locator(".jp-NotebookPanel .jp-Spinner").wait_for(state="hidden", timeout=120_000)
+    first = list(seen.values())
+    bundle = next(r for r in first if r["name"] == main)
+    assert bundle["headers"].get("content-encoding") in ("br", "gzip"), bundle
+    assert bundle["headers"]["cache-control"].endswith("immutable")
+    assert bundle["headers"]["etag"].endswith(f'-{bundle["headers"]["content-encoding"]}"')
+    assert bundle["headers"]["vary"] == "Accept-Encoding"
+    texts = [r for r in first if r["name"].endswith((".js", ".json", ".css", ".svg"))]
+    assert texts and all(r["headers"].get("content-encoding") in ("br", "gzip")
+                         for r in texts if r["decoded"] > 1024), texts
+    wire = sum(r["wire"] or 0 for r in first)
+    decoded = sum(r["decoded"] for r in first)
+    assert wire < 0.4 * decoded, (wire, decoded)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "lab-compression.json").write_text(json.dumps({
+        "responses": len(first), "wire_bytes": wire, "decoded_bytes": decoded,
+        "encodings": sorted({r["headers"].get("content-encoding", "identity")
+                             for r in first})}, indent=1))
+    page.screenshot(path=str(ARTIFACTS / "lab-compressed.png"))
+    # again: what the first visit got, from the browser's cache (the hashed bundles) or
+    # revalidated (the others)
+    got = {r["name"] for r in first if r["wire"] is not None}
+    seen.clear()
+    page.goto("about:blank")
+    page.goto(f"{ev['url']}lab/tree/index.ipynb")
+    page.locator(".jp-NotebookPanel .jp-Cell").first.wait_for(timeout=120_000)
+    again = [r for r in seen.values() if r["name"] in got]
+    assert any(r["name"] == main for r in again), again
+    for r in again:
+        if HASHED.search(r["name"]):
+            assert r["cached"], r
+        else:
+            assert r["cached"] or r["status"] == 304, r
+    context.close()
