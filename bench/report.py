@@ -49,6 +49,8 @@ def mb(s: dict[str, Any] | None) -> str:
 NETWORK_TIMES = (
     ("post page: load event", "post_page", "load_s", "≤ 1.5 s"),
     ("post page: LCP", "post_page", "lcp_s", ""),
+    ("Launch → JupyterLab's page asked for (session ready)", "launch",
+     "click_to_session_page_s", ""),
     ("Launch → notebook visible", "launch", "click_to_notebook_s", "≤ 4 s"),
     ("Launch → typed cell's output", "launch", "click_to_typed_output_s", ""),
     ("Run code here → ready", "live", "click_to_ready_s", ""),
