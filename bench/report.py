@@ -37,6 +37,73 @@ def side_by_side_rows(part: dict[str, Any], prefix: str, labels: tuple[str, str,
     return rows
 
 
+def mb(s: dict[str, Any] | None) -> str:
+    """Bytes as MB or kB (median; the spread when there were several runs)."""
+    if not s or not s.get("n"):
+        return "–"
+    div, unit = (1e6, "MB") if s["median"] >= 1_000_000 else (1e3, "kB")
+    return fmt({k: v / div if isinstance(v, float) else v for k, v in s.items()}, unit)
+
+
+# (row, part, measure, goal)
+NETWORK_TIMES = (
+    ("post page: load event", "post_page", "load_s", "≤ 1.5 s"),
+    ("post page: LCP", "post_page", "lcp_s", ""),
+    ("Launch → JupyterLab's page asked for (session ready)", "launch",
+     "click_to_session_page_s", ""),
+    ("Launch → notebook visible", "launch", "click_to_notebook_s", "≤ 4 s"),
+    ("Launch → typed cell's output", "launch", "click_to_typed_output_s", ""),
+    ("Run code here → ready", "live", "click_to_ready_s", ""),
+    ("Run code here → first output", "live", "click_to_first_output_s", ""),
+    ("Jupyter Server's own JupyterLab (same image): page → notebook visible", "direct_lab",
+     "to_notebook_s", ""),
+    ("Jupyter Book 1 page of the post: load event", "jupyter_book", "load_s", ""),
+    ("Jupyter Book 1 page of the post: LCP", "jupyter_book", "lcp_s", ""),
+)
+NETWORK_BYTES = (
+    ("post page, at its load event", "post_page", "bytes_at_load", "≤ 1 MB"),
+    ("post page, once idle", "post_page", "bytes_idle", ""),
+    ("Launch → notebook visible", "launch", "bytes_to_notebook", ""),
+    ("Launch, once idle after the typed output", "launch", "bytes_idle", ""),
+    ("Run code here → ready", "live", "bytes_to_ready", ""),
+    ("Run code here, once idle after the first output", "live", "bytes_idle", ""),
+    ("Jupyter Server's own JupyterLab → notebook visible", "direct_lab", "bytes_to_notebook",
+     ""),
+    ("Jupyter Server's own JupyterLab, once idle", "direct_lab", "bytes_idle", ""),
+    ("Jupyter Book 1 page, at its load event", "jupyter_book", "bytes_at_load", ""),
+    ("Jupyter Book 1 page, once idle", "jupyter_book", "bytes_idle", ""),
+)
+
+
+def network_lines(net: dict[str, Any]) -> list[str]:
+    if not net or "error" in net:
+        return []
+    lines = [f"## On a real connection (Chromium throttled: {net['throttle']})", "",
+             "Cold: a fresh browser context; warm: the same context, a second visit. Site "
+             f"served by {net['server']}; docker backend, image cached. Launch and Run code "
+             "here are timed from the click, on a post page already loaded; their bytes "
+             "count from the click. Bytes: what came over the wire (CDP encodedDataLength; "
+             "WebSocket frames not counted); once idle: nothing more for 5 s (prefetches).",
+             "", "| measure | cold | warm | goal |", "| --- | --- | --- | --- |"]
+    for rows, show in ((NETWORK_TIMES, fmt), (NETWORK_BYTES, mb)):
+        if rows is NETWORK_BYTES:
+            lines += ["", "| bytes on the wire | cold | warm | goal |",
+                      "| --- | --- | --- | --- |"]
+        for label, part, key, goal in rows:
+            p = net.get(part)
+            if not p or "error" in p:
+                continue
+            lines.append(f"| {label} | {show(p['cold'].get(key))} | "
+                         f"{show(p['warm'].get(key))} | {goal} |")
+    jb = net.get("jupyter_book", {})
+    if "error" in jb:
+        lines += ["", f"Jupyter Book 1 page: not measured ({jb['error']})."]
+    elif jb.get("venv_install_s"):
+        lines += ["", f"(`jupyter-book<2` installed into its own venv in "
+                  f"{jb['venv_install_s']:.0f} s; its notebook executed by Jupyter Book.)"]
+    return [*lines, ""]
+
+
 def markdown(r: dict[str, Any]) -> str:
     m = r.get("machine", {})
     lines = [
@@ -100,6 +167,7 @@ def markdown(r: dict[str, Any]) -> str:
                              f"ready {part['click_to_launched']['median']:.3f} s, kernel "
                              f"attached {part['click_to_ready']['median']:.3f} s after the click.")
         lines.append("")
+    lines += network_lines(r.get("network", {}))
     launch = r.get("launch", {})
     if launch and "error" not in launch:
         c, p, base = launch["cached"], launch["pooled"], launch["baseline"]
@@ -155,7 +223,7 @@ def markdown(r: dict[str, Any]) -> str:
             lines.append(f"- {many['posts']} generated posts, save → reload signal, text edit: "
                          f"{fmt(many['save_to_reload_signal_text_edit'])} (goal ≤ 0.3 s)")
         lines.append("")
-    for part in ("build", "launch", "envs", "serve"):
+    for part in ("build", "launch", "network", "envs", "serve"):
         if isinstance(r.get(part), dict) and "error" in r[part]:
             lines.append(f"- {part}: failed to run: {r[part]['error']}")
     return "\n".join(lines) + "\n"

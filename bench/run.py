@@ -1,7 +1,7 @@
 """`make bench`: run every benchmark, write bench/results/latest.json and latest.md.
 
 Never part of `make test`; prints and records, asserts no times. BENCH_QUICK=1 runs
-fewer repetitions; BENCH_ONLY=build,launch,live,envs,serve selects parts.
+fewer repetitions; BENCH_ONLY=build,launch,live,network,envs,serve selects parts.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import ROOT, machine
 from bench.report import markdown
 
-PARTS = ("envs", "launch", "live", "serve", "build", "scale")
+PARTS = ("envs", "launch", "live", "network", "serve", "build", "scale")
 
 
 def main() -> None:
