@@ -1,5 +1,6 @@
 """A post page's weight, as a reader's Chromium loads it from a cold cache: the theme's
-icons drawn without FontAwesome's 1.5 MB script, MathJax only on pages with math, and
+icons drawn without FontAwesome's 1.5 MB script, MathJax only on pages with math (and
+only the components they use), and
 thebe (1.5 MB) fetched only once the reader shows the intent to run the code (the pointer
 on Run code here), never while they only read.
 
@@ -92,8 +93,12 @@ def test_mathjax_loads_only_on_pages_with_math(browser: Any, served: str) -> Non
         assert page.locator("script[src*='mathjax' i]").count() == 0
         assert loaded(page, requested, "mathjax") == []
     with cold_page(browser, served + MATH_POST) as (page, requested):
-        assert page.locator("script[src*='mathjax' i]").count() == 1
-        page.wait_for_selector("mjx-container", timeout=30_000)
+        page.wait_for_selector("mjx-container mjx-assistive-mml", state="attached",
+                               timeout=30_000)  # typeset, with MathML for screen readers
+        used = loaded(page, requested, "/mathjax/")
+        assert any(u.endswith("/startup.js") for u in used), used
+        # its components, not its combined file; no menu, no MathML input
+        assert not [u for u in used if "-chtml.js" in u or "/ui/" in u or "/input/mml" in u]
 
 
 def test_thebe_is_fetched_on_the_readers_intent_only(browser: Any, served: str) -> None:
