@@ -5,6 +5,7 @@ one)."""
 from __future__ import annotations
 
 import io
+import re
 import subprocess
 import sys
 import tomllib
@@ -297,6 +298,20 @@ def test_bibtex_cite_role_and_bibliography_are_wrapped_for_the_whole_domain() ->
 
 def test_the_pydata_theme_keeps_its_components_where_publish_looks() -> None:
     assert (Path(pydata.components_folder())).is_dir()
+
+
+def test_the_pydata_themes_head_loses_its_fontawesome_script_and_nothing_else() -> None:
+    macros = (pydata.THEME / "static" / "webpack-macros.html").read_text(encoding="utf-8")
+    head = macros[macros.index("{% macro head_js_preload() %}"):]
+    head = head[:head.index("{% endmacro %}")]
+    head = re.sub(r"\{\{ pathto\('([^']*)', 1\) \}\}", r"../../\1", head)  # as rendered
+    assert "fontawesome.js" in head  # what the filter removes is still there to remove
+    kept = str(pydata.without_fontawesome_js(head))
+    assert "fontawesome" not in kept
+    assert kept.count("<link") == head.count("<link") >= 2  # bootstrap's, the theme's
+    css = (pydata.THEME / "static" / "styles" / "pydata-sphinx-theme.css").read_text(
+        encoding="utf-8")
+    assert "fa-solid-900.woff2" in css and ".fa-magnifying-glass" in css  # the web font
 
 
 def test_myst_substitutions_render_in_publish_s_sandbox() -> None:

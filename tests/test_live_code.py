@@ -5,6 +5,8 @@ test_browser.py."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
 import io
 import json
@@ -116,3 +118,25 @@ def test_unpack_takes_lib_files_only(tmp_path: Path) -> None:
 def test_a_download_that_is_not_the_published_package_is_refused() -> None:
     with pytest.raises(PublishError, match="does not match thebe 0.9.3's published integrity"):
         npm.check(thebe.THEBE, b"not the tarball")
+
+
+def test_a_cache_without_the_file_a_build_needs_is_fetched_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = _tarball({"package/lib/new.js": b"new", "package/lib/old.js": b"old"})
+    integrity = "sha512-" + base64.b64encode(hashlib.sha512(data).digest()).decode()
+    pkg = npm.Package("tiny", "1.0.0", integrity, folder="lib", main="new.js")
+    monkeypatch.setenv("PUBLISH_CACHE_DIR", str(tmp_path))
+    cached = tmp_path / "npm" / "tiny-1.0.0"
+    (cached / "lib").mkdir(parents=True)  # an earlier build's cache: complete, no new.js
+    (cached / "lib" / "old.js").write_bytes(b"old")
+    (cached / ".complete").write_text("1.0.0")
+    downloads: list[str] = []
+
+    def download(url: str) -> bytes:
+        downloads.append(url)
+        return data
+
+    monkeypatch.setattr(npm, "download", download)
+    lib = npm.fetch(pkg)
+    assert (lib / "new.js").read_bytes() == b"new" and (lib / "old.js").is_file()
+    assert npm.fetch(pkg) == lib and len(downloads) == 1  # then the cache serves it

@@ -11,7 +11,8 @@ touches another library's private names.
 - ``myst`` (myst-parser): the renderer's directive and role, its ``{include}``, the
   substitutions' ``jinja2``; ``myst_nb``: a code cell's ``:load:``;
 - ``bibtex`` (sphinxcontrib-bibtex): the cite role and the bibliography directive;
-- ``pydata_sphinx_theme``: where it keeps its components;
+- ``pydata_sphinx_theme``: where it keeps its components, its head without FontAwesome's
+  script;
 - ``jsonschema``: imported without rfc3987-syntax;
 - ``patch``: replacing a function once per process; ``versions``: the check.
 """

@@ -117,8 +117,8 @@ def fetch(pkg: Package) -> Path:
     """The package's served folder in the cache, fetched on first use; raises PublishError."""
     root = cache_root() / "npm" / f"{pkg.name}-{pkg.version}"
     lib = root / pkg.folder
-    if (root / ".complete").is_file():
-        return lib
+    if (root / ".complete").is_file() and (lib / pkg.main).is_file():
+        return lib  # (a cache of other files of the package is fetched again)
     try:
         data = download(pkg.tarball)
     except Exception as exc:  # network, TLS, HTTP status

@@ -9,7 +9,7 @@ from publisher.config import Config
 from publisher.errors import PublishError
 from publisher.hashing import digest
 from publisher.layout import CONFIG_FILE
-from publisher.pipeline.mathjax import mathjax_path
+from publisher.pipeline.mathjax import mathjax_config, mathjax_path
 from publisher.pipeline.site_pages import FAVICON, copybutton_conf
 
 CONF = '''\
@@ -51,7 +51,7 @@ html_theme_options = {{
 html_permalinks_icon = "#"
 html_sourcelink_suffix = ""
 mathjax_path = {mathjax_path!r}
-mathjax3_config = {{"options": {{"processHtmlClass": "tex2jax_process|mathjax_process|math|output_area"}}}}
+mathjax3_config = {mathjax_config!r}
 # the sidebar lists recent posts, not every post: a list of every post on every page
 # makes a build quadratic in the number of posts (300 posts: 43 s instead of 11 s); its
 # search box is the navbar's (one search box per page), the site's name is the top bar's and
@@ -113,6 +113,7 @@ def conf_py(config: Config, math_local: bool = False) -> str:
         listing=config.site.listing,
         page_size=config.site.page_size,
         mathjax_path=mathjax_path(math_local),
+        mathjax_config=mathjax_config(),
         title=config.site.title,
         author=", ".join(config.all_authors),
         language=config.site.language,

@@ -14,7 +14,7 @@ from sphinx.application import Sphinx
 
 from publisher.compat import ablog
 from publisher.compat import sphinx as sphinx_compat
-from publisher.compat.pydata_sphinx_theme import components_folder
+from publisher.compat.pydata_sphinx_theme import add_filters, components_folder
 from publisher.hashing import hex_of
 from publisher.pipeline import kept, links, post_box, reads, sandbox
 from publisher.pipeline.listing import (
@@ -193,6 +193,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("html-page-context", math_in_summaries, priority=450)
     app.connect("config-inited", _stable_config, priority=900)
     app.connect("builder-inited", _dedupe_templates)
+    app.connect("builder-inited", add_filters)  # the head without FontAwesome's script
     app.connect("builder-inited", kept.wrap_collect_pages)
     app.connect("builder-inited", kept.static_when_changed)
     app.connect("env-before-read-docs", _fresh_blog)

@@ -228,13 +228,8 @@
       }
       return loading;
     }
-    // while the reader reads: thebe into the browser's cache (low priority)
-    (window.requestIdleCallback || function (fn) { setTimeout(fn, 2000); })(function () {
-      var hint = document.createElement("link");
-      hint.rel = "prefetch";
-      hint.href = cfg.thebe + "index.js";
-      document.head.appendChild(hint);
-    });
+    // thebe (1.5 MB) only on the reader's intent: the pointer on the button, the focus on
+    // it, a touch; a reader who only reads downloads none of it
     ["pointerenter", "focus", "touchstart"].forEach(function (ev) {
       button.addEventListener(ev, function () { loadThebe().catch(function () {}); },
                               {once: true, passive: true});
