@@ -9,11 +9,15 @@ from pathlib import Path
 
 import brotli
 import pytest
+from starlette.applications import Starlette
+from starlette.routing import Mount
+from starlette.testclient import TestClient
 
 from publisher.deploy import site_files
 from publisher.pipeline.pipeline import BuildOptions, build
 from publisher.pipeline.precompress import TEXT, is_sibling
 from publisher.progress import Reporter
+from publisher.serve import DevFiles
 from publisher.workspace import Workspace
 from tests.conftest import SiteFactory, md_post
 
@@ -119,6 +123,24 @@ def test_text_files_get_siblings_made_again_only_where_they_changed(
     rewritten = [rel for rel in same if (now[rel].st_ino, now[rel].st_ctime_ns)
                  != (before[rel].st_ino, before[rel].st_ctime_ns)]
     assert len(same) > 20 and not rewritten, rewritten
+
+
+def test_publish_serve_makes_none_and_serves_none(make_site: SiteFactory) -> None:
+    root = make_site(SITE)
+    out = build(root, BuildOptions(backend="local"), Reporter(quiet=True)).out
+    assert (out / "index.html.gz").is_file() and (out / "index.html.br").is_file()
+    client = TestClient(Starlette(routes=[Mount("/", DevFiles(out))]))
+    page = client.get("/index.html")
+    assert page.status_code == 200 and "/_publish/livereload.js" in page.text
+    for rel in ("index.html.gz", "index.html.br", "posts/words/index.html.gz",
+                "static/big.json.br"):
+        assert (out / rel).is_file()
+        r = client.get("/" + rel)
+        assert r.status_code == 404 and "Not found" in r.text, rel
+        assert r.content.isascii() and "content-encoding" not in r.headers
+    # the dev server's builds (compress=False) take the siblings away
+    report = build(root, BuildOptions(backend="local", compress=False), Reporter(quiet=True))
+    assert report.ok and not [p for p in out.rglob("*") if is_sibling(p.name)]
 
 
 def test_is_sibling() -> None:
