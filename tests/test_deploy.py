@@ -37,6 +37,8 @@ from tests.helpers import (
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 SESSION_HOST = "abc123.example-live.org"
+# Debian's libnginx-mod-http-brotli-static (not installed with nginx)
+BROTLI_STATIC = Path("/usr/lib/nginx/modules/ngx_http_brotli_static_module.so")
 F = TypeVar("F", bound=Callable[..., object])
 
 
@@ -144,6 +146,8 @@ def site_config(http_port: int, https_port: int, upstream_port: int, certs: Path
         ("/etc/letsencrypt/live/example-live.org/", f"{certs}/"),
         ("root /srv/blog/_site;", f"root {blog};"),
         ("root /var/www/html;", f"root {acme};"),
+        # as the file says to do once the module is installed
+        *([("# brotli_static on;", "brotli_static on;")] if BROTLI_STATIC.is_file() else []),
     ]:
         assert old in text, f"placeholder {old!r} is gone from deploy/nginx-publish.conf"
         text = text.replace(old, new)
@@ -155,7 +159,8 @@ def main_config(prefix: Path) -> str:
     user = "user root root;\n" if os.geteuid() == 0 else ""  # workers read tmp_path (0700)
     temps = "".join(f"    {kind}_temp_path {prefix}/{kind};\n"
                     for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
-    return (f"{user}worker_processes 1;\npid {prefix}/nginx.pid;\n"
+    brotli = f"load_module {BROTLI_STATIC};\n" if BROTLI_STATIC.is_file() else ""
+    return (f"{brotli}{user}worker_processes 1;\npid {prefix}/nginx.pid;\n"
             f"error_log {prefix}/error.log info;\nevents {{ worker_connections 256; }}\n"
             "http {\n    types { text/html html; text/css css; application/javascript js; }\n"
             "    default_type application/octet-stream;\n"
@@ -315,6 +320,11 @@ def test_compressed_siblings_cache_policy_and_http2(front: Front) -> None:
             assert "accept-encoding" in r.headers["vary"].lower()
             assert r.headers["cache-control"] == "public, max-age=31536000, immutable"
             assert "max-age=" in r.headers["strict-transport-security"]
+            if BROTLI_STATIC.is_file():
+                with c.stream("GET", url, headers={"Accept-Encoding": "br, gzip"}) as r:
+                    raw = b"".join(r.iter_raw())
+                assert r.headers["content-encoding"] == "br"
+                assert raw == sibling.with_suffix(".br").read_bytes()
             # a client that takes no compression gets the file itself
             same = c.get(url, headers={"Accept-Encoding": "identity"})
             assert "content-encoding" not in same.headers
