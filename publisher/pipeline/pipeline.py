@@ -225,7 +225,8 @@ def output(site: Site, items: list[RenderPost], out: Path, thebe: Path | None,
     bdir = site.build_dir
     manifest = json.dumps(site_json(site, items), sort_keys=True)
     key = digest([rendered_stamp(site).read_text(), manifest, str(out), str(thebe),
-                  str(mathjax), str(compress), repr(redirects.plan(site, [rp.post.slug for rp in items])[0]),
+                  str(mathjax), str(compress),
+                  repr(redirects.plan(site, [rp.post.slug for rp in items])[0]),
                   *_static_listing(site.root / "static"), *listing(site, items)])
     key_file = out / "_publish" / ".emitted"
     if key_file.is_file() and key_file.read_text() == key and (out / MARKER).is_file():

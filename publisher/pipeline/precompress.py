@@ -3,9 +3,9 @@
 A static host sends them instead of compressing each answer itself (nginx's
 ``gzip_static`` and ``brotli_static``, deploy/nginx-publish.conf): the best compression,
 paid once per build rather than per request. Only text (by name) larger than
-:data:`SMALLEST` gets them, each only when it is smaller than its file; never what the launcher reads
-and readers download, under ``_publish/`` (site.json, the posts' files, env folders,
-notebooks and sources stay exactly as written); thebe and MathJax there do get them.
+:data:`SMALLEST` gets them, each only when it is smaller than its file; never what the
+launcher reads and readers download under ``_publish/`` (site.json, the posts' files, env
+folders, notebooks and sources stay exactly as written); thebe and MathJax there do.
 
 A sibling is made again only when its file changed: it carries its file's modification
 time, and the output staging (:class:`~publisher.pipeline.output.Staging`) keeps a file's
