@@ -19,6 +19,7 @@ class BuildOptions:
     keep_going: bool = False
     strict: bool = False
     drafts: bool = False
+    compress: bool = True  # .br and .gz beside text files (publish serve: False)
 
 
 @dataclasses.dataclass(frozen=True)

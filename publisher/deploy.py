@@ -54,6 +54,7 @@ from publisher.git import (
 from publisher.layout import DEFAULT_OUT, PUBLISHED, WORK
 from publisher.paths import files_under
 from publisher.pipeline.output import MARKER, SOURCES, swap
+from publisher.pipeline.precompress import is_sibling
 
 # build bookkeeping of the output folder, not part of the site a host serves
 EMITTED = f"{PUBLISHED}/.emitted"
@@ -77,13 +78,15 @@ def build_output(site: Path) -> Path:
 # -- gh-pages ----------------------------------------------------------------------------
 
 def site_files(out: Path) -> dict[str, Path]:
-    """path on the host -> file of the output, for every file a host should serve. The
-    build makes no links: a DeployError names one that leads out of the output folder
-    (put there since; its target would be published)."""
+    """path on the host -> file of the output, for every file a host should serve: not the
+    compressed siblings of text files (``.br``, ``.gz``: GitHub Pages compresses as it
+    sends, and serves no sibling for its file). The build makes no links: a DeployError
+    names one that leads out of the output folder (put there since; its target would be
+    published)."""
     files: dict[str, Path] = {}
     for path in files_under(out, out, error=DeployError, folder_name="the output folder"):
         rel = path.relative_to(out).as_posix()
-        if rel not in INTERNAL:
+        if rel not in INTERNAL and not (is_sibling(path.name) and path.with_suffix("").is_file()):
             files[rel] = path
     return files
 

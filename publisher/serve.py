@@ -39,6 +39,7 @@ from publisher.launcher.events import KEEPALIVE, sse
 from publisher.launcher.hosts import check_host, local_hosts_only
 from publisher.memo import Stamp, stamp
 from publisher.pipeline.pipeline import BuildOptions, build
+from publisher.pipeline.precompress import is_sibling
 from publisher.progress import Reporter
 from publisher.workspace import Workspace
 
@@ -118,7 +119,7 @@ class Rebuilder:
         error = ""
         try:
             report = build(self.site, BuildOptions(out=self.out, execute=self.execute,
-                                                   keep_going=True),
+                                                   keep_going=True, compress=False),
                            self.reporter, backend=self.backend, workspace=self.workspace)
             problems = report.problems + list(report.failures.values())
             error = "\n\n".join(problems)
@@ -169,12 +170,16 @@ class DevFiles(StaticFiles):
     """The output folder as the author's browser sees it: Starlette's static files (paths
     kept inside the folder, a folder's index.html), every page with the live-reload script
     and never cached, a page that is not (yet) there said so (by the site's ``404.html``,
-    as a static host would, once a build made one)."""
+    as a static host would, once a build made one). The compressed siblings of text files
+    (``page.html.gz``) are not served: this server's builds make none, and one left by
+    ``publish build`` would go out as its file's type (text/html) without its encoding."""
 
     def __init__(self, out: Path) -> None:
         super().__init__(directory=out, html=True, check_dir=False)
 
     async def get_response(self, path: str, scope: Scope) -> Response:
+        if is_sibling(path.rsplit("/", 1)[-1]):
+            return HTMLResponse(inject(NOT_FOUND), 404, headers={"Cache-Control": "no-store"})
         try:
             response = await super().get_response(path, scope)
         except HTTPException as exc:

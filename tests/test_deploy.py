@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import configparser
 import os
+import re
 import shutil
 import ssl
 import subprocess
@@ -22,6 +23,8 @@ from typing import TypeVar
 import httpx
 import pytest
 
+from publisher.pipeline.pipeline import BuildOptions, build
+from publisher.progress import Reporter
 from tests.conftest import CONFIG, md_post, write_files
 from tests.helpers import (
     execute,
@@ -34,6 +37,8 @@ from tests.helpers import (
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 SESSION_HOST = "abc123.example-live.org"
+# Debian's libnginx-mod-http-brotli-static (not installed with nginx)
+BROTLI_STATIC = Path("/usr/lib/nginx/modules/ngx_http_brotli_static_module.so")
 F = TypeVar("F", bound=Callable[..., object])
 
 
@@ -108,6 +113,7 @@ class Front:
     https: str  # https://127.0.0.1:<port>/
     http: str
     ca: ssl.SSLContext
+    blog: Path  # the output of `publish build` nginx serves
 
 
 def make_cert(folder: Path) -> None:
@@ -140,6 +146,8 @@ def site_config(http_port: int, https_port: int, upstream_port: int, certs: Path
         ("/etc/letsencrypt/live/example-live.org/", f"{certs}/"),
         ("root /srv/blog/_site;", f"root {blog};"),
         ("root /var/www/html;", f"root {acme};"),
+        # as the file says to do once the module is installed
+        *([("# brotli_static on;", "brotli_static on;")] if BROTLI_STATIC.is_file() else []),
     ]:
         assert old in text, f"placeholder {old!r} is gone from deploy/nginx-publish.conf"
         text = text.replace(old, new)
@@ -151,9 +159,10 @@ def main_config(prefix: Path) -> str:
     user = "user root root;\n" if os.geteuid() == 0 else ""  # workers read tmp_path (0700)
     temps = "".join(f"    {kind}_temp_path {prefix}/{kind};\n"
                     for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
-    return (f"{user}worker_processes 1;\npid {prefix}/nginx.pid;\n"
+    brotli = f"load_module {BROTLI_STATIC};\n" if BROTLI_STATIC.is_file() else ""
+    return (f"{brotli}{user}worker_processes 1;\npid {prefix}/nginx.pid;\n"
             f"error_log {prefix}/error.log info;\nevents {{ worker_connections 256; }}\n"
-            "http {\n    types { text/html html; text/css css; }\n"
+            "http {\n    types { text/html html; text/css css; application/javascript js; }\n"
             "    default_type application/octet-stream;\n"
             f"    access_log {prefix}/access.log;\n{temps}"
             f"    include {prefix}/site.conf;\n}}\n")
@@ -212,9 +221,9 @@ def front(tmp_path_factory: pytest.TempPathFactory, docker_engine: None,
             ```
             """),
     })
+    # the blog nginx serves: the site built for real (its stored outputs: nothing runs)
     blog = tmp / "blog"
-    write_files(blog, {"index.html": "<p>the static blog</p>\n",
-                       "posts/hello/index.html": "<p>Hello post</p>\n"})
+    assert build(site, BuildOptions(out=blog, execute="off"), Reporter(quiet=True)).ok
     acme = tmp / "acme"
     write_files(acme, {".well-known/acme-challenge/tok": "acme-ok"})
     make_cert(tmp / "certs")
@@ -224,15 +233,16 @@ def front(tmp_path_factory: pytest.TempPathFactory, docker_engine: None,
     with running_launcher(site, runtime_dir, "--backend", "docker", "--base-url", "/live/",
                           "--forwarded-allow-ips", "127.0.0.1", port=launcher_port), \
             running_nginx(tmp / "nginx", conf, http_port):
-        yield Front(f"https://127.0.0.1:{https_port}/", f"http://127.0.0.1:{http_port}/", ca)
+        yield Front(f"https://127.0.0.1:{https_port}/", f"http://127.0.0.1:{http_port}/", ca,
+                    blog)
 
 
 @live
 def test_static_blog_and_health_over_https(front: Front) -> None:
     with httpx.Client(verify=front.ca) as c:
-        assert c.get(front.https).text == "<p>the static blog</p>\n"
+        assert "<title>" in c.get(front.https).text
         r = c.get(front.https + "posts/hello/")
-        assert r.status_code == 200 and "Hello post" in r.text
+        assert r.status_code == 200 and "hello from the post" in r.text
         assert "max-age=" in r.headers["strict-transport-security"]
         health = c.get(front.https + "live/health")
         assert health.status_code == 200 and health.json()["backend"] == "docker"
@@ -274,3 +284,53 @@ def test_per_session_host_block_sends_everything_to_the_launcher(front: Front) -
         health = c.get(front.https + "live/health")
         assert health.status_code == 200 and health.json()["backend"] == "docker"
         assert c.get(front.https).status_code == 404, "the blog is not served on session hosts"
+
+
+def _assets(page: str) -> list[str]:
+    """The addresses of the stylesheets and scripts a page names (relative to the page)."""
+    return re.findall(r'(?:href|src)="([^"]+\.(?:css|js)(?:\?[^"]*)?)"', page)
+
+
+@live
+def test_compressed_siblings_cache_policy_and_http2(front: Front) -> None:
+    page_url = front.https + "posts/hello/"
+    with httpx.Client(verify=front.ca, http2=True) as c:
+        page = c.get(page_url)
+        assert page.http_version == "HTTP/2"
+        assert page.headers["cache-control"] == "no-cache", "pages are asked again"
+        assert "max-age=" in page.headers["strict-transport-security"]
+        assets = _assets(page.text)
+        hashed = [a for a in assets if re.search(r"\?(v|digest)=[0-9a-f]{8,}", a)]
+
+        def local(asset: str) -> Path:
+            return front.blog / httpx.URL(page_url).join(asset).path.lstrip("/")
+
+        # the largest of each (a small file has no sibling)
+        css = max((a for a in hashed if ".css?" in a), key=lambda a: local(a).stat().st_size)
+        js = max((a for a in hashed if ".js?" in a), key=lambda a: local(a).stat().st_size)
+        plain = next(a for a in assets if a.endswith(".js") and "?" not in a)
+        for asset in (css, js):
+            url = httpx.URL(page_url).join(asset)
+            sibling = local(asset).with_name(local(asset).name + ".gz")
+            assert sibling.is_file(), f"publish build wrote no {sibling.name}"
+            with c.stream("GET", url, headers={"Accept-Encoding": "gzip"}) as r:
+                raw = b"".join(r.iter_raw())
+            assert r.status_code == 200 and r.headers["content-encoding"] == "gzip"
+            assert raw == sibling.read_bytes(), "not the sibling publish build wrote"
+            assert "accept-encoding" in r.headers["vary"].lower()
+            assert r.headers["cache-control"] == "public, max-age=31536000, immutable"
+            assert "max-age=" in r.headers["strict-transport-security"]
+            if BROTLI_STATIC.is_file():
+                with c.stream("GET", url, headers={"Accept-Encoding": "br, gzip"}) as r:
+                    raw = b"".join(r.iter_raw())
+                assert r.headers["content-encoding"] == "br"
+                assert raw == sibling.with_suffix(".br").read_bytes()
+            # a client that takes no compression gets the file itself
+            same = c.get(url, headers={"Accept-Encoding": "identity"})
+            assert "content-encoding" not in same.headers
+            assert same.content == sibling.with_suffix("").read_bytes()
+        unversioned = c.get(httpx.URL(page_url).join(plain))
+        assert unversioned.headers["cache-control"] == "public, max-age=3600"
+    # the launcher's answers keep their own headers
+    health = httpx.get(front.https + "live/health", verify=front.ca)
+    assert "immutable" not in health.headers.get("cache-control", "")

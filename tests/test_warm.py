@@ -124,7 +124,7 @@ def test_a_build_request_carries_every_option() -> None:
     from publisher.build_request import BuildOptions, BuildRequest
 
     options = BuildOptions(out=Path("elsewhere"), jobs=3, execute="force", backend="local",
-                           keep_going=True, strict=True, drafts=True)
+                           keep_going=True, strict=True, drafts=True, compress=False)
     assert all(getattr(options, f.name) != f.default for f in dataclasses.fields(options))
     request = BuildRequest(Path("site"), options, debug=True)
     import json

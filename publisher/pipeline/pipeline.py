@@ -38,6 +38,7 @@ from publisher.pipeline.output import (
     spare_folder,
     swap,
 )
+from publisher.pipeline.precompress import add_siblings
 from publisher.pipeline.reads import outside_changed
 from publisher.pipeline.render import RenderPost, write_project
 from publisher.pipeline.sourcemap import to_author
@@ -81,13 +82,15 @@ def build(root: Path, opts: BuildOptions, reporter: Reporter | None = None,
     pages = render_posts(site, items, executed, backend.name,
                          thebe_url(cfg, "../../") if live_problem is None else "")
     try:
-        warnings = render_and_emit(site, pages, out, opts.strict, reporter, lib, mathjax, ws)
+        warnings = render_and_emit(site, pages, out, opts.strict, reporter, lib, mathjax, ws,
+                                   opts.compress)
     except PublishError as exc:
         if (refused := files_refused(exc)) is None or not opts.keep_going:
             raise
         site, pages, executed = without(site, pages, executed, refused, reporter)
         problems = problems + refused.problems
-        warnings = render_and_emit(site, pages, out, opts.strict, reporter, lib, mathjax, ws)
+        warnings = render_and_emit(site, pages, out, opts.strict, reporter, lib, mathjax, ws,
+                                   opts.compress)
     warnings = site.warnings + [w for w in (live_problem, math_problem) if w] + warnings
     return BuildReport(out, executed, failures, problems, warnings, time.monotonic() - start)
 
@@ -166,17 +169,18 @@ def has_code(post: Post) -> bool:
 
 def render_and_emit(site: Site, items: list[RenderPost], out: Path, strict: bool,
                     reporter: Reporter, thebe: Path | None = None,
-                    mathjax: Path | None = None, workspace: Workspace | None = None
-                    ) -> list[str]:
+                    mathjax: Path | None = None, workspace: Workspace | None = None,
+                    compress: bool = True) -> list[str]:
     """Stages 5 and 6: render with Sphinx, then swap the finished site into *out*.
 
     Nothing is redone that has not changed: Sphinx runs only when its source folder
     changed (or never finished), and the output is replaced only when what it would
-    receive differs from what it holds.
+    receive differs from what it holds. *compress*: text files get their ``.br`` and
+    ``.gz`` (:mod:`.precompress`).
     """
     ws = workspace if workspace is not None else Workspace()
     warnings = render(site, items, strict, reporter, mathjax is not None, ws)
-    output(site, items, out, thebe, mathjax, ws)
+    output(site, items, out, thebe, mathjax, ws, compress)
     return warnings
 
 
@@ -216,12 +220,13 @@ def render(site: Site, items: list[RenderPost], strict: bool, reporter: Reporter
 
 
 def output(site: Site, items: list[RenderPost], out: Path, thebe: Path | None,
-           mathjax: Path | None, ws: Workspace) -> None:
+           mathjax: Path | None, ws: Workspace, compress: bool = True) -> None:
     """Stage 6: the site into *out*, in one swap, unless *out* holds it already."""
     bdir = site.build_dir
     manifest = json.dumps(site_json(site, items), sort_keys=True)
     key = digest([rendered_stamp(site).read_text(), manifest, str(out), str(thebe),
-                  str(mathjax), repr(redirects.plan(site, [rp.post.slug for rp in items])[0]),
+                  str(mathjax), str(compress),
+                  repr(redirects.plan(site, [rp.post.slug for rp in items])[0]),
                   *_static_listing(site.root / "static"), *listing(site, items)])
     key_file = out / "_publish" / ".emitted"
     if key_file.is_file() and key_file.read_text() == key and (out / MARKER).is_file():
@@ -231,7 +236,7 @@ def output(site: Site, items: list[RenderPost], out: Path, thebe: Path | None,
     staging = spare_folder(bdir, out)
     for attempt in (1, 2):
         try:
-            stage(site, items, staging, key, thebe, mathjax, ws)
+            stage(site, items, staging, key, thebe, mathjax, ws, compress)
             break
         except OSError:
             shutil.rmtree(staging, ignore_errors=True)  # start from nothing once
@@ -257,7 +262,8 @@ def prepare_spare(out: Path, staging: Path, spares: dict[Path, threading.Thread]
 
 
 def stage(site: Site, items: list[RenderPost], staging: Path, key: str,
-          thebe: Path | None, mathjax: Path | None, ws: Workspace) -> None:
+          thebe: Path | None, mathjax: Path | None, ws: Workspace,
+          compress: bool = True) -> None:
     """Make *staging* exactly the site this build outputs, from whatever it holds (after
     its copy in the background, when one of the workspace's spares is under way)."""
     if (preparing := ws.spares.pop(staging, None)) is not None:
@@ -280,6 +286,8 @@ def stage(site: Site, items: list[RenderPost], staging: Path, key: str,
         copy_into(thebe, staging, st.copy)
     if mathjax is not None:
         copy_mathjax(mathjax, staging, st.copy)
+    if compress:
+        add_siblings(st)
     st.write(staging / "_publish" / ".emitted", key)
     st.write(staging / MARKER, MARKER_TEXT)
     st.prune()
