@@ -23,7 +23,7 @@ import httpx
 from bench.bench_live import ADMIN, CHROMIUM_ARGS, SLUG, _stop_all
 from bench.common import PY, QUICK, ROOT, run, summary
 from tests.helpers import free_port, launch, remove_sessions_under, running_launcher
-from tests.statichost import served
+from tests.statichost import Precompressed, served
 
 MBIT = 1_000_000 / 8  # bytes per second
 THROTTLE = {"offline": False, "latency": 40, "downloadThroughput": 20 * MBIT,
@@ -246,9 +246,10 @@ def main(work: Path) -> dict[str, Any]:
     rdir = Path(tempfile.mkdtemp(prefix="pbn-", dir="/tmp"))
     n = 1 if QUICK else 3
     result: dict[str, Any] = {"throttle": "20 Mbit/s down, 5 Mbit/s up, 40 ms RTT",
-                              "server": "python http.server (no compression)"}
+                              "server": "a static host sending the build's .br/.gz "
+                                        "siblings (as nginx's gzip_static/brotli_static)"}
     try:
-        with sync_playwright() as pw, served(out_dir) as blog:
+        with sync_playwright() as pw, served(out_dir, Precompressed) as blog:
             browser = pw.chromium.launch(executable_path=shutil.which("chromium")
                                          or "/usr/bin/chromium", args=CHROMIUM_ARGS)
             page_url = f"{blog}posts/{SLUG}/index.html"

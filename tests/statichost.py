@@ -38,6 +38,33 @@ class WithNotFoundPage(QuietFiles):
             self.wfile.write(body)
 
 
+class Precompressed(QuietFiles):
+    """A static host that sends a file's ``.br`` or ``.gz`` sibling, as the client accepts
+    (nginx's ``gzip_static``/``brotli_static``), with a year's caching for versioned
+    addresses as deploy/nginx-publish.conf gives them."""
+
+    SIBLINGS = ((".br", "br"), (".gz", "gzip"))
+
+    def send_head(self) -> Any:
+        path = Path(self.translate_path(self.path))
+        accepted = {part.split(";")[0].strip()
+                    for part in self.headers.get("Accept-Encoding", "").split(",")}
+        for suffix, coding in self.SIBLINGS:
+            sibling = path.with_name(path.name + suffix)
+            if coding in accepted and path.is_file() and sibling.is_file():
+                body = open(sibling, "rb")  # noqa: SIM115 (closed by the handler)
+                self.send_response(200)
+                self.send_header("Content-Type", self.guess_type(str(path)))
+                self.send_header("Content-Encoding", coding)
+                self.send_header("Vary", "Accept-Encoding")
+                self.send_header("Content-Length", str(sibling.stat().st_size))
+                if "?v=" in self.path or "?digest=" in self.path:
+                    self.send_header("Cache-Control", "public, max-age=31536000, immutable")
+                self.end_headers()
+                return body
+        return super().send_head()
+
+
 @contextlib.contextmanager
 def served(folder: Path, handler: type[QuietFiles] = QuietFiles) -> Iterator[str]:
     """*folder* served on loopback until the block ends; its address, ending in ``/``."""
