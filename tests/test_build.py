@@ -15,7 +15,7 @@ import pytest
 from publisher.errors import BuildFailed, PublishError
 from publisher.pipeline.pipeline import BuildOptions, BuildReport, build
 from publisher.progress import Reporter
-from tests.conftest import SiteFactory, md_post, notebook
+from tests.conftest import SiteFactory, md_post, notebook, write_files
 from tests.helpers import interruptible_build
 
 pytestmark = pytest.mark.slow
@@ -479,3 +479,19 @@ def test_importing_publisher_changes_no_process_wide_state() -> None:
     res = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                          timeout=120, check=True)
     assert res.stdout.strip() == "False", res.stderr
+
+
+@pytest.mark.slow
+def test_a_build_leaves_sphinx_s_shared_defaults_alone(tmp_path: Path) -> None:
+    """A value conf.py does not set is one object of Sphinx's, shared by every application
+    in the process: a publish build that added its folders to it in place made a later,
+    unrelated Sphinx application (the tests' own) render with publish's templates."""
+    from sphinx.config import Config
+
+    from publisher.pipeline.pipeline import BuildOptions, build
+
+    write_files(tmp_path / "site", {
+        "publish.toml": '[site]\ntitle = "Defaults"\n[execute]\nmode = "off"\n',
+        "posts/one/index.md": md_post("One", "2026-01-01", "Words.\n")})
+    assert build(tmp_path / "site", BuildOptions()).ok
+    assert Config.config_values["templates_path"].default == []

@@ -34,6 +34,9 @@ html_theme = "sphinx_book_theme"
 # publish's rendering code, templates and Sphinx packages: a change re-renders every page
 publish_renderer = {renderer!r}
 html_title = {title!r}
+# lists of this application's own: the themes append to templates_path as they load, and
+# an unset value is Sphinx's default object, shared by every application of the process
+templates_path = []
 html_static_path = []
 # Values the themes and myst-parser would set while building, set here already: a config
 # that changes during a build makes Sphinx rewrite every page on the next one.

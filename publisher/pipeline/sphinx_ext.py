@@ -36,19 +36,18 @@ def _stable_config(app: Sphinx, config: Any) -> None:
     fresh one; a difference makes it rewrite every page. Our static folder and the pydata
     theme's components folder (appended by the theme when the builder starts) are added
     here already, so the two agree and a no-op build writes nothing.
+
+    New lists, never changed in place: a value conf.py does not set is Sphinx's default
+    object, one list shared by every application of the process.
     """
-    if str(STATIC) not in config.html_static_path:
-        config.html_static_path.append(str(STATIC))
-    if str(SPHINX_TEMPLATES) not in config.templates_path:
-        config.templates_path.insert(0, str(SPHINX_TEMPLATES))
-    if components_folder() not in config.templates_path:
-        config.templates_path.append(components_folder())
-    config.templates_path[:] = list(dict.fromkeys(config.templates_path))
+    config.html_static_path = list(dict.fromkeys([*config.html_static_path, str(STATIC)]))
+    config.templates_path = list(dict.fromkeys(
+        [str(SPHINX_TEMPLATES), *config.templates_path, components_folder()]))
 
 
 def _dedupe_templates(app: Sphinx) -> None:
     # the theme appends its components folder once more when the builder starts
-    app.config.templates_path[:] = list(dict.fromkeys(app.config.templates_path))
+    app.config.templates_path = list(dict.fromkeys(app.config.templates_path))
 
 
 def _page_written(app: Sphinx, pagename: str, templatename: str, context: Any,
