@@ -11,6 +11,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
+from urllib.parse import quote
 
 import pytest
 from starlette.testclient import TestClient
@@ -138,3 +139,12 @@ def test_a_sessions_jupyterlab_follows_the_readers_colour_scheme(tmp_path: Path)
     (path / "themes.jupyterlab-settings").write_text('{"theme": "JupyterLab Dark"}')
     subprocess.run(["sh", "-c", reader_settings_script()], env=env, check=True)
     assert (path / "themes.jupyterlab-settings").read_text() == '{"theme": "JupyterLab Dark"}'
+
+
+def test_a_hostile_post_name_is_text_on_the_page(client: TestClient) -> None:
+    """The unknown post's name comes from the reader's address: the page says it as text,
+    never as markup."""
+    name = '"><img src=x onerror=alert(1)><b>'
+    r = client.get("/launch/" + quote(name, safe=""))
+    assert r.status_code == 404 and r.headers["content-type"].startswith("text/html")
+    assert "<img src=x" not in r.text and "&lt;img src=x onerror=alert(1)&gt;" in r.text
