@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,6 +65,58 @@ def from_the_launcher(ev: dict[str, Any], name: str) -> None:
         what="JupyterLab's files from the image")
 
 
+STATIC_URL = re.compile(r'"fullStaticUrl": "([^"]*)"')
+
+
+def static_url(ev: dict[str, Any]) -> str:
+    """Where the session's JupyterLab loads its files from (its page's config)."""
+    page = httpx.get(f"{ev['url']}lab/tree/index.ipynb?token={ev['token']}", timeout=30)
+    assert page.status_code == 200, page.status_code
+    m = STATIC_URL.search(page.text)
+    assert m is not None, page.text[:2000]
+    return m.group(1)
+
+
+def shared_ready(base: str) -> tuple[dict[str, Any], str]:
+    """A session that loads JupyterLab's files from the launcher's shared address (every
+    session started once the image's files are copied), and that address."""
+    ev = ready(base)
+    url = static_url(ev)
+    if not url.startswith("/lab-static/"):  # the first: its files were proxied until the
+        c = session_container(ev["sid"])    # copy was done
+        assert c is not None
+        name = next(n for n in container_exec(c.id, "ls", FOLDER).stdout.split()
+                    if n.startswith("main."))
+        from_the_launcher(ev, name)
+        ev = ready(base)
+        url = static_url(ev)
+    return ev, url
+
+
+def test_sessions_of_one_image_share_one_address(launcher: str) -> None:
+    """Two sessions of one image: one address for JupyterLab's files, outside both
+    sessions, served without their tokens (the image's own bytes) and 404 for the rest."""
+    one, url = shared_ready(launcher)
+    two = ready(launcher)
+    assert one["url"] != two["url"] and static_url(two) == url
+    assert re.fullmatch(r"/lab-static/[0-9a-f]{24}", url), url
+    c = session_container(one["sid"])
+    assert c is not None
+    names = container_exec(c.id, "ls", FOLDER).stdout.split()
+    main = next(n for n in names if n.startswith("main.") and n.endswith(".js"))
+    image_sha = container_exec(c.id, "sha256sum", f"{FOLDER}/{main}").stdout.split()[0]
+    root = urlsplit(launcher)._replace(path="").geturl()
+    with httpx.stream("GET", f"{root}{url}/{main}", timeout=30,
+                      headers={"Accept-Encoding": "br"}) as r:
+        wire = b"".join(r.iter_raw())
+    assert r.status_code == 200 and r.headers["content-encoding"] == "br"
+    assert r.headers["access-control-allow-origin"] == "*"
+    assert hashlib.sha256(brotli.decompress(wire)).hexdigest() == image_sha
+    for bad in ["index.html", ".complete", "nothing.js"]:
+        assert httpx.get(f"{root}{url}/{bad}", timeout=30).status_code == 404, bad
+    assert httpx.get(f"{root}/lab-static/{'0' * 24}/{main}", timeout=30).status_code == 404
+
+
 def test_bundles_come_compressed_and_decode_to_the_images_bytes(launcher: str) -> None:
     ev = ready(launcher)
     c = session_container(ev["sid"])
@@ -100,14 +153,13 @@ def test_bundles_come_compressed_and_decode_to_the_images_bytes(launcher: str) -
 @pytest.mark.browser
 def test_chromium_loads_jupyterlab_compressed(launcher: str, browser: Any) -> None:
     """A launch in Chromium once the launcher has the image's files: JupyterLab's bundles
-    arrive compressed with the launcher's validators; on a reload the hashed ones are not
-    asked for again, the others answered 304."""
-    ev = ready(launcher)
+    arrive compressed with the launcher's validators; on the next launch (another session
+    of the image) the hashed ones are not asked for again, the others answered 304."""
+    ev, url = shared_ready(launcher)
     c = session_container(ev["sid"])
     assert c is not None
     names = container_exec(c.id, "ls", FOLDER).stdout.split()
     main = next(n for n in names if n.startswith("main.") and n.endswith(".js"))
-    from_the_launcher(ev, main)
     context = browser.new_context()
     page = context.new_page()
     cdp = context.new_cdp_session(page)
@@ -116,7 +168,7 @@ def test_chromium_loads_jupyterlab_compressed(launcher: str, browser: Any) -> No
     from_cache: set[str] = set()
 
     def received(e: dict[str, Any]) -> None:
-        if "/static/lab/" in e["response"]["url"]:
+        if "/static/lab/" in e["response"]["url"] or url in e["response"]["url"]:
             seen[e["requestId"]] = {
                 "url": e["response"]["url"], "name": urlsplit(e["response"]["url"]).path
                 .rsplit("/", 1)[1], "status": e["response"]["status"],
@@ -132,14 +184,19 @@ def test_chromium_loads_jupyterlab_compressed(launcher: str, browser: Any) -> No
         if e["requestId"] in seen:
             seen[e["requestId"]]["wire"] = e["encodedDataLength"]
 
+    def open_lab(session: dict[str, Any]) -> None:
+        page.goto(f"{session['url']}lab/tree/index.ipynb?token={session['token']}")
+        page.locator(".jp-NotebookPanel .jp-Cell").first.wait_for(timeout=120_000)
+        page.locator(".jp-NotebookPanel .jp-Spinner").wait_for(state="hidden",
+                                                                timeout=120_000)
+
     cdp.on("Network.requestServedFromCache", lambda e: from_cache.add(e["requestId"]))
     cdp.on("Network.responseReceived", received)
     cdp.on("Network.dataReceived", data)
     cdp.on("Network.loadingFinished", finished)
-    page.goto(f"{ev['url']}lab/tree/index.ipynb?token={ev['token']}")
-    page.locator(".jp-NotebookPanel .jp-Cell").first.wait_for(timeout=120_000)
-    page.locator(".jp-NotebookPanel .jp-Spinner").wait_for(state="hidden", timeout=120_000)
+    open_lab(ev)
     first = list(seen.values())
+    assert all(url in r["url"] for r in first), [r["url"] for r in first]
     bundle = next(r for r in first if r["name"] == main)
     assert bundle["headers"].get("content-encoding") in ("br", "gzip"), bundle
     assert bundle["headers"]["cache-control"].endswith("immutable")
@@ -157,13 +214,13 @@ def test_chromium_loads_jupyterlab_compressed(launcher: str, browser: Any) -> No
         "encodings": sorted({r["headers"].get("content-encoding", "identity")
                              for r in first})}, indent=1))
     page.screenshot(path=str(ARTIFACTS / "lab-compressed.png"))
-    # again: what the first visit got, from the browser's cache (the hashed bundles) or
-    # revalidated (the others)
+    # a new launch, another session of the image: what the first got, from the
+    # browser's cache (the hashed bundles) or revalidated (the others)
     got = {r["name"] for r in first if r["wire"] is not None}
     seen.clear()
+    from_cache.clear()
     page.goto("about:blank")
-    page.goto(f"{ev['url']}lab/tree/index.ipynb")
-    page.locator(".jp-NotebookPanel .jp-Cell").first.wait_for(timeout=120_000)
+    open_lab(ready(launcher))
     again = [r for r in seen.values() if r["name"] in got]
     assert any(r["name"] == main for r in again), again
     for r in again:

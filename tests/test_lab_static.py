@@ -231,3 +231,103 @@ def test_a_reader_who_takes_no_encoding_gets_none() -> None:
     own default, which would send the reader gzip or br they cannot read)."""
     r, seen = proxied(None)
     assert seen == ["identity"] and "content-encoding" not in r.headers
+
+
+# --- one address for every session of an image: lab-static/<key>/<name> ------------------
+
+KEY = "0123456789abcdef01234567"
+
+
+def shared_client(tmp_path: Path, image: Path, complete: bool = True) -> TestClient:
+    """The launcher's route for the copy *KEY* of *image*'s files, in process."""
+    copy = tmp_path / "cache" / KEY
+    copy.mkdir(parents=True)
+    for f in image.iterdir():
+        if f.is_file():
+            (copy / f.name).write_bytes(f.read_bytes())
+    (copy / "index.html").write_text("<script>alert(1)</script>")
+    if complete:
+        (copy / ".complete").write_text("img")
+    lab = LabStatic(Images(image), tmp_path / "cache")  # type: ignore[arg-type]
+
+    async def route(request: Request) -> Response:
+        return await lab.shared(request.path_params["key"], request.path_params["name"],
+                                request.headers)
+
+    return TestClient(Starlette(routes=[Route("/lab-static/{key}/{name}", route)]))
+
+
+def test_one_address_serves_every_session_without_a_token(tmp_path: Path,
+                                                           image: Path) -> None:
+    """No token, no cookie: JupyterLab's own files, compressed, kept for good when hashed,
+    and loadable by a session on its own host (fonts need CORS)."""
+    with shared_client(tmp_path, image) as tc:
+        r = tc.get(f"/lab-static/{KEY}/{BUNDLE}", headers={"accept-encoding": "br"})
+        assert r.status_code == 200 and r.content == SOURCE  # TestClient decodes
+        assert r.headers["content-encoding"] == "br"
+        assert r.headers["cache-control"] == IMMUTABLE
+        assert r.headers["access-control-allow-origin"] == "*"
+        assert r.headers["cross-origin-resource-policy"] == "cross-origin"
+        assert r.headers["x-content-type-options"] == "nosniff"
+        assert r.headers["content-type"].startswith("text/javascript")
+        again = tc.get(f"/lab-static/{KEY}/{BUNDLE}", headers={
+            "accept-encoding": "br", "if-none-match": r.headers["etag"]})
+        assert again.status_code == 304
+
+
+@pytest.mark.parametrize("path", [
+    f"/lab-static/{KEY}/index.html",  # no page of an image's on the launcher's address
+    f"/lab-static/{KEY}/.complete",
+    f"/lab-static/{KEY}/.variants",
+    f"/lab-static/{KEY}/nothing.js",
+    f"/lab-static/{KEY.upper()}/{BUNDLE}",
+    f"/lab-static/{KEY[:-1]}/{BUNDLE}",
+    f"/lab-static/{KEY}0/{BUNDLE}",
+    f"/lab-static/..%2f{KEY}/{BUNDLE}",
+    f"/lab-static/{KEY}/..%2f..%2fimg%2f{BUNDLE}",
+])
+def test_nothing_else_is_served_there(tmp_path: Path, image: Path, path: str) -> None:
+    with shared_client(tmp_path, image) as tc:
+        r = tc.get(path)
+        assert r.status_code == 404 and b"function" not in r.content, path
+
+
+def test_a_copy_not_finished_is_not_served(tmp_path: Path, image: Path) -> None:
+    with shared_client(tmp_path, image, complete=False) as tc:
+        assert tc.get(f"/lab-static/{KEY}/{BUNDLE}").status_code == 404
+
+
+def test_compressed_bytes_are_kept_beside_the_copy(
+        tmp_path: Path, image: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Compressed once: a new launcher (or one that let the file go) reads the kept bytes
+    back; a file whose bytes changed under the same name is compressed anew."""
+    first = static.load(image / BUNDLE)
+    assert first is not None and set(first.variants) == {"identity", "br", "gzip"}
+    assert len(list((image / static.VARIANTS).iterdir())) == 2
+
+    def no_compressing(encoding: str, data: bytes) -> bytes:
+        raise AssertionError("compressed again")
+
+    monkeypatch.setattr(static, "_compress", no_compressing)
+    again = static.load(image / BUNDLE)
+    assert again == first
+    (image / BUNDLE).write_bytes(SOURCE + b"// changed\n")
+    with pytest.raises(AssertionError, match="compressed again"):
+        static.load(image / BUNDLE)
+    monkeypatch.undo()
+    changed = static.load(image / BUNDLE)
+    assert changed is not None
+    assert brotli.decompress(changed.variants["br"]) == SOURCE + b"// changed\n"
+
+
+def test_a_session_is_told_where_jupyterlabs_files_are() -> None:
+    from publisher.backends.sessions import SessionRequest, jupyter_args
+    from publisher.config import LauncherSection
+
+    req = SessionRequest("s", "t", "p", "e", "/sessions/s/", Path("/tmp/x"),
+                         LauncherSection().limits, lambda h, t: True,
+                         static_url=f"/lab-static/{KEY}/")
+    assert f"--LabApp.static_url_prefix=/lab-static/{KEY}/" in jupyter_args(req, "/s", "/w")
+    plain = SessionRequest("s", "t", "p", "e", "/sessions/s/", Path("/tmp/x"),
+                           LauncherSection().limits, lambda h, t: True)
+    assert not any("static_url" in a for a in jupyter_args(plain, "/s", "/w"))

@@ -78,6 +78,9 @@ class SessionRequest:
     network: bool = False
     deadline: float = 6 * 3600  # seconds: the session ends by then, launcher or not
     kernel: str = "python3"  # the kernel the session's notebook asks for
+    # where JupyterLab's own files are loaded from, when not from the session (the
+    # launcher's copy of the image's, one address for all its sessions: kept by browsers)
+    static_url: str = ""
 
 
 @dataclass
@@ -141,6 +144,7 @@ def jupyter_args(req: SessionRequest, socket: str, root_dir: str) -> list[str]:
         # gzip, in the session's own CPU; the launcher passes them on as they come
         '--ServerApp.tornado_settings={"compress_response": True}',
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        *([f"--LabApp.static_url_prefix={req.static_url}"] if req.static_url else []),
     ]
 
 

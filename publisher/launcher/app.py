@@ -41,6 +41,7 @@ def launcher_routes(manager: SessionManager) -> list[Any]:
         Route("/build/gh/post/{slug}/{ref:path}", r.build),
         Route("/v2/git/{slug}/{ref:path}", r.launch_page),
         Route("/v2/gh/post/{slug}/{ref:path}", r.launch_page),
+        Route("/lab-static/{key}/{name}", r.lab_file),
         Route("/sessions/{sid}/{path:path}", r.proxy, methods=ALL),
         WebSocketRoute("/sessions/{sid}/{path:path}", r.proxy_ws),
         Route("/health", ops.health),

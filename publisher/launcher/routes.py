@@ -39,7 +39,6 @@ from publisher.launcher.proxy import (
 )
 from publisher.launcher.records import LaunchRefused, Session
 from publisher.launcher.sessions import SessionManager
-from publisher.launcher.static import LabStatic
 from publisher.web.addresses import origin_of
 from publisher.web.cors import (
     Origins,
@@ -75,7 +74,7 @@ def client_of(request: Request | WebSocket) -> str:
 class Routes:
     def __init__(self, manager: SessionManager) -> None:
         self.manager = manager
-        self.lab_static = LabStatic(manager.backend, manager.settings.runtime_path / "lab-static")
+        self.lab_static = manager.lab_static
         # (allow_origins, the blog's address) -> who may call: parsed once per setting
         self._origins = functools.lru_cache(maxsize=8)(Origins.parse)
 
@@ -243,6 +242,12 @@ class Routes:
             launch.listeners -= 1
             if pending is not None and not pending.done():
                 pending.cancel()
+
+    async def lab_file(self, request: Request) -> Response:
+        """One of JupyterLab's files for every session of an image (see
+        :mod:`publisher.launcher.static`)."""
+        return await self.lab_static.shared(request.path_params["key"],
+                                            request.path_params["name"], request.headers)
 
     # --- the proxy -------------------------------------------------------------------
     def _session(self, sid: str) -> Session | None:

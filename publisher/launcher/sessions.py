@@ -35,6 +35,7 @@ from publisher.launcher.records import (
     hash_token,
     remove_folder,
 )
+from publisher.launcher.static import QUICK_COPY, LabStatic
 
 log = logging.getLogger("publish.launcher")
 CHECKS_AT_ONCE = 16  # sessions a cull round asks at the same time
@@ -49,6 +50,8 @@ class SessionManager:
         self.pool: dict[str, list[Session]] = {}
         self.upstreams = Upstreams()
         self.env_builds = EnvBuilds(backend)
+        # JupyterLab's files per image, served by the launcher (copied from the images)
+        self.lab_static = LabStatic(backend, settings.runtime_path / "lab-static")
         self.overflow: Overflow | None = None  # a BinderHub for readers when all is taken
         self.rate = LaunchRate(settings.launches_per_minute)
         self.owner = digest([str(index.root.resolve()), str(settings.runtime_path.resolve())])
@@ -237,12 +240,15 @@ class SessionManager:
         # a pooled session waits up to max_age, then serves a reader up to max_age
         deadline = self.settings.max_age * (2 if pooled else 1) + 5
         base = self._base(session)
+        # pooled: no reader waits, so the copy of JupyterLab's files may take its time
+        key = await self.lab_static.key(ref.location, None if pooled else QUICK_COPY)
         req = SessionRequest(
             session_id=sid, token=token, slug=slug, env_id=ref.env_id,
             base_url=base, session_dir=session.folder,
             limits=self.settings.limits, network=network or self.settings.network,
             ready=lambda handle, timeout: jupyter.answers(handle, base, token, timeout),
-            owner=self.owner, token_hash=hash_token(token), deadline=deadline, kernel=kernel)
+            owner=self.owner, token_hash=hash_token(token), deadline=deadline, kernel=kernel,
+            static_url=f"{self.settings.base_url}lab-static/{key}/" if key else "")
         t0 = time.monotonic()
         try:
             handle = await anyio.to_thread.run_sync(self.backend.start_session, ref, req)

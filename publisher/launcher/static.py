@@ -6,20 +6,31 @@ from it, never a session: what a reader changes in their session never reaches a
 reader) and serves them from its cache with long-lived cache headers, instead of asking the
 session's Jupyter every time. Anything else, and any image without them, is proxied.
 
+Where: a session started once its image's files are copied is told to load them from
+``<launcher>/lab-static/<key>/`` (the image's key: JupyterLab's ``static_url_prefix``), one
+address for every session of the image, so a reader's browser keeps them from one launch
+to the next (under ``/sessions/<id>/static/lab/`` they were new to it each launch). Those
+files are public (JupyterLab's own, no reader's), so that route asks no token. A session
+started before the copy was done loads them under its own address, as before.
+
 A text file is compressed once, the first time it is read (brotli and gzip, in a worker
-thread), and each reader gets the smallest encoding their browser takes: JupyterLab's
-16 MB of text are 4.3 MB in brotli, 4.8 MB in gzip. Files are kept by content (images
-built on one runtime share them), at most :data:`BUDGET` bytes of them, the least recently
-used let go first (read and compressed again if asked for again).
+thread), and the compressed bytes are kept beside the copy (``.variants/``): a restarted
+launcher, or one that let them go, reads them back instead of compressing again. Each
+reader gets the smallest encoding their browser takes: JupyterLab's 16 MB of text are
+4.3 MB in brotli, 4.8 MB in gzip. Files are kept in memory by content (images built on one
+runtime share them), at most :data:`BUDGET` bytes of them, the least recently used let go
+first.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import logging
 import mimetypes
 import re
+import threading
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -37,6 +48,10 @@ log = logging.getLogger("publish.launcher")
 
 # static/lab/<file>: one name, no folder, no dot file (the names JupyterLab's folder holds)
 LAB_PATH = re.compile(rb"static/lab/([A-Za-z0-9_-][A-Za-z0-9._-]*)")
+# the key of an image's copy (the folder's name: its image id's first 24 hex digits)
+KEY = re.compile(r"[0-9a-f]{24}")
+SHARED_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
+QUICK_COPY = 0.3  # seconds a session start waits for a copy made before (on disk)
 # a content hash in the name: the file never changes under it
 HASHED = re.compile(r"(?:^|[.-])[0-9a-f]{16,}(?:[.-]|$)")
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -65,16 +80,44 @@ class LabFile:
             f'"{self.digest[:32]}-{encoding}"'
 
 
+VARIANTS = ".variants"  # beside the copy: <name>.br, <name>.gz (no address reaches it)
+SUFFIX = {"br": ".br", "gzip": ".gz"}
+
+
+def _compress(encoding: str, data: bytes) -> bytes:
+    if encoding == "br":
+        return bytes(brotli.compress(data, quality=BROTLI_QUALITY))
+    return gzip.compress(data, compresslevel=9, mtime=0)
+
+
+def _squeezed(path: Path, data: bytes, encoding: str) -> bytes:
+    """*data* (the file at *path*) in *encoding*: kept beside it once made (a file whose
+    name says which bytes it was made of: a stale one is never read)."""
+    kept = path.parent / VARIANTS / f"{path.name}.{hex_of(data)[:16]}{SUFFIX[encoding]}"
+    try:
+        return kept.read_bytes()
+    except OSError:
+        pass
+    out = _compress(encoding, data)
+    try:
+        kept.parent.mkdir(exist_ok=True)
+        tmp = kept.with_name(f".{kept.name}.{threading.get_ident()}")
+        tmp.write_bytes(out)
+        tmp.replace(kept)
+    except OSError as exc:  # a full disk: served all the same, compressed again next time
+        log.debug("could not keep %s: %s", kept, exc)
+    return out
+
+
 def load(path: Path) -> LabFile | None:
     """The file at *path*, compressed when text-like (in a worker thread: seconds of CPU for
-    a whole JupyterLab). None when there is no such file."""
+    a whole JupyterLab, the first time). None when there is no such file."""
     if not path.is_file():
         return None
     data = path.read_bytes()
     variants = {"identity": data}
     if path.suffix.lower() in TEXT_LIKE and len(data) > 256:
-        squeezed = {"br": brotli.compress(data, quality=BROTLI_QUALITY),
-                    "gzip": gzip.compress(data, compresslevel=9, mtime=0)}
+        squeezed = {e: _squeezed(path, data, e) for e in ENCODINGS}
         variants |= {k: v for k, v in squeezed.items() if len(v) < len(data)}
     return LabFile(hex_of(data), variants)
 
@@ -169,6 +212,18 @@ class LabStatic:
             return None if file is None else self._keep(key, file)
         return await asyncio.shield(pending)
 
+    async def key(self, image: str, wait: float | None = QUICK_COPY) -> str | None:
+        """The key of *image*'s copy (its address: ``lab-static/<key>/``), waiting up to
+        *wait* seconds (None: as long as it takes) for the copy; None when it is not done
+        by then (it goes on in the background) or the image has none."""
+        folder = self.folder(image)
+        pending = self._pending.get(image)
+        if folder is None and pending is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(pending), wait)
+            folder = self.folders.get(image)
+        return folder.name if folder is not None and KEY.fullmatch(folder.name) else None
+
     async def response(self, image: str, target: bytes, prefix: str, method: str,
                        headers: Mapping[str, str]) -> Response | None:
         """The file for *target* (the raw path inside the session's *prefix*) from the
@@ -183,7 +238,23 @@ class LabStatic:
         folder = self.folder(image)
         if folder is None:
             return None
-        name = m.group(1).decode()
+        return await self._answer(folder, m.group(1).decode(), headers)
+
+    async def shared(self, key: str, name: str, headers: Mapping[str, str]) -> Response:
+        """``lab-static/<key>/<name>``: the file from the copy *key*, for any page (no
+        token: JupyterLab's own files), or 404. Never an HTML page: nothing of an image's
+        is a page on the launcher's address."""
+        folder = self.cache / key
+        file = None
+        if KEY.fullmatch(key) and SHARED_NAME.fullmatch(name) \
+                and not name.lower().endswith((".html", ".htm")) \
+                and (folder / ".complete").is_file():
+            file = await self._answer(folder, name, headers, cross_origin=True)
+        return file or Response("404: no such file of JupyterLab's.", 404,
+                                media_type="text/plain")
+
+    async def _answer(self, folder: Path, name: str, headers: Mapping[str, str],
+                      cross_origin: bool = False) -> Response | None:
         file = await self._file(folder, name)
         if file is None:
             return None
@@ -192,6 +263,11 @@ class LabStatic:
             encoding = "identity"
         out = {"Cache-Control": IMMUTABLE if HASHED.search(name) else REVALIDATE,
                "ETag": file.etag(encoding), "X-Content-Type-Options": "nosniff"}
+        if cross_origin:
+            # a session on its own host loads them from here: scripts need nothing, fonts
+            # need CORS, and a Cross-Origin-Resource-Policy of the page's may ask for this
+            out |= {"Access-Control-Allow-Origin": "*",
+                    "Cross-Origin-Resource-Policy": "cross-origin"}
         if len(file.variants) > 1:
             out["Vary"] = "Accept-Encoding"
         if not_modified(headers.get("if-none-match", ""), out["ETag"]):
