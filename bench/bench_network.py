@@ -9,6 +9,7 @@ encodedDataLength (what came over the wire, headers included; WebSocket frames n
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import tempfile
@@ -20,9 +21,15 @@ from typing import Any
 
 import httpx
 
-from bench.bench_live import ADMIN, CHROMIUM_ARGS, SLUG, _stop_all
+from bench.bench_live import ADMIN, CHROMIUM_ARGS, SLUG, _pool_full, _stop_all
 from bench.common import PY, QUICK, ROOT, run, summary
-from tests.helpers import free_port, launch, remove_sessions_under, running_launcher
+from tests.helpers import (
+    free_port,
+    lab_static_url,
+    launch,
+    remove_sessions_under,
+    running_launcher,
+)
 from tests.statichost import Precompressed, served
 
 MBIT = 1_000_000 / 8  # bytes per second
@@ -147,15 +154,38 @@ def live_visit(context: Any, url: str) -> dict[str, float]:
     return out
 
 
-def session_runs(browser: Any, visit: Any, url: str, base: str, n: int) -> dict[str, Any]:
+def session_runs(browser: Any, visit: Any, url: str, base: str, n: int,
+                 pool: int = 0) -> dict[str, Any]:
+    """*pool*: sessions the pool holds when full (a click arrives when it is full again)."""
     runs: dict[str, list[dict[str, float]]] = {"cold": [], "warm": []}
     for _ in range(n):
         context = browser.new_context()
         for cache in ("cold", "warm"):
+            if pool:
+                _pool_full(base, pool)
             runs[cache].append(visit(context, url))
             _stop_all(base)
         context.close()
     return collect(runs)
+
+
+def warm_up(browser: Any, base: str, page_url: str) -> str:
+    """A launcher that has served readers before: the image built and in the page cache,
+    JupyterLab's files copied out of it (sessions load them from one address) and asked
+    for once by a reader's JupyterLab (so launch pages fetch them ahead). The image."""
+    ev = launch(base, SLUG)[-1]
+    assert ev["phase"] == "ready", ev
+    deadline = time.monotonic() + 120
+    while not lab_static_url(ev).startswith("/lab-static/"):
+        assert time.monotonic() < deadline, "JupyterLab's files were never copied"
+        _stop_all(base)
+        ev = launch(base, SLUG)[-1]
+    _stop_all(base)
+    context = browser.new_context()
+    launch_visit(context, page_url)
+    context.close()
+    _stop_all(base)
+    return str(ev["image"])
 
 
 def lab_visit(context: Any, url: str) -> dict[str, float]:
@@ -258,12 +288,20 @@ def main(work: Path) -> dict[str, Any]:
                     "--allow-origins", blog.rstrip("/"))
             with running_launcher(site, rdir / "a", *args, port=port,
                                   admin_token=ADMIN) as base:
-                ev = launch(base, SLUG)[-1]  # the image built, its files in the page cache
-                assert ev["phase"] == "ready", ev
-                _stop_all(base)
-                image = ev["image"]
+                image = warm_up(browser, base, page_url)
                 result["launch"] = session_runs(browser, launch_visit, page_url, base, n)
                 result["live"] = session_runs(browser, live_visit, page_url, base, n)
+            # two per env of the site's posts
+            envs = {p["env_id"] for p in json.loads(
+                (out_dir / "_publish/site.json").read_text())["posts"]}
+            with running_launcher(site, rdir / "p", *args, "--pool", "2", port=port,
+                                  admin_token=ADMIN) as base:
+                warm_up(browser, base, page_url)
+                _pool_full(base, 2 * len(envs))
+                result["launch_pool"] = session_runs(browser, launch_visit, page_url, base, n,
+                                                     pool=2 * len(envs))
+                result["live_pool"] = session_runs(browser, live_visit, page_url, base, n,
+                                                   pool=2 * len(envs))
             remove_sessions_under(rdir)
             with direct_lab(image, notebook, work) as lab:
                 runs: dict[str, list[dict[str, float]]] = {"cold": [], "warm": []}

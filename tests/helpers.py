@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import ssl
@@ -186,6 +187,20 @@ def launch(base: str, slug: str, timeout: float = 600,
                 if ev["phase"] in ("ready", "failed"):
                     break
     return events
+
+
+STATIC_URL = re.compile(r'"fullStaticUrl": "([^"]*)"')
+
+
+def lab_static_url(ready: dict[str, Any]) -> str:
+    """Where the JupyterLab of a launch's session (its *ready* event) loads its own files
+    from: its page's config."""
+    page = httpx.get(f"{ready['url']}lab/tree/index.ipynb?token={ready['token']}",
+                     timeout=30)
+    assert page.status_code == 200, page.status_code
+    m = STATIC_URL.search(page.text)
+    assert m is not None, page.text[:2000]
+    return m.group(1)
 
 
 def execute(url: str, token: str, code: str, timeout: float = 60,

@@ -25,7 +25,7 @@ import pytest
 from publisher.launcher.static import HASHED
 from tests.conftest import CONFIG, ROOT, md_post, write_files
 from tests.containers import container_exec, session_container
-from tests.helpers import launch, running_launcher, wait_until
+from tests.helpers import lab_static_url, launch, running_launcher, wait_until
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.usefixtures("docker_engine")]
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
@@ -65,23 +65,11 @@ def from_the_launcher(ev: dict[str, Any], name: str) -> None:
         what="JupyterLab's files from the image")
 
 
-STATIC_URL = re.compile(r'"fullStaticUrl": "([^"]*)"')
-
-
-def static_url(ev: dict[str, Any]) -> str:
-    """Where the session's JupyterLab loads its files from (its page's config)."""
-    page = httpx.get(f"{ev['url']}lab/tree/index.ipynb?token={ev['token']}", timeout=30)
-    assert page.status_code == 200, page.status_code
-    m = STATIC_URL.search(page.text)
-    assert m is not None, page.text[:2000]
-    return m.group(1)
-
-
 def shared_ready(base: str) -> tuple[dict[str, Any], str]:
     """A session that loads JupyterLab's files from the launcher's shared address (every
     session started once the image's files are copied), and that address."""
     ev = ready(base)
-    url = static_url(ev)
+    url = lab_static_url(ev)
     if not url.startswith("/lab-static/"):  # the first: its files were proxied until the
         c = session_container(ev["sid"])    # copy was done
         assert c is not None
@@ -89,7 +77,7 @@ def shared_ready(base: str) -> tuple[dict[str, Any], str]:
                     if n.startswith("main."))
         from_the_launcher(ev, name)
         ev = ready(base)
-        url = static_url(ev)
+        url = lab_static_url(ev)
     return ev, url
 
 
@@ -98,7 +86,7 @@ def test_sessions_of_one_image_share_one_address(launcher: str) -> None:
     sessions, served without their tokens (the image's own bytes) and 404 for the rest."""
     one, url = shared_ready(launcher)
     two = ready(launcher)
-    assert one["url"] != two["url"] and static_url(two) == url
+    assert one["url"] != two["url"] and lab_static_url(two) == url
     assert re.fullmatch(r"/lab-static/[0-9a-f]{24}", url), url
     c = session_container(one["sid"])
     assert c is not None
@@ -229,3 +217,39 @@ def test_chromium_loads_jupyterlab_compressed(launcher: str, browser: Any) -> No
         else:
             assert r["cached"] or r["status"] == 304, r
     context.close()
+
+
+@pytest.mark.browser
+def test_the_launch_page_fetches_jupyterlab_while_the_session_starts(
+        launcher: str, browser: Any) -> None:
+    """Once a reader's JupyterLab has asked for its start-up files, the next reader's
+    launch page fetches them while that reader's session starts: their JupyterLab takes
+    its entry bundle from the browser's cache, though that browser never saw it."""
+    ev, url = shared_ready(launcher)
+    first = browser.new_context()
+    page = first.new_page()
+    page.goto(f"{ev['url']}lab/tree/index.ipynb?token={ev['token']}")
+    page.locator(".jp-NotebookPanel .jp-Cell").first.wait_for(timeout=120_000)
+    first.close()
+    fresh = browser.new_context()  # a reader who never saw JupyterLab
+    page = fresh.new_page()
+    cdp = fresh.new_cdp_session(page)
+    cdp.send("Network.enable")
+    asked: list[dict[str, Any]] = []
+    got: dict[str, dict[str, Any]] = {}
+    cdp.on("Network.requestWillBeSent", lambda e: asked.append(e)
+           if url in e["request"]["url"] else None)
+    cdp.on("Network.responseReceived", lambda e: got.update({e["requestId"]: e})
+           if url in e["response"]["url"] else None)
+    page.goto(f"{launcher}launch/hello")
+    page.wait_for_url("**/sessions/*/lab/**", timeout=120_000)
+    page.locator(".jp-NotebookPanel .jp-Cell").first.wait_for(timeout=120_000)
+    main = [e for e in asked if "/main." in e["request"]["url"]]
+    assert main and main[0]["documentURL"].endswith("/launch/hello"), \
+        [(e["request"]["url"], e["documentURL"]) for e in asked][:5]
+    assert main[0]["type"] == "Other"  # the prefetch, not a script of JupyterLab's page
+    later = [got.get(e["requestId"], {}).get("response", {}) for e in main[1:]]
+    # JupyterLab's own request for it: answered by the browser (the prefetch's copy)
+    assert later and all(r.get("fromPrefetchCache") or r.get("fromDiskCache") or not r
+                         for r in later), later
+    fresh.close()

@@ -331,3 +331,34 @@ def test_a_session_is_told_where_jupyterlabs_files_are() -> None:
     plain = SessionRequest("s", "t", "p", "e", "/sessions/s/", Path("/tmp/x"),
                            LauncherSection().limits, lambda h, t: True)
     assert not any("static_url" in a for a in jupyter_args(plain, "/s", "/w"))
+
+
+def test_start_up_files_are_learnt_from_what_browsers_asked_for(tmp_path: Path,
+                                                                image: Path) -> None:
+    """What a launch page fetches ahead: the hashed files nearly every JupyterLab page asks
+    for (the entry bundle and those asked as often), not one-off ones or unhashed ones."""
+    lab = LabStatic(Images(image), tmp_path / "cache")  # type: ignore[arg-type]
+    lab.folders["img"] = tmp_path / "cache" / KEY
+    assert lab.startup("img") is None  # nothing asked for yet
+    for f in image.iterdir():
+        if f.is_file():
+            (tmp_path / "cache" / KEY).mkdir(parents=True, exist_ok=True)
+            (tmp_path / "cache" / KEY / f.name).write_bytes(f.read_bytes())
+    (tmp_path / "cache" / KEY / ".complete").write_text("img")
+
+    async def ask(name: str, times: int, query: str = "") -> None:
+        for _ in range(times):
+            await lab.shared(KEY, name, {}, query)
+
+    async def run() -> None:
+        await ask(BUNDLE, 4, "v=efd36b46f3b45eb8")  # every page
+        await ask(BUNDLE, 4, "v=1&x=<script>")  # not a query of JupyterLab's: not learnt
+        await ask("0031b1860ea4ad75.woff", 2)  # half of them
+        await ask("style.css", 4)  # unhashed: asked again anyway
+        await ask("nothing.9999999999999999.js", 4)  # no such file
+    asyncio.run(run())
+    (tmp_path / "cache" / KEY / "1014.073326ef5d98db5e.js").write_bytes(SOURCE)
+    asyncio.run(ask("1014.073326ef5d98db5e.js", 1))  # once: a lazy one
+    assert lab.startup("img") == (KEY, [f"{BUNDLE}?v=efd36b46f3b45eb8",
+                                        "0031b1860ea4ad75.woff"])
+    assert lab.startup("other") is None

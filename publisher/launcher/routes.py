@@ -247,7 +247,8 @@ class Routes:
         """One of JupyterLab's files for every session of an image (see
         :mod:`publisher.launcher.static`)."""
         return await self.lab_static.shared(request.path_params["key"],
-                                            request.path_params["name"], request.headers)
+                                            request.path_params["name"], request.headers,
+                                            request.url.query)
 
     # --- the proxy -------------------------------------------------------------------
     def _session(self, sid: str) -> Session | None:

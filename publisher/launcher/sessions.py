@@ -149,7 +149,8 @@ class SessionManager:
 
             ref = await anyio.to_thread.run_sync(self.env_builds.realise, pe.spec, pe.env_id,
                                                on_event)
-            launch.emit(BuildEvent("launching", "Starting a Jupyter server for you"))
+            launch.emit(BuildEvent("launching", "Starting a Jupyter server for you",
+                                   self._preload(ref.location)))
             files = await anyio.to_thread.run_sync(self.index.session_files, pe)
             if pooled is not None and not await self._claim(pooled, pe, files):
                 reservation = self._reserve(client)  # the dead pooled session's place
@@ -183,6 +184,16 @@ class SessionManager:
             if reservation is not None:
                 self._release(reservation)
             launch.finish()
+
+    def _preload(self, image: str) -> dict[str, list[str]]:
+        """What the launch page may fetch while the session starts: JupyterLab's start-up
+        files at their shared address (the reader's JupyterLab then opens from the
+        browser's cache). Not with a host per session: its JupyterLab asks its own host."""
+        known = None if self.settings.session_host else self.lab_static.startup(image)
+        if known is None:
+            return {}
+        key, names = known
+        return {"preload": [f"{self.settings.base_url}lab-static/{key}/{n}" for n in names]}
 
     def _base(self, session: Session) -> str:
         return f"{self.settings.base_url}{session.prefix}"

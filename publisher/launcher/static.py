@@ -31,7 +31,7 @@ import logging
 import mimetypes
 import re
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +52,8 @@ LAB_PATH = re.compile(rb"static/lab/([A-Za-z0-9_-][A-Za-z0-9._-]*)")
 KEY = re.compile(r"[0-9a-f]{24}")
 SHARED_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
 QUICK_COPY = 0.3  # seconds a session start waits for a copy made before (on disk)
+VERSION = re.compile(r"(?:v=[0-9a-f]{8,64})?")  # the query JupyterLab adds to its files
+PRELOAD_MOST = 64  # files a launch page fetches ahead
 # a content hash in the name: the file never changes under it
 HASHED = re.compile(r"(?:^|[.-])[0-9a-f]{16,}(?:[.-]|$)")
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -164,6 +166,8 @@ class LabStatic:
         self.kept = 0  # bytes in contents
         self._pending: dict[str, asyncio.Task[None]] = {}
         self._loading: dict[tuple[str, str], asyncio.Future[LabFile | None]] = {}
+        # per key: how often each hashed file was asked for at the shared address
+        self.asked: dict[str, Counter[str]] = {}
 
     def _fetch(self, image: str) -> None:
         try:
@@ -224,6 +228,19 @@ class LabStatic:
             folder = self.folders.get(image)
         return folder.name if folder is not None and KEY.fullmatch(folder.name) else None
 
+    def startup(self, image: str) -> tuple[str, list[str]] | None:
+        """(key, names): the hashed files (with their query) of *image*'s JupyterLab that nearly every
+        JupyterLab page asks for (at least half as often as the most asked for: its entry
+        bundle), for a launch page to fetch while the session starts; learnt from what
+        readers' browsers asked for. None while nothing is known."""
+        folder = self.folders.get(image)
+        if folder is None or folder.name not in self.asked:
+            return None
+        counts = self.asked[folder.name]
+        top = max(counts.values(), default=0)
+        names = [n for n, c in counts.most_common(PRELOAD_MOST) if 2 * c >= top]
+        return (folder.name, names) if names else None
+
     async def response(self, image: str, target: bytes, prefix: str, method: str,
                        headers: Mapping[str, str]) -> Response | None:
         """The file for *target* (the raw path inside the session's *prefix*) from the
@@ -240,7 +257,8 @@ class LabStatic:
             return None
         return await self._answer(folder, m.group(1).decode(), headers)
 
-    async def shared(self, key: str, name: str, headers: Mapping[str, str]) -> Response:
+    async def shared(self, key: str, name: str, headers: Mapping[str, str],
+                     query: str = "") -> Response:
         """``lab-static/<key>/<name>``: the file from the copy *key*, for any page (no
         token: JupyterLab's own files), or 404. Never an HTML page: nothing of an image's
         is a page on the launcher's address."""
@@ -250,6 +268,9 @@ class LabStatic:
                 and not name.lower().endswith((".html", ".htm")) \
                 and (folder / ".complete").is_file():
             file = await self._answer(folder, name, headers, cross_origin=True)
+            if file is not None and HASHED.search(name) and VERSION.fullmatch(query):
+                # as asked for (JupyterLab adds ?v=<hash>): a browser's cache keeps it so
+                self.asked.setdefault(key, Counter())[f"{name}?{query}" if query else name] += 1
         return file or Response("404: no such file of JupyterLab's.", 404,
                                 media_type="text/plain")
 
