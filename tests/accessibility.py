@@ -111,3 +111,47 @@ def check(page: Any, state: str) -> dict[str, Any]:
     assert not found, (f"{state} ({page.url}): {len(found)} serious or critical axe "
                        f"violation(s)\n{describe(found)}")
     return results
+
+
+# WCAG 2's contrast, in the page: a computed colour as [r, g, b, a]; one colour over
+# another; what is behind an element (its backgrounds up the tree, blended over white);
+# relative luminance; the ratio of two colours (1 to 21)
+CONTRAST_FUNCTIONS = """
+    const rgba = s => { const m = s.match(/[\\d.]+/g).map(Number);
+                        return [m[0], m[1], m[2], m.length > 3 ? m[3] : 1]; };
+    const over = (top, under) => [0, 1, 2].map(i => top[i] * top[3] + under[i] * (1 - top[3]));
+    const behind = el => {
+        const layers = [];
+        for (let e = el; e; e = e.parentElement) {
+            const c = rgba(getComputedStyle(e).backgroundColor);
+            if (c[3] > 0) layers.push(c);
+            if (c[3] >= 1) break;
+        }
+        return layers.reverse().reduce((acc, c) => over(c, acc), [255, 255, 255]);
+    };
+    const lum = c => { const f = v => { v /= 255; return v <= 0.03928 ? v / 12.92
+                                        : Math.pow((v + 0.055) / 1.055, 2.4); };
+                       return 0.2126 * f(c[0]) + 0.7152 * f(c[1]) + 0.0722 * f(c[2]); };
+    const ratio = (a, b) => { const [hi, lo] = [lum(a), lum(b)].sort((p, q) => q - p);
+                              return (hi + 0.05) / (lo + 0.05); };
+"""
+
+
+def in_page(params: str, body: str) -> str:
+    """A function for ``page.evaluate`` taking *params*, its *body* with the contrast
+    functions above in scope."""
+    return f"({params}) => {{{CONTRAST_FUNCTIONS}\n{body}}}"
+
+
+def luminance(css: str) -> float:
+    """Relative luminance of a CSS rgb()/rgba() colour (WCAG 2)."""
+    values = [float(v) for v in css[css.index("(") + 1:-1].split(",")[:3]]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+              for c in (v / 255 for v in values)]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def contrast(a: str, b: str) -> float:
+    """WCAG 2's contrast ratio of two CSS colours (1 to 21)."""
+    hi, lo = sorted([luminance(a), luminance(b)], reverse=True)
+    return (hi + 0.05) / (lo + 0.05)

@@ -253,3 +253,26 @@ def test_the_launch_page_fetches_jupyterlab_while_the_session_starts(
     assert later and all(r.get("fromPrefetchCache") or r.get("fromDiskCache") or not r
                          for r in later), later
     fresh.close()
+
+
+@pytest.mark.browser
+def test_jupyterlab_opens_the_notebook_from_its_workspace(launcher: str, browser: Any) -> None:
+    """The session's workspace has the post's notebook open: JupyterLab restores it as it
+    starts, without waiting for its own save of the workspace (a second on a real
+    connection), even at an address that names no notebook."""
+    ev = ready(launcher)
+    ws = httpx.get(f"{ev['url']}lab/api/workspaces/default", timeout=30,
+                   headers={"Authorization": f"token {ev['token']}"}).json()
+    assert ws["data"]["layout-restorer:data"]["main"]["current"] == "notebook:index.ipynb"
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.goto(f"{ev['url']}lab?token={ev['token']}")  # no tree/<path>: the workspace only
+    page.locator(".jp-NotebookPanel .jp-Cell").first.wait_for(timeout=120_000)
+    assert page.locator(".jp-NotebookPanel").count() == 1
+    tab = page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current")
+    assert "index.ipynb" in tab.inner_text()
+    assert page.locator(".jp-FileBrowser").is_visible()  # as in a new workspace
+    page.locator(".jp-DirListing-item", has_text="index.ipynb").wait_for(timeout=30_000)
+    page.locator(".jp-NotebookPanel .jp-MarkdownOutput h1").wait_for(timeout=30_000)
+    page.screenshot(path=str(ARTIFACTS / "lab-opened-from-workspace.png"))
+    context.close()

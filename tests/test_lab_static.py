@@ -362,3 +362,38 @@ def test_start_up_files_are_learnt_from_what_browsers_asked_for(tmp_path: Path,
     assert lab.startup("img") == (KEY, [f"{BUNDLE}?v=efd36b46f3b45eb8",
                                         "0031b1860ea4ad75.woff"])
     assert lab.startup("other") is None
+
+
+def test_a_reader_cycling_through_images_costs_no_compressing_again(
+        tmp_path: Path, image: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The attack: asking, without a token, for the files of image after image until the
+    memory budget lets the first ones go, then again, to keep the launcher compressing.
+    Each file is compressed once; what the budget let go comes back from its kept bytes."""
+    made: list[str] = []
+    real = static._compress
+
+    def counted(encoding: str, data: bytes) -> bytes:
+        made.append(encoding)
+        return real(encoding, data)
+
+    monkeypatch.setattr(static, "_compress", counted)
+    keys = [f"{i:024x}" for i in range(1, 4)]
+    for i, key in enumerate(keys):  # three images' copies, each bundle its own bytes
+        copy = tmp_path / "cache" / key
+        copy.mkdir(parents=True)
+        (copy / BUNDLE).write_bytes(SOURCE + f"// image {i}\n".encode())
+        (copy / ".complete").write_text(key)
+    one = static.load(tmp_path / "cache" / keys[0] / BUNDLE)
+    assert one is not None
+    made.clear()
+    lab = LabStatic(Images(image), tmp_path / "cache",  # type: ignore[arg-type]
+                    budget=one.size + 10)  # room for one file at a time
+
+    async def cycle() -> list[Response]:
+        return [await lab.shared(key, BUNDLE, {"accept-encoding": "br"})
+                for _ in range(5) for key in keys]
+
+    answers = asyncio.run(cycle())
+    assert all(r.status_code == 200 for r in answers)
+    assert made == ["br", "gzip"] * 2  # the two images not read before, once each
+    assert lab.kept <= one.size + 10

@@ -19,6 +19,7 @@ import pytest
 
 from publisher.pipeline.pipeline import BuildOptions, build
 from publisher.progress import Reporter
+from tests.accessibility import in_page
 from tests.conftest import ROOT, md_post, write_files
 from tests.helpers import free_port, running_launcher, session_runtime
 from tests.statichost import served as served_folder
@@ -68,36 +69,20 @@ SESSION_URL = ("() => { const m = window.thebe && window.thebe.server && "
 
 # The lowest contrast ratio (WCAG 2) of the text in the elements *sel* matches (and their
 # descendants) against what is behind it: the backgrounds up the tree, blended.
-CONTRAST = """sel => {
-    const rgba = s => { const m = s.match(/[\\d.]+/g).map(Number);
-                        return [m[0], m[1], m[2], m.length > 3 ? m[3] : 1]; };
-    const over = (top, under) => [0, 1, 2].map(i => top[i] * top[3] + under[i] * (1 - top[3]));
-    const behind = el => {
-        const layers = [];
-        for (let e = el; e; e = e.parentElement) {
-            const c = rgba(getComputedStyle(e).backgroundColor);
-            if (c[3] > 0) layers.push(c);
-            if (c[3] >= 1) break;
-        }
-        return layers.reverse().reduce((acc, c) => over(c, acc), [255, 255, 255]);
-    };
-    const lum = c => { const f = v => { v /= 255; return v <= 0.03928 ? v / 12.92
-                                        : Math.pow((v + 0.055) / 1.055, 2.4); };
-                       return 0.2126 * f(c[0]) + 0.7152 * f(c[1]) + 0.0722 * f(c[2]); };
+CONTRAST = in_page("sel", """
     let worst = [99, ''];
     for (const root of document.querySelectorAll(sel)) {
         for (const el of [root, ...root.querySelectorAll('*')]) {
             const own = [...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
             if (!own || !el.getClientRects().length) continue;
             const bg = behind(el), fg = over(rgba(getComputedStyle(el).color), bg);
-            const [a, b] = [lum(fg), lum(bg)].sort((p, q) => q - p);
-            const ratio = (a + 0.05) / (b + 0.05);
-            if (ratio < worst[0]) worst = [ratio, el.className + ': ' + el.textContent.slice(0, 40)
-                                                  + ' ' + getComputedStyle(el).color + ' on ' + bg];
+            const r = ratio(fg, bg);
+            if (r < worst[0]) worst = [r, el.className + ': ' + el.textContent.slice(0, 40)
+                                          + ' ' + getComputedStyle(el).color + ' on ' + bg];
         }
     }
     return worst;
-}"""
+""")
 
 # where the first line of a cell's code starts relative to the cell's box, its font, and
 # the height of the code's box (padding and line height)

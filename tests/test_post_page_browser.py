@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from publisher.pipeline.pipeline import BuildOptions, build
+from tests.accessibility import in_page
 from tests.conftest import ROOT
 from tests.statichost import served as served_folder
 from tests.test_post_page import make_site
@@ -84,19 +85,13 @@ def test_the_desktop_toggle_folds_the_sidebar(browser: Any, served: str) -> None
 
 # each badge's text and background as Chromium computed them, its contrast (WCAG 2's
 # relative luminance) and its size; the "Run code here" button pressed too
-BADGES = """() => {
-  const rgb = s => s.match(/[\\d.]+/g).slice(0, 4).map(Number);
-  const lum = ([r, g, b]) => {
-    const f = c => (c /= 255) <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
-    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
-  };
+BADGES = in_page("", """
   const out = [];
   const measure = (el, label) => {
     const style = getComputedStyle(el);
-    const fg = rgb(style.color), bg = rgb(style.backgroundColor);
-    const [hi, lo] = [lum(fg), lum(bg)].sort((a, b) => b - a);
+    const bg = rgba(style.backgroundColor);
     const box = el.getBoundingClientRect();
-    out.push({label, contrast: (hi + 0.05) / (lo + 0.05), opaque: bg.length < 4 || bg[3] === 1,
+    out.push({label, contrast: ratio(rgba(style.color), bg), opaque: bg[3] === 1,
               width: box.width, height: box.height});
   };
   for (const el of document.querySelectorAll('.publish-badge')) measure(el, el.textContent);
@@ -105,7 +100,7 @@ BADGES = """() => {
   measure(run, 'pressed: ' + run.textContent);
   run.setAttribute('aria-pressed', 'false');
   return out;
-}"""
+""")
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
@@ -129,28 +124,16 @@ def test_the_badges_are_legible_and_large_enough(browser: Any, served: str, widt
         shot(page, f"post-{width}-{scheme}")
 
 
-# the contrast of each element's text with the first opaque background behind it
-TEXTS = """(selectors) => {
-  const rgb = s => s.match(/[\\d.]+/g).slice(0, 4).map(Number);
-  const lum = ([r, g, b]) => {
-    const f = c => (c /= 255) <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
-    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
-  };
-  const behind = el => {
-    for (; el; el = el.parentElement) {
-      const c = rgb(getComputedStyle(el).backgroundColor);
-      if (c.length < 4 || c[3] === 1) return c;
-    }
-    return [255, 255, 255];
-  };
+# the contrast of each element's text with what is behind it
+TEXTS = in_page("selectors", """
   const out = [];
   for (const s of selectors) for (const el of document.querySelectorAll(s)) {
-    const [hi, lo] = [lum(rgb(getComputedStyle(el).color)), lum(behind(el))]
-      .sort((a, b) => b - a);
-    out.push({selector: s, text: el.textContent.slice(0, 30), contrast: (hi + 0.05) / (lo + 0.05)});
+    const bg = behind(el);
+    out.push({selector: s, text: el.textContent.slice(0, 30),
+              contrast: ratio(over(rgba(getComputedStyle(el).color), bg), bg)});
   }
   return out;
-}"""
+""")
 OURS = [".publish-post-meta", ".publish-post-meta a", ".publish-downloads", ".publish-downloads a",
         ".publish-env summary", ".publish-env p", ".publish-env-tech", ".publish-env code"]
 

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from publisher.pipeline.pipeline import BuildOptions, build
+from tests.accessibility import contrast
 from tests.conftest import ROOT, md_post, write_files
 from tests.helpers import wait_until
 from tests.statichost import WithNotFoundPage
@@ -55,19 +56,6 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     assert report.ok, report.problems
     with served_folder(report.out, WithNotFoundPage) as url:
         yield url
-
-
-def luminance(css: str) -> float:
-    """Relative luminance of a CSS rgb()/rgba() colour (WCAG 2)."""
-    values = [float(v) for v in css[css.index("(") + 1:-1].split(",")[:3]]
-    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
-              for c in (v / 255 for v in values)]
-    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
-
-
-def contrast(a: str, b: str) -> float:
-    hi, lo = sorted([luminance(a), luminance(b)], reverse=True)
-    return (hi + 0.05) / (lo + 0.05)
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])

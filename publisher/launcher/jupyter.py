@@ -138,6 +138,34 @@ async def upload_files(handle: SessionHandle, base_url: str, token: str,
                        ANSWER_TIME + (0 if folder else len(files[rel]) / 2**20))
 
 
+def opened_workspace(path: str) -> dict[str, Any]:
+    """JupyterLab's default workspace with the notebook *path* open in the main area.
+
+    JupyterLab opens a ``lab/tree/<path>`` address only once it has saved the workspace
+    it loaded (a save debounced by half a second, then a round trip): a second or more
+    after its start on a real connection. What a workspace has open it restores at once.
+    """
+    widget = f"notebook:{path}"
+    return {"data": {
+        "layout-restorer:data": {
+            "main": {"dock": {"type": "tab-area", "currentIndex": 0, "widgets": [widget]},
+                     "current": widget},
+            # as in a new workspace: the files beside it at hand
+            "left": {"collapsed": False, "visible": True, "current": "filebrowser",
+                     "widgets": ["filebrowser", "running-sessions", "@jupyterlab/toc:plugin",
+                                 "extensionmanager.main-view"]}},
+        widget: {"data": {"path": path, "factory": "Notebook"}}},
+        "metadata": {"id": "default"}}
+
+
+async def open_in_workspace(handle: SessionHandle, base_url: str, token: str,
+                            path: str) -> None:
+    """The session's JupyterLab opens *path* as it starts (see :func:`opened_workspace`)."""
+    async with _client(handle, token) as client:
+        await _ask(client, "PUT", f"{base_url}lab/api/workspaces/default",
+                   opened_workspace(path))
+
+
 POOL_KERNEL = "python3"  # what a pooled session warms: the env's Python (Post.kernel)
 
 

@@ -199,7 +199,8 @@ class SessionManager:
         return f"{self.settings.base_url}{session.prefix}"
 
     async def _prepare(self, session: Session, files: dict[str, bytes], pe: PublishedPost) -> None:
-        """The post's files in place and the notebook's kernel answering."""
+        """The post's files in place, the notebook's kernel answering and the notebook
+        open in JupyterLab's workspace."""
         assert session.handle is not None
         base = self._base(session)
         # at once: the kernel needs none of the files until the reader runs a cell; when
@@ -209,12 +210,20 @@ class SessionManager:
         kernel = asyncio.ensure_future(
             jupyter.start_kernel(session.handle, base, session.token, pe.notebook_name,
                                  session.kernel_id or None, pe.kernel))
+        layout = asyncio.ensure_future(
+            jupyter.open_in_workspace(session.handle, base, session.token, pe.notebook_name))
         try:
             await upload
             session.kernel_id = await kernel
+            try:
+                await layout
+            except jupyter.BadAnswer as exc:  # JupyterLab opens it all the same, later
+                log.warning("session=%s: the notebook not opened in its workspace: %s",
+                            session.id, exc)
         finally:
             upload.cancel()
             kernel.cancel()
+            layout.cancel()
 
     async def _claim(self, session: Session, pe: PublishedPost, files: dict[str, bytes]) -> bool:
         """Give a pooled session to a reader; False (and stopped) when it is dead."""

@@ -56,36 +56,6 @@
     return e;
   }
 
-  // The events of a Server-Sent Events answer, each event's data parsed as JSON, to
-  // *onData* until it returns true (then true) or the stream ends (then false). fetch, not
-  // EventSource: EventSource reads neither a refusal's status nor its body.
-  async function readEvents(response, onData) {
-    var reader = response.body.getReader();
-    var decoder = new TextDecoder();
-    var buffer = "";
-    try {
-      for (;;) {
-        var chunk = await reader.read();
-        if (chunk.done) return false;
-        buffer += decoder.decode(chunk.value, {stream: true});
-        // a line ends with \n, \r\n or \r; a \r last in the chunk may be half of a \r\n
-        var held = buffer.slice(-1) === "\r" ? "\r" : "";
-        var text = (held ? buffer.slice(0, -1) : buffer).replace(/\r\n?/g, "\n");
-        var end;
-        while ((end = text.indexOf("\n\n")) >= 0) {
-          var data = text.slice(0, end).split("\n")
-            .filter(function (l) { return l.indexOf("data:") === 0; })
-            .map(function (l) { return l.slice(l.charAt(5) === " " ? 6 : 5); }).join("\n");
-          text = text.slice(end + 2);
-          if (data && onData(JSON.parse(data))) return true;
-        }
-        buffer = text + held;
-      }
-    } finally {
-      reader.cancel().catch(function () {});
-    }
-  }
-
   onReady(function () {
     forgetStoredSessions();
     var button = document.querySelector("button.publish-live");
@@ -265,23 +235,20 @@
     async function launch(mine, url, path) {
       var target = url || build;
       var origin = new URL(target).origin;
-      var response;
+      var answer;
       try {
-        response = await fetch(target, {headers: {Accept: "text/event-stream"},
-                                        cache: "no-store"});
+        answer = await publishEvents.open(target);
       } catch (e) {
         throw failure("the launcher at " + origin + " did not answer (it may be down, or " +
                       "your connection is); try again in a minute");
       }
-      if (!response.ok) {  // a refusal: busy, too many sessions, unknown post
-        var body = null;
-        try { body = await response.json(); } catch (e) { /* not the launcher's JSON */ }
-        throw failure((body && body.message) || "the launcher at " + origin + " refused " +
-                      "(HTTP " + response.status + "); try again in a minute",
-                      !(body && body.retry === false));
+      if (answer.refused) {  // busy, too many sessions, unknown post
+        throw failure(answer.refused.message || "the launcher at " + origin + " refused " +
+                      "(HTTP " + answer.refused.status + "); try again in a minute",
+                      answer.refused.retry !== false);
       }
       var result = null;
-      var finished = await readEvents(response, function (data) {
+      var finished = await publishEvents.read(answer.response, function (data) {
         if (data.phase === "ready") {
           result = {ready: {url: data.url, token: data.token, path: path || cfg.path}};
         } else if (data.phase === "failed" && data.overflow && !url) {
