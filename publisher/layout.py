@@ -49,6 +49,11 @@ def from_post_page(rel: str) -> str:
     return str(PurePosixPath("../..") / rel)
 
 
+def published_take_home(slug: str) -> str:
+    """Where the output holds a post's "Run it yourself" zip (relative to the output)."""
+    return f"{PUBLISHED}/take-home/{slug}.zip"
+
+
 def published_files(slug: str) -> str:
     """Where the output holds a post's files (its folder but the source and env folders:
     what a reader's session receives beside the notebook), relative to the output."""

@@ -16,6 +16,7 @@ writes no ``robots.txt``. The sitemap below is twenty lines over the pages this 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from pathlib import Path
@@ -28,6 +29,7 @@ from publisher.content.site import Site
 from publisher.envs.spec import EnvSpec
 from publisher.memo import Memo
 from publisher.paths import files_under
+from publisher.pipeline import take_home
 from publisher.pipeline.output import Staging
 from publisher.pipeline.render import RenderPost
 
@@ -127,6 +129,13 @@ def emit(site: Site, items: list[RenderPost], dest: Path, reuse: Staging,
         if post.folder is not None:
             _copy_files(post_files(post), post.folder,
                         dest / layout.published_files(post.slug), reuse)
+        if take_home.has_code(post):
+            b = take_home.bundle_of(post, text, rp.spec, rp.env_id, site.root,
+                                    post_files(post), site.config.site.url
+                                    + layout.post_url(post.slug), site.config.site.title)
+            zip_path = dest / layout.published_take_home(post.slug)
+            if not reuse.keep(zip_path, functools.partial(take_home.is_current, bundle=b)):
+                reuse.write(zip_path, take_home.zip_bytes(b))
     for env_id, spec in {rp.env_id: rp.spec for rp in items}.items():
         if spec.root is not None:
             _copy_files(env_context(spec, site.root), spec.root,

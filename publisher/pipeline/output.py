@@ -183,6 +183,20 @@ class Staging:
         dst.write_bytes(raw)
         self.written += 1
 
+    def keep(self, dst: Path, current: Callable[[Path], bool]) -> bool:
+        """Keep the spare's file at *dst* when *current* says it is what this build would
+        write (True), without making it again."""
+        try:
+            st = os.stat(dst, follow_symlinks=False)
+        except OSError:
+            return False
+        if not stat.S_ISREG(st.st_mode) or stat.S_IMODE(st.st_mode) != self.mode \
+                or not current(dst):
+            return False
+        self.made.add(os.fspath(dst))
+        self.kept += 1
+        return True
+
     def tree(self, src: Path, dest: Path, ignore: Callable[[str], bool],
              made_now: bool = False) -> None:
         """*src* into *dest* (a folder in the staging folder), names *ignore* says skip;

@@ -14,7 +14,13 @@ from publisher.binderhub import binder_build_url, binder_launch_url, post_path, 
 from publisher.config import Config
 from publisher.content.post import TEXT_KINDS, Post
 from publisher.envs.spec import EnvSpec
-from publisher.layout import from_post_page, published_notebook, published_source
+from publisher.layout import (
+    from_post_page,
+    published_notebook,
+    published_source,
+    published_take_home,
+)
+from publisher.pipeline import take_home
 from publisher.pipeline.execute import Executed
 from publisher.progress import without_ansi
 
@@ -72,6 +78,9 @@ def post_box_data(config: Config, rp: RenderPost) -> dict[str, Any]:
     if post.kind in TEXT_KINDS:
         downloads.append((f"source (.{post.kind})",
                           from_post_page(published_source(post.slug, post.source.name))))
+    if take_home.has_code(post):  # notebook, data and env files, and how to run them
+        downloads.append(("run it yourself (.zip)",
+                          from_post_page(published_take_home(post.slug))))
     packages = [
         line.strip() for line in rp.spec.read("requirements.txt").splitlines()
         if line.strip() and not line.strip().startswith("#")
