@@ -123,6 +123,7 @@ def launch_visit(context: Any, url: str) -> dict[str, float]:
     page.keyboard.press("Shift+Enter")
     page.wait_for_function(SAID_42, timeout=120_000)
     out = {"click_to_session_page_s": session, "click_to_notebook_s": visible,
+           "page_to_notebook_s": visible - session,
            "bytes_to_notebook": float(visible_bytes),
            "click_to_typed_output_s": time.perf_counter() - t0}
     wire.idle()

@@ -52,6 +52,8 @@ NETWORK_TIMES = (
     ("Launch → JupyterLab's page asked for (session ready)", "launch",
      "click_to_session_page_s", ""),
     ("Launch → notebook visible", "launch", "click_to_notebook_s", "≤ 4 s"),
+    ("Launch: JupyterLab's page asked for → notebook visible", "launch", "page_to_notebook_s",
+     "≤ Jupyter Server's own"),
     ("Launch → typed cell's output", "launch", "click_to_typed_output_s", "≤ 5 s"),
     ("Run code here → ready", "live", "click_to_ready_s", ""),
     ("Run code here → first output", "live", "click_to_first_output_s", ""),
