@@ -21,7 +21,7 @@ from publisher.pipeline.pipeline import BuildOptions, build
 from publisher.progress import Reporter
 from tests.accessibility import in_page
 from tests.conftest import ROOT, md_post, write_files
-from tests.helpers import free_port, running_launcher, session_runtime
+from tests.helpers import free_port, running_launcher, session_runtime, wait_until
 from tests.statichost import served as served_folder
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -337,3 +337,63 @@ def in_view(page: Any, locator: Any) -> bool:
     box = locator.bounding_box()
     size = page.viewport_size
     return bool(box and box["y"] >= 0 and box["y"] + box["height"] <= size["height"])
+
+
+KEPT = """() => Object.keys(localStorage).filter(k => k.startsWith('publish-code:'))
+                .map(k => [k, localStorage.getItem(k)])"""
+
+
+def editor_text(cell: Any) -> str:
+    return str(cell.locator(".CodeMirror").evaluate("e => e.CodeMirror.getValue()"))
+
+
+def test_the_readers_edits_survive_a_reload_and_a_new_session(browser: Any,
+                                                               blog: Blog) -> None:
+    """Kept in the browser per post and env: a reload offers them, Run code here starts
+    with them, a replaced session keeps them, Reset puts the author's code back. Only code
+    is stored: no session address, no token."""
+    with blog.launcher("--sessions-per-client", "0", admin_token=ADMIN) as base, \
+            post_page(browser, blog) as page:
+        reset = page.get_by_role("button", name="Reset to the author's code")
+        assert not reset.is_visible()
+        go_live(page)
+        first = cell(page, 0)
+        first.locator(".CodeMirror").click()
+        page.keyboard.press("Control+a")
+        page.keyboard.type('x = 7 * 7\nprint("mine", x)')
+        run_cell(first, "mine 49")
+        assert first.get_attribute("data-publish-edited") == ""
+        assert reset.is_visible()
+        shot(page, "edited", first)
+        wait_until(lambda: page.evaluate(KEPT), 10, what="the edit kept")
+        (key, value), = page.evaluate(KEPT)
+        assert key.startswith("publish-code:cells:") and '"mine\\", x)' in value
+        assert "token" not in value and "sessions/" not in value
+
+        page.reload()
+        notice = page.locator('.publish-live-status[data-phase="kept"]')
+        assert "Your edits to 1 cell of this post are kept" in notice.inner_text()
+        assert reset.is_visible()
+        assert "x is" in cell(page, 0).locator(".cell_input").inner_text()  # as published
+        go_live(page)
+        first = cell(page, 0)
+        assert editor_text(first) == 'x = 7 * 7\nprint("mine", x)'
+        run_cell(first, "mine 49")
+
+        # the session ends: the new one runs the same edited cells
+        url = page.evaluate(SESSION_URL)
+        sid = url.split("/sessions/", 1)[1].split("/", 1)[0]
+        assert httpx.delete(f"{base}api/sessions/{sid}", timeout=60, headers={
+            "Authorization": f"token {ADMIN}"}).status_code == 204
+        page.locator('.publish-live-status[data-phase="replaced"]').wait_for(timeout=300_000)
+        assert editor_text(first) == 'x = 7 * 7\nprint("mine", x)'
+        run_cell(first, "mine 49")
+
+        reset.click()
+        assert editor_text(first).startswith("x = 6 * 7")
+        assert first.get_attribute("data-publish-edited") is None
+        assert page.evaluate(KEPT) == [] and not reset.is_visible()
+        run_cell(first, "x is 42")
+        page.reload()
+        assert not page.locator('.publish-live-status[data-phase="kept"]').is_visible()
+        assert not reset.is_visible()

@@ -56,7 +56,8 @@ def test_run_code_here_with_thebe_from_the_site(make_site: SiteFactory) -> None:
     env_id = next(p["env_id"] for p in site_json["posts"] if p["slug"] == "code")
     assert cfg == {"thebe": "../../_publish/thebe/0.9.3/",
                    "build": f"https://live.example.org/build/git/code/{env_id}",
-                   "path": "index.ipynb", "kernel": "python3", "language": "python"}
+                   "path": "index.ipynb", "kernel": "python3", "language": "python",
+                   "keep": f"code:{env_id}"}
     lib = root / "_site/_publish/thebe/0.9.3"
     assert (lib / "index.js").is_file() and (lib / "thebe.css").is_file()
     assert not list(lib.rglob("*.map")), "no source maps in the site"

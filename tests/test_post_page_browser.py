@@ -94,7 +94,9 @@ BADGES = in_page("", """
     out.push({label, contrast: ratio(rgba(style.color), bg), opaque: bg[3] === 1,
               width: box.width, height: box.height});
   };
-  for (const el of document.querySelectorAll('.publish-badge')) measure(el, el.textContent);
+  for (const el of document.querySelectorAll('.publish-badge:not([hidden])')) {
+    measure(el, el.textContent);
+  }
   const run = document.querySelector('button.publish-live');
   run.setAttribute('aria-pressed', 'true');
   measure(run, 'pressed: ' + run.textContent);

@@ -121,7 +121,9 @@ def live_config(config: Config, rp: RenderPost) -> dict[str, str]:
                  f"{rp.env_id}")
         path = post.notebook_name
     return {"thebe": rp.thebe, "build": build, "path": path,
-            "kernel": post.kernel, "language": post.language}
+            "kernel": post.kernel, "language": post.language,
+            # where the reader's edits are kept in their browser: per post and env
+            "keep": f"{post.slug}:{rp.env_id}"}
 
 
 COVER = "publish-cover"  # the front matter's image, beside the page in Sphinx's source

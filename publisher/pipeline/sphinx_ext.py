@@ -208,5 +208,6 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_css_file("publish.css")
     app.add_css_file("publish-live.css")
     app.add_js_file("publish-events.js", loading_method="defer")  # publish-live.js's
+    app.add_js_file("publish-keep.js", loading_method="defer")  # publish-live.js's
     app.add_js_file("publish-live.js", loading_method="defer")
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -72,6 +72,20 @@
     button.closest(".publish-badges").insertAdjacentElement("afterend", status);
     var started = false;
 
+    // the author's code of each cell, in the page's order (thebe's): what the reader's
+    // kept edits replace, and what Reset puts back
+    var originals = Array.prototype.map.call(
+      document.querySelectorAll("article .cell .cell_input pre"),
+      function (pre) { return (pre.textContent || "").trim(); });
+    var keep = window.publishKeep;
+    var reset = document.createElement("button");
+    reset.type = "button";
+    reset.className = "publish-badge publish-reset";
+    reset.textContent = "Reset to the author's code";
+    reset.title = "Put the post's own code back in every cell, and forget your edits";
+    reset.hidden = true;
+    button.insertAdjacentElement("afterend", reset);
+
     function action(label, title, fn) {
       var b = document.createElement("button");
       b.type = "button";
@@ -153,6 +167,61 @@
           // the launcher's plain cause is said once
           {log: why && why !== head ? why : "", float: float,
            actions: e && e.retry === false ? [] : [again]});
+    }
+
+    // --- the reader's edits, kept in this browser (publish-keep.js) -----------------
+    var editors = [];  // the live cells' CodeMirror editors, in order
+    var warnedKeep = false;
+    function sources() {
+      return editors.map(function (cm) { return cm ? cm.getValue() : null; });
+    }
+    function showEdited() {
+      var any = false;
+      editors.forEach(function (cm, i) {
+        var edited = !!cm && cm.getValue() !== originals[i];
+        any = any || edited;
+        var cell = cm && cm.getWrapperElement().closest(".cell");
+        if (cell) cell.toggleAttribute("data-publish-edited", edited);
+      });
+      reset.hidden = !any && !(keep && keep.load(cfg.keep, originals));
+    }
+    var saving = null;
+    function saveSoon() {
+      showEdited();
+      clearTimeout(saving);
+      saving = setTimeout(saveNow, 400);
+    }
+    function saveNow() {
+      clearTimeout(saving);
+      saving = null;
+      if (!keep || !editors.length) return;
+      var now = sources().map(function (src, i) { return src === null ? originals[i] : src; });
+      if (!keep.save(cfg.keep, originals, now) && !warnedKeep) {
+        warnedKeep = true;
+        say("ready", "Your edits are not kept in this browser (its storage is off or full): " +
+            "they last until you leave the page.", {float: true});
+      }
+    }
+    window.addEventListener("pagehide", function () { if (saving) saveNow(); });
+    reset.addEventListener("click", function () {
+      editors.forEach(function (cm, i) { if (cm) cm.setValue(originals[i]); });
+      if (keep) keep.forget(cfg.keep);
+      clearTimeout(saving);
+      saving = null;
+      showEdited();
+      reset.hidden = true;
+      say(started ? "ready" : "kept", "The author's code is back in every cell" +
+          (started ? "." : "; Run code here starts with it."));
+      button.focus();
+    });
+    var kept = keep && keep.load(cfg.keep, originals);
+    if (kept) {
+      var n = Object.keys(kept.cells).length;
+      reset.hidden = false;
+      say("kept", "Your edits to " + n + " cell" + (n === 1 ? "" : "s") + " of this post " +
+          "are kept in this browser" + (kept.saved ? " (from " +
+          new Date(kept.saved).toLocaleString() + ")" : "") + ": Run code here starts " +
+          "with them.");
     }
 
     // thebe pairs the n-th source with the n-th output: give every code cell one of each
@@ -348,8 +417,10 @@
       var thebe = window.thebe;
       markCells();
       var items = thebe.findCells(l.options.selector, l.options.outputSelector);
-      var code = items.map(function (item) {
-        return {id: item.id, source: (item.placeholders.source.textContent || "").trim()};
+      var mine = (keep && keep.load(cfg.keep, originals)) || {cells: {}};
+      var code = items.map(function (item, i) {
+        var source = (item.placeholders.source.textContent || "").trim();
+        return {id: item.id, source: i in mine.cells ? mine.cells[i] : source};
       });
       var notebook = window.thebeCore.api.setupNotebookFromBlocks(code, l.config, l.rendermime);
       thebe.notebook = notebook;
@@ -368,9 +439,16 @@
         // thebe makes the editor before it is in the page, where CodeMirror cannot measure
         // it: it would show empty until its next poll (a quarter of a second). Lay it out now
         var editor = item.ui.editor.querySelector(".CodeMirror");
-        if (editor && editor.CodeMirror) editor.CodeMirror.refresh();
+        var cm = editor && editor.CodeMirror;
+        if (cm) {
+          if (i in mine.cells && cm.getValue() !== mine.cells[i]) cm.setValue(mine.cells[i]);
+          cm.refresh();
+          cm.on("change", saveSoon);
+        }
+        editors[i] = cm || null;
         item.ui.cell.addEventListener("focusin", function () { here = item.id; });
       });
+      showEdited();
       l.notebook = notebook;
       mark("cells");
     }
