@@ -49,7 +49,12 @@ from publisher.backends.docker_sessions import (
 )
 from publisher.backends.sessions import SessionHandle, SessionRecord, SessionRequest, with_folders
 from publisher.backends.usage import record_use
-from publisher.envs.dockerfile import RUNTIME, prestart_files, runtime_dockerfile
+from publisher.envs.dockerfile import (
+    RUNTIME,
+    lab_extension_files,
+    prestart_files,
+    runtime_dockerfile,
+)
 from publisher.envs.recipe import USER_LAYER_FILES
 from publisher.envs.spec import EnvSpec, base_image_for
 from publisher.errors import EnvBuildError, ExecutionError
@@ -131,6 +136,10 @@ class DockerBackend:
                     self._write_build_settings(Path(ctx))
                     for name, text in prestart_files().items():  # the kernel provisioner
                         path = Path(ctx) / "_publish_build" / "prestart" / name
+                        path.parent.mkdir(parents=True, exist_ok=True)
+                        path.write_text(text)
+                    for name, text in lab_extension_files().items():  # publish-keep
+                        path = Path(ctx) / "_publish_build" / "labextensions" / name
                         path.parent.mkdir(parents=True, exist_ok=True)
                         path.write_text(text)
                     (Path(ctx) / "Dockerfile").write_text(runtime_dockerfile(base))

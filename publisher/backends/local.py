@@ -40,7 +40,7 @@ from publisher.backends.sessions import (
     wait_until_ready,
 )
 from publisher.compat.jsonschema import HIDE_SLOW_MODULE
-from publisher.envs.dockerfile import LAB_OVERRIDES
+from publisher.envs.dockerfile import LAB_EXTENSIONS, LAB_OVERRIDES
 from publisher.envs.recipe import USER_LAYER_FILES, kernel_spec
 from publisher.envs.spec import EnvSpec
 from publisher.errors import EnvBuildError, ExecutionError
@@ -217,7 +217,9 @@ class LocalBackend:
         (settings / "overrides.json").write_text(json.dumps({**LAB_OVERRIDES,
                                                               **READER_LAB_SETTINGS}))
         args = [*jupyter_args(req, str(socket), str(work)),
-                f"--LabApp.app_settings_dir={settings}"]
+                f"--LabApp.app_settings_dir={settings}",
+                # publish's own JupyterLab extension (publish-keep), as in the runtime image
+                f"--LabApp.extra_labextensions_path={LAB_EXTENSIONS}"]
         if os.geteuid() == 0:  # the author works as root (CI, containers): their choice
             args.append("--ServerApp.allow_root=True")
         # `timeout`: the session ends at its deadline even if the launcher is killed

@@ -76,12 +76,24 @@ def prestart_files() -> dict[str, str]:
     }
 
 
+# publish's JupyterLab extension (prebuilt, in the runtime's share/jupyter/labextensions)
+LAB_EXTENSIONS = Path(__file__).resolve().parent.parent / "templates/runtime/labextension"
+
+
+@functools.cache
+def lab_extension_files() -> dict[str, str]:
+    """publish's own JupyterLab extensions: path under labextensions/ -> text."""
+    return {f.relative_to(LAB_EXTENSIONS).as_posix(): f.read_text()
+            for f in sorted(LAB_EXTENSIONS.rglob("*")) if f.is_file()}
+
+
 def runtime_dockerfile(base_image: str) -> str:
     packages = " ".join(f'"{p}"' for p in RUNTIME_PACKAGES)
-    provisioner = digest([json.dumps(prestart_files(), sort_keys=True)])
+    provisioner = digest([json.dumps(prestart_files(), sort_keys=True),
+                          json.dumps(lab_extension_files(), sort_keys=True)])
     return f"""\
 # publish runtime image: base + reader user + Jupyter (shared by every env image)
-# kernel provisioner {provisioner}
+# kernel provisioner and lab extensions {provisioner}
 FROM {base_image} AS build
 COPY _publish_build/ {BUILD_DIR}/
 RUN {SOURCE_BUILD_ENV} \\
@@ -91,6 +103,8 @@ RUN {SOURCE_BUILD_ENV} \\
       {packages} \\
  && {RUNTIME}/bin/uv pip uninstall --python {RUNTIME}/bin/python {SLOW_PACKAGE} \\
  && cp -r {BUILD_DIR}/prestart/. {RUNTIME}/lib/python3*/site-packages/ \\
+ && mkdir -p {RUNTIME}/share/jupyter/labextensions \\
+ && cp -r {BUILD_DIR}/labextensions/. {RUNTIME}/share/jupyter/labextensions/ \\
  && mkdir -p {RUNTIME}/share/jupyter/lab/settings \\
  && printf '%s' '{json.dumps(LAB_OVERRIDES)}' > {RUNTIME}/share/jupyter/lab/settings/overrides.json
 

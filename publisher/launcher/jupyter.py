@@ -138,7 +138,7 @@ async def upload_files(handle: SessionHandle, base_url: str, token: str,
                        ANSWER_TIME + (0 if folder else len(files[rel]) / 2**20))
 
 
-def opened_workspace(path: str) -> dict[str, Any]:
+def opened_workspace(path: str, post: Mapping[str, str] | None = None) -> dict[str, Any]:
     """JupyterLab's default workspace with the notebook *path* open in the main area.
 
     JupyterLab opens a ``lab/tree/<path>`` address only once it has saved the workspace
@@ -154,16 +154,17 @@ def opened_workspace(path: str) -> dict[str, Any]:
             "left": {"collapsed": False, "visible": True, "current": "filebrowser",
                      "widgets": ["filebrowser", "running-sessions", "@jupyterlab/toc:plugin",
                                  "extensionmanager.main-view"]}},
-        widget: {"data": {"path": path, "factory": "Notebook"}}},
+        widget: {"data": {"path": path, "factory": "Notebook"}},
+        **({"publish:post": dict(post)} if post else {})},
         "metadata": {"id": "default"}}
 
 
 async def open_in_workspace(handle: SessionHandle, base_url: str, token: str,
-                            path: str) -> None:
+                            path: str, post: Mapping[str, str] | None = None) -> None:
     """The session's JupyterLab opens *path* as it starts (see :func:`opened_workspace`)."""
     async with _client(handle, token) as client:
         await _ask(client, "PUT", f"{base_url}lab/api/workspaces/default",
-                   opened_workspace(path))
+                   opened_workspace(path, post))
 
 
 POOL_KERNEL = "python3"  # what a pooled session warms: the env's Python (Post.kernel)

@@ -26,6 +26,7 @@ from publisher.launcher.failures import failure_of, technical
 from publisher.launcher.launches import EnvBuilds, Launch, LaunchRate, Reservation
 from publisher.launcher.metrics import Metrics
 from publisher.launcher.overflow import Overflow
+from publisher.launcher.pages import blog_of
 from publisher.launcher.posts import PublishedPost, SiteIndex
 from publisher.launcher.proxy import Upstreams
 from publisher.launcher.records import (
@@ -210,8 +211,11 @@ class SessionManager:
         kernel = asyncio.ensure_future(
             jupyter.start_kernel(session.handle, base, session.token, pe.notebook_name,
                                  session.kernel_id or None, pe.kernel))
-        layout = asyncio.ensure_future(
-            jupyter.open_in_workspace(session.handle, base, session.token, pe.notebook_name))
+        layout = asyncio.ensure_future(jupyter.open_in_workspace(
+            session.handle, base, session.token, pe.notebook_name,
+            {"slug": pe.slug, "env_id": pe.env_id,
+             "launch": f"{self.settings.base_url}launch/{pe.slug}",
+             "post": blog_of(self.index.cached()).post(pe.slug)}))
         try:
             await upload
             session.kernel_id = await kernel

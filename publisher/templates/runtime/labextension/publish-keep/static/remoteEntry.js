@@ -1,0 +1,327 @@
+/* publish-keep: a JupyterLab 4 extension of publish's, in every session's runtime.
+ *
+ * What a reader changes in a post's notebooks is kept in their browser (localStorage) as
+ * they edit, per post and env id: when the session is gone (ended idle, past its age, its
+ * container killed, the launcher restarted) the page says so and offers Download (from the
+ * browser alone, no server needed) and a new session with the reader's changes; a later
+ * session of the same post offers them again, or the author's original.
+ *
+ * Written by hand as a federated module (JupyterLab loads `_JUPYTERLAB[name]`: init(),
+ * get("./extension") -> a factory of {default: [plugins]}): it imports nothing of
+ * JupyterLab's, only uses the application object its plugin is given, so no build step
+ * is needed. The post comes from the session's workspace ("publish:post", written by the
+ * launcher when it prepares the session); a JupyterLab without it (not a post's session)
+ * is left alone.
+ */
+var _JUPYTERLAB;
+(function () {
+  "use strict";
+  var PREFIX = "publish-lab:";
+  var LIMIT = 4000000;  // characters per post (outputs dropped first, then not kept)
+  var POSTS = 20;  // posts kept, the least recently saved let go first
+  var CHECK_MS = 5000;  // how often the session is asked whether it still answers
+
+  function config(name) {
+    var el = document.getElementById("jupyter-config-data");
+    try { return el ? JSON.parse(el.textContent || "{}")[name] : undefined; } catch (e) { return undefined; }
+  }
+
+  function store() {
+    try { return window.localStorage; } catch (e) { return null; }
+  }
+
+  function read(key) {
+    var s = store();
+    try {
+      var v = s && JSON.parse(s.getItem(key) || "null");
+      return v && typeof v === "object" && v.notebooks && typeof v.notebooks === "object" ? v : null;
+    } catch (e) {
+      return null;
+    }
+  }
+
+  function trim(s) {
+    var keys = [];
+    for (var i = 0; i < s.length; i++) {
+      var k = s.key(i);
+      if (k && k.indexOf(PREFIX) === 0) {
+        var saved = 0;
+        try { saved = Number(JSON.parse(s.getItem(k)).saved) || 0; } catch (e) { saved = 0; }
+        keys.push([saved, k]);
+      }
+    }
+    keys.sort(function (a, b) { return a[0] - b[0]; });
+    keys.slice(0, Math.max(0, keys.length - POSTS)).forEach(function (k) { s.removeItem(k[1]); });
+  }
+
+  // keep *content* (a notebook's JSON) as *path* of the post *key*; "kept", "no-outputs"
+  // (kept without its outputs: too large with them) or "" (not kept)
+  function write(key, path, content) {
+    var s = store();
+    if (!s) return "";
+    var kept = read(key) || {v: 1, notebooks: {}};
+    var how = "kept";
+    kept.notebooks[path] = {saved: Date.now(), content: content};
+    kept.saved = Date.now();
+    var text = JSON.stringify(kept);
+    if (text.length > LIMIT) {
+      how = "no-outputs";
+      var bare = JSON.parse(JSON.stringify(content));
+      (bare.cells || []).forEach(function (c) { if (c.outputs) c.outputs = []; });
+      kept.notebooks[path].content = bare;
+      text = JSON.stringify(kept);
+      if (text.length > LIMIT) return "";
+    }
+    try {
+      s.setItem(key, text);
+      trim(s);
+      return how;
+    } catch (e) {
+      return "";
+    }
+  }
+
+  function download(path, content) {
+    var blob = new Blob([JSON.stringify(content, null, 1) + "\n"],
+                        {type: "application/x-ipynb+json"});
+    var a = document.createElement("a");
+    a.href = URL.createObjectURL(blob);
+    a.download = path.split("/").pop() || "notebook.ipynb";
+    document.body.appendChild(a);
+    a.click();
+    setTimeout(function () { URL.revokeObjectURL(a.href); a.remove(); }, 10000);
+  }
+
+  var STYLE = [
+    ".publish-keep-back{position:fixed;inset:0;z-index:10000;background:rgba(0,0,0,.45);",
+    "display:flex;align-items:center;justify-content:center;padding:1rem}",
+    ".publish-keep{max-width:34rem;background:var(--jp-layout-color1,#fff);",
+    "color:var(--jp-ui-font-color1,#222);border:1px solid var(--jp-border-color1,#bbb);",
+    "border-radius:6px;padding:1.2rem 1.4rem;font:var(--jp-ui-font-size1,14px)/1.5 ",
+    "var(--jp-ui-font-family,system-ui,sans-serif);box-shadow:0 .5rem 2rem rgba(0,0,0,.3)}",
+    ".publish-keep h2{font-size:1.15rem;margin:0 0 .6rem}",
+    ".publish-keep p{margin:0 0 .8rem}",
+    ".publish-keep-actions{display:flex;flex-wrap:wrap;gap:.6rem;margin-top:1rem}",
+    ".publish-keep button{font:inherit;min-height:2rem;padding:.3rem .9rem;border-radius:4px;",
+    "cursor:pointer;border:1px solid var(--jp-brand-color1,#1976d2);",
+    "background:var(--jp-layout-color1,#fff);color:var(--jp-brand-color0,#0d47a1)}",
+    ".publish-keep button.publish-keep-main{background:var(--jp-brand-color1,#1976d2);",
+    "color:#fff}",
+    ".publish-keep button:focus-visible{outline:3px solid var(--jp-brand-color2,#64b5f6);",
+    "outline-offset:2px}"
+  ].join("");
+
+  // a dialog over JupyterLab: *title*, *lines*, *actions* ([label, fn, main?]); the first
+  // action takes the focus
+  function dialog(title, lines, actions) {
+    if (!document.getElementById("publish-keep-style")) {
+      var st = document.createElement("style");
+      st.id = "publish-keep-style";
+      st.textContent = STYLE;
+      document.head.appendChild(st);
+    }
+    var old = document.querySelector(".publish-keep-back");
+    if (old) old.remove();
+    var back = document.createElement("div");
+    back.className = "publish-keep-back";
+    var box = document.createElement("div");
+    box.className = "publish-keep";
+    box.setAttribute("role", "alertdialog");
+    box.setAttribute("aria-modal", "true");
+    box.setAttribute("aria-labelledby", "publish-keep-title");
+    var h = document.createElement("h2");
+    h.id = "publish-keep-title";
+    h.textContent = title;
+    box.appendChild(h);
+    lines.forEach(function (text) {
+      var p = document.createElement("p");
+      p.textContent = text;
+      box.appendChild(p);
+    });
+    var row = document.createElement("div");
+    row.className = "publish-keep-actions";
+    var buttons = actions.map(function (a) {
+      var b = document.createElement("button");
+      b.type = "button";
+      b.textContent = a[0];
+      if (a[2]) b.className = "publish-keep-main";
+      b.addEventListener("click", a[1]);
+      row.appendChild(b);
+      return b;
+    });
+    box.appendChild(row);
+    back.appendChild(box);
+    // JupyterLab's keyboard shortcuts stay out of the dialog
+    back.addEventListener("keydown", function (e) { e.stopPropagation(); }, true);
+    document.body.appendChild(back);
+    if (buttons.length) buttons[0].focus();
+    return back;
+  }
+
+  function activate(app) {
+    var base = config("baseUrl") || "/";
+    var contents = app.serviceManager.contents;
+    var tracked = [];  // the notebooks' document contexts
+    var key = null, post = null, pending = {}, ended = false, warned = false;
+
+    function saveNow(ctx) {
+      delete pending[ctx.path];
+      if (!key || !ctx.model) return;
+      var how = write(key, ctx.path, ctx.model.toJSON());
+      if (!how && !warned) {
+        warned = true;
+        console.warn("publish-keep: this browser does not keep " + ctx.path +
+                     " (its storage is off or full)");
+      }
+    }
+    function saveSoon(ctx) {
+      clearTimeout(pending[ctx.path]);
+      pending[ctx.path] = setTimeout(function () { saveNow(ctx); }, 500);
+    }
+    function flush() {
+      tracked.forEach(function (ctx) { if (pending[ctx.path] !== undefined) saveNow(ctx); });
+    }
+
+    // what the reader wrote: each cell's type and source (JupyterLab changes a notebook's
+    // metadata as it opens it, and outputs change when cells merely run)
+    function written(ctx) {
+      var cells = (ctx.model.toJSON().cells || []).map(function (c) {
+        return [c.cell_type, Array.isArray(c.source) ? c.source.join("") : c.source];
+      });
+      return JSON.stringify(cells);
+    }
+
+    // a notebook is kept once the reader has changed what is written in it (then with its
+    // outputs, as they are), not before: an earlier session's changes stay kept until then
+    function track(widget) {
+      var ctx = widget && widget.context;
+      if (!ctx || !ctx.path || !/\.ipynb$/.test(ctx.path) || tracked.indexOf(ctx) >= 0) return;
+      tracked.push(ctx);
+      ctx.ready.then(function () {
+        var authors = written(ctx);  // as the session's file had it when opened
+        ctx.model.contentChanged.connect(function () {
+          if (!ended && written(ctx) !== authors) saveSoon(ctx);
+        });
+      });
+    }
+    function trackAll() {
+      var it = app.shell.widgets("main");
+      for (var w = it.next(); w && !w.done && w.value !== undefined; w = it.next()) track(w.value);
+    }
+    function trackAllSafe() {
+      try { trackAll(); } catch (e) { /* an iterator of another shape: the next change */ }
+    }
+
+    // put the kept notebooks into this session (contents API) and show them
+    async function restore(kept) {
+      var paths = Object.keys(kept.notebooks);
+      for (var i = 0; i < paths.length; i++) {
+        await contents.save(paths[i], {type: "notebook", format: "json",
+                                       content: kept.notebooks[paths[i]].content});
+      }
+      tracked.forEach(function (ctx) {
+        if (paths.indexOf(ctx.path) >= 0) ctx.revert();
+      });
+    }
+
+    function offer(kept, auto) {
+      if (auto) return restore(kept);
+      var names = Object.keys(kept.notebooks);
+      var when = new Date(kept.saved || Date.now()).toLocaleString();
+      var back = dialog("Your earlier changes to this post", [
+        "You changed " + names.join(", ") + " in an earlier session of this post (last on " +
+        when + "). Your version is kept in this browser.",
+        "Open your version, or keep the author's original (yours stays kept until you " +
+        "change the notebook again)."], [
+        ["Open my version", function () { back.remove(); restore(kept); }, true],
+        ["Keep the author's original", function () { back.remove(); }],
+        ["Download my version", function () {
+          names.forEach(function (p) { download(p, kept.notebooks[p].content); });
+        }]]);
+    }
+
+    function sessionEnded() {
+      if (ended) return;
+      flush();
+      ended = true;
+      var kept = read(key);
+      var names = kept ? Object.keys(kept.notebooks) : [];
+      var lines = ["Sessions end after a while without activity, after their maximum age, " +
+                   "or when the server restarts."];
+      var actions = [];
+      if (names.length) {
+        lines.push("Your changes to " + names.join(", ") + " are kept in this browser.");
+        names.forEach(function (p) {
+          actions.push(["Download " + p.split("/").pop(), function () {
+            download(p, read(key).notebooks[p].content);
+          }, actions.length === 0]);
+        });
+        actions.push(["Start a new session with my changes", function () {
+          window.location.href = post.launch + "?publish-restore=1";
+        }]);
+      } else {
+        lines.push("You had not changed its notebooks.");
+        actions.push(["Start a new session", function () {
+          window.location.href = post.launch;
+        }, true]);
+      }
+      if (post.post) {
+        actions.push(["Back to the post", function () { window.location.href = post.post; }]);
+      }
+      dialog("This session has ended", lines, actions);
+    }
+
+    var failures = 0;
+    async function check() {
+      if (ended) return;
+      var status = 0;
+      try {
+        var r = await fetch(base + "api/status", {credentials: "same-origin", cache: "no-store"});
+        status = r.status;
+      } catch (e) {
+        status = 0;
+      }
+      if (status === 200) { failures = 0; return; }
+      // the launcher says the session is gone (404, 410), or nothing answers twice in a row
+      if (status === 404 || status === 410 || (++failures >= 2)) sessionEnded();
+    }
+
+    app.restored.then(async function () {
+      var ws = null;
+      try { ws = await app.serviceManager.workspaces.fetch("default"); } catch (e) { ws = null; }
+      var info = ws && ws.data && ws.data["publish:post"];
+      if (!info || typeof info.slug !== "string" || typeof info.env_id !== "string") return;
+      post = {launch: String(info.launch || ""), post: String(info.post || "")};
+      key = PREFIX + info.slug + ":" + info.env_id;
+      var auto = /[?&]publish-restore=1(&|$)/.test(window.location.search);
+      var kept = read(key);
+      trackAllSafe();
+      app.shell.layoutModified.connect(trackAllSafe);
+      if (kept && Object.keys(kept.notebooks).length) offer(kept, auto);
+      setInterval(check, CHECK_MS);
+      if (app.serviceManager.connectionFailure) {
+        app.serviceManager.connectionFailure.connect(function () { check(); });
+      }
+      window.addEventListener("pagehide", flush);
+      window.__publishKeep = {key: key, flush: flush, check: check};
+    });
+  }
+
+  var plugin = {
+    id: "publish-keep:plugin",
+    description: "Keeps a reader's notebooks in their browser; offers them back when a session ends",
+    autoStart: true,
+    activate: activate
+  };
+
+  _JUPYTERLAB = _JUPYTERLAB || {};
+  _JUPYTERLAB["publish-keep"] = {
+    init: function () { return Promise.resolve(); },  // it shares and takes no modules
+    get: function (module) {
+      if (module === "./extension" || module === "./index") {
+        return Promise.resolve(function () { return {__esModule: true, default: [plugin]}; });
+      }
+      return Promise.reject(new Error("publish-keep has no module " + module));
+    }
+  };
+})();
