@@ -56,7 +56,7 @@ class Wire:
         self.page = context.new_page()
         self.bytes = 0
         self.last = time.monotonic()
-        cdp = context.new_cdp_session(self.page)
+        cdp = self.cdp = context.new_cdp_session(self.page)
         cdp.on("Network.loadingFinished", self._finished)
         cdp.send("Network.enable")
         cdp.send("Network.emulateNetworkConditions", THROTTLE)
@@ -108,6 +108,7 @@ def read_post(wire: Any, url: str) -> None:
 def launch_visit(context: Any, url: str) -> dict[str, float]:
     """Launch (the post's "Open in JupyterLab") → notebook visible → a typed cell's output."""
     wire = Wire(context)
+    forget_kept(wire)
     page = wire.page
     read_post(wire, url)
     before, t0 = wire.bytes, time.perf_counter()
@@ -132,9 +133,22 @@ def launch_visit(context: Any, url: str) -> dict[str, float]:
     return out
 
 
+# what a reader typed is kept in their browser (publish-keep, publish-live.js): a warm
+# visit measures the browser's cache, not the offer of earlier changes. The origins whose
+# storage each visit starts without (the blog's, the launcher's), set by main()
+FORGET: list[str] = []
+
+
+def forget_kept(wire: Wire) -> None:
+    for origin in FORGET:
+        wire.cdp.send("Storage.clearDataForOrigin",
+                      {"origin": origin, "storageTypes": "local_storage"})
+
+
 def live_visit(context: Any, url: str) -> dict[str, float]:
     """Run code here → ready → the first cell, typed, run, its output."""
     wire = Wire(context)
+    forget_kept(wire)
     page = wire.page
     read_post(wire, url)
     before, t0 = wire.bytes, time.perf_counter()
@@ -284,6 +298,7 @@ def main(work: Path) -> dict[str, Any]:
             browser = pw.chromium.launch(executable_path=shutil.which("chromium")
                                          or "/usr/bin/chromium", args=CHROMIUM_ARGS)
             page_url = f"{blog}posts/{SLUG}/index.html"
+            FORGET[:] = [blog.rstrip("/"), f"http://127.0.0.1:{port}"]
             result["post_page"] = page_runs(browser, page_url, n)
             args = ("--out", str(out_dir), "--backend", "docker", "--sessions-per-client", "0",
                     "--allow-origins", blog.rstrip("/"))

@@ -18,7 +18,7 @@ import pytest
 
 from tests.conftest import CONFIG, ROOT, md_post, write_files
 from tests.containers import session_container
-from tests.helpers import running_launcher
+from tests.helpers import free_port, launch, running_launcher
 
 pytestmark = [pytest.mark.docker, pytest.mark.browser, pytest.mark.slow,
               pytest.mark.usefixtures("docker_engine")]
@@ -133,4 +133,55 @@ def test_a_later_launch_offers_the_earlier_changes_or_the_authors(launcher: str,
                            f".then(t => t.includes({json.dumps('my own edit')}))",
                            timeout=60_000)
     page.locator(".jp-Notebook .jp-CodeCell", has_text="my own edit").wait_for(timeout=30_000)
+    context.close()
+
+
+@pytest.fixture(scope="module")
+def hosted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A launcher with a host per session (``{id}.live.localhost``: Chromium takes any
+    ``*.localhost`` to be this machine)."""
+    port = free_port()
+    site = tmp_path_factory.mktemp("keep-hosted")
+    write_files(site, {
+        "publish.toml": CONFIG + f'\n[launcher]\nsession_host = "{{id}}.live.localhost:{port}"\n',
+        "posts/hello/index.md": md_post("Hello", "2024-01-01", """\
+            # Hello
+            ```{code-cell} python
+            print("the author's code")
+            ```
+            """),
+    })
+    with tempfile.TemporaryDirectory(prefix="pl-", dir="/tmp") as runtime, \
+            running_launcher(site, Path(runtime) / "l", "--backend", "docker",
+                             "--memory", "512m", "--sessions-per-client", "0",
+                             port=port) as base:
+        yield base
+
+
+def test_with_a_host_per_session_jupyterlab_loads_and_keeps_what_it_can(
+        hosted: str, browser: Any) -> None:
+    """A session on its own host loads JupyterLab's files from that host (the launcher's
+    shared address is not served there), and when it ends offers Download; its browser
+    storage is its own host's, so no new session with the changes is offered."""
+    first = launch(hosted, "hello")[-1]  # the image built, its files copied by now
+    assert first["phase"] == "ready", first
+    context = browser.new_context(accept_downloads=True)
+    page = context.new_page()
+    sid = open_post(page, f"{hosted}launch/hello")
+    assert f"{sid}.live.localhost" in page.url
+    static = page.evaluate("() => JSON.parse(document.getElementById("
+                           "'jupyter-config-data').textContent).fullStaticUrl")
+    assert static == f"/sessions/{sid}/static/lab", static
+    page.locator(".jp-Notebook .jp-CodeCell .jp-InputArea-editor").first.click()
+    page.keyboard.press("Control+a")
+    page.keyboard.type(EDIT)
+    page.wait_for_function("() => Object.keys(localStorage).some(k => "
+                           "localStorage.getItem(k).includes('my own edit'))", timeout=10_000)
+    container = session_container(sid)
+    assert container is not None
+    container.kill()
+    dialog = page.get_by_role("alertdialog", name="This session has ended")
+    dialog.wait_for(timeout=60_000)
+    assert dialog.get_by_role("button", name="Download index.ipynb").is_visible()
+    assert dialog.get_by_role("button", name="Start a new session with my changes").count() == 0
     context.close()

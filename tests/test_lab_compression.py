@@ -251,7 +251,11 @@ def test_the_launch_page_fetches_jupyterlab_while_the_session_starts(
     later = [got.get(e["requestId"], {}).get("response", {}) for e in main[1:]]
     # JupyterLab's own request for it: answered by the browser (the prefetch's copy)
     assert later and all(r.get("fromPrefetchCache") or r.get("fromDiskCache") or not r
-                         for r in later), later
+                         for r in later), [
+        (e["request"]["url"][-40:], e["documentURL"][-30:], e["type"],
+         {k: v for k, v in got.get(e["requestId"], {}).get("response", {}).items()
+          if k.startswith("from") or k in ("status", "timing")})
+        for e in main]
     fresh.close()
 
 

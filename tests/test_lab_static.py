@@ -245,7 +245,8 @@ def shared_client(tmp_path: Path, image: Path, complete: bool = True) -> TestCli
     for f in image.iterdir():
         if f.is_file():
             (copy / f.name).write_bytes(f.read_bytes())
-    (copy / "index.html").write_text("<script>alert(1)</script>")
+    for page in ("index.html", "page.shtml", "page.xhtml", "page.xml"):
+        (copy / page).write_text("<script>alert(1)</script>")
     if complete:
         (copy / ".complete").write_text("img")
     lab = LabStatic(Images(image), tmp_path / "cache")  # type: ignore[arg-type]
@@ -269,6 +270,7 @@ def test_one_address_serves_every_session_without_a_token(tmp_path: Path,
         assert r.headers["access-control-allow-origin"] == "*"
         assert r.headers["cross-origin-resource-policy"] == "cross-origin"
         assert r.headers["x-content-type-options"] == "nosniff"
+        assert "sandbox" in r.headers["content-security-policy"]  # opened as a page: inert
         assert r.headers["content-type"].startswith("text/javascript")
         again = tc.get(f"/lab-static/{KEY}/{BUNDLE}", headers={
             "accept-encoding": "br", "if-none-match": r.headers["etag"]})
@@ -277,6 +279,9 @@ def test_one_address_serves_every_session_without_a_token(tmp_path: Path,
 
 @pytest.mark.parametrize("path", [
     f"/lab-static/{KEY}/index.html",  # no page of an image's on the launcher's address
+    f"/lab-static/{KEY}/page.shtml",  # nor any kind of file JupyterLab does not load
+    f"/lab-static/{KEY}/page.xhtml",
+    f"/lab-static/{KEY}/page.xml",
     f"/lab-static/{KEY}/.complete",
     f"/lab-static/{KEY}/.variants",
     f"/lab-static/{KEY}/nothing.js",
@@ -333,8 +338,8 @@ def test_a_session_is_told_where_jupyterlabs_files_are() -> None:
     assert not any("static_url" in a for a in jupyter_args(plain, "/s", "/w"))
 
 
-def test_start_up_files_are_learnt_from_what_browsers_asked_for(tmp_path: Path,
-                                                                image: Path) -> None:
+def test_start_up_files_are_learnt_from_what_browsers_asked_for(
+        tmp_path: Path, image: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """What a launch page fetches ahead: the hashed files nearly every JupyterLab page asks
     for (the entry bundle and those asked as often), not one-off ones or unhashed ones."""
     lab = LabStatic(Images(image), tmp_path / "cache")  # type: ignore[arg-type]
@@ -345,22 +350,36 @@ def test_start_up_files_are_learnt_from_what_browsers_asked_for(tmp_path: Path,
             (tmp_path / "cache" / KEY).mkdir(parents=True, exist_ok=True)
             (tmp_path / "cache" / KEY / f.name).write_bytes(f.read_bytes())
     (tmp_path / "cache" / KEY / ".complete").write_text("img")
+    (tmp_path / "cache" / KEY / "1014.073326ef5d98db5e.js").write_bytes(SOURCE)
 
-    async def ask(name: str, times: int, query: str = "") -> None:
-        for _ in range(times):
-            await lab.shared(KEY, name, {}, query)
+    async def ask(name: str, times: int, query: str = "", client: str = "") -> None:
+        for i in range(times):  # each time another reader, unless *client* says who
+            await lab.shared(KEY, name, {}, query, client or f"10.0.0.{i}")
 
     async def run() -> None:
+        await ask(BUNDLE, 1)  # one client without the query (a script, say)
         await ask(BUNDLE, 4, "v=efd36b46f3b45eb8")  # every page
         await ask(BUNDLE, 4, "v=1&x=<script>")  # not a query of JupyterLab's: not learnt
+        await ask(BUNDLE, 4, "v=0123456789abcdef")  # not the hash in its name: not learnt
+        # one client asking again and again counts once
+        await ask("1014.073326ef5d98db5e.js", 50, "v=073326ef5d98db5e", client="10.9.9.9")
         await ask("0031b1860ea4ad75.woff", 2)  # half of them
         await ask("style.css", 4)  # unhashed: asked again anyway
         await ask("nothing.9999999999999999.js", 4)  # no such file
     asyncio.run(run())
-    (tmp_path / "cache" / KEY / "1014.073326ef5d98db5e.js").write_bytes(SOURCE)
-    asyncio.run(ask("1014.073326ef5d98db5e.js", 1))  # once: a lazy one
     assert lab.startup("img") == (KEY, [f"{BUNDLE}?v=efd36b46f3b45eb8",
                                         "0031b1860ea4ad75.woff"])
+    # a 304 or a HEAD is no reader's first load: not counted
+    before = dict(lab.asked[KEY])
+    etag = asyncio.run(lab.shared(KEY, BUNDLE, {}, "v=efd36b46f3b45eb8", "10.1.1.1")) \
+        .headers["etag"]
+    asyncio.run(lab.shared(KEY, BUNDLE, {"if-none-match": etag}, "v=efd36b46f3b45eb8",
+                           "10.1.1.2"))
+    asyncio.run(lab.shared(KEY, BUNDLE, {}, "v=efd36b46f3b45eb8", "10.1.1.3", "HEAD"))
+    assert lab.asked[KEY][BUNDLE] == before[BUNDLE] + 1
+    # at most PRELOAD_BYTES of them
+    monkeypatch.setattr(static, "PRELOAD_BYTES", len(SOURCE) + 10)
+    assert lab.startup("img") == (KEY, [f"{BUNDLE}?v=efd36b46f3b45eb8"])
     assert lab.startup("other") is None
 
 
@@ -397,3 +416,17 @@ def test_a_reader_cycling_through_images_costs_no_compressing_again(
     assert all(r.status_code == 200 for r in answers)
     assert made == ["br", "gzip"] * 2  # the two images not read before, once each
     assert lab.kept <= one.size + 10
+
+
+def test_only_copies_left_long_ago_are_removed() -> None:
+    """A copy's container another launcher (or thread) is copying from right now is young:
+    only one older than LEFT_AFTER was left behind by a stopped launcher."""
+    import datetime as dt
+
+    from publisher.backends.docker_images import LEFT_AFTER, _age
+
+    now = dt.datetime.now(dt.UTC)
+    young = (now - dt.timedelta(seconds=5)).strftime("%Y-%m-%dT%H:%M:%S.123456789Z")
+    old = (now - dt.timedelta(seconds=LEFT_AFTER + 60)).strftime("%Y-%m-%dT%H:%M:%S.1Z")
+    assert _age(young) < LEFT_AFTER < _age(old)
+    assert _age("") == 0.0 and _age("not a time") == 0.0

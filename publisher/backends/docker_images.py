@@ -3,6 +3,7 @@ read from an image (its envs for `publish env`, a folder copied out of it)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import os
@@ -99,6 +100,18 @@ def copy_context(spec: EnvSpec, src: Path, dest: Path,
         shutil.copy2(path, target)
 
 
+LEFT_AFTER = 600.0  # seconds: a copy's container older than this was left behind
+
+
+def _age(created: str) -> float:
+    """Seconds since Docker's ``Created`` time (RFC 3339, nanoseconds); 0 when unreadable."""
+    m = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)", created)
+    if m is None:
+        return 0.0
+    then = dt.datetime.fromisoformat(m.group(1)).replace(tzinfo=dt.UTC)
+    return (dt.datetime.now(dt.UTC) - then).total_seconds()
+
+
 def copy_image_folder(client: Any, location: str, folder: str, cache: Path) -> Path | None:
     """The regular files directly in *folder* of the image *location*, copied once per
     image id under *cache* from a container created (never started) from the image: what
@@ -112,10 +125,12 @@ def copy_image_folder(client: Any, location: str, folder: str, cache: Path) -> P
     dest = cache / image_id
     if (dest / ".complete").is_file():
         return dest
-    # copies a stopped launcher left half done: their containers were never removed
+    # copies a stopped launcher left half done: their containers were never removed (not
+    # one being copied from right now, by this launcher or another: those are young)
     for left in client.containers.list(all=True, filters={
             "label": COPY_LABEL, "status": "created"}):
-        left.remove(force=True)
+        if _age(str(left.attrs.get("Created", ""))) > LEFT_AFTER:
+            left.remove(force=True)
     container = client.containers.create(location, command=["true"], network_disabled=True,
                                          labels={COPY_LABEL: "1"})
     tmp = cache / f".{image_id}.tmp-{os.getpid()}"

@@ -248,7 +248,8 @@ class Routes:
         :mod:`publisher.launcher.static`)."""
         return await self.lab_static.shared(request.path_params["key"],
                                             request.path_params["name"], request.headers,
-                                            request.url.query)
+                                            request.url.query, client_of(request),
+                                            request.method)
 
     # --- the proxy -------------------------------------------------------------------
     def _session(self, sid: str) -> Session | None:

@@ -214,7 +214,9 @@ class SessionManager:
         layout = asyncio.ensure_future(jupyter.open_in_workspace(
             session.handle, base, session.token, pe.notebook_name,
             {"slug": pe.slug, "env_id": pe.env_id,
-             "launch": f"{self.settings.base_url}launch/{pe.slug}",
+             # a session's own host serves the session only: no launch page there
+             "launch": "" if self.settings.session_host else
+             f"{self.settings.base_url}launch/{pe.slug}",
              "post": blog_of(self.index.cached()).post(pe.slug)}))
         try:
             await upload
@@ -264,8 +266,11 @@ class SessionManager:
         # a pooled session waits up to max_age, then serves a reader up to max_age
         deadline = self.settings.max_age * (2 if pooled else 1) + 5
         base = self._base(session)
-        # pooled: no reader waits, so the copy of JupyterLab's files may take its time
-        key = await self.lab_static.key(ref.location, None if pooled else QUICK_COPY)
+        # pooled: no reader waits, so the copy of JupyterLab's files may take its time.
+        # Not with a host per session: those hosts serve their session's addresses only
+        # (and a shared address per host would be one per session, kept by no browser)
+        key = None if self.settings.session_host else \
+            await self.lab_static.key(ref.location, None if pooled else QUICK_COPY)
         req = SessionRequest(
             session_id=sid, token=token, slug=slug, env_id=ref.env_id,
             base_url=base, session_dir=session.folder,

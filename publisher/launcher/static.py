@@ -31,6 +31,7 @@ import logging
 import mimetypes
 import re
 import threading
+import time
 from collections import Counter, OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -52,8 +53,19 @@ LAB_PATH = re.compile(rb"static/lab/([A-Za-z0-9_-][A-Za-z0-9._-]*)")
 KEY = re.compile(r"[0-9a-f]{24}")
 SHARED_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
 QUICK_COPY = 0.3  # seconds a session start waits for a copy made before (on disk)
-VERSION = re.compile(r"(?:v=[0-9a-f]{8,64})?")  # the query JupyterLab adds to its files
+RETRY_MISSING = 600.0  # seconds before an image without a copy is asked again
 PRELOAD_MOST = 64  # files a launch page fetches ahead
+PRELOAD_BYTES = 8 * 2**20  # ... and at most this many bytes of them (as on disk)
+COUNTED_MOST = 4096  # clients remembered: each counts once per file and start
+ENTRY = "main."  # JupyterLab's entry bundle: a browser without it in its cache starts
+STARTUP_SECONDS = 10.0  # what a client asks for this soon after the entry is start-up
+START_EVERY = 600.0  # seconds: one start counted per client in that time
+# what the shared address serves (an allow-list: nothing a browser would run as a page)
+SHARED_KINDS = frozenset({".js", ".mjs", ".css", ".json", ".map", ".woff", ".woff2", ".ttf",
+                          ".eot", ".otf", ".png", ".gif", ".jpg", ".jpeg", ".svg", ".wasm",
+                          ".txt"})
+# a file opened as a page there (an SVG, say) runs nothing and loads nothing
+SHARED_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox"
 # a content hash in the name: the file never changes under it
 HASHED = re.compile(r"(?:^|[.-])[0-9a-f]{16,}(?:[.-]|$)")
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -166,8 +178,12 @@ class LabStatic:
         self.kept = 0  # bytes in contents
         self._pending: dict[str, asyncio.Task[None]] = {}
         self._loading: dict[tuple[str, str], asyncio.Future[LabFile | None]] = {}
-        # per key: how often each hashed file was asked for at the shared address
+        # per key: how many clients asked for each hashed file at the shared address
         self.asked: dict[str, Counter[str]] = {}
+        self._counted: set[tuple[str, str, str]] = set()  # (client, key, file) counted
+        self._starts: dict[tuple[str, str], float] = {}  # (client, key) -> its start
+        self._missing: dict[str, float] = {}  # image -> when it was found without a copy
+        self._asked_as: dict[tuple[str, str], Counter[str]] = {}  # its queries ("", v=…)
 
     def _fetch(self, image: str) -> None:
         try:
@@ -175,10 +191,16 @@ class LabStatic:
         except Exception as exc:  # an engine hiccup: proxy this image's files instead
             log.warning("JupyterLab's static files of %s: %s (proxied instead)", image, exc)
             self.folders[image] = None
+        if self.folders[image] is None:  # none, or none yet: asked again a while later
+            self._missing[image] = time.monotonic()
 
     def folder(self, image: str) -> Path | None:
         """The image's folder when ready; else None (and the copy starts in the
-        background: until it is done, the files are proxied)."""
+        background: until it is done, the files are proxied). An image found without
+        one is asked again after :data:`RETRY_MISSING` seconds (a copy may have failed)."""
+        if image in self._missing and time.monotonic() - self._missing[image] > RETRY_MISSING:
+            del self._missing[image]
+            self.folders.pop(image, None)
         if image in self.folders:
             return self.folders[image]
         if image and image not in self._pending:
@@ -238,7 +260,20 @@ class LabStatic:
             return None
         counts = self.asked[folder.name]
         top = max(counts.values(), default=0)
-        names = [n for n, c in counts.most_common(PRELOAD_MOST) if 2 * c >= top]
+        names, size = [], 0
+        for name, count in counts.most_common(PRELOAD_MOST):
+            if 2 * count < top:
+                break
+            try:
+                size += (folder / name).stat().st_size
+            except OSError:
+                continue
+            if size > PRELOAD_BYTES:
+                break
+            forms = self._asked_as.get((folder.name, name), Counter())
+            # JupyterLab's own address for it (?v=) whenever a browser asked so
+            query = max(forms, key=lambda q: (q.startswith("v="), forms[q]), default="")
+            names.append(f"{name}?{query}" if query else name)
         return (folder.name, names) if names else None
 
     async def response(self, image: str, target: bytes, prefix: str, method: str,
@@ -258,21 +293,48 @@ class LabStatic:
         return await self._answer(folder, m.group(1).decode(), headers)
 
     async def shared(self, key: str, name: str, headers: Mapping[str, str],
-                     query: str = "") -> Response:
+                     query: str = "", client: str = "", method: str = "GET") -> Response:
         """``lab-static/<key>/<name>``: the file from the copy *key*, for any page (no
-        token: JupyterLab's own files), or 404. Never an HTML page: nothing of an image's
-        is a page on the launcher's address."""
+        token: JupyterLab's own files), or 404. Only the kinds of file JupyterLab loads
+        (never a page: nothing of an image's is a page on the launcher's address)."""
         folder = self.cache / key
         file = None
         if KEY.fullmatch(key) and SHARED_NAME.fullmatch(name) \
-                and not name.lower().endswith((".html", ".htm")) \
+                and Path(name).suffix.lower() in SHARED_KINDS \
                 and (folder / ".complete").is_file():
             file = await self._answer(folder, name, headers, cross_origin=True)
-            if file is not None and HASHED.search(name) and VERSION.fullmatch(query):
-                # as asked for (JupyterLab adds ?v=<hash>): a browser's cache keeps it so
-                self.asked.setdefault(key, Counter())[f"{name}?{query}" if query else name] += 1
+            if file is not None and file.status_code == 200 and method == "GET":
+                self._count(key, name, query, client)
         return file or Response("404: no such file of JupyterLab's.", 404,
                                 media_type="text/plain")
+
+    def _count(self, key: str, name: str, query: str, client: str) -> None:
+        """A client's JupyterLab loaded *name* as it started: within
+        :data:`STARTUP_SECONDS` of asking for the entry bundle (``main.<hash>.js``), as
+        JupyterLab asks (no query, or ``v=`` and the hash in its name), once per client
+        and start (one start per client per :data:`START_EVERY` seconds): what launch
+        pages fetch ahead is what most readers' JupyterLab loads first, not what one client
+        asks for again and again, nor what JupyterLab loads later, when asked to."""
+        m = HASHED.search(name)
+        if m is None or query not in ("", f"v={m.group(0).strip('.-')}"):
+            return
+        # the address it is asked for: a browser's cache keeps it under that one
+        # (JupyterLab adds ?v=<hash> to its scripts; at most two per file)
+        self._asked_as.setdefault((key, name), Counter())[query] += 1
+        now = time.monotonic()
+        if len(self._starts) >= COUNTED_MOST:
+            self._starts.clear()
+            self._counted.clear()
+        began = self._starts.get((client, key))
+        if name.startswith(ENTRY) and (began is None or now - began > START_EVERY):
+            self._starts[(client, key)] = began = now
+        if began is None or now - began > STARTUP_SECONDS:
+            return
+        seen = (client, key, name)
+        if seen in self._counted:
+            return
+        self._counted.add(seen)
+        self.asked.setdefault(key, Counter())[name] += 1
 
     async def _answer(self, folder: Path, name: str, headers: Mapping[str, str],
                       cross_origin: bool = False) -> Response | None:
@@ -285,10 +347,10 @@ class LabStatic:
         out = {"Cache-Control": IMMUTABLE if HASHED.search(name) else REVALIDATE,
                "ETag": file.etag(encoding), "X-Content-Type-Options": "nosniff"}
         if cross_origin:
-            # a session on its own host loads them from here: scripts need nothing, fonts
-            # need CORS, and a Cross-Origin-Resource-Policy of the page's may ask for this
+            # loadable from any page (fonts need CORS), a page of nothing
             out |= {"Access-Control-Allow-Origin": "*",
-                    "Cross-Origin-Resource-Policy": "cross-origin"}
+                    "Cross-Origin-Resource-Policy": "cross-origin",
+                    "Content-Security-Policy": SHARED_CSP}
         if len(file.variants) > 1:
             out["Vary"] = "Accept-Encoding"
         if not_modified(headers.get("if-none-match", ""), out["ETag"]):

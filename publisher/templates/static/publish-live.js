@@ -183,7 +183,7 @@
         var cell = cm && cm.getWrapperElement().closest(".cell");
         if (cell) cell.toggleAttribute("data-publish-edited", edited);
       });
-      reset.hidden = !any && !(keep && keep.load(cfg.keep, originals));
+      reset.hidden = !any;  // live: the editors hold the kept edits too
     }
     var saving = null;
     function saveSoon() {

@@ -212,12 +212,24 @@ var _JUPYTERLAB;
       try { trackAll(); } catch (e) { /* an iterator of another shape: the next change */ }
     }
 
-    // put the kept notebooks into this session (contents API) and show them
+    // a notebook's path in the session's folder (what is kept is read back from storage
+    // that any page of this origin may write: nothing else is put into the session)
+    function notebookPath(path) {
+      return typeof path === "string" && /^[^/\\][^\\]*\.ipynb$/.test(path) &&
+        path.split("/").indexOf("..") < 0 && path.split("/").indexOf(".") < 0;
+    }
+
+    // put the kept notebooks into this session (contents API) and show them; never as
+    // trusted (Jupyter signs a notebook whose cells say so: their HTML and scripts would
+    // run as the reader opens it)
     async function restore(kept) {
-      var paths = Object.keys(kept.notebooks);
+      var paths = Object.keys(kept.notebooks).filter(notebookPath);
       for (var i = 0; i < paths.length; i++) {
-        await contents.save(paths[i], {type: "notebook", format: "json",
-                                       content: kept.notebooks[paths[i]].content});
+        var content = JSON.parse(JSON.stringify(kept.notebooks[paths[i]].content || {}));
+        (content.cells || []).forEach(function (c) {
+          if (c && c.metadata && typeof c.metadata === "object") delete c.metadata.trusted;
+        });
+        await contents.save(paths[i], {type: "notebook", format: "json", content: content});
       }
       tracked.forEach(function (ctx) {
         if (paths.indexOf(ctx.path) >= 0) ctx.revert();
@@ -256,14 +268,18 @@ var _JUPYTERLAB;
             download(p, read(key).notebooks[p].content);
           }, actions.length === 0]);
         });
-        actions.push(["Start a new session with my changes", function () {
-          window.location.href = post.launch + "?publish-restore=1";
-        }]);
+        if (post.launch) {
+          actions.push(["Start a new session with my changes", function () {
+            window.location.href = post.launch + "?publish-restore=1";
+          }]);
+        }
       } else {
         lines.push("You had not changed its notebooks.");
-        actions.push(["Start a new session", function () {
-          window.location.href = post.launch;
-        }, true]);
+        if (post.launch) {
+          actions.push(["Start a new session", function () {
+            window.location.href = post.launch;
+          }, true]);
+        }
       }
       if (post.post) {
         actions.push(["Back to the post", function () { window.location.href = post.post; }]);
@@ -291,7 +307,10 @@ var _JUPYTERLAB;
       try { ws = await app.serviceManager.workspaces.fetch("default"); } catch (e) { ws = null; }
       var info = ws && ws.data && ws.data["publish:post"];
       if (!info || typeof info.slug !== "string" || typeof info.env_id !== "string") return;
-      post = {launch: String(info.launch || ""), post: String(info.post || "")};
+      // where to go: a path of this host's (the launch page), an http(s) address (the post)
+      var launch = String(info.launch || ""), page = String(info.post || "");
+      post = {launch: /^\/(?![\/\\])[^\\]*$/.test(launch) ? launch : "",
+              post: /^(https?:\/\/|\/(?![\/\\]))[^\\]*$/i.test(page) ? page : ""};
       key = PREFIX + info.slug + ":" + info.env_id;
       var auto = /[?&]publish-restore=1(&|$)/.test(window.location.search);
       var kept = read(key);
