@@ -251,10 +251,11 @@ class LabStatic:
         return folder.name if folder is not None and KEY.fullmatch(folder.name) else None
 
     def startup(self, image: str) -> tuple[str, list[str]] | None:
-        """(key, names): the hashed files (with their query) of *image*'s JupyterLab that nearly every
-        JupyterLab page asks for (at least half as often as the most asked for: its entry
-        bundle), for a launch page to fetch while the session starts; learnt from what
-        readers' browsers asked for. None while nothing is known."""
+        """(key, addresses): the hashed files of *image*'s JupyterLab that nearly every
+        reader's JupyterLab loads as it starts (in at least half as many start-ups as the
+        most loaded: its entry bundle; see :meth:`_count`), at most :data:`PRELOAD_MOST`
+        files and :data:`PRELOAD_BYTES`, for a launch page to fetch while the session
+        starts. None while nothing is known."""
         folder = self.folders.get(image)
         if folder is None or folder.name not in self.asked:
             return None
