@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import json
 import re
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import CONFIG, ROOT, md_post, write_files
+from tests.attacks.kit import hello_launcher
+from tests.conftest import ROOT
 from tests.containers import session_container
-from tests.helpers import free_port, launch, running_launcher
+from tests.helpers import free_port, launch
 
 pytestmark = [pytest.mark.docker, pytest.mark.browser, pytest.mark.slow,
               pytest.mark.usefixtures("docker_engine")]
@@ -35,19 +35,7 @@ NOTEBOOK_ON_SERVER = """async () => {
 
 @pytest.fixture(scope="module")
 def launcher(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    site = tmp_path_factory.mktemp("keep-lab")
-    write_files(site, {
-        "publish.toml": CONFIG,
-        "posts/hello/index.md": md_post("Hello", "2024-01-01", """\
-            # Hello
-            ```{code-cell} python
-            print("the author's code")
-            ```
-            """),
-    })
-    with tempfile.TemporaryDirectory(prefix="pl-", dir="/tmp") as runtime, \
-            running_launcher(site, Path(runtime) / "l", "--backend", "docker",
-                             "--memory", "512m", "--sessions-per-client", "0") as base:
+    with hello_launcher(tmp_path_factory.mktemp("keep-lab")) as base:
         yield base
 
 
@@ -124,7 +112,7 @@ def test_a_later_launch_offers_the_earlier_changes_or_the_authors(launcher: str,
     page.screenshot(path=str(ARTIFACTS / "keep-offer.png"))
     offer.get_by_role("button", name="Keep the author's original").click()
     assert "my own edit" not in page.evaluate(NOTEBOOK_ON_SERVER)
-    assert "the author's code" in page.evaluate(NOTEBOOK_ON_SERVER)
+    assert "hello from the post" in page.evaluate(NOTEBOOK_ON_SERVER)
 
     open_post(page, f"{launcher}launch/hello")
     offer.wait_for(timeout=30_000)
@@ -141,20 +129,8 @@ def hosted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A launcher with a host per session (``{id}.live.localhost``: Chromium takes any
     ``*.localhost`` to be this machine)."""
     port = free_port()
-    site = tmp_path_factory.mktemp("keep-hosted")
-    write_files(site, {
-        "publish.toml": CONFIG + f'\n[launcher]\nsession_host = "{{id}}.live.localhost:{port}"\n',
-        "posts/hello/index.md": md_post("Hello", "2024-01-01", """\
-            # Hello
-            ```{code-cell} python
-            print("the author's code")
-            ```
-            """),
-    })
-    with tempfile.TemporaryDirectory(prefix="pl-", dir="/tmp") as runtime, \
-            running_launcher(site, Path(runtime) / "l", "--backend", "docker",
-                             "--memory", "512m", "--sessions-per-client", "0",
-                             port=port) as base:
+    with hello_launcher(tmp_path_factory.mktemp("keep-hosted"),
+                        f'session_host = "{{id}}.live.localhost:{port}"\n', port) as base:
         yield base
 
 

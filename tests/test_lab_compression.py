@@ -12,9 +12,7 @@ import gzip
 import hashlib
 import json
 import re
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,9 +21,10 @@ import httpx
 import pytest
 
 from publisher.launcher.static import HASHED
-from tests.conftest import CONFIG, ROOT, md_post, write_files
+from tests.attacks.kit import hello_launcher
+from tests.conftest import ROOT
 from tests.containers import container_exec, session_container
-from tests.helpers import lab_static_url, launch, running_launcher, wait_until
+from tests.helpers import lab_static_url, launch, wait_until
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.usefixtures("docker_engine")]
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
@@ -34,19 +33,7 @@ FOLDER = "/opt/publish/runtime/share/jupyter/lab/static"
 
 @pytest.fixture(scope="module")
 def launcher(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    site = tmp_path_factory.mktemp("lab-compression")
-    write_files(site, {
-        "publish.toml": CONFIG,
-        "posts/hello/index.md": md_post("Hello", "2024-01-01", """\
-            # Hello
-            ```{code-cell} python
-            print("hello")
-            ```
-            """),
-    })
-    with tempfile.TemporaryDirectory(prefix="pl-", dir="/tmp") as runtime, \
-            running_launcher(site, Path(runtime) / "l", "--backend", "docker",
-                             "--memory", "512m", "--sessions-per-client", "0") as base:
+    with hello_launcher(tmp_path_factory.mktemp("lab-compression")) as base:
         yield base
 
 

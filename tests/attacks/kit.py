@@ -8,14 +8,17 @@ token, and any bytes they care to send to the launcher. The fixtures (``runtime_
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from tests.conftest import CONFIG, md_post, write_files
-from tests.helpers import launch, session_container, session_id
+from tests.helpers import launch, running_launcher, session_container, session_id
 
 ADMIN = "admin-secret"
 ADMIN_HEADERS = {"Authorization": f"token {ADMIN}"}
@@ -223,3 +226,16 @@ def make_attack_site(root: Path, launcher_toml: str = "") -> Path:
             """),
     })
     return root
+
+
+@contextlib.contextmanager
+def hello_launcher(folder: Path, launcher_toml: str = "", port: int | None = None
+                   ) -> Iterator[str]:
+    """`publish launcher` (docker backend, 512 MB sessions, no per-client cap) for the
+    "hello" post of :func:`make_attack_site` in *folder*: its base URL."""
+    site = make_attack_site(folder, launcher_toml)
+    with tempfile.TemporaryDirectory(prefix="pl-", dir="/tmp") as runtime, \
+            running_launcher(site, Path(runtime) / "l", "--backend", "docker",
+                             "--memory", "512m", "--sessions-per-client", "0",
+                             port=port) as base:
+        yield base

@@ -416,7 +416,8 @@ def test_jupyterlab_files_come_from_the_image_never_from_a_session(
     (fake_upstream: it answers every path with an echo) cannot change what JupyterLab
     loads, in their session or anyone's: the bytes are the image's. Only the folder's own
     file names are served that way (not the cache's marker, not a subfolder, not a
-    traversal), and only with the session's token."""
+    traversal), and only with the session's token; at the address the image's sessions
+    share (``lab-static/<key>/``), the image's bytes to anyone."""
     import hashlib
 
     ev = fake_upstream
@@ -464,3 +465,9 @@ def test_jupyterlab_files_come_from_the_image_never_from_a_session(
     # without the token: refused as before
     r = httpx.get(ev["url"] + f"static/lab/{name}", timeout=30)
     assert r.status_code == 403 and r.content != image_bytes
+    # the address every session of the image shares (no token: JupyterLab's own files)
+    # has the image's bytes too, whatever this reader's server answers
+    key = c.image.id.split(":")[-1][:24]
+    root = launcher.split("/", 3)[:3]
+    shared = httpx.get("/".join(root) + f"/lab-static/{key}/{name}", timeout=30)
+    assert shared.status_code == 200 and shared.content == image_bytes
