@@ -211,7 +211,8 @@ def test_launch_mode_picks_the_badges_and_where_live_code_runs(tmp_path: Path) -
     assert _live(pages["binderhub"]) == {
         "thebe": "https://cdn.jsdelivr.net/npm/thebe@0.9.3/lib/",
         "build": f"https://hub.example.org/build/gh/ada/blog/publish/env/{eid}",
-        "path": "posts/walk/index.ipynb", "kernel": "python3", "language": "python"}
+        "path": "posts/walk/index.ipynb", "kernel": "python3", "language": "python",
+        "keep": f"walk:{eid}"}
 
 
 # -- publish binder refs ----------------------------------------------------------------
