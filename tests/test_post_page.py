@@ -106,7 +106,8 @@ def test_the_environment_is_folded_after_the_text(site: Path) -> None:
     assert text.index("The last words of the walk.") < text.index("Download this post")
     end = one(art, ".publish-post-end")
     downloads = [attr(a, "href") for a in end.select(".publish-downloads a")]
-    assert downloads == ["../../_publish/notebooks/walk/index.ipynb"]
+    assert downloads == ["../../_publish/notebooks/walk/index.ipynb",
+                         "../../_publish/take-home/walk.zip"]  # it has code: run it yourself
     fold = one(end, "details.publish-env")
     assert not fold.has_attr("open")
     assert one(fold, "summary").get_text() == "About this post's environment"
