@@ -147,13 +147,11 @@ def opened_workspace(path: str, post: Mapping[str, str] | None = None) -> dict[s
     """
     widget = f"notebook:{path}"
     return {"data": {
+        # the notebook alone, the side bars closed: on a phone (one document at a time)
+        # an open file browser would take the screen; one click opens it
         "layout-restorer:data": {
             "main": {"dock": {"type": "tab-area", "currentIndex": 0, "widgets": [widget]},
-                     "current": widget},
-            # as in a new workspace: the files beside it at hand
-            "left": {"collapsed": False, "visible": True, "current": "filebrowser",
-                     "widgets": ["filebrowser", "running-sessions", "@jupyterlab/toc:plugin",
-                                 "extensionmanager.main-view"]}},
+                     "current": widget}},
         widget: {"data": {"path": path, "factory": "Notebook"}},
         **({"publish:post": dict(post)} if post else {})},
         "metadata": {"id": "default"}}
