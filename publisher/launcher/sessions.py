@@ -20,7 +20,7 @@ from publisher.backends.base import BuildEvent, EnvRef, SessionBackend
 from publisher.backends.sessions import SessionRequest
 from publisher.config import LauncherSection
 from publisher.hashing import digest
-from publisher.launcher import jupyter
+from publisher.launcher import culling, jupyter
 from publisher.launcher.adoption import adopt, save_state
 from publisher.launcher.failures import failure_of, technical
 from publisher.launcher.launches import EnvBuilds, Launch, LaunchRate, Reservation
@@ -39,7 +39,6 @@ from publisher.launcher.records import (
 from publisher.launcher.static import QUICK_COPY, LabStatic
 
 log = logging.getLogger("publish.launcher")
-CHECKS_AT_ONCE = 16  # sessions a cull round asks at the same time
 ENDED_KEPT = 4096  # ended sessions whose post is remembered
 
 
@@ -379,51 +378,9 @@ class SessionManager:
             await self.stop(sid, "shutdown")
 
     async def cull_once(self) -> list[str]:
-        """Stop the sessions past their max age, idle or dead; the ids stopped.
-
-        Sessions are checked side by side, each within its own deadline: a reader
-        controls what their session answers (garbage, a trickle, gigabytes), and one
-        session's answer never delays or stops another's cull.
-        """
-        now = time.time()
-        places = asyncio.Semaphore(CHECKS_AT_ONCE)
-
-        async def check(session: Session) -> str | None:
-            async with places:
-                try:
-                    reason = await self._cull_reason(session, now)
-                except Exception:
-                    self.metrics.inc("cull_errors")
-                    log.exception("culling session=%s failed", session.id)
-                    return None
-            if reason:
-                await self.stop(session.id, reason)
-            return session.id if reason else None
-
-        started = [s for s in self.sessions.values() if s.handle is not None]
-        return [sid for sid in await asyncio.gather(*map(check, started)) if sid]
-
-    async def _cull_reason(self, session: Session, now: float) -> str | None:
-        assert session.handle is not None
-        if now - session.started > self.settings.max_age:
-            return "max_age"
-        if not session.pooled:
-            # what the proxy saw, or what Jupyter says of its kernels and terminals (an
-            # answer that is not Jupyter's says nothing: the session counts as idle)
-            session.last_activity = max(session.last_activity, await jupyter.last_activity(
-                session.handle, self._base(session), session.token))
-            if now - session.last_activity > self.settings.idle_timeout:
-                return "idle"
-        if not await anyio.to_thread.run_sync(self.backend.session_alive, session.handle):
-            return "dead"
-        return None
+        """Stop the sessions past their max age, idle or dead (see
+        :mod:`publisher.launcher.culling`); the ids stopped."""
+        return await culling.cull_once(self)
 
     async def cull_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.cull_interval)
-            for step in (self.cull_once, self.fill_pools):  # culls and claims leave the pool short
-                try:
-                    await step()
-                except Exception:
-                    self.metrics.inc("cull_errors")
-                    log.exception("%s failed", step.__name__)
+        await culling.cull_forever(self)

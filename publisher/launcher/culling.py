@@ -1,0 +1,86 @@
+"""Culling: sessions past their max age, idle or dead are stopped, each checked within its
+own deadline (a reader controls what their session answers), and the pool filled again."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Protocol
+
+import anyio
+
+from publisher.backends.base import SessionBackend
+from publisher.config import LauncherSection
+from publisher.launcher import jupyter
+from publisher.launcher.metrics import Metrics
+from publisher.launcher.records import Session
+
+log = logging.getLogger("publish.launcher")
+CHECKS_AT_ONCE = 16  # sessions a cull round asks at the same time
+
+
+class Culled(Protocol):
+    """What culling needs of the session manager."""
+
+    sessions: dict[str, Session]
+    settings: LauncherSection
+    metrics: Metrics
+    backend: SessionBackend
+
+    async def stop(self, sid: str, reason: str) -> None: ...
+
+    async def fill_pools(self) -> None: ...
+
+
+async def cull_once(m: Culled) -> list[str]:
+    """Stop the sessions past their max age, idle or dead; the ids stopped.
+
+    Sessions are checked side by side, each within its own deadline: a reader controls
+    what their session answers (garbage, a trickle, gigabytes), and one session's answer
+    never delays or stops another's cull.
+    """
+    now = time.time()
+    places = asyncio.Semaphore(CHECKS_AT_ONCE)
+
+    async def check(session: Session) -> str | None:
+        async with places:
+            try:
+                reason = await cull_reason(m, session, now)
+            except Exception:
+                m.metrics.inc("cull_errors")
+                log.exception("culling session=%s failed", session.id)
+                return None
+        if reason:
+            await m.stop(session.id, reason)
+        return session.id if reason else None
+
+    started = [s for s in m.sessions.values() if s.handle is not None]
+    return [sid for sid in await asyncio.gather(*map(check, started)) if sid]
+
+
+async def cull_reason(m: Culled, session: Session, now: float) -> str | None:
+    assert session.handle is not None
+    if now - session.started > m.settings.max_age:
+        return "max_age"
+    if not session.pooled:
+        # what the proxy saw, or what Jupyter says of its kernels and terminals (an answer
+        # that is not Jupyter's says nothing: the session counts as idle)
+        session.last_activity = max(session.last_activity, await jupyter.last_activity(
+            session.handle, f"{m.settings.base_url}{session.prefix}", session.token))
+        if now - session.last_activity > m.settings.idle_timeout:
+            return "idle"
+    if not await anyio.to_thread.run_sync(m.backend.session_alive, session.handle):
+        return "dead"
+    return None
+
+
+async def cull_forever(m: Culled) -> None:
+    while True:
+        await asyncio.sleep(m.settings.cull_interval)
+        for name, step in (("cull_once", lambda: cull_once(m)), ("fill_pools", m.fill_pools)):
+            try:  # culls and claims leave the pool short
+                await step()
+            except Exception:
+                m.metrics.inc("cull_errors")
+                log.exception("%s failed", name)
