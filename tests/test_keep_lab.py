@@ -161,3 +161,36 @@ def test_with_a_host_per_session_jupyterlab_loads_and_keeps_what_it_can(
     assert dialog.get_by_role("button", name="Download index.ipynb").is_visible()
     assert dialog.get_by_role("button", name="Start a new session with my changes").count() == 0
     context.close()
+
+
+def test_planted_notebooks_are_restored_only_inside_the_session_and_never_trusted(
+        launcher: str, browser: Any) -> None:
+    """The attack: another page of the origin writes this browser's kept notebooks (a path
+    out of the session's folder, a cell marked trusted). Restoring puts only the
+    ``.ipynb`` inside the folder back, without ``trusted`` (Jupyter would sign it, and its
+    HTML and scripts would run as the reader opens it)."""
+    context = browser.new_context()
+    page = context.new_page()
+    open_post(page, f"{launcher}launch/hello")
+    key = page.evaluate("() => window.__publishKeep.key")
+    cell: dict[str, Any] = {"cell_type": "code", "execution_count": None, "outputs": [],
+            "metadata": {"trusted": True}, "source": "print('planted')"}
+    nb = {"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    planted = {"v": 1, "saved": 1, "notebooks": {
+        "index.ipynb": {"saved": 1, "content": nb},
+        "../../escape.ipynb": {"saved": 1, "content": nb},
+        "/abs.ipynb": {"saved": 1, "content": nb}}}
+    page.evaluate("([k, v]) => localStorage.setItem(k, v)", [key, json.dumps(planted)])
+    open_post(page, f"{launcher}launch/hello?publish-restore=1")
+    page.wait_for_function(f"async () => ({NOTEBOOK_ON_SERVER})()"
+                           f".then(t => t.includes('planted'))", timeout=60_000)
+    content = json.loads(page.evaluate(NOTEBOOK_ON_SERVER))
+    # Jupyter says on reading whether a cell's output is trusted (its signature): not
+    assert all(c["metadata"].get("trusted") is not True for c in content["cells"]), content
+    listing = page.evaluate("""async () => {
+        const base = JSON.parse(document.getElementById('jupyter-config-data')
+                                .textContent).baseUrl;
+        const r = await fetch(base + 'api/contents?content=1', {cache: 'no-store'});
+        return (await r.json()).content.map(f => f.name); }""")
+    assert "escape.ipynb" not in listing and "abs.ipynb" not in listing, listing
+    context.close()
