@@ -32,6 +32,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
+from publisher.authoring import EditServers, edit_routes
 from publisher.backends.base import Backend
 from publisher.errors import PublishError
 from publisher.hashing import hex_of
@@ -200,7 +201,8 @@ class DevFiles(StaticFiles):
 
 
 def inject(html: bytes) -> bytes:
-    tag = b'<script src="/_publish/livereload.js"></script>'
+    tag = (b'<script src="/_publish/livereload.js"></script>'
+           b'<script src="/_publish/edit.js"></script>')
     i = html.rfind(b"</body>")
     return html[:i] + tag + html[i:] if i >= 0 else html + tag
 
@@ -258,7 +260,8 @@ def create_serve_app(site: Path, out: Path, backend: Backend, reporter: Reporter
 
         manager = create_manager(out, backend, load_config(site).launcher)
         routes += launcher_routes(manager)
-    routes += site_routes(rebuilder)
+    editing = EditServers(site, backend, reporter)
+    routes += [*edit_routes(editing), *site_routes(rebuilder)]
 
     class Handler(FileSystemEventHandler):
         def on_any_event(self, event: FileSystemEvent) -> None:
@@ -289,6 +292,7 @@ def create_serve_app(site: Path, out: Path, backend: Backend, reporter: Reporter
         finally:
             observer.stop()
             rebuilder.stop()
+            editing.close()
             observer.join(5)
 
     app = Starlette(routes=routes, lifespan=lifespan)
