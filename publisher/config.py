@@ -172,6 +172,10 @@ class LauncherSection:
         "", "A BinderHub to send readers to when every place is taken, e.g. "
         "https://mybinder.org (needs [launch] repository and the env refs pushed: publish "
         "binder refs --push).", check=http_url)
+    sharing: bool = setting(
+        False, "Let a reader make share links for their running session: whoever opens "
+        "one works in the same Jupyter server until the session ends or the reader stops "
+        "sharing.")
     runtime_dir: str = setting("", "Folder for session state (default: PUBLISH_RUNTIME_DIR, "
                                "else the cache folder).")
 

@@ -38,7 +38,7 @@ def save_state(m: Registry, s: Session) -> None:
     tmp = path.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
-        json.dump({"id": s.id, "slug": s.slug, "env_id": s.env_id, "token": s.token,
+        json.dump({"id": s.id, "slug": s.slug, "env_id": s.env_id, "token": s.token, "access": s.access,
                    "image": s.image, "started": s.started, "pooled": s.pooled,
                    "kernel_id": s.kernel_id,
                    "handle": s.handle.to_json() if s.handle else None}, fh)
@@ -71,7 +71,10 @@ async def adopt(m: Registry) -> tuple[int, int]:
                           str(state["token"]), str(state["image"]), m.folders / sid,
                           SessionHandle.from_json(handle_data),
                           started=float(state["started"]), pooled=bool(state["pooled"]),
-                          kernel_id=str(state.get("kernel_id", "")))
+                          kernel_id=str(state.get("kernel_id", "")),
+                          # a state file from before the two were apart: the reader's was
+                          # Jupyter's
+                          access=str(state.get("access") or state["token"]))
         m.sessions[sid] = session
         if session.pooled:
             m.pool.setdefault(session.env_id, []).append(session)

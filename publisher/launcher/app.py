@@ -21,16 +21,17 @@ from publisher.config import LauncherSection
 from publisher.launcher.metrics import Metrics
 from publisher.launcher.operations import Operations
 from publisher.launcher.posts import SiteIndex
-from publisher.launcher.proxy import COOKIE, UPSTREAM_COOKIES
+from publisher.launcher.proxy import COOKIE, GUEST_COOKIE, UPSTREAM_COOKIES
 from publisher.launcher.routes import Routes
 from publisher.launcher.sessions import SessionManager
+from publisher.launcher.sharing import Sharing
 
 ALL = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 log = logging.getLogger("publish.launcher")
 
 
 def launcher_routes(manager: SessionManager) -> list[Any]:
-    r, ops = Routes(manager), Operations(manager)
+    r, ops, share = Routes(manager), Operations(manager), Sharing(manager)
     return [
         Route("/launch/{slug}", r.launch_page),
         Route("/v2/post/{slug}", r.launch_page),
@@ -42,6 +43,8 @@ def launcher_routes(manager: SessionManager) -> list[Any]:
         Route("/v2/git/{slug}/{ref:path}", r.launch_page),
         Route("/v2/gh/post/{slug}/{ref:path}", r.launch_page),
         Route("/lab-static/{key}/{name}", r.lab_file),
+        Route("/sessions/{sid}/_publish/share", share.manage, methods=["GET", "POST", "DELETE"]),
+        Route("/sessions/{sid}/_publish/join/{capability}", share.join),
         Route("/sessions/{sid}/{path:path}", r.proxy, methods=ALL),
         WebSocketRoute("/sessions/{sid}/{path:path}", r.proxy_ws),
         Route("/health", ops.health),
@@ -118,7 +121,8 @@ class SessionHosts:
 
 def _known_cookie(cookie: bytes) -> bool:
     name = cookie.split(b"=", 1)[0].strip().decode("latin-1")
-    return name.startswith(f"{COOKIE}-") or name == f"__Host-{COOKIE}" or \
+    return name.startswith(f"{COOKIE}-") or name in (f"__Host-{COOKIE}",
+                                                      f"__Host-{GUEST_COOKIE}") or \
         name in UPSTREAM_COOKIES
 
 

@@ -2,17 +2,23 @@
 
 Every session is treated as hostile. Requests go out only inside the session's prefix
 (no dot segment, encoded or not), carry only what Jupyter needs (never the origin's other
-cookies, never the reader's Authorization header: the session's own token is added), and
-responses come back with an allow-list of headers, their cookies pinned to the session's
-path. Jupyter refuses a non-local ``Host``, so upstream requests say ``Host: localhost``.
+cookies, never the reader's credential: Jupyter's own token is added), and responses come
+back with an allow-list of headers, their cookies pinned to the session's path. Jupyter
+refuses a non-local ``Host``, so upstream requests say ``Host: localhost``.
+
+Jupyter's token never reaches a browser: JupyterLab writes it into its pages' config, and
+the proxy blanks it there (JupyterLab then authenticates with our cookie). A reader's
+credential is the launcher's alone (``Session.access``), so code in the session, which can
+read Jupyter's token, gains nothing at the proxy with it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 import httpx
 from starlette.background import BackgroundTask
@@ -25,6 +31,8 @@ from publisher.launcher import jupyter
 from publisher.launcher.sockets import SocketPolicy, async_transport
 
 COOKIE = "publish-session"  # + "-<session id>", path-scoped; "__Host-" + it on session hosts
+GUEST_COOKIE = f"{COOKIE}-guest"  # a share link's, named alike (a session cannot set either)
+PAGE_LIMIT = 4 << 20  # bytes of a session's HTML page the proxy reads to blank the token
 REQUEST_HEADERS = frozenset({
     "accept", "accept-encoding", "accept-language", "cache-control", "content-type",
     "content-encoding", "if-match", "if-none-match", "if-modified-since",
@@ -84,6 +92,21 @@ def request_token(headers: Mapping[str, str], query: Mapping[str, str],
         return value.strip(), False
     cookie = cookies.get(f"{COOKIE}-{sid}") or cookies.get(f"__Host-{COOKIE}")
     return (str(cookie), True) if cookie else (None, False)
+
+
+def guest_capability(cookies: Mapping[str, str], sid: str) -> str | None:
+    """The share link's capability a guest's browser holds for session *sid*."""
+    value = cookies.get(f"{GUEST_COOKIE}-{sid}") or cookies.get(f"__Host-{GUEST_COOKIE}")
+    return str(value) if value else None
+
+
+def upstream_query(query: str) -> str:
+    """*query* without ``token``: the reader's credential is not Jupyter's (Jupyter would
+    take it before the Authorization header the proxy adds)."""
+    if "token" not in query:
+        return query
+    return urlencode([(k, v) for k, v in parse_qsl(query, keep_blank_values=True)
+                      if k != "token"])
 
 
 def cross_site(headers: Mapping[str, str], own_origin: str, method: str) -> bool:
@@ -158,6 +181,36 @@ def response_headers(upstream: httpx.Response, path: str, host: str,
     return out + SAFETY
 
 
+async def _page_without(upstream: httpx.Response, secret: str) -> bytes:
+    """A session's HTML page, decoded, with *secret* (Jupyter's token, which JupyterLab
+    writes into its page config) blanked; a page too big or in an unknown encoding is
+    replaced by a sentence (a session may send anything)."""
+    raw = bytearray()
+    try:
+        async for chunk in upstream.aiter_raw():
+            raw += chunk
+            if len(raw) > PAGE_LIMIT:
+                return b"This session sent a page too big for the launcher to pass on."
+    except httpx.HTTPError:
+        pass  # what came, as a broken streamed body would end
+    finally:
+        await upstream.aclose()
+    encoding = upstream.headers.get("content-encoding", "").strip().lower()
+    if encoding == "gzip":
+        inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            page = inflate.decompress(bytes(raw), PAGE_LIMIT)
+        except zlib.error:
+            return b"This session sent a page the launcher could not read."
+        if inflate.unconsumed_tail:
+            return b"This session sent a page too big for the launcher to pass on."
+    elif encoding in ("", "identity"):
+        page = bytes(raw)
+    else:
+        return b"This session sent a page the launcher could not read."
+    return page.replace(secret.encode(), b"") if secret else page
+
+
 async def _body(upstream: httpx.Response) -> AsyncIterator[bytes]:
     """The session's body; a broken one (wrong length, reset) just ends the response.
     Whatever ends it, the upstream response is closed (its connection back in the pool)."""
@@ -199,34 +252,43 @@ class Upstreams:
 
 
 async def proxy_http(request: Request, client: httpx.AsyncClient, target: bytes, token: str,
-                     path: str, cookie: tuple[str, str] | None,
+                     path: str, cookie: tuple[str, str, str] | None,
                      cors: Mapping[str, str] | None = None) -> Response:
     """Forward *request* to *target* (raw path); raise httpx.TransportError if it fails.
 
-    *path* is the session's URL path (cookies are pinned to it); *cookie* = (name, path)
-    sets our session cookie too (the first visit, with the token in the query); *cors*
-    are the headers that let an allowed other origin read the answer.
+    *token* is Jupyter's; *path* is the session's URL path (cookies are pinned to it);
+    *cookie* = (name, path, value) sets our cookie too (the first visit, with the reader's
+    credential in the query); *cors* are the headers that let an allowed other origin read
+    the answer.
     """
     secure = request.url.scheme == "https"
+    query = upstream_query(request.url.query)
     url = httpx.URL("http://localhost", raw_path=target + (
-        b"?" + request.url.query.encode("latin-1") if request.url.query else b""))
+        b"?" + query.encode("latin-1") if query else b""))
     upstream_req = client.build_request(
         request.method, url, headers=upstream_headers(request.headers, token),
         content=request.stream() if request.method not in ("GET", "HEAD") else None,
     )
     upstream = await client.send(upstream_req, stream=True)
     try:
-        response = StreamingResponse(_body(upstream), status_code=upstream.status_code,
-                                     background=BackgroundTask(upstream.aclose))
-        response.raw_headers = response_headers(upstream, path,
-                                                 request.headers.get("host", ""), secure)
+        headers = response_headers(upstream, path, request.headers.get("host", ""), secure)
+        response: Response
+        if upstream.headers.get("content-type", "").lower().startswith("text/html"):
+            page = await _page_without(upstream, token)
+            response = Response(page, status_code=upstream.status_code)
+            response.raw_headers = [(k, v) for k, v in headers if k != b"content-encoding"] + [
+                (b"content-length", str(len(page)).encode())]
+        else:
+            response = StreamingResponse(_body(upstream), status_code=upstream.status_code,
+                                         background=BackgroundTask(upstream.aclose))
+            response.raw_headers = headers
         if cors:
             response.raw_headers += [(k.lower().encode("latin-1"), v.encode("latin-1"))
                                      for k, v in cors.items()]
         if cookie is not None:
-            name, cookie_path = cookie
+            name, cookie_path, value = cookie
             # Strict: no other site's page (a sibling session host included) sends it along
-            response.set_cookie(name, token, path=cookie_path, httponly=True,
+            response.set_cookie(name, value, path=cookie_path, httponly=True,
                                 samesite="strict", secure=secure)
     except BaseException:
         # the response that would have closed the upstream one is not sent: close it here,

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import secrets
 import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import anyio
 
 from publisher.backends.sessions import SessionHandle
 from publisher.hashing import hex_of
@@ -42,7 +45,7 @@ class Session:
     id: str
     slug: str
     env_id: str
-    token: str
+    token: str  # Jupyter's own: the launcher's to its server (readable inside the session)
     image: str
     folder: Path  # the launcher's own folder for this session (secret, local work dir)
     handle: SessionHandle | None = None  # None while starting
@@ -52,6 +55,11 @@ class Session:
     kernel_id: str = ""  # a pooled session's pre-started kernel
     websockets: int = 0  # open through the proxy
     client: str = ""  # who launched it (per-client limits)
+    # the reader's credential at the proxy: never inside the session, so code that runs
+    # there (a guest's, with sharing) cannot read it and keep access once a share ends
+    access: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    shares: dict[str, float] = field(default_factory=dict)  # a share link's hash -> made
+    guest_sockets: set[anyio.CancelScope] = field(default_factory=set)  # guests' WebSockets
 
     @property
     def prefix(self) -> str:
@@ -62,7 +70,13 @@ class Session:
         self.last_activity = time.time()
 
     def token_ok(self, token: str | None) -> bool:
-        return bool(token) and hmac.compare_digest(hash_token(token or ""), hash_token(self.token))
+        """Whether *token* is the reader's credential (not Jupyter's token: see access)."""
+        return bool(token) and hmac.compare_digest(hash_token(token or ""),
+                                                   hash_token(self.access))
+
+    def share_ok(self, capability: str | None) -> bool:
+        """Whether *capability* is a share link of this session that is not revoked."""
+        return bool(capability) and hash_token(capability or "") in self.shares
 
     def public(self) -> dict[str, Any]:
         return {"id": self.id, "slug": self.slug, "env_id": self.env_id, "image": self.image,

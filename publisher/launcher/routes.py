@@ -36,9 +36,11 @@ from publisher.launcher.proxy import (
     proxy_target,
     proxy_websocket,
     request_token,
+    upstream_query,
 )
 from publisher.launcher.records import LaunchRefused, Session
 from publisher.launcher.sessions import SessionManager
+from publisher.launcher.sharing import guest_ok
 from publisher.web.addresses import origin_of
 from publisher.web.cors import (
     Origins,
@@ -295,8 +297,10 @@ class Routes:
         token, by_cookie = request_token(request.headers, request.query_params,
                                          request.cookies, sid)
         if not session.token_ok(token):
-            return PlainTextResponse("403: this session needs its token.", 403,
-                                     headers=readable)
+            if not guest_ok(session, dict(request.cookies)):
+                return PlainTextResponse("403: this session needs its token.", 403,
+                                         headers=readable)
+            by_cookie = True  # a guest of a share link: our cookie, nothing else
         if by_cookie and cross_site(request.headers, _origin(request), request.method):
             return PlainTextResponse("403: a request from another site's page.", 403)
         if not allowed:
@@ -310,9 +314,9 @@ class Routes:
         cookie = None
         if request.query_params.get("token") is not None:
             if self.manager.settings.session_host and request.url.scheme == "https":
-                cookie = (f"__Host-{COOKIE}", "/")
+                cookie = (f"__Host-{COOKIE}", "/", session.access)
             else:
-                cookie = (f"{COOKIE}-{sid}", prefix)
+                cookie = (f"{COOKIE}-{sid}", prefix, session.access)
         if cookie is None and not cors:  # JupyterLab's own files: from the image, cached
             static = await self.lab_static.response(session.image, target, prefix,
                                                     request.method, request.headers)
@@ -336,7 +340,10 @@ class Routes:
         target = proxy_target(ws.scope.get("raw_path") or b"", prefix)
         session = self._session(sid)
         token, by_cookie = request_token(ws.headers, ws.query_params, ws.cookies, sid)
-        if target is None or session is None or not session.token_ok(token) \
+        owner = session is not None and session.token_ok(token)
+        guest = not owner and session is not None and guest_ok(session, dict(ws.cookies))
+        by_cookie = by_cookie or guest
+        if target is None or session is None or not (owner or guest) \
                 or session.handle is None \
                 or (by_cookie and cross_site(ws.headers, _origin(ws), "WEBSOCKET")) \
                 or not self._foreign(ws)[1]:
@@ -349,7 +356,7 @@ class Routes:
                 "429: too many connections to this session; close one and try again.", 429,
                 headers={"Retry-After": "10", "Referrer-Policy": "no-referrer"}))
             return
-        query = ws.url.query
+        query = upstream_query(ws.url.query)
         full = target.decode("ascii") + (f"?{query}" if query else "")
 
         async def alive() -> bool:
@@ -359,11 +366,15 @@ class Routes:
             return ok
 
         session.websockets += 1
-        try:
-            await proxy_websocket(ws, session.handle, session.token, full, alive,
-                                  session.touch)
-        finally:
-            session.websockets -= 1
+        with anyio.CancelScope() as scope:  # a guest's ends when its reader stops sharing
+            if guest:
+                session.guest_sockets.add(scope)
+            try:
+                await proxy_websocket(ws, session.handle, session.token, full, alive,
+                                      session.touch)
+            finally:
+                session.websockets -= 1
+                session.guest_sockets.discard(scope)
 
 
 async def _refuse(ws: WebSocket, answer: Response) -> None:

@@ -167,7 +167,8 @@ class SessionManager:
             log.info("ready session=%s slug=%s env=%s in %.1f s", session.id, pe.slug,
                      pe.env_id, time.monotonic() - t0)
             launch.emit(BuildEvent("ready", "Your session is ready", {
-                "session_id": session.id, "token": session.token, "image": session.image}))
+                "session_id": session.id, "token": session.access,
+                "image": session.image}))
             if launch.listeners <= 0:  # the reader left while it started
                 await self.stop(session.id, "abandoned")
         except Exception as exc:

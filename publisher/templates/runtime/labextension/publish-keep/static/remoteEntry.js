@@ -108,18 +108,30 @@ var _JUPYTERLAB;
     ".publish-keep button.publish-keep-main{background:var(--jp-brand-color1,#1976d2);",
     "color:#fff}",
     ".publish-keep button:focus-visible{outline:3px solid var(--jp-brand-color2,#64b5f6);",
+    "outline-offset:2px}",
+    ".publish-keep input{font:inherit;width:100%;box-sizing:border-box;padding:.3rem .4rem;",
+    "background:var(--jp-layout-color2,#eee);color:inherit;",
+    "border:1px solid var(--jp-border-color1,#bbb);border-radius:4px}",
+    ".publish-share-button{position:fixed;top:3px;right:.6rem;z-index:10001;font:inherit;",
+    "font-size:var(--jp-ui-font-size1,13px);min-height:24px;padding:0 .8rem;border-radius:4px;",
+    "cursor:pointer;border:1px solid var(--jp-brand-color1,#1976d2);",
+    "background:var(--jp-brand-color1,#1976d2);color:#fff}",
+    ".publish-share-button:focus-visible{outline:3px solid var(--jp-brand-color2,#64b5f6);",
     "outline-offset:2px}"
   ].join("");
+
+  function styled() {
+    if (document.getElementById("publish-keep-style")) return;
+    var st = document.createElement("style");
+    st.id = "publish-keep-style";
+    st.textContent = STYLE;
+    document.head.appendChild(st);
+  }
 
   // a dialog over JupyterLab: *title*, *lines*, *actions* ([label, fn, main?]); the first
   // action takes the focus
   function dialog(title, lines, actions) {
-    if (!document.getElementById("publish-keep-style")) {
-      var st = document.createElement("style");
-      st.id = "publish-keep-style";
-      st.textContent = STYLE;
-      document.head.appendChild(st);
-    }
+    styled();
     var old = document.querySelector(".publish-keep-back");
     if (old) old.remove();
     var back = document.createElement("div");
@@ -156,6 +168,59 @@ var _JUPYTERLAB;
     document.body.appendChild(back);
     if (buttons.length) buttons[0].focus();
     return back;
+  }
+
+  // Share this session ([launcher] sharing = true): for the reader who launched it only;
+  // the launcher makes and ends the links (a capability of their own) and says who may
+  function sharing(base) {
+    var api = base + "_publish/share";
+    function close() { var d = document.querySelector(".publish-keep-back"); if (d) d.remove(); }
+    async function stop() {
+      var r = await fetch(api, {method: "DELETE", credentials: "same-origin"});
+      dialog(r.ok ? "Sharing stopped" : "Sharing could not be stopped",
+             [r.ok ? "Every link to this session stopped working, and its guests were " +
+                     "disconnected." : await r.text()], [["Close", close, true]]);
+    }
+    async function share() {
+      var r = await fetch(api, {method: "POST", credentials: "same-origin"});
+      if (!r.ok) {
+        dialog("This session cannot be shared", [await r.text()], [["Close", close, true]]);
+        return;
+      }
+      var url = (await r.json()).url;
+      var back = dialog("Share this session", [
+        "Whoever opens this link works in this session with you: the same files and " +
+        "kernels (a variable one of you sets, the other can read). Edits to an open " +
+        "notebook are not merged as you type: save, and the other reloads it.",
+        "The link works until the session ends or you stop sharing."], [
+        ["Copy link", function () {
+          var field = back.querySelector("input");
+          field.select();
+          if (navigator.clipboard) navigator.clipboard.writeText(url).catch(function () {});
+          else document.execCommand("copy");
+        }, true],
+        ["Stop sharing", stop],
+        ["Close", close]]);
+      var field = document.createElement("input");
+      field.readOnly = true;
+      field.value = url;
+      field.setAttribute("aria-label", "The share link");
+      back.querySelector(".publish-keep").insertBefore(field,
+        back.querySelector(".publish-keep-actions"));
+    }
+    fetch(api, {credentials: "same-origin", cache: "no-store"}).then(function (r) {
+      return r.ok ? r.json() : null;
+    }).then(function (state) {
+      if (!state || !state.owner) return;
+      styled();
+      var b = document.createElement("button");
+      b.type = "button";
+      b.className = "publish-share-button";
+      b.textContent = "Share";
+      b.title = "Make a link to this live session: whoever opens it works in it with you";
+      b.addEventListener("click", share);
+      document.body.appendChild(b);
+    }).catch(function () {});
   }
 
   function activate(app) {
@@ -298,11 +363,15 @@ var _JUPYTERLAB;
         status = 0;
       }
       if (status === 200) { failures = 0; return; }
-      // the launcher says the session is gone (404, 410), or nothing answers twice in a row
-      if (status === 404 || status === 410 || (++failures >= 2)) sessionEnded();
+      // the launcher says the session is gone (404, 410) or no longer this browser's (403:
+      // its reader stopped sharing it), or nothing answers twice in a row
+      if (status === 403 || status === 404 || status === 410 || (++failures >= 2)) {
+        sessionEnded();
+      }
     }
 
     app.restored.then(async function () {
+      sharing(base);
       var ws = null;
       try { ws = await app.serviceManager.workspaces.fetch("default"); } catch (e) { ws = null; }
       var info = ws && ws.data && ws.data["publish:post"];
