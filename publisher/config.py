@@ -82,7 +82,9 @@ class LaunchSection:
     branch: str = "main"
     binderhub_url: str = "https://mybinder.org"
     path_in_repository: str = ""  # where the site folder sits inside the repository
-    mode: str = "launcher"  # which launch badges: launcher | binderhub | both
+    # which launch badges: launcher | binderhub | both | off (a static blog: no badge and
+    # no live code of ours, nothing to run; Colab's link stays with a GitHub repository)
+    mode: str = "launcher"
     ref_prefix: str = "publish/env/"  # env refs: refs/heads/<ref_prefix><env id>
 
 
@@ -256,7 +258,7 @@ CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("interactive", "thebe"): ("site", "cdn", "off"),
     ("site", "math"): ("site", "cdn"),
     ("site", "listing"): ("list", "grid"),
-    ("launch", "mode"): ("launcher", "binderhub", "both"),
+    ("launch", "mode"): ("launcher", "binderhub", "both", "off"),
 }
 # a branch prefix that is a folder of its own (ends in "/"), so that no branch of the
 # author's is ever read as an env ref: "publish/env/"
@@ -266,7 +268,7 @@ REF_PREFIX = re.compile(r"(?!.*(?:\.\.|//|@\{|\.lock/|/\.))[A-Za-z0-9][A-Za-z0-9
 def _cross_checks(cfg: Config) -> list[str]:
     """Problems that involve more than one key."""
     problems = []
-    if cfg.launch.mode != "launcher" and not cfg.launch.repository:
+    if cfg.launch.mode in ("binderhub", "both") and not cfg.launch.repository:
         problems.append(f'[launch] mode: "{cfg.launch.mode}" needs [launch] repository (the '
                         "git URL a BinderHub clones the env refs from)")
     if re.match(r"^[a-z][a-z0-9+.-]*://[^/]*@", cfg.launch.repository, re.I):
