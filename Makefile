@@ -10,6 +10,8 @@ PORT ?= 8000
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
+	# a venv made before the package was named publish-notebooks holds it as "publish"
+	$(BIN)/python -m pip uninstall -q -y publish 2>/dev/null || true
 	$(BIN)/python -m pip install -q -e '.[test]'
 	touch $(STAMP)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from publisher import __version__
+from publisher import DISTRIBUTION, __version__
 from publisher.errors import PublishError
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -24,4 +24,5 @@ def create_site(directory: Path) -> None:
         text = (TEMPLATES / "scaffold-extra" / name).read_text(encoding="utf-8")
         path = directory / target
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text.replace("@VERSION@", __version__), encoding="utf-8")
+        path.write_text(text.replace("@PACKAGE@", f"{DISTRIBUTION}=={__version__}"),
+                        encoding="utf-8")
