@@ -94,6 +94,9 @@ class ExecuteSection:
     timeout: int = 120
     allow_errors: bool = False
     backend: str = "auto"
+    # a cell's text outputs on its page (publisher.pipeline.long_outputs); 0: no limit
+    max_output_lines: int = 500
+    max_output_bytes: int = 100_000
 
 
 @dataclass(frozen=True)
@@ -296,6 +299,10 @@ def _cross_checks(cfg: Config) -> list[str]:
         if not (cfg.root / name).is_file() or ".." in Path(name).parts:
             problems.append(f"[site] bibliography: {name!r} is not a file of the site folder "
                             "(a path such as \"references.bib\", from the site folder)")
+    for key in ("max_output_lines", "max_output_bytes"):
+        if getattr(cfg.execute, key) < 0:
+            problems.append(f"[execute] {key}: must be 0 (no limit) or more, got "
+                            f"{getattr(cfg.execute, key)}")
     if cfg.site.page_size < 1:
         problems.append(f"[site] page_size: must be 1 or more, got {cfg.site.page_size}")
     if cfg.deploy.cname and not re.fullmatch(
