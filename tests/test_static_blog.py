@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from publisher.cli import main
-from publisher.config import parse_config
+from publisher.config import load_config, parse_config
 from publisher.deploy_check import check
 from publisher.errors import ConfigError
 from publisher.pipeline.pipeline import BuildOptions, build
@@ -94,3 +94,19 @@ def test_a_static_blog_builds_pages_without_launching_and_passes_deploy_check(
     assert "publish-launch" in badges(page) and "publish-live.js" in page
     checked = CliRunner().invoke(main, ["deploy", "check", str(site)])
     assert checked.exit_code == 1 and 'mode = "off"' in checked.output, checked.output
+
+
+def test_publish_new_static_makes_a_blog_that_deploys_with_its_address_alone(
+        tmp_path: Path) -> None:
+    site = tmp_path / "blog"
+    made = CliRunner().invoke(main, ["new", str(site), "--static"])
+    assert made.exit_code == 0, made.output
+    toml = site / "publish.toml"
+    assert load_config(site).launch.mode == "off"
+    toml.write_text(toml.read_text().replace(
+        'base_url = ""', 'base_url = "https://ada.github.io/blog/"'))
+    checked = CliRunner().invoke(main, ["deploy", "check", str(site)])
+    assert checked.exit_code == 0, checked.output
+    # without --static: launch badges, which a static host cannot serve
+    assert CliRunner().invoke(main, ["new", str(tmp_path / "other")]).exit_code == 0
+    assert load_config(tmp_path / "other").launch.mode == "launcher"
