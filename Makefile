@@ -10,17 +10,28 @@ PORT ?= 8000
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
+	# a venv made before the package was named publish-notebooks holds it as "publish"
+	$(BIN)/python -m pip uninstall -q -y publish 2>/dev/null || true
 	$(BIN)/python -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
 venv: $(STAMP)
 
-## demo: build the sample site and serve it with the launcher on 127.0.0.1:$(PORT)
+## demo: build the sample site and serve it with the launcher on 127.0.0.1:$(PORT);
+## BACKEND=local (virtualenvs, Jupyter subprocesses) or docker; auto: docker when an engine answers
+BACKEND ?= auto
 # the base image scripts/provision.sh builds where no registry is reachable, if present
 LOCAL_BASE := $(shell docker image inspect publish-base:bookworm >/dev/null 2>&1 && echo publish-base:bookworm)
+# the backend `auto` is here, as `publish serve` picks it (said before the first build)
+WHICH_BACKEND := from pathlib import Path; from publisher.backends import backend_for; \
+  from publisher.config import load_config; print(backend_for(load_config(Path("sample_site"))).name)
 
 demo: venv
-	PUBLISH_BASE_IMAGE=$${PUBLISH_BASE_IMAGE:-$(LOCAL_BASE)} $(BIN)/publish serve sample_site --port $(PORT)
+	@export PUBLISH_BASE_IMAGE=$${PUBLISH_BASE_IMAGE:-$(LOCAL_BASE)}; \
+	backend=$(BACKEND); \
+	if [ "$$backend" = auto ]; then backend=$$($(BIN)/python -c '$(WHICH_BACKEND)') || exit 1; fi; \
+	echo "make demo: the $$backend backend (make demo BACKEND=local|docker chooses)"; \
+	exec $(BIN)/publish serve sample_site --port $(PORT) --backend $$backend
 
 ## test: the whole suite (unit, real builds, real Docker, real browser)
 test: venv

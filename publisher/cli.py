@@ -53,12 +53,14 @@ def main(ctx: click.Context, debug: bool) -> None:
 
 @main.command()
 @click.argument("directory", type=click.Path(path_type=Path))
-def new(directory: Path) -> None:
+@click.option("--static", is_flag=True, help='A static blog: no launch badges and no live '
+              'code, nothing to run where it lands ([launch] mode = "off").')
+def new(directory: Path, static: bool) -> None:
     """Create a new site in DIRECTORY with one example post, a .gitignore and a GitHub
     Actions workflow that puts it on GitHub Pages."""
     from publisher.scaffold import create_site
 
-    create_site(directory)
+    create_site(directory, static)
     click.echo(f"Created a site in {directory}. Next: publish serve {directory}\n"
                f"To put it online: publish deploy gh-pages {directory}, or push it to GitHub "
                "and let .github/workflows/publish.yml deploy it (see the comments there).")

@@ -82,7 +82,9 @@ class LaunchSection:
     branch: str = "main"
     binderhub_url: str = "https://mybinder.org"
     path_in_repository: str = ""  # where the site folder sits inside the repository
-    mode: str = "launcher"  # which launch badges: launcher | binderhub | both
+    # which launch badges: launcher | binderhub | both | off (a static blog: no badge and
+    # no live code of ours, nothing to run; Colab's link stays with a GitHub repository)
+    mode: str = "launcher"
     ref_prefix: str = "publish/env/"  # env refs: refs/heads/<ref_prefix><env id>
 
 
@@ -92,6 +94,9 @@ class ExecuteSection:
     timeout: int = 120
     allow_errors: bool = False
     backend: str = "auto"
+    # a cell's text outputs on its page (publisher.pipeline.long_outputs); 0: no limit
+    max_output_lines: int = 500
+    max_output_bytes: int = 100_000
 
 
 @dataclass(frozen=True)
@@ -260,7 +265,7 @@ CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("interactive", "thebe"): ("site", "cdn", "off"),
     ("site", "math"): ("site", "cdn"),
     ("site", "listing"): ("list", "grid"),
-    ("launch", "mode"): ("launcher", "binderhub", "both"),
+    ("launch", "mode"): ("launcher", "binderhub", "both", "off"),
 }
 # a branch prefix that is a folder of its own (ends in "/"), so that no branch of the
 # author's is ever read as an env ref: "publish/env/"
@@ -270,7 +275,7 @@ REF_PREFIX = re.compile(r"(?!.*(?:\.\.|//|@\{|\.lock/|/\.))[A-Za-z0-9][A-Za-z0-9
 def _cross_checks(cfg: Config) -> list[str]:
     """Problems that involve more than one key."""
     problems = []
-    if cfg.launch.mode != "launcher" and not cfg.launch.repository:
+    if cfg.launch.mode in ("binderhub", "both") and not cfg.launch.repository:
         problems.append(f'[launch] mode: "{cfg.launch.mode}" needs [launch] repository (the '
                         "git URL a BinderHub clones the env refs from)")
     if re.match(r"^[a-z][a-z0-9+.-]*://[^/]*@", cfg.launch.repository, re.I):
@@ -298,6 +303,10 @@ def _cross_checks(cfg: Config) -> list[str]:
         if not (cfg.root / name).is_file() or ".." in Path(name).parts:
             problems.append(f"[site] bibliography: {name!r} is not a file of the site folder "
                             "(a path such as \"references.bib\", from the site folder)")
+    for key in ("max_output_lines", "max_output_bytes"):
+        if getattr(cfg.execute, key) < 0:
+            problems.append(f"[execute] {key}: must be 0 (no limit) or more, got "
+                            f"{getattr(cfg.execute, key)}")
     if cfg.site.page_size < 1:
         problems.append(f"[site] page_size: must be 1 or more, got {cfg.site.page_size}")
     if cfg.deploy.cname and not re.fullmatch(

@@ -1,6 +1,7 @@
 """What would be broken where a deployed site lands: a ``base_url`` left at a local
 address (feed, canonical links), launch badges on a static host's own address (a 404
-there), Binder badges naming env refs the repository lacks. ``publish deploy`` stops on
+there), Binder badges naming env refs the repository lacks (a static blog, ``[launch]
+mode = "off"``, has neither badge). ``publish deploy`` stops on
 them (exit 1, nothing pushed or copied) unless ``--force``."""
 
 from __future__ import annotations
@@ -97,7 +98,8 @@ def _launch_problems(config: Config, static_host: bool) -> list[str]:
     root = f"{site}{url.rstrip('/')}"
     opens = f"{root}/launch/<slug>" + ("" if site else " on the site's own address")
     fix = ("set [launch] url to your launcher's address (README: \"Run the launcher on a "
-           'server"), or [launch] mode = "binderhub" for Binder badges only.')
+           'server"), or [launch] mode = "binderhub" for Binder badges only, or [launch] '
+           'mode = "off" for a static blog (no launch badges).')
     if static_host:
         return [f"[launch] url is {url or 'empty'}: every launch badge opens {opens}, on the "
                 "static host, which only serves files: readers would get a 404. Run a "
@@ -127,10 +129,10 @@ def check(config: Config, static_host: bool, suggestion: str = "") -> list[str]:
     """What would be broken where the site lands. *static_host*: the host serves files
     only (GitHub Pages, any static host); else a server of the author's, which may put a
     launcher on the site's own address (``deploy/nginx-publish.conf``)."""
-    mode = config.launch.mode
+    mode = config.launch.mode  # "off": a static blog, no badge of ours to check
     return (_base_problems(config, suggestion)
-            + (_launch_problems(config, static_host) if mode != "binderhub" else [])
-            + (_binder_problems(config) if mode != "launcher" else []))
+            + (_launch_problems(config, static_host) if mode in ("launcher", "both") else [])
+            + (_binder_problems(config) if mode in ("binderhub", "both") else []))
 
 
 def checked(config: Config, static_host: bool, force: bool, suggestion: str = "") -> list[str]:

@@ -8,13 +8,13 @@ from pathlib import Path
 from publisher.config import Config
 from publisher.errors import PublishError
 from publisher.pipeline.mathjax import mathjax_lib
-from publisher.pipeline.thebe import thebe_lib
+from publisher.pipeline.thebe import live_code_on, thebe_lib
 
 
 def live_code(cfg: Config, any_code: bool) -> tuple[Path | None, str | None]:
     """(thebe's folder to put in the output, or None; the warning when live code is off
     for this build although the site wants it)."""
-    if cfg.interactive.thebe != "site" or not any_code:
+    if cfg.interactive.thebe != "site" or not live_code_on(cfg) or not any_code:
         return None, None
     try:
         return thebe_lib(), None

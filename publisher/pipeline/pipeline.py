@@ -12,6 +12,7 @@ from pathlib import Path
 
 from publisher.backends import Backend
 from publisher.build_request import BuildOptions as BuildOptions
+from publisher.config import Config
 from publisher.content.history import last_updated
 from publisher.content.post import Post
 from publisher.content.site import Site, discover
@@ -29,6 +30,7 @@ from publisher.pipeline.execute import (
     kept_despite_failure,
 )
 from publisher.pipeline.libraries import live_code, math_lib
+from publisher.pipeline.long_outputs import Limits, long_outputs, warning
 from publisher.pipeline.mathjax import copy_into as copy_mathjax
 from publisher.pipeline.output import (
     MARKER,
@@ -81,6 +83,7 @@ def build(root: Path, opts: BuildOptions, reporter: Reporter | None = None,
     mathjax, math_problem = math_lib(cfg)
     pages = render_posts(site, items, executed, backend.name,
                          thebe_url(cfg, "../../") if live_problem is None else "")
+    cut = long_output_warnings(cfg, executed, reporter)
     try:
         warnings = render_and_emit(site, pages, out, opts.strict, reporter, lib, mathjax, ws,
                                    opts.compress)
@@ -91,7 +94,7 @@ def build(root: Path, opts: BuildOptions, reporter: Reporter | None = None,
         problems = problems + refused.problems
         warnings = render_and_emit(site, pages, out, opts.strict, reporter, lib, mathjax, ws,
                                    opts.compress)
-    warnings = site.warnings + [w for w in (live_problem, math_problem) if w] + warnings
+    warnings = site.warnings + [w for w in (live_problem, math_problem) if w] + cut + warnings
     return BuildReport(out, executed, failures, problems, warnings, time.monotonic() - start)
 
 
@@ -161,6 +164,17 @@ def without(site: Site, render: list[RenderPost], executed: list[Executed],
     return (replace(site, pages=[p for p in site.pages if f"pages/{p.stem}" not in pages]),
             [rp for rp in render if rp.post.slug not in slugs],
             [ex for ex in executed if ex.post.slug not in slugs])
+
+
+def long_output_warnings(cfg: Config, executed: list[Executed], reporter: Reporter
+                         ) -> list[str]:
+    """The cells whose text output their page cuts (:mod:`.long_outputs`), said."""
+    limits = Limits.of(cfg)
+    said = [warning(ex.post, ex.notebook, long, limits) for ex in executed
+            for long in long_outputs(ex.notebook, limits)]
+    for w in said:
+        reporter.log(f"warning: {w}")
+    return said
 
 
 def has_code(post: Post) -> bool:

@@ -95,8 +95,11 @@ def post_box_data(config: Config, rp: RenderPost) -> dict[str, Any]:
         "env_files": rp.spec.describe(config.root),
         "env_origin": rp.spec.origin,
         "packages": packages,
-        "launch_url": launch_url(config, post) if mode != "binderhub" else "",
-        "binder_url": binder_launch_url(config, post_path(post), rp.env_id) if mode != "launcher" else "",
+        "launch_url": launch_url(config, post) if mode in ("launcher", "both") else "",
+        "binder_url": (binder_launch_url(config, post_path(post), rp.env_id)
+                       if mode in ("binderhub", "both") else ""),
+        # a link to the notebook on GitHub, run on Google's machines: it needs nothing of
+        # ours, so a static blog ([launch] mode = "off") keeps it (no repository: none)
         "colab_url": colab_url(config, post),
         "downloads": downloads,
         "computed": f"{status[rp.executed.status]} ({rp.backend} backend)",

@@ -24,6 +24,7 @@ from publisher.paths import link_problem
 from publisher.pipeline.cells import attachments_to_files, raw_cells_for_sphinx
 from publisher.pipeline.extensions import bib_files, book_conf, book_notebook
 from publisher.pipeline.listing import HOME_MARKER
+from publisher.pipeline.long_outputs import Limits, cut_long_outputs
 from publisher.pipeline.post_page import COVER, IMAGE_SUFFIXES, cover_file, header_cell
 from publisher.pipeline.post_page import RenderPost as RenderPost
 from publisher.pipeline.reads import SITE_FILES, site_files
@@ -67,6 +68,7 @@ def sphinx_notebook(config: Config, rp: RenderPost) -> tuple[NotebookNode, dict[
     raw_cells_for_sphinx(nb)
     book_notebook(nb, rp.post)  # MyST settings, a reference list
     no_render_execution(nb)  # executed by publish, in its env: never again by MyST-NB
+    cut_long_outputs(nb, Limits.of(config))  # the downloadable notebook keeps them whole
     rich_outputs(nb, config.site.math)  # Plotly charts drawn
     for cell in nb.cells:
         if cell.cell_type == "markdown" and H1.search(cell.source):

@@ -179,6 +179,17 @@ def _site_wide(app: Sphinx, env: Any) -> list[str]:
     return sorted(env.found_docs) if before not in (None, fingerprint) else []
 
 
+def _live_code_files(app: Sphinx, config: Any) -> None:
+    """config-inited: the scripts of "Run code here" where pages may have it (a static
+    blog's pages load none)."""
+    if not config.publish_live:
+        return
+    app.add_css_file("publish-live.css")
+    app.add_js_file("publish-events.js", loading_method="defer")  # publish-live.js's
+    app.add_js_file("publish-keep.js", loading_method="defer")  # publish-live.js's
+    app.add_js_file("publish-live.js", loading_method="defer")
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     reads.setup(app)  # the files a page names: from inside the site only
     sandbox.install()  # substitutions run no code of the post's
@@ -187,6 +198,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_config_value("publish_renderer", "", "env", types=frozenset({str}))
     app.add_config_value("publish_listing", "list", "html", types=frozenset({str}))
     app.add_config_value("publish_page_size", 10, "html", types=frozenset({int}))
+    app.add_config_value("publish_live", True, "html", types=frozenset({bool}))
     app.connect("doctree-read", remember_thumbnail, priority=900)
     app.connect("html-page-context", listing_context, priority=600)
     app.connect("html-page-context", math_in_summaries, priority=450)
@@ -206,8 +218,5 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("build-finished", _prune_leftovers)
     app.connect("build-finished", kept.finished, priority=900)
     app.add_css_file("publish.css")
-    app.add_css_file("publish-live.css")
-    app.add_js_file("publish-events.js", loading_method="defer")  # publish-live.js's
-    app.add_js_file("publish-keep.js", loading_method="defer")  # publish-live.js's
-    app.add_js_file("publish-live.js", loading_method="defer")
+    app.connect("config-inited", _live_code_files)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

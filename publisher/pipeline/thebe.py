@@ -26,10 +26,18 @@ def copy_into(lib: Path, out: Path, copy: npm.Copy = shutil.copy2) -> None:
     npm.copy_into(THEBE, lib, out, copy)
 
 
+def live_code_on(config: Config) -> bool:
+    """Whether pages with code get "Run code here" (and its scripts)."""
+    return config.interactive.thebe != "off" and config.launch.mode != "off"
+
+
 def thebe_url(config: Config, from_page: str) -> str:
     """Where a page finds thebe's folder (ends in '/'), or "" when live code is off.
 
-    *from_page*: the page's way back to the site root, e.g. ``../../``."""
+    *from_page*: the page's way back to the site root, e.g. ``../../``. A static blog
+    (``[launch] mode = "off"``) has no live code: nothing would start its sessions."""
+    if not live_code_on(config):
+        return ""
     mode = config.interactive.thebe
     if mode == "cdn":
         return config.interactive.cdn_url.format(version=VERSION).rstrip("/") + "/"
