@@ -7,11 +7,9 @@ isolation: code runs as the author, on the author's machine.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
-import signal
 import sys
 import threading
 import time
@@ -29,6 +27,7 @@ from publisher.backends.base import (
     SingleFlight,
     ignore,
 )
+from publisher.backends.local_sessions import LocalSessions
 from publisher.backends.runners import RunnerPool, env_vars
 from publisher.backends.sessions import (
     READER_LAB_SETTINGS,
@@ -71,7 +70,7 @@ class LocalBackend:
         self.flights = SingleFlight()
         self.runs = Runs()
         self.runners = RunnerPool()
-        self._procs: dict[str, proc.Child] = {}
+        self.sessions = LocalSessions((cache_dir or cache_root()) / "sessions")
 
     def env_dir(self, env_id: str) -> Path:
         return self.envs_dir / env_id
@@ -230,7 +229,7 @@ class LocalBackend:
         )
         log.close()
         handle = SessionHandle(req.session_id, socket, str(server.pid), os.getuid())
-        self._procs[req.session_id] = server
+        self.sessions.record(req, handle, server)
         try:
             wait_until_ready(handle, req.ready, time.monotonic() + 60,
                              lambda: server.poll() is None)
@@ -241,22 +240,13 @@ class LocalBackend:
         return handle
 
     def stop_session(self, handle: SessionHandle) -> None:
-        server = self._procs.pop(handle.session_id, None)
-        if server is not None and server.poll() is None:
-            try:
-                os.killpg(server.pid, signal.SIGTERM)
-                server.wait(5)
-            except (ProcessLookupError, proc.TimeoutExpired):
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(server.pid, signal.SIGKILL)
-                server.wait()
+        self.sessions.stop(handle)
 
     def session_alive(self, handle: SessionHandle) -> bool:
-        server = self._procs.get(handle.session_id)
-        return server is not None and server.poll() is None
+        return self.sessions.alive(handle)
 
     def find_sessions(self) -> list[SessionRecord]:
-        return []  # local sessions are the launcher's children: they end with it
+        return self.sessions.find()
 
     def env_folder(self, location: str, folder: str, cache: Path) -> Path | None:
         return None  # local sessions are the author's own: the proxy serves them as is

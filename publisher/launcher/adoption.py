@@ -1,5 +1,10 @@
 """Restart safety: each session's state on disk, and a new launcher adopting what the last
-one left (live sessions) or cleaning it up (dead, overdue or unknown ones)."""
+one left (live sessions) or cleaning it up (dead, overdue or unknown ones).
+
+Only what is its own (see :mod:`publisher.launcher.owners`): other launchers share the
+runtime folder and the backend, and their sessions are live readers'. State files live in
+a folder per owner; a session folder is removed only when one of this owner's state files
+names it."""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any, Protocol
@@ -19,6 +25,7 @@ from publisher.config import LauncherSection
 from publisher.launcher.records import Session, hash_token, remove_folder
 
 log = logging.getLogger("publish.launcher")
+_SID = re.compile(r"[0-9a-f]{32}")  # a session id (and its folder's name)
 
 
 class Registry(Protocol):
@@ -27,7 +34,7 @@ class Registry(Protocol):
     backend: SessionBackend
     settings: LauncherSection
     owner: str  # this launcher (its site and runtime folder), as its sessions' records say
-    state_dir: Path
+    state_dir: Path  # this owner's state files
     folders: Path
     sessions: dict[str, Session]
     pool: dict[str, list[Session]]
@@ -48,11 +55,14 @@ async def adopt(m: Registry) -> tuple[int, int]:
     """Adopt live sessions of a previous launcher run; remove everything else it left."""
     adopted = removed = 0
     states = {p.stem: _read_json(p) for p in m.state_dir.glob("*.json")}
+    mine = set(states)  # the sessions this owner left; no other folder is touched
     found = await anyio.to_thread.run_sync(m.backend.find_sessions)
     for record in found:
         if record.owner != m.owner:
             continue
         sid = record.session_id
+        if _SID.fullmatch(sid):
+            mine.add(sid)
         state: dict[str, Any] = states.pop(sid, None) or {}
         handle_data = state.get("handle")
         # past its own deadline: a reader may have kept PID 1 from ending it (ptrace)
@@ -86,9 +96,8 @@ async def adopt(m: Registry) -> tuple[int, int]:
                     m.backend.stop_session, SessionHandle.from_json(handle_data))
         (m.state_dir / f"{sid}.json").unlink(missing_ok=True)
         removed += 1
-    for folder in m.folders.iterdir():
-        if folder.name not in m.sessions:
-            await anyio.to_thread.run_sync(remove_folder, folder)
+    for sid in mine - set(m.sessions):
+        await anyio.to_thread.run_sync(remove_folder, m.folders / sid)
     if adopted or removed:
         log.info("adopted %d sessions, removed %d left over", adopted, removed)
     return adopted, removed
