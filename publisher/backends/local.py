@@ -27,6 +27,7 @@ from publisher.backends.base import (
     SingleFlight,
     ignore,
 )
+from publisher.backends.local_recipe import Step, venv_recipe
 from publisher.backends.local_sessions import LocalSessions
 from publisher.backends.runners import RunnerPool, env_vars
 from publisher.backends.sessions import (
@@ -38,6 +39,7 @@ from publisher.backends.sessions import (
     jupyter_args,
     wait_until_ready,
 )
+from publisher.backends.usage import record_use
 from publisher.compat.jsonschema import HIDE_SLOW_MODULE
 from publisher.envs.dockerfile import LAB_EXTENSIONS, LAB_OVERRIDES
 from publisher.envs.recipe import USER_LAYER_FILES, kernel_spec
@@ -80,6 +82,7 @@ class LocalBackend:
         ref = EnvRef(env_id, self.name, str(folder), str(folder / "bin" / "python"))
         if (folder / MARKER).is_file():
             on_event(BuildEvent("built", f"Using the cached environment {env_id}"))
+            record_use(env_id, self.name)
             return ref
 
         def build(emit: EventSink) -> EnvRef:
@@ -89,6 +92,7 @@ class LocalBackend:
             return ref
 
         result: EnvRef = self.flights.run(env_id, build, on_event)
+        record_use(env_id, self.name)
         return result
 
     def _build(self, spec: EnvSpec, env_id: str, folder: Path, emit: EventSink) -> None:
@@ -113,40 +117,22 @@ class LocalBackend:
             lines.append(line)
             emit(BuildEvent("building", line))
 
-        def step(cmd: list[str], what: str, cwd: Path | None = None,
-                 env: dict[str, str] | None = None) -> None:
-            res = proc.run_streaming(cmd, on_line, cwd=cwd, env=env)
+        recipe = venv_recipe(spec, tmp, uv_binary())
+
+        def run(step: Step) -> None:
+            res = proc.run_streaming(step.cmd, on_line, cwd=step.cwd, env=step.environment())
             if res.returncode != 0:
                 shutil.rmtree(tmp, ignore_errors=True)
-                raise EnvBuildError(f"env {env_id} ({spec.origin}): {what} failed", res.tail)
+                raise EnvBuildError(f"env {env_id} ({spec.origin}): {step.what} failed",
+                                    res.tail)
 
-        uv = uv_binary()
-        python = spec.python or sys.executable
-        env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
-        packages = ["ipykernel"]
-        if "requirements.txt" in spec.files:
-            packages += ["-r", str(spec.path("requirements.txt"))]
-        if spec.package_dir is not None:
-            packages.append(str(spec.package_dir))
-        if uv:
-            step([uv, "venv", "--quiet", "--seed", "--relocatable", "--python", python, str(tmp)],
-                 "creating the virtualenv", env=env)
-            # byte-compiled now, so no kernel pays for compiling numpy & co on every start
-            # (and PYTHONDONTWRITEBYTECODE environments never cache it at all)
-            step([uv, "pip", "install", "--compile-bytecode", "--python",
-                  str(tmp / "bin" / "python"), *packages],
-                 "installing packages", cwd=spec.root, env=env)
-        else:
-            step([python, "-m", "venv", str(tmp)], "creating the virtualenv")
-            step([str(tmp / "bin" / "python"), "-m", "pip", "install", *packages],
-                 "installing packages", cwd=spec.root)
+        for step in recipe.install:
+            run(step)
         for purelib in tmp.glob("lib/python3*/site-packages"):  # the reader's layer for pip
             for name, text in USER_LAYER_FILES.items():
                 (purelib / name).write_text(text)
-        if "postBuild" in spec.files:
-            path = f"{tmp / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
-            step(["bash", str(spec.path("postBuild"))], "postBuild",
-                 cwd=spec.root, env={**os.environ, "PATH": path, "VIRTUAL_ENV": str(tmp)})
+        if recipe.post_build is not None:
+            run(recipe.post_build)
         kdir = tmp / "share" / "jupyter" / "kernels" / "python3"
         kdir.mkdir(parents=True, exist_ok=True)
         # uv hard-links installed files from its cache: replace the file, never write
@@ -203,6 +189,7 @@ class LocalBackend:
 
     # sessions: Jupyter Server subprocesses on unix sockets, in the session's folder ---
     def start_session(self, env: EnvRef, req: SessionRequest) -> SessionHandle:
+        record_use(env.env_id, self.name)
         req.session_dir.mkdir(parents=True, exist_ok=True)
         req.session_dir.chmod(0o700)
         work = req.session_dir / "work"
