@@ -289,3 +289,23 @@ def test_a_starting_launcher_adopts_and_removes_only_its_own(tmp_path: Path) -> 
         assert await again.adopt() == (1, 0) and session.id in again.sessions
 
     asyncio.run(go())
+
+
+def test_state_files_of_an_earlier_publish_are_adopted_by_their_owner(tmp_path: Path) -> None:
+    """An earlier publish kept every launcher's state files in one folder: a session found
+    with this launcher's owner takes its state file along; other files stay."""
+    m, _ = manager(tmp_path)
+    labelled = Labelled()
+    m.backend = labelled
+
+    async def go() -> None:
+        session = await m._start(EnvRef("e", "standin", "image-e"), "", False, None)
+        (m.state_dir / f"{session.id}.json").rename(m.state_dir.parent / f"{session.id}.json")
+        foreign = m.state_dir.parent / f"{'f' * 32}.json"
+        foreign.write_text("{}")
+        m._owner.release()
+        again = create_manager(m.index.root, labelled, m.settings)
+        assert await again.adopt() == (1, 0) and session.id in again.sessions
+        assert foreign.is_file() and labelled.stopped == []
+
+    asyncio.run(go())

@@ -54,9 +54,14 @@ def save_state(m: Registry, s: Session) -> None:
 async def adopt(m: Registry) -> tuple[int, int]:
     """Adopt live sessions of a previous launcher run; remove everything else it left."""
     adopted = removed = 0
+    found = await anyio.to_thread.run_sync(m.backend.find_sessions)
+    for record in found:  # state files of an earlier publish, in the shared folder: ours
+        if record.owner == m.owner and _SID.fullmatch(record.session_id):
+            with contextlib.suppress(OSError):
+                (m.state_dir.parent / f"{record.session_id}.json").rename(
+                    m.state_dir / f"{record.session_id}.json")
     states = {p.stem: _read_json(p) for p in m.state_dir.glob("*.json")}
     mine = set(states)  # the sessions this owner left; no other folder is touched
-    found = await anyio.to_thread.run_sync(m.backend.find_sessions)
     for record in found:
         if record.owner != m.owner:
             continue
