@@ -3,10 +3,12 @@ own site's envs, on the backend it is given, with real virtualenvs (local backen
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -28,10 +30,12 @@ def _blog(root: Path, title: str, posts: dict[str, str]) -> Path:
     return root
 
 
-def publish(cache: Path, *args: str | Path) -> str:
-    """`publish ARGS…` with its own cache (the machine's envs) and no Docker engine
-    reachable: a command on the local backend must not need one."""
-    env = {**os.environ, "PUBLISH_CACHE_DIR": str(cache), "DOCKER_HOST": "unix:///nonexistent"}
+def publish(cache: Path, *args: str | Path, docker: bool = False) -> str:
+    """`publish ARGS…` with its own cache (the machine's envs) and, unless *docker*, no
+    Docker engine reachable: a command on the local backend must not need one."""
+    env = {**os.environ, "PUBLISH_CACHE_DIR": str(cache)}
+    if not docker:
+        env["DOCKER_HOST"] = "unix:///nonexistent"
     res = subprocess.run([sys.executable, "-m", "publisher", *map(str, args)], env=env,
                          capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stdout + res.stderr
@@ -60,7 +64,7 @@ def test_pruning_one_blog_leaves_the_other_blogs_envs(tmp_path: Path) -> None:
     rows = {line.split()[0]: line for line in listed.splitlines()[1:] if line[:1] != "("}
     assert set(rows) == {shared, a_own}, listed
     assert "never" not in listed, listed
-    assert "1 more local envs of other sites" in listed
+    assert "1 more local envs, of other sites" in listed
     every = publish(cache, "env", "list", a, "--backend", "local", "--all")
     assert b_own in every and "(blog-b)" in every, every
 
@@ -98,3 +102,33 @@ def test_env_show_prints_what_the_local_backend_builds(tmp_path: Path) -> None:
     assert "  numpy" in out  # the requirements it installs
     assert "pip install" in out and "-r requirements.txt" in out
     assert "bash postBuild" in out
+
+
+@pytest.mark.docker
+@pytest.mark.usefixtures("docker_engine")
+def test_pruning_one_blog_leaves_the_other_blogs_images(tmp_path: Path) -> None:
+    """The same with the docker backend: the engine's images are every site's."""
+    import docker
+
+    cache, mark = tmp_path / "cache", uuid.uuid4().hex
+    a = _blog(tmp_path / "blog-a", "A", {"one": f"# {mark} A\n"})
+    b = _blog(tmp_path / "blog-b", "B", {"uno": f"# {mark} B\n"})
+    a_own, b_own = _env_id(cache, a, "one"), _env_id(cache, b, "uno")
+    client = docker.from_env()
+    try:
+        for site in (a, b):
+            publish(cache, "env", "build", site, "--backend", "docker", docker=True)
+        listed = publish(cache, "env", "list", a, "--backend", "docker", docker=True)
+        assert a_own in listed and b_own not in listed, listed
+        assert "never" not in listed.split(a_own, 1)[1].splitlines()[0]
+        (a / "posts/one/requirements.txt").write_text(f"# {mark} A, changed\n")
+        (b / "posts/uno/requirements.txt").write_text(f"# {mark} B, changed\n")
+        pruned = publish(cache, "env", "prune", a, "--backend", "docker", docker=True)
+        assert f"removed publish-env:{a_own}" in pruned and b_own not in pruned, pruned
+        assert client.images.list(name=f"publish-env:{b_own}")
+        assert not client.images.list(name=f"publish-env:{a_own}")
+    finally:
+        for eid in (a_own, b_own):
+            with contextlib.suppress(docker.errors.ImageNotFound):
+                client.images.remove(f"publish-env:{eid}", force=True)
+        client.close()

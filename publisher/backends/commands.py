@@ -160,7 +160,7 @@ def list_envs(site_root: Path, backend: str | None = None, everyone: bool = Fals
                     f"{env.size / 1e6:>7.0f}MB  {_fmt_time(use.used.get(env.backend)):<17}"
                     f"{posts}{'  (' + ', '.join(others) + ')' if everyone and others else ''}")
     if hidden:
-        rows.append(f"({hidden} more {chosen.name} envs of other sites: "
+        rows.append(f"({hidden} more {chosen.name} envs, of other sites or of none known: "
                     "publish env list --all)")
     return "\n".join(rows)
 
