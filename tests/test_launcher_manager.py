@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -307,5 +308,36 @@ def test_state_files_of_an_earlier_publish_are_adopted_by_their_owner(tmp_path: 
         again = create_manager(m.index.root, labelled, m.settings)
         assert await again.adopt() == (1, 0) and session.id in again.sessions
         assert foreign.is_file() and labelled.stopped == []
+
+    asyncio.run(go())
+
+
+def test_what_a_launcher_no_longer_running_left_of_ended_sessions_is_removed(
+        tmp_path: Path) -> None:
+    """A launcher that was killed and never comes back (its site deleted): another one
+    removes the state and folders of its ended sessions, and keeps its live ones for it."""
+    backend = Labelled()
+    runtime = tmp_path / "rt"
+
+    def manager_of(site: str) -> SessionManager:
+        write_files(tmp_path / site, {"publish.toml": CONFIG})
+        published_site(tmp_path / site / "_site", ["a"])
+        cfg = with_overrides(load_config(tmp_path / site), "launcher",
+                             {"runtime_dir": str(runtime)})
+        return create_manager(cfg.root / "_site", backend, cfg.launcher)
+
+    async def go() -> None:
+        gone = manager_of("gone")
+        ref = EnvRef("e", "standin", "image-e")
+        live = await gone._start(ref, "", False, None)
+        ended = await gone._start(ref, "", False, None)
+        backend.records[ended.id] = replace(backend.records[ended.id], running=False)
+        other = manager_of("other")
+        assert await other.adopt() == (0, 0), "its launcher runs: nothing is touched"
+        gone._owner.release()  # killed
+        assert await other.adopt() == (0, 1)
+        assert backend.stopped == [ended.id] and not ended.folder.exists()
+        assert not (gone.state_dir / f"{ended.id}.json").exists()
+        assert live.folder.is_dir() and (gone.state_dir / f"{live.id}.json").is_file()
 
     asyncio.run(go())

@@ -4,7 +4,7 @@ one left (live sessions) or cleaning it up (dead, overdue or unknown ones).
 Only what is its own (see :mod:`publisher.launcher.owners`): other launchers share the
 runtime folder and the backend, and their sessions are live readers'. State files live in
 a folder per owner; a session folder is removed only when one of this owner's state files
-names it."""
+names it, or one of a launcher's that no longer runs, of a session that ended."""
 
 from __future__ import annotations
 
@@ -20,8 +20,9 @@ from typing import Any, Protocol
 import anyio
 
 from publisher.backends.base import SessionBackend
-from publisher.backends.sessions import SessionHandle
+from publisher.backends.sessions import SessionHandle, SessionRecord
 from publisher.config import LauncherSection
+from publisher.launcher import owners
 from publisher.launcher.records import Session, hash_token, remove_folder
 
 log = logging.getLogger("publish.launcher")
@@ -103,9 +104,42 @@ async def adopt(m: Registry) -> tuple[int, int]:
         removed += 1
     for sid in mine - set(m.sessions):
         await anyio.to_thread.run_sync(remove_folder, m.folders / sid)
+    removed += await _clean_up_after_others(m, found)
     if adopted or removed:
         log.info("adopted %d sessions, removed %d left over", adopted, removed)
     return adopted, removed
+
+
+async def _clean_up_after_others(m: Registry, found: list[SessionRecord]) -> int:
+    """Remove what launchers that no longer run left in this runtime folder of sessions
+    that ended (or are overdue); a live one waits for its launcher to return."""
+    removed = 0
+    records = {r.session_id: r for r in found}
+    runtime = m.settings.runtime_path
+    for folder in m.state_dir.parent.iterdir():
+        if not folder.is_dir() or folder.name == m.owner or owners.running(runtime,
+                                                                           folder.name):
+            continue
+        for path in folder.glob("*.json"):
+            record = records.get(path.stem)
+            if record is not None and record.owner == folder.name and record.running \
+                    and time.time() <= record.deadline + 60:
+                continue
+            handle_data = (_read_json(path) or {}).get("handle")
+            with contextlib.suppress(Exception):
+                if isinstance(handle_data, dict):
+                    await anyio.to_thread.run_sync(
+                        m.backend.stop_session, SessionHandle.from_json(handle_data))
+                elif record is not None:
+                    await anyio.to_thread.run_sync(
+                        m.backend.stop_session, SessionHandle(path.stem, Path(), record.ref))
+            if _SID.fullmatch(path.stem):
+                await anyio.to_thread.run_sync(remove_folder, m.folders / path.stem)
+            path.unlink(missing_ok=True)
+            removed += 1
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # empty: that launcher left nothing
+    return removed
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:

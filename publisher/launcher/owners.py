@@ -10,7 +10,8 @@ output folder and the runtime folder. Two launchers of one site sharing a runtim
 at the same time (``publish serve`` twice, a launcher beside a dev server) are told apart
 by a lock each holds while it runs: the first takes the plain name, the next the first
 free ``-1``, ``-2``, …; the system lets go of a lock when its process ends, so a
-restarted launcher takes its name again.
+restarted launcher takes its name again. The lock file names the process holding it, so
+that another launcher can tell whether the owner of what it finds still runs.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import itertools
+import json
 import os
 from pathlib import Path
 from typing import IO
 
+from publisher.backends.local_sessions import process_start
 from publisher.hashing import digest
 
 OWNERS = "owners"  # the runtime folder's folder of locks, one per launcher running
@@ -39,11 +42,27 @@ class Owner:
             fh = _lock(folder / f"{name}.lock")
             if fh is not None:
                 self.name, self._lock = name, fh
+                # who holds it, for other launchers to ask (without taking it)
+                fh.truncate(0)
+                fh.write(json.dumps([os.getpid(), process_start(os.getpid())]).encode())
+                fh.flush()
                 return
 
     def release(self) -> None:
         with contextlib.suppress(OSError):
+            self._lock.truncate(0)  # no longer running, though this process may go on
             self._lock.close()
+
+
+def running(runtime: Path, name: str) -> bool:
+    """Whether the launcher *name* of *runtime* runs now (a launcher that never ran
+    there, or whose process ended, does not)."""
+    try:
+        pid, started = json.loads((runtime / OWNERS / f"{name}.lock").read_bytes() or b"[]")
+    except (OSError, ValueError, TypeError):
+        return False
+    now = process_start(int(pid))
+    return now is not None and now == (started or now)
 
 
 def _lock(path: Path) -> IO[bytes] | None:
