@@ -88,14 +88,14 @@ def site_key(site_root: Path) -> str:
 
 def record_use(env_id: str, backend: str) -> None:
     """*backend* used the env just now (a build, a notebook run, a session)."""
-    with _changing() as usage:
+    with contextlib.suppress(OSError), _changing() as usage:  # a note: never fails a build
         usage.setdefault(env_id, EnvUse()).used[backend] = time.time()
 
 
 def record_sites(site_root: Path, env_ids: Iterable[str]) -> None:
     """The posts of the site at *site_root* use *env_ids* (written only when new)."""
     key = site_key(site_root)
-    with _changing() as usage:
+    with contextlib.suppress(OSError), _changing() as usage:
         for eid in env_ids:
             usage.setdefault(eid, EnvUse()).sites.add(key)
 
