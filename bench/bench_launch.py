@@ -124,7 +124,7 @@ def proxy_overhead(base: str, rdir: Path) -> dict[str, Any]:
     kid = httpx.post(url + "api/kernels", params={"token": token}, json={}).json()["id"]
     path = f"/sessions/{sid}/api/kernels/{kid}/channels"
     # where the launcher reaches the session's socket (its state file says)
-    sock = json.loads((rdir / "state" / f"{sid}.json").read_text())["handle"]["socket"]
+    sock = json.loads(next((rdir / "state").glob(f"*/{sid}.json")).read_text())["handle"]["socket"]
     n = 50 if QUICK else 200
     proxied = _round_trips(lambda: connect(url.replace("http", "ws") + path.split(
         f"/sessions/{sid}/", 1)[1] + f"?token={token}"), n)

@@ -194,11 +194,13 @@ def env() -> None:
 @env.command("show")
 @SITE
 @click.option("--post", "slug", required=True, help="The post whose env to show.")
-def env_show(site: Path, slug: str) -> None:
-    """Print the env spec, env id and Dockerfile of one post of SITE."""
+@BACKEND
+def env_show(site: Path, slug: str, backend: str | None) -> None:
+    """Print the env spec and env id of one post of SITE, and what the backend builds:
+    the Dockerfile (docker), or the virtualenv's packages and commands (local)."""
     from publisher.backends.commands import show
 
-    click.echo(show(site, slug))
+    click.echo(show(site, slug, backend))
 
 
 @env.command("build")
@@ -213,22 +215,34 @@ def env_build(site: Path, slug: str | None, backend: str | None) -> None:
     click.echo(build_envs(site, slug, backend, Reporter()))
 
 
+ALL_ENVS = click.option("--all", "everyone", is_flag=True,
+                        help="Every env the backend keeps, not only SITE's.")
+
+
 @env.command("list")
 @SITE
-def env_list(site: Path) -> None:
-    """List built envs: env id, image or venv, size, last use, posts of SITE using it."""
+@BACKEND
+@ALL_ENVS
+def env_list(site: Path, backend: str | None, everyone: bool) -> None:
+    """List SITE's envs on the backend (those its posts use or used): env id, image or
+    venv, size, last use, posts using it."""
     from publisher.backends.commands import list_envs
 
-    click.echo(list_envs(site))
+    click.echo(list_envs(site, backend, everyone))
 
 
 @env.command("prune")
 @SITE
-def env_prune(site: Path) -> None:
-    """Remove env images and venvs that no post of SITE references."""
+@BACKEND
+@click.option("--all", "everyone", is_flag=True,
+              help="Also envs of no known site (built by an older publish, or whose "
+              "sites are gone).")
+def env_prune(site: Path, backend: str | None, everyone: bool) -> None:
+    """Remove the envs SITE used and no site uses any more (an env another site's posts
+    use stays)."""
     from publisher.backends.commands import prune_envs
 
-    click.echo(prune_envs(site))
+    click.echo(prune_envs(site, backend, everyone))
 
 
 @main.group()

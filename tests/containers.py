@@ -87,7 +87,7 @@ def cleanup_sessions_under(runtime_dir: Path) -> None:
     import docker
 
     sids = set(sessions_under(runtime_dir))
-    sids |= {p.stem for p in runtime_dir.glob("**/state/*.json")}
+    sids |= {p.stem for p in runtime_dir.glob("**/state/*/*.json")}  # per owner
     sids |= {p.name for p in runtime_dir.glob("**/s/*") if p.is_dir()}
     remove_sessions_under(runtime_dir)
     client = docker.from_env()

@@ -77,6 +77,11 @@ def running_launcher(site: Path, runtime_dir: Path, *args: str,
         log.close()
 
 
+def state_file(runtime_dir: Path, sid: str) -> Path | None:
+    """The launcher's state file of session *sid* (in its owner's folder), if any."""
+    return next((runtime_dir / "state").glob(f"*/{sid}.json"), None)
+
+
 def build_to_launch(site: Path) -> None:
     """Build *site* so that a launcher can launch its posts: no execution (a launch needs
     the published notebooks, not their outputs); the posts with problems left out."""

@@ -281,6 +281,20 @@ def test_idle_culling_and_restart_adoption(site: Path, runtime_dir: Path) -> Non
     client.close()
 
 
+def test_a_launcher_of_another_site_keeps_this_ones_sessions(
+        site: Path, runtime_dir: Path, tmp_path: Path) -> None:
+    """Two sites' launchers share the runtime folder and the engine: starting (and
+    stopping) one neither adopts nor removes the other's containers, state or folders."""
+    rdir = runtime_dir / "o"
+    other = make_site(tmp_path / "other")
+    with running_launcher(site, rdir, "--backend", "docker", "--stop-sessions") as base:
+        ev = ready(base, "hello")
+        for _ in range(2):  # the other site's launcher starts, stops, starts again
+            with running_launcher(other, rdir, "--backend", "docker"):
+                assert execute(ev["url"], ev["token"], "print(6 * 7)") == "42\n"
+        assert execute(ev["url"], ev["token"], "print(6 * 7)") == "42\n"
+
+
 def test_pip_in_a_session_acts_on_the_posts_env(launcher: str) -> None:
     """`pip list` shows the post's packages; `%pip install` adds to the post's env in the
     reader's own layer ($HOME: the shared env image is read-only), seen by the kernel."""

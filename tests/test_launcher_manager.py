@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -234,5 +235,109 @@ def test_build_events_reach_every_follower(tmp_path: Path) -> None:
         launch.finish()
         await task
         assert late == ["one", "two"]
+
+    asyncio.run(go())
+
+
+class Labelled(StandIn):
+    """Sessions found again with their owners, as the docker backend's labels (or the
+    local backend's records) give them to a launcher that starts."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: dict[str, SessionRecord] = {}
+
+    def start_session(self, env: EnvRef, req: SessionRequest) -> SessionHandle:
+        self.records[req.session_id] = SessionRecord(
+            req.session_id, req.session_id, req.owner, req.token_hash, time.time() + 3600,
+            True)
+        return super().start_session(env, req)
+
+    def stop_session(self, handle: SessionHandle) -> None:
+        self.records.pop(handle.session_id, None)
+        super().stop_session(handle)
+
+    def find_sessions(self) -> list[SessionRecord]:
+        return list(self.records.values())
+
+
+def test_a_starting_launcher_adopts_and_removes_only_its_own(tmp_path: Path) -> None:
+    """Launchers of two sites, or one site twice, share the runtime folder and the engine:
+    none stops, adopts or removes another's sessions, state files or folders."""
+    backend = Labelled()
+    runtime = tmp_path / "rt"
+
+    def manager_of(site: str) -> SessionManager:
+        write_files(tmp_path / site, {"publish.toml": CONFIG})
+        if not (tmp_path / site / "_site").is_dir():
+            published_site(tmp_path / site / "_site", ["a"])
+        cfg = with_overrides(load_config(tmp_path / site), "launcher",
+                             {"runtime_dir": str(runtime)})
+        return create_manager(cfg.root / "_site", backend, cfg.launcher)
+
+    async def go() -> None:
+        a = manager_of("a")
+        session = await a._start(EnvRef("e", "standin", "image-e"), "", False, None)
+        state = a.state_dir / f"{session.id}.json"
+        assert state.is_file() and session.folder.is_dir()
+        for other in (manager_of("b"), manager_of("a")):  # another site; the same, twice
+            assert other.owner != a.owner
+            assert await other.adopt() == (0, 0)
+            assert backend.stopped == [] and state.is_file() and session.folder.is_dir()
+        a._owner.release()  # A ends without stopping its session; restarted, it adopts it
+        again = manager_of("a")
+        assert again.owner == a.owner
+        assert await again.adopt() == (1, 0) and session.id in again.sessions
+
+    asyncio.run(go())
+
+
+def test_state_files_of_an_earlier_publish_are_adopted_by_their_owner(tmp_path: Path) -> None:
+    """An earlier publish kept every launcher's state files in one folder: a session found
+    with this launcher's owner takes its state file along; other files stay."""
+    m, _ = manager(tmp_path)
+    labelled = Labelled()
+    m.backend = labelled
+
+    async def go() -> None:
+        session = await m._start(EnvRef("e", "standin", "image-e"), "", False, None)
+        (m.state_dir / f"{session.id}.json").rename(m.state_dir.parent / f"{session.id}.json")
+        foreign = m.state_dir.parent / f"{'f' * 32}.json"
+        foreign.write_text("{}")
+        m._owner.release()
+        again = create_manager(m.index.root, labelled, m.settings)
+        assert await again.adopt() == (1, 0) and session.id in again.sessions
+        assert foreign.is_file() and labelled.stopped == []
+
+    asyncio.run(go())
+
+
+def test_what_a_launcher_no_longer_running_left_of_ended_sessions_is_removed(
+        tmp_path: Path) -> None:
+    """A launcher that was killed and never comes back (its site deleted): another one
+    removes the state and folders of its ended sessions, and keeps its live ones for it."""
+    backend = Labelled()
+    runtime = tmp_path / "rt"
+
+    def manager_of(site: str) -> SessionManager:
+        write_files(tmp_path / site, {"publish.toml": CONFIG})
+        published_site(tmp_path / site / "_site", ["a"])
+        cfg = with_overrides(load_config(tmp_path / site), "launcher",
+                             {"runtime_dir": str(runtime)})
+        return create_manager(cfg.root / "_site", backend, cfg.launcher)
+
+    async def go() -> None:
+        gone = manager_of("gone")
+        ref = EnvRef("e", "standin", "image-e")
+        live = await gone._start(ref, "", False, None)
+        ended = await gone._start(ref, "", False, None)
+        backend.records[ended.id] = replace(backend.records[ended.id], running=False)
+        other = manager_of("other")
+        assert await other.adopt() == (0, 0), "its launcher runs: nothing is touched"
+        gone._owner.release()  # killed
+        assert await other.adopt() == (0, 1)
+        assert backend.stopped == [ended.id] and not ended.folder.exists()
+        assert not (gone.state_dir / f"{ended.id}.json").exists()
+        assert live.folder.is_dir() and (gone.state_dir / f"{live.id}.json").is_file()
 
     asyncio.run(go())

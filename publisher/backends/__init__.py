@@ -14,7 +14,7 @@ from publisher.backends.base import Backend, BuildBackend, BuildEvent, EnvRef, E
 from publisher.errors import BackendUnavailable
 
 __all__ = ["AUTO", "BACKENDS", "CHOICES", "Backend", "BuildBackend", "BuildEvent", "EnvRef",
-           "ExecJob", "ExecResult", "backend_for", "backends_here", "get_backend"]
+           "ExecJob", "ExecResult", "backend_for", "get_backend"]
 
 BACKENDS = ("docker", "local")
 AUTO = "auto"
@@ -74,17 +74,6 @@ def get_backend(name: str, base_image: str, base_images: dict[str, str] | None =
     if name == AUTO and problem:
         logging.getLogger("publish").warning("publish: using the local backend (%s)", problem)
     return LocalBackend(base_image)
-
-
-def backends_here() -> list[BuildBackend]:
-    """Every backend that keeps envs on this machine: docker when an engine answers, and
-    local (for `publish env list` and `prune`)."""
-    from publisher.backends.docker import DockerBackend
-    from publisher.backends.docker_images import engine_error
-    from publisher.backends.local import LocalBackend
-
-    docker: list[BuildBackend] = [] if engine_error() else [DockerBackend("")]
-    return [*docker, LocalBackend()]
 
 
 def _base_image_problem(base_image: str) -> str | None:

@@ -157,7 +157,7 @@ class DockerBackend:
         ref = EnvRef(env_id, self.name, tag)
         if self.image_exists(tag):
             on_event(BuildEvent("built", f"Found the image {tag}"))
-            record_use(env_id)
+            record_use(env_id, self.name)
             return ref
 
         def build(emit: EventSink) -> EnvRef:
@@ -167,7 +167,7 @@ class DockerBackend:
             return ref
 
         result: EnvRef = self.flights.run(f"env:{env_id}", build, on_event)
-        record_use(env_id)
+        record_use(env_id, self.name)
         return result
 
     def _build_env(self, spec: EnvSpec, env_id: str, tag: str, emit: EventSink) -> None:
@@ -313,7 +313,7 @@ class DockerBackend:
 
     # sessions -----------------------------------------------------------------------
     def start_session(self, env: EnvRef, req: SessionRequest) -> SessionHandle:
-        record_use(env.env_id)
+        record_use(env.env_id, self.name)
         return start_container(self.client, env.location, req, self.uids)
 
     def stop_session(self, handle: SessionHandle) -> None:

@@ -7,11 +7,9 @@ isolation: code runs as the author, on the author's machine.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
-import signal
 import sys
 import threading
 import time
@@ -29,6 +27,8 @@ from publisher.backends.base import (
     SingleFlight,
     ignore,
 )
+from publisher.backends.local_recipe import Step, venv_recipe
+from publisher.backends.local_sessions import LocalSessions
 from publisher.backends.runners import RunnerPool, env_vars
 from publisher.backends.sessions import (
     READER_LAB_SETTINGS,
@@ -39,6 +39,7 @@ from publisher.backends.sessions import (
     jupyter_args,
     wait_until_ready,
 )
+from publisher.backends.usage import record_use
 from publisher.compat.jsonschema import HIDE_SLOW_MODULE
 from publisher.envs.dockerfile import LAB_EXTENSIONS, LAB_OVERRIDES
 from publisher.envs.recipe import USER_LAYER_FILES, kernel_spec
@@ -71,7 +72,7 @@ class LocalBackend:
         self.flights = SingleFlight()
         self.runs = Runs()
         self.runners = RunnerPool()
-        self._procs: dict[str, proc.Child] = {}
+        self.sessions = LocalSessions((cache_dir or cache_root()) / "sessions")
 
     def env_dir(self, env_id: str) -> Path:
         return self.envs_dir / env_id
@@ -81,6 +82,7 @@ class LocalBackend:
         ref = EnvRef(env_id, self.name, str(folder), str(folder / "bin" / "python"))
         if (folder / MARKER).is_file():
             on_event(BuildEvent("built", f"Using the cached environment {env_id}"))
+            record_use(env_id, self.name)
             return ref
 
         def build(emit: EventSink) -> EnvRef:
@@ -90,6 +92,7 @@ class LocalBackend:
             return ref
 
         result: EnvRef = self.flights.run(env_id, build, on_event)
+        record_use(env_id, self.name)
         return result
 
     def _build(self, spec: EnvSpec, env_id: str, folder: Path, emit: EventSink) -> None:
@@ -114,40 +117,22 @@ class LocalBackend:
             lines.append(line)
             emit(BuildEvent("building", line))
 
-        def step(cmd: list[str], what: str, cwd: Path | None = None,
-                 env: dict[str, str] | None = None) -> None:
-            res = proc.run_streaming(cmd, on_line, cwd=cwd, env=env)
+        recipe = venv_recipe(spec, tmp, uv_binary())
+
+        def run(step: Step) -> None:
+            res = proc.run_streaming(step.cmd, on_line, cwd=step.cwd, env=step.environment())
             if res.returncode != 0:
                 shutil.rmtree(tmp, ignore_errors=True)
-                raise EnvBuildError(f"env {env_id} ({spec.origin}): {what} failed", res.tail)
+                raise EnvBuildError(f"env {env_id} ({spec.origin}): {step.what} failed",
+                                    res.tail)
 
-        uv = uv_binary()
-        python = spec.python or sys.executable
-        env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
-        packages = ["ipykernel"]
-        if "requirements.txt" in spec.files:
-            packages += ["-r", str(spec.path("requirements.txt"))]
-        if spec.package_dir is not None:
-            packages.append(str(spec.package_dir))
-        if uv:
-            step([uv, "venv", "--quiet", "--seed", "--relocatable", "--python", python, str(tmp)],
-                 "creating the virtualenv", env=env)
-            # byte-compiled now, so no kernel pays for compiling numpy & co on every start
-            # (and PYTHONDONTWRITEBYTECODE environments never cache it at all)
-            step([uv, "pip", "install", "--compile-bytecode", "--python",
-                  str(tmp / "bin" / "python"), *packages],
-                 "installing packages", cwd=spec.root, env=env)
-        else:
-            step([python, "-m", "venv", str(tmp)], "creating the virtualenv")
-            step([str(tmp / "bin" / "python"), "-m", "pip", "install", *packages],
-                 "installing packages", cwd=spec.root)
+        for step in recipe.install:
+            run(step)
         for purelib in tmp.glob("lib/python3*/site-packages"):  # the reader's layer for pip
             for name, text in USER_LAYER_FILES.items():
                 (purelib / name).write_text(text)
-        if "postBuild" in spec.files:
-            path = f"{tmp / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
-            step(["bash", str(spec.path("postBuild"))], "postBuild",
-                 cwd=spec.root, env={**os.environ, "PATH": path, "VIRTUAL_ENV": str(tmp)})
+        if recipe.post_build is not None:
+            run(recipe.post_build)
         kdir = tmp / "share" / "jupyter" / "kernels" / "python3"
         kdir.mkdir(parents=True, exist_ok=True)
         # uv hard-links installed files from its cache: replace the file, never write
@@ -204,6 +189,7 @@ class LocalBackend:
 
     # sessions: Jupyter Server subprocesses on unix sockets, in the session's folder ---
     def start_session(self, env: EnvRef, req: SessionRequest) -> SessionHandle:
+        record_use(env.env_id, self.name)
         req.session_dir.mkdir(parents=True, exist_ok=True)
         req.session_dir.chmod(0o700)
         work = req.session_dir / "work"
@@ -230,7 +216,7 @@ class LocalBackend:
         )
         log.close()
         handle = SessionHandle(req.session_id, socket, str(server.pid), os.getuid())
-        self._procs[req.session_id] = server
+        self.sessions.record(req, handle, server)
         try:
             wait_until_ready(handle, req.ready, time.monotonic() + 60,
                              lambda: server.poll() is None)
@@ -241,22 +227,13 @@ class LocalBackend:
         return handle
 
     def stop_session(self, handle: SessionHandle) -> None:
-        server = self._procs.pop(handle.session_id, None)
-        if server is not None and server.poll() is None:
-            try:
-                os.killpg(server.pid, signal.SIGTERM)
-                server.wait(5)
-            except (ProcessLookupError, proc.TimeoutExpired):
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(server.pid, signal.SIGKILL)
-                server.wait()
+        self.sessions.stop(handle)
 
     def session_alive(self, handle: SessionHandle) -> bool:
-        server = self._procs.get(handle.session_id)
-        return server is not None and server.poll() is None
+        return self.sessions.alive(handle)
 
     def find_sessions(self) -> list[SessionRecord]:
-        return []  # local sessions are the launcher's children: they end with it
+        return self.sessions.find()
 
     def env_folder(self, location: str, folder: str, cache: Path) -> Path | None:
         return None  # local sessions are the author's own: the proxy serves them as is

@@ -1,5 +1,10 @@
 """Restart safety: each session's state on disk, and a new launcher adopting what the last
-one left (live sessions) or cleaning it up (dead, overdue or unknown ones)."""
+one left (live sessions) or cleaning it up (dead, overdue or unknown ones).
+
+Only what is its own (see :mod:`publisher.launcher.owners`): other launchers share the
+runtime folder and the backend, and their sessions are live readers'. State files live in
+a folder per owner; a session folder is removed only when one of this owner's state files
+names it, or one of a launcher's that no longer runs, of a session that ended."""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any, Protocol
@@ -14,11 +20,13 @@ from typing import Any, Protocol
 import anyio
 
 from publisher.backends.base import SessionBackend
-from publisher.backends.sessions import SessionHandle
+from publisher.backends.sessions import SessionHandle, SessionRecord
 from publisher.config import LauncherSection
+from publisher.launcher import owners
 from publisher.launcher.records import Session, hash_token, remove_folder
 
 log = logging.getLogger("publish.launcher")
+_SID = re.compile(r"[0-9a-f]{32}")  # a session id (and its folder's name)
 
 
 class Registry(Protocol):
@@ -27,7 +35,7 @@ class Registry(Protocol):
     backend: SessionBackend
     settings: LauncherSection
     owner: str  # this launcher (its site and runtime folder), as its sessions' records say
-    state_dir: Path
+    state_dir: Path  # this owner's state files
     folders: Path
     sessions: dict[str, Session]
     pool: dict[str, list[Session]]
@@ -47,12 +55,20 @@ def save_state(m: Registry, s: Session) -> None:
 async def adopt(m: Registry) -> tuple[int, int]:
     """Adopt live sessions of a previous launcher run; remove everything else it left."""
     adopted = removed = 0
-    states = {p.stem: _read_json(p) for p in m.state_dir.glob("*.json")}
     found = await anyio.to_thread.run_sync(m.backend.find_sessions)
+    for record in found:  # state files of an earlier publish, in the shared folder: ours
+        if record.owner == m.owner and _SID.fullmatch(record.session_id):
+            with contextlib.suppress(OSError):
+                (m.state_dir.parent / f"{record.session_id}.json").rename(
+                    m.state_dir / f"{record.session_id}.json")
+    states = {p.stem: _read_json(p) for p in m.state_dir.glob("*.json")}
+    mine = set(states)  # the sessions this owner left; no other folder is touched
     for record in found:
         if record.owner != m.owner:
             continue
         sid = record.session_id
+        if _SID.fullmatch(sid):
+            mine.add(sid)
         state: dict[str, Any] = states.pop(sid, None) or {}
         handle_data = state.get("handle")
         # past its own deadline: a reader may have kept PID 1 from ending it (ptrace)
@@ -89,12 +105,44 @@ async def adopt(m: Registry) -> tuple[int, int]:
                     m.backend.stop_session, SessionHandle.from_json(handle_data))
         (m.state_dir / f"{sid}.json").unlink(missing_ok=True)
         removed += 1
-    for folder in m.folders.iterdir():
-        if folder.name not in m.sessions:
-            await anyio.to_thread.run_sync(remove_folder, folder)
+    for sid in mine - set(m.sessions):
+        await anyio.to_thread.run_sync(remove_folder, m.folders / sid)
+    removed += await _clean_up_after_others(m, found)
     if adopted or removed:
         log.info("adopted %d sessions, removed %d left over", adopted, removed)
     return adopted, removed
+
+
+async def _clean_up_after_others(m: Registry, found: list[SessionRecord]) -> int:
+    """Remove what launchers that no longer run left in this runtime folder of sessions
+    that ended (or are overdue); a live one waits for its launcher to return."""
+    removed = 0
+    records = {r.session_id: r for r in found}
+    runtime = m.settings.runtime_path
+    for folder in m.state_dir.parent.iterdir():
+        if not folder.is_dir() or folder.name == m.owner or owners.running(runtime,
+                                                                           folder.name):
+            continue
+        for path in folder.glob("*.json"):
+            record = records.get(path.stem)
+            if record is not None and record.owner == folder.name and record.running \
+                    and time.time() <= record.deadline + 60:
+                continue
+            handle_data = (_read_json(path) or {}).get("handle")
+            with contextlib.suppress(Exception):
+                if isinstance(handle_data, dict):
+                    await anyio.to_thread.run_sync(
+                        m.backend.stop_session, SessionHandle.from_json(handle_data))
+                elif record is not None:
+                    await anyio.to_thread.run_sync(
+                        m.backend.stop_session, SessionHandle(path.stem, Path(), record.ref))
+            if _SID.fullmatch(path.stem):
+                await anyio.to_thread.run_sync(remove_folder, m.folders / path.stem)
+            path.unlink(missing_ok=True)
+            removed += 1
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # empty: that launcher left nothing
+    return removed
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:

@@ -19,13 +19,13 @@ import anyio
 from publisher.backends.base import BuildEvent, EnvRef, SessionBackend
 from publisher.backends.sessions import SessionRequest
 from publisher.config import LauncherSection
-from publisher.hashing import digest
 from publisher.launcher import culling, jupyter
 from publisher.launcher.adoption import adopt, save_state
 from publisher.launcher.failures import failure_of, technical
 from publisher.launcher.launches import EnvBuilds, Launch, LaunchRate, Reservation
 from publisher.launcher.metrics import Metrics
 from publisher.launcher.overflow import Overflow
+from publisher.launcher.owners import Owner
 from publisher.launcher.pages import blog_of
 from publisher.launcher.posts import PublishedPost, SiteIndex
 from publisher.launcher.proxy import Upstreams
@@ -54,14 +54,18 @@ class SessionManager:
         self.lab_static = LabStatic(backend, settings.runtime_path / "lab-static")
         self.overflow: Overflow | None = None  # a BinderHub for readers when all is taken
         self.rate = LaunchRate(settings.launches_per_minute)
-        self.owner = digest([str(index.root.resolve()), str(settings.runtime_path.resolve())])
-        self.state_dir = settings.runtime_path / "state"
+        # sessions, state files and folders of other launchers sharing the runtime folder
+        # are theirs: adoption and cleanup touch only this owner's
+        self._owner = Owner(index.root, settings.runtime_path)
+        self.owner = self._owner.name
+        self.state_dir = settings.runtime_path / "state" / self.owner
         self.folders = settings.runtime_path / "s"
         self._reserved = 0
         self._client_reserved: dict[str, int] = {}
         self._tasks: set[asyncio.Future[None]] = set()
         self.ended: dict[str, str] = {}  # recently stopped sessions' posts: "launch it again"
-        for folder in (settings.runtime_path, self.state_dir, self.folders):
+        for folder in (settings.runtime_path, self.state_dir.parent, self.state_dir,
+                       self.folders):
             folder.mkdir(parents=True, exist_ok=True)
             folder.chmod(0o700)
 
@@ -261,8 +265,8 @@ class SessionManager:
         if reservation is not None:
             session.client = reservation.client
             self._release(reservation)
+        save_state(self, session)  # first: no folder is left that no state file names
         session.folder.mkdir(mode=0o700)
-        save_state(self, session)
         # a pooled session waits up to max_age, then serves a reader up to max_age
         deadline = self.settings.max_age * (2 if pooled else 1) + 5
         base = self._base(session)

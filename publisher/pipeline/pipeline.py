@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from publisher.backends import Backend
+from publisher.backends.usage import record_sites
 from publisher.build_request import BuildOptions as BuildOptions
 from publisher.config import Config
 from publisher.content.history import last_updated
@@ -120,6 +121,8 @@ def execute(site: Site, items: list[PostEnv], backend: Backend, opts: BuildOptio
     """Stage 4: the executed posts (a failed one with its stored outputs, with
     --keep-going) and {slug: failure}."""
     cfg = site.config
+    # which sites use which envs: `publish env prune` of another site leaves these alone
+    record_sites(site.root, {pe.env_id for pe in items})
     cache = ExecCache(site.build_dir / "exec" / backend.name,
                       ws.exec_hits if ws.long_lived else None)
     eopts = ExecOptions(opts.execute or cfg.execute.mode, opts.jobs, cfg.execute.timeout,

@@ -38,6 +38,7 @@ from tests.helpers import (
     running_launcher,
     session_container,
     sessions_under,
+    state_file,
     wait_until,
 )
 
@@ -199,12 +200,12 @@ def test_restart_cleans_up_after_sessions_removed_meanwhile(site: Path,
     rdir = runtime_dir / "restart"
     with running_launcher(site, rdir, "--backend", "docker") as base:
         sid = ready(base)["sid"]
-        assert (rdir / "state" / f"{sid}.json").exists()
+        assert state_file(rdir, sid) is not None
     c = session_container(sid)
     assert c is not None, "a docker session outlives its launcher (for adoption)"
     c.remove(force=True)
     with running_launcher(site, rdir, "--backend", "docker"):
-        wait_until(lambda: not (rdir / "state" / f"{sid}.json").exists()
+        wait_until(lambda: state_file(rdir, sid) is None
                    and not (rdir / "s" / sid).exists(), 15, what="state cleaned")
         client = docker.from_env()
         try:
