@@ -44,7 +44,7 @@ from publisher.memo import Stamp, stamp
 from publisher.pipeline.apart import Apart
 from publisher.pipeline.pipeline import BuildOptions, build
 from publisher.pipeline.precompress import is_sibling
-from publisher.progress import Reporter
+from publisher.progress import Reporter, without_ansi
 from publisher.serve_kept import LastGood
 from publisher.workspace import Workspace
 
@@ -133,7 +133,7 @@ class Rebuilder:
                                                    keep_going=True, compress=False),
                            self.reporter, backend=self.backend, workspace=self.workspace)
             problems = report.problems + list(report.failures.values())
-            error = "\n\n".join(problems)
+            error = without_ansi("\n\n".join(problems))  # a tool's colours: noise here
         except PublishError as exc:
             error = exc.message
         except Exception as exc:  # keep serving whatever happens in a build

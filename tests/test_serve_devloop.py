@@ -34,10 +34,10 @@ ALPHA = md_post("Alpha", "2024-02-01", """\
     """)
 
 
-def slow(pid_file: Path) -> str:
+def slow(pid_file: Path, seconds: int = 600) -> str:
     return notebook(("markdown", "# Slow\n\nThis post takes ten minutes."),
                     ("code", f"import os, time\nopen({str(pid_file)!r}, 'w').write("
-                             "str(os.getpid()))\ntime.sleep(600)"),
+                             f"str(os.getpid()))\ntime.sleep({seconds})"),
                     front="date: 2024-03-01")
 
 
@@ -116,6 +116,13 @@ def test_a_slow_post_and_a_failing_post_hold_up_nothing(tmp_path: Path) -> None:
             assert runs(counter) == 1, "an unchanged failing post ran again on save"
             assert "KeyError" in str(status()["error"])
             assert alive(kernel) and status()["executing"] == ["slow"]
+            # the slow post's code edited while it runs: its old run ends (its kernel with
+            # it), the new one starts
+            (site / "posts/slow/index.ipynb").write_text(slow(pid_file, 601))
+            wait_until(lambda: not alive(kernel), 30, what="the old run ended")
+            kernel = int(wait_until(lambda: pid_file.is_file() and pid_file.read_text() != str(
+                kernel) and pid_file.read_text(), 60, what="the new run started"))
+            assert status()["executing"] == ["slow"]
 
             # Ctrl-C: the server ends within seconds, the running cell's kernel with it
             t0 = time.monotonic()

@@ -10,8 +10,8 @@ already: that edit shows as fast as without the slow post.
 
 Each post's execution is known by its cache key: a build that needs the one running (or
 already ended, successfully or not) gets that one; an edit of the post's code starts one
-under the new key, and the one under the old key, when it ends, no longer writes the
-cache. An outcome is kept for the life of the process, so a post whose environment could
+under the new key, and the one under the old key is ended (its kernel with it) and
+never writes the cache. An outcome is kept for the life of the process, so a post whose environment could
 not be built is not tried again by every build until its files change.
 """
 
@@ -60,6 +60,17 @@ class Apart(Generic[T]):
             job = self._jobs[slug] = _Job(key, self._pool.submit(run), time.monotonic())
         job.future.add_done_callback(lambda _: self._ended(slug, key))
         return job.future
+
+    def supersede(self, slug: str, key: str) -> bool:
+        """Forget the execution of *slug* under another key than *key*: whether one was
+        under way (the caller ends its run; when it ends, it is thrown away)."""
+        with self._lock:
+            job = self._jobs.get(slug)
+            if job is None or job.key == key:
+                return False
+            del self._jobs[slug]
+            self._untaken.discard(slug)
+            return not job.future.done()
 
     def current(self, slug: str, key: str) -> bool:
         """Whether *key* is the latest execution asked for of *slug* (an older one, when it

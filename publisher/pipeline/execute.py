@@ -259,6 +259,8 @@ def _run_apart(apart: Apart[Outcome], todo: list[Todo], backend: Backend, cache:
         def job(pe: PostEnv = pe, key: str = key, timeout: int = timeout) -> Outcome:
             return _apart_job(apart, pe, key, timeout, backend, cache, opts, reporter)
 
+        if apart.supersede(slug, key):  # the post's code changed while it ran: its old
+            backend.end_runs(slug)  # run ends now, leaving its room to the new one
         apart.submit(slug, key, job)
     ended = apart.settle([pe.post.slug for pe, _, _ in todo])
     out: list[Executed] = []
@@ -286,6 +288,8 @@ def _apart_job(apart: Apart[Outcome], pe: PostEnv, key: str, timeout: int, backe
         if pe.env_id not in envs:
             return failures.get(pe.post.slug, f"{pe.post.rel_source}: its environment "
                                 "could not be built")
+        if not apart.current(pe.post.slug, key):  # edited while its env was made
+            return f"{pe.post.rel_source}: not run: the post changed since"
         return run_post(pe, key, timeout, envs[pe.env_id], backend, cache, opts, reporter,
                         opts.kernels_ahead, lambda: apart.current(pe.post.slug, key))
     except PublishError as exc:
