@@ -40,7 +40,9 @@ class _Job(Generic[T]):
 
 class Apart(Generic[T]):
     """The executions of a long-lived process, by post (slug) and cache key; *on_done*:
-    called (from the executing thread) when one ends that no build took."""
+    called (from the executing thread) when one ends that no build took yet: a wake-up
+    call, after which :meth:`take_ended` says whether a build is still needed (a build
+    waiting for it may take it meanwhile)."""
 
     def __init__(self, on_done: Callable[[], None], patience: float = PATIENCE,
                  workers: int = WORKERS) -> None:
