@@ -6,6 +6,7 @@ every save; Ctrl-C ends the server and the kernel of the running cell at once.""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -19,7 +20,7 @@ import httpx
 import pytest
 
 from tests.conftest import CONFIG, md_post, notebook, write_files
-from tests.helpers import free_port, wait_http, wait_until
+from tests.helpers import ReloadEvents, free_port, running_serve, wait_http, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -173,3 +174,27 @@ def test_the_log_of_a_post_run_apart_names_it(tmp_path: Path) -> None:
     finally:
         backend.cancel()
         apart.close()
+
+
+def test_a_post_longer_than_a_build_waits_is_shown_when_it_ends(tmp_path: Path) -> None:
+    """Its page says it is running (with the outputs stored in the notebook), and is made
+    again, with its new outputs, once its execution ends."""
+    nb = json.loads(notebook(("markdown", "# Longer\n\nWords."),
+                             ("code", "import time\ntime.sleep(25)\nprint('fresh', 6 * 7)"),
+                             front="date: 2024-03-01"))
+    nb["cells"][-1].update(outputs=[{"output_type": "stream", "name": "stdout",
+                                     "text": "stale 41\n"}], execution_count=1)
+    site = tmp_path / "site"
+    write_files(site, {"publish.toml": CONFIG, "posts/longer/index.ipynb": json.dumps(nb)})
+    with running_serve(site, "--backend", "local", "--no-launcher", settled=False) as (base, _):
+        page = httpx.get(base + "posts/longer/index.html").text
+        assert "publish-exec-running" in page and "stale 41" in page
+        assert httpx.get(base + "_publish/status").json()["executing"] == ["longer"]
+        events = ReloadEvents(base)
+        wait_until(partial(shown_at, base + "posts/longer/index.html", "fresh 42"), 120,
+                   what="the new outputs")
+        assert "publish-exec-running" not in httpx.get(base + "posts/longer/index.html").text
+        status = httpx.get(base + "_publish/status").json()
+        assert status["executing"] == [] and status["error"] == ""
+        assert any("/posts/longer/index.html" in ev.get("changed", [])
+                   for _, ev in events.items), "the open page was told to reload"
