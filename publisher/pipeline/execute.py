@@ -293,7 +293,10 @@ def _apart_job(apart: Apart[Outcome], pe: PostEnv, key: str, timeout: int, backe
         return run_post(pe, key, timeout, envs[pe.env_id], backend, cache, opts, reporter,
                         opts.kernels_ahead, lambda: apart.current(pe.post.slug, key))
     except PublishError as exc:
-        reporter.line("failed", pe.post.slug)
+        if not apart.current(pe.post.slug, key):  # ended for the run of its new code
+            reporter.line("stopped", pe.post.slug, "its code changed: the new code runs")
+        else:
+            reporter.line("failed", pe.post.slug)
         return f"{pe.post.rel_source}: {exc.message}"
     except Exception as exc:  # a bug: said where the author looks, the server goes on
         reporter.line("failed", pe.post.slug)
