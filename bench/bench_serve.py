@@ -27,7 +27,9 @@ def start(site: Path, rdir: Path) -> tuple[subprocess.Popen[bytes], str]:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}/"
     wait_http(base + "_publish/status", proc)
-    while httpx.get(base + "_publish/status").json()["build"] < 1:
+    # built, and the executions it started (apart from the build) ended
+    while (status := httpx.get(base + "_publish/status").json())["build"] < 1 or \
+            status.get("executing"):
         time.sleep(0.2)
     return proc, base
 

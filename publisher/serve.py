@@ -3,7 +3,10 @@
 One process keeps one :class:`publisher.workspace.Workspace` for its life: imported Sphinx
 and its application, the memos of every stage, the backend (whose kernels start ahead).
 Rebuilds run in one background thread, debounced; a rebuild writes into a staging folder
-that is swapped in whole, so the server never serves a half-written site.
+that is swapped in whole, so the server never serves a half-written site. Posts are
+executed apart from the builds (:mod:`publisher.pipeline.apart`): a slow post never holds
+up another post's page, and when its execution ends a build shows its outputs. A page a
+build with problems lost stays on screen as it was (:mod:`publisher.serve_kept`).
 """
 
 from __future__ import annotations
@@ -39,9 +42,11 @@ from publisher.hashing import hex_of
 from publisher.launcher.events import KEEPALIVE, sse
 from publisher.launcher.hosts import check_host, local_hosts_only
 from publisher.memo import Stamp, stamp
+from publisher.pipeline.apart import Apart
 from publisher.pipeline.pipeline import BuildOptions, build
 from publisher.pipeline.precompress import is_sibling
-from publisher.progress import Reporter
+from publisher.progress import Reporter, without_ansi
+from publisher.serve_kept import LastGood
 from publisher.workspace import Workspace
 
 LIVERELOAD = Path(__file__).resolve().parent / "templates" / "livereload.js"
@@ -75,12 +80,15 @@ class Rebuilder:
         self.site, self.out, self.backend, self.reporter = site, out, backend, reporter
         # what the builds share: kept for the life of the server (see publisher.workspace)
         self.workspace = workspace or Workspace(long_lived=True, kernels_ahead=True)
+        self._wake = threading.Event()
         self.execute = execute  # None: [execute] mode of publish.toml, as `publish build`
+        # executions end in the background: their end asks for a build (that shows them)
+        self.apart = self.workspace.apart = Apart(on_done=self._wake.set)
+        self.kept = LastGood(site / "_build" / "serve-last-good")
         self.state = BuildState()
         self._hashed: dict[str, tuple[Stamp, str]] = {}  # url -> (file stamp, its hash)
         self.listeners: list[tuple[asyncio.AbstractEventLoop, asyncio.Queue[dict[str, Any]]]] = []
         self._changes: set[Path] = set()
-        self._wake = threading.Event()
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self.thread = threading.Thread(target=self._loop, name="publish-rebuild", daemon=True)
@@ -96,8 +104,11 @@ class Rebuilder:
         self.thread.start()
 
     def stop(self) -> None:
+        """No more builds; the notebooks running end now (their kernels with them), not
+        when their cells are done."""
         self._stop.set()
         self._wake.set()
+        self.workspace.cancel()
 
     def _loop(self) -> None:
         self.build_once(set())
@@ -110,7 +121,7 @@ class Rebuilder:
                 self._wake.clear()
             with self._lock:
                 changes, self._changes = self._changes, set()
-            if changes:
+            if changes or self.apart.take_ended():
                 self.build_once(changes)
 
     def build_once(self, changes: set[Path]) -> None:
@@ -123,23 +134,27 @@ class Rebuilder:
                                                    keep_going=True, compress=False),
                            self.reporter, backend=self.backend, workspace=self.workspace)
             problems = report.problems + list(report.failures.values())
-            error = "\n\n".join(problems)
+            error = without_ansi("\n\n".join(problems))  # a tool's colours: noise here
         except PublishError as exc:
             error = exc.message
         except Exception as exc:  # keep serving whatever happens in a build
             error = f"internal error during the build: {type(exc).__name__}: {exc}"
         seconds = time.monotonic() - t0
-        changed = self._changed_pages()
+        changed = self._changed_pages(bool(error))
         self.state = BuildState(self.state.number + 1, error, self.state.hashes, seconds)
-        label = f"rebuilt {what}" if what else "built the site"
+        label = (f"rebuilt {what}" if what else "built the site" if self.state.number == 1
+                 else "rebuilt with the outputs of an execution that ended")
         self.reporter.log(f"{label} in {seconds:.1f} s" + (" (with problems)" if error else ""))
         if error:
             self.reporter.log(error)
         self._broadcast({"type": "built", "build": self.state.number, "error": error,
                          "changed": changed, "seconds": round(seconds, 3)})
 
-    def _changed_pages(self) -> list[str]:
+    def _changed_pages(self, with_problems: bool) -> list[str]:
+        """The pages this build changed (made, changed or left out); a page left out by a
+        build *with_problems* stays as it was (:class:`LastGood`): not changed."""
         new: dict[str, str] = {}
+        was_lost = set(self.kept.lost)
         if self.out.is_dir():
             for f in self.out.rglob("*.html"):
                 url = "/" + f.relative_to(self.out).as_posix()
@@ -147,10 +162,17 @@ class Rebuilder:
                 kept = self._hashed.get(url)
                 if kept is None or kept[0] != st:
                     kept = self._hashed[url] = (st, hex_of(f.read_bytes(), 40, "sha1"))
+                    self.kept.seen(url, f)
+                elif url in self.kept.lost:
+                    self.kept.lost.discard(url)
                 new[url] = kept[1]
             self._hashed = {url: self._hashed[url] for url in new}
         old = self.state.hashes
-        changed = [p for p in set(new) | set(old) if new.get(p) != old.get(p)]
+        for url in set(old) - set(new):
+            if self.kept.gone(url, with_problems):
+                new[url] = old[url]  # on show as it was: no reload
+        changed = {p for p in set(new) | set(old) if new.get(p) != old.get(p)}
+        changed |= was_lost - self.kept.lost  # back: the browser shows it without the banner
         self.state.hashes = new
         return sorted(changed)
 
@@ -175,12 +197,15 @@ class DevFiles(StaticFiles):
     (``page.html.gz``) are not served: this server's builds make none, and one left by
     ``publish build`` would go out as its file's type (text/html) without its encoding."""
 
-    def __init__(self, out: Path) -> None:
+    def __init__(self, out: Path, kept: LastGood | None = None) -> None:
         super().__init__(directory=out, html=True, check_dir=False)
+        self.kept = kept
 
     async def get_response(self, path: str, scope: Scope) -> Response:
         if is_sibling(path.rsplit("/", 1)[-1]):
             return HTMLResponse(inject(NOT_FOUND), 404, headers={"Cache-Control": "no-store"})
+        if self.kept is not None and (page := self.kept.page(path)) is not None:
+            return HTMLResponse(inject(page), headers={"Cache-Control": "no-store"})
         try:
             response = await super().get_response(path, scope)
         except HTTPException as exc:
@@ -232,7 +257,8 @@ def site_routes(rebuilder: Rebuilder) -> list[BaseRoute]:
 
     async def status(request: Request) -> Response:
         s = rebuilder.state
-        return JSONResponse({"build": s.number, "error": s.error, "seconds": s.seconds})
+        return JSONResponse({"build": s.number, "error": s.error, "seconds": s.seconds,
+                             "executing": rebuilder.apart.running()})
 
     async def livereload(request: Request) -> Response:
         return FileResponse(LIVERELOAD, media_type="text/javascript")
@@ -241,7 +267,7 @@ def site_routes(rebuilder: Rebuilder) -> list[BaseRoute]:
         Route("/_publish/events", events),
         Route("/_publish/status", status),
         Route("/_publish/livereload.js", livereload),
-        Mount("/", DevFiles(out)),
+        Mount("/", DevFiles(out, rebuilder.kept)),
     ]
 
 

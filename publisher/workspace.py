@@ -20,7 +20,8 @@ from publisher.content.history import History
 from publisher.content.site import ReadPosts
 from publisher.envs.resolve import KeptSpecs
 from publisher.memo import Memo
-from publisher.pipeline.execute import KeptHits
+from publisher.pipeline.apart import Apart
+from publisher.pipeline.execute import KeptHits, Outcome
 from publisher.pipeline.render import KeptProject
 from publisher.pipeline.sphinx_app import SphinxApps
 
@@ -46,6 +47,8 @@ class Workspace:
     # spare output folders being copied in the background, for the next build
     spares: dict[Path, threading.Thread] = field(default_factory=dict)
     backends: dict[BackendKey, Backend] = field(default_factory=dict)
+    # publish serve: posts are executed apart from the builds (publisher.pipeline.apart)
+    apart: Apart[Outcome] | None = None
 
     def backend(self, cfg: SiteSettings, name: str | None = None) -> Backend:
         """The backend a command uses (:func:`publisher.backends.backend_for`'s rule): one
@@ -58,5 +61,7 @@ class Workspace:
 
     def cancel(self) -> None:
         """Ctrl-C: every backend ends the notebooks it runs."""
+        if self.apart is not None:
+            self.apart.close()
         for backend in self.backends.values():
             backend.cancel()

@@ -91,9 +91,11 @@ def build_to_launch(site: Path) -> None:
 
 
 @contextmanager
-def running_serve(site: Path, *args: str) -> Iterator[tuple[str, Path]]:
+def running_serve(site: Path, *args: str, settled: bool = True
+                  ) -> Iterator[tuple[str, Path]]:
     """`publish serve SITE ARGS…` as a process on a free port, once its first build is
-    done: (its base URL, its log file); stopped (by PID) on the way out, as Ctrl-C would."""
+    done (*settled*: and the executions it started, which run apart from the builds):
+    (its base URL, its log file); stopped (by PID) on the way out, as Ctrl-C would."""
     import shutil
     import tempfile
 
@@ -109,7 +111,7 @@ def running_serve(site: Path, *args: str) -> Iterator[tuple[str, Path]]:
     try:
         wait_http(base + "_publish/status", proc)
         deadline = time.monotonic() + 300
-        while httpx.get(base + "_publish/status").json()["build"] < 1:
+        while not _ready(httpx.get(base + "_publish/status").json(), settled):
             assert time.monotonic() < deadline and proc.poll() is None
             time.sleep(0.2)
         yield base, log_path
@@ -118,6 +120,11 @@ def running_serve(site: Path, *args: str) -> Iterator[tuple[str, Path]]:
         proc.wait(30)
         log.close()
         shutil.rmtree(rdir, ignore_errors=True)
+
+
+def _ready(status: dict[str, Any], settled: bool) -> bool:
+    """Whether `publish serve` built (and, *settled*, has no execution under way)."""
+    return bool(status["build"] >= 1 and not (settled and status.get("executing")))
 
 
 def interruptible_build(root: Path, backend: str) -> subprocess.Popen[str]:

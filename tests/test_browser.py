@@ -201,6 +201,10 @@ def failed_launch_journey(browser: Any, url: str, name: str) -> None:
         check_accessibility(page)
 
 
+def _settled(status: dict[str, Any]) -> bool:
+    return bool(status["build"] >= 1 and not status.get("executing"))
+
+
 def test_journey_on_the_dev_server(browser: Any, site: Path, runtime_dir: Path) -> None:
     port = free_port()
     log = open(runtime_dir / "serve.log", "wb")  # noqa: SIM115
@@ -214,7 +218,8 @@ def test_journey_on_the_dev_server(browser: Any, site: Path, runtime_dir: Path) 
         import time
 
         deadline = time.monotonic() + 900
-        while httpx.get(base + "_publish/status").json()["build"] < 1:
+        # built, and the executions it started (apart from the build) ended
+        while not _settled(httpx.get(base + "_publish/status").json()):
             assert proc.poll() is None and time.monotonic() < deadline
             time.sleep(0.5)
         reader_journey(browser, base, "serve")

@@ -111,7 +111,10 @@ def test_failing_cell_names_post_cell_and_exception(make_site: SiteFactory) -> N
     with pytest.raises(BuildFailed) as err:
         run(root)
     msg = err.value.message
-    assert "posts/bad/index.ipynb cell 4: ZeroDivisionError: division by zero" in msg
+    # named as Jupyter shows it: among the code cells, by its In [n], and the line in it
+    assert ("posts/bad/index.ipynb, code cell 2 (In [2]), line 1: ZeroDivisionError: "
+            "division by zero") in msg
+    assert "\x1b[" not in msg and "----> 1 1 / 0" in msg, "the traceback as plain text"
     assert not (root / "_site").exists(), "a failed build must not write a half site"
     report = run(root, keep_going=True)
     assert "bad" in report.failures and statuses(report)["bad"] == "stored"
@@ -119,6 +122,7 @@ def test_failing_cell_names_post_cell_and_exception(make_site: SiteFactory) -> N
     # the failing post stays on the site, as stored, its failure said on its page
     page = (root / "_site/posts/bad/index.html").read_text()
     assert "publish-exec-failed" in page and "ZeroDivisionError" in page
+    assert "\x1b" not in page and "[0;31m" not in page
 
 
 def test_md_failing_cell_names_the_line(make_site: SiteFactory) -> None:
@@ -141,8 +145,9 @@ def test_cell_timeout(make_site: SiteFactory) -> None:
     with pytest.raises(BuildFailed) as err:
         run(root)
     msg = err.value.message
-    assert "posts/slow/index.ipynb cell 2: CellTimeoutError" in msg
-    assert "raise [execute] timeout" in msg
+    assert "posts/slow/index.ipynb, code cell 1 (In [1]): CellTimeoutError" in msg
+    assert "'timeout: 300' in the post's front matter (now 2 s)" in msg
+    assert "[execute] timeout in publish.toml" in msg
 
 
 def test_ctrl_c_ends_the_notebooks_running_at_once(make_site: SiteFactory, tmp_path: Path,
@@ -382,7 +387,8 @@ def test_the_failure_is_the_first_unexpected_error(make_site: SiteFactory) -> No
     root = make_site({**SITE, "posts/tags/index.ipynb": json.dumps(nb)})
     with pytest.raises(BuildFailed) as err:
         run(root)
-    assert "posts/tags/index.ipynb cell 4: KeyError: 'missing'" in err.value.message
+    assert "posts/tags/index.ipynb, code cell 3 (In [3]), line 1: KeyError: 'missing'" in \
+        err.value.message
 
 
 def test_sites_built_one_after_another_in_one_process_keep_their_own_listings(

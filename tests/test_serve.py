@@ -87,13 +87,30 @@ def test_broken_front_matter_shows_error_and_recovers(served: tuple[str, Path, P
     assert "posts/alpha/index.md" in ev["error"] and "invalid YAML" in ev["error"]
     status = httpx.get(base + "_publish/status").json()
     assert "posts/alpha/index.md" in status["error"]
-    missing = httpx.get(base + "posts/alpha/index.html")
-    assert missing.status_code == 404 and "/_publish/livereload.js" in missing.text
+    # the page being edited stays on screen as last built (no reload), the problem over
+    # it (the live-reload panel), and says it is the version from before
+    assert "/posts/alpha/index.html" not in ev["changed"]
+    for address in ("posts/alpha/index.html", "posts/alpha/"):
+        kept = httpx.get(base + address)
+        assert kept.status_code == 200 and "alpha computed 42" in kept.text, address
+        assert "/_publish/livereload.js" in kept.text and "publish-kept-page" in kept.text
     assert httpx.get(base + "posts/beta/index.html").status_code == 200, "the rest stays up"
     mark = events.mark()
     src.write_text(good)
     events.wait(lambda e: not e.get("error") and "/posts/alpha/index.html" in e["changed"], mark)
-    assert httpx.get(base + "posts/alpha/index.html").status_code == 200
+    page = httpx.get(base + "posts/alpha/index.html")
+    assert page.status_code == 200 and "publish-kept-page" not in page.text
+    # a post removed by a build without problems is gone (not kept)
+    gone = site / "posts/gone/index.md"
+    gone.parent.mkdir()
+    mark = events.mark()
+    gone.write_text(BETA.replace("Beta", "Gone"))
+    events.wait(lambda e: "/posts/gone/index.html" in e["changed"], mark)
+    assert httpx.get(base + "posts/gone/index.html").status_code == 200
+    mark = events.mark()
+    gone.unlink()
+    events.wait(lambda e: "/posts/gone/index.html" in e["changed"], mark)
+    assert httpx.get(base + "posts/gone/index.html").status_code == 404
 
 
 def test_launch_badge_works_on_the_dev_server(served: tuple[str, Path, Path]) -> None:

@@ -191,6 +191,17 @@ def test_stop_and_status(make_site: SiteFactory, warm_env: dict[str, str]) -> No
     assert "No warm build process" in publish(warm_env, "warm", "status").stdout
 
 
+def test_a_folder_that_is_not_a_site_gets_no_warm_process(tmp_path: Path,
+                                                         warm_env: dict[str, str]) -> None:
+    (tmp_path / "not-a-site").mkdir()
+    for folder in (tmp_path / "nonexistent-dir", tmp_path / "not-a-site"):
+        res = publish(warm_env, "build", str(folder))
+        assert res.returncode == 1 and "publish new" in res.stderr, res.stderr
+        assert "Traceback" not in res.stderr
+    assert processes(warm_env) == [], "a warm process for a folder that is not a site"
+    assert not list(Path(warm_env["PUBLISH_WARM_DIR"]).glob("*.sock"))
+
+
 def test_another_user_cannot_reach_a_warm_process(
         make_site: SiteFactory, warm_env: dict[str, str]) -> None:
     """The attack: another account of the machine talks to the socket to run builds (a

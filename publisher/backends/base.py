@@ -119,6 +119,11 @@ class BuildBackend(EnvBackend, Protocol):
         (Ctrl-C), and its process is ending."""
         ...
 
+    def end_runs(self, name: str) -> None:
+        """End the runs of job *name* under way now (an execution no longer wanted: the
+        post was edited since it started); later runs go ahead."""
+        ...
+
     def envs(self) -> list[EnvInfo]:
         """The envs this backend keeps on this machine."""
         ...
@@ -171,7 +176,7 @@ class Runs:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._ends: set[Callable[[], None]] = set()
+        self._ends: dict[Callable[[], None], str] = {}  # each run's end -> its job's name
         self.cancelled = False
 
     def check(self, name: str) -> None:
@@ -186,7 +191,7 @@ class Runs:
         with self._lock:
             live = not self.cancelled
             if live:
-                self._ends.add(end)
+                self._ends[end] = name
         if not live:
             end()
             self.check(name)
@@ -194,12 +199,20 @@ class Runs:
             yield
         finally:
             with self._lock:
-                self._ends.discard(end)
+                self._ends.pop(end, None)
 
     def cancel(self) -> None:
         with self._lock:
             self.cancelled = True
             ends = list(self._ends)
+        for end in ends:
+            with contextlib.suppress(Exception):
+                end()
+
+    def end(self, name: str) -> None:
+        """End the runs of *name* under way (not those started later)."""
+        with self._lock:
+            ends = [end for end, of in self._ends.items() if of == name]
         for end in ends:
             with contextlib.suppress(Exception):
                 end()

@@ -288,6 +288,9 @@ class DockerBackend:
                 f"(exit {status.get('StatusCode')}); its last lines:\n{logs}"
             ) from exc
 
+    def end_runs(self, name: str) -> None:
+        self.runs.end(name)
+
     def cancel(self) -> None:
         self.runs.cancel()
 

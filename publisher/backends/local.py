@@ -173,6 +173,9 @@ class LocalBackend:
             data = json.loads(result.read_text())
             return ExecResult(out.read_text(encoding="utf-8"), data["error"], data["seconds"])
 
+    def end_runs(self, name: str) -> None:
+        self.runs.end(name)
+
     def cancel(self) -> None:
         self.runs.cancel()
         self.runners.kill()  # the waiting ones too: the process is ending

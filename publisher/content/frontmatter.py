@@ -16,7 +16,7 @@ from publisher.errors import ContentError
 FENCE = re.compile(r"\A---[ \t]*\r?\n(.*?)^---[ \t]*$\r?\n?", re.S | re.M)
 KNOWN = {
     "title", "date", "authors", "author", "tags", "summary", "draft", "image", "network",
-    "execute",
+    "execute", "timeout", "execution",
     "category", "kernelspec", "jupytext", "file_format", "mystnb",
     # other tools' names for ours (publisher.content.conventions)
     "categories", "description", "published", "status", "hide",
@@ -35,6 +35,8 @@ class FrontMatter:
     image: str = ""
     network: bool = False
     execute: bool = True  # False: render the outputs stored in the notebook
+    # seconds each of its cells may run (-1: no limit); None: [execute] timeout
+    timeout: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     summary_markup: str = ""  # the summary as the author wrote it (Markdown, MyST, HTML)
     unlisted: bool = False  # built at its address, in no listing, tag page or feed
@@ -193,6 +195,7 @@ def validate(data: dict[str, Any], where: str) -> FrontMatter:
         image=str(data.get("image", "") or ""),
         network=bool(data.get("network", False)),
         execute=bool(data.get("execute", _mystnb_executes(data.get("mystnb")))),
+        timeout=timeout_of(data, where),
         extra=extra,
         summary_markup=summary.strip(),
         unlisted=unlisted,
@@ -201,6 +204,25 @@ def validate(data: dict[str, Any], where: str) -> FrontMatter:
                       + _str_list(data.get("redirect_from"), "redirect_from", where,
                                   split="one")),
     )
+
+
+def timeout_of(data: dict[str, Any], where: str, what: str = "front matter") -> int | None:
+    """The seconds each cell of the post may run: ``timeout`` (publish's key), Jupyter
+    Book's ``execution: {timeout}`` or MyST-NB's ``mystnb: {execution_timeout}``, in front
+    matter or (:func:`publisher.pipeline.execute.timeout_for`) the notebook's metadata; -1:
+    no limit; None: none given."""
+    for key, holder, inner in (("timeout", data, "timeout"),
+                               ("execution: timeout", data.get("execution"), "timeout"),
+                               ("mystnb: execution_timeout", data.get("mystnb"),
+                                "execution_timeout")):
+        if not isinstance(holder, dict) or holder.get(inner) is None:
+            continue
+        value = holder[inner]
+        if isinstance(value, bool) or not isinstance(value, int) or (value < 1 and value != -1):
+            raise ContentError(f"{where}: {what} '{key}' must be a number of seconds "
+                               f"(a whole number, at least 1; -1 for no limit), not {value!r}.")
+        return value
+    return None
 
 
 def _mystnb_executes(mystnb: Any) -> bool:

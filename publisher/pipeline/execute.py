@@ -1,150 +1,40 @@
-"""Stage 4: execute each post's notebook in its own env, cached by content hash.
+"""Stage 4: execute each post's notebook in its own env, cached by content hash
+(:mod:`publisher.pipeline.exec_cache`).
 
-Cache key: backend + env id + every code cell's source + every other file in the post
-folder (+ allow_errors). Markdown edits never re-execute: outputs are stored per code
-cell and merged back into the current notebook.
-
-Why not jupyter-cache (1.0, which MyST-NB installs): its key is the notebook's code cells
-and kernelspec only, so a changed data file beside the post, a changed env or another
-backend would serve stale outputs; it executes with a kernel of the building process, not
-in the post's own env; and it keeps one SQLite database per cache, which two builds (the
-warm process and a one-off ``publish build``) would share. Ours is one JSON file per
-post, replaced atomically, under a key that holds all of those, and it keeps the last
-good outputs of a post whose execution now fails (:meth:`ExecCache.last`).
+A one-off build runs the posts to execute *jobs* at a time and waits for them all;
+``publish serve`` runs them apart from its builds (:mod:`publisher.pipeline.apart`), so
+that a slow post never holds up the pages of the others.
 """
 
 from __future__ import annotations
 
 import copy
-import json
 import threading
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import nbformat
 from nbformat import NotebookNode
 
 from publisher.backends.base import Backend, BuildEvent, EnvRef, ExecJob
+from publisher.content.frontmatter import timeout_of
 from publisher.content.post import Post
 from publisher.envs.resolve import PostEnv
 from publisher.errors import PublishError
-from publisher.hashing import digest, file_parts
-from publisher.memo import Memo, stamp
+from publisher.pipeline.apart import Apart
+from publisher.pipeline.exec_cache import CACHE_VERSION as CACHE_VERSION
+from publisher.pipeline.exec_cache import ExecCache as ExecCache
+from publisher.pipeline.exec_cache import Executed as Executed
+from publisher.pipeline.exec_cache import KeptHits as KeptHits
+from publisher.pipeline.exec_cache import cache_key as cache_key
+from publisher.pipeline.exec_cache import code_cells as code_cells
+from publisher.pipeline.failures import failure_message as failure_message
 from publisher.progress import Reporter
 
-CACHE_VERSION = "exec-1"
-
-
-@dataclass
-class Executed:
-    post: Post
-    notebook: NotebookNode
-    status: str  # "cached" | "executed" | "stored"
-    seconds: float = 0.0
-    failure: str = ""  # why its execution failed in this build (its page says it)
-
-
-def code_cells(nb: NotebookNode) -> list[NotebookNode]:
-    return [c for c in nb.cells if c.cell_type == "code"]
-
-
-def cache_key(pe: PostEnv, backend: str, allow_errors: bool) -> str:
-    post = pe.post
-    parts: list[bytes | str] = [CACHE_VERSION, backend, pe.env_id, str(allow_errors)]
-    parts += [c.source for c in code_cells(post.notebook)]
-    if post.folder is not None:
-        parts += file_parts(post.folder, post.data_files())
-    return digest(parts, 32)
-
-
-# (cache folder, slug) -> a notebook with its stored outputs (see ExecCache.get)
-KeptHits = Memo[tuple[str, str], NotebookNode]
-
-
-class ExecCache:
-    """Outputs per code cell, one JSON file per post, under the site's build dir; *hits*:
-    the notebooks found by earlier builds of a long-lived process (None: nothing kept)."""
-
-    def __init__(self, root: Path, hits: KeptHits | None = None) -> None:
-        self.root = root
-        self.hits = hits
-
-    def _path(self, slug: str) -> Path:
-        return self.root / f"{slug}.json"
-
-    def get(self, slug: str, key: str, nb: NotebookNode) -> NotebookNode | None:
-        """*nb* with its stored outputs, if stored under *key*. With :attr:`hits` the
-        same object while neither changed (the memos of later stages compare the
-        executed notebook: the same object is found equal at once, a new one by comparing
-        every cell)."""
-        path = self._path(slug)
-        check = (key, stamp(path), nb)
-        kept = self.hits.get((str(self.root), slug), check) if self.hits is not None else None
-        if kept is not None:
-            return kept
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError):
-            return None
-        cells = code_cells(nb)
-        if data.get("key") != key or len(data.get("cells", [])) != len(cells):
-            return None
-        merged = copy.deepcopy(nb)
-        for cell, stored in zip(code_cells(merged), data["cells"], strict=True):
-            cell.outputs = [nbformat.from_dict(o) for o in stored["outputs"]]
-            cell.execution_count = stored["execution_count"]
-        merged.metadata.update(data.get("metadata", {}))
-        if self.hits is not None:
-            self.hits.put((str(self.root), slug), check, merged)
-        return merged
-
-    def last(self, slug: str, nb: NotebookNode) -> NotebookNode | None:
-        """*nb* with the outputs of its last good execution, whatever its code is now,
-        when it still has as many code cells (else None)."""
-        try:
-            data = json.loads(self._path(slug).read_text())
-            return self.get(slug, str(data["key"]), nb)
-        except (OSError, ValueError, KeyError):
-            return None
-
-    def put(self, slug: str, key: str, executed: NotebookNode) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        data = {
-            "key": key,
-            "cells": [
-                {"outputs": c.get("outputs", []), "execution_count": c.get("execution_count")}
-                for c in code_cells(executed)
-            ],
-            "metadata": {k: v for k, v in executed.metadata.items() if k == "language_info"},
-        }
-        tmp = self._path(slug).with_suffix(".tmp")
-        tmp.write_text(json.dumps(data))
-        tmp.replace(self._path(slug))
-
-
-def failure_message(post: Post, error: dict[str, Any], timeout: int) -> str:
-    cell = error.get("cell")
-    where = post.where(cell) if cell is not None else post.rel_source
-    if error["ename"] == "NoSuchKernel":
-        return (f"{where}: {error['evalue']}.\nInstall that kernel in the post's environment "
-                "(e.g. with a postBuild or a Dockerfile), or render the outputs stored in the "
-                "notebook: add 'execute: false' to the post's front matter.")
-    lines = [f"{where}: {error['ename']}: {error['evalue']}"]
-    tb = error.get("traceback") or []
-    if tb:
-        lines.append("  " + "\n  ".join(tb[-6:]))
-    if error["ename"] == "CellTimeoutError":
-        lines.append(
-            f"Make the cell faster, or raise [execute] timeout in publish.toml (now {timeout} s)."
-        )
-    else:
-        lines.append(
-            "Fix the cell (or tag it 'raises-exception', or set [execute] allow_errors = true)."
-        )
-    return "\n".join(lines)
+# what an execution apart from the builds ends with: the post executed, or its failure
+Outcome = Executed | str
 
 
 @dataclass
@@ -157,9 +47,27 @@ class ExecOptions:
     # start each env's next kernel while a notebook runs, even when no job of that env
     # waits in this build (``publish serve``: the next build will want it)
     kernels_ahead: bool = False
+    # publish serve: the posts run apart from the builds, which wait for them a moment only
+    apart: Apart[Outcome] | None = None
+
+
+def timeout_for(post: Post, default: int) -> int:
+    """The seconds each cell of *post* may run: its front matter's, else its notebook
+    metadata's (Jupyter Book's ``execution: {timeout}``), else *default* ([execute]
+    timeout)."""
+    if post.meta.timeout is not None:
+        return post.meta.timeout
+    found = timeout_of(dict(post.notebook.metadata), post.rel_source, "notebook metadata")
+    return default if found is None else found
 
 
 LINES_PER_STATUS = 8  # more cached (or stored) posts than this: one line for all
+# said of a failure recorded in the cache
+NOT_AGAIN = ("(not run again: its code, data files and environment are as when it failed; "
+             "save a change to run it, or build with --execute force)")
+
+# a post to run: its cache key and the timeout of its cells
+Todo = tuple[PostEnv, str, int]
 
 
 def execute_posts(
@@ -170,27 +78,31 @@ def execute_posts(
     reporter: Reporter,
 ) -> tuple[list[Executed], dict[str, str]]:
     """Execute what needs it; returns (executed posts, {slug: failure message})."""
-    done, todo, quiet = _not_to_run(items, backend.name, cache, opts)
+    done, todo, quiet, failures = _not_to_run(items, backend.name, cache, opts)
     _report_quiet(quiet, reporter)
-    failures: dict[str, str] = {}
     if not todo:
         return done, failures
-    envs = _realise_envs([pe for pe, _ in todo], backend, reporter, failures)
+    if opts.apart is not None:
+        return done + _run_apart(opts.apart, todo, backend, cache, opts, reporter,
+                                 failures), failures
+    envs = _realise_envs([pe for pe, _, _ in todo], backend, reporter, failures)
     if failures and not opts.keep_going:
         return done, failures
-    runnable = [(pe, key) for pe, key in todo if pe.env_id in envs]
+    runnable = [t for t in todo if t[0].env_id in envs]
     batch = _Batch(runnable, envs, backend, cache, opts, reporter, failures)
     return done + batch.run_all(), failures
 
 
 def _not_to_run(items: list[PostEnv], backend: str, cache: ExecCache, opts: ExecOptions
-                ) -> tuple[list[Executed], list[tuple[PostEnv, str]],
-                           dict[tuple[str, str], list[str]]]:
-    """(the posts whose outputs are stored or cached, the posts to run with their cache
-    keys, {(status, why): slugs} of the first)."""
+                ) -> tuple[list[Executed], list[Todo], dict[tuple[str, str], list[str]],
+                           dict[str, str]]:
+    """(the posts whose outputs are stored or cached, the posts to run, {(status, why):
+    slugs} of the first, {slug: failure} of those whose failure is recorded under their
+    key or whose timeout is wrong)."""
     done: list[Executed] = []
-    todo: list[tuple[PostEnv, str]] = []
+    todo: list[Todo] = []
     quiet: dict[tuple[str, str], list[str]] = {}
+    failures: dict[str, str] = {}
     for pe in items:
         slug = pe.post.slug
         if opts.mode == "off" or not pe.post.meta.execute:
@@ -198,14 +110,23 @@ def _not_to_run(items: list[PostEnv], backend: str, cache: ExecCache, opts: Exec
             quiet.setdefault(("stored", "execution off" if opts.mode == "off"
                               else "execute: false in its front matter"), []).append(slug)
             continue
+        try:
+            timeout = timeout_for(pe.post, opts.timeout)
+        except PublishError as exc:
+            failures[slug] = exc.message
+            continue
         key = cache_key(pe, backend, opts.allow_errors)
         hit = cache.get(slug, key, pe.post.notebook) if opts.mode == "cache" else None
+        failed = cache.failed(slug, key, timeout) if opts.mode == "cache" else None
         if hit is not None:
             done.append(Executed(pe.post, hit, "cached"))
             quiet.setdefault(("cached", ""), []).append(slug)
+        elif failed is not None:
+            failures[slug] = f"{failed}\n{NOT_AGAIN}"
+            quiet.setdefault(("failed", "unchanged since it failed"), []).append(slug)
         else:
-            todo.append((pe, key))
-    return done, todo, quiet
+            todo.append((pe, key, timeout))
+    return done, todo, quiet, failures
 
 
 def _report_quiet(quiet: dict[tuple[str, str], list[str]], reporter: Reporter) -> None:
@@ -217,17 +138,62 @@ def _report_quiet(quiet: dict[tuple[str, str], list[str]], reporter: Reporter) -
             reporter.line(status, f"{len(slugs)} posts", why or "code unchanged")
 
 
+def run_post(pe: PostEnv, key: str, timeout: int, env: EnvRef, backend: Backend,
+             cache: ExecCache, opts: ExecOptions, reporter: Reporter, more: bool,
+             wanted: Callable[[], bool] = lambda: True) -> Outcome:
+    """Execute one post in *env*: the post executed, or its failure (recorded in the cache
+    too, as its outputs are, unless no longer *wanted*: an edit asked for another run)."""
+    post = pe.post
+    reporter.line("executing", post.slug, f"env {pe.env_id}")
+    job = ExecJob(
+        name=post.slug,
+        notebook=nbformat.writes(_strip_outputs(post.notebook)),
+        files_root=post.folder,
+        files=tuple(post.data_files()),
+        notebook_name=post.notebook_name,
+        timeout=timeout,
+        allow_errors=opts.allow_errors,
+        network=post.meta.network,
+        more=more,
+    )
+    result = backend.execute(env, job)
+    if result.error is not None and not opts.allow_errors:
+        ran = _notebook_or_none(result.notebook)
+        failure = failure_message(post, result.error, timeout, ran)
+        if wanted():
+            cache.put_failure(post.slug, key, timeout, failure)
+        reporter.line("failed", post.slug, f"after {result.seconds:.1f} s")
+        return failure
+    executed = nbformat.reads(result.notebook, as_version=4)
+    if not wanted():
+        return Executed(post, executed, "executed", result.seconds)
+    cache.put(post.slug, key, executed)
+    # render what a cached build will render (source + stored outputs): the pages of
+    # the next no-change build are then identical and nothing is rewritten
+    merged = cache.get(post.slug, key, post.notebook) or executed
+    reporter.line("done", post.slug, f"in {result.seconds:.1f} s")
+    return Executed(post, merged, "executed", result.seconds)
+
+
+def _notebook_or_none(text: str) -> NotebookNode | None:
+    try:
+        nb: NotebookNode = nbformat.reads(text, as_version=4)
+        return nb
+    except Exception:  # a runner that ended early: the failure is named without it
+        return None
+
+
 class _Batch:
     """The notebooks of one build to run, *opts.jobs* at a time; a failure stops the
     others unless --keep-going. Failures are added to *failures*."""
 
-    def __init__(self, runnable: list[tuple[PostEnv, str]], envs: dict[str, EnvRef],
+    def __init__(self, runnable: list[Todo], envs: dict[str, EnvRef],
                  backend: Backend, cache: ExecCache, opts: ExecOptions, reporter: Reporter,
                  failures: dict[str, str]) -> None:
         self.runnable, self.envs, self.backend, self.cache = runnable, envs, backend, cache
         self.opts, self.reporter, self.failures = opts, reporter, failures
         self.stop = threading.Event()
-        self.later = Counter(pe.env_id for pe, _ in runnable)  # jobs of each env not started
+        self.later = Counter(pe.env_id for pe, _, _ in runnable)  # jobs of each env not started
         self.later_lock = threading.Lock()
 
     def run_all(self) -> list[Executed]:
@@ -236,7 +202,7 @@ class _Batch:
         try:
             with ThreadPoolExecutor(max_workers=max(1, self.opts.jobs)) as pool:
                 try:
-                    futures = {pool.submit(self.run, pe, key): pe for pe, key in self.runnable}
+                    futures = {pool.submit(self.run, *todo): todo[0] for todo in self.runnable}
                     for fut in as_completed(futures):
                         self.reporter.advance()
                         if (ex := self.result(futures[fut], fut)) is not None:
@@ -255,12 +221,12 @@ class _Batch:
         try:
             return fut.result()
         except PublishError as exc:
-            self.fail(pe.post.slug, f"{pe.post.rel_source}: {exc.message}", "")
+            self.fail(pe.post.slug, f"{pe.post.rel_source}: {exc.message}")
+            self.reporter.line("failed", pe.post.slug)
             return None
 
-    def fail(self, slug: str, message: str, detail: str) -> None:
+    def fail(self, slug: str, message: str) -> None:
         self.failures[slug] = message
-        self.reporter.line("failed", slug, detail)
         if not self.opts.keep_going:
             self.stop.set()
 
@@ -270,35 +236,81 @@ class _Batch:
             self.later[env_id] -= 1
             return self.later[env_id] > 0 or self.opts.kernels_ahead
 
-    def run(self, pe: PostEnv, key: str) -> Executed | None:
+    def run(self, pe: PostEnv, key: str, timeout: int) -> Executed | None:
         if self.stop.is_set():
             return None
-        post, opts = pe.post, self.opts
-        more = self.more_after(pe.env_id)
-        self.reporter.line("executing", post.slug, f"env {pe.env_id}")
-        job = ExecJob(
-            name=post.slug,
-            notebook=nbformat.writes(_strip_outputs(post.notebook)),
-            files_root=post.folder,
-            files=tuple(post.data_files()),
-            notebook_name=post.notebook_name,
-            timeout=opts.timeout,
-            allow_errors=opts.allow_errors,
-            network=post.meta.network,
-            more=more,
-        )
-        result = self.backend.execute(self.envs[pe.env_id], job)
-        if result.error is not None and not opts.allow_errors:
-            self.fail(post.slug, failure_message(post, result.error, opts.timeout),
-                      f"after {result.seconds:.1f} s")
+        outcome = run_post(pe, key, timeout, self.envs[pe.env_id], self.backend, self.cache,
+                           self.opts, self.reporter, self.more_after(pe.env_id))
+        if isinstance(outcome, str):
+            self.fail(pe.post.slug, outcome)
             return None
-        executed = nbformat.reads(result.notebook, as_version=4)
-        self.cache.put(post.slug, key, executed)
-        # render what a cached build will render (source + stored outputs): the pages of
-        # the next no-change build are then identical and nothing is rewritten
-        merged = self.cache.get(post.slug, key, post.notebook) or executed
-        self.reporter.line("done", post.slug, f"in {result.seconds:.1f} s")
-        return Executed(post, merged, "executed", result.seconds)
+        return outcome
+
+
+def _run_apart(apart: Apart[Outcome], todo: list[Todo], backend: Backend, cache: ExecCache,
+               opts: ExecOptions, reporter: Reporter, failures: dict[str, str]
+               ) -> list[Executed]:
+    """The posts to run, run apart from this build (:mod:`.apart`): those that end within
+    its patience as executed (or failed: added to *failures*), the others as they were
+    last (their execution goes on; its end asks for another build)."""
+    for pe, key, timeout in todo:
+        slug = pe.post.slug
+
+        def job(pe: PostEnv = pe, key: str = key, timeout: int = timeout) -> Outcome:
+            return _apart_job(apart, pe, key, timeout, backend, cache, opts, reporter)
+
+        if apart.supersede(slug, key):  # the post's code changed while it ran: its old
+            backend.end_runs(slug)  # run ends now, leaving its room to the new one
+        apart.submit(slug, key, job)
+    ended = apart.settle([pe.post.slug for pe, _, _ in todo])
+    out: list[Executed] = []
+    for pe, key, _ in todo:
+        slug = pe.post.slug
+        outcome = ended.get(slug)
+        if isinstance(outcome, str):
+            failures[slug] = outcome
+        elif outcome is not None:
+            out.append(Executed(pe.post, cache.get(slug, key, pe.post.notebook)
+                                or outcome.notebook, "executed", outcome.seconds))
+        else:
+            reporter.line("executing", slug, "still running: its page shows the outputs "
+                          "it had, until it ends")
+            out.append(Executed(pe.post, _as_before(pe.post, cache), "running"))
+    return out
+
+
+def _apart_job(apart: Apart[Outcome], pe: PostEnv, key: str, timeout: int, backend: Backend,
+               cache: ExecCache, opts: ExecOptions, reporter: Reporter) -> Outcome:
+    """One post's env realised and its notebook run, in the background: never raises."""
+    failures: dict[str, str] = {}
+    try:
+        envs = _realise_envs([pe], backend, reporter, failures)
+        if pe.env_id not in envs:
+            return failures.get(pe.post.slug, f"{pe.post.rel_source}: its environment "
+                                "could not be built")
+        if not apart.current(pe.post.slug, key):  # edited while its env was made
+            return f"{pe.post.rel_source}: not run: the post changed since"
+        return run_post(pe, key, timeout, envs[pe.env_id], backend, cache, opts, reporter,
+                        opts.kernels_ahead, lambda: apart.current(pe.post.slug, key))
+    except PublishError as exc:
+        if not apart.current(pe.post.slug, key):  # ended for the run of its new code
+            reporter.line("stopped", pe.post.slug, "its code changed: the new code runs")
+        else:
+            reporter.line("failed", pe.post.slug)
+        return f"{pe.post.rel_source}: {exc.message}"
+    except Exception as exc:  # a bug: said where the author looks, the server goes on
+        reporter.line("failed", pe.post.slug)
+        return (f"{pe.post.rel_source}: internal error while executing it: "
+                f"{type(exc).__name__}: {exc}")
+
+
+def _as_before(post: Post, cache: ExecCache) -> NotebookNode:
+    """*post*'s notebook with the outputs stored in it, else those of its last good
+    execution (else none)."""
+    nb = post.notebook
+    if not any(c.get("outputs") for c in code_cells(nb)):
+        nb = cache.last(post.slug, nb) or nb
+    return nb
 
 
 def kept_despite_failure(items: list[PostEnv], failures: dict[str, str],
@@ -311,10 +323,7 @@ def kept_despite_failure(items: list[PostEnv], failures: dict[str, str],
         failure = failures.get(pe.post.slug)
         if failure is None:
             continue
-        nb = pe.post.notebook
-        if not any(c.get("outputs") for c in code_cells(nb)):
-            nb = cache.last(pe.post.slug, nb) or nb
-        kept.append(Executed(pe.post, nb, "stored", failure=failure))
+        kept.append(Executed(pe.post, _as_before(pe.post, cache), "stored", failure=failure))
     return kept
 
 

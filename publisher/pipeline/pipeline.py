@@ -126,7 +126,7 @@ def execute(site: Site, items: list[PostEnv], backend: Backend, opts: BuildOptio
     cache = ExecCache(site.build_dir / "exec" / backend.name,
                       ws.exec_hits if ws.long_lived else None)
     eopts = ExecOptions(opts.execute or cfg.execute.mode, opts.jobs, cfg.execute.timeout,
-                        cfg.execute.allow_errors, opts.keep_going, ws.kernels_ahead)
+                        cfg.execute.allow_errors, opts.keep_going, ws.kernels_ahead, ws.apart)
     executed, failures = execute_posts(items, backend, cache, eopts, reporter)
     if failures and not opts.keep_going:
         raise BuildFailed(list(failures.values()), "The build failed (the site was not changed):")

@@ -88,7 +88,8 @@ def post_box_data(config: Config, rp: RenderPost) -> dict[str, Any]:
     # the same words whether the outputs are fresh or from the cache: the page must not
     # change (and be rewritten) just because a build reused the outputs
     status = {"cached": "outputs computed in this env", "executed": "outputs computed in this env",
-              "stored": "outputs as stored in the notebook (not executed)"}
+              "stored": "outputs as stored in the notebook (not executed)",
+              "running": "outputs from before: its code is running now"}
     return {
         "slug": post.slug,
         "env_id": rp.env_id,
@@ -162,7 +163,17 @@ def header_cell(config: Config, rp: RenderPost) -> str:
     # the title is text: "x < y" and "R&D" are not HTML in the Markdown heading
     title = meta.title.replace("&", "\\&").replace("<", "\\<")
     return (f"# {title}\n\n{post_directive}\n{cover}\n```{{publish-post}}\n{box}\n"
-            f"```\n{failure_note(rp.executed.failure)}")
+            f"```\n{failure_note(rp.executed.failure)}{running_note(rp.executed.status)}")
+
+
+def running_note(status: str) -> str:
+    """What a post's page says while its code runs apart from the build (``publish
+    serve``): the outputs are from before; the page is made again when it ends."""
+    if status != "running":
+        return ""
+    return ("\n```{admonition} The code of this post is running: the outputs shown are "
+            "the ones from before\n:class: note publish-exec-running\n\nThis page is made "
+            "again when it ends.\n```\n")
 
 
 def failure_note(failure: str) -> str:

@@ -30,7 +30,8 @@
       document.body.appendChild(panel);
     }
     panel.querySelector("pre").textContent = "publish: the last rebuild has problems " +
-      "(the server keeps running; fix and save to clear this)\n\n" + text;
+      "(the server keeps running; fix and save to clear this)\n\n" +
+      text.replace(/\u001b\[[0-9;]*[A-Za-z]/g, "");  // a terminal's colours: noise here
   }
   function clearError() {
     if (panel) { panel.remove(); panel = null; }

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from publisher import proc
+from publisher.layout import CONFIG_FILE
 from publisher.paths import current_umask
 from publisher.warm.place import runtime_dir, socket_path, status
 from publisher.warm.wire import CANCEL, Reply, connect, send
@@ -26,9 +27,11 @@ MAX_PROCESSES = 3  # warm processes of a user at once (PUBLISH_WARM_MAX)
 
 def run_warm(request: BuildRequest) -> int | None:
     """Run *request* in its site's warm process, started first if needed; its exit code,
-    or None when no warm process can be used (then the caller builds in this process)."""
+    or None when no warm process can be used (then the caller builds in this process).
+    A folder that is not a site (no publish.toml) gets none: the build in this process
+    says what is wrong, and no process is left for a folder that never builds."""
     path = socket_path(request.site)
-    if path is None:
+    if path is None or not (request.site / CONFIG_FILE).is_file():
         return None
     sock = connect(path)
     if sock is None:
