@@ -162,26 +162,16 @@ def warm_stop(site: Path | None) -> None:
 @main.command()
 @SITE
 def check(site: Path) -> None:
-    """Validate config, front matter and env specs without building."""
-    from publisher.content.site import discover
-    from publisher.envs.resolve import resolve_envs
+    """Validate config, front matter and env specs without building: every problem of
+    every post in one run."""
+    from publisher.check import check_site
     from publisher.errors import BuildFailed
 
-    s = discover(site, include_drafts=True)
-    items, env_problems = resolve_envs(s)
-    problems = s.problems + env_problems
-    if problems:
-        raise BuildFailed(problems, f"{site}: {len(problems)} problem(s):")
-    if not s.config.site.base_url:
-        click.echo(f"note: [site] base_url is not set; the Atom feed will use {s.config.site.url}")
-    for pe in items:
-        files = ", ".join(pe.spec.describe(s.root)) or "no env files"
-        click.echo(f"ok  {pe.post.slug:<28} env {pe.env_id}  ({files})")
-    for w in s.warnings:  # what discovery had to guess (a title, a date): said, not hidden
-        click.echo(f"warning: {w}")
-    tags = {t.casefold() for pe in items for t in pe.post.meta.tags}
-    click.echo(f"{len(items)} posts, {len(tags)} tags, {len({pe.env_id for pe in items})} "
-               "envs: no problems.")
+    report = check_site(site)
+    if report.problems:
+        raise BuildFailed(report.problems, f"{site}: {len(report.problems)} problem(s):")
+    for line in report.lines:
+        click.echo(line)
 
 
 @main.group()

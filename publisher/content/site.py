@@ -145,7 +145,7 @@ def discover(root: Path, include_drafts: bool = False, read: ReadPosts | None = 
             post = _read_post(slug, source, config.root, read, history)
             post.data_files()  # a link out of the site: named now, before anything runs
         except ContentError as exc:
-            problems.append(exc.message)
+            problems += exc.problems  # every problem of the post, not the first alone
             continue
         # a post dated after today is scheduled: like a draft until its day (the build
         # of that day lists it)
