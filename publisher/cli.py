@@ -73,7 +73,9 @@ def new(directory: Path) -> None:
 @BACKEND
 @click.option("--keep-going", is_flag=True, help="Build the other posts when one fails (exit 1).")
 @click.option("--strict", is_flag=True, help="Treat rendering warnings as errors.")
-@click.option("--drafts", is_flag=True, help="Include posts marked draft: true.")
+@click.option("--drafts", is_flag=True,
+              help="Include drafts and posts dated in the future, marked as such on their "
+              "pages and in no feed.")
 @click.option("--no-warm", is_flag=True,
               help="Build in this process, not in the site's warm build process (which the "
               "first build starts and later builds reuse; see `publish warm`).")
@@ -367,11 +369,15 @@ def launcher(ctx: click.Context, /, site: Path, host: str, port: int, backend: s
 @click.option("--allowed-hosts", default="",
               help="Host names to answer besides local ones, comma-separated (adds to "
               "[launcher] allowed_hosts); others get 403.")
+@click.option("--drafts", is_flag=True,
+              help="Preview drafts and posts dated in the future, marked as such on their "
+              "pages and in no feed (default: the site as readers will see it; the posts "
+              "left out are named).")
 def serve(site: Path, host: str, port: int, no_launcher: bool, execute: str | None,
           backend: str | None, unsafe_local: bool, open_browser: bool,
-          allowed_hosts: str) -> None:
+          allowed_hosts: str, drafts: bool) -> None:
     """Build SITE, serve it with live reload, rebuild on change; launch badges work."""
     from publisher.serve import serve as run_serve
 
     run_serve(site, host, port, backend, not no_launcher, open_browser, unsafe_local,
-              allowed_hosts.split(","), execute)
+              allowed_hosts.split(","), execute, drafts)

@@ -131,6 +131,15 @@ class Post:
         ks = self.notebook.metadata.get("kernelspec") or {}
         return "python3" if self.language == "python" else str(ks.get("name") or "python3")
 
+    def unpublished(self, today: dt.date | None = None) -> str:
+        """Why a build without ``--drafts`` leaves the post out: ``draft``, ``dated
+        2027-01-01, in the future`` (scheduled: published from its day on), or ""."""
+        if self.meta.draft:
+            return "draft"
+        if self.date > (today or dt.date.today()):
+            return f"dated {self.date.isoformat()}, in the future"
+        return ""
+
     def data_files(self) -> list[Path]:
         """Every file in the post folder except the source document (sorted), through the
         links that stay inside the site; a ContentError names one that leaves it (its

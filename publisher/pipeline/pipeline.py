@@ -57,6 +57,9 @@ class BuildReport:
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    # the posts left out, and why, by slug: "posts/x.md: draft", "posts/y.md: dated
+    # 2027-01-01, in the future" (built with --drafts)
+    skipped: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -93,7 +96,10 @@ def build(root: Path, opts: BuildOptions, reporter: Reporter | None = None,
         warnings = render_and_emit(site, pages, out, opts.strict, reporter, lib, mathjax, ws,
                                    opts.compress)
     warnings = site.warnings + [w for w in (live_problem, math_problem) if w] + warnings
-    return BuildReport(out, executed, failures, problems, warnings, time.monotonic() - start)
+    skipped = {p.slug: f"{p.rel_source}: {p.unpublished()}"
+               for p in sorted(site.drafts, key=lambda p: p.rel_source)}
+    return BuildReport(out, executed, failures, problems, warnings, time.monotonic() - start,
+                       skipped)
 
 
 def site_problems(site: Site, env_problems: list[str], opts: BuildOptions,

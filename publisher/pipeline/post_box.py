@@ -142,6 +142,7 @@ class PublishPostDirective(SphinxDirective):
         meta["publish-reading"] = data.get("reading_minutes", 1)  # for the listings too
         meta["publish-date"] = data.get("date", "")
         meta["publish-updated"] = data.get("updated", "")
+        meta["publish-draft"] = data.get("draft", "")  # built with --drafts: in no feed
         if data.get("image_url"):  # the front matter's image, at a web address
             meta["publish-image-url"] = data["image_url"]
         end = nodes.raw("", end_html(data), format="html")

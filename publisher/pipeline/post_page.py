@@ -106,6 +106,7 @@ def post_box_data(config: Config, rp: RenderPost) -> dict[str, Any]:
         "updated": rp.updated,
         "reading_minutes": reading_minutes(post),
         "live": live_config(config, rp) if rp.thebe else None,
+        "draft": post.unpublished(),  # built with --drafts: marked, in no feed
     }
 
 
@@ -158,8 +159,24 @@ def header_cell(config: Config, rp: RenderPost) -> str:
              f":alt: {meta.title}\n```\n" if cover_file(post) else "")
     # the title is text: "x < y" and "R&D" are not HTML in the Markdown heading
     title = meta.title.replace("&", "\\&").replace("<", "\\<")
-    return (f"# {title}\n\n{post_directive}\n{cover}\n```{{publish-post}}\n{box}\n"
-            f"```\n{failure_note(rp.executed.failure)}")
+    return (f"# {title}\n\n{post_directive}\n{draft_note(post)}{cover}\n```{{publish-post}}\n"
+            f"{box}\n```\n{failure_note(rp.executed.failure)}")
+
+
+def draft_note(post: Post) -> str:
+    """What the page of a post built only with --drafts says at its top: that readers do
+    not see it (yet), and why."""
+    why = post.unpublished()
+    if not why:
+        return ""
+    if why == "draft":
+        title, text = "Draft", ("This post is a draft: a build without `--drafts` leaves it "
+                                "out, and no feed lists it.")
+    else:
+        title, text = "Scheduled", (f"This post is {why}: builds publish it from that day "
+                                    "on; until then a build without `--drafts` leaves it out, "
+                                    "and no feed lists it.")
+    return f"\n```{{admonition}} {title}\n:class: warning publish-draft\n\n{text}\n```\n"
 
 
 def failure_note(failure: str) -> str:
