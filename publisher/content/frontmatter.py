@@ -77,7 +77,9 @@ class FrontMatter:
     network: bool = False
     execute: bool = True  # False: render the outputs stored in the notebook
     extra: dict[str, Any] = field(default_factory=dict)
-    summary_markup: str = ""  # the summary as the author wrote it (Markdown, MyST, HTML)
+    # the summary as the author wrote it (Markdown, MyST, HTML; the first paragraph's when
+    # the summary is that paragraph)
+    summary_markup: str = ""
     unlisted: bool = False  # built at its address, in no listing, tag page or feed
     # the post's old addresses as written: Quarto's aliases (relative to the post's folder
     # unless they start with /), Jekyll's permalink and redirect_from (to the site's root)
@@ -302,6 +304,9 @@ def _mystnb_executes(mystnb: Any) -> bool:
 
 HEADING = re.compile(r"^#\s+(.+?)\s*#*\s*$", re.M)
 DEFINITION = re.compile(r"^\[[^\]]+\]:")
+# blocks that are no paragraph: a heading, fence, directive, HTML, quote, table, image,
+# list, rule, MyST target or display math (a paragraph may open with `code` or *emphasis*)
+NOT_PROSE = re.compile(r"^(?:#|`{3}|~{3}|:|<|>|\||!\[|[-*+](?:\s|$)|[-*_=]{3,}\s*$|\{|\(|\$\$)")
 
 
 def first_heading(markdown: str) -> str:
@@ -313,7 +318,7 @@ def first_paragraph(markdown: str) -> str:
     """The first plain paragraph of *markdown* (no heading, directive, fence or list)."""
     for block in re.split(r"\n\s*\n", markdown):
         block = block.strip()
-        if not block or block[0] in "#`:<>|!-*+=" or block.startswith(("{", "(", "$$")):
+        if not block or NOT_PROSE.match(block):
             continue
         if DEFINITION.match(block):  # a link's or footnote's definition: [x]: https://…
             continue

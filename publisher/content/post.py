@@ -272,9 +272,11 @@ def read_post(slug: str, source: Path, site_root: Path, history: History | None 
         date, origin = first_seen(source, site_root, history or History())
         notes.append(f"{where}: no date; using {date.isoformat()} ({origin}). Add e.g. "
                      "'date: 2024-05-01' to the front matter (posts are listed newest first).")
-    summary = meta.summary or plain_text(first_paragraph(markdown))
+    markup = meta.summary_markup if meta.summary else first_paragraph(markdown)
+    summary = meta.summary or plain_text(markup)
     post = Post(slug, Path(os.path.abspath(source)), site_root,
-                replace(meta, title=title, summary=summary, date=date), nb, lines, offset,
+                replace(meta, title=title, summary=summary, date=date, summary_markup=markup),
+                nb, lines, offset,
                 notes, summary_given=bool(meta.summary),
                 date_given=meta.date is not None or named is not None,
                 doubts=list(typos), own_keys=own_keys)

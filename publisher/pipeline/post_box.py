@@ -140,6 +140,7 @@ class PublishPostDirective(SphinxDirective):
         if data.get("summary"):  # the social cards' description: the post's summary
             meta["og:description"] = data["summary"]
         meta["publish-reading"] = data.get("reading_minutes", 1)  # for the listings too
+        meta["publish-summary-html"] = data.get("summary_html", "")  # the listings' entry
         meta["publish-date"] = data.get("date", "")
         meta["publish-updated"] = data.get("updated", "")
         meta["publish-draft"] = data.get("draft", "")  # built with --drafts: in no feed

@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 from publisher.binderhub import binder_build_url, binder_launch_url, post_path, provider_spec
 from publisher.config import Config
+from publisher.content.plaintext import summary_html
 from publisher.content.post import TEXT_KINDS, Post
 from publisher.envs.spec import EnvSpec
 from publisher.layout import (
@@ -101,6 +102,7 @@ def post_box_data(config: Config, rp: RenderPost) -> dict[str, Any]:
         "downloads": downloads,
         "computed": f"{status[rp.executed.status]} ({rp.backend} backend)",
         "summary": post.meta.summary,
+        "summary_html": summary_html(post.meta.summary_markup),  # the listings'
         "image_url": post.image_url,
         "date": post.date.isoformat(),
         "updated": rp.updated,
