@@ -4,7 +4,8 @@ A build stops at a post's first problem that matters to it; the check is where t
 asks what is wrong, so it reads on: every front matter problem of a post together
 (:func:`publisher.content.frontmatter.validate`), the env files of a post whose front
 matter is broken too, what a build only warns of but is surely a mistake (a misspelt
-key, an ``image`` that is no file), and the lines of ``requirements.txt`` pip would refuse.
+key, an ``image`` that is no file), the lines of ``requirements.txt`` pip would refuse, and
+old addresses a build would refuse.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from publisher.content.site import discover
 from publisher.envs.resolve import envs_by_id, resolve_envs
+from publisher.pipeline import redirects
 
 
 @dataclass
@@ -28,7 +30,9 @@ def check_site(site: Path) -> CheckReport:
     items, env_problems = resolve_envs(s)
     _, _, every_env = envs_by_id(s.root, keep_going=True)  # broken posts' env files too
     doubts = [d for post in s.posts for d in post.doubts]
-    found = list(dict.fromkeys([*s.problems, *env_problems, *every_env, *doubts]))
+    old_addresses = redirects.plan(s)[1]  # aliases and redirects a build would refuse
+    found = list(dict.fromkeys([*s.problems, *env_problems, *every_env, *old_addresses,
+                                *doubts]))
     # a post's problems together, the posts in the order of their files
     problems = sorted(found, key=lambda p: p.split(":", 1)[0])
     if problems:

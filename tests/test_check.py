@@ -103,3 +103,12 @@ def test_an_unquoted_colon_in_a_value_says_to_quote_it(tmp_path: Path, kind: str
         read_post("a", src, tmp_path)
     assert "mapping values are not allowed here" in err.value.message
     assert "A value containing ': ' must be quoted, e.g. title: \"A: B\"." in err.value.message
+
+
+def test_old_addresses_a_build_refuses_fail_the_check(make_site: SiteFactory) -> None:
+    root = make_site({
+        "posts/a.md": "---\ntitle: A\ndate: 2020-01-01\naliases: [/old.html]\n---\n\nA.\n",
+        "posts/b.md": "---\ntitle: B\ndate: 2020-01-02\nredirect_from: /old.html\n---\n\nB.\n"})
+    code, out = check(root)
+    assert code == 1
+    assert "posts/a.md (aliases)" in out and "old.html" in out
