@@ -21,6 +21,8 @@ def build_and_report(request: BuildRequest, workspace: Workspace) -> int:
     status = "with problems" if problems else "ok"
     click.echo(f"Built {len(report.posts)} posts into {report.out} in {report.seconds:.1f} s "
                f"({status}).")
+    for line in report.skipped.values():  # never silently: a draft's page is not there
+        click.echo(f"skipped {line} (build --drafts to preview)")
     if problems:
         click.echo("Problems:\n" + "\n".join(f"- {p}" for p in problems), err=True)
         return 1

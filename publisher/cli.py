@@ -75,7 +75,9 @@ def new(directory: Path, static: bool) -> None:
 @BACKEND
 @click.option("--keep-going", is_flag=True, help="Build the other posts when one fails (exit 1).")
 @click.option("--strict", is_flag=True, help="Treat rendering warnings as errors.")
-@click.option("--drafts", is_flag=True, help="Include posts marked draft: true.")
+@click.option("--drafts", is_flag=True,
+              help="Include drafts and posts dated in the future, marked as such on their "
+              "pages and in no feed.")
 @click.option("--no-warm", is_flag=True,
               help="Build in this process, not in the site's warm build process (which the "
               "first build starts and later builds reuse; see `publish warm`).")
@@ -164,26 +166,16 @@ def warm_stop(site: Path | None) -> None:
 @main.command()
 @SITE
 def check(site: Path) -> None:
-    """Validate config, front matter and env specs without building."""
-    from publisher.content.site import discover
-    from publisher.envs.resolve import resolve_envs
+    """Validate config, front matter and env specs without building: every problem of
+    every post in one run."""
+    from publisher.check import check_site
     from publisher.errors import BuildFailed
 
-    s = discover(site, include_drafts=True)
-    items, env_problems = resolve_envs(s)
-    problems = s.problems + env_problems
-    if problems:
-        raise BuildFailed(problems, f"{site}: {len(problems)} problem(s):")
-    if not s.config.site.base_url:
-        click.echo(f"note: [site] base_url is not set; the Atom feed will use {s.config.site.url}")
-    for pe in items:
-        files = ", ".join(pe.spec.describe(s.root)) or "no env files"
-        click.echo(f"ok  {pe.post.slug:<28} env {pe.env_id}  ({files})")
-    for w in s.warnings:  # what discovery had to guess (a title, a date): said, not hidden
-        click.echo(f"warning: {w}")
-    tags = {t.casefold() for pe in items for t in pe.post.meta.tags}
-    click.echo(f"{len(items)} posts, {len(tags)} tags, {len({pe.env_id for pe in items})} "
-               "envs: no problems.")
+    report = check_site(site)
+    if report.problems:
+        raise BuildFailed(report.problems, f"{site}: {len(report.problems)} problem(s):")
+    for line in report.lines:
+        click.echo(line)
 
 
 @main.group()
@@ -393,11 +385,15 @@ def launcher(ctx: click.Context, /, site: Path, host: str, port: int, backend: s
 @click.option("--allowed-hosts", default="",
               help="Host names to answer besides local ones, comma-separated (adds to "
               "[launcher] allowed_hosts); others get 403.")
+@click.option("--drafts", is_flag=True,
+              help="Preview drafts and posts dated in the future, marked as such on their "
+              "pages and in no feed (default: the site as readers will see it; the posts "
+              "left out are named).")
 def serve(site: Path, host: str, port: int, no_launcher: bool, execute: str | None,
           backend: str | None, unsafe_local: bool, open_browser: bool,
-          allowed_hosts: str) -> None:
+          allowed_hosts: str, drafts: bool) -> None:
     """Build SITE, serve it with live reload, rebuild on change; launch badges work."""
     from publisher.serve import serve as run_serve
 
     run_serve(site, host, port, backend, not no_launcher, open_browser, unsafe_local,
-              allowed_hosts.split(","), execute)
+              allowed_hosts.split(","), execute, drafts)

@@ -111,8 +111,10 @@ def coerce(value: Any, tp: Any) -> Any:
     raise TypeError
 
 
-def suggest(key: str, known: list[str]) -> str:
-    close = difflib.get_close_matches(key, known, n=1)
+def suggest(key: str, known: list[str], cutoff: float = 0.6) -> str:
+    """`` (did you mean 'x'?)`` for the known name closest to *key*, or "" when none is
+    close (*cutoff*: difflib's, 0 to 1)."""
+    close = difflib.get_close_matches(key, known, n=1, cutoff=cutoff)
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 

@@ -24,6 +24,23 @@ class ConfigError(PublishError):
 class ContentError(PublishError):
     """A post, page or its front matter cannot be read."""
 
+    @property
+    def problems(self) -> list[str]:
+        """Each problem once, as a list of them says it."""
+        return [self.message]
+
+
+class ContentErrors(ContentError):
+    """Several problems of one post (its front matter), all said at once."""
+
+    def __init__(self, problems: Iterable[str]) -> None:
+        self._problems = list(problems)
+        super().__init__("\n".join(self._problems))
+
+    @property
+    def problems(self) -> list[str]:
+        return list(self._problems)
+
 
 class EnvSpecError(PublishError):
     """A post's environment files are invalid or not supported."""

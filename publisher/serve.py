@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import html
 import re
 import threading
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,8 +77,11 @@ class Rebuilder:
     """Runs builds in one thread; tells listeners what changed."""
 
     def __init__(self, site: Path, out: Path, backend: Backend, reporter: Reporter,
-                 execute: str | None = None, workspace: Workspace | None = None) -> None:
+                 execute: str | None = None, workspace: Workspace | None = None,
+                 drafts: bool = False) -> None:
         self.site, self.out, self.backend, self.reporter = site, out, backend, reporter
+        self.drafts = drafts  # --drafts: drafts and scheduled posts built, marked as such
+        self.skipped: dict[str, str] = {}  # slug -> the post the last build left out, why
         # what the builds share: kept for the life of the server (see publisher.workspace)
         self.workspace = workspace or Workspace(long_lived=True, kernels_ahead=True)
         self._wake = threading.Event()
@@ -131,9 +135,14 @@ class Rebuilder:
         error = ""
         try:
             report = build(self.site, BuildOptions(out=self.out, execute=self.execute,
-                                                   keep_going=True, compress=False),
+                                                   keep_going=True, compress=False,
+                                                   drafts=self.drafts),
                            self.reporter, backend=self.backend, workspace=self.workspace)
             problems = report.problems + list(report.failures.values())
+            if report.skipped != self.skipped:  # said when it changes, not on every save
+                for line in report.skipped.values():
+                    self.reporter.log(f"skipped {line} (serve --drafts to preview)")
+                self.skipped = report.skipped
             error = without_ansi("\n\n".join(problems))  # a tool's colours: noise here
         except PublishError as exc:
             error = exc.message
@@ -197,9 +206,11 @@ class DevFiles(StaticFiles):
     (``page.html.gz``) are not served: this server's builds make none, and one left by
     ``publish build`` would go out as its file's type (text/html) without its encoding."""
 
-    def __init__(self, out: Path, kept: LastGood | None = None) -> None:
+    def __init__(self, out: Path, kept: LastGood | None = None,
+                 skipped: Callable[[], dict[str, str]] = dict) -> None:
         super().__init__(directory=out, html=True, check_dir=False)
         self.kept = kept
+        self.skipped = skipped  # slug -> why the last build left the post out
 
     async def get_response(self, path: str, scope: Scope) -> Response:
         if is_sibling(path.rsplit("/", 1)[-1]):
@@ -207,22 +218,42 @@ class DevFiles(StaticFiles):
         if self.kept is not None and (page := self.kept.page(path)) is not None:
             return HTMLResponse(inject(page), headers={"Cache-Control": "no-store"})
         try:
-            response = await super().get_response(path, scope)
+            response: Response | None = await super().get_response(path, scope)
         except HTTPException as exc:
             if exc.status_code != 404:
                 raise
-            return HTMLResponse(inject(NOT_FOUND), 404)
-        if response.status_code == 404:  # the site's 404.html (StaticFiles, html=True)
-            page = NOT_FOUND
-            if isinstance(response, FileResponse):  # its links from the root, served here
-                page = BASE.sub(b'<base href="/"', Path(response.path).read_bytes(), count=1)
-            return HTMLResponse(inject(page), 404, headers={"Cache-Control": "no-store"})
+            response = None
+        if response is None or response.status_code == 404:
+            return self.not_found(path, response)
         if isinstance(response, FileResponse):
             if str(response.path).endswith(".html"):
                 return HTMLResponse(inject(Path(response.path).read_bytes()),
                                     headers={"Cache-Control": "no-store"})
             response.headers["Cache-Control"] = "no-cache"
         return response
+
+    def not_found(self, path: str, response: Response | None) -> Response:
+        """The answer at an address the site has no file for: the post's, when the build
+        left it out (a draft: said, not "not found"), else the site's ``404.html``."""
+        parts = path.strip("/").split("/")
+        if len(parts) > 1 and parts[0] == "posts" and (why := self.skipped().get(parts[1])):
+            return HTMLResponse(inject(left_out(why)), 404, headers={"Cache-Control": "no-store"})
+        if response is None:
+            return HTMLResponse(inject(NOT_FOUND), 404)
+        page = NOT_FOUND  # the site's 404.html (StaticFiles, html=True)
+        if isinstance(response, FileResponse):  # its links from the root, served here
+            page = BASE.sub(b'<base href="/"', Path(response.path).read_bytes(), count=1)
+        return HTMLResponse(inject(page), 404, headers={"Cache-Control": "no-store"})
+
+
+def left_out(why: str) -> bytes:
+    """The dev server's page at the address of a post its build left out (a draft, a post
+    dated in the future): which, why, and how to preview it."""
+    text = html.escape(why)
+    return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>Not built: "
+            f"{text}</title></head><body><h1>Not built</h1><p>{text}: left out of the site "
+            "as readers will see it. Restart with <code>publish serve --drafts</code> to "
+            "preview it.</p></body></html>").encode()
 
 
 def inject(html: bytes) -> bytes:
@@ -267,17 +298,18 @@ def site_routes(rebuilder: Rebuilder) -> list[BaseRoute]:
         Route("/_publish/events", events),
         Route("/_publish/status", status),
         Route("/_publish/livereload.js", livereload),
-        Mount("/", DevFiles(out, rebuilder.kept)),
+        Mount("/", DevFiles(out, rebuilder.kept, lambda: rebuilder.skipped)),
     ]
 
 
 def create_serve_app(site: Path, out: Path, backend: Backend, reporter: Reporter,
                      with_launcher: bool, execute: str | None = None,
-                     workspace: Workspace | None = None) -> tuple[Starlette, Rebuilder]:
+                     workspace: Workspace | None = None,
+                     drafts: bool = False) -> tuple[Starlette, Rebuilder]:
     from watchdog.events import FileSystemEvent, FileSystemEventHandler
     from watchdog.observers import Observer
 
-    rebuilder = Rebuilder(site, out, backend, reporter, execute, workspace)
+    rebuilder = Rebuilder(site, out, backend, reporter, execute, workspace, drafts)
     routes: list[Any] = []
     manager = None
     if with_launcher:
@@ -327,7 +359,8 @@ def create_serve_app(site: Path, out: Path, backend: Backend, reporter: Reporter
 
 def serve(site: Path, host: str, port: int, backend_name: str | None, with_launcher: bool,
           open_browser: bool, unsafe_local: bool = False,
-          allowed_hosts: Iterable[str] = (), execute: str | None = None) -> None:
+          allowed_hosts: Iterable[str] = (), execute: str | None = None,
+          drafts: bool = False) -> None:
     from publisher.config import load_config
 
     # kept for the life of the server: kernels started ahead, the next build's output
@@ -342,11 +375,12 @@ def serve(site: Path, host: str, port: int, backend_name: str | None, with_launc
     if warning:
         reporter.log(warning)
     app, _ = create_serve_app(cfg.root, out, backend, reporter, with_launcher, execute,
-                              workspace)
+                              workspace, drafts)
     names = cfg.launcher.host_names(cfg.site.base_url) + list(allowed_hosts)
     url = f"http://{host}:{port}/"
     reporter.log(f"publish serve: {url} (site {cfg.root}, {backend.name} backend, execute "
-                 f"{execute or cfg.execute.mode}{', launcher on' if with_launcher else ''}); "
+                 f"{execute or cfg.execute.mode}{', launcher on' if with_launcher else ''}"
+                 f"{', drafts shown' if drafts else ''}); "
                  "Ctrl-C stops everything")
     if open_browser:
         import webbrowser

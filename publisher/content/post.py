@@ -26,6 +26,7 @@ from publisher.content.frontmatter import (
     FrontMatter,
     first_heading,
     first_paragraph,
+    key_notes,
     parse_yaml,
     split_header,
     validate,
@@ -60,6 +61,10 @@ class Post:
     warnings: list[str] = field(default_factory=list)  # fallbacks used (errors with --strict)
     summary_given: bool = True  # False: the summary is the first paragraph (said once)
     date_given: bool = True  # False: the date is when git (or the file) says it appeared
+    # what `publish check` refuses and a build warns of (also in warnings): a misspelt
+    # front matter key, an image that is no file
+    doubts: list[str] = field(default_factory=list)
+    own_keys: list[str] = field(default_factory=list)  # unknown keys, said by check alone
 
     @property
     def image_url(self) -> str:
@@ -125,6 +130,15 @@ class Post:
         (whatever its kernelspec is called), else the one its kernelspec names."""
         ks = self.notebook.metadata.get("kernelspec") or {}
         return "python3" if self.language == "python" else str(ks.get("name") or "python3")
+
+    def unpublished(self, today: dt.date | None = None) -> str:
+        """Why a build without ``--drafts`` leaves the post out: ``draft``, ``dated
+        2027-01-01, in the future`` (scheduled: published from its day on), or ""."""
+        if self.meta.draft:
+            return "draft"
+        if self.date > (today or dt.date.today()):
+            return f"dated {self.date.isoformat()}, in the future"
+        return ""
 
     def data_files(self) -> list[Path]:
         """Every file in the post folder except the source document (sorted), through the
@@ -243,8 +257,9 @@ def read_post(slug: str, source: Path, site_root: Path, history: History | None 
     said = rewrite_syntax(nb, place_of(where, kind, source, lines, offset),
                           cites=bool(data.get("bibliography")))
     meta = validate(data, where)
+    typos, own_keys = key_notes(data, where)
     markdown = "\n\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
-    notes: list[str] = said
+    notes: list[str] = [*said, *typos]
     named = name_date(source)
     title = meta.title or first_heading(markdown)
     if not title:  # a notebook dropped in as it is: its name, made readable
@@ -257,20 +272,25 @@ def read_post(slug: str, source: Path, site_root: Path, history: History | None 
         date, origin = first_seen(source, site_root, history or History())
         notes.append(f"{where}: no date; using {date.isoformat()} ({origin}). Add e.g. "
                      "'date: 2024-05-01' to the front matter (posts are listed newest first).")
-    summary = meta.summary or plain_text(first_paragraph(markdown))
+    markup = meta.summary_markup if meta.summary else first_paragraph(markdown)
+    summary = meta.summary or plain_text(markup)
     post = Post(slug, Path(os.path.abspath(source)), site_root,
-                replace(meta, title=title, summary=summary, date=date), nb, lines, offset,
+                replace(meta, title=title, summary=summary, date=date, summary_markup=markup),
+                nb, lines, offset,
                 notes, summary_given=bool(meta.summary),
-                date_given=meta.date is not None or named is not None)
+                date_given=meta.date is not None or named is not None,
+                doubts=list(typos), own_keys=own_keys)
     for place in post.image_places:
         check_inside(place, site_root)
         if place.is_file():
             break
     if meta.image and not post.image_url and post.image_file is None:
-        notes.append(f"{where}: front matter image '{meta.image}' is not a file beside the "
-                     "post, nor of the site's folder or static/; the post has no thumbnail "
-                     "or social card image. Put the file there, or give a web address "
-                     "(https://…).")
+        missing = (f"{where}: front matter image '{meta.image}' is not a file beside the "
+                   "post, nor of the site's folder or static/; the post has no thumbnail "
+                   "or social card image. Put the file there, or give a web address "
+                   "(https://…).")
+        notes.append(missing)
+        post.doubts.append(missing)
     return post
 
 

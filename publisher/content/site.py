@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,7 +22,7 @@ class Site:
     posts: list[Post]  # published posts (drafts only with include_drafts), newest first
     pages: list[Path]
     problems: list[str] = field(default_factory=list)  # one message per broken post
-    drafts: list[Post] = field(default_factory=list)
+    drafts: list[Post] = field(default_factory=list)  # left out: drafts, scheduled posts
 
     @property
     def warnings(self) -> list[str]:
@@ -145,12 +144,11 @@ def discover(root: Path, include_drafts: bool = False, read: ReadPosts | None = 
             post = _read_post(slug, source, config.root, read, history)
             post.data_files()  # a link out of the site: named now, before anything runs
         except ContentError as exc:
-            problems.append(exc.message)
+            problems += exc.problems  # every problem of the post, not the first alone
             continue
         # a post dated after today is scheduled: like a draft until its day (the build
         # of that day lists it)
-        hidden = post.meta.draft or post.date > dt.date.today()
-        (posts if include_drafts or not hidden else drafts).append(post)
+        (posts if include_drafts or not post.unpublished() else drafts).append(post)
     posts.sort(key=lambda p: (p.date, p.slug), reverse=True)
     pages, page_problems = _pages(config.root)
     problems += page_problems

@@ -117,6 +117,11 @@ def _make_spec(folder: Path, origin: str, site_root: Path) -> EnvSpec:
         # the folder is the image's build context (or the package installed): all of it
         # (the site's own root is walked when its image is built, not on every read)
         files_under(folder, site_root, error=EnvSpecError)
+    if "requirements.txt" in supported:
+        rel = (folder / "requirements.txt").relative_to(site_root).as_posix()
+        if bad := requirement_problems((folder / "requirements.txt").read_text(
+                encoding="utf-8", errors="replace"), rel):
+            raise EnvSpecError("\n".join(bad))
     python = None
     if "runtime.txt" in supported:
         text = (folder / "runtime.txt").read_text(encoding="utf-8").strip()
@@ -169,3 +174,36 @@ def base_image_for(spec: EnvSpec, base_image: str, base_images: dict[str, str]) 
     if spec.python is None:
         return base_image
     return base_images.get(spec.python, f"{base_image}#python-{spec.python}")
+
+
+PIP_OPTION = re.compile(r"\s+--?[a-z]")  # pip's options after a requirement (--hash=…)
+
+
+def requirement_problems(text: str, rel: str) -> list[str]:
+    """A message per line of a requirements file that pip would refuse as a requirement
+    (``numpy>=``): each requirement line read as PEP 508 says (with ``packaging``), as
+    pip reads it. Options (``-r other.txt``, ``--index-url``), paths and URLs are pip's
+    own forms: left to pip."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    problems: list[str] = []
+    lines = text.splitlines()
+    number = 0
+    while number < len(lines):
+        start = number
+        line = lines[number]
+        while line.endswith("\\") and number + 1 < len(lines):  # a line continued
+            number += 1
+            line = line[:-1] + lines[number]
+        number += 1
+        line = re.split(r"(?:^|\s)#", line, maxsplit=1)[0].strip()
+        if not line or line.startswith(("-", ".", "/")) or re.match(r"^[\w+.-]+://", line):
+            continue
+        line = PIP_OPTION.split(line, maxsplit=1)[0]
+        try:
+            Requirement(line)
+        except InvalidRequirement as exc:
+            problems.append(f"{rel}:{start + 1}: {line!r} is not a requirement pip can "
+                            f"read ({str(exc).splitlines()[0]}); write e.g. numpy>=1.26 "
+                            "or numpy (PEP 508).")
+    return problems

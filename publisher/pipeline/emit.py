@@ -158,13 +158,16 @@ def write_sitemap(site: Site, items: list[RenderPost], dest: Path, reuse: Stagin
     base = site.config.site.url
     dates = {layout.post_url(rp.post.slug): rp.updated or rp.post.date.isoformat()
              for rp in items}
+    # a draft's page (built with --drafts) is for its author: no search engine is told
+    unlisted = UNLISTED | {layout.post_url(rp.post.slug) for rp in items
+                           if rp.post.unpublished()}
     # the pages this build made (the staging folder may still hold older ones)
     top = len(os.fspath(dest)) + 1
     pages = sorted(rel for rel in (path[top:] for path in reuse.made if path.endswith(".html"))
                    if not rel.startswith("_"))
     rows = []
     for rel in pages:
-        if rel in UNLISTED:
+        if rel in unlisted:
             continue
         loc = base + quote(rel)
         lastmod = f"<lastmod>{dates[rel]}</lastmod>" if rel in dates else ""

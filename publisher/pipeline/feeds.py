@@ -84,7 +84,11 @@ def _feed(app: Sphinx, blog: Any, feed: Feed) -> FeedGenerator:
     made.link(href=feed.url, rel="self")
     made.language(app.config.language)
     made.generator("publish")
-    posts = sorted(feed.posts, key=lambda post: post.date, reverse=True)
+    # a draft or scheduled post (built with --drafts) is in no feed: a feed reader keeps
+    # what it once saw
+    posts = sorted((post for post in feed.posts
+                    if not app.env.metadata.get(post.docname, {}).get("publish-draft")),
+                   key=lambda post: post.date, reverse=True)
     posts = posts[:blog.blog_feed_length] if blog.blog_feed_length else posts
     for post in posts:
         _entry(app, blog, feed, post, made.add_entry(order="append"))

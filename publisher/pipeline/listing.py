@@ -111,7 +111,9 @@ def entry(app: Sphinx, pagename: str, post: Any) -> dict[str, Any]:
         "authors": [_link(app, pagename, a) for a in (post.author or [])],
         "tags": [_link(app, pagename, t) for t in (post.tags or [])],
         "minutes": meta.get("publish-reading", 1),
-        "summary": summary_html(str(meta.get("og:description", ""))),
+        # its inline markup as HTML (`code` as code, never backticks), else the plain text
+        "summary": str(meta.get("publish-summary-html")
+                       or summary_html(str(meta.get("og:description", "")))),
         "image": image,
     }
 

@@ -46,6 +46,7 @@ from publisher.pipeline.reads import outside_changed
 from publisher.pipeline.render import RenderPost, write_project
 from publisher.pipeline.sourcemap import to_author
 from publisher.pipeline.sphinx_app import FilesRefused, run_sphinx
+from publisher.pipeline.sphinx_warnings import every_warning
 from publisher.pipeline.thebe import copy_into, thebe_url
 from publisher.progress import Reporter
 from publisher.workspace import Workspace
@@ -59,6 +60,9 @@ class BuildReport:
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    # the posts left out, and why, by slug: "posts/x.md: draft", "posts/y.md: dated
+    # 2027-01-01, in the future" (built with --drafts)
+    skipped: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -96,7 +100,10 @@ def build(root: Path, opts: BuildOptions, reporter: Reporter | None = None,
         warnings = render_and_emit(site, pages, out, opts.strict, reporter, lib, mathjax, ws,
                                    opts.compress)
     warnings = site.warnings + [w for w in (live_problem, math_problem) if w] + cut + warnings
-    return BuildReport(out, executed, failures, problems, warnings, time.monotonic() - start)
+    skipped = {p.slug: f"{p.rel_source}: {p.unpublished()}"
+               for p in sorted(site.drafts, key=lambda p: p.rel_source)}
+    return BuildReport(out, executed, failures, problems, warnings, time.monotonic() - start,
+                       skipped)
 
 
 def site_problems(site: Site, env_problems: list[str], opts: BuildOptions,
@@ -216,23 +223,32 @@ def render(site: Site, items: list[RenderPost], strict: bool, reporter: Reporter
     old = {r.old: r.target for r in redirects.plan(site, [rp.post.slug for rp in items])[0]}
     changed = write_project(site.config, bdir / "src", items, site.pages, math_local, old,
                             ws.project)
-    mode = f"strict={strict} "  # a --strict build must see the warnings again
-    if not (changed or not stamp.is_file() or not stamp.read_text().startswith(mode)
-            or outside_changed(bdir / "html")):  # an included file of the site
-        reporter.line("rendered", f"{len(items)} posts", "nothing changed")
-        return []
-    stamp.unlink(missing_ok=True)
     posts = [rp.post for rp in items]
+    if not (changed or not stamp.is_file() or outside_changed(bdir / "html")):
+        reporter.line("rendered", f"{len(items)} posts", "nothing changed")
+        # the warnings of the render that made these pages: said again, judged again
+        return judged(to_author(every_warning(bdir / "doctrees"), bdir / "src", posts),
+                      strict, reporter)
+    stamp.unlink(missing_ok=True)
     try:
         warnings = to_author(run_sphinx(bdir / "src", bdir / "html", bdir / "doctrees",
-                                        strict, ws.sphinx), bdir / "src", posts)
-    except PublishError as exc:  # --strict: the warnings, at the author's lines too
+                                        ws.sphinx), bdir / "src", posts)
+    except PublishError as exc:  # what Sphinx said, at the author's lines too
         raise PublishError("\n".join(to_author(exc.message.splitlines(), bdir / "src",
                                                posts))) from exc
-    stamp.write_text(f"{mode}{time.time()}")
+    stamp.write_text(f"{time.time()}")
+    reporter.line("rendered", f"{len(items)} posts", f"in {time.monotonic() - t0:.1f} s")
+    return judged(warnings, strict, reporter)
+
+
+def judged(warnings: list[str], strict: bool, reporter: Reporter) -> list[str]:
+    """*warnings* (every page's, kept ones too: :mod:`.sphinx_warnings`) said, or with
+    --strict an error that lists them at the author's lines: the same site, the same
+    verdict, whatever was rendered before."""
+    if strict and warnings:
+        raise PublishError("rendering produced warnings (--strict):\n" + "\n".join(warnings))
     for w in warnings:
         reporter.log(f"warning: {w}")
-    reporter.line("rendered", f"{len(items)} posts", f"in {time.monotonic() - t0:.1f} s")
     return warnings
 
 

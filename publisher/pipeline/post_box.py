@@ -140,8 +140,10 @@ class PublishPostDirective(SphinxDirective):
         if data.get("summary"):  # the social cards' description: the post's summary
             meta["og:description"] = data["summary"]
         meta["publish-reading"] = data.get("reading_minutes", 1)  # for the listings too
+        meta["publish-summary-html"] = data.get("summary_html", "")  # the listings' entry
         meta["publish-date"] = data.get("date", "")
         meta["publish-updated"] = data.get("updated", "")
+        meta["publish-draft"] = data.get("draft", "")  # built with --drafts: in no feed
         if data.get("image_url"):  # the front matter's image, at a web address
             meta["publish-image-url"] = data["image_url"]
         end = nodes.raw("", end_html(data), format="html")

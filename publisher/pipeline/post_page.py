@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 from publisher.binderhub import binder_build_url, binder_launch_url, post_path, provider_spec
 from publisher.config import Config
+from publisher.content.plaintext import summary_html
 from publisher.content.post import TEXT_KINDS, Post
 from publisher.envs.spec import EnvSpec
 from publisher.layout import (
@@ -105,11 +106,13 @@ def post_box_data(config: Config, rp: RenderPost) -> dict[str, Any]:
         "downloads": downloads,
         "computed": f"{status[rp.executed.status]} ({rp.backend} backend)",
         "summary": post.meta.summary,
+        "summary_html": summary_html(post.meta.summary_markup),  # the listings'
         "image_url": post.image_url,
         "date": post.date.isoformat(),
         "updated": rp.updated,
         "reading_minutes": reading_minutes(post),
         "live": live_config(config, rp) if rp.thebe else None,
+        "draft": post.unpublished(),  # built with --drafts: marked, in no feed
     }
 
 
@@ -162,8 +165,9 @@ def header_cell(config: Config, rp: RenderPost) -> str:
              f":alt: {meta.title}\n```\n" if cover_file(post) else "")
     # the title is text: "x < y" and "R&D" are not HTML in the Markdown heading
     title = meta.title.replace("&", "\\&").replace("<", "\\<")
-    return (f"# {title}\n\n{post_directive}\n{cover}\n```{{publish-post}}\n{box}\n"
-            f"```\n{failure_note(rp.executed.failure)}{running_note(rp.executed.status)}")
+    return (f"# {title}\n\n{post_directive}\n{draft_note(post)}{cover}\n```{{publish-post}}\n"
+            f"{box}\n```\n{failure_note(rp.executed.failure)}"
+            f"{running_note(rp.executed.status)}")
 
 
 def running_note(status: str) -> str:
@@ -174,6 +178,22 @@ def running_note(status: str) -> str:
     return ("\n```{admonition} The code of this post is running: the outputs shown are "
             "the ones from before\n:class: note publish-exec-running\n\nThis page is made "
             "again when it ends.\n```\n")
+
+
+def draft_note(post: Post) -> str:
+    """What the page of a post built only with --drafts says at its top: that readers do
+    not see it (yet), and why."""
+    why = post.unpublished()
+    if not why:
+        return ""
+    if why == "draft":
+        title, text = "Draft", ("This post is a draft: a build without `--drafts` leaves it "
+                                "out, and no feed lists it.")
+    else:
+        title, text = "Scheduled", (f"This post is {why}: builds publish it from that day "
+                                    "on; until then a build without `--drafts` leaves it out, "
+                                    "and no feed lists it.")
+    return f"\n```{{admonition}} {title}\n:class: warning publish-draft\n\n{text}\n```\n"
 
 
 def failure_note(failure: str) -> str:

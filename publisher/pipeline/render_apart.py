@@ -1,5 +1,5 @@
 """A render in a fresh process (see :func:`publisher.pipeline.sphinx_app.run_sphinx`):
-``python -m publisher.pipeline.render_apart SRC OUT DOCTREES strict|"" RESULT`` writes
+``python -m publisher.pipeline.render_apart SRC OUT DOCTREES RESULT`` writes
 the warnings and the refused files to RESULT as JSON."""
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ def main(argv: list[str]) -> None:
     from publisher.compat.jsonschema import hide_slow_module
 
     hide_slow_module()
-    src, out, doctrees, strict, result = argv
+    src, out, doctrees, result = argv
     refused: dict[str, list[str]] = {}
     try:
-        found = run_sphinx(Path(src), Path(out), Path(doctrees), strict == "strict")
+        found = run_sphinx(Path(src), Path(out), Path(doctrees))
     except FilesRefused as exc:
         found, refused = [], exc.by_doc
     except PublishError as exc:

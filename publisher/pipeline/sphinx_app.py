@@ -22,6 +22,7 @@ from typing import Any
 from publisher import proc
 from publisher.errors import BuildFailed, PublishError
 from publisher.pipeline.reads import REFUSED, refusals
+from publisher.pipeline.sphinx_warnings import Touched, keep, watch
 
 # a kept application holds the environment of the doctrees folder it made; this file
 # there names the application (not after that folder was deleted or replaced)
@@ -45,13 +46,14 @@ class KeptApp:
     app: Any
     warnings: io.StringIO
     token: str
+    touched: Touched  # the documents each build reads or writes
 
 
 @dataclass
 class SphinxApps:
-    """The Sphinx applications of a long-lived process, by (source, output, strict)."""
+    """The Sphinx applications of a long-lived process, by (source, output)."""
 
-    apps: dict[tuple[str, str, bool], KeptApp] = field(default_factory=dict)
+    apps: dict[tuple[str, str], KeptApp] = field(default_factory=dict)
 
 
 # The language of this process's Sphinx applications. Sphinx translates some of its
@@ -61,21 +63,23 @@ class SphinxApps:
 _LANGUAGE: list[str] = []
 
 
-def run_sphinx(src: Path, out: Path, doctrees: Path, strict: bool,
+def run_sphinx(src: Path, out: Path, doctrees: Path,
                kept: SphinxApps | None = None) -> list[str]:
-    """Render *src* into *out*; returns Sphinx's new warnings (raises on errors). *kept*:
-    the applications of earlier builds of a long-lived process (None: a new one)."""
+    """Render *src* into *out*; returns every warning of the site's documents, those of
+    documents reused from Sphinx's cache too (:mod:`.sphinx_warnings`; raises on
+    errors). *kept*: the applications of earlier builds of a long-lived process (None: a
+    new one)."""
     from sphinx.errors import SphinxError
     from sphinx.util.console import nocolor
 
     nocolor()
     kept = kept if kept is not None else SphinxApps()
-    key = (str(src), str(out), strict)
+    key = (str(src), str(out))
     conf = (src / "conf.py").read_text()
     found = re.search(r"^language = (.*)$", conf, re.MULTILINE)
     language = found[1] if found else ""
     if _LANGUAGE and _LANGUAGE[0] != language:
-        return _run_sphinx_apart(src, out, doctrees, strict)
+        return _run_sphinx_apart(src, out, doctrees)
     current = kept.apps.get(key)
     token = doctrees / APP_TOKEN
     if current is not None and not (token.is_file() and token.read_text() == current.token):
@@ -85,10 +89,10 @@ def run_sphinx(src: Path, out: Path, doctrees: Path, strict: bool,
     try:
         if current is None or current.conf != conf:
             warnings = io.StringIO()  # what Sphinx says from its start: read on a failure
-            current = kept.apps[key] = _new_app(src, out, doctrees, strict, conf, language,
-                                                warnings)
+            current = kept.apps[key] = _new_app(src, out, doctrees, conf, language, warnings)
         app, warnings = current.app, current.warnings
         start = warnings.tell()
+        current.touched.docs.clear()
         app.build()  # leftovers of removed posts are pruned by sphinx_ext
     except (SphinxError, Exception) as exc:
         kept.apps.pop(key, None)
@@ -100,11 +104,12 @@ def run_sphinx(src: Path, out: Path, doctrees: Path, strict: bool,
         ) from exc
     if refused := refusals(app):  # pages that name files outside the site
         raise FilesRefused(refused)
-    return _new_warnings(app, warnings, start, strict)
+    return keep(doctrees, src, _new_warnings(warnings, start), current.touched.docs,
+                set(app.env.found_docs))
 
 
-def _new_app(src: Path, out: Path, doctrees: Path, strict: bool, conf: str,
-             language: str, warnings: io.StringIO) -> KeptApp:
+def _new_app(src: Path, out: Path, doctrees: Path, conf: str, language: str,
+             warnings: io.StringIO) -> KeptApp:
     from sphinx.application import Sphinx
 
     # Sphinx keeps the labels it translated (the module index's…) in a saved
@@ -117,37 +122,34 @@ def _new_app(src: Path, out: Path, doctrees: Path, strict: bool, conf: str,
     with contextlib.redirect_stdout(io.StringIO()):
         app = Sphinx(
             str(src), str(src), str(out), str(doctrees), "html",
-            status=None, warning=warnings, freshenv=fresh, warningiserror=strict,
-            keep_going=True, verbosity=0,
+            status=None, warning=warnings, freshenv=fresh, verbosity=0,
         )
-    made = KeptApp(conf, app, warnings, secrets.token_hex(8))
+    made = KeptApp(conf, app, warnings, secrets.token_hex(8), watch(app))
     doctrees.mkdir(parents=True, exist_ok=True)
     (doctrees / APP_TOKEN).write_text(made.token)
     said.write_text(language)
     return made
 
 
-def _new_warnings(app: Any, warnings: io.StringIO, start: int, strict: bool) -> list[str]:
+def _new_warnings(warnings: io.StringIO, start: int) -> list[str]:
+    """What Sphinx said since *start*: its warnings (--strict judges them all, kept ones
+    too: an application's status code stays failed after one failed build)."""
     warnings.seek(start)
-    lines = [
+    return [
         line for line in warnings.read().splitlines()
         # a second Sphinx app in one process re-registers the extensions' nodes: harmless;
         # a refused file is said by FilesRefused, not as the file a reader did not find
         if line.strip() and "is already registered" not in line and REFUSED not in line
     ]
-    if strict and app.statuscode:
-        raise PublishError("rendering produced warnings (--strict):\n" + "\n".join(lines))
-    return lines
 
 
-def _run_sphinx_apart(src: Path, out: Path, doctrees: Path, strict: bool) -> list[str]:
+def _run_sphinx_apart(src: Path, out: Path, doctrees: Path) -> list[str]:
     with tempfile.TemporaryDirectory(prefix="publish-render-") as tmp:
         result = Path(tmp) / "warnings.json"
         # -P and the source folder as the working one: no module of the site's shadows
         # one Sphinx imports
         res = proc.run([sys.executable, "-P", "-m", "publisher.pipeline.render_apart",
-                        str(src), str(out), str(doctrees), "strict" if strict else "",
-                        str(result)], cwd=src)
+                        str(src), str(out), str(doctrees), str(result)], cwd=src)
         if res.returncode != 0:
             raise PublishError(res.stderr.strip()[-4000:]
                                or f"rendering failed (exit {res.returncode})")
