@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests.accessibility import in_page
 from tests.attacks.kit import hello_launcher
 from tests.conftest import ROOT
 
@@ -17,6 +18,27 @@ pytestmark = [pytest.mark.docker, pytest.mark.browser, pytest.mark.slow]
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 SESSION = re.compile(r".*/sessions/([0-9a-f]+)/lab.*")
 CELL = ".jp-Notebook .jp-CodeCell .jp-InputArea-editor"
+# the lowest contrast of text in publish's own parts of JupyterLab (the Share button, the
+# dialogs), with the text it was measured on
+WORST_CONTRAST = in_page("sel", """
+    let worst = [99, ''];
+    for (const root of document.querySelectorAll(sel)) {
+        for (const el of [root, ...root.querySelectorAll('*')]) {
+            const own = [...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
+            if (!own || !el.getClientRects().length) continue;
+            const bg = behind(el), fg = over(rgba(getComputedStyle(el).color), bg);
+            const r = ratio(fg, bg);
+            if (r < worst[0]) worst = [r, el.textContent.slice(0, 40)];
+        }
+    }
+    return worst;
+""")
+OURS = ".publish-share-button, .publish-keep"
+
+
+def readable(page: Any) -> None:
+    ratio, text = page.evaluate(WORST_CONTRAST, OURS)
+    assert ratio >= 4.5, f"{text!r} at {ratio:.2f}:1"
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +56,7 @@ def run_in_first_cell(page: Any, code: str) -> None:
 
 def test_a_second_reader_works_in_the_shared_kernel_until_sharing_stops(
         launcher: str, browser: Any) -> None:
-    first = browser.new_context()
+    first = browser.new_context(color_scheme="dark")  # JupyterLab's dark theme
     reader = first.new_page()
     reader.goto(f"{launcher}launch/hello")
     reader.wait_for_url(SESSION, timeout=300_000)
@@ -47,6 +69,7 @@ def test_a_second_reader_works_in_the_shared_kernel_until_sharing_stops(
     dialog = reader.get_by_role("alertdialog", name="Share this session")
     link = dialog.get_by_label("The share link").input_value(timeout=30_000)
     assert "/_publish/join/" in link
+    readable(reader)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     reader.screenshot(path=str(ARTIFACTS / "share-dialog.png"))
 
@@ -65,6 +88,7 @@ def test_a_second_reader_works_in_the_shared_kernel_until_sharing_stops(
     stopped.wait_for(timeout=30_000)
     # the guest's JupyterLab notices (its next check of the session), and nothing answers
     guest.get_by_role("alertdialog", name="This session has ended").wait_for(timeout=30_000)
+    readable(guest)  # in JupyterLab's light theme
     status = guest.request.get(guest.url.split("/lab")[0] + "/api/status")
     assert status.status == 403
     second.close()

@@ -104,9 +104,11 @@ var _JUPYTERLAB;
     ".publish-keep-actions{display:flex;flex-wrap:wrap;gap:.6rem;margin-top:1rem}",
     ".publish-keep button{font:inherit;min-height:2rem;padding:.3rem .9rem;border-radius:4px;",
     "cursor:pointer;border:1px solid var(--jp-brand-color1,#1976d2);",
-    "background:var(--jp-layout-color1,#fff);color:var(--jp-brand-color0,#0d47a1)}",
-    ".publish-keep button.publish-keep-main{background:var(--jp-brand-color1,#1976d2);",
-    "color:#fff}",
+    // text at 4.5:1 or more in the light and the dark theme: the theme's own text colour,
+    // white on the darker brand blue (the dark theme's brand-color1 gives white 3.1:1)
+    "background:var(--jp-layout-color1,#fff);color:var(--jp-ui-font-color1,#222)}",
+    ".publish-keep button.publish-keep-main{background:var(--jp-brand-color0,#0d47a1);",
+    "border-color:var(--jp-brand-color0,#0d47a1);color:#fff}",
     ".publish-keep button:focus-visible{outline:3px solid var(--jp-brand-color2,#64b5f6);",
     "outline-offset:2px}",
     ".publish-keep input{font:inherit;width:100%;box-sizing:border-box;padding:.3rem .4rem;",
@@ -114,8 +116,8 @@ var _JUPYTERLAB;
     "border:1px solid var(--jp-border-color1,#bbb);border-radius:4px}",
     ".publish-share-button{position:fixed;top:3px;right:.6rem;z-index:10001;font:inherit;",
     "font-size:var(--jp-ui-font-size1,13px);min-height:24px;padding:0 .8rem;border-radius:4px;",
-    "cursor:pointer;border:1px solid var(--jp-brand-color1,#1976d2);",
-    "background:var(--jp-brand-color1,#1976d2);color:#fff}",
+    "cursor:pointer;border:1px solid var(--jp-brand-color0,#0d47a1);",
+    "background:var(--jp-brand-color0,#0d47a1);color:#fff}",
     ".publish-share-button:focus-visible{outline:3px solid var(--jp-brand-color2,#64b5f6);",
     "outline-offset:2px}"
   ].join("");
