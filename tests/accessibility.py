@@ -143,6 +143,25 @@ def in_page(params: str, body: str) -> str:
     return f"({params}) => {{{CONTRAST_FUNCTIONS}\n{body}}}"
 
 
+# The lowest contrast ratio (WCAG 2) of the text in the elements *sel* matches (and their
+# descendants) against what is behind it (the backgrounds up the tree, blended): [ratio,
+# the element's class, first words and colours]
+WORST_TEXT_CONTRAST = in_page("sel", """
+    let worst = [99, ''];
+    for (const root of document.querySelectorAll(sel)) {
+        for (const el of [root, ...root.querySelectorAll('*')]) {
+            const own = [...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
+            if (!own || !el.getClientRects().length) continue;
+            const bg = behind(el), fg = over(rgba(getComputedStyle(el).color), bg);
+            const r = ratio(fg, bg);
+            if (r < worst[0]) worst = [r, el.className + ': ' + el.textContent.slice(0, 40)
+                                          + ' ' + getComputedStyle(el).color + ' on ' + bg];
+        }
+    }
+    return worst;
+""")
+
+
 def luminance(css: str) -> float:
     """Relative luminance of a CSS rgb()/rgba() colour (WCAG 2)."""
     values = [float(v) for v in css[css.index("(") + 1:-1].split(",")[:3]]

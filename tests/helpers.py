@@ -235,34 +235,40 @@ def execute(url: str, token: str, code: str, timeout: float = 60,
         kid = r.json()["id"]
     scheme, rest = url.split("://", 1)
     ws_url = f"{'wss' if scheme == 'https' else 'ws'}://{rest}api/kernels/{kid}/channels?token={token}"
-    out: list[str] = []
     # Jupyter Server answers the handshake once the new kernel replied to kernel_info (it
     # allows the kernel 60 s, kernel_info_timeout): a kernel starting on a busy machine
     with connect(ws_url, open_timeout=90, max_size=None,
                  ssl=ssl_context if scheme == "https" else None) as ws:
-        mid = uuid.uuid4().hex
-        ws.send(json.dumps({
-            "header": {"msg_id": mid, "msg_type": "execute_request", "username": "",
-                       "session": uuid.uuid4().hex, "version": "5.3", "date": ""},
-            "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
-            "content": {"code": code, "silent": False, "store_history": False,
-                        "allow_stdin": False, "stop_on_error": True},
-        }))
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            msg = json.loads(ws.recv(timeout=timeout))
-            state = msg.get("content", {}).get("execution_state")
-            if msg["msg_type"] == "status" and state in ("restarting", "dead"):
-                out.append(f"<kernel {state}>")  # e.g. killed for using too much memory
-                break
-            if msg.get("parent_header", {}).get("msg_id") != mid:
-                continue
-            if msg["msg_type"] == "stream":
-                out.append(msg["content"]["text"])
-            elif msg["msg_type"] == "error":
-                out.append(f"{msg['content']['ename']}: {msg['content']['evalue']}")
-            elif msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
-                break
+        return run_code(ws, code, timeout)
+
+
+def run_code(ws: Any, code: str, timeout: float = 60) -> str:
+    """Run *code* over an open kernel WebSocket *ws*; its stdout and errors as text (a
+    kernel that dies or restarts meanwhile: "<kernel dead>")."""
+    out: list[str] = []
+    mid = uuid.uuid4().hex
+    ws.send(json.dumps({
+        "header": {"msg_id": mid, "msg_type": "execute_request", "username": "",
+                   "session": uuid.uuid4().hex, "version": "5.3", "date": ""},
+        "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
+        "content": {"code": code, "silent": False, "store_history": False,
+                    "allow_stdin": False, "stop_on_error": True},
+    }))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        msg = json.loads(ws.recv(timeout=timeout))
+        state = msg.get("content", {}).get("execution_state")
+        if msg["msg_type"] == "status" and state in ("restarting", "dead"):
+            out.append(f"<kernel {state}>")  # e.g. killed for using too much memory
+            break
+        if msg.get("parent_header", {}).get("msg_id") != mid:
+            continue
+        if msg["msg_type"] == "stream":
+            out.append(msg["content"]["text"])
+        elif msg["msg_type"] == "error":
+            out.append(f"{msg['content']['ename']}: {msg['content']['evalue']}")
+        elif msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            break
     return "".join(out)
 
 

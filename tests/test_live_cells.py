@@ -19,7 +19,7 @@ import pytest
 
 from publisher.pipeline.pipeline import BuildOptions, build
 from publisher.progress import Reporter
-from tests.accessibility import in_page
+from tests.accessibility import WORST_TEXT_CONTRAST
 from tests.conftest import ROOT, md_post, write_files
 from tests.helpers import free_port, running_launcher, session_runtime, wait_until
 from tests.statichost import served as served_folder
@@ -67,22 +67,7 @@ POST = md_post("Cells", "2026-01-01", f"""\
 SESSION_URL = ("() => { const m = window.thebe && window.thebe.server && "
                "window.thebe.server.sessionManager; return m ? m.serverSettings.baseUrl : ''; }")
 
-# The lowest contrast ratio (WCAG 2) of the text in the elements *sel* matches (and their
-# descendants) against what is behind it: the backgrounds up the tree, blended.
-CONTRAST = in_page("sel", """
-    let worst = [99, ''];
-    for (const root of document.querySelectorAll(sel)) {
-        for (const el of [root, ...root.querySelectorAll('*')]) {
-            const own = [...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
-            if (!own || !el.getClientRects().length) continue;
-            const bg = behind(el), fg = over(rgba(getComputedStyle(el).color), bg);
-            const r = ratio(fg, bg);
-            if (r < worst[0]) worst = [r, el.className + ': ' + el.textContent.slice(0, 40)
-                                          + ' ' + getComputedStyle(el).color + ' on ' + bg];
-        }
-    }
-    return worst;
-""")
+CONTRAST = WORST_TEXT_CONTRAST
 
 # where the first line of a cell's code starts relative to the cell's box, its font, and
 # the height of the code's box (padding and line height)

@@ -21,19 +21,9 @@ import pytest
 
 from tests.conftest import CONFIG, md_post, notebook, write_files
 from tests.helpers import ReloadEvents, free_port, running_serve, wait_http, wait_until
+from tests.test_serve import ALPHA  # the same first post
 
 pytestmark = pytest.mark.slow
-
-ALPHA = md_post("Alpha", "2024-02-01", """\
-    # Alpha
-
-    The first words of alpha.
-
-    ```{code-cell} python
-    print("alpha computed", 40 + 2)
-    ```
-    """)
-
 
 def slow(pid_file: Path, seconds: int = 600) -> str:
     return notebook(("markdown", "# Slow\n\nThis post takes ten minutes."),

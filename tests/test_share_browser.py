@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.accessibility import in_page
+from tests.accessibility import WORST_TEXT_CONTRAST
 from tests.attacks.kit import hello_launcher
 from tests.conftest import ROOT
 
@@ -18,26 +18,11 @@ pytestmark = [pytest.mark.docker, pytest.mark.browser, pytest.mark.slow]
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 SESSION = re.compile(r".*/sessions/([0-9a-f]+)/lab.*")
 CELL = ".jp-Notebook .jp-CodeCell .jp-InputArea-editor"
-# the lowest contrast of text in publish's own parts of JupyterLab (the Share button, the
-# dialogs), with the text it was measured on
-WORST_CONTRAST = in_page("sel", """
-    let worst = [99, ''];
-    for (const root of document.querySelectorAll(sel)) {
-        for (const el of [root, ...root.querySelectorAll('*')]) {
-            const own = [...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
-            if (!own || !el.getClientRects().length) continue;
-            const bg = behind(el), fg = over(rgba(getComputedStyle(el).color), bg);
-            const r = ratio(fg, bg);
-            if (r < worst[0]) worst = [r, el.textContent.slice(0, 40)];
-        }
-    }
-    return worst;
-""")
 OURS = ".publish-share-button, .publish-keep"
 
 
 def readable(page: Any) -> None:
-    ratio, text = page.evaluate(WORST_CONTRAST, OURS)
+    ratio, text = page.evaluate(WORST_TEXT_CONTRAST, OURS)
     assert ratio >= 4.5, f"{text!r} at {ratio:.2f}:1"
 
 

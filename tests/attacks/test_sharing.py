@@ -10,9 +10,7 @@ route and add no session.
 
 from __future__ import annotations
 
-import json
 import secrets
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,7 +27,7 @@ from tests.attacks.kit import (
     hello_launcher,
     ready,
 )
-from tests.helpers import execute
+from tests.helpers import execute, run_code
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -70,27 +68,6 @@ def guest_socket(ev: dict[str, Any], guest: httpx.Client, kid: str) -> Any:
                    open_timeout=60)
 
 
-def run(ws: Any, code: str) -> str:
-    mid = uuid.uuid4().hex
-    ws.send(json.dumps({
-        "header": {"msg_id": mid, "msg_type": "execute_request", "username": "",
-                   "session": uuid.uuid4().hex, "version": "5.3", "date": ""},
-        "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
-        "content": {"code": code, "silent": False, "store_history": False,
-                    "allow_stdin": False, "stop_on_error": True}}))
-    out: list[str] = []
-    while True:
-        msg = json.loads(ws.recv(timeout=60))
-        if msg.get("parent_header", {}).get("msg_id") != mid:
-            continue
-        if msg["msg_type"] == "stream":
-            out.append(msg["content"]["text"])
-        elif msg["msg_type"] == "error":
-            out.append(f"{msg['content']['ename']}: {msg['content']['evalue']}")
-        elif msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
-            return "".join(out)
-
-
 def test_a_guest_works_in_the_same_kernel_until_the_reader_stops_sharing(launcher: str) -> None:
     ev = ready(launcher)
     url = ev["url"]
@@ -104,7 +81,7 @@ def test_a_guest_works_in_the_same_kernel_until_the_reader_stops_sharing(launche
     execute(url, ev["token"], "shared = 6 * 7", notebook_kernel=True)
     kid = guest.get(url + "api/sessions").json()[0]["kernel"]["id"]
     with guest_socket(ev, guest, kid) as ws:
-        lines = run(ws, "print(shared); print(open('/run/publish/secret/token').read())"
+        lines = run_code(ws, "print(shared); print(open('/run/publish/secret/token').read())"
                     ).split()
         assert lines[0] == "42", lines
         jupyter_token = lines[1]
