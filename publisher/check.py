@@ -4,8 +4,8 @@ A build stops at a post's first problem that matters to it; the check is where t
 asks what is wrong, so it reads on: every front matter problem of a post together
 (:func:`publisher.content.frontmatter.validate`), the env files of a post whose front
 matter is broken too, what a build only warns of but is surely a mistake (a misspelt
-key, an ``image`` that is no file), the lines of ``requirements.txt`` pip would refuse, and
-old addresses a build would refuse.
+key; an ``image`` that is no file is a warning, as in the build), the lines of
+``requirements.txt`` pip would refuse, and old addresses a build would refuse.
 """
 
 from __future__ import annotations

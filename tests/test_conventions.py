@@ -91,7 +91,8 @@ def listed(root: Path, rel: str) -> dict[str, dict[str, Any]]:
             "date": attr(art.select_one("time"), "datetime"),
             "authors": [a.get_text(strip=True) for a in art.select(".publish-entry-authors a")],
             "tags": [a.get_text(strip=True) for a in art.select(".publish-tag")],
-            "summary": one(art, ".publish-entry-summary").get_text(strip=True),
+            # its words as a reader reads them (inline markup: their own elements)
+            "summary": " ".join(one(art, ".publish-entry-summary").get_text().split()),
         }
     return out
 

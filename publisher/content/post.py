@@ -289,8 +289,9 @@ def read_post(slug: str, source: Path, site_root: Path, history: History | None 
                    "post, nor of the site's folder or static/; the post has no thumbnail "
                    "or social card image. Put the file there, or give a web address "
                    "(https://…).")
+        # a warning, as in the build: a blog moved in may name images its old tool made
+        # (fastpages' images/copied_from_nb/) until the author copies them
         notes.append(missing)
-        post.doubts.append(missing)
     return post
 
 
