@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from publisher.config import load_config, with_overrides
 from publisher.launcher.launches import Launch
+from publisher.launcher.overflow import Overflow
 from publisher.launcher.records import LaunchRefused
 from publisher.launcher.waiting import Line
 from tests.test_launcher_manager import _post, _session, ended, list_events, manager
@@ -282,3 +284,26 @@ def test_the_line_cannot_be_jumped() -> None:
 
     asyncio.run(go())
 
+
+
+def test_a_wait_past_queue_wait_ends_on_the_overflow_binderhub(tmp_path: Path) -> None:
+    """With ``overflow`` set, a reader who waited too long is sent to the post on the
+    BinderHub (the event the launch page and Run code here follow), not told to retry."""
+    m, backend = manager(tmp_path, max_sessions=1, queue_wait=0.5)
+    backend.gate.set()
+    cfg = with_overrides(load_config(tmp_path / "site"), "launch",
+                         {"repository": "https://github.com/example/blog"})
+    m.overflow = Overflow("https://hub.example.org", cfg, None)
+
+    async def go() -> None:
+        a = await _post(m, "a")
+        _session(m, "s1", a.env_id)
+        events = await asyncio.wait_for(list_events(m.begin(a, "192.0.2.1")), 10)
+        last = events[-1]
+        assert last.phase == "failed" and "hub.example.org" in last.message
+        target = last.extra["overflow"]
+        assert target["url"].startswith("https://hub.example.org/v2/gh/example/blog/")
+        assert target["build"].startswith("https://hub.example.org/build/gh/example/blog/")
+        assert len(m.line) == 0 and not backend.started
+
+    asyncio.run(go())
