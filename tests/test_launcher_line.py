@@ -307,3 +307,24 @@ def test_a_wait_past_queue_wait_ends_on_the_overflow_binderhub(tmp_path: Path) -
         assert len(m.line) == 0 and not backend.started
 
     asyncio.run(go())
+
+
+def test_a_launcher_that_stops_tells_readers_in_line_at_once(tmp_path: Path) -> None:
+    """Stopping does not wait for the line (whose wait may be long): readers in it are
+    told to come back, and their launches end."""
+    m, backend = manager(tmp_path, max_sessions=1)
+    backend.gate.set()
+
+    async def go() -> None:
+        a = await _post(m, "a")
+        _session(m, "s1", a.env_id)
+        reader = m.begin(a, "192.0.2.1")
+        await settle()
+        t0 = time.monotonic()
+        await asyncio.wait_for(m.stop_all(), 20)
+        assert time.monotonic() - t0 < 10, "not held up by the line"
+        events = await asyncio.wait_for(list_events(reader), 5)
+        assert events[-1].phase == "failed" and "stopping" in events[-1].message
+        assert events[-1].extra["retry"] is True and not backend.started
+
+    asyncio.run(go())

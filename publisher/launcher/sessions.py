@@ -141,7 +141,8 @@ class SessionManager:
         if cap and held >= cap:
             log.info("refused launch slug=%s client=%s: holds %d sessions", pe.slug,
                      client, held)
-            raise LaunchRefused(429, f"Your address already holds {held} sessions, the most "
+            raise LaunchRefused(429, f"Your address already holds {held} sessions (or "
+                                "places in line for one), the most "
                                 "one reader may have at a time. Wait until one of them ends "
                                 "(they end after a while without activity), then try "
                                 "again.", 60)
@@ -183,6 +184,9 @@ class SessionManager:
         try:
             if waiter is not None:
                 reservation = await wait_for_place(self.line, waiter, launch)
+                if reservation is None and launch.listeners > 0:  # the launcher stops
+                    launch.emit(BuildEvent("failed", "This launcher is stopping. Try again "
+                                           "in a minute.", {"retry": True}))
                 if reservation is None or launch.listeners <= 0:
                     return  # the reader left: their place (if any) goes to the next
             def on_event(ev: BuildEvent) -> None:
@@ -380,6 +384,7 @@ class SessionManager:
             self._spawn(self.stop(sid, reason))
 
     async def stop_all(self) -> None:
+        self.line.close()  # nobody waits for a launcher that stops
         if self._tasks:  # launches under way: let them reach a tracked state first
             await asyncio.wait(list(self._tasks), timeout=30)
         for sid in list(self.sessions):

@@ -65,6 +65,11 @@ class Line:
         waiter.changed.set()
         self._moved()
 
+    def close(self) -> None:
+        """Everyone leaves (the launcher stops): their launches end at once."""
+        for waiter in list(self._waiters.values()):
+            self.leave(waiter)
+
     def first(self) -> Waiter | None:
         return next(iter(self._waiters.values()), None)
 
