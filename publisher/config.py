@@ -23,6 +23,7 @@ from publisher.config_values import (
     one_id,
     origins,
     setting,
+    size,
     suggest,
     url_path,
     value_of,
@@ -150,6 +151,10 @@ class LauncherSection:
         "then overflow or busy).")
     queue_wait: float = setting(
         600.0, "Seconds a reader waits in line at most (then overflow, else 'try again at').")
+    memory_headroom: str = setting(
+        "1g", "Memory left free on the host for the launcher and the system: a launch waits "
+        "while one session more (as sessions measure) would leave less (0: max_sessions "
+        "alone decides).", check=size)
     reclaim_idle_after: float = setting(
         120.0, "While readers wait in line: seconds without activity after which a session "
         "gives its place to the first of them (oldest idle first).")

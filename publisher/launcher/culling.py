@@ -38,6 +38,8 @@ class Culled(Protocol):
 
     async def fill_pools(self) -> None: ...
 
+    async def measure(self) -> None: ...
+
 
 async def cull_once(m: Culled) -> list[str]:
     """Stop the sessions past their max age, idle or dead; the ids stopped.
@@ -100,7 +102,8 @@ async def cull_reason(m: Culled, session: Session, now: float) -> str | None:
 async def cull_forever(m: Culled) -> None:
     while True:
         await asyncio.sleep(m.settings.cull_interval)
-        for name, step in (("cull_once", lambda: cull_once(m)), ("fill_pools", m.fill_pools)):
+        for name, step in (("cull_once", lambda: cull_once(m)), ("measure", m.measure),
+                           ("fill_pools", m.fill_pools)):
             try:  # culls and claims leave the pool short
                 await step()
             except Exception:

@@ -35,7 +35,7 @@ class Pooling(Registry, Protocol):
     line: Line
 
     @property
-    def used(self) -> int: ...
+    def has_room(self) -> bool: ...
 
     async def _start(self, ref: EnvRef, slug: str, network: bool,
                      reservation: Reservation | None, kernel: str = ...) -> Session: ...
@@ -53,8 +53,7 @@ def pooled(m: Pooling, env_id: str) -> int:
 
 async def fill_pool(m: Pooling, ref: EnvRef) -> None:
     have = m.pool.setdefault(ref.env_id, [])
-    while pooled(m, ref.env_id) < m.settings.pool and not len(m.line) and \
-            m.used < m.settings.max_sessions:
+    while pooled(m, ref.env_id) < m.settings.pool and not len(m.line) and m.has_room:
         session = None
         try:
             session = await m._start(ref, "", False, None)

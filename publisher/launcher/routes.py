@@ -112,8 +112,7 @@ class Routes:
                            "broken; the blog lists every post.", 404)
         target = urlpath or f"lab/tree/{labpath or pe.notebook_name}"
         m = self.manager
-        if m.used >= m.settings.max_sessions and not m.pool.get(pe.env_id) \
-                and not m.line_open:
+        if not m.has_room and not m.pool.get(pe.env_id) and not m.line_open:
             elsewhere = self._overflow(pe)  # no place, and no room in line either
             if elsewhere:  # the same post in its own env on the BinderHub
                 return RedirectResponse(elsewhere["url"], 303, headers={

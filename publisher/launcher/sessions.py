@@ -20,10 +20,12 @@ import anyio
 from publisher.backends.base import BuildEvent, EnvRef, SessionBackend
 from publisher.backends.sessions import SessionRequest
 from publisher.config import LauncherSection
-from publisher.launcher import culling, jupyter, pooling
+from publisher.config_values import size_bytes
+from publisher.launcher import culling, jupyter, pooling, preparing
 from publisher.launcher.adoption import adopt, save_state
 from publisher.launcher.failures import failure_of, technical
 from publisher.launcher.launches import EnvBuilds, Launch, LaunchRate, Reservation
+from publisher.launcher.memory import Room
 from publisher.launcher.metrics import Metrics
 from publisher.launcher.overflow import Overflow
 from publisher.launcher.owners import Owner
@@ -68,6 +70,9 @@ class SessionManager:
         # while readers wait, idle sessions give their places up after the grace
         self.line = Line(settings.queue_length, settings.queue_wait,
                          settings.reclaim_idle_after / max(1, settings.max_sessions))
+        # the host's memory as sessions measure (see publisher.launcher.memory)
+        self.room = Room(size_bytes(settings.memory) or 2**30,
+                         size_bytes(settings.memory_headroom) or 0)
         self._tasks: set[asyncio.Future[None]] = set()
         self.ended: dict[str, str] = {}  # recently stopped sessions' posts: "launch it again"
         for folder in (settings.runtime_path, self.state_dir.parent, self.state_dir,
@@ -99,7 +104,7 @@ class SessionManager:
     def _admit(self) -> None:
         """Free places to the first in line, in arrival order; while readers still wait,
         pooled sessions give their places up (the pool never keeps a reader waiting)."""
-        while len(self.line) and self.used < self.settings.max_sessions:
+        while len(self.line) and self.has_room:
             waiter = self.line.first()
             assert waiter is not None
             self.line.give(waiter, self._reserve(waiter.client))
@@ -107,6 +112,19 @@ class SessionManager:
             pooled = [s for s in self.sessions.values() if s.pooled and s.handle is not None]
             for session in pooled[:len(self.line)]:
                 self.stop_later(session.id, "reclaimed")
+
+    @property
+    def has_room(self) -> bool:
+        """Whether one session more may start: a place under ``max_sessions``, and the
+        host's memory (as sessions measure) for it beside those still starting."""
+        starting = self._reserved + sum(1 for s in self.sessions.values() if s.handle is None)
+        return self.used < self.settings.max_sessions and self.room.fits(starting)
+
+    async def measure(self) -> None:
+        """Measure the sessions' memory (off the event loop); then admit who fits."""
+        handles = [s.handle for s in self.sessions.values() if s.handle is not None]
+        await anyio.to_thread.run_sync(self.room.measure, self.backend.name, handles)
+        self._admit()
 
     @property
     def line_open(self) -> bool:
@@ -154,7 +172,7 @@ class SessionManager:
             pooled = self.pool[pe.env_id].pop()
         reservation = waiter = None
         if pooled is None:
-            if self.used >= self.settings.max_sessions or len(self.line):
+            if not self.has_room or len(self.line):
                 if not self.line_open:
                     log.info("refused launch slug=%s client=%s: busy (%d places taken, "
                              "%d waiting)", pe.slug, client, self.used, len(self.line))
@@ -249,36 +267,8 @@ class SessionManager:
         return f"{self.settings.base_url}{session.prefix}"
 
     async def _prepare(self, session: Session, files: dict[str, bytes], pe: PublishedPost) -> None:
-        """The post's files in place, the notebook's kernel answering and the notebook
-        open in JupyterLab's workspace."""
-        assert session.handle is not None
-        base = self._base(session)
-        # at once: the kernel needs none of the files until the reader runs a cell; when
-        # one fails, the other is not left running against a session about to be stopped
-        upload = asyncio.ensure_future(
-            jupyter.upload_files(session.handle, base, session.token, files))
-        kernel = asyncio.ensure_future(
-            jupyter.start_kernel(session.handle, base, session.token, pe.notebook_name,
-                                 session.kernel_id or None, pe.kernel))
-        layout = asyncio.ensure_future(jupyter.open_in_workspace(
-            session.handle, base, session.token, pe.notebook_name,
-            {"slug": pe.slug, "env_id": pe.env_id,
-             # a session's own host serves the session only: no launch page there
-             "launch": "" if self.settings.session_host else
-             f"{self.settings.base_url}launch/{pe.slug}",
-             "post": blog_of(self.index.cached()).post(pe.slug)}))
-        try:
-            await upload
-            session.kernel_id = await kernel
-            try:
-                await layout
-            except jupyter.BadAnswer as exc:  # JupyterLab opens it all the same, later
-                log.warning("session=%s: the notebook not opened in its workspace: %s",
-                            session.id, exc)
-        finally:
-            upload.cancel()
-            kernel.cancel()
-            layout.cancel()
+        await preparing.prepare(session, self._base(session), files, pe, self.settings,
+                                blog_of(self.index.cached()).post(pe.slug))
 
     async def _claim(self, session: Session, pe: PublishedPost, files: dict[str, bytes]) -> bool:
         """Give a pooled session to a reader; False (and stopped) when it is dead."""
@@ -373,6 +363,7 @@ class SessionManager:
                  session.env_id, reason)
         if reason in ("idle", "max_age"):
             self.metrics.inc("culled")
+        self._admit()  # its memory is free now
 
     async def adopt(self) -> tuple[int, int]:
         """Adopt the live sessions of a previous launcher run; remove what else it left."""

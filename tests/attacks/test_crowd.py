@@ -2,7 +2,8 @@
 order, a reader who leaves frees their place in line at once, one address cannot queue
 many launches, idle sessions give their places to those who wait, the line's bounds answer
 "try again" with Retry-After, and streams opened and dropped by the hundred cost the
-launcher nothing and cannot jump the line. Real launcher, real containers, real streams.
+launcher nothing and cannot jump the line; sessions are measured by what they use. Real
+launcher, real containers, real streams.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.attacks.kit import ADMIN, SLUG, api_sessions, delete_session, ready
+from publisher.launcher.memory import container_memory
+from tests.attacks.kit import ADMIN, SLUG, api_sessions, container_of, delete_session, ready
 from tests.helpers import PIDS, metric, running_launcher, wait_until
 from tests.sampling import PeakRss, open_fds
 
@@ -211,3 +213,16 @@ def test_streams_opened_and_dropped_by_the_hundred_cost_nothing_and_jump_nobody(
         assert first.positions() == [1], "told 1, and only 1: nobody jumped the line"
         delete_session(base, holder["sid"])
         first.ready_event()
+
+
+def test_sessions_are_measured_as_they_use_memory_not_as_their_limit(
+        site: Path, runtime_dir: Path) -> None:
+    """A live session's container measures far below its 512 MiB limit (its cgroup), and
+    the launcher's expectation for one session more follows the measurement."""
+    with crowd(site, runtime_dir, "memory", "--reclaim-idle-after", "4") as base:
+        ev = ready(base, source="127.0.0.2")
+        used = container_memory(container_of(ev).id)
+        assert used is not None and 10 * MiB < used < 512 * MiB, used
+        wait_until(lambda: (metric(base, "publish_session_memory_expected_bytes") or 0)
+                   < 512 * MiB, 30, what="measured below the limit")
+        assert (metric(base, "publish_host_memory_available_bytes") or 0) > 0
