@@ -23,6 +23,7 @@ from publisher.config_values import (
     one_id,
     origins,
     setting,
+    size,
     suggest,
     url_path,
     value_of,
@@ -145,6 +146,18 @@ class LauncherSection:
     max_age: float = setting(6 * 3600.0, "Seconds a session may live.")
     max_sessions: int = setting(20, "Sessions at once, pool included (then: busy).")
     pool: int = setting(0, "Pre-started sessions per env.")
+    queue_length: int = setting(
+        100, "Readers who may wait in line for a place when every place is taken (0: none; "
+        "then overflow or busy).")
+    queue_wait: float = setting(
+        600.0, "Seconds a reader waits in line at most (then overflow, else 'try again at').")
+    memory_headroom: str = setting(
+        "1g", "Memory left free on the host for the launcher and the system: a launch waits "
+        "while one session more (as sessions measure) would leave less (0: max_sessions "
+        "alone decides).", check=size)
+    reclaim_idle_after: float = setting(
+        120.0, "While readers wait in line: seconds without activity after which a session "
+        "gives its place to the first of them (oldest idle first).")
     network: bool = setting(False, "Let every session reach the network (else only posts "
                             "with network: true).")
     admin_token: str = setting("", "Token for /api/sessions (or PUBLISH_ADMIN_TOKEN).",
@@ -199,7 +212,8 @@ class LauncherSection:
     @property
     def cull_interval(self) -> float:
         """Culling looks often enough for the timeouts in force."""
-        return max(1.0, min(30.0, self.idle_timeout / 4, self.max_age / 4))
+        return max(1.0, min(30.0, self.idle_timeout / 4, self.max_age / 4,
+                            self.reclaim_idle_after / 4))
 
     @property
     def admin_secret(self) -> str:

@@ -49,6 +49,27 @@ def addresses(value: str) -> str | None:
     return None
 
 
+UNITS = {"": 1, "b": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
+
+
+def size_bytes(value: str) -> int | None:
+    """Bytes of a size as Docker writes them (``512m``, ``1g``, ``1.5G``, ``0``); None when
+    *value* is not one."""
+    text = value.strip().lower().removesuffix("ib").removesuffix("b") if value.strip() \
+        else "0"
+    number, unit = (text[:-1], text[-1]) if text and text[-1] in UNITS else (text, "")
+    try:
+        amount = float(number)
+    except ValueError:
+        return None
+    return int(amount * UNITS[unit]) if amount >= 0 else None
+
+
+def size(value: str) -> str | None:
+    return None if size_bytes(value) is not None else \
+        f"expected a size such as 512m or 2g, not {value!r}"
+
+
 def http_url(value: str) -> str | None:
     if value and not re.fullmatch(r"https?://[^/\s?#@]+(/[^\s?#]*)?", value):
         return f"expected an http(s) URL like https://mybinder.org, got {value!r}"

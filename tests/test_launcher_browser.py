@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ROOT, md_post, write_files
-from tests.helpers import running_launcher
+from tests.helpers import launch, metric, running_launcher, wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
@@ -119,3 +119,27 @@ def test_a_phone_gets_one_document_in_its_colour_scheme(browser: Any, site: Path
         assert notebook is not None and notebook["width"] > 0.8 * PHONE["width"], notebook
         shot(page, "lab-phone-dark")
         context.close()
+
+
+def test_a_reader_who_finds_every_place_taken_is_told_their_place_in_line(
+        browser: Any, site: Path, runtime: Path) -> None:
+    """The only place is held: the launch page says "You are number 1 in line (about N s)"
+    and how the line moves; closing the page leaves the line at once."""
+    with running_launcher(site, runtime / "l", "--backend", "local",
+                          "--max-sessions", "1") as base:
+        assert launch(base, "hello")[-1]["phase"] == "ready"
+        context = browser.new_context(viewport=PHONE, color_scheme="dark")
+        page = context.new_page()
+        page.goto(base + "launch/hello")
+        status = page.locator("#status")
+        page.wait_for_function("() => document.body.className === 'waiting' && "
+                               "/in line/.test(document.getElementById('status')"
+                               ".textContent)", timeout=60_000)
+        text = status.inner_text()
+        assert text.startswith("You are number 1 in line (about ") and text.endswith(")."), text
+        assert "closing it leaves the line" in page.locator("#hint").inner_text()
+        assert metric(base, "publish_readers_waiting") == 1
+        shot(page, "in-line")
+        context.close()
+        wait_until(lambda: metric(base, "publish_readers_waiting") == 0, 10, interval=0.1,
+                   what="the closed page left the line")

@@ -67,7 +67,7 @@ def test_capacity_answers_busy(site: Path) -> None:
     rdir = Path(tempfile.mkdtemp(prefix="pl-", dir="/tmp"))
     try:
         with running_launcher(site, rdir / "l", "--backend", "local",
-                              "--max-sessions", "1") as base:
+                              "--max-sessions", "1", "--queue-length", "0") as base:
             assert launch(base, "hello")[-1]["phase"] == "ready"
             busy = httpx.get(base + "build/post/hello")
             assert busy.status_code == 503 and busy.headers["retry-after"] == "60"

@@ -95,7 +95,7 @@ async def list_events(launch: Launch) -> list[BuildEvent]:
 
 
 def test_capacity_counts_launches_from_the_moment_they_are_asked_for(tmp_path: Path) -> None:
-    m, backend = manager(tmp_path, max_sessions=2)
+    m, backend = manager(tmp_path, max_sessions=2, queue_length=0)  # no line: busy
 
     async def go() -> None:
         a, b = await _post(m, "a"), await _post(m, "b")
@@ -161,7 +161,7 @@ def _session(m: SessionManager, sid: str, env_id: str, *, pooled: bool = False,
 
 
 def test_a_pooled_session_is_a_place_and_can_be_claimed_when_full(tmp_path: Path) -> None:
-    m, backend = manager(tmp_path, max_sessions=1)
+    m, backend = manager(tmp_path, max_sessions=1, queue_length=0)  # no line: busy
 
     async def go() -> None:
         a = await _post(m, "a")

@@ -21,7 +21,14 @@ from publisher.pipeline.pipeline import BuildOptions, build
 from publisher.progress import Reporter
 from tests.accessibility import WORST_TEXT_CONTRAST
 from tests.conftest import ROOT, md_post, write_files
-from tests.helpers import free_port, running_launcher, session_runtime, wait_until
+from tests.helpers import (
+    free_port,
+    launch,
+    metric,
+    running_launcher,
+    session_runtime,
+    wait_until,
+)
 from tests.statichost import served as served_folder
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -260,6 +267,26 @@ def test_a_refused_launch_says_why_and_leaves_the_page_as_it_was(browser: Any, b
         assert page.locator("main .cell_input").first.inner_html() == code
         assert page.get_by_role("button", name="Run code here").get_attribute(
             "aria-pressed") == "false"
+
+
+def test_run_code_here_tells_a_reader_their_place_in_line(browser: Any, blog: Blog) -> None:
+    """The only place is held: Run code here says "You are number 1 in line (about N s)"
+    while the reader waits, and runs the cells once the place frees."""
+    with blog.launcher("--max-sessions", "1", admin_token="adm") as base, \
+            post_page(browser, blog) as page:
+        holder = launch(base, "cells")[-1]
+        assert holder["phase"] == "ready", holder
+        page.get_by_role("button", name="Run code here").click()
+        status = page.locator('.publish-live-status[data-phase="waiting"]')
+        status.wait_for(timeout=60_000)
+        text = status.inner_text()
+        assert text.startswith("You are number 1 in line (about ") and \
+            text.endswith(" s) for a live session."), text
+        assert metric(base, "publish_readers_waiting") == 1
+        sid = holder["url"].rstrip("/").rsplit("/", 1)[1]
+        httpx.delete(f"{base}api/sessions/{sid}", headers={"Authorization": "token adm"},
+                     timeout=60)
+        wait_until(lambda: page.evaluate(SESSION_URL), 180, what="a session of its own")
 
 
 def test_a_failure_that_would_recur_offers_no_try_again(browser: Any, blog: Blog) -> None:

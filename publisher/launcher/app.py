@@ -71,6 +71,7 @@ async def running(manager: SessionManager, keep_sessions: bool) -> AsyncIterator
         for t in tasks:
             t.cancel()
         await manager.upstreams.close()
+        manager.line.close()  # readers waiting for a place are told to come back
         if not keep_sessions:
             await manager.stop_all()
 

@@ -1,5 +1,9 @@
 """Culling: sessions past their max age, idle or dead are stopped, each checked within its
-own deadline (a reader controls what their session answers), and the pool filled again."""
+own deadline (a reader controls what their session answers), and the pool filled again.
+
+While readers wait in line for a place, sessions idle longer than a short grace
+(``[launcher] reclaim_idle_after``) give theirs up before the regular idle timeout, the
+longest idle first, one for each reader waiting."""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from publisher.config import LauncherSection
 from publisher.launcher import jupyter
 from publisher.launcher.metrics import Metrics
 from publisher.launcher.records import Session
+from publisher.launcher.waiting import Line
 
 log = logging.getLogger("publish.launcher")
 CHECKS_AT_ONCE = 16  # sessions a cull round asks at the same time
@@ -27,10 +32,13 @@ class Culled(Protocol):
     settings: LauncherSection
     metrics: Metrics
     backend: SessionBackend
+    line: Line
 
     async def stop(self, sid: str, reason: str) -> None: ...
 
     async def fill_pools(self) -> None: ...
+
+    async def measure(self) -> None: ...
 
 
 async def cull_once(m: Culled) -> list[str]:
@@ -56,7 +64,23 @@ async def cull_once(m: Culled) -> list[str]:
         return session.id if reason else None
 
     started = [s for s in m.sessions.values() if s.handle is not None]
-    return [sid for sid in await asyncio.gather(*map(check, started)) if sid]
+    stopped = [sid for sid in await asyncio.gather(*map(check, started)) if sid]
+    return stopped + await reclaim(m, now)
+
+
+async def reclaim(m: Culled, now: float) -> list[str]:
+    """While readers wait: stop the sessions idle past the grace, longest idle first, as
+    many as readers wait (their activity as the cull round just read it); the ids."""
+    grace = m.settings.reclaim_idle_after
+    idle = sorted((s for s in m.sessions.values() if s.handle is not None and not s.pooled
+                   and now - s.last_activity > grace), key=lambda s: s.last_activity)
+    taken = idle[:len(m.line)]
+    for session in taken:
+        log.info("reclaim session=%s: idle %.0f s while %d readers wait", session.id,
+                 now - session.last_activity, len(m.line))
+        m.metrics.inc("reclaimed")
+        await m.stop(session.id, "reclaimed")
+    return [s.id for s in taken]
 
 
 async def cull_reason(m: Culled, session: Session, now: float) -> str | None:
@@ -78,7 +102,8 @@ async def cull_reason(m: Culled, session: Session, now: float) -> str | None:
 async def cull_forever(m: Culled) -> None:
     while True:
         await asyncio.sleep(m.settings.cull_interval)
-        for name, step in (("cull_once", lambda: cull_once(m)), ("fill_pools", m.fill_pools)):
+        for name, step in (("cull_once", lambda: cull_once(m)), ("measure", m.measure),
+                           ("fill_pools", m.fill_pools)):
             try:  # culls and claims leave the pool short
                 await step()
             except Exception:

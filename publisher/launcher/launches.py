@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from publisher.backends.base import BuildEvent, EnvRef, EventSink, SessionBackend, SingleFlight
 from publisher.envs.spec import EnvSpec
@@ -23,7 +23,15 @@ class Launch:
         self.events: list[BuildEvent] = []
         self.done = False
         self.listeners = 1  # the request that started it
+        self.on_leave: Callable[[], None] | None = None  # when the last listener leaves
         self._changed = asyncio.Event()
+
+    def unfollow(self) -> None:
+        """A stream stopped following (its reader left); the last one calls
+        :attr:`on_leave` (a launch waiting in line leaves it at once)."""
+        self.listeners -= 1
+        if self.listeners <= 0 and self.on_leave is not None:
+            self.on_leave()
 
     def emit(self, event: BuildEvent) -> None:
         self.events.append(event)

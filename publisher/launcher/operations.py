@@ -39,6 +39,9 @@ class Operations:
                   "sessions_pooled": sum(len(p) for p in m.pool.values()),
                   "sessions_starting": sum(1 for s in m.sessions.values() if s.handle is None),
                   "places_taken": m.used,
+                  "readers_waiting": len(m.line),
+                  "session_memory_expected_bytes": m.room.expected,
+                  "host_memory_available_bytes": m.room.available() or 0,
                   "proxy_clients": len(m.upstreams),
                   "env_builds_started": m.env_builds.started}
         return PlainTextResponse(m.metrics.render(gauges),

@@ -41,6 +41,7 @@ from publisher.launcher.proxy import (
 from publisher.launcher.records import LaunchRefused, Session
 from publisher.launcher.sessions import SessionManager
 from publisher.launcher.sharing import guest_ok
+from publisher.launcher.waiting import busy
 from publisher.web.addresses import origin_of
 from publisher.web.cors import (
     Origins,
@@ -110,16 +111,16 @@ class Routes:
                            f"There is no post “{slug}” to launch here, or the link to it is "
                            "broken; the blog lists every post.", 404)
         target = urlpath or f"lab/tree/{labpath or pe.notebook_name}"
-        if self.manager.used >= self.manager.settings.max_sessions and not \
-                self.manager.pool.get(pe.env_id):
-            elsewhere = self._overflow(pe)
+        m = self.manager
+        if not m.has_room and not m.pool.get(pe.env_id) and not m.line_open:
+            elsewhere = self._overflow(pe)  # no place, and no room in line either
             if elsewhere:  # the same post in its own env on the BinderHub
                 return RedirectResponse(elsewhere["url"], 303, headers={
                     "Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
-            return message(self.blog, "All sessions are in use",
-                           "All sessions are in use right now; try again in a minute.", 503,
+            full = busy(m.line)
+            return message(self.blog, "All sessions are in use", full.message, 503,
                            links=[(self._back_link(request, pe), "Back to the post")],
-                           retry=True, headers={"Retry-After": "60"})
+                           retry=True, headers={"Retry-After": str(full.retry_after)})
         return render("launch.html", title=pe.title, blog=self.blog, target=target,
                       events_url=str(request.url_for("build", slug=slug)),
                       back_url=self._back_link(request, pe))
@@ -173,6 +174,10 @@ class Routes:
         two fields, and the technical account apart (``detail``, ``log``; see
         :mod:`publisher.launcher.failures`). The one exception: busy with an overflow
         BinderHub answers a stream whose one ``failed`` event names it (``overflow``).
+        When every place is taken but the line has room, the stream starts with
+        ``waiting`` events carrying ``position`` (1: next) and ``estimate`` (seconds); a
+        wait past ``queue_wait`` ends in a ``failed`` event with ``overflow``, or with
+        ``retry_after``.
         """
         slug = request.path_params["slug"]
         pe: PublishedPost | None = None
@@ -241,7 +246,7 @@ class Routes:
                     self.lab_static.folder(str(data.get("image", "")))  # copy it ahead
                 yield sse(data)
         finally:
-            launch.listeners -= 1
+            launch.unfollow()
             if pending is not None and not pending.done():
                 pending.cancel()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import secrets
 import time
@@ -19,10 +20,12 @@ import anyio
 from publisher.backends.base import BuildEvent, EnvRef, SessionBackend
 from publisher.backends.sessions import SessionRequest
 from publisher.config import LauncherSection
-from publisher.launcher import culling, jupyter
+from publisher.config_values import size_bytes
+from publisher.launcher import culling, jupyter, pooling, preparing
 from publisher.launcher.adoption import adopt, save_state
 from publisher.launcher.failures import failure_of, technical
 from publisher.launcher.launches import EnvBuilds, Launch, LaunchRate, Reservation
+from publisher.launcher.memory import Room
 from publisher.launcher.metrics import Metrics
 from publisher.launcher.overflow import Overflow
 from publisher.launcher.owners import Owner
@@ -37,6 +40,7 @@ from publisher.launcher.records import (
     remove_folder,
 )
 from publisher.launcher.static import QUICK_COPY, LabStatic
+from publisher.launcher.waiting import Line, WaitedTooLong, Waiter, busy, sent_on, wait_for_place
 
 log = logging.getLogger("publish.launcher")
 ENDED_KEPT = 4096  # ended sessions whose post is remembered
@@ -62,6 +66,13 @@ class SessionManager:
         self.folders = settings.runtime_path / "s"
         self._reserved = 0
         self._client_reserved: dict[str, int] = {}
+        # readers waiting for a place; before any place was given, a guess of the pace:
+        # while readers wait, idle sessions give their places up after the grace
+        self.line = Line(settings.queue_length, settings.queue_wait,
+                         settings.reclaim_idle_after / max(1, settings.max_sessions))
+        # the host's memory as sessions measure (see publisher.launcher.memory)
+        self.room = Room(size_bytes(settings.memory) or 2**30,
+                         size_bytes(settings.memory_headroom) or 0)
         self._tasks: set[asyncio.Future[None]] = set()
         self.ended: dict[str, str] = {}  # recently stopped sessions' posts: "launch it again"
         for folder in (settings.runtime_path, self.state_dir.parent, self.state_dir,
@@ -88,6 +99,38 @@ class SessionManager:
         left = self._client_reserved.pop(reservation.client, 1) - 1
         if left:
             self._client_reserved[reservation.client] = left
+        self._admit()
+
+    def _admit(self) -> None:
+        """Free places to the first in line, in arrival order; while readers still wait,
+        pooled sessions give their places up (the pool never keeps a reader waiting)."""
+        while len(self.line) and self.has_room:
+            waiter = self.line.first()
+            assert waiter is not None
+            self.line.give(waiter, self._reserve(waiter.client))
+        if len(self.line):
+            pooled = [s for s in self.sessions.values() if s.pooled and s.handle is not None]
+            for session in pooled[:len(self.line)]:
+                self.stop_later(session.id, "reclaimed")
+
+    @property
+    def has_room(self) -> bool:
+        """Whether one session more may start: a place under ``max_sessions``, and the
+        host's memory (as sessions measure) for it beside those still starting."""
+        starting = self._reserved + sum(1 for s in self.sessions.values() if s.handle is None)
+        return self.used < self.settings.max_sessions and self.room.fits(starting)
+
+    async def measure(self) -> None:
+        """Measure the sessions' memory (off the event loop); then admit who fits."""
+        handles = [s.handle for s in self.sessions.values() if s.handle is not None]
+        await anyio.to_thread.run_sync(self.room.measure, self.backend.name, handles)
+        self._admit()
+
+    @property
+    def line_open(self) -> bool:
+        """Whether a reader who finds no place may wait for one (a launcher without
+        places has no line: it would never move)."""
+        return self.settings.max_sessions > 0 and not self.line.full
 
     def live_count(self) -> int:
         return sum(1 for s in self.sessions.values() if not s.pooled)
@@ -112,42 +155,58 @@ class SessionManager:
                                 "Wait a minute, then try again.", 60)
         cap = self.settings.sessions_per_client
         held = sum(1 for s in self.sessions.values() if s.client == client) + \
-            self._client_reserved.get(client, 0)
+            self._client_reserved.get(client, 0) + self.line.held(client)  # in line too
         if cap and held >= cap:
             log.info("refused launch slug=%s client=%s: holds %d sessions", pe.slug,
                      client, held)
-            raise LaunchRefused(429, f"Your address already holds {held} sessions, the most "
+            raise LaunchRefused(429, f"Your address already holds {held} sessions (or "
+                                "places in line for one), the most "
                                 "one reader may have at a time. Wait until one of them ends "
                                 "(they end after a while without activity), then try "
                                 "again.", 60)
         pooled = None
         # a pooled session's warm kernel is Python's: other languages start their own
+        # (not past readers waiting in line: nobody passes them)
         if not pe.network and pe.kernel == jupyter.POOL_KERNEL \
-                and self.pool.get(pe.env_id):
+                and self.pool.get(pe.env_id) and not len(self.line):
             pooled = self.pool[pe.env_id].pop()
-        reservation = None
+        reservation = waiter = None
         if pooled is None:
-            if self.used >= self.settings.max_sessions:
-                log.info("refused launch slug=%s client=%s: busy (%d places taken)",
-                         pe.slug, client, self.used)
-                raise LaunchRefused(503, "All sessions are in use right now. Try again in "
-                                    "a minute.", 60)
-            reservation = self._reserve(client)
+            if not self.has_room or len(self.line):
+                if not self.line_open:
+                    log.info("refused launch slug=%s client=%s: busy (%d places taken, "
+                             "%d waiting)", pe.slug, client, self.used, len(self.line))
+                    raise busy(self.line)
+                waiter = self.line.join(client)  # behind everyone who came before
+                self.metrics.inc("queued")
+                self._admit()  # pooled sessions give their places up
+            else:
+                reservation = self._reserve(client)
         else:
             pooled.client = client
         self.rate.count(client)
         launch = Launch(pe.slug)
+        if waiter is not None:
+            launch.on_leave = functools.partial(self.line.leave, waiter)
         log.info("launch slug=%s env=%s client=%s%s", pe.slug, pe.env_id, client,
                  " (from the pool)" if pooled else "")
-        self._spawn(self._run(launch, pe, pooled, reservation, client))
+        self._spawn(self._run(launch, pe, pooled, reservation, client, waiter))
         return launch
 
     async def _run(self, launch: Launch, pe: PublishedPost, pooled: Session | None,
-                   reservation: Reservation | None, client: str) -> None:
+                   reservation: Reservation | None, client: str,
+                   waiter: Waiter | None = None) -> None:
         t0 = time.monotonic()
         loop = asyncio.get_running_loop()
         session: Session | None = None
         try:
+            if waiter is not None:
+                reservation = await wait_for_place(self.line, waiter, launch)
+                if reservation is None and launch.listeners > 0:  # the launcher stops
+                    launch.emit(BuildEvent("failed", "This launcher is stopping. Try again "
+                                           "in a minute.", {"retry": True}))
+                if reservation is None or launch.listeners <= 0:
+                    return  # the reader left: their place (if any) goes to the next
             def on_event(ev: BuildEvent) -> None:
                 loop.call_soon_threadsafe(launch.emit, ev)
 
@@ -175,6 +234,10 @@ class SessionManager:
                 "image": session.image}))
             if launch.listeners <= 0:  # the reader left while it started
                 await self.stop(session.id, "abandoned")
+        except WaitedTooLong:
+            log.info("sent on launch slug=%s client=%s: waited %.0f s", pe.slug, client,
+                     self.line.wait)
+            launch.emit(sent_on(self.line, self.overflow.target(pe) if self.overflow else None))
         except Exception as exc:
             self.metrics.inc("launch_failures")
             log.info("failed launch slug=%s env=%s: %s", pe.slug, pe.env_id,
@@ -204,36 +267,8 @@ class SessionManager:
         return f"{self.settings.base_url}{session.prefix}"
 
     async def _prepare(self, session: Session, files: dict[str, bytes], pe: PublishedPost) -> None:
-        """The post's files in place, the notebook's kernel answering and the notebook
-        open in JupyterLab's workspace."""
-        assert session.handle is not None
-        base = self._base(session)
-        # at once: the kernel needs none of the files until the reader runs a cell; when
-        # one fails, the other is not left running against a session about to be stopped
-        upload = asyncio.ensure_future(
-            jupyter.upload_files(session.handle, base, session.token, files))
-        kernel = asyncio.ensure_future(
-            jupyter.start_kernel(session.handle, base, session.token, pe.notebook_name,
-                                 session.kernel_id or None, pe.kernel))
-        layout = asyncio.ensure_future(jupyter.open_in_workspace(
-            session.handle, base, session.token, pe.notebook_name,
-            {"slug": pe.slug, "env_id": pe.env_id,
-             # a session's own host serves the session only: no launch page there
-             "launch": "" if self.settings.session_host else
-             f"{self.settings.base_url}launch/{pe.slug}",
-             "post": blog_of(self.index.cached()).post(pe.slug)}))
-        try:
-            await upload
-            session.kernel_id = await kernel
-            try:
-                await layout
-            except jupyter.BadAnswer as exc:  # JupyterLab opens it all the same, later
-                log.warning("session=%s: the notebook not opened in its workspace: %s",
-                            session.id, exc)
-        finally:
-            upload.cancel()
-            kernel.cancel()
-            layout.cancel()
+        await preparing.prepare(session, self._base(session), files, pe, self.settings,
+                                blog_of(self.index.cached()).post(pe.slug))
 
     async def _claim(self, session: Session, pe: PublishedPost, files: dict[str, bytes]) -> bool:
         """Give a pooled session to a reader; False (and stopped) when it is dead."""
@@ -299,47 +334,8 @@ class SessionManager:
         return session
 
     # --- pool ----------------------------------------------------------------------
-    def _pooled(self, env_id: str) -> int:
-        """Pooled sessions of *env_id*, those still starting included (they are tracked
-        from their first step, so two fillers never both start the last one)."""
-        return sum(1 for s in self.sessions.values() if s.pooled and s.env_id == env_id)
-
-    async def fill_pool(self, ref: EnvRef) -> None:
-        have = self.pool.setdefault(ref.env_id, [])
-        while self._pooled(ref.env_id) < self.settings.pool and \
-                self.used < self.settings.max_sessions:
-            session = None
-            try:
-                session = await self._start(ref, "", False, None)
-                assert session.handle is not None
-                session.kernel_id = await jupyter.start_kernel(
-                    session.handle, self._base(session), session.token)
-                save_state(self, session)
-            except Exception as exc:
-                self.metrics.inc("pool_failures")
-                log.warning("pool env=%s: a session did not start: %s", ref.env_id,
-                            technical(exc).splitlines()[0])
-                if session is not None:
-                    await self.stop(session.id, "failed")
-                return
-            have.append(session)
-
     async def fill_pools(self) -> None:
-        if self.settings.pool <= 0:
-            return
-        index = await anyio.to_thread.run_sync(self.index.get)
-        seen: set[str] = set()
-        for pe in index.by_slug.values():
-            if pe.env_id in seen:
-                continue
-            seen.add(pe.env_id)
-            if self._pooled(pe.env_id) >= self.settings.pool:
-                continue
-            try:
-                ref = await anyio.to_thread.run_sync(self.backend.ensure_env, pe.spec, pe.env_id)
-            except Exception:
-                continue
-            await self.fill_pool(ref)
+        await pooling.fill_pools(self)
 
     # --- lookup, stopping, culling ----------------------------------------------------
     def get(self, sid: str) -> Session | None:
@@ -352,6 +348,7 @@ class SessionManager:
         for pooled in self.pool.values():
             if session in pooled:
                 pooled.remove(session)
+        self._admit()  # its place to the first in line
         await self.upstreams.forget(sid)
         if session.slug:
             self.ended[sid] = session.slug
@@ -366,6 +363,7 @@ class SessionManager:
                  session.env_id, reason)
         if reason in ("idle", "max_age"):
             self.metrics.inc("culled")
+        self._admit()  # its memory is free now
 
     async def adopt(self) -> tuple[int, int]:
         """Adopt the live sessions of a previous launcher run; remove what else it left."""
@@ -377,6 +375,7 @@ class SessionManager:
             self._spawn(self.stop(sid, reason))
 
     async def stop_all(self) -> None:
+        self.line.close()  # nobody waits for a launcher that stops
         if self._tasks:  # launches under way: let them reach a tracked state first
             await asyncio.wait(list(self._tasks), timeout=30)
         for sid in list(self.sessions):

@@ -133,7 +133,8 @@ def test_concurrent_launches_respect_max_sessions(site: Path, runtime_dir: Path)
     """With --max-sessions 2, six concurrent launches give exactly 2 sessions and
     4 refusals (503, "failed"); never more than 2 containers exist."""
     rdir = runtime_dir / "capacity"
-    with running_launcher(site, rdir, "--backend", "docker", "--max-sessions", "2") as base, \
+    with running_launcher(site, rdir, "--backend", "docker", "--max-sessions", "2",
+                          "--queue-length", "0") as base, \
             ContainerWatch(rdir) as watch:
         results = parallel_launches(base, 6)
         wait_until(lambda: metric(base, "publish_sessions_starting") == 0, 60,
@@ -150,7 +151,7 @@ def test_pooled_sessions_count_toward_capacity(site: Path, runtime_dir: Path) ->
     filled, three concurrent launches give at most 2 sessions, never 3 containers."""
     rdir = runtime_dir / "pooled-capacity"
     with running_launcher(site, rdir, "--backend", "docker", "--pool", "1",
-                          "--max-sessions", "2") as base:
+                          "--max-sessions", "2", "--queue-length", "0") as base:
         wait_until(lambda: metric(base, "publish_sessions_pooled") == 1, 90, what="pool")
         with ContainerWatch(rdir) as watch:
             results = parallel_launches(base, 3)

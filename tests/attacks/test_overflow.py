@@ -28,8 +28,8 @@ EVIL = "https://evil.example.net"
 @pytest.fixture(scope="module")
 def overflowing(site: Path, runtime_dir: Path, tmp_path_factory: pytest.TempPathFactory
                 ) -> Iterator[tuple[str, str]]:
-    """(launcher with one place and an overflow hub, the post's Binder address there):
-    the attack site (its env image built) in a git repository whose env refs are pushed."""
+    """(launcher with one place, no line to wait in and an overflow hub, the post's Binder
+    address there): the attack site (its env image built) in a git repository whose env refs are pushed."""
     work = tmp_path_factory.mktemp("overflow")
     root, remote = work / "site", work / "remote.git"
     shutil.copytree(site, root, ignore=shutil.ignore_patterns("_build", "_site"))
@@ -44,7 +44,8 @@ def overflowing(site: Path, runtime_dir: Path, tmp_path_factory: pytest.TempPath
     hub_url = (f"{HUB}/v2/git/{quote(str(remote), safe='')}/{env_ref}"
                f"?urlpath=lab%2Ftree%2Fposts%2F{SLUG}%2Findex.ipynb")
     with running_launcher(root, runtime_dir / "overflow", "--backend", "docker",
-                          "--max-sessions", "1", "--overflow", HUB, admin_token=ADMIN) as base:
+                          "--max-sessions", "1", "--queue-length", "0", "--overflow", HUB,
+                          admin_token=ADMIN) as base:
         yield base, hub_url
 
 

@@ -324,6 +324,11 @@
           result = {overflow: data.overflow};
         } else if (data.phase === "failed") {
           result = {failed: failure(data.message || "the launch failed", data.retry)};
+        } else if (mine === run && data.phase === "waiting" &&
+                   typeof data.position === "number") {  // every place taken: in line
+          say("waiting", "You are number " + data.position + " in line" +
+              (typeof data.estimate === "number" ? " (about " + data.estimate + " s)" : "") +
+              " for a live session.", {float: floating});
         } else if (mine === run) {
           say(data.phase, WORDS[data.phase] || data.phase + "…", {float: floating,
               log: data.phase === "building" ? (data.message || "").trim() : ""});

@@ -1,0 +1,114 @@
+"""Admission by measured memory: the host's MemAvailable, sessions' measured memory (cgroup
+files, process trees), the rule, and the manager waiting for room (in-process; the docker
+measurement of a real container is in tests/attacks/test_crowd.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from publisher.config_values import size_bytes
+from publisher.launcher.memory import Room, available, container_memory, process_tree_memory
+from tests.test_launcher_line import settle, waiting
+from tests.test_launcher_manager import _post, _session, ended, manager
+
+MiB, GiB = 2**20, 2**30
+
+
+def test_sizes_read_as_docker_writes_them() -> None:
+    assert [size_bytes(v) for v in ("512m", "1g", "1.5G", "0", "100", "2GiB", "")] == \
+        [512 * MiB, GiB, int(1.5 * GiB), 0, 100, 2 * GiB, 0]
+    assert size_bytes("lots") is None and size_bytes("-1g") is None
+
+
+def test_the_hosts_available_memory(tmp_path: Path) -> None:
+    real = available()
+    assert real is not None and real > 0
+    fake = tmp_path / "meminfo"
+    fake.write_text("MemTotal:       24000000 kB\nMemAvailable:   1048576 kB\n")
+    assert available(fake) == GiB
+    fake.write_text("MemTotal: 1 kB\n")
+    assert available(fake) is None
+
+
+@pytest.mark.parametrize("layout", ["v2-systemd", "v2-cgroupfs", "v1"])
+def test_a_containers_memory_from_its_cgroup(tmp_path: Path, layout: str) -> None:
+    cid = "c0ffee" * 10
+    folder, usage, stat, inactive = {
+        "v2-systemd": (tmp_path / "system.slice" / f"docker-{cid}.scope", "memory.current",
+                       "memory.stat", "inactive_file"),
+        "v2-cgroupfs": (tmp_path / "docker" / cid, "memory.current", "memory.stat",
+                        "inactive_file"),
+        "v1": (tmp_path / "memory" / "docker" / cid, "memory.usage_in_bytes", "memory.stat",
+               "total_inactive_file"),
+    }[layout]
+    folder.mkdir(parents=True)
+    (folder / usage).write_text(f"{150 * MiB}\n")
+    (folder / stat).write_text(f"anon 1\n{inactive} {50 * MiB}\nfile 3\n")
+    assert container_memory(cid, tmp_path) == 100 * MiB, "usage less inactive file cache"
+    assert container_memory("f" * 64, tmp_path) is None
+
+
+def test_a_local_sessions_memory_counts_its_processes(tmp_path: Path) -> None:
+    """A process tree: the parent and a child holding 64 MiB; the tree counts both."""
+    ready = tmp_path / "ready"
+    child = subprocess.Popen([sys.executable, "-c",
+                              "import time, pathlib; x = bytearray(64 * 2**20); "
+                              f"pathlib.Path({str(ready)!r}).touch(); time.sleep(60)"])
+    try:
+        for _ in range(200):
+            if ready.exists():
+                break
+            time.sleep(0.05)
+        alone = process_tree_memory(child.pid)
+        tree = process_tree_memory(os.getpid())
+        assert alone is not None and alone >= 64 * MiB
+        assert tree is not None and tree >= alone + 10 * MiB, (tree, alone)
+    finally:
+        child.kill()
+        child.wait()
+    assert process_tree_memory(child.pid) is None
+
+
+def test_the_rule() -> None:
+    free = [4 * GiB]
+    room = Room(limit=GiB, headroom=GiB, available=lambda: free[0])
+    assert room.expected == GiB, "nothing measured: the limit"
+    assert room.fits(0) and room.fits(2) and not room.fits(3)
+    room.measured = {"a": 100 * MiB, "b": 300 * MiB}
+    assert room.expected == 200 * MiB
+    assert room.fits(14) and not room.fits(15)  # 4 GiB - 1 GiB = 15 x 200 MiB
+    room.measured = {"a": 3 * GiB}
+    assert room.expected == GiB, "never more than the limit"
+    free[0] = GiB + 100 * MiB
+    assert not room.fits(0), "headroom kept"
+    assert Room(GiB, 0, lambda: 0).fits(99), "headroom 0: the rule is off"
+    assert Room(GiB, GiB, lambda: None).fits(99), "no figure: max_sessions decides"
+
+
+def test_a_launch_waits_for_memory_and_starts_when_there_is_room(tmp_path: Path) -> None:
+    """Places are free (max_sessions 20) but the host is short: the reader waits in line;
+    once sessions measure small enough, the next measurement admits them."""
+    m, backend = manager(tmp_path, max_sessions=20, memory="1g", memory_headroom="1g")
+    backend.gate.set()
+    free = [GiB + 512 * MiB]  # room for the headroom and half a session at its limit
+    m.room.available = lambda: free[0]
+
+    async def go() -> None:
+        a = await _post(m, "a")
+        _session(m, "s1", a.env_id)
+        reader = m.begin(a, "192.0.2.1")
+        await settle()
+        assert m.used == 1 and waiting(reader) == [1], "a place, but no memory for it"
+        m.room.measured = {"s1": 100 * MiB}  # as a cull round would find it
+        m._admit()
+        await ended(reader)
+        assert len(backend.started) == 1 and len(m.line) == 0
+
+    asyncio.run(go())
