@@ -101,12 +101,14 @@ def guest_capability(cookies: Mapping[str, str], sid: str) -> str | None:
 
 
 def upstream_query(query: str) -> str:
-    """*query* without ``token``: the reader's credential is not Jupyter's (Jupyter would
-    take it before the Authorization header the proxy adds)."""
-    if "token" not in query:
+    """*query* without ``token``, however its name is spelled (``%74oken`` is ``token`` to
+    the launcher and to Jupyter alike): the reader's credential is not Jupyter's (Jupyter
+    would take it before the Authorization header the proxy adds) and never reaches the
+    session."""
+    pairs = parse_qsl(query, keep_blank_values=True)
+    if all(k != "token" for k, _ in pairs):
         return query
-    return urlencode([(k, v) for k, v in parse_qsl(query, keep_blank_values=True)
-                      if k != "token"])
+    return urlencode([(k, v) for k, v in pairs if k != "token"])
 
 
 def cross_site(headers: Mapping[str, str], own_origin: str, method: str) -> bool:
