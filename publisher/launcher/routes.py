@@ -6,7 +6,7 @@ import asyncio
 import functools
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import anyio
@@ -32,6 +32,7 @@ from publisher.launcher.proxy import (
     COOKIE,
     clean_path,
     cross_site,
+    guest_capability,
     proxy_http,
     proxy_target,
     proxy_websocket,
@@ -296,11 +297,16 @@ class Routes:
             return self._ended(self.manager.ended.get(sid, ""), 404, readable)
         token, by_cookie = request_token(request.headers, request.query_params,
                                          request.cookies, sid)
+        still: Callable[[], bool] | None = None
         if not session.token_ok(token):
             if not guest_ok(session, dict(request.cookies)):
                 return PlainTextResponse("403: this session needs its token.", 403,
                                          headers=readable)
             by_cookie = True  # a guest of a share link: our cookie, nothing else
+            capability = guest_capability(request.cookies, sid)
+
+            def still() -> bool:  # a guest's download ends with Stop sharing
+                return session.share_ok(capability) and self._session(sid) is session
         if by_cookie and cross_site(request.headers, _origin(request), request.method):
             return PlainTextResponse("403: a request from another site's page.", 403)
         if not allowed:
@@ -325,7 +331,7 @@ class Routes:
         client = self.manager.upstreams.client(sid, session.handle)
         try:
             return await proxy_http(request, client, target, session.token, prefix, cookie,
-                                    cors)
+                                    cors, still)
         except httpx.TransportError:
             if not await self._alive(session):
                 self.manager.stop_later(sid, "dead")
