@@ -48,7 +48,7 @@ def save_state(m: Registry, s: Session) -> None:
     with os.fdopen(fd, "w") as fh:
         json.dump({"id": s.id, "slug": s.slug, "env_id": s.env_id, "token": s.token, "access": s.access,
                    "image": s.image, "started": s.started, "pooled": s.pooled,
-                   "kernel_id": s.kernel_id,
+                   "kernel_id": s.kernel_id, "joined": s.joined,
                    "handle": s.handle.to_json() if s.handle else None}, fh)
     tmp.replace(path)
 
@@ -90,7 +90,8 @@ async def adopt(m: Registry) -> tuple[int, int]:
                           kernel_id=str(state.get("kernel_id", "")),
                           # a state file from before the two were apart: the reader's was
                           # Jupyter's
-                          access=str(state.get("access") or state["token"]))
+                          access=str(state.get("access") or state["token"]),
+                          joined=bool(state.get("joined")))
         m.sessions[sid] = session
         if session.pooled:
             m.pool.setdefault(session.env_id, []).append(session)

@@ -1,7 +1,10 @@
 """Stop sharing, attacked further: a real launcher, real containers.
 
 What a guest set going before the reader stops sharing must not outlive it: a download
-under way through the proxy ends with the link.
+under way through the proxy ends with the link, and code a guest left in the session (a
+JupyterLab extension in ``~/.local/share/jupyter/labextensions``, which the reader's
+JupyterLab then loads, or a notebook the guest signed with the session's own key) cannot
+make a new link in the reader's name once they stopped sharing.
 """
 
 from __future__ import annotations
@@ -48,3 +51,27 @@ def test_a_download_under_way_ends_when_the_reader_stops_sharing(launcher: str) 
     assert received < size // 2, f"{received} of {size} bytes after Stop sharing"
     assert guest.get(url + "api/status").status_code == 403
     delete_session(launcher, ev["sid"])
+
+
+def test_a_session_whose_sharing_stopped_is_not_shared_again(launcher: str) -> None:
+    ev = ready(launcher)
+    url = ev["url"]
+    guest = joined(share_link(ev))
+    assert guest.get(url + "api/status").status_code == 200
+    # the reader's browser: their cookie, their session's own origin, as JupyterLab's
+    # Share button calls the launcher, and as a script a guest left in the session would
+    reader = httpx.Client(timeout=30)
+    assert reader.get(url + "api/status", params={"token": ev["token"]}).status_code == 200
+    origin = {"Origin": url.split("/sessions/")[0]}
+    assert reader.delete(url + "_publish/share", headers=origin).status_code == 200
+    again = reader.post(url + "_publish/share", headers=origin)
+    assert again.status_code == 409 and "Launch the post again" in again.text, again.text
+    assert guest.get(url + "api/status").status_code == 403
+    # a session no guest came to is shared again after a stop
+    other = ready(launcher)
+    share_link(other)
+    assert httpx.delete(other["url"] + "_publish/share", headers=owner_headers(other),
+                        timeout=10).status_code == 200
+    assert share_link(other).startswith(other["url"])
+    for sid in (ev["sid"], other["sid"]):
+        delete_session(launcher, sid)
