@@ -76,10 +76,10 @@ async def adopt(m: Registry) -> tuple[int, int]:
         ok = (record.running and isinstance(handle_data, dict) and not overdue
               and hash_token(str(state.get("token", ""))) == record.token_hash)
         if not ok or not isinstance(handle_data, dict):
-            handle = SessionHandle(sid, Path(), record.ref)
-            if isinstance(handle_data, dict):
-                handle = SessionHandle.from_json(handle_data)
-            await anyio.to_thread.run_sync(m.backend.stop_session, handle)
+            # what the engine says (the session's own container), not what a state file
+            # names: a file may name any container or volume
+            await anyio.to_thread.run_sync(m.backend.stop_session,
+                                           SessionHandle(sid, Path(), record.ref))
             (m.state_dir / f"{sid}.json").unlink(missing_ok=True)
             removed += 1
             continue
@@ -98,12 +98,11 @@ async def adopt(m: Registry) -> tuple[int, int]:
         adopted += 1
         log.info("adopt session=%s slug=%s env=%s", sid, session.slug or "-",
                  session.env_id)
-    for sid, leftover in states.items():  # their containers are gone: clean up
-        handle_data = (leftover or {}).get("handle")
-        if isinstance(handle_data, dict):
+    for sid in states:  # their containers are gone: clean up (their socket volumes)
+        if _SID.fullmatch(sid):
             with contextlib.suppress(Exception):
-                await anyio.to_thread.run_sync(
-                    m.backend.stop_session, SessionHandle.from_json(handle_data))
+                await anyio.to_thread.run_sync(m.backend.stop_session,
+                                               SessionHandle(sid, Path(), ""))
         (m.state_dir / f"{sid}.json").unlink(missing_ok=True)
         removed += 1
     for sid in mine - set(m.sessions):
@@ -129,15 +128,14 @@ async def _clean_up_after_others(m: Registry, found: list[SessionRecord]) -> int
             if record is not None and record.owner == folder.name and record.running \
                     and time.time() <= record.deadline + 60:
                 continue
-            handle_data = (_read_json(path) or {}).get("handle")
-            with contextlib.suppress(Exception):
-                if isinstance(handle_data, dict):
-                    await anyio.to_thread.run_sync(
-                        m.backend.stop_session, SessionHandle.from_json(handle_data))
-                elif record is not None:
-                    await anyio.to_thread.run_sync(
-                        m.backend.stop_session, SessionHandle(path.stem, Path(), record.ref))
-            if _SID.fullmatch(path.stem):
+            # only what the engine marks as that launcher's session is stopped, by what the
+            # engine says: a state file (forged, or stale) may name any container or
+            # volume, or another launcher's live session, whose folder stays too
+            theirs = record is None or record.owner == folder.name
+            if theirs and _SID.fullmatch(path.stem):
+                with contextlib.suppress(Exception):
+                    await anyio.to_thread.run_sync(m.backend.stop_session, SessionHandle(
+                        path.stem, Path(), record.ref if record is not None else ""))
                 await anyio.to_thread.run_sync(remove_folder, m.folders / path.stem)
             path.unlink(missing_ok=True)
             removed += 1
