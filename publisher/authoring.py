@@ -166,6 +166,13 @@ def edit_routes(servers: EditServers) -> list[BaseRoute]:
     that offers it; with another backend the script offers nothing and the route says why."""
 
     async def edit(request: Request) -> Response:
+        if request.headers.get("sec-fetch-site", "") in ("cross-site", "same-site"):
+            # a link or an <img> on another site's page (another local server's
+            # included) would make this machine build envs and start JupyterLabs
+            return PlainTextResponse(
+                "403: Edit in JupyterLab opens from this server's own pages only (the "
+                "link on a post's page, or this address typed in), not from another "
+                "site's page.\n", 403)
         slug = request.path_params["slug"]
         try:
             url = await anyio.to_thread.run_sync(servers.url, slug)
