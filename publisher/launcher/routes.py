@@ -318,7 +318,9 @@ class Routes:
                            headers={"Retry-After": "2", **readable})
         session.touch()
         cookie = None
-        if request.query_params.get("token") is not None:
+        # the cookie holds the reader's credential: set for the reader who gave it, never
+        # for a guest who adds some ?token= to a request
+        if session.token_ok(request.query_params.get("token")):
             if self.manager.settings.session_host and request.url.scheme == "https":
                 cookie = (f"__Host-{COOKIE}", "/", session.access)
             else:

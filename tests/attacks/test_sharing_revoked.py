@@ -75,3 +75,20 @@ def test_a_session_whose_sharing_stopped_is_not_shared_again(launcher: str) -> N
     assert share_link(other).startswith(other["url"])
     for sid in (ev["sid"], other["sid"]):
         delete_session(launcher, sid)
+
+
+def test_a_guest_never_gets_the_reader_credential(launcher: str) -> None:
+    """A guest who adds ``?token=`` (anything: Jupyter's token, read inside) to a request
+    is served as a guest, and the answer sets no cookie of the reader's."""
+    ev = ready(launcher)
+    url = ev["url"]
+    guest = joined(share_link(ev))
+    for value in ("x", ""):
+        r = guest.get(url + "api/status", params={"token": value})
+        assert r.status_code == 200
+        assert ev["token"] not in str(r.headers), r.headers
+        assert all(c.value != ev["token"] for c in guest.cookies.jar)
+    stopped = httpx.delete(url + "_publish/share", headers=owner_headers(ev), timeout=10)
+    assert stopped.status_code == 200
+    assert guest.get(url + "api/status").status_code == 403
+    delete_session(launcher, ev["sid"])
