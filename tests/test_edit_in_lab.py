@@ -147,3 +147,27 @@ def test_another_site_page_cannot_start_an_edit(tmp_path: Path) -> None:
                        follow_redirects=False)
         assert r.status_code == 303, site
     assert servers.asked == ["walk"] * 3
+
+
+def test_a_server_reachable_beyond_this_machine_offers_no_edit(tmp_path: Path) -> None:
+    """`serve --host 0.0.0.0` (with --no-launcher, allowed with a warning): whoever
+    reaches it would otherwise start envs and JupyterLabs on the author's machine and be
+    sent their tokens."""
+    backend = cast(Backend, SimpleNamespace(name="local"))
+    servers = EditServers(tmp_path, backend, Reporter(), "0.0.0.0")
+    client = TestClient(Starlette(routes=edit_routes(servers)))
+    r = client.get("/_publish/edit/walk", follow_redirects=False)
+    assert r.status_code == 409 and "--host 127.0.0.1" in r.text, r.text
+    assert "location" not in r.headers
+    assert "createElement" not in client.get("/_publish/edit.js").text
+
+
+@pytest.mark.slow
+def test_serve_on_every_address_offers_no_edit(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    write_files(site, {"publish.toml": CONFIG, "posts/walk/index.ipynb": WALK})
+    with running_serve(site, "--backend", "local", "--no-launcher", "--host", "0.0.0.0",
+                       settled=False) as (base, _):
+        r = httpx.get(base + "_publish/edit/walk", timeout=60)
+        assert r.status_code == 409 and "--host 127.0.0.1" in r.text, r.text
+        assert "location" not in r.headers
