@@ -99,19 +99,15 @@ def test_a_second_reader_works_in_the_shared_kernel_until_sharing_stops(
     first.close()
 
 
-
-@pytest.mark.xfail(strict=True, reason="open: the launch page's ?token= stays readable in "
-                   "the navigation's timing entry; see the test's docstring")
 def test_no_script_of_the_session_reads_the_reader_credential(launcher: str,
                                                               browser: Any) -> None:
     """The launch page sends the reader to JupyterLab with their credential in the query.
-    JupyterLab then drops it from the address bar, but the first page's navigation timing
-    entry (``performance.getEntriesByType('navigation')``) still names that URL, so any
-    script of the page reads it: a JupyterLab extension that code in the session (a
-    guest's, with sharing) left in ``~/.local/share/jupyter/labextensions`` runs there
-    whenever the reader's JupyterLab loads such a URL, and with the credential keeps the
-    session for good, Stop sharing or not. A fix: the proxy answers a same-site navigation
-    that carries ``?token=`` by setting its cookie and redirecting to the address without
+    Were that JupyterLab's page address, its navigation timing entry
+    (``performance.getEntriesByType('navigation')``) would name it for any script of the
+    page, long after JupyterLab drops it from the address bar: a JupyterLab extension that
+    code in the session (a guest's, with sharing) left in
+    ``~/.local/share/jupyter/labextensions`` would read it and keep the session for good,
+    Stop sharing or not. The proxy sets its cookie and redirects to the address without
     it."""
     context = browser.new_context()
     reader = context.new_page()

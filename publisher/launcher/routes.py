@@ -25,6 +25,7 @@ from starlette.websockets import WebSocket
 from publisher.content.post import SLUG
 from publisher.errors import PublishError
 from publisher.launcher.events import KEEPALIVE, sse
+from publisher.launcher.landing import lands, without_credential
 from publisher.launcher.launches import Launch
 from publisher.launcher.pages import Blog, blog_of, message, render
 from publisher.launcher.posts import PublishedPost
@@ -325,6 +326,8 @@ class Routes:
                 cookie = (f"__Host-{COOKIE}", "/", session.access)
             else:
                 cookie = (f"{COOKIE}-{sid}", prefix, session.access)
+            if lands(request):  # the credential leaves the address
+                return without_credential(request, target, cookie)
         if cookie is None and not cors:  # JupyterLab's own files: from the image, cached
             static = await self.lab_static.response(session.image, target, prefix,
                                                     request.method, request.headers)

@@ -92,3 +92,27 @@ def test_a_guest_never_gets_the_reader_credential(launcher: str) -> None:
     assert stopped.status_code == 200
     assert guest.get(url + "api/status").status_code == 403
     delete_session(launcher, ev["sid"])
+
+
+def test_the_reader_credential_leaves_the_page_address(launcher: str) -> None:
+    """A browser's navigation with ``?token=`` (the launch page's) gets the cookie and a
+    redirect to the address without it: no page of the session is ever loaded at an
+    address that holds the reader's credential (its scripts, a guest's too, read it)."""
+    ev = ready(launcher)
+    url = ev["url"]
+    browser = httpx.Client(timeout=30)
+    navigate = {"Sec-Fetch-Mode": "navigate", "Sec-Fetch-Site": "same-origin"}
+    r = browser.get(url + "lab/tree/index.ipynb",
+                    params={"token": ev["token"], "publish-restore": "1"}, headers=navigate)
+    assert r.status_code == 303, r.text
+    where = r.headers["location"]
+    assert ev["token"] not in where and where.endswith("/lab/tree/index.ipynb?publish-restore=1")
+    page = browser.get(url.split("/sessions/")[0] + where, headers=navigate)
+    assert page.status_code == 200 and "jupyter-config-data" in page.text
+    # API calls (thebe's, with the token) and navigations another site started are
+    # answered as they come: a cookie set on a redirect would not follow the latter
+    assert httpx.get(url + "api/status", params={"token": ev["token"]}).status_code == 200
+    cross = httpx.get(url + "lab", params={"token": ev["token"]},
+                      headers={**navigate, "Sec-Fetch-Site": "cross-site"})
+    assert cross.status_code == 200 and "jupyter-config-data" in cross.text
+    delete_session(launcher, ev["sid"])
