@@ -381,3 +381,24 @@ def test_a_forged_state_file_stops_nothing_the_engine_does_not_mark_as_its(
         assert all(h.ref in ("", live.id) and h.volume == "" for h in handles), handles
 
     asyncio.run(go())
+
+
+def test_a_restarted_launcher_still_knows_a_guest_came(tmp_path: Path) -> None:
+    """Whether a guest came to a session is in its state file: a restarted launcher
+    adopts the session and still refuses new links once its sharing stopped."""
+    from publisher.launcher.adoption import save_state
+
+    m, _ = manager(tmp_path)
+    labelled = Labelled()
+    m.backend = labelled
+
+    async def go() -> None:
+        session = await m._start(EnvRef("e", "standin", "image-e"), "", False, None)
+        session.joined = True
+        save_state(m, session)
+        m._owner.release()
+        again = create_manager(m.index.root, labelled, m.settings)
+        assert await again.adopt() == (1, 0)
+        assert again.sessions[session.id].joined
+
+    asyncio.run(go())
