@@ -39,6 +39,7 @@ from publisher.content.post import SOURCE_NAMES
 from publisher.content.site import find_sources
 from publisher.envs.resolve import spec_and_id
 from publisher.errors import PublishError
+from publisher.launcher.hosts import is_loopback
 from publisher.paths import cache_root
 from publisher.progress import Reporter
 
@@ -69,18 +70,28 @@ def _free_port() -> int:
 class EditServers:
     """The JupyterLabs `publish serve` started for the author, one per env id."""
 
-    def __init__(self, site: Path, backend: Backend, reporter: Reporter) -> None:
+    def __init__(self, site: Path, backend: Backend, reporter: Reporter,
+                 host: str = "127.0.0.1") -> None:
         self.site, self.backend, self.reporter = site, backend, reporter
+        # where `serve` listens: beyond this machine, whoever reaches it would start envs
+        # and JupyterLabs here and be sent their tokens
+        self.host = host
         self._servers: dict[str, EditServer] = {}
         self._lock = threading.Lock()
 
     @property
     def available(self) -> bool:
-        """Only the local backend runs code as the author, on the author's files."""
-        return self.backend.name == "local"
+        """Only the local backend runs code as the author, on the author's files, and only
+        for the author's own machine (`serve` on loopback)."""
+        return self.backend.name == "local" and is_loopback(self.host)
 
     def url(self, slug: str) -> str:
         """Where the author edits *slug*'s source (blocking: the env may be built first)."""
+        if not is_loopback(self.host):
+            raise NotEditable(
+                f"Edit in JupyterLab is offered when `publish serve` listens on this "
+                f"machine only (it listens on {self.host}: whoever reaches it would start "
+                f"JupyterLabs here and get their tokens): run it with --host 127.0.0.1")
         if not self.available:
             raise NotEditable(
                 f"Edit in JupyterLab opens a post's own file, which only the local backend "
@@ -166,6 +177,13 @@ def edit_routes(servers: EditServers) -> list[BaseRoute]:
     that offers it; with another backend the script offers nothing and the route says why."""
 
     async def edit(request: Request) -> Response:
+        if request.headers.get("sec-fetch-site", "") in ("cross-site", "same-site"):
+            # a link or an <img> on another site's page (another local server's
+            # included) would make this machine build envs and start JupyterLabs
+            return PlainTextResponse(
+                "403: Edit in JupyterLab opens from this server's own pages only (the "
+                "link on a post's page, or this address typed in), not from another "
+                "site's page.\n", 403)
         slug = request.path_params["slug"]
         try:
             url = await anyio.to_thread.run_sync(servers.url, slug)

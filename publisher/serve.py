@@ -305,7 +305,8 @@ def site_routes(rebuilder: Rebuilder) -> list[BaseRoute]:
 def create_serve_app(site: Path, out: Path, backend: Backend, reporter: Reporter,
                      with_launcher: bool, execute: str | None = None,
                      workspace: Workspace | None = None,
-                     drafts: bool = False) -> tuple[Starlette, Rebuilder]:
+                     drafts: bool = False, host: str = "127.0.0.1"
+                     ) -> tuple[Starlette, Rebuilder]:
     from watchdog.events import FileSystemEvent, FileSystemEventHandler
     from watchdog.observers import Observer
 
@@ -318,7 +319,7 @@ def create_serve_app(site: Path, out: Path, backend: Backend, reporter: Reporter
 
         manager = create_manager(out, backend, load_config(site).launcher)
         routes += launcher_routes(manager)
-    editing = EditServers(site, backend, reporter)
+    editing = EditServers(site, backend, reporter, host)
     routes += [*edit_routes(editing), *site_routes(rebuilder)]
 
     class Handler(FileSystemEventHandler):
@@ -375,7 +376,7 @@ def serve(site: Path, host: str, port: int, backend_name: str | None, with_launc
     if warning:
         reporter.log(warning)
     app, _ = create_serve_app(cfg.root, out, backend, reporter, with_launcher, execute,
-                              workspace, drafts)
+                              workspace, drafts, host)
     names = cfg.launcher.host_names(cfg.site.base_url) + list(allowed_hosts)
     url = f"http://{host}:{port}/"
     reporter.log(f"publish serve: {url} (site {cfg.root}, {backend.name} backend, execute "

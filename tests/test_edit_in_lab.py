@@ -73,6 +73,9 @@ def test_edit_in_jupyterlab_saves_into_posts_and_the_page_reloads(tmp_path: Path
 
         again = httpx.get(base + "_publish/edit/walk", timeout=60)  # the same server
         assert urlparse(again.headers["location"]).port == where.port
+        elsewhere = httpx.get(base + "_publish/edit/walk",  # from another site's page
+                              headers={"Sec-Fetch-Site": "cross-site"})
+        assert elsewhere.status_code == 403 and "location" not in elsewhere.headers
         unknown = httpx.get(base + "_publish/edit/no-such-post")
         assert unknown.status_code == 404 and "no-such-post" in unknown.text
     deadline = time.monotonic() + 20  # `serve`'s end ends its JupyterLab
@@ -114,3 +117,57 @@ def test_other_backends_say_what_edit_needs(tmp_path: Path) -> None:
     r = client.get("/_publish/edit/walk", follow_redirects=False)
     assert r.status_code == 409 and "--backend local" in r.text
     assert "createElement" not in client.get("/_publish/edit.js").text
+
+
+class Recorded(EditServers):
+    """The route's decisions alone: where each slug would be opened, nothing started."""
+
+    def __init__(self, site: Path) -> None:
+        super().__init__(site, cast(Backend, SimpleNamespace(name="local")), Reporter())
+        self.asked: list[str] = []
+
+    def url(self, slug: str) -> str:
+        self.asked.append(slug)
+        return f"http://127.0.0.1:1/lab/tree/posts/{slug}/index.ipynb?token=t"
+
+
+def test_another_site_page_cannot_start_an_edit(tmp_path: Path) -> None:
+    """A link, a form or an <img> on another site's page (the author's browser sends
+    ``Sec-Fetch-Site: cross-site``; ``same-site`` from another local server's page) starts
+    no env build and no JupyterLab; the post's own page, and the address typed in, do."""
+    servers = Recorded(tmp_path)
+    client = TestClient(Starlette(routes=edit_routes(servers)))
+    for site in ("cross-site", "same-site"):
+        r = client.get("/_publish/edit/walk", headers={"Sec-Fetch-Site": site},
+                       follow_redirects=False)
+        assert r.status_code == 403 and "own pages" in r.text and "token" not in r.text
+    assert servers.asked == []
+    for site in ("same-origin", "none", ""):
+        r = client.get("/_publish/edit/walk", headers={"Sec-Fetch-Site": site} if site else {},
+                       follow_redirects=False)
+        assert r.status_code == 303, site
+    assert servers.asked == ["walk"] * 3
+
+
+def test_a_server_reachable_beyond_this_machine_offers_no_edit(tmp_path: Path) -> None:
+    """`serve --host 0.0.0.0` (with --no-launcher, allowed with a warning): whoever
+    reaches it would otherwise start envs and JupyterLabs on the author's machine and be
+    sent their tokens."""
+    backend = cast(Backend, SimpleNamespace(name="local"))
+    servers = EditServers(tmp_path, backend, Reporter(), "0.0.0.0")
+    client = TestClient(Starlette(routes=edit_routes(servers)))
+    r = client.get("/_publish/edit/walk", follow_redirects=False)
+    assert r.status_code == 409 and "--host 127.0.0.1" in r.text, r.text
+    assert "location" not in r.headers
+    assert "createElement" not in client.get("/_publish/edit.js").text
+
+
+@pytest.mark.slow
+def test_serve_on_every_address_offers_no_edit(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    write_files(site, {"publish.toml": CONFIG, "posts/walk/index.ipynb": WALK})
+    with running_serve(site, "--backend", "local", "--no-launcher", "--host", "0.0.0.0",
+                       settled=False) as (base, _):
+        r = httpx.get(base + "_publish/edit/walk", timeout=60)
+        assert r.status_code == 409 and "--host 127.0.0.1" in r.text, r.text
+        assert "location" not in r.headers

@@ -8,6 +8,7 @@ attacked with real containers in tests/attacks/.
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from dataclasses import replace
@@ -339,5 +340,65 @@ def test_what_a_launcher_no_longer_running_left_of_ended_sessions_is_removed(
         assert backend.stopped == [ended.id] and not ended.folder.exists()
         assert not (gone.state_dir / f"{ended.id}.json").exists()
         assert live.folder.is_dir() and (gone.state_dir / f"{live.id}.json").is_file()
+
+    asyncio.run(go())
+
+
+def test_a_forged_state_file_stops_nothing_the_engine_does_not_mark_as_its(
+        tmp_path: Path) -> None:
+    """State files are read back from a folder every launcher shares: one (forged, or
+    stale) that names any container or volume, or another launcher's live session, in the
+    folder of a launcher no longer running gets nothing of those stopped or removed."""
+    backend = Labelled()
+    handles: list[SessionHandle] = []
+    stop = backend.stop_session
+
+    def stop_session(handle: SessionHandle) -> None:
+        handles.append(handle)
+        stop(handle)
+
+    backend.stop_session = stop_session  # type: ignore[method-assign]
+    runtime = tmp_path / "rt"
+
+    def manager_of(site: str) -> SessionManager:
+        write_files(tmp_path / site, {"publish.toml": CONFIG})
+        published_site(tmp_path / site / "_site", ["a"])
+        cfg = with_overrides(load_config(tmp_path / site), "launcher",
+                             {"runtime_dir": str(runtime)})
+        return create_manager(cfg.root / "_site", backend, cfg.launcher)
+
+    async def go() -> None:
+        a = manager_of("a")
+        live = await a._start(EnvRef("e", "standin", "image-e"), "", False, None)
+        dead = runtime / "state" / ("0" * 64)  # a launcher that no longer runs
+        dead.mkdir()
+        for sid, ref in ((live.id, "its-container"), ("f" * 32, "a-database")):
+            (dead / f"{sid}.json").write_text(json.dumps({"id": sid, "handle": {
+                "session_id": sid, "socket": "/x", "ref": ref, "volume": "its-data"}}))
+        assert await manager_of("b").adopt() == (0, 2)
+        assert live.id not in [h.session_id for h in handles], "another launcher's session"
+        assert live.folder.is_dir() and live.id in backend.records
+        assert all(h.ref in ("", live.id) and h.volume == "" for h in handles), handles
+
+    asyncio.run(go())
+
+
+def test_a_restarted_launcher_still_knows_a_guest_came(tmp_path: Path) -> None:
+    """Whether a guest came to a session is in its state file: a restarted launcher
+    adopts the session and still refuses new links once its sharing stopped."""
+    from publisher.launcher.adoption import save_state
+
+    m, _ = manager(tmp_path)
+    labelled = Labelled()
+    m.backend = labelled
+
+    async def go() -> None:
+        session = await m._start(EnvRef("e", "standin", "image-e"), "", False, None)
+        session.joined = True
+        save_state(m, session)
+        m._owner.release()
+        again = create_manager(m.index.root, labelled, m.settings)
+        assert await again.adopt() == (1, 0)
+        assert again.sessions[session.id].joined
 
     asyncio.run(go())

@@ -26,6 +26,7 @@ from publisher.launcher.proxy import (
     safe_location,
     scoped_cookie,
     upstream_headers,
+    upstream_query,
 )
 from publisher.launcher.records import client_key
 from publisher.launcher.sockets import SocketPolicy, UnsafeSocket, connect_unix
@@ -104,6 +105,18 @@ def test_token_sources() -> None:
     assert request_token({}, {}, {"publish-session-s": "c"}, "s") == ("c", True)
     assert request_token({}, {}, {"publish-session-other": "c"}, "s") == (None, False)
     assert request_token({}, {}, {"__Host-publish-session": "h"}, "s") == ("h", True)
+
+
+@pytest.mark.parametrize(("query", "forwarded"), [
+    ("a=1&b=2", "a=1&b=2"), ("", ""), ("path=token", "path=token"),
+    ("token=ACCESS&a=1", "a=1"), ("%74oken=ACCESS&a=1", "a=1"),
+    ("a=1&%74%6F%6B%65%6E=ACCESS", "a=1"), ("token=&token=ACCESS", ""),
+])
+def test_the_reader_credential_is_never_forwarded(query: str, forwarded: str) -> None:
+    """``%74oken`` is ``token`` to the launcher (which takes it as the reader's credential)
+    and to Jupyter: however it is spelled, it stays out of the session."""
+    assert upstream_query(query) == forwarded
+    assert "ACCESS" not in upstream_query(query)
 
 
 @pytest.mark.parametrize(("origin", "method", "refused"), [

@@ -82,3 +82,25 @@ def test_a_second_reader_works_in_the_shared_kernel_until_sharing_stops(
     run_in_first_cell(reader, "print('still mine:', shared)")
     reader.locator(".jp-OutputArea-output", has_text="still mine: 42").wait_for(timeout=60_000)
     first.close()
+
+
+def test_no_script_of_the_session_reads_the_reader_credential(launcher: str,
+                                                              browser: Any) -> None:
+    """The launch page sends the reader to JupyterLab with their credential in the query.
+    Were that JupyterLab's page address, its navigation timing entry
+    (``performance.getEntriesByType('navigation')``) would name it for any script of the
+    page, long after JupyterLab drops it from the address bar: a JupyterLab extension that
+    code in the session (a guest's, with sharing) left in
+    ``~/.local/share/jupyter/labextensions`` would read it and keep the session for good,
+    Stop sharing or not. The proxy sets its cookie and redirects to the address without
+    it."""
+    context = browser.new_context()
+    reader = context.new_page()
+    reader.goto(f"{launcher}launch/hello")
+    reader.wait_for_url(SESSION, timeout=300_000)
+    reader.locator(CELL).first.wait_for(timeout=120_000)
+    assert "token=" not in reader.url, reader.url
+    seen = reader.evaluate("() => performance.getEntriesByType('navigation')"
+                           ".map(e => e.name).join(' ')")
+    context.close()
+    assert "token=" not in seen, seen

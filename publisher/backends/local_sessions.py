@@ -78,8 +78,14 @@ class LocalSessions:
             return None
 
     def _running(self, data: dict[str, Any]) -> bool:
+        """Whether the process *data* records still runs: its pid, started when it says.
+        A record without that start (its process had ended when it was written, or the
+        file is not one of ours) names no process: the pid may be anyone's by now."""
+        recorded = data.get("pid_start")
+        if recorded is None:
+            return False
         started = process_start(int(data["pid"]))
-        return started is not None and started == (data.get("pid_start") or started)
+        return started is not None and started == (recorded or started)
 
     def alive(self, handle: SessionHandle) -> bool:
         child = self.children.get(handle.session_id)

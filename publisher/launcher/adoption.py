@@ -48,7 +48,7 @@ def save_state(m: Registry, s: Session) -> None:
     with os.fdopen(fd, "w") as fh:
         json.dump({"id": s.id, "slug": s.slug, "env_id": s.env_id, "token": s.token, "access": s.access,
                    "image": s.image, "started": s.started, "pooled": s.pooled,
-                   "kernel_id": s.kernel_id,
+                   "kernel_id": s.kernel_id, "joined": s.joined,
                    "handle": s.handle.to_json() if s.handle else None}, fh)
     tmp.replace(path)
 
@@ -76,10 +76,10 @@ async def adopt(m: Registry) -> tuple[int, int]:
         ok = (record.running and isinstance(handle_data, dict) and not overdue
               and hash_token(str(state.get("token", ""))) == record.token_hash)
         if not ok or not isinstance(handle_data, dict):
-            handle = SessionHandle(sid, Path(), record.ref)
-            if isinstance(handle_data, dict):
-                handle = SessionHandle.from_json(handle_data)
-            await anyio.to_thread.run_sync(m.backend.stop_session, handle)
+            # what the engine says (the session's own container), not what a state file
+            # names: a file may name any container or volume
+            await anyio.to_thread.run_sync(m.backend.stop_session,
+                                           SessionHandle(sid, Path(), record.ref))
             (m.state_dir / f"{sid}.json").unlink(missing_ok=True)
             removed += 1
             continue
@@ -90,19 +90,19 @@ async def adopt(m: Registry) -> tuple[int, int]:
                           kernel_id=str(state.get("kernel_id", "")),
                           # a state file from before the two were apart: the reader's was
                           # Jupyter's
-                          access=str(state.get("access") or state["token"]))
+                          access=str(state.get("access") or state["token"]),
+                          joined=bool(state.get("joined")))
         m.sessions[sid] = session
         if session.pooled:
             m.pool.setdefault(session.env_id, []).append(session)
         adopted += 1
         log.info("adopt session=%s slug=%s env=%s", sid, session.slug or "-",
                  session.env_id)
-    for sid, leftover in states.items():  # their containers are gone: clean up
-        handle_data = (leftover or {}).get("handle")
-        if isinstance(handle_data, dict):
+    for sid in states:  # their containers are gone: clean up (their socket volumes)
+        if _SID.fullmatch(sid):
             with contextlib.suppress(Exception):
-                await anyio.to_thread.run_sync(
-                    m.backend.stop_session, SessionHandle.from_json(handle_data))
+                await anyio.to_thread.run_sync(m.backend.stop_session,
+                                               SessionHandle(sid, Path(), ""))
         (m.state_dir / f"{sid}.json").unlink(missing_ok=True)
         removed += 1
     for sid in mine - set(m.sessions):
@@ -128,15 +128,14 @@ async def _clean_up_after_others(m: Registry, found: list[SessionRecord]) -> int
             if record is not None and record.owner == folder.name and record.running \
                     and time.time() <= record.deadline + 60:
                 continue
-            handle_data = (_read_json(path) or {}).get("handle")
-            with contextlib.suppress(Exception):
-                if isinstance(handle_data, dict):
-                    await anyio.to_thread.run_sync(
-                        m.backend.stop_session, SessionHandle.from_json(handle_data))
-                elif record is not None:
-                    await anyio.to_thread.run_sync(
-                        m.backend.stop_session, SessionHandle(path.stem, Path(), record.ref))
-            if _SID.fullmatch(path.stem):
+            # only what the engine marks as that launcher's session is stopped, by what the
+            # engine says: a state file (forged, or stale) may name any container or
+            # volume, or another launcher's live session, whose folder stays too
+            theirs = record is None or record.owner == folder.name
+            if theirs and _SID.fullmatch(path.stem):
+                with contextlib.suppress(Exception):
+                    await anyio.to_thread.run_sync(m.backend.stop_session, SessionHandle(
+                        path.stem, Path(), record.ref if record is not None else ""))
                 await anyio.to_thread.run_sync(remove_folder, m.folders / path.stem)
             path.unlink(missing_ok=True)
             removed += 1

@@ -101,12 +101,14 @@ def guest_capability(cookies: Mapping[str, str], sid: str) -> str | None:
 
 
 def upstream_query(query: str) -> str:
-    """*query* without ``token``: the reader's credential is not Jupyter's (Jupyter would
-    take it before the Authorization header the proxy adds)."""
-    if "token" not in query:
+    """*query* without ``token``, however its name is spelled (``%74oken`` is ``token`` to
+    the launcher and to Jupyter alike): the reader's credential is not Jupyter's (Jupyter
+    would take it before the Authorization header the proxy adds) and never reaches the
+    session."""
+    pairs = parse_qsl(query, keep_blank_values=True)
+    if all(k != "token" for k, _ in pairs):
         return query
-    return urlencode([(k, v) for k, v in parse_qsl(query, keep_blank_values=True)
-                      if k != "token"])
+    return urlencode([(k, v) for k, v in pairs if k != "token"])
 
 
 def cross_site(headers: Mapping[str, str], own_origin: str, method: str) -> bool:
@@ -211,11 +213,16 @@ async def _page_without(upstream: httpx.Response, secret: str) -> bytes:
     return page.replace(secret.encode(), b"") if secret else page
 
 
-async def _body(upstream: httpx.Response) -> AsyncIterator[bytes]:
-    """The session's body; a broken one (wrong length, reset) just ends the response.
-    Whatever ends it, the upstream response is closed (its connection back in the pool)."""
+async def _body(upstream: httpx.Response,
+                still: Callable[[], bool] | None = None) -> AsyncIterator[bytes]:
+    """The session's body; a broken one (wrong length, reset) just ends the response, and
+    so does one whose reader may no longer have it (*still*: a guest's share link, asked
+    before every chunk: a download under way ends with Stop sharing). Whatever ends it,
+    the upstream response is closed (its connection back in the pool)."""
     try:
         async for chunk in upstream.aiter_raw():
+            if still is not None and not still():
+                return
             yield chunk
     except httpx.HTTPError:
         return
@@ -253,13 +260,15 @@ class Upstreams:
 
 async def proxy_http(request: Request, client: httpx.AsyncClient, target: bytes, token: str,
                      path: str, cookie: tuple[str, str, str] | None,
-                     cors: Mapping[str, str] | None = None) -> Response:
+                     cors: Mapping[str, str] | None = None,
+                     still: Callable[[], bool] | None = None) -> Response:
     """Forward *request* to *target* (raw path); raise httpx.TransportError if it fails.
 
     *token* is Jupyter's; *path* is the session's URL path (cookies are pinned to it);
     *cookie* = (name, path, value) sets our cookie too (the first visit, with the reader's
     credential in the query); *cors* are the headers that let an allowed other origin read
-    the answer.
+    the answer; *still* says whether the reader may still have it (a guest's link, asked
+    as the body streams).
     """
     secure = request.url.scheme == "https"
     query = upstream_query(request.url.query)
@@ -279,7 +288,7 @@ async def proxy_http(request: Request, client: httpx.AsyncClient, target: bytes,
             response.raw_headers = [(k, v) for k, v in headers if k != b"content-encoding"] + [
                 (b"content-length", str(len(page)).encode())]
         else:
-            response = StreamingResponse(_body(upstream), status_code=upstream.status_code,
+            response = StreamingResponse(_body(upstream, still), status_code=upstream.status_code,
                                          background=BackgroundTask(upstream.aclose))
             response.raw_headers = headers
         if cors:

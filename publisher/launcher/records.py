@@ -60,6 +60,10 @@ class Session:
     access: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     shares: dict[str, float] = field(default_factory=dict)  # a share link's hash -> made
     guest_sockets: set[anyio.CancelScope] = field(default_factory=set)  # guests' WebSockets
+    # a guest opened a link: what they ran may remain (a page or an extension of theirs
+    # that the reader's browser runs, with the reader's cookie), so once the reader stops
+    # sharing no link is made again (saved: a restarted launcher still refuses)
+    joined: bool = False
 
     @property
     def prefix(self) -> str:

@@ -6,7 +6,7 @@ import asyncio
 import functools
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import anyio
@@ -25,6 +25,7 @@ from starlette.websockets import WebSocket
 from publisher.content.post import SLUG
 from publisher.errors import PublishError
 from publisher.launcher.events import KEEPALIVE, sse
+from publisher.launcher.landing import lands, without_credential
 from publisher.launcher.launches import Launch
 from publisher.launcher.pages import Blog, blog_of, message, render
 from publisher.launcher.posts import PublishedPost
@@ -32,6 +33,7 @@ from publisher.launcher.proxy import (
     COOKIE,
     clean_path,
     cross_site,
+    guest_capability,
     proxy_http,
     proxy_target,
     proxy_websocket,
@@ -301,11 +303,16 @@ class Routes:
             return self._ended(self.manager.ended.get(sid, ""), 404, readable)
         token, by_cookie = request_token(request.headers, request.query_params,
                                          request.cookies, sid)
+        still: Callable[[], bool] | None = None
         if not session.token_ok(token):
             if not guest_ok(session, dict(request.cookies)):
                 return PlainTextResponse("403: this session needs its token.", 403,
                                          headers=readable)
             by_cookie = True  # a guest of a share link: our cookie, nothing else
+            capability = guest_capability(request.cookies, sid)
+
+            def still() -> bool:  # a guest's download ends with Stop sharing
+                return session.share_ok(capability) and self._session(sid) is session
         if by_cookie and cross_site(request.headers, _origin(request), request.method):
             return PlainTextResponse("403: a request from another site's page.", 403)
         if not allowed:
@@ -317,11 +324,15 @@ class Routes:
                            headers={"Retry-After": "2", **readable})
         session.touch()
         cookie = None
-        if request.query_params.get("token") is not None:
+        # the cookie holds the reader's credential: set for the reader who gave it, never
+        # for a guest who adds some ?token= to a request
+        if session.token_ok(request.query_params.get("token")):
             if self.manager.settings.session_host and request.url.scheme == "https":
                 cookie = (f"__Host-{COOKIE}", "/", session.access)
             else:
                 cookie = (f"{COOKIE}-{sid}", prefix, session.access)
+            if lands(request):  # the credential leaves the address
+                return without_credential(request, target, cookie)
         if cookie is None and not cors:  # JupyterLab's own files: from the image, cached
             static = await self.lab_static.response(session.image, target, prefix,
                                                     request.method, request.headers)
@@ -330,7 +341,7 @@ class Routes:
         client = self.manager.upstreams.client(sid, session.handle)
         try:
             return await proxy_http(request, client, target, session.token, prefix, cookie,
-                                    cors)
+                                    cors, still)
         except httpx.TransportError:
             if not await self._alive(session):
                 self.manager.stop_later(sid, "dead")

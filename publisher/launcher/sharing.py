@@ -5,8 +5,11 @@ reader stops sharing.
 A link carries a capability of its own (not the reader's credential, not Jupyter's
 token), kept by the launcher as a hash in the session's record: it dies with the session
 (and with the launcher: records of shares are not saved) and with the reader's "Stop
-sharing", which also closes the guests' open connections. A guest adds no session, so
-capacity and per-client limits count the session once. Only the reader who launched the
+sharing", which also closes the guests' open connections. Once a guest came, a session
+whose sharing stopped is not shared again: code a guest left in it (say a JupyterLab
+extension, which the reader's browser runs with the reader's cookie) could otherwise make
+a link in the reader's name and send it out. A guest adds no session, so capacity and
+per-client limits count the session once. Only the reader who launched the
 session (their credential, not a guest's link) makes or ends links.
 
 Both routes live under the session's own path, so they work on per-session hosts
@@ -22,6 +25,7 @@ import anyio
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
+from publisher.launcher.adoption import save_state
 from publisher.launcher.pages import blog_of, message
 from publisher.launcher.proxy import GUEST_COOKIE, cross_site, guest_capability, request_token
 from publisher.launcher.records import Session, hash_token
@@ -77,6 +81,11 @@ class Sharing:
             session.shares.clear()
             end_guests(session)
             return JSONResponse({"links": 0})
+        if session.joined and not session.shares:
+            return PlainTextResponse(
+                "409: this session was shared and its reader stopped sharing it; what its "
+                "guests ran may still be in it, and could make links in your name, so it is "
+                "not shared again. Launch the post again to share a fresh session.", 409)
         if len(session.shares) >= MAX_LINKS:
             return PlainTextResponse(f"429: this session has {MAX_LINKS} share links; stop "
                                      "sharing to make new ones.", 429)
@@ -104,6 +113,9 @@ class Sharing:
             return message(blog_of(self.manager.index.cached()), "This link no longer works",
                            "Its reader stopped sharing the session, or the link was never "
                            "one of its links.", 403, headers=headers)
+        if not session.joined:
+            session.joined = True
+            save_state(self.manager, session)
         lab = f"{self.settings.base_url}{session.prefix}lab"
         secure = request.url.scheme == "https"
         on_own_host = bool(self.settings.session_host) and secure
