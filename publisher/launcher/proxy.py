@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
@@ -28,11 +27,11 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from publisher.backends.sessions import SessionHandle
 from publisher.launcher import jupyter
+from publisher.launcher.blanking import page_without_token
 from publisher.launcher.sockets import SocketPolicy, async_transport
 
 COOKIE = "publish-session"  # + "-<session id>", path-scoped; "__Host-" + it on session hosts
 GUEST_COOKIE = f"{COOKIE}-guest"  # a share link's, named alike (a session cannot set either)
-PAGE_LIMIT = 4 << 20  # bytes of a session's HTML page the proxy reads to blank the token
 REQUEST_HEADERS = frozenset({
     "accept", "accept-encoding", "accept-language", "cache-control", "content-type",
     "content-encoding", "if-match", "if-none-match", "if-modified-since",
@@ -183,36 +182,6 @@ def response_headers(upstream: httpx.Response, path: str, host: str,
     return out + SAFETY
 
 
-async def _page_without(upstream: httpx.Response, secret: str) -> bytes:
-    """A session's HTML page, decoded, with *secret* (Jupyter's token, which JupyterLab
-    writes into its page config) blanked; a page too big or in an unknown encoding is
-    replaced by a sentence (a session may send anything)."""
-    raw = bytearray()
-    try:
-        async for chunk in upstream.aiter_raw():
-            raw += chunk
-            if len(raw) > PAGE_LIMIT:
-                return b"This session sent a page too big for the launcher to pass on."
-    except httpx.HTTPError:
-        pass  # what came, as a broken streamed body would end
-    finally:
-        await upstream.aclose()
-    encoding = upstream.headers.get("content-encoding", "").strip().lower()
-    if encoding == "gzip":
-        inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        try:
-            page = inflate.decompress(bytes(raw), PAGE_LIMIT)
-        except zlib.error:
-            return b"This session sent a page the launcher could not read."
-        if inflate.unconsumed_tail:
-            return b"This session sent a page too big for the launcher to pass on."
-    elif encoding in ("", "identity"):
-        page = bytes(raw)
-    else:
-        return b"This session sent a page the launcher could not read."
-    return page.replace(secret.encode(), b"") if secret else page
-
-
 async def _body(upstream: httpx.Response,
                 still: Callable[[], bool] | None = None) -> AsyncIterator[bytes]:
     """The session's body; a broken one (wrong length, reset) just ends the response, and
@@ -283,10 +252,7 @@ async def proxy_http(request: Request, client: httpx.AsyncClient, target: bytes,
         headers = response_headers(upstream, path, request.headers.get("host", ""), secure)
         response: Response
         if upstream.headers.get("content-type", "").lower().startswith("text/html"):
-            page = await _page_without(upstream, token)
-            response = Response(page, status_code=upstream.status_code)
-            response.raw_headers = [(k, v) for k, v in headers if k != b"content-encoding"] + [
-                (b"content-length", str(len(page)).encode())]
+            response = await page_without_token(upstream, token, headers)
         else:
             response = StreamingResponse(_body(upstream, still), status_code=upstream.status_code,
                                          background=BackgroundTask(upstream.aclose))
