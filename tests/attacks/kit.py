@@ -9,7 +9,6 @@ token, and any bytes they care to send to the launcher. The fixtures (``runtime_
 from __future__ import annotations
 
 import contextlib
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Any
 import httpx
 
 from tests.conftest import CONFIG, md_post, write_files
-from tests.helpers import launch, running_launcher, session_container, session_id
+from tests.helpers import launch, running_launcher, session_container, session_id, session_runtime
 
 ADMIN = "admin-secret"
 ADMIN_HEADERS = {"Authorization": f"token {ADMIN}"}
@@ -234,8 +233,9 @@ def hello_launcher(folder: Path, launcher_toml: str = "", port: int | None = Non
     """`publish launcher` (docker backend, 512 MB sessions, no per-client cap) for the
     "hello" post of :func:`make_attack_site` in *folder*: its base URL."""
     site = make_attack_site(folder, launcher_toml)
-    with tempfile.TemporaryDirectory(prefix="pl-", dir="/tmp") as runtime, \
-            running_launcher(site, Path(runtime) / "l", "--backend", "docker",
+    # its sessions' containers go with it (a launcher keeps them for the next by design)
+    with session_runtime("pl-") as runtime, \
+            running_launcher(site, runtime / "l", "--backend", "docker",
                              "--memory", "512m", "--sessions-per-client", "0",
                              port=port) as base:
         yield base
