@@ -388,13 +388,33 @@ def stock_thebe_journey(browser: Any, url: str) -> None:
         j.shot("output")
 
 
+# JupyterLab asks for the server's sessions once it shows a notebook; here the answer comes
+# 3 s late, as on a slow connection or a busy host
+SLOW_SESSION_LIST = """(() => {
+  const fetch0 = window.fetch.bind(window);
+  window.fetch = async (input, init) => {
+    const url = typeof input === "string" ? input : (input && input.url) || "";
+    const method = ((init && init.method) || (input && input.method) || "GET").toUpperCase();
+    if (method === "GET" && /\\/api\\/sessions(\\?|$)/.test(url)) {
+      await new Promise(r => setTimeout(r, 3000));
+    }
+    return fetch0(input, init);
+  };
+})();"""
+
+
 def test_first_shift_enter_reaches_the_kernel(browser: Any, site: Path, runtime_dir: Path) -> None:
-    """A reader adds a cell and presses Shift+Enter the moment the notebook shows:
-    the output arrives (JupyterLab drops executions asked for while a kernel starts, so the
-    launcher starts the notebook's kernel before it sends the reader in)."""
+    """A reader adds a cell and presses Shift+Enter the moment the notebook shows: the
+    output arrives. JupyterLab drops executions asked for while a kernel starts, so the
+    launcher starts the notebook's kernel before it sends the reader in; and it shows the
+    notebook before it has joined that kernel (a round trip later: "Select Kernel" instead
+    of a run), so the session's publish-keep extension holds a run until it has."""
     with running_launcher(site, runtime_dir / "first") as base, \
             journey(browser, "first-shift-enter", viewport={"width": 1280, "height": 900}) \
             as (page, j):
+        page.add_init_script(SLOW_SESSION_LIST)
+        started: list[str] = []
+        page.on("request", lambda r: started.append(r.url) if r.method == "POST" else None)
         page.goto(base + "launch/random-walks")
         page.wait_for_url(re.compile(r".*/sessions/[0-9a-f]+/lab/tree/index\.ipynb.*"),
                           timeout=600_000)
@@ -402,4 +422,7 @@ def test_first_shift_enter_reaches_the_kernel(browser: Any, site: Path, runtime_
         first.wait_for(timeout=120_000)
         first.locator(".jp-InputPrompt").click()  # command mode on the first cell
         new_lab_cell_prints_42(page, 60_000)
+        assert page.locator(".jp-Dialog").count() == 0, "no Select Kernel on the way"
+        # the kernel the launcher started ran it: JupyterLab started no session of its own
+        assert not [u for u in started if "/api/sessions" in u], started
         j.shot("output")

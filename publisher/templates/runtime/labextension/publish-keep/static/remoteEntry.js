@@ -225,7 +225,43 @@ var _JUPYTERLAB;
     }).catch(function () {});
   }
 
+  // the command of a run key: Shift+Enter, Ctrl/Cmd+Enter, Alt+Enter ("" for other keys)
+  function runCommand(ev) {
+    if (ev.key !== "Enter") return "";
+    var ctrl = ev.ctrlKey || ev.metaKey;
+    if (ev.shiftKey && !ctrl && !ev.altKey) return "notebook:run-cell-and-select-next";
+    if (ctrl && !ev.shiftKey && !ev.altKey) return "notebook:run-cell";
+    if (ev.altKey && !ev.shiftKey && !ctrl) return "notebook:run-cell-and-insert-below";
+    return "";
+  }
+
+  // JupyterLab shows a notebook before it has joined the notebook's session on the server
+  // (it lists the sessions first: a round trip, seconds on a slow connection or a busy
+  // host). A run asked for in between finds "no kernel": JupyterLab starts a second one
+  // or opens "Select Kernel", and the run is lost. The launcher starts the notebook's
+  // kernel before the reader comes in, so such a run only waits until JupyterLab has
+  // joined it, then goes on as asked (the keys in order, nothing typed into the cell).
+  function holdEarlyRuns(app) {
+    window.addEventListener("keydown", function (ev) {
+      var command = runCommand(ev);
+      if (!command) return;
+      var panel = app.shell.currentWidget;
+      var sc = panel && panel.sessionContext;
+      if (!sc || !panel.content || !panel.node || !panel.node.contains(ev.target)) return;
+      // joined, or decided (no kernel to join): JupyterLab's own way
+      if ((sc.session && sc.session.kernel) || sc.isReady || sc.isDisposed) return;
+      ev.preventDefault();
+      ev.stopImmediatePropagation();
+      sc.ready.then(function () {
+        if (sc.session && sc.session.kernel && app.shell.currentWidget === panel) {
+          return app.commands.execute(command);
+        }
+      }).catch(function () {});
+    }, true);
+  }
+
   function activate(app) {
+    holdEarlyRuns(app);
     var base = config("baseUrl") || "/";
     var contents = app.serviceManager.contents;
     var tracked = [];  // the notebooks' document contexts
