@@ -242,9 +242,7 @@ var _JUPYTERLAB;
   // kernel before the reader comes in, so such a run only waits until JupyterLab has
   // joined it, then goes on as asked (the keys in order, nothing typed into the cell).
   function holdEarlyRuns(app) {
-    window.addEventListener("keydown", function (ev) {
-      var command = runCommand(ev);
-      if (!command) return;
+    function hold(ev, command) {
       var panel = app.shell.currentWidget;
       var sc = panel && panel.sessionContext;
       if (!sc || !panel.content || !panel.node || !panel.node.contains(ev.target)) return;
@@ -257,6 +255,16 @@ var _JUPYTERLAB;
           return app.commands.execute(command);
         }
       }).catch(function () {});
+    }
+    window.addEventListener("keydown", function (ev) {
+      var command = runCommand(ev);
+      if (command) hold(ev, command);
+    }, true);
+    // the toolbar's run buttons, the same
+    window.addEventListener("click", function (ev) {
+      var button = ev.target && ev.target.closest &&
+        ev.target.closest("[data-command^='notebook:run-']");
+      if (button) hold(ev, button.getAttribute("data-command"));
     }, true);
   }
 
