@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import ROOT, machine
 from bench.report import markdown
 
-PARTS = ("envs", "launch", "live", "network", "serve", "build", "scale")
+PARTS = ("envs", "launch", "live", "network", "serve", "build", "scale", "crowd")
 
 
 def main() -> None:

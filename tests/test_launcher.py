@@ -110,6 +110,23 @@ def test_launch_execute_and_files(launcher: str) -> None:
     assert httpx.get(ev["url"] + "api/status", cookies=cookie).status_code == 200
 
 
+def test_jupyterlabs_export_formats_are_the_launchers_answer(launcher: str) -> None:
+    """Every reader's JupyterLab asks for api/nbconvert as it starts (0.2 s of its
+    session's CPU); the answer is the image's, so the launcher asks a session of the image
+    once, before its reader is let in, and answers the other JupyterLabs itself."""
+    for ev in (ready(launcher, "hello"), ready(launcher, "hello")):
+        sid = ev["url"].rstrip("/").rsplit("/", 1)[1]
+        by_jupyter = httpx.get(ev["url"] + "api/nbconvert", params={"token": ev["token"]})
+        kept = httpx.get(ev["url"] + "api/nbconvert", params={"1796465065": ""},
+                         cookies={f"publish-session-{sid}": ev["token"]})
+        assert kept.status_code == 200 and "html" in kept.json()
+        assert kept.json() == by_jupyter.json()
+        # Jupyter's own answer names its CSP report address; the launcher's does not
+        assert "report-uri" in by_jupyter.headers["content-security-policy"]
+        assert "report-uri" not in kept.headers.get("content-security-policy", "")
+        assert httpx.get(ev["url"] + "api/nbconvert").status_code == 403, "no credential"
+
+
 def test_the_notebooks_kernel_is_the_one_started_with_the_container(launcher: str) -> None:
     """A session's container starts the env's kernel beside Jupyter; Jupyter adopts it as
     the notebook's kernel (publish_prestart). Adopted, it is interrupted and restarted

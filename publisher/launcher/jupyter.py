@@ -165,6 +165,15 @@ async def open_in_workspace(handle: SessionHandle, base_url: str, token: str,
                    opened_workspace(path, post))
 
 
+async def nbconvert_formats(handle: SessionHandle, base_url: str, token: str) -> dict[str, Any]:
+    """The session's answer to ``api/nbconvert`` (the export formats JupyterLab offers)."""
+    async with _client(handle, token) as client:
+        _, answer = await _ask(client, "GET", f"{base_url}api/nbconvert")
+    if not isinstance(answer, dict):
+        raise BadAnswer("the session's answer to api/nbconvert is not an object")
+    return answer
+
+
 POOL_KERNEL = "python3"  # what a pooled session warms: the env's Python (Post.kernel)
 
 

@@ -8,6 +8,7 @@ import logging
 
 from publisher.config import LauncherSection
 from publisher.launcher import jupyter
+from publisher.launcher.answers import ImageAnswers
 from publisher.launcher.posts import PublishedPost
 from publisher.launcher.records import Session
 
@@ -15,9 +16,11 @@ log = logging.getLogger("publish.launcher")
 
 
 async def prepare(session: Session, base: str, files: dict[str, bytes], pe: PublishedPost,
-                  settings: LauncherSection, post_url: str) -> None:
+                  settings: LauncherSection, post_url: str,
+                  answers: ImageAnswers | None = None) -> None:
     """Upload *files*, start the notebook's kernel and open the notebook (*base*: the
-    session's address at the launcher; *post_url*: the post on the blog)."""
+    session's address at the launcher; *post_url*: the post on the blog); the image's
+    *answers* learnt from the session when they are not yet (no reader has reached it)."""
     assert session.handle is not None
     # at once: the kernel needs none of the files until the reader runs a cell; when
     # one fails, the other is not left running against a session about to be stopped
@@ -32,6 +35,9 @@ async def prepare(session: Session, base: str, files: dict[str, bytes], pe: Publ
          # a session's own host serves the session only: no launch page there
          "launch": "" if settings.session_host else f"{settings.base_url}launch/{pe.slug}",
          "post": post_url}))
+    learn = asyncio.ensure_future(answers.learn(session.image, session.handle, base,
+                                                session.token)
+                                  if answers is not None else asyncio.sleep(0))
     try:
         await upload
         session.kernel_id = await kernel
@@ -40,7 +46,9 @@ async def prepare(session: Session, base: str, files: dict[str, bytes], pe: Publ
         except jupyter.BadAnswer as exc:  # JupyterLab opens it all the same, later
             log.warning("session=%s: the notebook not opened in its workspace: %s",
                         session.id, exc)
+        await learn
     finally:
+        learn.cancel()
         upload.cancel()
         kernel.cancel()
         layout.cancel()

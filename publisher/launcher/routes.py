@@ -333,11 +333,15 @@ class Routes:
                 cookie = (f"{COOKIE}-{sid}", prefix, session.access)
             if lands(request):  # the credential leaves the address
                 return without_credential(request, target, cookie)
-        if cookie is None and not cors:  # JupyterLab's own files: from the image, cached
+        if cookie is None and not cors:  # JupyterLab's files, the image's answers: cached
             static = await self.lab_static.response(session.image, target, prefix,
                                                     request.method, request.headers)
             if static is not None:
                 return static
+            known = self.manager.answers.response(session.image, target, prefix,
+                                                  request.method)
+            if known is not None:
+                return known
         client = self.manager.upstreams.client(sid, session.handle)
         try:
             return await proxy_http(request, client, target, session.token, prefix, cookie,

@@ -23,6 +23,7 @@ from publisher.config import LauncherSection
 from publisher.config_values import size_bytes
 from publisher.launcher import culling, jupyter, pooling, preparing
 from publisher.launcher.adoption import adopt, save_state
+from publisher.launcher.answers import ImageAnswers
 from publisher.launcher.failures import failure_of, technical
 from publisher.launcher.launches import EnvBuilds, Launch, LaunchRate, Reservation
 from publisher.launcher.memory import Room
@@ -56,6 +57,7 @@ class SessionManager:
         self.env_builds = EnvBuilds(backend)
         # JupyterLab's files per image, served by the launcher (copied from the images)
         self.lab_static = LabStatic(backend, settings.runtime_path / "lab-static")
+        self.answers = ImageAnswers()  # api/nbconvert per image, asked once
         self.overflow: Overflow | None = None  # a BinderHub for readers when all is taken
         self.rate = LaunchRate(settings.launches_per_minute)
         # sessions, state files and folders of other launchers sharing the runtime folder
@@ -268,7 +270,7 @@ class SessionManager:
 
     async def _prepare(self, session: Session, files: dict[str, bytes], pe: PublishedPost) -> None:
         await preparing.prepare(session, self._base(session), files, pe, self.settings,
-                                blog_of(self.index.cached()).post(pe.slug))
+                                blog_of(self.index.cached()).post(pe.slug), self.answers)
 
     async def _claim(self, session: Session, pe: PublishedPost, files: dict[str, bytes]) -> bool:
         """Give a pooled session to a reader; False (and stopped) when it is dead."""
