@@ -146,6 +146,9 @@ class LauncherSection:
     max_age: float = setting(6 * 3600.0, "Seconds a session may live.")
     max_sessions: int = setting(20, "Sessions at once, pool included (then: busy).")
     pool: int = setting(0, "Pre-started sessions per env.")
+    pool_max: int = setting(
+        0, "Pre-started sessions per env at most while its launches come fast: the pool "
+        "grows from pool with the env's launch rate and shrinks when it falls (0: pool alone).")
     queue_length: int = setting(
         100, "Readers who may wait in line for a place when every place is taken (0: none; "
         "then overflow or busy).")

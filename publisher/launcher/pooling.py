@@ -2,11 +2,19 @@
 
 The pool fills only while there is room and nobody waits in line: a pooled session holds a
 place, and readers waiting for one come first (while they wait, the manager stops pooled
-sessions to give them their places)."""
+sessions to give them their places).
+
+It follows demand: each env's pool holds ``pool`` sessions, and more while its launches
+come fast, up to ``pool_max``: as many as launches are expected in the next :data:`LEAD`
+seconds at the rate of the last :data:`WINDOW` seconds. When the rate falls, the surplus is
+stopped (pooled sessions have no reader)."""
 
 from __future__ import annotations
 
 import logging
+import math
+import time
+from collections import deque
 from typing import Protocol
 
 import anyio
@@ -25,6 +33,41 @@ from publisher.launcher.waiting import Line
 log = logging.getLogger("publish.launcher")
 
 
+WINDOW = 120.0  # seconds of launches the rate is taken over
+LEAD = 10.0  # seconds of launches ahead a growing pool holds (a start takes seconds on a busy host)
+
+
+class Demand:
+    """Launches per env over the last :data:`WINDOW` seconds."""
+
+    def __init__(self, window: float = WINDOW) -> None:
+        self.window = window
+        self._at: dict[str, deque[float]] = {}
+
+    def launched(self, env_id: str, now: float | None = None) -> None:
+        self._at.setdefault(env_id, deque()).append(time.monotonic() if now is None else now)
+
+    def rate(self, env_id: str, now: float | None = None) -> float:
+        """Launches of *env_id* per second lately."""
+        at = self._at.get(env_id)
+        if not at:
+            return 0.0
+        now = time.monotonic() if now is None else now
+        while at and at[0] < now - self.window:
+            at.popleft()
+        if not at:
+            del self._at[env_id]
+            return 0.0
+        return len(at) / self.window
+
+    def target(self, env_id: str, base: int, most: int, now: float | None = None) -> int:
+        """Pooled sessions *env_id* should have: *base*, more with its launch rate, at most
+        *most* (no growth when *most* is not above *base*)."""
+        if most <= base:
+            return base
+        return max(base, min(most, math.ceil(self.rate(env_id, now) * LEAD)))
+
+
 class Pooling(Registry, Protocol):
     """What filling the pool needs of the session manager."""
 
@@ -33,6 +76,7 @@ class Pooling(Registry, Protocol):
     backend: SessionBackend
     metrics: Metrics
     line: Line
+    demand: Demand
 
     @property
     def has_room(self) -> bool: ...
@@ -51,9 +95,13 @@ def pooled(m: Pooling, env_id: str) -> int:
     return sum(1 for s in m.sessions.values() if s.pooled and s.env_id == env_id)
 
 
+def target(m: Pooling, env_id: str) -> int:
+    return m.demand.target(env_id, m.settings.pool, m.settings.pool_max)
+
+
 async def fill_pool(m: Pooling, ref: EnvRef) -> None:
     have = m.pool.setdefault(ref.env_id, [])
-    while pooled(m, ref.env_id) < m.settings.pool and not len(m.line) and m.has_room:
+    while pooled(m, ref.env_id) < target(m, ref.env_id) and not len(m.line) and m.has_room:
         session = None
         try:
             session = await m._start(ref, "", False, None)
@@ -71,16 +119,26 @@ async def fill_pool(m: Pooling, ref: EnvRef) -> None:
         have.append(session)
 
 
+async def shrink_pools(m: Pooling) -> None:
+    """Stop the pooled sessions above each env's target (the longest pooled first)."""
+    for env_id, have in list(m.pool.items()):
+        surplus = len(have) - target(m, env_id)
+        for session in have[:max(0, surplus)]:
+            have.remove(session)
+            await m.stop(session.id, "pool")
+
+
 async def fill_pools(m: Pooling) -> None:
-    if m.settings.pool <= 0:
+    if m.settings.pool <= 0 and m.settings.pool_max <= 0:
         return
+    await shrink_pools(m)
     index = await anyio.to_thread.run_sync(m.index.get)
     seen: set[str] = set()
     for pe in index.by_slug.values():
         if pe.env_id in seen:
             continue
         seen.add(pe.env_id)
-        if pooled(m, pe.env_id) >= m.settings.pool:
+        if pooled(m, pe.env_id) >= target(m, pe.env_id):
             continue
         try:
             ref = await anyio.to_thread.run_sync(m.backend.ensure_env, pe.spec, pe.env_id)

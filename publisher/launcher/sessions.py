@@ -60,6 +60,7 @@ class SessionManager:
         self.answers = ImageAnswers()  # api/nbconvert per image, asked once
         self.overflow: Overflow | None = None  # a BinderHub for readers when all is taken
         self.rate = LaunchRate(settings.launches_per_minute)
+        self.demand = pooling.Demand()  # launches per env lately: the pool follows them
         # sessions, state files and folders of other launchers sharing the runtime folder
         # are theirs: adoption and cleanup touch only this owner's
         self._owner = Owner(index.root, settings.runtime_path)
@@ -187,6 +188,9 @@ class SessionManager:
         else:
             pooled.client = client
         self.rate.count(client)
+        self.demand.launched(pe.env_id)
+        if self.settings.pool_max > self.settings.pool and pooled is None:
+            self._spawn(self.fill_pools())  # the env's pool grows with its launches
         launch = Launch(pe.slug)
         if waiter is not None:
             launch.on_leave = functools.partial(self.line.leave, waiter)

@@ -237,6 +237,19 @@ def test_claimed_pool_session_starts_at_claim_and_pool_refills(site: Path,
         assert r.status_code == 200, "the claimed session died at the pool's deadline"
 
 
+def test_the_pool_follows_an_envs_launches(site: Path, runtime_dir: Path) -> None:
+    """With pool_max above pool, no session is started ahead before anyone launches; an
+    env's launches grow its pool, and the next launch claims a warm session."""
+    with running_launcher(site, runtime_dir / "demand", "--backend", "docker",
+                          "--pool-max", "2", admin_token=ADMIN) as base:
+        time.sleep(2)
+        assert metric(base, "publish_sessions_pooled") == 0, "a pool without demand"
+        ready(base)
+        wait_until(lambda: metric(base, "publish_sessions_pooled") == 1, 90, what="grown")
+        pooled = {s["id"] for s in api_sessions(base) if s["pooled"]}
+        assert ready(base)["sid"] in pooled, "the launch did not claim the pooled session"
+
+
 def test_open_fds_return_to_baseline(launcher: str) -> None:
     """Proxy upstream clients are closed when sessions stop: the launcher's open
     fds return near the baseline after 5 sessions are started, used and deleted."""
