@@ -58,6 +58,7 @@ class Reader:
     first_output_s: float = 0.0
     cell_s: list[float] = field(default_factory=list)
     static_ok: int = 0
+    preload: list[str] = field(default_factory=list)
 
 
 def address(i: int) -> str:
@@ -79,6 +80,8 @@ async def follow(client: httpx.AsyncClient, base: str, r: Reader) -> dict[str, A
             if not line.startswith("data: "):
                 continue
             ev = json.loads(line[6:])
+            if isinstance(ev.get("preload"), list):
+                r.preload = [str(u) for u in ev["preload"]]
             if ev.get("phase") == "waiting" and "position" in ev:
                 r.queued = True
                 r.position = max(r.position, int(ev["position"]))
@@ -116,12 +119,14 @@ async def run_cells(ws: Any, r: Reader, t0: float) -> None:
         r.cell_s.append(time.perf_counter() - t)
 
 
-async def load_lab(client: httpx.AsyncClient, url: str, token: str) -> int:
-    """JupyterLab's page and 4 of the files it loads (its main bundle, extensions')."""
+async def load_lab(client: httpx.AsyncClient, url: str, token: str,
+                   preload: list[str]) -> int:
+    """JupyterLab's page and 4 of the files it loads: those the launch named to fetch
+    ahead (JupyterLab's startup files, from the launcher's copy), else its main bundle
+    and its extensions' entries."""
     page = await client.get(f"{url}lab/tree/index.ipynb", params={"token": token})
     page.raise_for_status()
-    files: list[str] = []
-    static = re.search(r'"fullStaticUrl": "([^"]*)"', page.text)
+    files = list(preload)
     main = re.search(r'src="([^"]*main\.[0-9a-f]+\.js[^"]*)"', page.text)
     if main:
         files.append(main.group(1))
@@ -129,8 +134,6 @@ async def load_lab(client: httpx.AsyncClient, url: str, token: str) -> int:
     for name, load in re.findall(r'"name": "([^"]+)", "load": "([^"]+)"', page.text):
         if labext:
             files.append(f"{labext.group(1)}/{name}/{load}")
-    if static and not main:
-        files.append(static.group(1) + "/style.js")
     origin = re.match(r"https?://[^/]+", url)
     assert origin is not None
     ok = 1
@@ -163,7 +166,7 @@ async def reader(base: str, r: Reader, start: float, idle: float | None,
             async with connect(ws_url, max_size=None, open_timeout=120,
                                local_addr=(addr, 0)) as ws:
                 await run_cells(ws, r, t0)
-                r.static_ok = await load_lab(client, url, token)
+                r.static_ok = await load_lab(client, url, token, r.preload)
                 r.outcome = "served"
                 if idle:
                     await asyncio.sleep(idle)  # the kernel connected, nothing run

@@ -234,7 +234,79 @@ def markdown(r: dict[str, Any]) -> str:
             lines.append(f"- {many['posts']} generated posts, save → reload signal, text edit: "
                          f"{fmt(many['save_to_reload_signal_text_edit'])} (goal ≤ 0.3 s)")
         lines.append("")
-    for part in ("build", "launch", "network", "envs", "serve"):
+    crowd = r.get("crowd", {})
+    if crowd and "error" not in crowd:
+        lines += crowd_lines(crowd)
+    for part in ("build", "launch", "network", "envs", "serve", "crowd"):
         if isinstance(r.get(part), dict) and "error" in r[part]:
             lines.append(f"- {part}: failed to run: {r[part]['error']}")
     return "\n".join(lines) + "\n"
+
+
+def _p(s: dict[str, Any] | None, scale: float = 1.0, unit: str = "s", digits: int = 1) -> str:
+    if not s or not s.get("n"):
+        return "–"
+    return f"{s['median'] * scale:.{digits}f} / {s['p95'] * scale:.{digits}f} {unit}"
+
+
+def crowd_lines(c: dict[str, Any]) -> list[str]:
+    """The crowd part: the launcher as configured by default beside a fixed admission."""
+    new, old = c.get("measured", {}), c.get("fixed", {})
+
+    def outcome(run: dict[str, Any]) -> str:
+        o = run.get("outcomes", {})
+        return (f"{o.get('served', 0)} of {run.get('readers', '?')} "
+                f"({100 * run.get('served_share', 0):.0f} %); try again "
+                f"{o.get('try_again', 0)}, overflow {o.get('overflow', 0)}, "
+                f"errors {o.get('error', 0)}")
+
+    def mem(run: dict[str, Any]) -> str:
+        m = run.get("memory", {})
+        per = m.get("per_session_mb", {})
+        parts = ", ".join(f"{k} {v:.0f}" for k, v in m.get("one_session_rss_mb", {}).items())
+        return (f"{per.get('median', 0):.0f} MB ({m.get('containers', 0)} measured; "
+                f"RSS of one: {parts} MB, shared pages counted in each)") if per.get("n") else "–"
+
+    def rt(run: dict[str, Any]) -> str:
+        p = run.get("proxy", {})
+        if "round_trip" not in p:
+            return f"– ({p.get('error', 'not measured')[:60]})"
+        return f"{_p(p['round_trip'], 1000, 'ms')} with {p.get('live_sessions')} live"
+
+    rows = [
+        ("readers served a session (not overflow)", outcome, "≥ 95 % of 200, 0 errors"),
+        ("queued, then served", lambda r: f"{r.get('queued_then_served', 0)} (longest line "
+         f"{r.get('peak_waiting', 0)})", ""),
+        ("click → ready, p50 / p95", lambda r: _p(r.get("click_to_ready")), ""),
+        ("click → first output, p50 / p95 (queued included)",
+         lambda r: _p(r.get("click_to_first_output")), "≤ 2 s / ≤ 10 s"),
+        ("cell round trip (3 cells each), p50 / p95",
+         lambda r: _p(r.get("cell_round_trip"), 1000, "ms", 0), ""),
+        ("concurrent live sessions reached", lambda r: str(r.get("peak_live_sessions")),
+         "≥ 150 on 24 GiB"),
+        ("memory per idle session (cgroup)", mem, "≤ 120 MB"),
+        ("proxy kernel round trip p50 / p95", rt, "p95 ≤ 10 ms with 150 live"),
+        ("launcher RSS peak", lambda r: f"{r.get('launcher_rss_mb_peak', 0):.0f} MB",
+         "≤ 300 MB"),
+        ("launcher CPU peak / mean (of one core)",
+         lambda r: f"{r.get('launcher_cpu_percent_peak', 0):.0f} % / "
+         f"{r.get('launcher_cpu_percent_mean', 0):.0f} %", "report"),
+        ("run time", lambda r: f"{r.get('seconds', 0):.0f} s", ""),
+    ]
+    lines = ["## A crowd on one server (docker backend, image cached)", "",
+             f"{new.get('readers', '?')} readers arriving at random over "
+             f"{new.get('arrivals_s', '?'):.0f} s, each from its own loopback address: the "
+             "launch stream until ready (or a place in line), 3 cells over the notebook "
+             "kernel's WebSocket, JupyterLab's page and 4 of its files, then idle with the "
+             "kernel connected for 30–300 s (half of them) or gone at once. Load generator, "
+             "launcher, Docker and every session share the 2 cores. "
+             "`BENCH_ONLY=crowd make bench`.", "",
+             f"| figure | default: `{new.get('options', '')}` | baseline, fixed admission: "
+             f"`{old.get('options', '')}` | goal |", "| --- | --- | --- | --- |"]
+    for label, f, goal in rows:
+        lines.append(f"| {label} | {f(new) if new else '–'} | {f(old) if old else '–'} "
+                     f"| {goal} |")
+    for name, run in (("default", new), ("baseline", old)):
+        if run.get("errors"):
+            lines.append(f"\nErrors ({name}): " + "; ".join(run["errors"][:5]))
+    return [*lines, ""]

@@ -11,6 +11,7 @@ stopped (pooled sessions have no reader)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
@@ -77,6 +78,7 @@ class Pooling(Registry, Protocol):
     metrics: Metrics
     line: Line
     demand: Demand
+    starts: asyncio.Semaphore
 
     @property
     def has_room(self) -> bool: ...
@@ -104,10 +106,11 @@ async def fill_pool(m: Pooling, ref: EnvRef) -> None:
     while pooled(m, ref.env_id) < target(m, ref.env_id) and not len(m.line) and m.has_room:
         session = None
         try:
-            session = await m._start(ref, "", False, None)
-            assert session.handle is not None
-            session.kernel_id = await jupyter.start_kernel(
-                session.handle, m._base(session), session.token)
+            async with m.starts:  # in turn with readers' launches
+                session = await m._start(ref, "", False, None)
+                assert session.handle is not None
+                session.kernel_id = await jupyter.start_kernel(
+                    session.handle, m._base(session), session.token)
             save_state(m, session)
         except Exception as exc:
             m.metrics.inc("pool_failures")

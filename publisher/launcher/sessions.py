@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import os
 import secrets
 import time
 from typing import Any
@@ -45,6 +46,7 @@ from publisher.launcher.waiting import Line, WaitedTooLong, Waiter, busy, sent_o
 
 log = logging.getLogger("publish.launcher")
 ENDED_KEPT = 4096  # ended sessions whose post is remembered
+STARTS_AT_ONCE = max(2, 2 * (os.cpu_count() or 1))  # sessions started at once (see starts)
 
 
 class SessionManager:
@@ -61,6 +63,10 @@ class SessionManager:
         self.overflow: Overflow | None = None  # a BinderHub for readers when all is taken
         self.rate = LaunchRate(settings.launches_per_minute)
         self.demand = pooling.Demand()  # launches per env lately: the pool follows them
+        # sessions starting at once (containers, Jupyter, kernels): the host's cores are
+        # shared by all that start, so a burst of launches started together ends together,
+        # late; in turns, the first readers are served first and none later than before
+        self.starts = asyncio.Semaphore(STARTS_AT_ONCE)
         # sessions, state files and folders of other launchers sharing the runtime folder
         # are theirs: adoption and cleanup touch only this owner's
         self._owner = Owner(index.root, settings.runtime_path)
@@ -228,9 +234,10 @@ class SessionManager:
                 session = pooled
             else:
                 assert reservation is not None
-                session = await self._start(ref, pe.slug, pe.network,
-                                            reservation, pe.kernel)
-                await self._prepare(session, files, pe)
+                async with self.starts:
+                    session = await self._start(ref, pe.slug, pe.network,
+                                                reservation, pe.kernel)
+                    await self._prepare(session, files, pe)
             self.metrics.inc("launches")
             self.metrics.observe("launch", time.monotonic() - t0)
             log.info("ready session=%s slug=%s env=%s in %.1f s", session.id, pe.slug,
