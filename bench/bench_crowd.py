@@ -7,7 +7,9 @@ then stays idle with the kernel connected for 30-300 s (half of them) or leaves 
 (the tab closed: the session stays until it is culled or reclaimed). Run twice: the
 launcher as configured by default (admission by measured memory, a line, idle places
 reclaimed for waiting readers) and the baseline of a fixed admission (``max_sessions``
-20, no line). Bounded: every wait has a deadline; stops by itself.
+20, no line); then the default again with the same readers arriving over three times as
+long (a crowd the host's cores keep up with). Bounded: every wait has a deadline; stops by
+itself.
 
 BENCH_QUICK=1: 40 readers over 20 s, idle 10-30 s. BENCH_CROWD=N: N readers.
 """
@@ -130,10 +132,11 @@ async def load_lab(client: httpx.AsyncClient, url: str, token: str,
     main = re.search(r'src="([^"]*main\.[0-9a-f]+\.js[^"]*)"', page.text)
     if main:
         files.append(main.group(1))
-    labext = re.search(r'"fullLabextensionsUrl": "([^"]*)"', page.text)
-    for name, load in re.findall(r'"name": "([^"]+)", "load": "([^"]+)"', page.text):
-        if labext:
-            files.append(f"{labext.group(1)}/{name}/{load}")
+    config = re.search(r'<script id="jupyter-config-data" type="application/json">(.*?)'
+                       r'</script>', page.text, re.S)
+    data = json.loads(config.group(1)) if config else {}
+    for ext in data.get("federated_extensions", []):
+        files.append(f"{data.get('fullLabextensionsUrl')}/{ext['name']}/{ext['load']}")
     origin = re.match(r"https?://[^/]+", url)
     assert origin is not None
     ok = 1
@@ -281,23 +284,23 @@ async def probe(base: str, watch: Watch, want: int, deadline: float) -> dict[str
     return {"live_sessions": live, "round_trip": summary(times)}
 
 
-async def crowd(base: str, rdir: Path, seed: int = 1) -> dict[str, Any]:
+async def crowd(base: str, rdir: Path, arrivals: float, seed: int = 1) -> dict[str, Any]:
     rng = random.Random(seed)
     now = time.monotonic() + 1
     readers = [Reader(i) for i in range(READERS)]
-    starts = sorted(now + rng.uniform(0, ARRIVALS) for _ in readers)
+    starts = sorted(now + rng.uniform(0, arrivals) for _ in readers)
     idles = [rng.uniform(*IDLE) if rng.random() < 0.5 else None for _ in readers]
     watch = Watch(base, PIDS[base])
     done: list[Reader] = []
     memory: dict[str, Any] = {}
 
     async def sample_memory() -> None:  # when the most readers are in (arrivals over)
-        await asyncio.sleep(ARRIVALS + 30)
+        await asyncio.sleep(arrivals + 30)
         memory.update(await asyncio.to_thread(session_memory, rdir))
 
     t0 = time.monotonic()
     want = min(150, int(READERS * 0.75))
-    probing = asyncio.ensure_future(probe(base, watch, want, now + ARRIVALS + 60))
+    probing = asyncio.ensure_future(probe(base, watch, want, now + arrivals + 60))
     sampling = asyncio.ensure_future(sample_memory())
     await asyncio.gather(*(reader(base, r, s, i, done)
                            for r, s, i in zip(readers, starts, idles, strict=True)))
@@ -311,7 +314,7 @@ async def crowd(base: str, rdir: Path, seed: int = 1) -> dict[str, Any]:
         outcomes[r.outcome or "error"] = outcomes.get(r.outcome or "error", 0) + 1
     errors = [f"{r.index}: {r.detail}" for r in readers if r.outcome in ("error", "")][:10]
     return {
-        "readers": READERS, "arrivals_s": ARRIVALS, "outcomes": outcomes,
+        "readers": READERS, "arrivals_s": arrivals, "outcomes": outcomes,
         "served_share": len(served) / READERS,
         "queued_then_served": sum(1 for r in served if r.queued),
         "longest_line_position": max((r.position for r in readers), default=0),
@@ -328,13 +331,14 @@ async def crowd(base: str, rdir: Path, seed: int = 1) -> dict[str, Any]:
     }
 
 
-def one_run(site: Path, rdir: Path, name: str, options: tuple[str, ...]) -> dict[str, Any]:
+def one_run(site: Path, rdir: Path, name: str, options: tuple[str, ...],
+            arrivals: float = ARRIVALS) -> dict[str, Any]:
     with running_launcher(site, rdir, "--backend", "docker", "--stop-sessions",
                           "--sessions-per-client", "4", "--launches-per-minute", "30",
                           *options) as base:
-        print(f"[bench] crowd: {READERS} readers, {name} admission ({' '.join(options)})",
-              flush=True)
-        result = asyncio.run(crowd(base, rdir))
+        print(f"[bench] crowd: {READERS} readers over {arrivals:.0f} s, {name} admission "
+              f"({' '.join(options)})", flush=True)
+        result = asyncio.run(crowd(base, rdir, arrivals))
     remove_sessions_under(rdir)
     return {"options": " ".join(options), **result}
 
@@ -347,9 +351,11 @@ def main(work: Path) -> dict[str, Any]:
     out: dict[str, Any] = {}
     rdir = Path(tempfile.mkdtemp(prefix="pbc-", dir="/tmp"))
     try:
-        for name, options in (DEFAULT, BASELINE):
-            out[name] = one_run(site, rdir / name, name, options)
-            print(json.dumps(out[name], indent=1)[:2500], flush=True)
+        for key, (name, options), arrivals in (("measured", DEFAULT, ARRIVALS),
+                                                ("fixed", BASELINE, ARRIVALS),
+                                                ("measured_slower", DEFAULT, 3 * ARRIVALS)):
+            out[key] = one_run(site, rdir / key, name, options, arrivals)
+            print(json.dumps(out[key], indent=1)[:2500], flush=True)
     finally:
         remove_sessions_under(rdir)
         shutil.rmtree(rdir, ignore_errors=True)

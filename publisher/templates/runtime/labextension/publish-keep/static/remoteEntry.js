@@ -245,7 +245,8 @@ var _JUPYTERLAB;
     function hold(ev, command) {
       var panel = app.shell.currentWidget;
       var sc = panel && panel.sessionContext;
-      if (!sc || !panel.content || !panel.node || !panel.node.contains(ev.target)) return;
+      if (!sc || !panel.node || !panel.node.classList.contains("jp-NotebookPanel") ||
+          !panel.node.contains(ev.target)) return;  // a notebook's (a console runs its own way)
       // joined, or decided (no kernel to join): JupyterLab's own way
       if ((sc.session && sc.session.kernel) || sc.isReady || sc.isDisposed) return;
       ev.preventDefault();
