@@ -8,8 +8,9 @@ then stays idle with the kernel connected for 30-300 s (half of them) or leaves 
 launcher as configured by default (admission by measured memory, a line, idle places
 reclaimed for waiting readers) and the baseline of a fixed admission (``max_sessions``
 20, no line); then the default again with the same readers arriving over three times as
-long (a crowd the host's cores keep up with). Bounded: every wait has a deadline; stops by
-itself.
+long (a crowd the host's cores keep up with); then the default with a pool of sessions
+started ahead (``--pool``), the readers arriving over 60 s once it is full. Bounded: every
+wait has a deadline; stops by itself.
 
 BENCH_QUICK=1: 40 readers over 20 s, idle 10-30 s. BENCH_CROWD=N: N readers.
 """
@@ -47,6 +48,9 @@ CELLS = ("x = 6 * 7\nprint(x)",
 DEFAULT = ("measured", ("--max-sessions", "250"))
 BASELINE = ("fixed", ("--max-sessions", "20", "--queue-length", "0",
                       "--memory-headroom", "0"))
+# an operator who expects a crowd: sessions started ahead, before the readers come
+POOL = 30 if QUICK else 150
+POOLED = ("pooled", ("--max-sessions", "250", "--pool", str(POOL)))
 
 
 @dataclass
@@ -57,6 +61,7 @@ class Reader:
     queued: bool = False
     position: int = 0
     ready_s: float = 0.0
+    ready_at: float = 0.0  # time.monotonic() when ready
     first_output_s: float = 0.0
     cell_s: list[float] = field(default_factory=list)
     static_ok: int = 0
@@ -137,6 +142,7 @@ async def load_lab(client: httpx.AsyncClient, url: str, token: str,
     data = json.loads(config.group(1)) if config else {}
     for ext in data.get("federated_extensions", []):
         files.append(f"{data.get('fullLabextensionsUrl')}/{ext['name']}/{ext['load']}")
+    files.append(f"{data.get('fullStaticUrl')}/bootstrap.js")
     origin = re.match(r"https?://[^/]+", url)
     assert origin is not None
     ok = 1
@@ -162,6 +168,7 @@ async def reader(base: str, r: Reader, start: float, idle: float | None,
             if ready is None:
                 return
             r.ready_s = time.perf_counter() - t0
+            r.ready_at = time.monotonic()
             url, token = ready["url"], ready["token"]
             sessions = (await client.get(f"{url}api/sessions", params={"token": token})).json()
             kid = sessions[0]["kernel"]["id"]
@@ -197,10 +204,18 @@ class Watch:
         self.thread.start()
 
     def gauges(self) -> dict[str, float]:
-        text = httpx.get(self.base + "metrics", timeout=10).text
+        return Watch.all_gauges(self.base)
+
+    @staticmethod
+    def all_gauges(base: str) -> dict[str, float]:
+        text = httpx.get(base + "metrics", timeout=10).text
         return {k.removeprefix("publish_"): float(v) for k, v in
                 (ln.split()[:2] for ln in text.splitlines()
                  if ln.startswith("publish_") and len(ln.split()) >= 2)}
+
+    @staticmethod
+    def gauge(base: str, name: str) -> float:
+        return Watch.all_gauges(base).get(name, 0.0)
 
     def _run(self) -> None:
         t0 = time.monotonic()
@@ -230,10 +245,13 @@ def session_memory(rdir: Path) -> dict[str, Any]:
     ours = [c for c in client.containers.list(filters={"label": "org.publish.session"})
             if any(str(m.get("Source", "")).startswith(str(rdir))
                    for m in c.attrs.get("Mounts", []))]
-    sizes = [m for c in ours if (m := container_memory(c.id)) is not None]
+    measured = [(m, c) for c in ours if (m := container_memory(c.id)) is not None]
+    sizes = [m for m, _ in measured]
     parts: dict[str, float] = {}
-    if ours:
-        top = ours[0].top(ps_args="-o pid,rss,args")
+    if measured:  # the session nearest the median: what a typical one is made of
+        middle = sorted(sizes)[len(sizes) // 2]
+        typical = min(measured, key=lambda mc: abs(mc[0] - middle))[1]
+        top = typical.top(ps_args="-o pid,rss,args")
         for proc in top.get("Processes") or []:
             pid_rss, args = int(proc[1]) / 1024, proc[2]
             kind = ("kernel" if "ipykernel" in args else
@@ -322,6 +340,9 @@ async def crowd(base: str, rdir: Path, arrivals: float, seed: int = 1) -> dict[s
         "click_to_first_output": summary([r.first_output_s for r in served]),
         "cell_round_trip": summary([c for r in served for c in r.cell_s]),
         "static_files_ok": sum(r.static_ok for r in served),
+        # sessions handed out per second, from the first click to the last ready
+        "ready_per_s": len(served) / max(1e-9, max(r.ready_at for r in served) - starts[0])
+        if served else 0.0,
         "peak_live_sessions": watch.peak_live, "peak_waiting": watch.peak_waiting,
         "memory": memory, "proxy": rt,
         "launcher_rss_mb_peak": max(watch.rss, default=0.0),
@@ -336,9 +357,17 @@ def one_run(site: Path, rdir: Path, name: str, options: tuple[str, ...],
     with running_launcher(site, rdir, "--backend", "docker", "--stop-sessions",
                           "--sessions-per-client", "4", "--launches-per-minute", "30",
                           *options) as base:
+        filled = 0.0
+        if "--pool" in options:  # the readers come once the pool is full (bounded)
+            t0, deadline = time.monotonic(), time.monotonic() + 600
+            while Watch.gauge(base, "sessions_pooled") < POOL and time.monotonic() < deadline:
+                time.sleep(2)
+            filled = time.monotonic() - t0
         print(f"[bench] crowd: {READERS} readers over {arrivals:.0f} s, {name} admission "
               f"({' '.join(options)})", flush=True)
         result = asyncio.run(crowd(base, rdir, arrivals))
+        if filled:
+            result["pool_filled_s"] = filled
     remove_sessions_under(rdir)
     return {"options": " ".join(options), **result}
 
@@ -353,7 +382,8 @@ def main(work: Path) -> dict[str, Any]:
     try:
         for key, (name, options), arrivals in (("measured", DEFAULT, ARRIVALS),
                                                 ("fixed", BASELINE, ARRIVALS),
-                                                ("measured_slower", DEFAULT, 3 * ARRIVALS)):
+                                                ("measured_slower", DEFAULT, 3 * ARRIVALS),
+                                                ("pooled", POOLED, ARRIVALS)):
             out[key] = one_run(site, rdir / key, name, options, arrivals)
             print(json.dumps(out[key], indent=1)[:2500], flush=True)
     finally:

@@ -252,6 +252,7 @@ def _p(s: dict[str, Any] | None, scale: float = 1.0, unit: str = "s", digits: in
 def crowd_lines(c: dict[str, Any]) -> list[str]:
     """The crowd part: the launcher as configured by default beside a fixed admission."""
     new, old, slow = c.get("measured", {}), c.get("fixed", {}), c.get("measured_slower", {})
+    pool = c.get("pooled", {})
 
     def outcome(run: dict[str, Any]) -> str:
         o = run.get("outcomes", {})
@@ -280,6 +281,8 @@ def crowd_lines(c: dict[str, Any]) -> list[str]:
         ("click → ready, p50 / p95", lambda r: _p(r.get("click_to_ready")), ""),
         ("click → first output, p50 / p95 (queued included)",
          lambda r: _p(r.get("click_to_first_output")), "≤ 2 s / ≤ 10 s"),
+        ("sessions handed out per second (first click → last ready)",
+         lambda r: f"{r['ready_per_s']:.2f}" if "ready_per_s" in r else "–", ""),
         ("cell round trip (3 cells each), p50 / p95",
          lambda r: _p(r.get("cell_round_trip"), 1000, "ms", 0), ""),
         ("concurrent live sessions reached", lambda r: str(r.get("peak_live_sessions")),
@@ -303,12 +306,15 @@ def crowd_lines(c: dict[str, Any]) -> list[str]:
              "`BENCH_ONLY=crowd make bench`.", "",
              f"| figure | default: `{new.get('options', '')}` | baseline, fixed admission: "
              f"`{old.get('options', '')}` | default, arrivals over "
-             f"{slow.get('arrivals_s', 0):.0f} s | goal (arrivals over 60 s) |",
-             "| --- | --- | --- | --- | --- |"]
+             f"{slow.get('arrivals_s', 0):.0f} s | pool started ahead: "
+             f"`{pool.get('options', '')}` (full in {pool.get('pool_filled_s', 0):.0f} s) "
+             "| goal (arrivals over 60 s) |",
+             "| --- | --- | --- | --- | --- | --- |"]
     for label, f, goal in rows:
-        cells = " | ".join(f(run) if run else "–" for run in (new, old, slow))
+        cells = " | ".join(f(run) if run else "–" for run in (new, old, slow, pool))
         lines.append(f"| {label} | {cells} | {goal} |")
-    for name, run in (("default", new), ("baseline", old), ("slower arrivals", slow)):
+    for name, run in (("default", new), ("baseline", old), ("slower arrivals", slow),
+                      ("pool", pool)):
         if run.get("errors"):
             lines.append(f"\nErrors ({name}): " + "; ".join(run["errors"][:5]))
     return [*lines, ""]

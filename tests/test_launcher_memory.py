@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from publisher.config_values import size_bytes
-from publisher.launcher.memory import Room, available, container_memory, process_tree_memory
+from publisher.launcher.memory import OUTSIDE, Room, available, container_memory, process_tree_memory
 from tests.test_launcher_line import settle, waiting
 from tests.test_launcher_manager import _post, _session, ended, manager
 
@@ -82,8 +82,13 @@ def test_the_rule() -> None:
     assert room.expected == GiB, "nothing measured: the limit"
     assert room.fits(0) and room.fits(2) and not room.fits(3)
     room.measured = {"a": 100 * MiB, "b": 300 * MiB}
-    assert room.expected == 200 * MiB
-    assert room.fits(14) and not room.fits(15)  # 4 GiB - 1 GiB = 15 x 200 MiB
+    # the 90th percentile with what the engine keeps outside a container
+    assert room.expected == 300 * MiB + OUTSIDE
+    # 4 GiB - 1 GiB - 15 % of the 400 MiB live = 2 GiB + 964 MiB: 9 x 316 MiB, not 10
+    assert room.growth == 60 * MiB
+    assert room.fits(8) and not room.fits(9)
+    room.measured = {str(i): 100 * MiB for i in range(9)} | {"big": 900 * MiB}
+    assert room.expected == 900 * MiB + OUTSIDE, "a large session counts (the 90th)"
     room.measured = {"a": 3 * GiB}
     assert room.expected == GiB, "never more than the limit"
     free[0] = GiB + 100 * MiB

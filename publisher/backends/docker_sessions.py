@@ -236,6 +236,9 @@ def _socket_area(client: Any, req: SessionRequest, uid: int) -> tuple[list[Any],
 
 CPU_PERIOD = 100_000  # µs: the CPU limit is a quota of this period (cpus * period)
 BURST_CPUS = 2.0  # a starting session's CPUs (at least its limit)
+# should the host run out of memory, the kernel's OOM killer takes a session's process
+# first, not the engine or the launcher (a reader cannot lower it: no CAP_SYS_RESOURCE)
+OOM_SCORE_ADJ = 800
 
 
 def prestart_kernel(kernel: str) -> str:
@@ -293,6 +296,7 @@ def start_container(client: Any, image: str, req: SessionRequest, uids: UidGuard
         # the container yet); its limit is set before the session is handed out
         cpu_period=CPU_PERIOD, cpu_quota=int(max(req.limits.cpus, BURST_CPUS) * CPU_PERIOD),
         pids_limit=req.limits.pids,
+        oom_score_adj=OOM_SCORE_ADJ,
         cap_drop=["ALL"],
         security_opt=["no-new-privileges"],
         user=f"{uid}:{uid}",

@@ -4,13 +4,21 @@ one session more, as measured, with headroom left for the launcher and the syste
 A session's limit (``[launcher] memory``, 1 GiB by default) is what it may use, not what it
 uses: a session with its kernel measures about 100 MB. The rule, checked at each admission:
 
-    MemAvailable - headroom - expected * (launches still starting) >= expected
+    MemAvailable - headroom - GROWTH * (live sessions' memory)
+                 - expected * (launches still starting) >= expected
 
-where *expected* is the mean measured memory of the live sessions (their cgroup's, for
-Docker; their processes' resident memory, for the local backend), never more than the
-limit, and the limit itself until a session has been measured. ``max_sessions`` stays the
-operator's upper bound. Sessions are measured each cull round, off the event loop;
-admission reads only ``/proc/meminfo``.
+where *expected* is what a session measures (the 90th percentile of the live sessions:
+their cgroup's memory, for Docker; their processes' resident memory, for the local
+backend) plus :data:`OUTSIDE`, what the engine keeps per session outside it; never more
+than the limit, and the limit itself until a session has been measured. Live sessions grow
+after they were admitted (a post's code imports its libraries when the reader runs it), so
+a :data:`GROWTH` share of their memory stays free for them: the crowd bench ran a 24 GiB
+host out of memory without it (the kernel's OOM killer took the Docker engine).
+``max_sessions`` stays the operator's upper bound. Sessions are measured each cull round,
+off the event loop; admission reads only ``/proc/meminfo``.
+
+Should the host run short all the same, session containers are the OOM killer's first
+choice (``oom_score_adj``, see the docker backend), not the engine or the launcher.
 """
 
 from __future__ import annotations
@@ -23,6 +31,8 @@ from pathlib import Path
 from publisher.backends.sessions import SessionHandle
 
 CGROUP = Path("/sys/fs/cgroup")
+GROWTH = 0.15  # share of the live sessions' memory kept free for their growth
+OUTSIDE = 16 * 2**20  # per session, outside its cgroup (the engine's shim and state)
 
 
 def available(meminfo: Path = Path("/proc/meminfo")) -> int | None:
@@ -136,11 +146,18 @@ class Room:
 
     @property
     def expected(self) -> int:
-        """What one session more is expected to use: the mean measured, at most the
-        limit; the limit until something was measured."""
+        """What one session more is expected to use: the 90th percentile measured, with
+        what it costs outside its cgroup, at most the limit; the limit until something
+        was measured."""
         if not self.measured:
             return self.limit
-        return min(self.limit, sum(self.measured.values()) // len(self.measured))
+        sizes = sorted(self.measured.values())
+        return min(self.limit, sizes[(len(sizes) * 9) // 10] + OUTSIDE)
+
+    @property
+    def growth(self) -> int:
+        """Memory kept free for the live sessions' growth."""
+        return int(GROWTH * sum(self.measured.values()))
 
     def fits(self, starting: int) -> bool:
         """Whether one session more fits beside the *starting* ones (not measured yet)."""
@@ -149,4 +166,4 @@ class Room:
         free = self.available()
         if free is None:  # no figure: max_sessions alone decides
             return True
-        return free - self.headroom - self.expected * starting >= self.expected
+        return free - self.headroom - self.growth - self.expected * starting >= self.expected

@@ -116,6 +116,31 @@ def test_root_filesystem_is_read_only(writer: dict[str, Any]) -> None:
     assert size_rw(c) < 20 * MiB
 
 
+OOM_ADJ = """\
+import errno
+with open("/proc/self/oom_score_adj") as f:
+    now = f.read().strip()
+try:
+    with open("/proc/self/oom_score_adj", "w") as f:
+        f.write("-1000")
+    lowered = "yes"
+except OSError as e:
+    lowered = errno.errorcode.get(e.errno, str(e.errno))
+print(now, lowered)
+"""
+
+
+def test_the_oom_killer_takes_a_session_first(writer: dict[str, Any]) -> None:
+    """Should the host run out of memory, the kernel's OOM killer ends a session's process,
+    not the engine or the launcher (the crowd bench saw it kill dockerd): every process of
+    a session starts with a high oom_score_adj, which the reader cannot lower."""
+    from publisher.backends.docker_sessions import OOM_SCORE_ADJ
+
+    now, lowered = run_in(container_of(writer), OOM_ADJ).split()
+    assert int(now) == OOM_SCORE_ADJ > 0
+    assert lowered == "EACCES", "the reader lowered their session's oom_score_adj"
+
+
 def test_container_log_is_bounded(writer: dict[str, Any]) -> None:
     """The reader printing 50 MB to the stdout of Jupyter (PID 1's is out of their
     reach) leaves nothing in the container's log (on the host's disk) and at most 64 kB in
