@@ -64,6 +64,7 @@ async def running(manager: SessionManager, keep_sessions: bool) -> AsyncIterator
         await anyio.to_thread.run_sync(manager.index.get)
     await manager.adopt()
     tasks = [asyncio.ensure_future(manager.cull_forever()),
+             asyncio.ensure_future(manager.measure_new_forever()),
              asyncio.ensure_future(manager.fill_pools())]
     try:
         yield

@@ -47,6 +47,7 @@ from publisher.launcher.waiting import Line, WaitedTooLong, Waiter, busy, sent_o
 log = logging.getLogger("publish.launcher")
 ENDED_KEPT = 4096  # ended sessions whose post is remembered
 STARTS_AT_ONCE = max(2, 2 * (os.cpu_count() or 1))  # sessions started at once (see starts)
+MEASURE_NEW = 5.0  # seconds between measurements while some session is not measured yet
 
 
 class SessionManager:
@@ -126,8 +127,25 @@ class SessionManager:
     def has_room(self) -> bool:
         """Whether one session more may start: a place under ``max_sessions``, and the
         host's memory (as sessions measure) for it beside those still starting."""
-        starting = self._reserved + sum(1 for s in self.sessions.values() if s.handle is None)
+        # starting: and just started, not measured yet (it has not reached its size: Jupyter
+        # and its kernel import for seconds; counted until it is measured, MEASURE_NEW)
+        recent = time.time() - 2 * MEASURE_NEW
+        starting = self._reserved + sum(
+            1 for s in self.sessions.values() if s.handle is None
+            or (s.id not in self.room.measured and s.started > recent))
         return self.used < self.settings.max_sessions and self.room.fits(starting)
+
+    async def measure_new_forever(self) -> None:
+        """Measure soon after sessions start (a cull round may be 30 s away, and each
+        session not measured yet holds room at the expected size)."""
+        while True:
+            await asyncio.sleep(MEASURE_NEW)
+            if any(s.handle is not None and s.id not in self.room.measured
+                   for s in self.sessions.values()):
+                try:
+                    await self.measure()
+                except Exception:
+                    log.exception("measure failed")
 
     async def measure(self) -> None:
         """Measure the sessions' memory (off the event loop); then admit who fits."""
