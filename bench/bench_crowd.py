@@ -103,16 +103,22 @@ async def follow(client: httpx.AsyncClient, base: str, r: Reader) -> dict[str, A
     return None
 
 
+def execute_request(code: str) -> tuple[str, str]:
+    """(msg_id, the kernel message that runs *code*) of the Jupyter messaging protocol."""
+    mid = uuid.uuid4().hex
+    return mid, json.dumps({
+        "header": {"msg_id": mid, "msg_type": "execute_request", "username": "",
+                   "session": mid, "version": "5.3", "date": ""},
+        "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
+        "content": {"code": code, "silent": False, "store_history": False,
+                    "allow_stdin": False, "stop_on_error": True}})
+
+
 async def run_cells(ws: Any, r: Reader, t0: float) -> None:
     for n, code in enumerate(CELLS):
-        mid = uuid.uuid4().hex
+        mid, request = execute_request(code)
         t = time.perf_counter()
-        await ws.send(json.dumps({
-            "header": {"msg_id": mid, "msg_type": "execute_request", "username": "",
-                       "session": mid, "version": "5.3", "date": ""},
-            "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
-            "content": {"code": code, "silent": False, "store_history": True,
-                        "allow_stdin": False, "stop_on_error": True}}))
+        await ws.send(request)
         while True:
             msg = json.loads(await asyncio.wait_for(ws.recv(), 120))
             if msg.get("parent_header", {}).get("msg_id") != mid:
@@ -285,13 +291,9 @@ async def probe(base: str, watch: Watch, want: int, deadline: float) -> dict[str
                            f"api/kernels/{kid}/channels?token={token}",
                            local_addr=(addr, 0)) as ws:
             for _ in range(200):
-                mid = uuid.uuid4().hex
+                mid, request = execute_request("1+1")
                 t = time.perf_counter()
-                await ws.send(json.dumps({
-                    "header": {"msg_id": mid, "msg_type": "execute_request", "username": "",
-                               "session": mid, "version": "5.3", "date": ""},
-                    "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
-                    "content": {"code": "1+1", "silent": False, "store_history": False}}))
+                await ws.send(request)
                 while True:
                     msg = json.loads(await ws.recv())
                     if (msg.get("parent_header", {}).get("msg_id") == mid
