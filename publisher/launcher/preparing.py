@@ -16,8 +16,7 @@ log = logging.getLogger("publish.launcher")
 
 
 async def prepare(session: Session, base: str, files: dict[str, bytes], pe: PublishedPost,
-                  settings: LauncherSection, post_url: str,
-                  answers: ImageAnswers | None = None) -> None:
+                  settings: LauncherSection, post_url: str, answers: ImageAnswers) -> None:
     """Upload *files*, start the notebook's kernel and open the notebook (*base*: the
     session's address at the launcher; *post_url*: the post on the blog); the image's
     *answers* learnt from the session when they are not yet (no reader has reached it)."""
@@ -36,8 +35,7 @@ async def prepare(session: Session, base: str, files: dict[str, bytes], pe: Publ
          "launch": "" if settings.session_host else f"{settings.base_url}launch/{pe.slug}",
          "post": post_url}))
     learn = asyncio.ensure_future(answers.learn(session.image, session.handle, base,
-                                                session.token)
-                                  if answers is not None else asyncio.sleep(0))
+                                                session.token))
     try:
         await upload
         session.kernel_id = await kernel
