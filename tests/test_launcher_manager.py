@@ -20,6 +20,7 @@ from publisher.backends.base import BuildEvent, EnvRef, EventSink, SessionBacken
 from publisher.backends.sessions import SessionHandle, SessionRecord, SessionRequest
 from publisher.config import load_config, with_overrides
 from publisher.envs.spec import EnvSpec
+from publisher.launcher import pooling
 from publisher.launcher.app import create_manager
 from publisher.launcher.launches import Launch
 from publisher.launcher.posts import PublishedPost
@@ -400,5 +401,39 @@ def test_a_restarted_launcher_still_knows_a_guest_came(tmp_path: Path) -> None:
         again = create_manager(m.index.root, labelled, m.settings)
         assert await again.adopt() == (1, 0)
         assert again.sessions[session.id].joined
+
+    asyncio.run(go())
+
+
+def test_a_pool_whose_sessions_fail_backs_off(tmp_path: Path) -> None:
+    """No Jupyter answers here, so every pooled session fails to get its kernel: the pool
+    waits before it starts another, longer after each failure, and a claim ends that."""
+    m, backend = manager(tmp_path, pool=1)
+    backend.gate.set()
+    now = [1000.0]
+    m.backoff = pooling.Backoff(clock=lambda: now[0])
+
+    async def go() -> None:
+        a = await _post(m, "a")
+        await m.fill_pools()
+        assert len(backend.started) == 1 and not m.sessions, "tried once, and failed"
+        await m.fill_pools()
+        assert len(backend.started) == 1, "not again at once"
+        now[0] += pooling.FIRST_WAIT
+        await m.fill_pools()
+        assert len(backend.started) == 2, "again after the first wait"
+        now[0] += pooling.FIRST_WAIT
+        await m.fill_pools()
+        assert len(backend.started) == 2, "the second wait is twice as long"
+        now[0] += pooling.FIRST_WAIT
+        await m.fill_pools()
+        assert len(backend.started) == 3
+        now[0] += pooling.LONGEST_WAIT
+        m.backoff.claimed(a.env_id)  # a reader got one of its sessions: no wait
+        assert not m.backoff.waiting(a.env_id)
+        _session(m, "dead", a.env_id, pooled=True)  # one that died unclaimed counts too
+        backend.dead.add("dead")
+        await m.cull_once()
+        assert m.backoff.waiting(a.env_id)
 
     asyncio.run(go())

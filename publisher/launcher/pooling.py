@@ -7,7 +7,13 @@ sessions to give them their places).
 It follows demand: each env's pool holds ``pool`` sessions, and more while its launches
 come fast, up to ``pool_max``: as many as launches are expected in the next :data:`LEAD`
 seconds at the rate of the last :data:`WINDOW` seconds. When the rate falls, the surplus is
-stopped (pooled sessions have no reader)."""
+stopped (pooled sessions have no reader).
+
+It backs off: when a pooled session fails (it did not start, or it died before a reader
+claimed it: an env whose server does not come up, a host whose OOM killer takes sessions),
+its env's pool starts no other for :data:`FIRST_WAIT` seconds, twice as long after each
+failure more, up to :data:`LONGEST_WAIT`; a claim ends the back-off. Without it, a pool
+refilled what failed as fast as the cores allowed, taking them from readers' launches."""
 
 from __future__ import annotations
 
@@ -16,6 +22,7 @@ import logging
 import math
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Protocol
 
 import anyio
@@ -27,7 +34,7 @@ from publisher.launcher.adoption import Registry, save_state
 from publisher.launcher.failures import technical
 from publisher.launcher.launches import Reservation
 from publisher.launcher.metrics import Metrics
-from publisher.launcher.posts import SiteIndex
+from publisher.launcher.posts import PublishedPost, SiteIndex
 from publisher.launcher.records import Session
 from publisher.launcher.waiting import Line
 
@@ -36,6 +43,8 @@ log = logging.getLogger("publish.launcher")
 
 WINDOW = 120.0  # seconds of launches the rate is taken over
 LEAD = 10.0  # seconds of launches ahead a growing pool holds (a start takes seconds on a busy host)
+FIRST_WAIT = 5.0  # seconds an env's pool waits after a pooled session failed
+LONGEST_WAIT = 300.0  # the longest it waits, failure after failure
 
 
 class Demand:
@@ -69,6 +78,29 @@ class Demand:
         return max(base, min(most, math.ceil(self.rate(env_id, now) * LEAD)))
 
 
+class Backoff:
+    """Per env: how long its pool waits before it starts a session again (see the
+    module)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._failed: dict[str, tuple[int, float]] = {}  # env -> (failures, wait until)
+
+    def failed(self, env_id: str) -> None:
+        count = self._failed.get(env_id, (0, 0.0))[0] + 1
+        wait = min(LONGEST_WAIT, FIRST_WAIT * 2 ** min(count - 1, 16))
+        self._failed[env_id] = (count, self.clock() + wait)
+        log.warning("pool env=%s: %d pooled sessions failed in a row; the next starts in "
+                    "%.0f s at the earliest", env_id, count, wait)
+
+    def claimed(self, env_id: str) -> None:
+        self._failed.pop(env_id, None)
+
+    def waiting(self, env_id: str) -> bool:
+        """Whether *env_id*'s pool must not start a session now."""
+        return env_id in self._failed and self.clock() < self._failed[env_id][1]
+
+
 class Pooling(Registry, Protocol):
     """What filling the pool needs of the session manager."""
 
@@ -78,6 +110,7 @@ class Pooling(Registry, Protocol):
     metrics: Metrics
     line: Line
     demand: Demand
+    backoff: Backoff
     starts: asyncio.Semaphore
 
     @property
@@ -87,6 +120,9 @@ class Pooling(Registry, Protocol):
                      reservation: Reservation | None, kernel: str = ...) -> Session: ...
 
     def _base(self, session: Session) -> str: ...
+
+    async def _prepare(self, session: Session, files: dict[str, bytes],
+                       pe: PublishedPost) -> None: ...
 
     async def stop(self, sid: str, reason: str) -> None: ...
 
@@ -103,7 +139,8 @@ def target(m: Pooling, env_id: str) -> int:
 
 async def fill_pool(m: Pooling, ref: EnvRef) -> None:
     have = m.pool.setdefault(ref.env_id, [])
-    while pooled(m, ref.env_id) < target(m, ref.env_id) and not len(m.line) and m.has_room:
+    while pooled(m, ref.env_id) < target(m, ref.env_id) and not len(m.line) and m.has_room \
+            and not m.backoff.waiting(ref.env_id):
         session = None
         try:
             async with m.starts:  # in turn with readers' launches
@@ -120,6 +157,25 @@ async def fill_pool(m: Pooling, ref: EnvRef) -> None:
                 await m.stop(session.id, "failed")
             return
         have.append(session)
+
+
+async def claim(m: Pooling, session: Session, pe: PublishedPost,
+                files: dict[str, bytes]) -> bool:
+    """Give a pooled session to a reader; False (and stopped) when it is dead."""
+    assert session.handle is not None
+    if not await anyio.to_thread.run_sync(m.backend.session_alive, session.handle):
+        await m.stop(session.id, "dead")
+        return False
+    m.backoff.claimed(session.env_id)
+    session.slug, session.pooled = pe.slug, False
+    session.started = session.last_activity = time.time()  # its max age starts now
+    try:
+        await m._prepare(session, files, pe)
+    except Exception:
+        await m.stop(session.id, "failed")
+        raise
+    save_state(m, session)
+    return True
 
 
 async def shrink_pools(m: Pooling) -> None:
@@ -141,7 +197,7 @@ async def fill_pools(m: Pooling) -> None:
         if pe.env_id in seen:
             continue
         seen.add(pe.env_id)
-        if pooled(m, pe.env_id) >= target(m, pe.env_id):
+        if pooled(m, pe.env_id) >= target(m, pe.env_id) or m.backoff.waiting(pe.env_id):
             continue
         try:
             ref = await anyio.to_thread.run_sync(m.backend.ensure_env, pe.spec, pe.env_id)

@@ -22,7 +22,7 @@ from publisher.backends.base import BuildEvent, EnvRef, SessionBackend
 from publisher.backends.sessions import SessionRequest
 from publisher.config import LauncherSection
 from publisher.config_values import size_bytes
-from publisher.launcher import culling, jupyter, pooling, preparing
+from publisher.launcher import admission, culling, jupyter, pooling, preparing
 from publisher.launcher.adoption import adopt, save_state
 from publisher.launcher.answers import ImageAnswers
 from publisher.launcher.failures import failure_of, technical
@@ -47,7 +47,6 @@ from publisher.launcher.waiting import Line, WaitedTooLong, Waiter, busy, sent_o
 log = logging.getLogger("publish.launcher")
 ENDED_KEPT = 4096  # ended sessions whose post is remembered
 STARTS_AT_ONCE = max(2, 2 * (os.cpu_count() or 1))  # sessions started at once (see starts)
-MEASURE_NEW = 5.0  # seconds between measurements while some session is not measured yet
 
 
 class SessionManager:
@@ -64,6 +63,7 @@ class SessionManager:
         self.overflow: Overflow | None = None  # a BinderHub for readers when all is taken
         self.rate = LaunchRate(settings.launches_per_minute)
         self.demand = pooling.Demand()  # launches per env lately: the pool follows them
+        self.backoff = pooling.Backoff()  # envs whose pooled sessions failed lately
         # sessions starting at once (containers, Jupyter, kernels): the host's cores are
         # shared by all that start, so a burst of launches started together ends together,
         # late; in turns, the first readers are served first and none later than before
@@ -124,34 +124,20 @@ class SessionManager:
                 self.stop_later(session.id, "reclaimed")
 
     @property
-    def has_room(self) -> bool:
-        """Whether one session more may start: a place under ``max_sessions``, and the
-        host's memory (as sessions measure) for it beside those still starting."""
-        # starting: and just started, not measured yet (it has not reached its size: Jupyter
-        # and its kernel import for seconds; counted until it is measured, MEASURE_NEW)
-        recent = time.time() - 2 * MEASURE_NEW
-        starting = self._reserved + sum(
-            1 for s in self.sessions.values() if s.handle is None
-            or (s.id not in self.room.measured and s.started > recent))
-        return self.used < self.settings.max_sessions and self.room.fits(starting)
+    def reserved(self) -> int:
+        """Places held by launches that have not started their session yet."""
+        return self._reserved
 
-    async def measure_new_forever(self) -> None:
-        """Measure soon after sessions start (a cull round may be 30 s away, and each
-        session not measured yet holds room at the expected size)."""
-        while True:
-            await asyncio.sleep(MEASURE_NEW)
-            if any(s.handle is not None and s.id not in self.room.measured
-                   for s in self.sessions.values()):
-                try:
-                    await self.measure()
-                except Exception:
-                    log.exception("measure failed")
+    @property
+    def has_room(self) -> bool:
+        """Whether one session more may start (see :mod:`publisher.launcher.admission`)."""
+        return admission.has_room(self)
 
     async def measure(self) -> None:
-        """Measure the sessions' memory (off the event loop); then admit who fits."""
-        handles = [s.handle for s in self.sessions.values() if s.handle is not None]
-        await anyio.to_thread.run_sync(self.room.measure, self.backend.name, handles)
-        self._admit()
+        await admission.measure(self)
+
+    async def measure_new_forever(self) -> None:
+        await admission.measure_new_forever(self)
 
     @property
     def line_open(self) -> bool:
@@ -245,9 +231,12 @@ class SessionManager:
             launch.emit(BuildEvent("launching", "Starting a Jupyter server for you",
                                    self._preload(ref.location)))
             files = await anyio.to_thread.run_sync(self.index.session_files, pe)
-            if pooled is not None and not await self._claim(pooled, pe, files):
-                reservation = self._reserve(client)  # the dead pooled session's place
-                pooled = None
+            if pooled is not None:
+                if await pooling.claim(self, pooled, pe, files):
+                    self._spawn(self.fill_pools())  # the pool is one short now
+                else:
+                    reservation = self._reserve(client)  # the dead pooled session's place
+                    pooled = None
             if pooled is not None:
                 session = pooled
             else:
@@ -300,23 +289,6 @@ class SessionManager:
     async def _prepare(self, session: Session, files: dict[str, bytes], pe: PublishedPost) -> None:
         await preparing.prepare(session, self._base(session), files, pe, self.settings,
                                 blog_of(self.index.cached()).post(pe.slug), self.answers)
-
-    async def _claim(self, session: Session, pe: PublishedPost, files: dict[str, bytes]) -> bool:
-        """Give a pooled session to a reader; False (and stopped) when it is dead."""
-        assert session.handle is not None
-        if not await anyio.to_thread.run_sync(self.backend.session_alive, session.handle):
-            await self.stop(session.id, "dead")
-            return False
-        session.slug, session.pooled = pe.slug, False
-        session.started = session.last_activity = time.time()  # its max age starts now
-        try:
-            await self._prepare(session, files, pe)
-        except Exception:
-            await self.stop(session.id, "failed")
-            raise
-        save_state(self, session)
-        self._spawn(self.fill_pools())
-        return True
 
     async def _start(self, ref: EnvRef, slug: str, network: bool,
                      reservation: Reservation | None,
@@ -376,6 +348,8 @@ class SessionManager:
         session = self.sessions.pop(sid, None)
         if session is None:
             return
+        if session.pooled and reason in ("failed", "dead"):
+            self.backoff.failed(session.env_id)
         for pooled in self.pool.values():
             if session in pooled:
                 pooled.remove(session)
