@@ -18,11 +18,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from publisher.backends.base import SessionBackend
 from publisher.config import LauncherSection
+from publisher.launcher import culling
 from publisher.launcher.metrics import Metrics
 from publisher.launcher.operations import Operations
 from publisher.launcher.posts import SiteIndex
 from publisher.launcher.proxy import COOKIE, GUEST_COOKIE, UPSTREAM_COOKIES
-from publisher.launcher.routes import Routes
+from publisher.launcher.session_routes import SessionRoutes
 from publisher.launcher.sessions import SessionManager
 from publisher.launcher.sharing import Sharing
 
@@ -31,7 +32,7 @@ log = logging.getLogger("publish.launcher")
 
 
 def launcher_routes(manager: SessionManager) -> list[Any]:
-    r, ops, share = Routes(manager), Operations(manager), Sharing(manager)
+    r, ops, share = SessionRoutes(manager), Operations(manager), Sharing(manager)
     return [
         Route("/launch/{slug}", r.launch_page),
         Route("/v2/post/{slug}", r.launch_page),
@@ -65,6 +66,7 @@ async def running(manager: SessionManager, keep_sessions: bool) -> AsyncIterator
     await manager.adopt()
     tasks = [asyncio.ensure_future(manager.cull_forever()),
              asyncio.ensure_future(manager.measure_new_forever()),
+             asyncio.ensure_future(culling.reclaim_left_forever(manager)),
              asyncio.ensure_future(manager.fill_pools())]
     try:
         yield

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
+from publisher.launcher.session_routes import GUEST_WEBSOCKETS, MAX_WEBSOCKETS
 from tests.attacks.kit import (
     ADMIN,
     ADMIN_HEADERS,
@@ -26,6 +27,8 @@ from tests.attacks.kit import (
     drain_until_closed,
     hello_launcher,
     ready,
+    start_kernel,
+    ws_url,
 )
 from tests.helpers import execute, run_code
 
@@ -144,6 +147,30 @@ def test_a_link_dies_with_its_session_and_adds_none(launcher: str) -> None:
     delete_session(launcher, ev["sid"])
     assert httpx.get(link).status_code == 404
     assert guests[0].get(ev["url"] + "api/status").status_code == 404
+
+
+def test_guests_cannot_take_every_connection_from_the_reader(launcher: str) -> None:
+    """A guest opens WebSockets until refused: they get half of the session's, and the
+    reader who shared it still connects."""
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    ev = ready(launcher)
+    kid = start_kernel(ev)
+    guest = joined(share_link(ev))
+    held: list[Any] = []
+    try:
+        with pytest.raises(InvalidStatus) as refused:
+            for _ in range(MAX_WEBSOCKETS):
+                held.append(guest_socket(ev, guest, kid))
+        assert refused.value.response.status_code == 429
+        assert len(held) == GUEST_WEBSOCKETS
+        for _ in range(MAX_WEBSOCKETS - GUEST_WEBSOCKETS):  # the reader's, every one left
+            held.append(connect(ws_url(ev, f"api/kernels/{kid}/channels"), open_timeout=60))
+    finally:
+        for ws in held:
+            ws.close()
+    delete_session(launcher, ev["sid"])
 
 
 def test_a_launcher_without_sharing_makes_no_links(tmp_path: Path) -> None:
