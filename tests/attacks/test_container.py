@@ -554,3 +554,33 @@ def test_launcher_routes_refused_on_session_hosts(host_launcher: tuple[str, int]
     for path in ("/build/post/hello", "/launch/hello", "/api/sessions"):
         r = _get(port, path, host, headers=ADMIN_HEADERS)
         assert 400 <= r.status_code < 500, (path, r.status_code)
+
+
+def test_no_readers_session_gives_jupyterlab_its_export_formats(
+        launcher: str, fake_upstream: dict[str, Any]) -> None:
+    """The launcher keeps JupyterLab's ``api/nbconvert`` answer per image, asked of a
+    session before its reader is let in. A reader who replaced their session's Jupyter by
+    a server of their own (which answers what it likes), or whose session answers nothing
+    at all (its container paused), gives no JupyterLab its answer: theirs and the next
+    reader's get the image's, from the launcher."""
+
+    def formats(ev: dict[str, Any]) -> Any:
+        r = httpx.get(ev["url"] + "api/nbconvert",
+                      cookies={f"publish-session-{ev['sid']}": ev["token"]}, timeout=10)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    first = ready(launcher)
+    image = formats(first)
+    assert "html" in image
+    assert formats(fake_upstream) == image, "the reader's own server was not asked"
+    container = container_of(first)
+    container.pause()
+    try:
+        assert formats(first) == image, "the paused session was not asked"
+        second = ready(launcher)
+        assert formats(second) == image
+    finally:
+        container.unpause()
+    for ev in (first, second):
+        httpx.delete(f"{launcher}api/sessions/{ev['sid']}", headers=ADMIN_HEADERS, timeout=60)
