@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from tests.accessibility import check
 from tests.conftest import ROOT, md_post, write_files
 from tests.helpers import launch, metric, running_launcher, wait_until
 
@@ -130,7 +131,8 @@ def test_a_reader_who_finds_every_place_taken_is_told_their_place_in_line(
     with running_launcher(site, runtime / "l", "--backend", "local",
                           "--max-sessions", "1") as base:
         assert launch(base, "hello")[-1]["phase"] == "ready"
-        context = browser.new_context(viewport=PHONE, color_scheme="dark")
+        # bypass_csp: the page allows its own scripts only; the context lets axe in
+        context = browser.new_context(viewport=PHONE, color_scheme="dark", bypass_csp=True)
         page = context.new_page()
         page.goto(base + "launch/hello")
         status = page.locator("#status")
@@ -142,6 +144,7 @@ def test_a_reader_who_finds_every_place_taken_is_told_their_place_in_line(
         assert "closing it leaves the line" in page.locator("#hint").inner_text()
         assert metric(base, "publish_readers_waiting") == 1
         shot(page, "in-line")
+        check(page, "launch-in-line-375-dark")  # axe: no serious or critical violation
         context.close()
         wait_until(lambda: metric(base, "publish_readers_waiting") == 0, 10, interval=0.1,
                    what="the closed page left the line")
