@@ -324,3 +324,22 @@ def test_dated_posts_keep_their_address_before_dates_came_from_names(tmp_path: P
     assert redirect_of(root, "posts/2024-01-01-x/index.html") == site / "posts/z/index.html"
     assert (site / "posts/x/index.html").is_file()
     assert not (site / "posts/plain/index.html").read_text().count("http-equiv")
+
+
+def test_fastpages_copied_from_nb_image_is_the_file_beside_the_post(tmp_path: Path) -> None:
+    """fastpages copied _notebooks/'s files to images/copied_from_nb/ and its front matter
+    named the copy; moved in, the file is beside the post (as in _notebooks/)."""
+    root = tmp_path / "site"
+    write_files(root, {
+        "publish.toml": CONFIG,
+        "posts/2020-01-01-logo.md": "---\ntitle: Logo\n"
+                                    "image: images/copied_from_nb/my_icons/logo.png\n---\n\n"
+                                    "Words.\n"})
+    (root / "posts" / "my_icons").mkdir()
+    shutil.copy2(FASTPAGES / "images" / "logo.png", root / "posts" / "my_icons" / "logo.png")
+    report = build(root, options(), Reporter(quiet=True))
+    assert report.ok and not [w for w in report.warnings if "image" in w], report.warnings
+    card = page(root, "posts/logo/index.html").find("meta", attrs={"property": "og:image"})
+    assert card is not None, "no social card image"
+    copied = root / "_site" / attr(card, "content").removeprefix("http://example.org/")
+    assert copied.read_bytes() == (FASTPAGES / "images" / "logo.png").read_bytes(), card

@@ -169,6 +169,11 @@ def test_liquid_tags(site: tuple[Path, BuildReport]) -> None:
     assert "Comment words kept." in art.get_text(" ")
     said = [w for w in report.warnings if "{% if" in w]
     assert len(said) == 1 and "posts/2020-04-01-liquid-tags.md:21" in said[0], said
+    # fastpages' footnotes: a reference and its note
+    assert "fndetail" not in html and "{% fn" not in text
+    notes = art.select(".footnote-list, aside.footnote, .footnote")
+    assert any("own words." in n.get_text() for n in notes), notes
+    assert art.select_one('a.footnote-reference[href^="#"]') is not None
 
 
 def test_pelican_filename_and_img(site: tuple[Path, BuildReport]) -> None:

@@ -10,7 +10,9 @@
   target post's page, ``/posts/name/`` (posts are at ``posts/<slug>/``); ``{static}``,
   ``{attach}`` and ``{filename}`` of a file that is no post: its site path;
 - Pelican's liquid_tags ``{% img [class] src [w [h]] [title [alt]] %}``, ``{% youtube id %}``
-  and ``{% video url … %}``: an image, a link.
+  and ``{% video url … %}``: an image, a link;
+- fastpages' footnotes, ``{% fn 1 %}`` and ``{{ "words" | fndetail: 1 }}``: a footnote
+  (``[^1]`` and ``[^1]: words``).
 
 Any other ``{% … %}`` (or ``{{ … }}``) keeps its text, shown, with one warning at its line.
 """
@@ -25,6 +27,7 @@ from publisher.content.markup import prose_only
 
 BASEURL = re.compile(r"\{\{-?\s*site\.(?:baseurl|url)\s*-?\}\}")
 RELATIVE_URL = re.compile(r"""\{\{-?\s*["']([^"']*)["']\s*\|\s*(?:relative_url|absolute_url)\s*-?\}\}""")
+FNDETAIL = re.compile(r"""\{\{-?\s*(["'])(.*?)\1\s*\|\s*fndetail:\s*(\w+)\s*-?\}\}""")
 TAG = re.compile(r"\{%-?\s*(\w+)\s*(.*?)\s*-?%\}")
 RAW_OPEN = re.compile(r"\{%-?\s*raw\s*-?%\}")
 RAW_CLOSE = re.compile(r"\{%-?\s*endraw\s*-?%\}")
@@ -109,6 +112,8 @@ def _tag(m: re.Match[str], unknown: list[str]) -> str:
         vid = args.split()[0]
         url = vid if "://" in vid else f"https://www.youtube.com/watch?v={vid}"
         done = f"[YouTube video: {url}]({url})"
+    elif name == "fn" and args:
+        done = f"[^{args.split()[0]}]"
     elif name == "video" and args:
         url = args.split()[0]
         done = f"[Video: {url}]({url})"
@@ -144,6 +149,7 @@ class _Liquid:
     def render(self, n: int, text: str) -> str:
         text = BASEURL.sub("", text)
         text = RELATIVE_URL.sub(r"\1", text)
+        text = FNDETAIL.sub(lambda m: f"[^{m[3]}]: {m[2]}", text)
         text = PELICAN_LINK.sub(
             lambda m: post_link(m[2]) if m[1] == "filename" and m[2].lower().endswith(
                 POST_SUFFIXES) else "/" + m[2].lstrip("/"), text)

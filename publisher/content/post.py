@@ -45,6 +45,7 @@ SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 SOURCE_NAMES = ("index.ipynb", "index.md", "index.qmd")
 TEXT_KINDS = ("md", "qmd")  # text documents: warnings at the author's line
 SKIP_DIRS = frozenset({".ipynb_checkpoints", "__pycache__", ".git"})  # not a post's files
+COPIED_FROM_NB = "images/copied_from_nb/"  # fastpages copied _notebooks/'s files there
 
 
 @dataclass
@@ -74,13 +75,16 @@ class Post:
     @property
     def image_places(self) -> list[Path]:
         """Where the front matter's ``image`` may be, as images in the text are found:
-        beside the post, else (fastpages: relative to the repository's root; ``/x.png``:
-        site-absolute) in the site's folder, then its ``static/`` (where import puts the
-        blog's ``images/``)."""
+        beside the post (fastpages' ``images/copied_from_nb/x.png``, the copy it made of
+        ``_notebooks/x.png``: ``x.png`` beside the post), else (fastpages: relative to the
+        repository's root; ``/x.png``: site-absolute) in the site's folder, then its
+        ``static/`` (where import puts the blog's ``images/``)."""
         if not self.meta.image or self.image_url:
             return []
         rest = self.meta.image.lstrip("/")
         beside = [] if self.meta.image.startswith("/") else [self.source.parent / rest]
+        if rest.startswith(COPIED_FROM_NB):  # fastpages: where it copied _notebooks/'s files
+            beside.append(self.source.parent / rest[len(COPIED_FROM_NB):])
         return [*beside, self.site_root / rest, self.site_root / "static" / rest]
 
     @property
