@@ -45,7 +45,9 @@ class LauncherSection:
                         "memory).")
     idle_timeout: float = setting(600.0, "Seconds without activity before a session is culled.")
     max_age: float = setting(6 * 3600.0, "Seconds a session may live.")
-    max_sessions: int = setting(20, "Sessions at once, pool included (then: busy).")
+    max_sessions: int = setting(
+        100, "Sessions at once at most, pool included; the host's memory, as sessions "
+        "measure, may admit fewer (see memory_headroom); then readers wait in line.")
     pool: int = setting(0, "Pre-started sessions per env.")
     pool_max: int = setting(
         0, "Pre-started sessions per env at most while its launches come fast: the pool "

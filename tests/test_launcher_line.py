@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from publisher.config import load_config, with_overrides
+from publisher.launcher import culling
 from publisher.launcher.launches import Launch
 from publisher.launcher.overflow import Overflow
 from publisher.launcher.records import LaunchRefused
@@ -213,6 +214,36 @@ def test_while_readers_wait_idle_sessions_are_reclaimed_oldest_idle_first(
         assert "publish_reclaimed_total 1.0" in m.metrics.render({})
         await ended(reader)
         assert len(backend.started) == 1, "the reclaimed place went to the reader"
+
+    asyncio.run(go())
+
+
+def test_sessions_their_readers_left_are_reclaimed_first(tmp_path: Path) -> None:
+    """A session with no connection open through the proxy, idle 15 s, was left (its tab
+    closed): it gives its place up before the grace, and before sessions idle longer
+    whose readers are still connected; a connected session within the grace stays."""
+    m, backend = manager(tmp_path, max_sessions=3, idle_timeout=3600,
+                         reclaim_idle_after=120)
+    backend.gate.set()
+
+    async def go() -> None:
+        a = await _post(m, "a")
+        _session(m, "open-40s", a.env_id, active=40).websockets = 1
+        _session(m, "open-5m", a.env_id, active=300).websockets = 2
+        _session(m, "left-40s", a.env_id, active=40)
+        first = m.begin(a, "192.0.2.1")
+        await settle()
+        # between cull rounds, sessions left only (every LEFT_CHECK s while readers wait)
+        assert await culling.reclaim(m, time.time(), left_only=True) == ["left-40s"], \
+            "left, though idle the shortest"
+        await ended(first)
+        _session(m, "left-10s", a.env_id, active=10)  # a blip, not a reader who left
+        second = m.begin(a, "192.0.2.2")
+        await settle()
+        assert await culling.reclaim(m, time.time(), left_only=True) == []
+        assert await m.cull_once() == ["open-5m"]
+        assert {"open-40s", "left-10s"} <= set(m.sessions)
+        await ended(second)
 
     asyncio.run(go())
 

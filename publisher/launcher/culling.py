@@ -2,8 +2,12 @@
 own deadline (a reader controls what their session answers), and the pool filled again.
 
 While readers wait in line for a place, sessions idle longer than a short grace
-(``[launcher] reclaim_idle_after``) give theirs up before the regular idle timeout, the
-longest idle first, one for each reader waiting."""
+(``[launcher] reclaim_idle_after``) give theirs up before the regular idle timeout, one for
+each reader waiting: first those their readers left (no connection open through the proxy,
+idle :data:`LEFT_AFTER` seconds: the tab was closed), then the others, the longest idle
+first. Sessions left are looked for every :data:`LEFT_CHECK` seconds while readers wait,
+not only at cull rounds (30 s apart): a reader in line waits for a closed tab seconds, not
+a minute."""
 
 from __future__ import annotations
 
@@ -23,6 +27,8 @@ from publisher.launcher.waiting import Line
 
 log = logging.getLogger("publish.launcher")
 CHECKS_AT_ONCE = 16  # sessions a cull round asks at the same time
+LEFT_AFTER = 15.0  # seconds idle with no connection open: its reader left
+LEFT_CHECK = 2.0  # seconds between looks for sessions left, while readers wait
 
 
 class Culled(Protocol):
@@ -68,16 +74,25 @@ async def cull_once(m: Culled) -> list[str]:
     return stopped + await reclaim(m, now)
 
 
-async def reclaim(m: Culled, now: float) -> list[str]:
-    """While readers wait: stop the sessions idle past the grace, longest idle first, as
-    many as readers wait (their activity as the cull round just read it); the ids."""
+async def reclaim(m: Culled, now: float, left_only: bool = False) -> list[str]:
+    """While readers wait: stop the sessions their readers left, then (unless
+    *left_only*) those idle past the grace, longest idle first, as many as readers wait
+    (their activity as the cull round just read it); the ids."""
+    if not len(m.line):
+        return []
     grace = m.settings.reclaim_idle_after
+
+    def reclaimable(s: Session) -> bool:
+        idle = now - s.last_activity
+        left = s.websockets == 0 and idle > min(grace, LEFT_AFTER)
+        return left or (idle > grace and not left_only)
+
     idle = sorted((s for s in m.sessions.values() if s.handle is not None and not s.pooled
-                   and now - s.last_activity > grace), key=lambda s: s.last_activity)
+                   and reclaimable(s)), key=lambda s: (s.websockets > 0, s.last_activity))
     taken = idle[:len(m.line)]
     for session in taken:
-        log.info("reclaim session=%s: idle %.0f s while %d readers wait", session.id,
-                 now - session.last_activity, len(m.line))
+        log.info("reclaim session=%s: idle %.0f s (%d connections) while %d readers wait",
+                 session.id, now - session.last_activity, session.websockets, len(m.line))
         m.metrics.inc("reclaimed")
         await m.stop(session.id, "reclaimed")
     return [s.id for s in taken]
@@ -109,3 +124,15 @@ async def cull_forever(m: Culled) -> None:
             except Exception:
                 m.metrics.inc("cull_errors")
                 log.exception("%s failed", name)
+
+
+async def reclaim_left_forever(m: Culled) -> None:
+    """While readers wait, give them the places of sessions their readers left."""
+    while True:
+        await asyncio.sleep(LEFT_CHECK)
+        if len(m.line):
+            try:
+                await reclaim(m, time.time(), left_only=True)
+            except Exception:
+                m.metrics.inc("cull_errors")
+                log.exception("reclaim failed")
