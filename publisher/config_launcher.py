@@ -64,6 +64,10 @@ class LauncherSection:
     reclaim_idle_after: float = setting(
         120.0, "While readers wait in line: seconds without activity after which a session "
         "gives its place to the first of them (oldest idle first).")
+    reclaim_left_after: float = setting(
+        15.0, "While readers wait in line: seconds without activity and without any "
+        "connection open (the reader closed the tab) after which a session gives its place "
+        "first (0: reclaim_idle_after alone).")
     network: bool = setting(False, "Let every session reach the network (else only posts "
                             "with network: true).")
     admin_token: str = setting("", "Token for /api/sessions (or PUBLISH_ADMIN_TOKEN).",

@@ -129,7 +129,7 @@ def test_a_reader_who_finds_every_place_taken_is_told_their_place_in_line(
     """The only place is held: the launch page says "You are number 1 in line (about N s)"
     and how the line moves; closing the page leaves the line at once."""
     with running_launcher(site, runtime / "l", "--backend", "local",
-                          "--max-sessions", "1") as base:
+                          "--max-sessions", "1", "--reclaim-left-after", "0") as base:
         assert launch(base, "hello")[-1]["phase"] == "ready"
         # bypass_csp: the page allows its own scripts only; the context lets axe in
         context = browser.new_context(viewport=PHONE, color_scheme="dark", bypass_csp=True)

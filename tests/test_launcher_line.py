@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -219,9 +220,10 @@ def test_while_readers_wait_idle_sessions_are_reclaimed_oldest_idle_first(
 
 
 def test_sessions_their_readers_left_are_reclaimed_first(tmp_path: Path) -> None:
-    """A session with no connection open through the proxy, idle 15 s, was left (its tab
-    closed): it gives its place up before the grace, and before sessions idle longer
-    whose readers are still connected; a connected session within the grace stays."""
+    """A session with no connection open through the proxy, idle 15 s (reclaim_left_after),
+    was left (its tab closed): it gives its place up before the grace, and before sessions
+    idle longer whose readers are still connected; a connected session within the grace
+    stays. reclaim_left_after 0 turns that off."""
     m, backend = manager(tmp_path, max_sessions=3, idle_timeout=3600,
                          reclaim_idle_after=120)
     backend.gate.set()
@@ -244,6 +246,13 @@ def test_sessions_their_readers_left_are_reclaimed_first(tmp_path: Path) -> None
         assert await m.cull_once() == ["open-5m"]
         assert {"open-40s", "left-10s"} <= set(m.sessions)
         await ended(second)
+        m.settings = replace(m.settings, reclaim_left_after=0)  # off: the grace alone
+        _session(m, "left-1m", a.env_id, active=60)
+        third = m.begin(a, "192.0.2.3")
+        await settle()
+        assert await m.cull_once() == []
+        await m.stop("left-1m", "test")
+        await ended(third)
 
     asyncio.run(go())
 

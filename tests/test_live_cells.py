@@ -272,7 +272,8 @@ def test_a_refused_launch_says_why_and_leaves_the_page_as_it_was(browser: Any, b
 def test_run_code_here_tells_a_reader_their_place_in_line(browser: Any, blog: Blog) -> None:
     """The only place is held: Run code here says "You are number 1 in line (about N s)"
     while the reader waits, and runs the cells once the place frees."""
-    with blog.launcher("--max-sessions", "1", admin_token="adm") as base, \
+    with blog.launcher("--max-sessions", "1", "--reclaim-left-after", "0",
+                       admin_token="adm") as base, \
             post_page(browser, blog) as page:
         holder = launch(base, "cells")[-1]
         assert holder["phase"] == "ready", holder

@@ -4,7 +4,7 @@ own deadline (a reader controls what their session answers), and the pool filled
 While readers wait in line for a place, sessions idle longer than a short grace
 (``[launcher] reclaim_idle_after``) give theirs up before the regular idle timeout, one for
 each reader waiting: first those their readers left (no connection open through the proxy,
-idle :data:`LEFT_AFTER` seconds: the tab was closed), then the others, the longest idle
+idle ``reclaim_left_after`` seconds: the tab was closed), then the others, the longest idle
 first. Sessions left are looked for every :data:`LEFT_CHECK` seconds while readers wait,
 not only at cull rounds (30 s apart): a reader in line waits for a closed tab seconds, not
 a minute."""
@@ -27,7 +27,6 @@ from publisher.launcher.waiting import Line
 
 log = logging.getLogger("publish.launcher")
 CHECKS_AT_ONCE = 16  # sessions a cull round asks at the same time
-LEFT_AFTER = 15.0  # seconds idle with no connection open: its reader left
 LEFT_CHECK = 2.0  # seconds between looks for sessions left, while readers wait
 
 
@@ -80,11 +79,11 @@ async def reclaim(m: Culled, now: float, left_only: bool = False) -> list[str]:
     (their activity as the cull round just read it); the ids."""
     if not len(m.line):
         return []
-    grace = m.settings.reclaim_idle_after
+    grace, left_after = m.settings.reclaim_idle_after, m.settings.reclaim_left_after
 
     def reclaimable(s: Session) -> bool:
         idle = now - s.last_activity
-        left = s.websockets == 0 and idle > min(grace, LEFT_AFTER)
+        left = left_after > 0 and s.websockets == 0 and idle > min(grace, left_after)
         return left or (idle > grace and not left_only)
 
     idle = sorted((s for s in m.sessions.values() if s.handle is not None and not s.pooled
@@ -130,7 +129,7 @@ async def reclaim_left_forever(m: Culled) -> None:
     """While readers wait, give them the places of sessions their readers left."""
     while True:
         await asyncio.sleep(LEFT_CHECK)
-        if len(m.line):
+        if len(m.line) and m.settings.reclaim_left_after > 0:
             try:
                 await reclaim(m, time.time(), left_only=True)
             except Exception:

@@ -1,6 +1,7 @@
 """A crowd on a launcher with few places: readers wait in line and get places in arrival
 order, a reader who leaves frees their place in line at once, one address cannot queue
-many launches, idle sessions give their places to those who wait, the line's bounds answer
+many launches, idle sessions (first those their readers left) give their places to those
+who wait, the line's bounds answer
 "try again" with Retry-After, and streams opened and dropped by the hundred cost the
 launcher nothing and cannot jump the line; sessions are measured by what they use. Real
 launcher, real containers, real streams.
@@ -22,7 +23,16 @@ import httpx
 import pytest
 
 from publisher.launcher.memory import container_memory
-from tests.attacks.kit import ADMIN, SLUG, api_sessions, container_of, delete_session, ready
+from tests.attacks.kit import (
+    ADMIN,
+    SLUG,
+    api_sessions,
+    container_of,
+    delete_session,
+    ready,
+    start_kernel,
+    ws_url,
+)
 from tests.helpers import PIDS, metric, running_launcher, wait_until
 from tests.sampling import PeakRss, open_fds
 
@@ -112,7 +122,8 @@ def test_readers_get_places_in_arrival_order_and_leaving_frees_at_once(
     the places free up, the first reader gets one, then the third; never more than two
     sessions exist."""
     with crowd(site, runtime_dir, "order", "--max-sessions", "2", "--sessions-per-client",
-               "1", "--reclaim-idle-after", "3600", "--idle-timeout", "3600") as base:
+               "1", "--reclaim-idle-after", "3600", "--reclaim-left-after", "0",
+               "--idle-timeout", "3600") as base:
         holders = [ready(base, source=f"127.0.0.{i}") for i in (2, 3)]
         readers: list[Reader] = []
         for i, source in enumerate(("127.0.0.4", "127.0.0.5", "127.0.0.6"), 1):
@@ -164,12 +175,37 @@ def test_an_idle_session_gives_its_place_to_a_reader_who_waits(
         assert ended.status_code == 404 and "Launch it again" in ended.text
 
 
+def test_a_session_whose_reader_closed_the_tab_gives_its_place_within_seconds(
+        site: Path, runtime_dir: Path) -> None:
+    """The only session's reader holds its kernel's connection: a reader in line waits
+    (the idle grace is an hour away). The connection closes, as a closed tab's does:
+    within reclaim_left_after (3 s here) and a look, the reader in line has the place."""
+    from websockets.sync.client import connect
+
+    with crowd(site, runtime_dir, "left", "--max-sessions", "1", "--reclaim-idle-after",
+               "3600", "--reclaim-left-after", "3", "--idle-timeout", "3600") as base:
+        holder = ready(base, source="127.0.0.2")
+        kid = start_kernel(holder)
+        ws = connect(ws_url(holder, f"api/kernels/{kid}/channels"), open_timeout=60)
+        try:
+            reader = Reader(base, "127.0.0.3")
+            wait_until(lambda: reader.position() == 1, 30, what="in line")
+            time.sleep(8)  # idle past reclaim_left_after, but connected: not left
+            assert not reader.ended.is_set() and waiting(base) == 1, reader.events
+        finally:
+            ws.close()
+        mine = reader.ready_event(60)
+        assert [s["id"] for s in api_sessions(base)] == [mine["sid"]]
+        assert metric(base, "publish_reclaimed_total") == 1
+
+
 def test_the_line_is_bounded_in_length_and_in_wait(site: Path, runtime_dir: Path) -> None:
     """One place held, one reader in line: the next is answered 503 with when to try again
     (Retry-After), on the stream and the launch page; the one in line, after 5 s without
     a place, is told when to try again."""
     with crowd(site, runtime_dir, "bounds", "--max-sessions", "1", "--queue-length", "1",
-               "--queue-wait", "5", "--reclaim-idle-after", "3600") as base:
+               "--queue-wait", "5", "--reclaim-idle-after", "3600",
+               "--reclaim-left-after", "0") as base:
         ready(base, source="127.0.0.2")
         reader = Reader(base, "127.0.0.3")
         wait_until(lambda: reader.position() == 1, 30, what="in line")
@@ -192,7 +228,8 @@ def test_streams_opened_and_dropped_by_the_hundred_cost_nothing_and_jump_nobody(
     the reader alone, and the launcher holds no more descriptors and barely more memory
     than before; when the place frees, it is the reader's."""
     with crowd(site, runtime_dir, "flood", "--max-sessions", "1", "--queue-length", "400",
-               "--sessions-per-client", "0", "--reclaim-idle-after", "3600") as base:
+               "--sessions-per-client", "0", "--reclaim-idle-after", "3600",
+               "--reclaim-left-after", "0") as base:
         holder = ready(base, source="127.0.0.2")
         pid = PIDS[base]
         first = Reader(base, "127.0.0.3")
