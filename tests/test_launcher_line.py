@@ -220,34 +220,42 @@ def test_while_readers_wait_idle_sessions_are_reclaimed_oldest_idle_first(
 
 
 def test_sessions_their_readers_left_are_reclaimed_first(tmp_path: Path) -> None:
-    """A session with no connection open through the proxy, idle 15 s (reclaim_left_after),
-    was left (its tab closed): it gives its place up before the grace, and before sessions
-    idle longer whose readers are still connected; a connected session within the grace
-    stays. reclaim_left_after 0 turns that off."""
-    m, backend = manager(tmp_path, max_sessions=3, idle_timeout=3600,
+    """A session whose reader connected and has had no connection open through the proxy
+    for 15 s (reclaim_left_after) was left (its tab closed): it gives its place up before
+    the grace, and before sessions idle longer whose readers are still connected. Not
+    left: a session connected within the grace, one whose connection closed moments ago,
+    one whose reader never connected (JupyterLab still loading, an adopted session).
+    reclaim_left_after 0 turns it off."""
+    m, backend = manager(tmp_path, max_sessions=4, idle_timeout=3600,
                          reclaim_idle_after=120)
     backend.gate.set()
 
+    def connected(sid: str, active: float, sockets: int) -> None:
+        s = _session(m, sid, "e", active=active)
+        s.connected, s.websockets = True, sockets
+
     async def go() -> None:
         a = await _post(m, "a")
-        _session(m, "open-40s", a.env_id, active=40).websockets = 1
-        _session(m, "open-5m", a.env_id, active=300).websockets = 2
-        _session(m, "left-40s", a.env_id, active=40)
+        connected("open-40s", 40, 1)
+        connected("open-5m", 300, 2)
+        connected("left-40s", 40, 0)
+        _session(m, "never-60s", "e", active=60)  # its reader has not connected yet
         first = m.begin(a, "192.0.2.1")
         await settle()
         # between cull rounds, sessions left only (every LEFT_CHECK s while readers wait)
         assert await culling.reclaim(m, time.time(), left_only=True) == ["left-40s"], \
             "left, though idle the shortest"
         await ended(first)
-        _session(m, "left-10s", a.env_id, active=10)  # a blip, not a reader who left
+        connected("left-10s", 10, 0)  # a blip, not a reader who left
         second = m.begin(a, "192.0.2.2")
         await settle()
         assert await culling.reclaim(m, time.time(), left_only=True) == []
         assert await m.cull_once() == ["open-5m"]
-        assert {"open-40s", "left-10s"} <= set(m.sessions)
+        assert {"open-40s", "left-10s", "never-60s"} <= set(m.sessions)
         await ended(second)
         m.settings = replace(m.settings, reclaim_left_after=0)  # off: the grace alone
-        _session(m, "left-1m", a.env_id, active=60)
+        connected("left-1m", 60, 0)
+        await m.stop("never-60s", "test")
         third = m.begin(a, "192.0.2.3")
         await settle()
         assert await m.cull_once() == []

@@ -431,6 +431,14 @@ def test_a_pool_whose_sessions_fail_backs_off(tmp_path: Path) -> None:
         now[0] += pooling.LONGEST_WAIT
         m.backoff.claimed(a.env_id)  # a reader got one of its sessions: no wait
         assert not m.backoff.waiting(a.env_id)
+        for _ in range(8):  # failures in a row: the longest wait at most
+            m.backoff.failed("other")
+        now[0] += pooling.LONGEST_WAIT - 1
+        assert m.backoff.waiting("other")
+        now[0] += 2 * pooling.LONGEST_WAIT + 2  # a failure long after: the first wait again
+        m.backoff.failed("other")
+        now[0] += pooling.FIRST_WAIT + 0.1
+        assert not m.backoff.waiting("other")
         _session(m, "dead", a.env_id, pooled=True)  # one that died unclaimed counts too
         backend.dead.add("dead")
         await m.cull_once()

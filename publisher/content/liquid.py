@@ -27,7 +27,10 @@ from publisher.content.markup import prose_only
 
 BASEURL = re.compile(r"\{\{-?\s*site\.(?:baseurl|url)\s*-?\}\}")
 RELATIVE_URL = re.compile(r"""\{\{-?\s*["']([^"']*)["']\s*\|\s*(?:relative_url|absolute_url)\s*-?\}\}""")
-FNDETAIL = re.compile(r"""\{\{-?\s*(["'])(.*?)\1\s*\|\s*fndetail:\s*(\w+)\s*-?\}\}""")
+# a footnote's text: a definition only at the start of its line (as fastpages wrote them)
+FNDETAIL = re.compile(r"""^(\s*)\{\{-?\s*(["'])(.*?)\2\s*\|\s*fndetail:\s*(\w+)\s*-?\}\}""",
+                      re.M)
+FNDETAIL_ELSEWHERE = re.compile(r"\{\{[^}]*\|\s*fndetail:[^}]*\}\}")  # not at a line's start
 TAG = re.compile(r"\{%-?\s*(\w+)\s*(.*?)\s*-?%\}")
 RAW_OPEN = re.compile(r"\{%-?\s*raw\s*-?%\}")
 RAW_CLOSE = re.compile(r"\{%-?\s*endraw\s*-?%\}")
@@ -149,14 +152,15 @@ class _Liquid:
     def render(self, n: int, text: str) -> str:
         text = BASEURL.sub("", text)
         text = RELATIVE_URL.sub(r"\1", text)
-        text = FNDETAIL.sub(lambda m: f"[^{m[3]}]: {m[2]}", text)
+        text = FNDETAIL.sub(lambda m: f"{m[1]}[^{m[4]}]: {m[3]}", text)
         text = PELICAN_LINK.sub(
             lambda m: post_link(m[2]) if m[1] == "filename" and m[2].lower().endswith(
                 POST_SUFFIXES) else "/" + m[2].lstrip("/"), text)
         unknown: list[str] = []
         text = TAG.sub(lambda m: _tag(m, unknown), text)
-        unknown += [m[0] for m in OUTPUT.finditer(text)]
-        text = OUTPUT.sub(lambda m: _escape(m[0]), text)
+        for pattern in (OUTPUT, FNDETAIL_ELSEWHERE):
+            unknown += [m[0] for m in pattern.finditer(text)]
+            text = pattern.sub(lambda m: _escape(m[0]), text)
         if unknown:
             self.said.append((n, f"{', '.join(unknown)}: Liquid that publish cannot render; "
                               "its text is shown as written. Replace it with Markdown "

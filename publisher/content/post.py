@@ -75,8 +75,9 @@ class Post:
     @property
     def image_places(self) -> list[Path]:
         """Where the front matter's ``image`` may be, as images in the text are found:
-        beside the post (fastpages' ``images/copied_from_nb/x.png``, the copy it made of
-        ``_notebooks/x.png``: ``x.png`` beside the post), else (fastpages: relative to the
+        beside the post (fastpages' ``images/copied_from_nb/x.png``, with or without a
+        leading ``/``, the copy it made of ``_notebooks/x.png``: ``x.png`` beside the post),
+        else (fastpages: relative to the
         repository's root; ``/x.png``: site-absolute) in the site's folder, then its
         ``static/`` (where import puts the blog's ``images/``)."""
         if not self.meta.image or self.image_url:

@@ -3,11 +3,13 @@ own deadline (a reader controls what their session answers), and the pool filled
 
 While readers wait in line for a place, sessions idle longer than a short grace
 (``[launcher] reclaim_idle_after``) give theirs up before the regular idle timeout, one for
-each reader waiting: first those their readers left (no connection open through the proxy,
-idle ``reclaim_left_after`` seconds: the tab was closed), then the others, the longest idle
-first. Sessions left are looked for every :data:`LEFT_CHECK` seconds while readers wait,
-not only at cull rounds (30 s apart): a reader in line waits for a closed tab seconds, not
-a minute."""
+each reader waiting: first those their readers left (they connected, and no connection
+has been open through the proxy for ``reclaim_left_after`` seconds: the tab was closed),
+then the others, the longest idle first. Sessions left are looked for every
+:data:`LEFT_CHECK` seconds while readers wait, not only at cull rounds (30 s apart): a
+reader in line waits for a closed tab seconds, not a minute. A session whose reader never
+connected (JupyterLab still loading, an adopted session after a restart) is not left: the
+grace alone applies to it."""
 
 from __future__ import annotations
 
@@ -38,6 +40,7 @@ class Culled(Protocol):
     metrics: Metrics
     backend: SessionBackend
     line: Line
+    reclaiming: asyncio.Lock  # one reclaim at a time
 
     async def stop(self, sid: str, reason: str) -> None: ...
 
@@ -73,28 +76,42 @@ async def cull_once(m: Culled) -> list[str]:
     return stopped + await reclaim(m, now)
 
 
+def left(s: Session, now: float, after: float) -> bool:
+    """Whether *s*'s reader left: they connected, and for *after* seconds since its last
+    connection closed (and its last request) it has none (0: never said)."""
+    return after > 0 and s.connected and s.websockets == 0 and now - s.last_activity > after
+
+
 async def reclaim(m: Culled, now: float, left_only: bool = False) -> list[str]:
     """While readers wait: stop the sessions their readers left, then (unless
     *left_only*) those idle past the grace, longest idle first, as many as readers wait
-    (their activity as the cull round just read it); the ids."""
-    if not len(m.line):
-        return []
-    grace, left_after = m.settings.reclaim_idle_after, m.settings.reclaim_left_after
+    (their activity as the cull round just read it); the ids. One reclaim at a time, and
+    each session is looked at again just before it is stopped (a stop takes a moment: its
+    reader may be back, the line gone)."""
+    grace = m.settings.reclaim_idle_after
+    left_after = min(grace, m.settings.reclaim_left_after)
 
     def reclaimable(s: Session) -> bool:
-        idle = now - s.last_activity
-        left = left_after > 0 and s.websockets == 0 and idle > min(grace, left_after)
-        return left or (idle > grace and not left_only)
+        return s.id in m.sessions and s.handle is not None and not s.pooled and (
+            left(s, time.time(), left_after)
+            or (not left_only and time.time() - s.last_activity > grace))
 
-    idle = sorted((s for s in m.sessions.values() if s.handle is not None and not s.pooled
-                   and reclaimable(s)), key=lambda s: (s.websockets > 0, s.last_activity))
-    taken = idle[:len(m.line)]
-    for session in taken:
-        log.info("reclaim session=%s: idle %.0f s (%d connections) while %d readers wait",
-                 session.id, now - session.last_activity, session.websockets, len(m.line))
-        m.metrics.inc("reclaimed")
-        await m.stop(session.id, "reclaimed")
-    return [s.id for s in taken]
+    taken: list[str] = []
+    async with m.reclaiming:
+        if not len(m.line):
+            return []
+        idle = sorted((s for s in m.sessions.values() if reclaimable(s)),
+                      key=lambda s: (not left(s, now, left_after), s.last_activity))
+        for session in idle:
+            if not len(m.line) or not reclaimable(session):
+                continue
+            log.info("reclaim session=%s: idle %.0f s (%d connections) while %d readers "
+                     "wait", session.id, time.time() - session.last_activity,
+                     session.websockets, len(m.line))
+            m.metrics.inc("reclaimed")
+            taken.append(session.id)
+            await m.stop(session.id, "reclaimed")
+    return taken
 
 
 async def cull_reason(m: Culled, session: Session, now: float) -> str | None:

@@ -12,7 +12,8 @@ stopped (pooled sessions have no reader).
 It backs off: when a pooled session fails (it did not start, or it died before a reader
 claimed it: an env whose server does not come up, a host whose OOM killer takes sessions),
 its env's pool starts no other for :data:`FIRST_WAIT` seconds, twice as long after each
-failure more, up to :data:`LONGEST_WAIT`; a claim ends the back-off. Without it, a pool
+failure more, up to :data:`LONGEST_WAIT`; a claim ends the back-off, and so does a
+failure long after the last one (twice the longest wait). Without it, a pool
 refilled what failed as fast as the cores allowed, taking them from readers' launches."""
 
 from __future__ import annotations
@@ -87,7 +88,10 @@ class Backoff:
         self._failed: dict[str, tuple[int, float]] = {}  # env -> (failures, wait until)
 
     def failed(self, env_id: str) -> None:
-        count = self._failed.get(env_id, (0, 0.0))[0] + 1
+        count, until = self._failed.get(env_id, (0, 0.0))
+        if self.clock() - until > 2 * LONGEST_WAIT:  # the last failure was long ago
+            count = 0
+        count += 1
         wait = min(LONGEST_WAIT, FIRST_WAIT * 2 ** min(count - 1, 16))
         self._failed[env_id] = (count, self.clock() + wait)
         log.warning("pool env=%s: %d pooled sessions failed in a row; the next starts in "
@@ -166,7 +170,6 @@ async def claim(m: Pooling, session: Session, pe: PublishedPost,
     if not await anyio.to_thread.run_sync(m.backend.session_alive, session.handle):
         await m.stop(session.id, "dead")
         return False
-    m.backoff.claimed(session.env_id)
     session.slug, session.pooled = pe.slug, False
     session.started = session.last_activity = time.time()  # its max age starts now
     try:
@@ -174,6 +177,7 @@ async def claim(m: Pooling, session: Session, pe: PublishedPost,
     except Exception:
         await m.stop(session.id, "failed")
         raise
+    m.backoff.claimed(session.env_id)
     save_state(m, session)
     return True
 

@@ -54,6 +54,7 @@ class Session:
     pooled: bool = False
     kernel_id: str = ""  # a pooled session's pre-started kernel
     websockets: int = 0  # open through the proxy
+    connected: bool = False  # a WebSocket was opened through the proxy (its reader came)
     client: str = ""  # who launched it (per-client limits)
     # the reader's credential at the proxy: never inside the session, so code that runs
     # there (a guest's, with sharing) cannot read it and keep access once a share ends

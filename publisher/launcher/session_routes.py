@@ -166,6 +166,7 @@ class SessionRoutes(Routes):
             return ok
 
         session.websockets += 1
+        session.connected = True
         with anyio.CancelScope() as scope:  # a guest's ends when its reader stops sharing
             if guest:
                 session.guest_sockets.add(scope)
@@ -175,6 +176,8 @@ class SessionRoutes(Routes):
             finally:
                 session.websockets -= 1
                 session.guest_sockets.discard(scope)
+                if not session.websockets:
+                    session.touch()  # the reader left, or reconnects: reclaim counts from now
 
 
 async def _refuse(ws: WebSocket, answer: Response) -> None:

@@ -68,6 +68,7 @@ class SessionManager:
         # shared by all that start, so a burst of launches started together ends together,
         # late; in turns, the first readers are served first and none later than before
         self.starts = asyncio.Semaphore(STARTS_AT_ONCE)
+        self.reclaiming = asyncio.Lock()  # one reclaim at a time (culling.reclaim)
         # sessions, state files and folders of other launchers sharing the runtime folder
         # are theirs: adoption and cleanup touch only this owner's
         self._owner = Owner(index.root, settings.runtime_path)

@@ -570,17 +570,21 @@ def test_no_readers_session_gives_jupyterlab_its_export_formats(
         assert r.status_code == 200, r.text
         return r.json()
 
-    first = ready(launcher)
-    image = formats(first)
-    assert "html" in image
-    assert formats(fake_upstream) == image, "the reader's own server was not asked"
-    container = container_of(first)
-    container.pause()
+    started = [ready(launcher)]
     try:
-        assert formats(first) == image, "the paused session was not asked"
-        second = ready(launcher)
-        assert formats(second) == image
+        first = started[0]
+        image = formats(first)
+        assert "html" in image
+        assert formats(fake_upstream) == image, "the reader's own server was not asked"
+        container = container_of(first)
+        container.pause()
+        try:
+            assert formats(first) == image, "the paused session was not asked"
+            started.append(ready(launcher))
+            assert formats(started[1]) == image
+        finally:
+            container.unpause()
     finally:
-        container.unpause()
-    for ev in (first, second):
-        httpx.delete(f"{launcher}api/sessions/{ev['sid']}", headers=ADMIN_HEADERS, timeout=60)
+        for ev in started:
+            httpx.delete(f"{launcher}api/sessions/{ev['sid']}", headers=ADMIN_HEADERS,
+                         timeout=60)

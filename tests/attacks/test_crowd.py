@@ -194,7 +194,10 @@ def test_a_session_whose_reader_closed_the_tab_gives_its_place_within_seconds(
             assert not reader.ended.is_set() and waiting(base) == 1, reader.events
         finally:
             ws.close()
+        closed = time.monotonic()
         mine = reader.ready_event(60)
+        # 3 s, a look every 2 s, a session started: well within a cull round (30 s)
+        assert time.monotonic() - closed < 20, time.monotonic() - closed
         assert [s["id"] for s in api_sessions(base)] == [mine["sid"]]
         assert metric(base, "publish_reclaimed_total") == 1
 
