@@ -81,13 +81,14 @@ def test_the_rule() -> None:
     room = Room(limit=GiB, headroom=GiB, available=lambda: free[0])
     assert room.expected == GiB, "nothing measured: the limit"
     assert room.fits(0) and room.fits(2) and not room.fits(3)
-    room.measured = {"a": 100 * MiB, "b": 300 * MiB}
+    room.measured, room.settled = {"a": 100 * MiB, "b": 300 * MiB}, {"a", "b"}
     # the 90th percentile with what the engine keeps outside a container
     assert room.expected == 300 * MiB + OUTSIDE
     # 4 GiB - 1 GiB - 15 % of the 400 MiB live = 2 GiB + 964 MiB: 9 x 316 MiB, not 10
     assert room.growth == 60 * MiB
     assert room.fits(8) and not room.fits(9)
     room.measured = {str(i): 100 * MiB for i in range(9)} | {"big": 900 * MiB}
+    room.settled = set(room.measured)
     assert room.expected == 900 * MiB + OUTSIDE, "a large session counts (the 90th)"
     room.measured = {"a": 3 * GiB}
     assert room.expected == GiB, "never more than the limit"
@@ -95,6 +96,26 @@ def test_the_rule() -> None:
     assert not room.fits(0), "headroom kept"
     assert Room(GiB, 0, lambda: 0).fits(99), "headroom 0: the rule is off"
     assert Room(GiB, GiB, lambda: None).fits(99), "no figure: max_sessions decides"
+
+
+def test_sessions_not_settled_hold_room_for_what_they_will_grow_to() -> None:
+    """Pooled sessions (and those a reader has had for less than a minute) measure small:
+    their kernels have imported nothing yet. Each holds room for what it still lacks of a
+    settled session's size; before any session settled, of 1.5 times what they measure."""
+    free = [20 * GiB]
+    room = Room(limit=GiB, headroom=GiB, available=lambda: free[0])
+    room.measured = {f"pooled-{i}": 70 * MiB for i in range(100)}
+    assert room.size == 105 * MiB and room.expected == 105 * MiB + OUTSIDE, "the guess"
+    assert room.growth == 100 * 35 * MiB
+    room.measured |= {f"used-{i}": 110 * MiB for i in range(50)}
+    room.settled = {f"used-{i}" for i in range(50)}
+    assert room.size == 110 * MiB, "what settled sessions measure"
+    assert room.growth == 100 * 40 * MiB + int(0.15 * 50 * 110 * MiB)
+    # 20 GiB - 1 GiB headroom - 4825 MiB kept for growth: 14631 MiB, 116 sessions of 126
+    assert room.fits(115) and not room.fits(116)
+    before = Room(limit=GiB, headroom=GiB, available=lambda: free[0])
+    before.measured, before.settled = dict(room.measured), set(room.measured)
+    assert before.fits(130), "were they all settled at their size, more would fit"
 
 
 def test_a_launch_waits_for_memory_and_starts_when_there_is_room(tmp_path: Path) -> None:

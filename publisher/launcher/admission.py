@@ -17,7 +17,7 @@ import anyio
 
 from publisher.backends.base import SessionBackend
 from publisher.config import LauncherSection
-from publisher.launcher.memory import Room
+from publisher.launcher.memory import SETTLE, Room
 from publisher.launcher.records import Session
 
 log = logging.getLogger("publish.launcher")
@@ -55,7 +55,9 @@ def has_room(m: Admitting) -> bool:
 async def measure(m: Admitting) -> None:
     """Measure the sessions' memory (off the event loop); then admit who fits."""
     handles = [s.handle for s in m.sessions.values() if s.handle is not None]
-    await anyio.to_thread.run_sync(m.room.measure, m.backend.name, handles)
+    settled = [s.id for s in m.sessions.values()
+               if not s.pooled and s.started < time.time() - SETTLE]
+    await anyio.to_thread.run_sync(m.room.measure, m.backend.name, handles, settled)
     m._admit()
 
 

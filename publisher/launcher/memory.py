@@ -4,18 +4,24 @@ one session more, as measured, with headroom left for the launcher and the syste
 A session's limit (``[launcher] memory``, 1 GiB by default) is what it may use, not what it
 uses: a session with its kernel measures about 100 MB. The rule, checked at each admission:
 
-    MemAvailable - headroom - GROWTH * (live sessions' memory)
-                 - expected * (launches still starting) >= expected
+    MemAvailable - headroom - reserved - expected * (launches still starting) >= expected
 
-where *expected* is what a session measures (the 90th percentile of the live sessions:
-their cgroup's memory, for Docker; their processes' resident memory, for the local
-backend) plus :data:`OUTSIDE`, what the engine keeps per session outside it; never more
-than the limit, and the limit itself until a session has been measured. Live sessions grow
-after they were admitted (a post's code imports its libraries when the reader runs it), so
-a :data:`GROWTH` share of their memory stays free for them: the crowd bench ran a 24 GiB
-host out of memory without it (the kernel's OOM killer took the Docker engine).
-``max_sessions`` stays the operator's upper bound. Sessions are measured each cull round,
-off the event loop; admission reads only ``/proc/meminfo``.
+*Expected* is what one session more will use: the 90th percentile of the settled sessions'
+measurements (their cgroup's memory, for Docker; their processes' resident memory, for
+the local backend) plus :data:`OUTSIDE`, what the engine keeps per session outside it;
+never more than the limit, and the limit itself until a session has been measured. A
+session is *settled* once its reader has had it :data:`SETTLE` seconds; until then (pooled
+sessions always) it has not reached its size: a pooled session's kernel has imported
+nothing yet, and grows when its reader runs the post's code. So *reserved* holds, for each
+session not settled, what it still lacks of the settled size (before any session settled:
+:data:`UNSETTLED` times what sessions measure), and for the settled ones a
+:data:`GROWTH` share of their memory (their readers import libraries later too). The crowd
+bench ran a 24 GiB host out of memory twice without these: once its OOM killer took the
+Docker engine; once a pool of 150 sessions, claimed within a minute and refilled, took
+the host from 4 GB available to 0.5 GB in 30 s.
+``max_sessions`` stays the operator's upper bound. Sessions are measured each cull round
+(and every few seconds while one is not measured yet), off the event loop; admission reads
+only ``/proc/meminfo``.
 
 Should the host run short all the same, session containers are the OOM killer's first
 choice (``oom_score_adj``, see the docker backend), not the engine or the launcher.
@@ -31,7 +37,9 @@ from pathlib import Path
 from publisher.backends.sessions import SessionHandle
 
 CGROUP = Path("/sys/fs/cgroup")
-GROWTH = 0.15  # share of the live sessions' memory kept free for their growth
+GROWTH = 0.15  # share of the settled sessions' memory kept free for their growth
+SETTLE = 60.0  # seconds a reader has had a session before it counts as settled
+UNSETTLED = 1.5  # settled size / measured size, guessed until some session settled
 OUTSIDE = 16 * 2**20  # per session, outside its cgroup (the engine's shim and state)
 
 
@@ -134,30 +142,48 @@ class Room:
                  available: Callable[[], int | None] = available) -> None:
         self.limit, self.headroom, self.available = limit, headroom, available
         self.measured: dict[str, int] = {}  # session id -> bytes, as last measured
+        self.settled: set[str] = set()  # of those, the settled sessions (see the module)
 
-    def measure(self, backend: str, handles: Iterable[SessionHandle]) -> None:
-        """Measure *handles* (blocking: run it off the event loop)."""
+    def measure(self, backend: str, handles: Iterable[SessionHandle],
+                settled: Iterable[str] = ()) -> None:
+        """Measure *handles* (blocking: run it off the event loop); *settled*: the ids of
+        those that are settled."""
         measured = {}
         for handle in handles:
             used = session_memory(backend, handle)
             if used is not None:
                 measured[handle.session_id] = used
         self.measured = measured
+        self.settled = set(settled) & measured.keys()
+
+    @property
+    def size(self) -> int | None:
+        """What a settled session measures (the 90th percentile), at most the limit; a
+        guess from the sessions not settled while none is; None: nothing measured."""
+        if not self.measured:
+            return None
+        settled = sorted(v for k, v in self.measured.items() if k in self.settled)
+        if settled:
+            return min(self.limit, settled[(len(settled) * 9) // 10])
+        sizes = sorted(self.measured.values())
+        return min(self.limit, int(UNSETTLED * sizes[(len(sizes) * 9) // 10]))
 
     @property
     def expected(self) -> int:
-        """What one session more is expected to use: the 90th percentile measured, with
-        what it costs outside its cgroup, at most the limit; the limit until something
-        was measured."""
-        if not self.measured:
-            return self.limit
-        sizes = sorted(self.measured.values())
-        return min(self.limit, sizes[(len(sizes) * 9) // 10] + OUTSIDE)
+        """What one session more is expected to use: its settled size, with what it costs
+        outside its cgroup, at most the limit; the limit until something was measured."""
+        size = self.size
+        return self.limit if size is None else min(self.limit, size + OUTSIDE)
 
     @property
     def growth(self) -> int:
-        """Memory kept free for the live sessions' growth."""
-        return int(GROWTH * sum(self.measured.values()))
+        """Memory kept free for the sessions' growth: what the sessions not settled still
+        lack of the settled size, and a share of the settled ones' memory."""
+        size = self.size or 0
+        settled = sum(v for k, v in self.measured.items() if k in self.settled)
+        lacking = sum(max(0, size - v) for k, v in self.measured.items()
+                      if k not in self.settled)
+        return int(GROWTH * settled) + lacking
 
     def fits(self, starting: int) -> bool:
         """Whether one session more fits beside the *starting* ones (not measured yet)."""
