@@ -103,3 +103,24 @@ def test_headers_and_bodies_have_deadlines() -> None:
                 t0 = time.monotonic()
                 assert closed_by_server(s)
                 assert time.monotonic() - t0 < 3
+
+
+def test_the_launcher_raises_its_open_files_limit_toward_what_it_needs() -> None:
+    """A common default soft limit is 1024 open files, below what 1000 proxied connections
+    take (two files each); the launcher raises it toward FILES_WANTED, within the hard
+    limit. Run with a soft limit of 256 (a child process: this one keeps its own)."""
+    import subprocess
+    import sys
+
+    code = ("import resource\n"
+            "from publisher.launcher.server import FILES_WANTED, raise_open_files_limit\n"
+            "hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]\n"
+            "resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))\n"
+            "now = raise_open_files_limit()\n"
+            "assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] == now\n"
+            "print(now, min(FILES_WANTED, hard))\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       timeout=60, check=False)
+    assert r.returncode == 0, r.stderr
+    now, expected = r.stdout.split()
+    assert now == expected and int(now) > 256, r.stdout

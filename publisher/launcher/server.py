@@ -22,6 +22,28 @@ MAX_CONNECTIONS = 1000
 # a session host's page can fill for its parent domain (a cookie bomb, dropped unparsed by
 # app.KnownCookies); h11's default of 16 kB turned every such reader away with a 400
 HEADERS_MAX = 1 << 20
+# open files the launcher may need: each connection through the proxy holds two (the
+# reader's, the session's), and each session's client a few more
+FILES_WANTED = 4 * MAX_CONNECTIONS + 1024
+log = logging.getLogger("publish.launcher")
+
+
+def raise_open_files_limit(want: int = FILES_WANTED) -> int:
+    """Raise the soft limit on open files toward *want*, at most to the hard limit (1024,
+    a common default, is below what :data:`MAX_CONNECTIONS` takes: past it, every new
+    connection fails); the soft limit now in force."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = want if hard == resource.RLIM_INFINITY else min(want, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        soft = target
+    if soft != resource.RLIM_INFINITY and soft < want:
+        log.warning("open files are limited to %d (the hard limit); a crowd of readers may "
+                    "need %d: raise it (ulimit -Hn, LimitNOFILE= in a systemd unit)",
+                    soft, want)
+    return soft
 
 
 def connections_per_client(sessions_per_client: int) -> int:
@@ -49,6 +71,7 @@ def run(app: Any, host: str, port: int, trusted: str = "127.0.0.1",
     import uvicorn
 
     logging.getLogger("uvicorn.error").addFilter(OneLine())
+    raise_open_files_limit()
     uvicorn.run(app, host=host, port=port, log_level="warning", http=protocol(trusted, per_client),
                 ws="websockets-sansio" if _has_sansio() else "auto",
                 ws_max_size=WS_MAX, limit_concurrency=MAX_CONNECTIONS,
