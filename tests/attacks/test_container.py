@@ -570,7 +570,8 @@ def test_no_readers_session_gives_jupyterlab_its_export_formats(
         assert r.status_code == 200, r.text
         return r.json()
 
-    started = [ready(launcher)]
+    # addresses of their own: this module's other sessions hold 127.0.0.1's places
+    started = [ready(launcher, source="127.0.0.41")]
     try:
         first = started[0]
         image = formats(first)
@@ -580,7 +581,7 @@ def test_no_readers_session_gives_jupyterlab_its_export_formats(
         container.pause()
         try:
             assert formats(first) == image, "the paused session was not asked"
-            started.append(ready(launcher))
+            started.append(ready(launcher, source="127.0.0.42"))
             assert formats(started[1]) == image
         finally:
             container.unpause()
