@@ -102,7 +102,9 @@ async def reclaim(m: Culled, now: float, left_only: bool = False) -> list[str]:
             return []
         idle = sorted((s for s in m.sessions.values() if reclaimable(s)),
                       key=lambda s: (not left(s, now, left_after), s.last_activity))
-        for session in idle:
+        # one per reader waiting now, at most: a place freed goes to the first of them,
+        # even when the host's memory admits them only once the stopped session is gone
+        for session in idle[:len(m.line)]:
             if not len(m.line) or not reclaimable(session):
                 continue
             log.info("reclaim session=%s: idle %.0f s (%d connections) while %d readers "
